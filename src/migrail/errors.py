@@ -1,0 +1,23 @@
+"""The exceptions migrail turns into exit codes, in exactly one place (``main.error_handler``)."""
+
+from __future__ import annotations
+
+
+class FatalError(RuntimeError):
+    """A problem the user can fix: bad configuration, an unreachable database, a broken file.
+
+    The message is shown as is, without a traceback, and the command exits with code 2.
+    ``hint`` is one line saying what to try.
+    """
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class Terminated(BaseException):
+    """Raised in the main thread on SIGTERM so that ``finally`` blocks (cleanup) still run.
+
+    A ``BaseException`` like ``KeyboardInterrupt``, so that no ``except Exception`` swallows it.
+    """

@@ -1,0 +1,261 @@
+"""Alembic, driven in code, in one place: load the history, apply it, compare it, render it."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from migrail import history
+from migrail.errors import FatalError
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import Script, ScriptDirectory
+    from sqlalchemy import MetaData
+    from sqlalchemy.engine import Connection
+
+    from migrail.config import Config
+
+
+@dataclass(frozen=True)
+class Step:
+    """One revision applied (or undone), and how long it took."""
+
+    revision: Script
+    seconds: float
+
+
+@dataclass
+class MigrationFailed(Exception):
+    """A revision failed to apply: which one, the statement, and the database's error."""
+
+    revision: Script | None
+    direction: str
+    error: str
+    statement: str | None = None
+    completed: list[Step] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        name = history.short_name(self.revision) if self.revision else "?"
+        return f"{self.direction} of {name} failed: {self.error}"
+
+
+class Executor:
+    """The project's migration history, and the Alembic calls migrail makes on it."""
+
+    def __init__(self, config: Config, metadata: MetaData | None = None) -> None:
+        self.config = config
+        self.metadata = metadata
+
+    def alembic_config(self, **attributes: Any) -> AlembicConfig:
+        """An Alembic ``Config`` built in code; ``attributes`` reach ``env.py``."""
+        from argparse import Namespace
+
+        from alembic.config import Config as AlembicConfig
+
+        # quiet: Alembic's own "Generating ..." lines would go to stdout, which is for data.
+        cfg = AlembicConfig(stdout=io.StringIO(), cmd_opts=Namespace(quiet=True))
+        cfg.set_main_option("script_location", str(self.config.migrations_dir))
+        cfg.set_main_option("file_template", "%%(rev)s_%%(slug)s")
+        cfg.set_main_option("truncate_slug_length", "60")
+        cfg.attributes["target_metadata"] = self.metadata
+        cfg.attributes.update(attributes)
+        return cfg
+
+    @cached_property
+    def script(self) -> ScriptDirectory:
+        """The revision files, all loaded, so that a broken one is reported here and clearly."""
+        from alembic.script import ScriptDirectory
+        from alembic.util import CommandError
+
+        if not (self.config.migrations_dir / "env.py").is_file():
+            raise FatalError(
+                f"{self.config.migrations_dir} has no env.py: it is not an Alembic environment",
+                hint="check [tool.migrail] migrations in pyproject.toml",
+            )
+        script = ScriptDirectory.from_config(self.alembic_config())
+        try:
+            heads = script.get_heads()
+        except SyntaxError as exc:
+            raise FatalError(
+                f"{exc.filename}:{exc.lineno}: syntax error in a revision file: {exc.msg}"
+            ) from None
+        except CommandError as exc:
+            raise FatalError(f"the migration history is broken: {exc}") from None
+        except Exception as exc:
+            raise FatalError(f"a revision file failed to load: {type(exc).__name__}: {exc}") from None
+        if len(heads) > 1:
+            raise FatalError(
+                f"the migration history has {len(heads)} heads: {', '.join(sorted(heads))}",
+                hint="merge them: alembic merge, or rebase one branch's revision onto the other",
+            )
+        return script
+
+    @property
+    def head(self) -> str | None:
+        return self.script.get_current_head()
+
+    def revisions(self) -> list[Script]:
+        """Every revision, oldest first."""
+        return history.ordered_revisions(self.script)
+
+    def current(self, connection: Connection) -> tuple[str, ...]:
+        """The revision(s) the database is at, read from its ``alembic_version`` table."""
+        from alembic.runtime.migration import MigrationContext
+
+        heads = MigrationContext.configure(connection).get_current_heads()
+        connection.commit()
+        unknown = [rev for rev in heads if not self._known(rev)]
+        if unknown:
+            raise FatalError(
+                f"the database is at revision {', '.join(unknown)}, which this repository does not have",
+                hint="the database is ahead of the code: check out the branch that added it",
+            )
+        return heads
+
+    def _known(self, revision: str) -> bool:
+        from alembic.script.revision import ResolutionError
+
+        try:
+            return self.script.get_revision(revision) is not None
+        except ResolutionError:
+            return False
+
+    def upgrade(
+        self, connection: Connection, target: str = "heads", on_step: Callable[[Step], None] | None = None
+    ) -> list[Step]:
+        """Apply revisions up to ``target``, one transaction each; a failure is MigrationFailed."""
+        plan = history.upgrade_plan(self.script, self.current(connection), target)
+        return self._run("upgrade", connection, plan, target, on_step)
+
+    def downgrade(
+        self, connection: Connection, target: str, on_step: Callable[[Step], None] | None = None
+    ) -> list[Step]:
+        """Undo revisions down to ``target`` (which stays applied), one transaction each."""
+        plan = history.downgrade_plan(self.script, self.current(connection), target)
+        return self._run("downgrade", connection, plan, target, on_step)
+
+    def compare(self, connection: Connection) -> list[Any]:
+        """Autogenerate's differences between the database and the models (empty: they match)."""
+        from alembic.autogenerate import compare_metadata
+        from alembic.runtime.migration import MigrationContext
+
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "compare_server_default": True}
+        )
+        diffs = compare_metadata(context, self.metadata) if self.metadata is not None else []
+        connection.rollback()
+        return list(diffs)
+
+    def new_revision(
+        self, slug: str, revision_id: str, connection: Connection | None = None
+    ) -> tuple[Script, list[Any]] | None:
+        """Write the next revision file, and return it with the differences it migrates.
+
+        With a connection (a database at head), autogenerate fills it from the models and
+        nothing is written when there is no difference (``None``); without one, it is empty.
+        """
+        from alembic import command
+
+        found: list[Any] = []
+
+        def keep_if_changed(context: Any, revision: Any, directives: list[Any]) -> None:
+            operations = directives[0].upgrade_ops
+            if connection is not None and operations.is_empty():
+                directives[:] = []
+            else:
+                found.extend(operations.as_diffs())
+
+        cfg = self.alembic_config(
+            connection=connection, process_revision_directives=keep_if_changed
+        )
+        written = command.revision(
+            cfg, message=slug.replace("_", " "), autogenerate=connection is not None,
+            rev_id=revision_id,
+        )  # fmt: skip
+        self.__dict__.pop("script", None)  # the history on disk just changed
+        if not written or isinstance(written, list):
+            return None
+        return written, found
+
+    def render_sql(self, start: str | None, end: str) -> str:
+        """The SQL an upgrade from ``start`` (``None``: base) to ``end`` runs, rendered offline."""
+        from alembic import command
+
+        buffer = io.StringIO()
+        cfg = self.alembic_config()
+        cfg.output_buffer = buffer
+        command.upgrade(cfg, f"{start}:{end}" if start else end, sql=True)
+        return buffer.getvalue()
+
+    def _run(
+        self,
+        direction: str,
+        connection: Connection,
+        plan: list[Script],
+        target: str,
+        on_step: Callable[[Step], None] | None,
+    ) -> list[Step]:
+        from alembic import command
+
+        steps: list[Step] = []
+        clock = [time.perf_counter()]
+
+        def record(**_: Any) -> None:
+            step = Step(plan[len(steps)], time.perf_counter() - clock[0])
+            steps.append(step)
+            clock[0] = time.perf_counter()
+            if on_step is not None:
+                on_step(step)
+
+        if not plan:
+            return steps
+        cfg = self.alembic_config(connection=connection, on_version_apply=[record])
+        with _last_statement(connection) as statement:
+            try:
+                if direction == "upgrade":
+                    command.upgrade(cfg, target)
+                else:
+                    command.downgrade(cfg, target)
+            except Exception as exc:
+                failed = plan[len(steps)] if len(steps) < len(plan) else None
+                raise MigrationFailed(
+                    failed, direction, _describe(exc), statement.get("sql"), steps
+                ) from exc
+        return steps
+
+
+@contextmanager
+def _last_statement(connection: Connection) -> Iterator[dict[str, str]]:
+    """Remember the last statement sent on ``connection``, to name it when a revision fails."""
+    from sqlalchemy import event
+
+    seen: dict[str, str] = {}
+
+    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen["sql"] = statement
+
+    event.listen(connection, "before_cursor_execute", before)
+    try:
+        yield seen
+    finally:
+        event.remove(connection, "before_cursor_execute", before)
+
+
+def _describe(exc: BaseException) -> str:
+    """PostgreSQL's own message for database errors; the exception itself for anything else."""
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        diag = getattr(exc.orig, "diag", None)
+        primary = getattr(diag, "message_primary", None) or str(exc.orig).splitlines()[0]
+        code = getattr(diag, "sqlstate", None)
+        return f"{primary} (SQLSTATE {code})" if code else primary
+    return f"{type(exc).__name__}: {exc}"
+

@@ -1,0 +1,59 @@
+"""The revision graph, read from the migrations folder: order, heads, and what a revision declares."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from alembic.script import Script, ScriptDirectory
+
+IRREVERSIBLE_MARKER = "irreversible"
+
+
+def ordered_revisions(script: ScriptDirectory) -> list[Script]:
+    """Every revision from base to head, oldest first."""
+    return list(reversed(list(script.walk_revisions("base", "heads"))))
+
+
+def upgrade_plan(script: ScriptDirectory, current: Sequence[str], target: str = "heads") -> list[Script]:
+    """The revisions an upgrade from ``current`` to ``target`` applies, in order."""
+    lower = current[0] if len(current) == 1 else "base"
+    if lower == target:
+        return []
+    return list(reversed(list(script.iterate_revisions(target, lower))))
+
+
+def downgrade_plan(script: ScriptDirectory, current: Sequence[str], target: str) -> list[Script]:
+    """The revisions a downgrade from ``current`` to ``target`` undoes, newest first."""
+    if not current or (len(current) == 1 and current[0] == target):
+        return []
+    return [rev for rev in script.iterate_revisions(current[0], target) if rev.revision != target]
+
+
+def irreversible_reason(revision: Script) -> str | None:
+    """The reason a revision gives for having no working downgrade, if it declares one.
+
+    A revision declares it with a module-level ``irreversible = "why"``; the staging round trip
+    then goes down to it and no further.
+    """
+    reason = getattr(revision.module, IRREVERSIBLE_MARKER, None)
+    if reason is None or reason is False:
+        return None
+    return reason if isinstance(reason, str) and reason.strip() else "declared irreversible"
+
+
+def round_trip_floor(revisions: Sequence[Script]) -> tuple[str, str | None]:
+    """How far down the round trip goes: ``("base", None)`` or the newest irreversible revision."""
+    for revision in reversed(revisions):
+        reason = irreversible_reason(revision)
+        if reason is not None:
+            return revision.revision, reason
+    return "base", None
+
+
+def short_name(revision: Script) -> str:
+    """The file stem people know a revision by, e.g. ``0002_add_priority``."""
+    from pathlib import Path
+
+    return Path(revision.path).stem

@@ -1,0 +1,129 @@
+"""The ``migrail`` command line: plain argparse, an explicit dispatch, and one error handler.
+
+Heavy imports (SQLAlchemy, Alembic, rich) happen inside the commands, so that ``migrail --help``
+and the commit hooks start quickly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from migrail import __version__
+from migrail.errors import FatalError, Terminated
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+EXIT_BUG = 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="migrail", description="Safe, boring PostgreSQL schema migrations with Alembic."
+    )
+    parser.add_argument("--version", action="version", version=f"migrail {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    generate = _command(commands, "generate", "write the next revision from the model changes")
+    generate.add_argument("name", help="what the revision does, e.g. add_user_roles")
+    generate.add_argument(
+        "--empty", action="store_true", help="write an empty revision to fill in by hand"
+    )
+
+    _command(commands, "migrate-staging", "prove the history on a throwaway database")
+
+    migrate = _command(commands, "migrate", "apply pending revisions to an environment's database")
+    _add_env(migrate)
+    migrate.add_argument(
+        "--sql", action="store_true", help="print the SQL that would run instead of running it"
+    )
+
+    status = _command(commands, "status", "show the database's revision and what is pending")
+    _add_env(status)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one migrail command and return its exit code."""
+    args = build_parser().parse_args(argv)
+    from migrail.output import make_console
+
+    console = make_console()
+    options = {k: v for k, v in vars(args).items() if k not in ("command", "project", "debug")}
+    return _guarded(lambda: _dispatch(args.command, args.project, console, options), console, args.debug)
+
+
+def _dispatch(command: str, project: Path | None, console: Console, options: dict[str, Any]) -> int:
+    from migrail.config import load_config
+
+    config = load_config(project)
+    if command == "generate":
+        from migrail.commands.generate import generate
+
+        return generate(config, console=console, **options)
+    if command == "migrate-staging":
+        from migrail.commands.migrate_staging import migrate_staging
+
+        return migrate_staging(config, console=console)
+    if command == "migrate":
+        from migrail.commands.migrate import migrate
+
+        return migrate(config, console=console, **options)
+    if command == "status":
+        from migrail.commands.status import status
+
+        return status(config, console=console, **options)
+    raise AssertionError(f"unhandled command {command}")
+
+
+def _guarded(run: Callable[[], int], console: Console, debug: bool) -> int:
+    """FatalError: exit 2 without a traceback; Ctrl-C: 130; SIGTERM: 143; anything else: 3."""
+    from migrail.output import failure
+    from migrail.urls import mask_text
+
+    try:
+        return run()
+    except FatalError as exc:
+        failure(console, mask_text(exc.message), exc.hint and mask_text(exc.hint))
+        if debug:
+            traceback.print_exc()
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        failure(console, "interrupted")
+        return 130
+    except Terminated:
+        failure(console, "terminated")
+        return 143
+    except Exception as exc:
+        failure(
+            console,
+            f"unexpected {type(exc).__name__}: {mask_text(str(exc))}",
+            "this is a bug in migrail: rerun with --debug and report the traceback",
+        )
+        if debug:
+            sys.stderr.write(mask_text(traceback.format_exc()))
+        return EXIT_BUG
+
+
+def _command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_text: str
+) -> argparse.ArgumentParser:
+    parser = commands.add_parser(name, help=help_text, description=help_text)
+    parser.add_argument(
+        "--project", type=Path, default=None, help="the project folder (default: found from here)"
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    return parser
+
+
+def _add_env(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--env", dest="env_name", default=None, help="the environment (default: development)"
+    )

@@ -1,0 +1,37 @@
+"""Revision ids and file names: ``0002_add_user_roles.py`` (sequence) or a timestamp prefix."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from migrail.errors import FatalError
+
+_WORD = re.compile(r"[a-z0-9]+")
+SEQUENCE_WIDTH = 4
+TIMESTAMP_FORMAT = "%Y%m%d_%H%M%S"
+
+
+def slugify(name: str) -> str:
+    """``"Add user-roles"`` -> ``"add_user_roles"``; a name with no letters or digits is refused."""
+    slug = "_".join(_WORD.findall(name.lower()))
+    if not slug:
+        raise FatalError(
+            f"{name!r} is not a usable revision name",
+            hint="name the change in a few words, e.g. add_user_roles",
+        )
+    return slug[:60]
+
+
+def next_revision_id(existing: Iterable[str], naming: str, now: datetime | None = None) -> str:
+    """The id of the next revision: one more than the highest sequence number, or the time."""
+    taken = set(existing)
+    if naming == "timestamp":
+        revision_id = (now or datetime.now(UTC)).strftime(TIMESTAMP_FORMAT)
+        if revision_id in taken:
+            raise FatalError(f"a revision {revision_id} already exists: wait a second and retry")
+        return revision_id
+    numbers = [int(match[0]) for rev in taken if (match := re.match(r"\d+", rev))]
+    highest = max(numbers, default=len(taken))
+    return str(highest + 1).zfill(SEQUENCE_WIDTH)

@@ -1,0 +1,85 @@
+"""The proof ``migrate-staging`` runs on a throwaway database, as data: what ran, how long, what failed.
+
+Up from base to head one revision at a time, the models compared with the result, down to base
+(or to the newest revision declared irreversible), and up to head again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from migrail import history
+from migrail.executor import Executor, MigrationFailed, Step
+
+if TYPE_CHECKING:
+    from alembic.script import Script
+    from sqlalchemy.engine import Connection
+
+PHASES = ("upgrade", "downgrade", "upgrade again")
+
+
+@dataclass
+class StagingReport:
+    """Everything the summary shows; ``ok`` is whether the history proved itself."""
+
+    revisions: list[Script]
+    timings: dict[str, dict[str, float]] = field(default_factory=lambda: {p: {} for p in PHASES})
+    model_diffs: list[Any] | None = None
+    models_checked: bool = False
+    floor: str = "base"
+    floor_reason: str | None = None
+    failure: MigrationFailed | None = None
+    failed_phase: str | None = None
+    final_revision: tuple[str, ...] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None and not self.model_diffs
+
+
+def prove(
+    executor: Executor,
+    connection: Connection,
+    on_step: Callable[[str, Step], None] | None = None,
+) -> StagingReport:
+    """Run the whole proof on ``connection`` (an empty database) and report what happened."""
+    revisions = executor.revisions()
+    report = StagingReport(revisions=revisions)
+    report.floor, report.floor_reason = history.round_trip_floor(revisions)
+    try:
+        _phase(report, "upgrade", lambda cb: executor.upgrade(connection, "heads", cb), on_step)
+        report.models_checked = executor.metadata is not None
+        report.model_diffs = executor.compare(connection)
+        _phase(report, "downgrade", lambda cb: executor.downgrade(connection, report.floor, cb), on_step)
+        _phase(report, "upgrade again", lambda cb: executor.upgrade(connection, "heads", cb), on_step)
+    except MigrationFailed as failed:
+        report.failure = failed
+    report.final_revision = _read_back(executor, connection)
+    return report
+
+
+def _phase(
+    report: StagingReport,
+    phase: str,
+    run: Callable[[Callable[[Step], None]], list[Step]],
+    on_step: Callable[[str, Step], None] | None,
+) -> None:
+    def record(step: Step) -> None:
+        report.timings[phase][step.revision.revision] = step.seconds
+        if on_step is not None:
+            on_step(phase, step)
+
+    report.failed_phase = phase
+    run(record)
+    report.failed_phase = None
+
+
+def _read_back(executor: Executor, connection: Connection) -> tuple[str, ...] | None:
+    """The revision the database is really at, never assumed; ``None`` when it cannot be read."""
+    try:
+        connection.rollback()
+        return executor.current(connection)
+    except Exception:
+        return None
