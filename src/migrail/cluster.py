@@ -108,7 +108,7 @@ def sweep_stale_clusters() -> list[Path]:
             owner = int((directory / OWNER_FILE).read_text())
         except (OSError, ValueError):
             continue
-        if not _process_alive(owner):
+        if not process_alive(owner):
             _stop(Cluster(directory=directory, bindir=Path()))
             removed.append(directory)
     return removed
@@ -127,13 +127,13 @@ def _wait_gone(pid: int, seconds: float = 10) -> None:
     import time
 
     deadline = time.monotonic() + seconds
-    while _process_alive(pid) and time.monotonic() < deadline:
+    while process_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.02)
-    if _process_alive(pid):
+    if process_alive(pid):
         os.kill(pid, signal.SIGKILL)
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -23,7 +23,7 @@ _HINTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (
             r"connection refused|could not connect|no such file or directory|timeout expired"
             r"|could not translate host name|name or service not known|network is unreachable",
-            "is the server running and reachable? try: pg_isready -h HOST -p PORT",
+            "is the server running and reachable? try: pg_isready{where}",
         ),
     )
 )
@@ -54,10 +54,14 @@ def connect(url: URL) -> Iterator[Connection]:
         engine.dispose()
 
 
-def connection_error(url: URL | str, exc: BaseException) -> FatalError:
+def connection_error(url: URL, exc: BaseException) -> FatalError:
     """Turn a driver's connection failure into one line plus a hint."""
     detail = _first_line(str(exc))
     hint = next((hint for pattern, hint in _HINTS if pattern.search(detail)), None)
+    if hint:
+        host = url.host or url.query.get("host")
+        where = (f" -h {host}" if host else "") + (f" -p {url.port}" if url.port else "")
+        hint = hint.format(where=where)
     return FatalError(f"cannot connect to {mask_url(url)}: {mask_text(detail)}", hint=hint)
 
 

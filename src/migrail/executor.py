@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -118,6 +118,15 @@ class Executor:
                 hint="the database is ahead of the code: check out the branch that added it",
             )
         return heads
+
+    def label(self, revisions: Sequence[str]) -> str:
+        """``0002_add_priority`` for ``("0002",)``, as people know revisions; ``base`` for none."""
+        if not revisions:
+            return "base"
+        return ", ".join(
+            history.short_name(self.script.get_revision(rev)) if self._known(rev) else rev
+            for rev in revisions
+        )
 
     def _known(self, revision: str) -> bool:
         from alembic.script.revision import ResolutionError

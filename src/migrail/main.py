@@ -91,7 +91,7 @@ def _guarded(run: Callable[[], int], console: Console, debug: bool) -> int:
     try:
         return run()
     except FatalError as exc:
-        failure(console, mask_text(exc.message), exc.hint and mask_text(exc.hint))
+        failure(console, mask_text(exc.message), exc.hint)
         if debug:
             traceback.print_exc()
         return EXIT_USAGE

@@ -32,6 +32,7 @@ def next_revision_id(existing: Iterable[str], naming: str, now: datetime | None 
         if revision_id in taken:
             raise FatalError(f"a revision {revision_id} already exists: wait a second and retry")
         return revision_id
-    numbers = [int(match[0]) for rev in taken if (match := re.match(r"\d+", rev))]
+    # Only short all-digit ids are sequence numbers; Alembic's hex ids can start with digits.
+    numbers = [int(rev) for rev in taken if re.fullmatch(r"\d{1,6}", rev)]
     highest = max(numbers, default=len(taken))
     return str(highest + 1).zfill(SEQUENCE_WIDTH)

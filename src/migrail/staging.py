@@ -26,8 +26,8 @@ class StagingReport:
 
     revisions: list[Script]
     timings: dict[str, dict[str, float]] = field(default_factory=lambda: {p: {} for p in PHASES})
-    model_diffs: list[Any] | None = None
-    models_checked: bool = False
+    models_configured: bool = True
+    model_diffs: list[Any] | None = None  # None: the check was not reached
     floor: str = "base"
     floor_reason: str | None = None
     failure: MigrationFailed | None = None
@@ -46,12 +46,12 @@ def prove(
 ) -> StagingReport:
     """Run the whole proof on ``connection`` (an empty database) and report what happened."""
     revisions = executor.revisions()
-    report = StagingReport(revisions=revisions)
+    report = StagingReport(revisions=revisions, models_configured=executor.metadata is not None)
     report.floor, report.floor_reason = history.round_trip_floor(revisions)
     try:
         _phase(report, "upgrade", lambda cb: executor.upgrade(connection, "heads", cb), on_step)
-        report.models_checked = executor.metadata is not None
-        report.model_diffs = executor.compare(connection)
+        if report.models_configured:
+            report.model_diffs = executor.compare(connection)
         _phase(report, "downgrade", lambda cb: executor.downgrade(connection, report.floor, cb), on_step)
         _phase(report, "upgrade again", lambda cb: executor.upgrade(connection, "heads", cb), on_step)
     except MigrationFailed as failed:

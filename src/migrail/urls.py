@@ -49,7 +49,7 @@ def mask_url(url: URL | str) -> str:
     """Render a URL for people: the password, if any, becomes ``***``."""
     if isinstance(url, str):
         return mask_text(url)
-    return url.render_as_string(hide_password=True)
+    return url.set(drivername=url.get_backend_name()).render_as_string(hide_password=True)
 
 
 def mask_text(text: str) -> str:

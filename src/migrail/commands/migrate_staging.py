@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from migrail import output
 from migrail.diffs import describe_all
-from migrail.executor import Executor
+from migrail.executor import Executor, Step
 from migrail.history import short_name
+from migrail.staging import PHASES
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -38,26 +41,19 @@ def migrate_staging(config: Config, *, console: Console) -> int:
     return 0 if report.ok else 1
 
 
-def _progress(console: Console):  # type: ignore[no-untyped-def]
-    """A live line per phase on a terminal; silent in CI logs, where the summary says it all."""
-    from contextlib import contextmanager
-
+@contextmanager
+def _progress(console: Console) -> Iterator[Callable[[str, Step], None]]:
+    """A live bar per phase on a terminal; nothing in CI logs, where the summary says it all."""
     from rich.progress import Progress
 
-    @contextmanager
-    def running():  # type: ignore[no-untyped-def]
-        with Progress(console=console, transient=True) as progress:
-            tasks: dict[str, int] = {}
+    with Progress(console=console, transient=True) as progress:
+        bars: dict[str, object] = {}
 
-            def step(phase: str, done: object) -> None:
-                if phase not in tasks:
-                    tasks[phase] = progress.add_task(phase)
-                progress.advance(tasks[phase])
-                progress.update(tasks[phase], description=f"{phase}: {short_name(done.revision)}")  # type: ignore[attr-defined]
+        def step(phase: str, done: Step) -> None:
+            bar = bars.setdefault(phase, progress.add_task(phase))
+            progress.update(bar, advance=1, description=f"{phase}: {short_name(done.revision)}")  # type: ignore[arg-type]
 
-            yield step
-
-    return running()
+        yield step
 
 
 def _summary(console: Console, report: StagingReport) -> None:
@@ -65,44 +61,56 @@ def _summary(console: Console, report: StagingReport) -> None:
 
     table = Table(title="migrate-staging", title_justify="left")
     table.add_column("revision")
-    for phase in ("upgrade", "downgrade", "upgrade again"):
+    for phase in PHASES:
         table.add_column(phase, justify="right")
     table.add_column("notes")
-    failed = report.failure.revision.revision if report.failure and report.failure.revision else None
+    failure = report.failure
     for revision in report.revisions:
-        cells = [_ms(report.timings[phase].get(revision.revision)) for phase in ("upgrade", "downgrade", "upgrade again")]
         note = ""
-        if revision.revision == failed:
-            note = f"[red]{report.failure.direction} failed[/red]"  # type: ignore[union-attr]
+        if failure is not None and failure.revision is revision:
+            note = f"[red]{failure.direction} failed[/red]"
         elif revision.revision == report.floor:
             note = f"irreversible: {report.floor_reason}"
-        table.add_row(short_name(revision), *cells, note)
+        times = [_ms(report.timings[phase].get(revision.revision)) for phase in PHASES]
+        table.add_row(short_name(revision), *times, note)
     console.print(table)
-    _verdicts(console, report)
+    _models_verdict(console, report)
+    _history_verdict(console, report)
 
 
-def _verdicts(console: Console, report: StagingReport) -> None:
-    if not report.models_checked:
+def _models_verdict(console: Console, report: StagingReport) -> None:
+    if not report.models_configured:
         output.info(console, "models: check skipped (no [tool.migrail] metadata configured)")
+    elif report.model_diffs is None:
+        output.info(console, "models: not checked (the upgrade failed first)")
     elif report.model_diffs:
-        output.failure(console, "models and migrations disagree; at head the database differs from the models:")
+        output.failure(console, "the models and the schema at head differ:")
         for line in describe_all(report.model_diffs):
             output.info(console, f"  {line}")
-        output.info(console, "hint: generate the missing revision: nox -s generate -- NAME")
-    elif report.model_diffs is not None:
+        output.info(console, "hint: write the missing revision: nox -s generate -- NAME")
+    else:
         output.success(console, "models match the schema at head")
-    if report.failure is not None:
-        failure = report.failure
-        output.failure(console, str(failure))
-        if failure.statement:
-            output.info(console, f"  statement: {failure.statement.strip()}")
-        where = ", ".join(report.final_revision) if report.final_revision else "base (empty)"
-        if report.final_revision is None:
-            where = "unknown (could not be read back)"
-        output.info(console, f"  the database was at revision {where} when it stopped")
+
+
+def _history_verdict(console: Console, report: StagingReport) -> None:
+    failure = report.failure
+    if failure is None:
+        floor = "base" if report.floor_reason is None else f"{report.floor} ({report.floor_reason})"
+        output.success(console, f"round trip: down to {floor} and up to head again")
         return
-    floor = "base" if report.floor == "base" else f"{report.floor} (irreversible: {report.floor_reason})"
-    output.success(console, f"round trip: down to {floor} and up to head again")
+    output.failure(console, str(failure))
+    if failure.statement:
+        output.info(console, f"  statement: {failure.statement.strip()}")
+    output.info(console, f"  the database was at {_revision_label(report)} when it stopped")
+
+
+def _revision_label(report: StagingReport) -> str:
+    if report.final_revision is None:
+        return "an unknown revision (it could not be read back)"
+    if not report.final_revision:
+        return "base (no revision applied)"
+    names = {revision.revision: short_name(revision) for revision in report.revisions}
+    return "revision " + ", ".join(names.get(rev, rev) for rev in report.final_revision)
 
 
 def _ms(seconds: float | None) -> str:

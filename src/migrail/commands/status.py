@@ -1,0 +1,38 @@
+"""``migrail status``: where an environment's database is, and what it is missing."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from migrail import history, output
+from migrail.config import environment_url
+from migrail.executor import Executor
+from migrail.urls import mask_url
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from migrail.config import Config
+
+
+def status(config: Config, *, env_name: str | None, console: Console) -> int:
+    """Print the environment, its database's revision, the head, and the pending revisions."""
+    from migrail.database import connect
+
+    environment = config.environment(env_name)
+    url = environment_url(config, environment)
+    executor = Executor(config)
+    with connect(url) as connection:
+        current = executor.current(connection)
+    pending = history.upgrade_plan(executor.script, current)
+    head = (executor.head,) if executor.head else ()
+    output.info(console, f"environment: {environment.name} ({mask_url(url)})")
+    output.info(console, f"database at: {executor.label(current)}")
+    output.info(console, f"head:        {executor.label(head)}")
+    if pending:
+        output.info(console, f"pending ({len(pending)}):")
+        for revision in pending:
+            output.info(console, f"  {history.short_name(revision)}")
+    else:
+        output.success(console, "up to date")
+    return 0

@@ -1,0 +1,1 @@
+"""Helpers shared by migrail's tests: real databases, real processes, real files."""

@@ -1,0 +1,42 @@
+"""Editing a scenario project the way a developer would: models, revision files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PRIORITY_COLUMN = '    Column("priority", Integer, nullable=False, server_default="0"),\n'
+
+
+def add_priority_column(project: Path) -> None:
+    """Add ``tasks.priority`` to the test project's models."""
+    models = project / "tasks_models.py"
+    text = models.read_text()
+    text = text.replace("from sqlalchemy import Column,", "from sqlalchemy import Column, Integer,")
+    text = text.replace('    Column("owner", Text),\n', '    Column("owner", Text),\n' + PRIORITY_COLUMN)
+    models.write_text(text)
+
+
+def write_revision(
+    project: Path,
+    revision: str,
+    slug: str,
+    down_revision: str | None,
+    upgrade: str,
+    downgrade: str = "pass",
+    extra: str = "",
+) -> Path:
+    """Write a hand-made revision file; ``upgrade``/``downgrade`` are function bodies."""
+    path = project / "migrations" / "versions" / f"{revision}_{slug}.py"
+    path.write_text(
+        f'"""{slug}"""\n'
+        "import sqlalchemy as sa\n"
+        "from alembic import op\n\n"
+        f"revision = {revision!r}\n"
+        f"down_revision = {down_revision!r}\n"
+        "branch_labels = None\n"
+        "depends_on = None\n"
+        f"{extra}\n\n"
+        f"def upgrade():\n    {upgrade}\n\n\n"
+        f"def downgrade():\n    {downgrade}\n"
+    )
+    return path

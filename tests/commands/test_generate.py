@@ -1,0 +1,102 @@
+"""``migrail generate``: a revision from the models, with its SQL beside it, or nothing."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from migrail.ephemeral import Server
+from migrail.main import main
+from testing.projects import add_priority_column
+
+
+def test_a_new_column_writes_the_revision_and_its_sql(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add_priority_column(project)
+    assert main(["generate", "add_priority"]) == 0
+    out, err = capsys.readouterr()
+    assert out == ""
+    revision = project / "migrations" / "versions" / "0002_add_priority.py"
+    sql = project / "migrations" / "sql" / "0002_add_priority.sql"
+    assert "  + column tasks.priority (INTEGER)\n" in err
+    assert "[✓] Your migration ➜ migrations/versions/0002_add_priority.py\n" in err
+    assert "[✓] Its SQL, for review ➜ migrations/sql/0002_add_priority.sql\n" in err
+    text = revision.read_text()
+    assert "revision: str = '0002'" in text
+    assert "down_revision: str | Sequence[str] | None = '0001'" in text
+    assert "op.add_column('tasks', sa.Column('priority', sa.Integer()" in text
+    assert "ALTER TABLE tasks ADD COLUMN priority INTEGER DEFAULT '0' NOT NULL;" in sql.read_text()
+    assert "UPDATE alembic_version SET version_num='0002'" in sql.read_text()
+
+
+def test_no_model_change_writes_nothing(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = sorted(project.rglob("*"))
+    assert main(["generate", "nothing"]) == 0
+    assert capsys.readouterr().err.endswith("No schema changes, nothing to migrate\n")
+    assert sorted(project.rglob("*")) == before
+
+
+def test_empty_revision_needs_no_database(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MIGRAIL_EPHEMERAL", "server")  # any attempt to get a database would fail
+    assert main(["generate", "--empty", "Backfill owners"]) == 0
+    revision = project / "migrations" / "versions" / "0002_backfill_owners.py"
+    assert '"""backfill owners' in revision.read_text()
+    assert re.search(r"def upgrade\(\) -> None:\n    pass", revision.read_text())
+    assert (project / "migrations" / "sql" / "0002_backfill_owners.sql").is_file()
+
+
+def test_the_first_revision_of_a_new_project(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for path in (project / "migrations" / "versions").iterdir():
+        path.unlink()
+    assert main(["generate", "create tasks"]) == 0
+    assert "  + table tasks (7 columns)\n" in capsys.readouterr().err
+    sql = (project / "migrations" / "sql" / "0001_create_tasks.sql").read_text()
+    assert "CREATE TABLE tasks (" in sql
+
+
+def test_timestamp_naming(project: Path, pg_server: Server) -> None:
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace(
+            'migrations = "migrations"', 'migrations = "migrations"\nrevision_naming = "timestamp"'
+        )
+    )
+    add_priority_column(project)
+    assert main(["generate", "add_priority"]) == 0
+    [written] = (project / "migrations" / "versions").glob("2*_add_priority.py")
+    assert re.fullmatch(r"\d{8}_\d{6}_add_priority\.py", written.name)
+
+
+def test_without_models_generate_asks_for_them_and_empty_still_works(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('metadata = "tasks_models:metadata"\n', ""))
+    assert main(["generate", "add_priority"]) == 2
+    assert capsys.readouterr().err == (
+        "error: generate compares models with the migrations, and no models are configured\n"
+        "hint: set [tool.migrail] metadata = 'package.module:metadata', or write the revision by "
+        "hand: migrail generate --empty NAME\n"
+    )
+    assert main(["generate", "--empty", "add_priority"]) == 0
+    assert (project / "migrations" / "versions" / "0002_add_priority.py").is_file()
+
+
+def test_a_history_that_does_not_apply_stops_generate(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from testing.projects import write_revision
+
+    write_revision(project, "0002", "broken", "0001", 'op.execute("SELECT * FROM missing")')
+    assert main(["generate", "add_priority"]) == 2
+    err = capsys.readouterr().err
+    assert 'error: the existing history does not apply: upgrade of 0002_broken failed: relation "missing" does not exist' in err

@@ -1,0 +1,63 @@
+"""Fixtures: one real PostgreSQL server per test session, a fresh database per test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import URL
+
+from migrail.ephemeral import ADMIN_URL_ENV, SOURCE_ENV, Server, ephemeral_server
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).parent / "fixtures"
+ENV_VARIABLES = (
+    "DATABASE_URL", "DATABASE_URL_TEST", "PRODUCTION_DATABASE_URL", "STAGING_DATABASE_URL",
+    SOURCE_ENV, "MIGRAIL_PG_USER",
+)  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Server]:
+    """The suite's server: MIGRAIL_ADMIN_URL's when set, otherwise a throwaway one of migrail's."""
+    with ephemeral_server() as server:
+        yield server
+
+
+@pytest.fixture
+def database_url(pg_server: Server) -> Iterator[URL]:
+    """A fresh, empty database, dropped after the test."""
+    with pg_server.database() as url:
+        yield url
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(
+    monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """No test sees the developer's database variables; commands reuse the suite's server."""
+    for name in ENV_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("COLUMNS", "160")
+    if "pg_server" in request.fixturenames:
+        server: Server = request.getfixturevalue("pg_server")
+        admin = server.admin_url.render_as_string(hide_password=False)
+        monkeypatch.setenv(ADMIN_URL_ENV, admin)
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A copy of the tasks_app scenario, with the repo's own env.py and revision template."""
+    root = tmp_path / "tasks_app"
+    shutil.copytree(FIXTURES / "tasks_app", root)
+    for name in ("env.py", "script.py.mako"):
+        shutil.copy(REPO / "migrations" / name, root / "migrations" / name)
+    monkeypatch.chdir(root)
+    yield root
+    for module in [name for name in sys.modules if name == "tasks_models"]:
+        del sys.modules[module]
+    sys.path[:] = [entry for entry in sys.path if not entry.startswith(str(tmp_path))]

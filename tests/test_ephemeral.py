@@ -1,0 +1,152 @@
+"""Each source of throwaway PostgreSQL this machine has: a fresh database, always removed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from migrail import cluster
+from migrail.ephemeral import (
+    DATABASE_PREFIX,
+    Server,
+    ephemeral_database,
+    ephemeral_server,
+    sweep_stale_databases,
+)
+from migrail.errors import FatalError
+from migrail.urls import libpq_conninfo
+from testing.postgres import database_names, query
+
+HAS_LOCAL_BINARIES = cluster.find_local_bindir() is not None
+
+
+def _clusters() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob(f"{cluster.CLUSTER_PREFIX}*"))
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "embedded",
+        pytest.param(
+            "local",
+            marks=pytest.mark.skipif(not HAS_LOCAL_BINARIES, reason="no PostgreSQL installed"),
+        ),
+    ],
+)
+def test_private_cluster_gives_an_empty_database_and_leaves_nothing(
+    source: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MIGRAIL_ADMIN_URL", raising=False)
+    before = _clusters()
+    with ephemeral_server(source) as server:  # type: ignore[arg-type]
+        assert server.source == source
+        assert server.version[:2].isdigit()
+        directory = Path(str(server.admin_url.query["host"]))
+        assert directory.is_dir()
+        with server.database() as url:
+            assert url.database is not None and url.database.startswith(DATABASE_PREFIX)
+            tables = query(url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+            assert tables == [(0,)]
+        assert url.database not in database_names(server.admin_url)
+    assert not directory.exists()
+    assert _clusters() == before
+
+
+def test_given_server_is_used_first_and_the_database_is_dropped(pg_server: Server) -> None:
+    with ephemeral_server() as server, server.database() as url:
+        assert server.source == "server"
+        assert "MIGRAIL_ADMIN_URL" in server.description
+        assert url.database in database_names(pg_server.admin_url)
+    assert url.database not in database_names(pg_server.admin_url)
+
+
+def test_database_is_dropped_when_the_block_raises(pg_server: Server) -> None:
+    with pytest.raises(RuntimeError), ephemeral_database() as url:
+        # An open connection must not keep the database alive: the drop uses FORCE.
+        connection = psycopg.connect(libpq_conninfo(url))
+        raise RuntimeError("boom")
+    connection.close()
+    assert url.database not in database_names(pg_server.admin_url)
+
+
+def test_stale_databases_of_killed_runs_are_swept(pg_server: Server) -> None:
+    old = f"{DATABASE_PREFIX}{int(time.time()) - 7 * 3600}_deadbeef"
+    recent = f"{DATABASE_PREFIX}{int(time.time())}_cafebabe"
+    with psycopg.connect(libpq_conninfo(pg_server.admin_url), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{old}"')
+        admin.execute(f'CREATE DATABASE "{recent}"')
+    try:
+        assert sweep_stale_databases(pg_server.admin_url) == [old]
+        names = database_names(pg_server.admin_url)
+        assert old not in names
+        assert recent in names
+    finally:
+        with psycopg.connect(libpq_conninfo(pg_server.admin_url), autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{recent}"')
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signals_remove_the_cluster_and_its_server(signum: int, tmp_path: Path) -> None:
+    script = (
+        "import sys, time\n"
+        "from migrail.ephemeral import ephemeral_database\n"
+        "with ephemeral_database('embedded') as url:\n"
+        "    print(url.query['host'], flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MIGRAIL_ADMIN_URL"}
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    assert child.stdout is not None
+    directory = Path(child.stdout.readline().strip())
+    postmaster = int((directory / "data" / "postmaster.pid").read_text().split()[0])
+    child.send_signal(signum)
+    child.communicate(timeout=30)
+    assert child.returncode != 0
+    assert not directory.exists()
+    assert not cluster.process_alive(postmaster)
+
+
+def test_clusters_of_killed_runs_are_swept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MIGRAIL_ADMIN_URL", raising=False)
+    script = (
+        "import os\n"
+        "from migrail.ephemeral import ephemeral_database\n"
+        "with ephemeral_database('embedded') as url:\n"
+        "    print(url.query['host'], flush=True)\n"
+        "    os.kill(os.getpid(), 9)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MIGRAIL_ADMIN_URL"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60
+    )
+    directory = Path(done.stdout.strip())
+    assert directory.is_dir(), "SIGKILL leaves the cluster behind; the next run must sweep it"
+    postmaster = int((directory / "data" / "postmaster.pid").read_text().split()[0])
+    assert directory in cluster.sweep_stale_clusters()
+    assert not directory.exists()
+    assert not cluster.process_alive(postmaster)
+
+
+def test_an_unknown_source_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MIGRAIL_EPHEMERAL", "docker")
+    with pytest.raises(FatalError, match="MIGRAIL_EPHEMERAL='docker' is not a source"):
+        with ephemeral_server():
+            pass
+
+
+def test_server_source_without_its_url_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MIGRAIL_ADMIN_URL", raising=False)
+    with pytest.raises(FatalError, match="MIGRAIL_ADMIN_URL is not set"):
+        with ephemeral_server("server"):
+            pass
