@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -81,7 +82,15 @@ class Executor:
             )
         script = ScriptDirectory.from_config(self.alembic_config())
         try:
-            heads = script.get_heads()
+            with warnings.catch_warnings():
+                # Alembic only warns about a down_revision that names no revision.
+                warnings.simplefilter("error", UserWarning)
+                heads = script.get_heads()
+        except UserWarning as exc:
+            raise FatalError(
+                f"the migration history is broken: {exc}",
+                hint="fix the down_revision of the revision that names a missing parent",
+            ) from None
         except SyntaxError as exc:
             raise FatalError(
                 f"{exc.filename}:{exc.lineno}: syntax error in a revision file: {exc.msg}"
@@ -129,11 +138,11 @@ class Executor:
         )
 
     def _known(self, revision: str) -> bool:
-        from alembic.script.revision import ResolutionError
+        from alembic.util import CommandError
 
         try:
             return self.script.get_revision(revision) is not None
-        except ResolutionError:
+        except CommandError:
             return False
 
     def upgrade(

@@ -44,6 +44,9 @@ def migrate(config: Config, *, env_name: str | None, sql: bool, console: Console
                 _report_failure(console, executor, connection, failed)
                 return 1
             now = executor.current(connection)
+    if not steps:
+        output.success(console, f"Another migrate applied them; the database is at {executor.label(now)}")
+        return 0
     output.success(console, f"Applied {len(steps)} revision(s); the database is at {executor.label(now)}")
     return 0
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -11,6 +11,8 @@ from migrail.diffs import describe_all
 from migrail.executor import Executor, Step
 from migrail.history import short_name
 from migrail.staging import PHASES
+
+Label = Callable[[Sequence[str]], str]
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -37,7 +39,7 @@ def migrate_staging(config: Config, *, console: Console) -> int:
         )
         with server.database() as url, connect(url) as connection, _progress(console) as step:
             report = prove(executor, connection, step)
-    _summary(console, report)
+    _summary(console, report, executor.label)
     return 0 if report.ok else 1
 
 
@@ -56,7 +58,7 @@ def _progress(console: Console) -> Iterator[Callable[[str, Step], None]]:
         yield step
 
 
-def _summary(console: Console, report: StagingReport) -> None:
+def _summary(console: Console, report: StagingReport, label: Label) -> None:
     from rich.table import Table
 
     table = Table(title="migrate-staging", title_justify="left")
@@ -75,7 +77,7 @@ def _summary(console: Console, report: StagingReport) -> None:
         table.add_row(short_name(revision), *times, note)
     console.print(table)
     _models_verdict(console, report)
-    _history_verdict(console, report)
+    _history_verdict(console, report, label)
 
 
 def _models_verdict(console: Console, report: StagingReport) -> None:
@@ -92,25 +94,21 @@ def _models_verdict(console: Console, report: StagingReport) -> None:
         output.success(console, "models match the schema at head")
 
 
-def _history_verdict(console: Console, report: StagingReport) -> None:
+def _history_verdict(console: Console, report: StagingReport, label: Label) -> None:
     failure = report.failure
     if failure is None:
-        floor = "base" if report.floor_reason is None else f"{report.floor} ({report.floor_reason})"
+        floor = "base"
+        if report.floor_reason is not None:
+            floor = f"{label((report.floor,))} ({report.floor_reason})"
         output.success(console, f"round trip: down to {floor} and up to head again")
         return
     output.failure(console, str(failure))
     if failure.statement:
         output.info(console, f"  statement: {failure.statement.strip()}")
-    output.info(console, f"  the database was at {_revision_label(report)} when it stopped")
-
-
-def _revision_label(report: StagingReport) -> str:
-    if report.final_revision is None:
-        return "an unknown revision (it could not be read back)"
-    if not report.final_revision:
-        return "base (no revision applied)"
-    names = {revision.revision: short_name(revision) for revision in report.revisions}
-    return "revision " + ", ".join(names.get(rev, rev) for rev in report.final_revision)
+    where = "an unknown revision (it could not be read back)"
+    if report.final_revision is not None:
+        where = f"revision {label(report.final_revision)}" if report.final_revision else "base"
+    output.info(console, f"  the database was at {where} when it stopped")
 
 
 def _ms(seconds: float | None) -> str:

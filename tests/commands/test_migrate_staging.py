@@ -1,0 +1,115 @@
+"""``migrail migrate-staging``: up, models, down, up again, on a database that is always dropped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from migrail.ephemeral import Server
+from migrail.main import main
+from testing.postgres import database_names
+from testing.projects import add_priority_column, write_revision
+
+
+def _run(capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = main(["migrate-staging"])
+    return code, capsys.readouterr().err
+
+
+def test_a_sound_history_passes_and_leaves_no_database(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = database_names(pg_server.admin_url)
+    code, err = _run(capsys)
+    assert code == 0
+    assert err.startswith("Staging on a throwaway database: server from MIGRAIL_ADMIN_URL")
+    assert "│ 0001_create_tasks │" in err
+    assert "[✓] models match the schema at head\n" in err
+    assert err.endswith("[✓] round trip: down to base and up to head again\n")
+    assert database_names(pg_server.admin_url) == before
+
+
+def test_a_failing_revision_is_named_with_its_statement_and_error(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_revision(
+        project, "0002", "add_priority", "0001",
+        'op.execute("ALTER TABLE tasks ADD COLUMN priority nosuchtype")',
+    )  # fmt: skip
+    before = database_names(pg_server.admin_url)
+    code, err = _run(capsys)
+    assert code == 1
+    assert "│ 0002_add_priority │" in err and "upgrade failed" in err
+    assert (
+        'error: upgrade of 0002_add_priority failed: type "nosuchtype" does not exist '
+        "(SQLSTATE 42704)\n"
+        "  statement: ALTER TABLE tasks ADD COLUMN priority nosuchtype\n"
+        "  the database was at revision 0001_create_tasks when it stopped\n"
+    ) in err
+    assert "models: not checked (the upgrade failed first)\n" in err
+    assert database_names(pg_server.admin_url) == before
+
+
+def test_models_ahead_of_the_migrations_fail(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add_priority_column(project)
+    code, err = _run(capsys)
+    assert code == 1
+    assert "error: the models and the schema at head differ:\n  + column tasks.priority (INTEGER)\n" in err
+
+
+def test_a_failing_downgrade_reports_where_the_database_stopped(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_revision(
+        project, "0002", "seed", "0001",
+        "op.execute(\"INSERT INTO tasks (id, name, status) VALUES ('t1', 'n', 'new')\")",
+        downgrade='raise NotImplementedError("cannot unseed")',
+    )  # fmt: skip
+    code, err = _run(capsys)
+    assert code == 1
+    assert "error: downgrade of 0002_seed failed: NotImplementedError: cannot unseed\n" in err
+    assert "the database was at revision 0002_seed when it stopped\n" in err
+
+
+def test_an_irreversible_revision_is_the_floor_of_the_round_trip(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_revision(
+        project, "0002", "drop_owner", "0001", 'op.drop_column("tasks", "owner")',
+        downgrade='raise NotImplementedError("owners are gone")',
+        extra='irreversible = "the owners are deleted for good"',
+    )  # fmt: skip
+    write_revision(
+        project, "0003", "add_owner_back", "0002",
+        'op.add_column("tasks", sa.Column("owner", sa.Text()))',
+        downgrade='op.drop_column("tasks", "owner")',
+    )  # fmt: skip
+    code, err = _run(capsys)
+    assert code == 0, err
+    assert "irreversible: the owners are deleted for good" in err
+    assert err.endswith(
+        "[✓] round trip: down to 0002_drop_owner (the owners are deleted for good) and up to head again\n"
+    )
+
+
+def test_without_models_the_check_is_skipped_and_said_so(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('metadata = "tasks_models:metadata"\n', ""))
+    code, err = _run(capsys)
+    assert code == 0
+    assert "models: check skipped (no [tool.migrail] metadata configured)\n" in err
+
+
+def test_an_empty_history_has_nothing_to_prove(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for path in (project / "migrations" / "versions").iterdir():
+        path.unlink()
+    code, err = _run(capsys)
+    assert code == 0
+    assert err.startswith("No revisions in ")
