@@ -1,4 +1,4 @@
-"""migrail's sessions: each installs the project once (environments are reused) and calls migrail."""
+"""migrail's sessions: each installs the project (environments are reused) and calls migrail."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def status(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the test suite against real PostgreSQL (a throwaway one unless MIGRAIL_ADMIN_URL is set)."""
+    """Run the tests on real PostgreSQL (a throwaway one unless MIGRAIL_ADMIN_URL is set)."""
     _install(session, "test")
     session.run("pytest", *session.posargs)
 

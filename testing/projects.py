@@ -12,7 +12,9 @@ def add_priority_column(project: Path) -> None:
     models = project / "tasks_models.py"
     text = models.read_text()
     text = text.replace("from sqlalchemy import Column,", "from sqlalchemy import Column, Integer,")
-    text = text.replace('    Column("owner", Text),\n', '    Column("owner", Text),\n' + PRIORITY_COLUMN)
+    text = text.replace(
+        '    Column("owner", Text),\n', '    Column("owner", Text),\n' + PRIORITY_COLUMN
+    )
     models.write_text(text)
 
 

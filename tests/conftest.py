@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from collections.abc import Iterator
@@ -16,9 +15,13 @@ from migrail.ephemeral import ADMIN_URL_ENV, SOURCE_ENV, Server, ephemeral_serve
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
 ENV_VARIABLES = (
-    "DATABASE_URL", "DATABASE_URL_TEST", "PRODUCTION_DATABASE_URL", "STAGING_DATABASE_URL",
-    SOURCE_ENV, "MIGRAIL_PG_USER",
-)  # fmt: skip
+    "DATABASE_URL",
+    "DATABASE_URL_TEST",
+    "PRODUCTION_DATABASE_URL",
+    "STAGING_DATABASE_URL",
+    SOURCE_ENV,
+    "MIGRAIL_PG_USER",
+)
 
 
 @pytest.fixture(scope="session")
@@ -36,9 +39,7 @@ def database_url(pg_server: Server) -> Iterator[URL]:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_environment(
-    monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
-) -> None:
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
     """No test sees the developer's database variables; commands reuse the suite's server."""
     for name in ENV_VARIABLES:
         monkeypatch.delenv(name, raising=False)

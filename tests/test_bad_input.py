@@ -7,11 +7,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from testing.projects import write_revision
 
 from migrail import cluster
 from migrail.main import main
 from migrail.urls import libpq_conninfo
-from testing.projects import write_revision
 
 Setup = Callable[[Path, pytest.MonkeyPatch], None]
 SECRET = "s3cr3t-pw"
@@ -105,7 +105,9 @@ CASES: list[tuple[str, list[str], Setup, str]] = [
     (
         "revision pointing at a parent that does not exist",
         ["migrate-staging"],
-        lambda project, monkeypatch: write_revision(project, "0002", "orphan", "0042", "pass") and None,
+        lambda project, monkeypatch: (
+            write_revision(project, "0002", "orphan", "0042", "pass") and None
+        ),
         "error: the migration history is broken: Revision 0042 referenced from 0042 -> 0002 (head), "
         "orphan is not present\n"
         "hint: fix the down_revision of the revision that names a missing parent\n",
@@ -127,7 +129,11 @@ CASES: list[tuple[str, list[str], Setup, str]] = [
     (
         "unknown revision naming",
         ["generate", "x"],
-        _edit("pyproject.toml", 'migrations = "migrations"', 'migrations = "migrations"\nrevision_naming = "uuid"'),
+        _edit(
+            "pyproject.toml",
+            'migrations = "migrations"',
+            'migrations = "migrations"\nrevision_naming = "uuid"',
+        ),
         "error: [tool.migrail] revision_naming must be 'sequence' or 'timestamp', not 'uuid'\n",
     ),
     (
@@ -153,7 +159,9 @@ CASES: list[tuple[str, list[str], Setup, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("argv", "setup", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("argv", "setup", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
 def test_bad_input(
     project: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -172,7 +180,9 @@ def test_bad_input(
     assert SECRET not in err or "not a valid database URL" in err
 
 
-def test_no_project_is_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_no_project_is_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(tmp_path)
     assert main(["status"]) == 2
     assert capsys.readouterr().err == (
@@ -194,7 +204,9 @@ def test_wrong_password_is_named_and_never_shown(
                 "local all postgres trust\nlocal all all scram-sha-256\n"
             )
             connection.execute("SELECT pg_reload_conf()")
-        monkeypatch.setenv("DATABASE_URL", f"postgresql://app:{SECRET}@/postgres?host={running.socket_dir}")
+        monkeypatch.setenv(
+            "DATABASE_URL", f"postgresql://app:{SECRET}@/postgres?host={running.socket_dir}"
+        )
         assert main(["status"]) == 2
     err = capsys.readouterr().err
     assert err == (
@@ -205,7 +217,10 @@ def test_wrong_password_is_named_and_never_shown(
 
 
 def test_a_database_ahead_of_the_code(
-    project: Path, database_url: object, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    project: Path,
+    database_url: object,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     from sqlalchemy.engine import URL
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from testing.postgres import database_names, query
 
 from migrail import cluster
 from migrail.ephemeral import (
@@ -23,7 +24,6 @@ from migrail.ephemeral import (
 )
 from migrail.errors import FatalError
 from migrail.urls import libpq_conninfo
-from testing.postgres import database_names, query
 
 HAS_LOCAL_BINARIES = cluster.find_local_bindir() is not None
 
@@ -105,7 +105,11 @@ def test_signals_remove_the_cluster_and_its_server(signum: int, tmp_path: Path) 
     )
     env = {k: v for k, v in os.environ.items() if k != "MIGRAIL_ADMIN_URL"}
     child = subprocess.Popen(
-        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     assert child.stdout is not None
     directory = Path(child.stdout.readline().strip())
@@ -140,13 +144,17 @@ def test_clusters_of_killed_runs_are_swept(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_an_unknown_source_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MIGRAIL_EPHEMERAL", "docker")
-    with pytest.raises(FatalError, match="MIGRAIL_EPHEMERAL='docker' is not a source"):
-        with ephemeral_server():
-            pass
+    with (
+        pytest.raises(FatalError, match="MIGRAIL_EPHEMERAL='docker' is not a source"),
+        ephemeral_server(),
+    ):
+        pass
 
 
 def test_server_source_without_its_url_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MIGRAIL_ADMIN_URL", raising=False)
-    with pytest.raises(FatalError, match="MIGRAIL_ADMIN_URL is not set"):
-        with ephemeral_server("server"):
-            pass
+    with (
+        pytest.raises(FatalError, match="MIGRAIL_ADMIN_URL is not set"),
+        ephemeral_server("server"),
+    ):
+        pass

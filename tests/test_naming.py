@@ -10,7 +10,11 @@ from migrail.naming import next_revision_id, slugify
 
 @pytest.mark.parametrize(
     ("name", "slug"),
-    [("add_user_roles", "add_user_roles"), ("Add user-roles!", "add_user_roles"), ("v2 API", "v2_api")],
+    [
+        ("add_user_roles", "add_user_roles"),
+        ("Add user-roles!", "add_user_roles"),
+        ("v2 API", "v2_api"),
+    ],
 )
 def test_slugify(name: str, slug: str) -> None:
     assert slugify(name) == slug

@@ -17,7 +17,10 @@ def test_parse_url_uses_psycopg_and_masks_the_password() -> None:
     [
         ("not a url", "DATABASE_URL is not a valid database URL: 'not a url'"),
         ("mysql://app:pw@db/x", "DATABASE_URL is not a PostgreSQL URL: mysql://app:***@db/x"),
-        ("postgresql://app:pw@db:5432", "DATABASE_URL names no database: postgresql://app:***@db:5432"),
+        (
+            "postgresql://app:pw@db:5432",
+            "DATABASE_URL names no database: postgresql://app:***@db:5432",
+        ),
     ],
 )
 def test_parse_url_refuses_what_it_cannot_use(raw: str, message: str) -> None:
@@ -29,4 +32,7 @@ def test_parse_url_refuses_what_it_cannot_use(raw: str, message: str) -> None:
 
 def test_mask_text_masks_every_url_in_free_text() -> None:
     text = "from postgresql://a:one@h/x to postgres://b:two@h/y, not postgresql://c@h/z"
-    assert mask_text(text) == "from postgresql://a:***@h/x to postgres://b:***@h/y, not postgresql://c@h/z"
+    assert (
+        mask_text(text)
+        == "from postgresql://a:***@h/x to postgres://b:***@h/y, not postgresql://c@h/z"
+    )

@@ -8,7 +8,6 @@ server runs as an unprivileged account (``nobody`` unless ``MIGRAIL_PG_USER`` na
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
 import pwd
 import shutil
@@ -52,8 +51,9 @@ def find_local_bindir() -> Path | None:
     if shutil.which("pg_config"):
         with contextlib.suppress(FatalError):
             candidates.append(Path(proc.run(["pg_config", "--bindir"], timeout=10).strip()))
-    debian = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version_key, reverse=True)
-    candidates.extend(Path(path) for path in debian)
+    debian = Path("/usr/lib/postgresql")
+    if debian.is_dir():
+        candidates.extend(sorted(debian.glob("*/bin"), key=_version_key, reverse=True))
     return next((path for path in candidates if _is_server_bindir(path)), None)
 
 
@@ -86,15 +86,35 @@ def private_cluster(bindir: Path) -> Iterator[Cluster]:
             os.chown(directory, account.pw_uid, account.pw_gid)
         as_server = {"user": account.pw_uid, "group": account.pw_gid} if account else {}
         proc.run(
-            [bindir / "initdb", "-D", cluster.data_dir, "-U", "postgres", "--auth=trust",
-             "--encoding=UTF8", "--no-sync", "--no-instructions"],
-            cwd=directory, **as_server,
-        )  # fmt: skip
+            [
+                bindir / "initdb",
+                "-D",
+                cluster.data_dir,
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--no-sync",
+                "--no-instructions",
+            ],
+            cwd=directory,
+            **as_server,
+        )
         proc.run(
-            [bindir / "pg_ctl", "-D", cluster.data_dir, "-l", directory / "server.log", "-w",
-             "-o", f"-c listen_addresses='' -k {directory} {_SERVER_OPTIONS}", "start"],
-            cwd=directory, **as_server,
-        )  # fmt: skip
+            [
+                bindir / "pg_ctl",
+                "-D",
+                cluster.data_dir,
+                "-l",
+                directory / "server.log",
+                "-w",
+                "-o",
+                f"-c listen_addresses='' -k {directory} {_SERVER_OPTIONS}",
+                "start",
+            ],
+            cwd=directory,
+            **as_server,
+        )
         yield cluster
     finally:
         _stop(cluster)
@@ -179,6 +199,6 @@ def _is_server_bindir(path: Path) -> bool:
     return all(os.access(path / name, os.X_OK) for name in ("initdb", "pg_ctl", "postgres"))
 
 
-def _version_key(path: str) -> tuple[int, ...]:
-    digits = Path(path).parent.name.split(".")
+def _version_key(path: Path) -> tuple[int, ...]:
+    digits = path.parent.name.split(".")
     return tuple(int(part) for part in digits if part.isdigit())

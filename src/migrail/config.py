@@ -77,9 +77,8 @@ def find_pyproject(start: Path) -> Path:
     """The nearest pyproject.toml with a ``[tool.migrail]`` table, from ``start`` upwards."""
     for directory in (start, *start.parents):
         candidate = directory / "pyproject.toml"
-        if candidate.is_file() and "tool" in (data := _read_toml(candidate)):
-            if "migrail" in data["tool"]:
-                return candidate
+        if candidate.is_file() and "migrail" in _read_toml(candidate).get("tool", {}):
+            return candidate
     raise FatalError(
         f"no pyproject.toml with a [tool.migrail] table in {start} or above",
         hint="run migrail inside your project, or pass --project DIR",
@@ -127,7 +126,8 @@ def require_env(variable: str, *, purpose: str) -> str:
     if not value:
         raise FatalError(
             f"{variable} is not set ({purpose})",
-            hint=f"export {variable}=postgresql://USER:PASSWORD@HOST:5432/DATABASE or put it in .env",
+            hint=f"export {variable}=postgresql://USER:PASSWORD@HOST:5432/DATABASE "
+            "or put it in .env",
         )
     return value
 

@@ -1,4 +1,4 @@
-"""Connections to real databases, and the one place their errors become messages people can act on."""
+"""Connections to real databases; the one place their errors become messages people act on."""
 
 from __future__ import annotations
 

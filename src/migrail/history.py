@@ -1,4 +1,4 @@
-"""The revision graph, read from the migrations folder: order, heads, and what a revision declares."""
+"""The revision graph from the migrations folder: order, plans, and what a revision declares."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ def ordered_revisions(script: ScriptDirectory) -> list[Script]:
     return list(reversed(list(script.walk_revisions("base", "heads"))))
 
 
-def upgrade_plan(script: ScriptDirectory, current: Sequence[str], target: str = "heads") -> list[Script]:
+def upgrade_plan(
+    script: ScriptDirectory, current: Sequence[str], target: str = "heads"
+) -> list[Script]:
     """The revisions an upgrade from ``current`` to ``target`` applies, in order."""
     lower = current[0] if len(current) == 1 else "base"
     if lower == target:

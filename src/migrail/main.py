@@ -57,7 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     console = make_console()
     options = {k: v for k, v in vars(args).items() if k not in ("command", "project", "debug")}
-    return _guarded(lambda: _dispatch(args.command, args.project, console, options), console, args.debug)
+    return _guarded(
+        lambda: _dispatch(args.command, args.project, console, options), console, args.debug
+    )
 
 
 def _dispatch(command: str, project: Path | None, console: Console, options: dict[str, Any]) -> int:

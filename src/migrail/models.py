@@ -38,7 +38,8 @@ def load_metadata(config: Config) -> MetaData | None:
     except ImportError as exc:
         raise FatalError(
             f"cannot import the models module {module_name!r} ({exc})",
-            hint="check [tool.migrail] metadata in pyproject.toml, and that the package is installed",
+            hint="check [tool.migrail] metadata in pyproject.toml, "
+            "and that the package is installed",
         ) from exc
     except Exception as exc:
         raise FatalError(

@@ -1,4 +1,4 @@
-"""SIGTERM handled like Ctrl-C, so that throwaway databases are removed when a CI job is cancelled."""
+"""SIGTERM handled like Ctrl-C, so throwaway databases are removed when a CI job is cancelled."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The proof ``migrate-staging`` runs on a throwaway database, as data: what ran, how long, what failed.
+"""The proof ``migrate-staging`` runs on a throwaway database, as data: what ran, what failed.
 
 Up from base to head one revision at a time, the models compared with the result, down to base
 (or to the newest revision declared irreversible), and up to head again.
@@ -52,8 +52,15 @@ def prove(
         _phase(report, "upgrade", lambda cb: executor.upgrade(connection, "heads", cb), on_step)
         if report.models_configured:
             report.model_diffs = executor.compare(connection)
-        _phase(report, "downgrade", lambda cb: executor.downgrade(connection, report.floor, cb), on_step)
-        _phase(report, "upgrade again", lambda cb: executor.upgrade(connection, "heads", cb), on_step)
+        _phase(
+            report,
+            "downgrade",
+            lambda cb: executor.downgrade(connection, report.floor, cb),
+            on_step,
+        )
+        _phase(
+            report, "upgrade again", lambda cb: executor.upgrade(connection, "heads", cb), on_step
+        )
     except MigrationFailed as failed:
         report.failure = failed
     report.final_revision = _read_back(executor, connection)

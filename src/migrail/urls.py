@@ -10,7 +10,9 @@ from migrail.errors import FatalError
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
-_PASSWORD_IN_TEXT = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]*)@")
+_PASSWORD_IN_TEXT = re.compile(
+    r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]*)@"
+)
 
 
 def parse_url(raw: str, *, source: str) -> URL:
@@ -53,7 +55,7 @@ def mask_url(url: URL | str) -> str:
 
 
 def mask_text(text: str) -> str:
-    """Mask every ``scheme://user:password@`` password inside free text (an error message, a log)."""
+    """Mask every ``scheme://user:password@`` password in free text (an error message, a log)."""
     return _PASSWORD_IN_TEXT.sub(
         lambda m: f"{m['scheme']}{m['user']}:***@" if m["pw"] else m[0], text
     )

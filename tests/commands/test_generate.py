@@ -6,10 +6,10 @@ import re
 from pathlib import Path
 
 import pytest
+from testing.projects import add_priority_column
 
 from migrail.ephemeral import Server
 from migrail.main import main
-from testing.projects import add_priority_column
 
 
 def test_a_new_column_writes_the_revision_and_its_sql(
@@ -99,4 +99,7 @@ def test_a_history_that_does_not_apply_stops_generate(
     write_revision(project, "0002", "broken", "0001", 'op.execute("SELECT * FROM missing")')
     assert main(["generate", "add_priority"]) == 2
     err = capsys.readouterr().err
-    assert 'error: the existing history does not apply: upgrade of 0002_broken failed: relation "missing" does not exist' in err
+    assert (
+        'error: the existing history does not apply: upgrade of 0002_broken failed: relation "missing" does not exist'
+        in err
+    )

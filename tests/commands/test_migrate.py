@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import URL
-
-from migrail.main import main
 from testing.postgres import columns, query, version
 from testing.projects import write_revision
+
+from migrail.main import main
 
 
 @pytest.fixture
@@ -25,8 +25,13 @@ def target(database_url: URL, monkeypatch: pytest.MonkeyPatch) -> URL:
 def test_migrate_lists_pending_revisions_then_applies_them(
     project: Path, target: URL, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    write_revision(project, "0002", "add_priority", "0001",
-                   'op.add_column("tasks", sa.Column("priority", sa.Integer()))')  # fmt: skip
+    write_revision(
+        project,
+        "0002",
+        "add_priority",
+        "0001",
+        'op.add_column("tasks", sa.Column("priority", sa.Integer()))',
+    )
     assert main(["migrate"]) == 0
     err = capsys.readouterr().err
     assert "2 pending: 0001_create_tasks, 0002_add_priority\n" in err
@@ -52,9 +57,13 @@ def test_migrate_sql_prints_the_sql_and_applies_nothing(
 def test_a_failing_revision_is_rolled_back_and_earlier_ones_stay(
     project: Path, target: URL, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    write_revision(project, "0002", "bad_cast", "0001",
-                   'op.add_column("tasks", sa.Column("n", sa.Integer())); '
-                   'op.execute("SELECT \'x\'::integer")')  # fmt: skip
+    write_revision(
+        project,
+        "0002",
+        "bad_cast",
+        "0001",
+        'op.add_column("tasks", sa.Column("n", sa.Integer())); op.execute("SELECT \'x\'::integer")',
+    )
     assert main(["migrate"]) == 1
     err = capsys.readouterr().err
     assert (
@@ -68,16 +77,24 @@ def test_a_failing_revision_is_rolled_back_and_earlier_ones_stay(
 
 
 def test_concurrent_migrates_apply_each_revision_once(project: Path, target: URL) -> None:
-    write_revision(project, "0002", "slow", "0001",
-                   'op.execute("CREATE TABLE applied (at timestamptz)"); '
-                   'op.execute("SELECT pg_sleep(1.5)"); '
-                   'op.execute("INSERT INTO applied VALUES (now())")')  # fmt: skip
+    write_revision(
+        project,
+        "0002",
+        "slow",
+        "0001",
+        'op.execute("CREATE TABLE applied (at timestamptz)"); '
+        'op.execute("SELECT pg_sleep(1.5)"); '
+        'op.execute("INSERT INTO applied VALUES (now())")',
+    )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
     runs = [
         subprocess.Popen(
-            [sys.executable, "-m", "migrail", "migrate"], cwd=project, env=env,
-            stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            [sys.executable, "-m", "migrail", "migrate"],
+            cwd=project,
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(2)
     ]
     outputs = [run.communicate(timeout=60)[1] for run in runs]
@@ -101,7 +118,9 @@ def test_status_shows_revision_head_and_pending(
     assert main(["migrate"]) == 0
     capsys.readouterr()
     assert main(["status"]) == 0
-    assert capsys.readouterr().err.endswith("database at: 0001_create_tasks\nhead:        0001_create_tasks\n[✓] up to date\n")
+    assert capsys.readouterr().err.endswith(
+        "database at: 0001_create_tasks\nhead:        0001_create_tasks\n[✓] up to date\n"
+    )
 
 
 def test_the_environment_is_chosen_by_name(

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from testing.postgres import database_names
+from testing.projects import add_priority_column, write_revision
 
 from migrail.ephemeral import Server
 from migrail.main import main
-from testing.postgres import database_names
-from testing.projects import add_priority_column, write_revision
 
 
 def _run(capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
@@ -34,9 +34,12 @@ def test_a_failing_revision_is_named_with_its_statement_and_error(
     project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
 ) -> None:
     write_revision(
-        project, "0002", "add_priority", "0001",
+        project,
+        "0002",
+        "add_priority",
+        "0001",
         'op.execute("ALTER TABLE tasks ADD COLUMN priority nosuchtype")',
-    )  # fmt: skip
+    )
     before = database_names(pg_server.admin_url)
     code, err = _run(capsys)
     assert code == 1
@@ -57,17 +60,23 @@ def test_models_ahead_of_the_migrations_fail(
     add_priority_column(project)
     code, err = _run(capsys)
     assert code == 1
-    assert "error: the models and the schema at head differ:\n  + column tasks.priority (INTEGER)\n" in err
+    assert (
+        "error: the models and the schema at head differ:\n  + column tasks.priority (INTEGER)\n"
+        in err
+    )
 
 
 def test_a_failing_downgrade_reports_where_the_database_stopped(
     project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
 ) -> None:
     write_revision(
-        project, "0002", "seed", "0001",
+        project,
+        "0002",
+        "seed",
+        "0001",
         "op.execute(\"INSERT INTO tasks (id, name, status) VALUES ('t1', 'n', 'new')\")",
         downgrade='raise NotImplementedError("cannot unseed")',
-    )  # fmt: skip
+    )
     code, err = _run(capsys)
     assert code == 1
     assert "error: downgrade of 0002_seed failed: NotImplementedError: cannot unseed\n" in err
@@ -78,15 +87,22 @@ def test_an_irreversible_revision_is_the_floor_of_the_round_trip(
     project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
 ) -> None:
     write_revision(
-        project, "0002", "drop_owner", "0001", 'op.drop_column("tasks", "owner")',
+        project,
+        "0002",
+        "drop_owner",
+        "0001",
+        'op.drop_column("tasks", "owner")',
         downgrade='raise NotImplementedError("owners are gone")',
         extra='irreversible = "the owners are deleted for good"',
-    )  # fmt: skip
+    )
     write_revision(
-        project, "0003", "add_owner_back", "0002",
+        project,
+        "0003",
+        "add_owner_back",
+        "0002",
         'op.add_column("tasks", sa.Column("owner", sa.Text()))',
         downgrade='op.drop_column("tasks", "owner")',
-    )  # fmt: skip
+    )
     code, err = _run(capsys)
     assert code == 0, err
     assert "irreversible: the owners are deleted for good" in err

@@ -1,1 +1,1 @@
-"""agent_armor's database layer: the models (schema.py) and the engine and sessions (database.py)."""
+"""agent_armor's database layer: models (schema.py), engine and sessions (database.py)."""

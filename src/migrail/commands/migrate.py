@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 
 def migrate(config: Config, *, env_name: str | None, sql: bool, console: Console) -> int:
-    """List what is pending, then apply it under an advisory lock (or print its SQL with ``sql``)."""
+    """List what is pending, then apply it under an advisory lock (``sql``: print it instead)."""
     from migrail.database import advisory_lock, connect
 
     environment = config.environment(env_name)
@@ -45,9 +45,13 @@ def migrate(config: Config, *, env_name: str | None, sql: bool, console: Console
                 return 1
             now = executor.current(connection)
     if not steps:
-        output.success(console, f"Another migrate applied them; the database is at {executor.label(now)}")
+        output.success(
+            console, f"Another migrate applied them; the database is at {executor.label(now)}"
+        )
         return 0
-    output.success(console, f"Applied {len(steps)} revision(s); the database is at {executor.label(now)}")
+    output.success(
+        console, f"Applied {len(steps)} revision(s); the database is at {executor.label(now)}"
+    )
     return 0
 
 

@@ -46,14 +46,14 @@ def migrate_staging(config: Config, *, console: Console) -> int:
 @contextmanager
 def _progress(console: Console) -> Iterator[Callable[[str, Step], None]]:
     """A live bar per phase on a terminal; nothing in CI logs, where the summary says it all."""
-    from rich.progress import Progress
+    from rich.progress import Progress, TaskID
 
     with Progress(console=console, transient=True) as progress:
-        bars: dict[str, object] = {}
+        bars: dict[str, TaskID] = {}
 
         def step(phase: str, done: Step) -> None:
             bar = bars.setdefault(phase, progress.add_task(phase))
-            progress.update(bar, advance=1, description=f"{phase}: {short_name(done.revision)}")  # type: ignore[arg-type]
+            progress.update(bar, advance=1, description=f"{phase}: {short_name(done.revision)}")
 
         yield step
 

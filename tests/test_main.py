@@ -1,0 +1,107 @@
+"""The command line as users run it: start-up, exit codes, signals, and the repo's own workflow."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from testing.postgres import database_names
+from testing.projects import write_revision
+
+from migrail import __version__
+from migrail.ephemeral import Server
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _migrail(*args: str, cwd: Path, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "migrail", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        **kwargs,  # type: ignore[call-overload]
+    )
+
+
+def test_version_and_help(tmp_path: Path) -> None:
+    assert _migrail("--version", cwd=tmp_path).stdout == f"migrail {__version__}\n"
+    usage = _migrail("--help", cwd=tmp_path).stdout
+    for command in ("generate", "migrate-staging", "migrate", "status"):
+        assert command in usage
+
+
+def test_start_up_imports_nothing_heavy() -> None:
+    """Hooks call migrail on every commit; SQLAlchemy, Alembic and rich load only when used."""
+    code = "import sys, migrail.main; print(sorted({'sqlalchemy', 'alembic', 'rich'} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout == "[]\n"
+
+
+def test_sigterm_during_staging_exits_143_and_drops_the_database(
+    project: Path, pg_server: Server
+) -> None:
+    write_revision(project, "0002", "slow", "0001", 'op.execute("SELECT pg_sleep(60)")')
+    before = database_names(pg_server.admin_url)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "migrail", "migrate-staging"],
+        cwd=project,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert run.stderr is not None
+    assert run.stderr.readline().startswith("Staging on a throwaway database")
+    deadline = time.monotonic() + 30
+    while not database_names(pg_server.admin_url) - before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    run.send_signal(signal.SIGTERM)
+    _, err = run.communicate(timeout=30)
+    assert run.returncode == 143
+    assert err.endswith("error: terminated\n")
+    assert database_names(pg_server.admin_url) == before
+
+
+def test_the_repository_workflow_add_a_column_generate_and_prove(
+    tmp_path: Path, pg_server: Server
+) -> None:
+    """The README's everyday workflow, on a copy of this repository's own project."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    for name in ("pyproject.toml", "src", "migrations"):
+        copy = shutil.copytree if (REPO / name).is_dir() else shutil.copy
+        copy(REPO / name, root / name)  # type: ignore[operator]
+    schema = root / "src" / "agent_armor" / "persistence" / "schema.py"
+    schema.write_text(
+        schema.read_text().replace(
+            "    owner: Mapped[str | None] = mapped_column(Text)\n",
+            "    owner: Mapped[str | None] = mapped_column(Text)\n"
+            "    priority: Mapped[int] = mapped_column(nullable=False, server_default='0')\n",
+        )
+    )
+    generated = _migrail("generate", "add_priority", cwd=root)
+    assert generated.returncode == 0, generated.stderr
+    assert (root / "migrations" / "versions" / "0002_add_priority.py").is_file()
+    sql = (root / "migrations" / "sql" / "0002_add_priority.sql").read_text()
+    assert "ALTER TABLE tasks ADD COLUMN priority INTEGER DEFAULT '0' NOT NULL;" in sql
+    staged = _migrail("migrate-staging", cwd=root)
+    assert staged.returncode == 0, staged.stderr
+    assert "0002_add_priority" in staged.stderr
+    assert "[✓] models match the schema at head" in staged.stderr
+    (root / "migrations" / "versions" / "0002_add_priority.py").write_text(
+        (root / "migrations" / "versions" / "0002_add_priority.py")
+        .read_text()
+        .replace(
+            "def upgrade() -> None:\n", "def upgrade() -> None:\n    op.execute('SELECT 1/0')\n"
+        )
+    )
+    failed = _migrail("migrate-staging", cwd=root)
+    assert failed.returncode == 1
+    assert (
+        "error: upgrade of 0002_add_priority failed: division by zero (SQLSTATE 22012)"
+        in failed.stderr
+    )
