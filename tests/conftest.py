@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import URL
 
-from migrail.ephemeral import ADMIN_URL_ENV, SOURCE_ENV, Server, ephemeral_server
+from migrail.ephemeral import ADMIN_URL_ENV, SOURCE_ENV, WARM_ENV, Server, ephemeral_server
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -20,6 +20,7 @@ ENV_VARIABLES = (
     "PRODUCTION_DATABASE_URL",
     "STAGING_DATABASE_URL",
     SOURCE_ENV,
+    WARM_ENV,
     "MIGRAIL_PG_USER",
 )
 

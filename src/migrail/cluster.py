@@ -8,6 +8,7 @@ server runs as an unprivileged account (``nobody`` unless ``MIGRAIL_PG_USER`` na
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import pwd
 import shutil
@@ -22,6 +23,7 @@ from migrail import proc
 from migrail.errors import FatalError
 
 CLUSTER_PREFIX = "migrail-cluster-"
+WARM_PREFIX = "migrail-warm-"
 OWNER_FILE = "migrail.pid"
 # Durability is worthless for a database that is thrown away; these make initdb and DDL faster.
 _SERVER_OPTIONS = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
@@ -76,48 +78,91 @@ def find_embedded_bindir() -> Path | None:
 def private_cluster(bindir: Path) -> Iterator[Cluster]:
     """Initialise and start a cluster; stop it and delete its directory however the block ends."""
     sweep_stale_clusters()
-    account = _server_account()
     directory = Path(tempfile.mkdtemp(prefix=CLUSTER_PREFIX))
     (directory / OWNER_FILE).write_text(str(os.getpid()))
     cluster = Cluster(directory=directory, bindir=bindir)
     try:
-        if account is not None:
-            _make_reachable(bindir)
-            os.chown(directory, account.pw_uid, account.pw_gid)
-        as_server = {"user": account.pw_uid, "group": account.pw_gid} if account else {}
-        proc.run(
-            [
-                bindir / "initdb",
-                "-D",
-                cluster.data_dir,
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "--encoding=UTF8",
-                "--no-sync",
-                "--no-instructions",
-            ],
-            cwd=directory,
-            **as_server,
-        )
-        proc.run(
-            [
-                bindir / "pg_ctl",
-                "-D",
-                cluster.data_dir,
-                "-l",
-                directory / "server.log",
-                "-w",
-                "-o",
-                f"-c listen_addresses='' -k {directory} {_SERVER_OPTIONS}",
-                "start",
-            ],
-            cwd=directory,
-            **as_server,
-        )
+        _initialise_and_start(cluster)
         yield cluster
     finally:
         _stop(cluster)
+
+
+def warm_cluster(bindir: Path) -> Cluster:
+    """A cluster that stays running between runs, so that a run costs a CREATE DATABASE only.
+
+    One per user and set of binaries, in a directory only its owner can enter (the socket is
+    there, and trust authentication is safe only behind it). ``stop_warm_clusters`` ends it.
+    """
+    tag = hashlib.sha256(str(bindir.resolve()).encode()).hexdigest()[:8]
+    directory = Path(tempfile.gettempdir()) / f"{WARM_PREFIX}{os.getuid()}-{tag}"
+    cluster = Cluster(directory=directory, bindir=bindir)
+    with _locked(directory.with_name(directory.name + ".lock")):
+        if not _is_running(cluster):
+            _stop(cluster)  # what a stopped or killed warm cluster left behind
+            directory.mkdir(mode=0o700)
+            _initialise_and_start(cluster)
+    return cluster
+
+
+def stop_warm_clusters() -> list[Path]:
+    """Stop every warm cluster of this user and delete its files."""
+    stopped = []
+    for directory in Path(tempfile.gettempdir()).glob(f"{WARM_PREFIX}{os.getuid()}-*"):
+        if directory.is_dir():
+            _stop(Cluster(directory=directory, bindir=Path()))
+            stopped.append(directory)
+        else:
+            directory.unlink(missing_ok=True)  # its lock file
+    return stopped
+
+
+def _initialise_and_start(cluster: Cluster) -> None:
+    """initdb and pg_ctl start, as the unprivileged server account when running as root."""
+    account = _server_account()
+    as_server: dict[str, int] = {}
+    if account is not None:
+        _make_reachable(cluster.bindir)
+        _make_reachable(cluster.directory)
+        os.chown(cluster.directory, account.pw_uid, account.pw_gid)
+        as_server = {"user": account.pw_uid, "group": account.pw_gid}
+    initdb: list[str | Path] = [cluster.bindir / "initdb", "-D", cluster.data_dir, "-U", "postgres"]
+    flags = ["--auth=trust", "--encoding=UTF8", "--no-sync", "--no-instructions"]
+    proc.run([*initdb, *flags], cwd=cluster.directory, **as_server)
+    options = f"-c listen_addresses='' -k {cluster.socket_dir} {_SERVER_OPTIONS}"
+    log = cluster.directory / "server.log"
+    pg_ctl: list[str | Path] = [
+        cluster.bindir / "pg_ctl",
+        "-D",
+        cluster.data_dir,
+        "-l",
+        log,
+        "-w",
+        "-o",
+        options,
+    ]
+    proc.run([*pg_ctl, "start"], cwd=cluster.directory, **as_server)
+
+
+def _is_running(cluster: Cluster) -> bool:
+    try:
+        postmaster = int((cluster.data_dir / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return False
+    return process_alive(postmaster) and (cluster.socket_dir / ".s.PGSQL.5432").exists()
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock between processes, so that two runs never start the same cluster."""
+    import fcntl
+
+    with path.open("a") as file:
+        fcntl.flock(file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(file, fcntl.LOCK_UN)
 
 
 def sweep_stale_clusters() -> list[Path]:
@@ -181,15 +226,15 @@ def _server_account() -> pwd.struct_passwd | None:
         ) from None
 
 
-def _make_reachable(bindir: Path) -> None:
-    """Let the unprivileged server account reach the binaries, as the embedded wheel itself does.
+def _make_reachable(path: Path) -> None:
+    """Let the unprivileged server account reach ``path``, as the embedded wheel itself does.
 
-    A virtual environment under ``/root`` sits behind a private directory; its ancestors get the
+    A virtual environment under ``/root`` sits behind a private directory; the ancestors get the
     search (``o+x``) bit, which lets others pass through without listing or reading anything.
     """
     import stat
 
-    for directory in bindir.resolve().parents:
+    for directory in path.resolve().parents:
         mode = directory.stat().st_mode
         if not mode & stat.S_IXOTH:
             directory.chmod(mode | stat.S_IXOTH)

