@@ -47,16 +47,19 @@ class Cluster:
 
 def find_local_bindir() -> Path | None:
     """Server binaries installed on this machine: PATH, ``pg_config --bindir``, Debian's layout."""
-    candidates: list[Path] = []
+    return next((path for path in _local_candidates() if _is_server_bindir(path)), None)
+
+
+def _local_candidates() -> Iterator[Path]:
+    """Where to look, cheapest first: ``pg_config`` costs a process, so it is asked only if needed."""
     if (initdb := shutil.which("initdb")) and shutil.which("pg_ctl"):
-        candidates.append(Path(initdb).resolve().parent)
+        yield Path(initdb).resolve().parent
     if shutil.which("pg_config"):
         with contextlib.suppress(FatalError):
-            candidates.append(Path(proc.run(["pg_config", "--bindir"], timeout=10).strip()))
+            yield Path(proc.run(["pg_config", "--bindir"], timeout=10).strip())
     debian = Path("/usr/lib/postgresql")
     if debian.is_dir():
-        candidates.extend(sorted(debian.glob("*/bin"), key=_version_key, reverse=True))
-    return next((path for path in candidates if _is_server_bindir(path)), None)
+        yield from sorted(debian.glob("*/bin"), key=_version_key, reverse=True)
 
 
 def find_embedded_bindir() -> Path | None:
