@@ -51,7 +51,7 @@ def find_local_bindir() -> Path | None:
 
 
 def _local_candidates() -> Iterator[Path]:
-    """Where to look, cheapest first: ``pg_config`` costs a process, so it is asked only if needed."""
+    """Where to look, cheapest first: ``pg_config`` costs a process, so it is asked last."""
     if (initdb := shutil.which("initdb")) and shutil.which("pg_ctl"):
         yield Path(initdb).resolve().parent
     if shutil.which("pg_config"):
