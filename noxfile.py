@@ -14,7 +14,9 @@ PROJECT = "-e.[embedded]"
 
 
 def _install(session: nox.Session, *groups: str) -> None:
-    """Install the project and dependency groups, skipping the install when nothing changed."""
+    """Install the project and dependency groups (``nox --no-venv``: use what is installed)."""
+    if session.venv_backend == "none":
+        return
     requirements = [PROJECT]
     for group in groups:
         requirements += nox.project.dependency_groups(PYPROJECT, group)

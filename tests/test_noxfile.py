@@ -1,0 +1,69 @@
+"""The nox sessions, run by the real nox, as users run them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from migrail.ephemeral import Server
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _nox(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Real nox; with ``--no-venv`` its sessions find ``migrail`` beside this Python."""
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    return subprocess.run(
+        [sys.executable, "-m", "nox", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PATH": path},
+    )
+
+
+def _copy_of_repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    root.mkdir()
+    for name in ("pyproject.toml", "noxfile.py", "README.md"):
+        shutil.copy(REPO / name, root / name)
+    for name in ("src", "migrations"):
+        shutil.copytree(REPO / name, root / name)
+    return root
+
+
+def test_every_command_is_a_session_with_a_docstring() -> None:
+    listed = _nox("--list", cwd=REPO).stdout
+    for line in (
+        "- generate -> Write the next revision from the model changes: nox -s generate -- NAME.",
+        "- migrate-staging -> Prove the migration history on a throwaway PostgreSQL",
+        "- migrate -> Apply pending revisions: nox -s migrate -- --env production.",
+        "- status -> Show the database's revision and the pending revisions.",
+        "* tests -> Run the tests on real PostgreSQL",
+    ):
+        assert line in listed
+
+
+def test_generate_then_migrate_staging_through_nox(tmp_path: Path, pg_server: Server) -> None:
+    root = _copy_of_repo(tmp_path)
+    schema = root / "src" / "agent_armor" / "persistence" / "schema.py"
+    schema.write_text(
+        schema.read_text().replace(
+            "    owner: Mapped[str | None] = mapped_column(Text)\n",
+            "    owner: Mapped[str | None] = mapped_column(Text)\n"
+            "    priority: Mapped[int] = mapped_column(nullable=False, server_default='0')\n",
+        )
+    )
+    generated = _nox("--no-venv", "-s", "generate", "--", "add_priority", cwd=root)
+    assert generated.returncode == 0, generated.stderr
+    assert "nox > migrail generate add_priority" in generated.stderr
+    assert (root / "migrations" / "versions" / "0002_add_priority.py").is_file()
+    assert (root / "migrations" / "sql" / "0002_add_priority.sql").is_file()
+    staged = _nox("--no-venv", "-s", "migrate-staging", cwd=root)
+    assert staged.returncode == 0, staged.stderr
+    assert "│ 0002_add_priority │" in staged.stdout + staged.stderr
+    assert "[✓] round trip: down to base and up to head again" in staged.stdout + staged.stderr
