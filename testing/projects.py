@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
 
 PRIORITY_COLUMN = '    Column("priority", Integer, nullable=False, server_default="0"),\n'
 
@@ -42,3 +45,21 @@ def write_revision(
         f"def downgrade():\n    {downgrade}\n"
     )
     return path
+
+
+def copy_repository(destination: Path) -> Path:
+    """A copy of this repository's own project (agent_armor and its migrations) to work on."""
+    destination.mkdir()
+    for name in ("pyproject.toml", "noxfile.py", "README.md"):
+        shutil.copy(REPO / name, destination / name)
+    for name in ("src", "migrations"):
+        shutil.copytree(REPO / name, destination / name)
+    return destination
+
+
+def add_priority_to_task(root: Path) -> None:
+    """Add ``Task.priority`` to agent_armor's models in a copy of the repository."""
+    schema = root / "src" / "agent_armor" / "persistence" / "schema.py"
+    owner = "    owner: Mapped[str | None] = mapped_column(Text)\n"
+    priority = "    priority: Mapped[int] = mapped_column(nullable=False, server_default='0')\n"
+    schema.write_text(schema.read_text().replace(owner, owner + priority))

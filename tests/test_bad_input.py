@@ -7,11 +7,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from testing.projects import write_revision
 
 from migrail import cluster
 from migrail.main import main
 from migrail.urls import libpq_conninfo
+from testing.projects import write_revision
 
 Setup = Callable[[Path, pytest.MonkeyPatch], None]
 SECRET = "s3cr3t-pw"

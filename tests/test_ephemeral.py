@@ -12,7 +12,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from testing.postgres import database_names, query
 
 from migrail import cluster
 from migrail.ephemeral import (
@@ -24,6 +23,7 @@ from migrail.ephemeral import (
 )
 from migrail.errors import FatalError
 from migrail.urls import libpq_conninfo
+from testing.postgres import database_names, query
 
 HAS_LOCAL_BINARIES = cluster.find_local_bindir() is not None
 

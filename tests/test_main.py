@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from testing.postgres import database_names
-from testing.projects import write_revision
-
 from migrail import __version__
 from migrail.ephemeral import Server
-
-REPO = Path(__file__).resolve().parents[1]
+from testing.postgres import database_names
+from testing.projects import add_priority_to_task, copy_repository, write_revision
 
 
 def _migrail(*args: str, cwd: Path, **kwargs: object) -> subprocess.CompletedProcess[str]:
@@ -70,19 +66,8 @@ def test_the_repository_workflow_add_a_column_generate_and_prove(
     tmp_path: Path, pg_server: Server
 ) -> None:
     """The README's everyday workflow, on a copy of this repository's own project."""
-    root = tmp_path / "repo"
-    root.mkdir()
-    for name in ("pyproject.toml", "src", "migrations"):
-        copy = shutil.copytree if (REPO / name).is_dir() else shutil.copy
-        copy(REPO / name, root / name)  # type: ignore[operator]
-    schema = root / "src" / "agent_armor" / "persistence" / "schema.py"
-    schema.write_text(
-        schema.read_text().replace(
-            "    owner: Mapped[str | None] = mapped_column(Text)\n",
-            "    owner: Mapped[str | None] = mapped_column(Text)\n"
-            "    priority: Mapped[int] = mapped_column(nullable=False, server_default='0')\n",
-        )
-    )
+    root = copy_repository(tmp_path / "repo")
+    add_priority_to_task(root)
     generated = _migrail("generate", "add_priority", cwd=root)
     assert generated.returncode == 0, generated.stderr
     assert (root / "migrations" / "versions" / "0002_add_priority.py").is_file()

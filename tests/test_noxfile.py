@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from migrail.ephemeral import Server
-
-REPO = Path(__file__).resolve().parents[1]
+from testing.projects import REPO, add_priority_to_task, copy_repository
 
 
 def _nox(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -26,16 +24,6 @@ def _nox(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _copy_of_repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    root.mkdir()
-    for name in ("pyproject.toml", "noxfile.py", "README.md"):
-        shutil.copy(REPO / name, root / name)
-    for name in ("src", "migrations"):
-        shutil.copytree(REPO / name, root / name)
-    return root
-
-
 def test_every_command_is_a_session_with_a_docstring() -> None:
     listed = _nox("--list", cwd=REPO).stdout
     for line in (
@@ -49,15 +37,8 @@ def test_every_command_is_a_session_with_a_docstring() -> None:
 
 
 def test_generate_then_migrate_staging_through_nox(tmp_path: Path, pg_server: Server) -> None:
-    root = _copy_of_repo(tmp_path)
-    schema = root / "src" / "agent_armor" / "persistence" / "schema.py"
-    schema.write_text(
-        schema.read_text().replace(
-            "    owner: Mapped[str | None] = mapped_column(Text)\n",
-            "    owner: Mapped[str | None] = mapped_column(Text)\n"
-            "    priority: Mapped[int] = mapped_column(nullable=False, server_default='0')\n",
-        )
-    )
+    root = copy_repository(tmp_path / "repo")
+    add_priority_to_task(root)
     generated = _nox("--no-venv", "-s", "generate", "--", "add_priority", cwd=root)
     assert generated.returncode == 0, generated.stderr
     assert "nox > migrail generate add_priority" in generated.stderr

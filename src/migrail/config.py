@@ -132,13 +132,17 @@ def require_env(variable: str, *, purpose: str) -> str:
     return value
 
 
-def environment_url(config: Config, environment: Environment) -> URL:
-    """The parsed URL of ``environment``, from its variable (or ``.env.<name>`` / ``.env``)."""
+def resolve_environment(config: Config, name: str | None) -> tuple[Environment, URL]:
+    """The environment called ``name`` (default: the default one) and its parsed URL.
+
+    The URL comes from the environment's variable, else from ``.env.<name>`` or ``.env``.
+    """
     from migrail.urls import parse_url
 
+    environment = config.environment(name)
     load_env_files(config.root, environment.name)
     raw = require_env(environment.url_env, purpose=f"the URL of environment {environment.name!r}")
-    return parse_url(raw, source=environment.url_env)
+    return environment, parse_url(raw, source=environment.url_env)
 
 
 def _environments(table: Mapping[str, Any]) -> dict[str, Environment]:

@@ -147,6 +147,10 @@ class Executor:
         except CommandError:
             return False
 
+    def pending(self, current: Sequence[str]) -> list[Script]:
+        """The revisions an upgrade to head would apply to a database at ``current``."""
+        return history.upgrade_plan(self.script, current)
+
     def upgrade(
         self,
         connection: Connection,

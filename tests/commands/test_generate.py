@@ -6,10 +6,10 @@ import re
 from pathlib import Path
 
 import pytest
-from testing.projects import add_priority_column
 
 from migrail.ephemeral import Server
 from migrail.main import main
+from testing.projects import add_priority_column
 
 
 def test_a_new_column_writes_the_revision_and_its_sql(

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import URL
-from testing.postgres import columns, query, version
-from testing.projects import write_revision
 
 from migrail.main import main
+from testing.postgres import columns, query, version
+from testing.projects import write_revision
 
 
 @pytest.fixture

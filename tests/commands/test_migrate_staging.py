@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from testing.postgres import database_names
-from testing.projects import add_priority_column, write_revision
 
 from migrail.ephemeral import Server
 from migrail.main import main
+from testing.postgres import database_names
+from testing.projects import add_priority_column, write_revision
 
 
 def _run(capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:

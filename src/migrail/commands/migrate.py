@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from migrail import history, output
-from migrail.config import environment_url
+from migrail.config import resolve_environment
 from migrail.executor import Executor, MigrationFailed, Step
 from migrail.urls import mask_url
 
@@ -20,12 +20,11 @@ def migrate(config: Config, *, env_name: str | None, sql: bool, console: Console
     """List what is pending, then apply it under an advisory lock (``sql``: print it instead)."""
     from migrail.database import advisory_lock, connect
 
-    environment = config.environment(env_name)
-    url = environment_url(config, environment)
+    environment, url = resolve_environment(config, env_name)
     executor = Executor(config)
     with connect(url) as connection:
         current = executor.current(connection)
-        pending = history.upgrade_plan(executor.script, current)
+        pending = executor.pending(current)
         if sql:
             if pending:
                 output.write_data(executor.render_sql(current[0] if current else None, "heads"))

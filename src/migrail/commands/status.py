@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from migrail import history, output
-from migrail.config import environment_url
+from migrail.config import resolve_environment
 from migrail.executor import Executor
 from migrail.urls import mask_url
 
@@ -19,12 +19,11 @@ def status(config: Config, *, env_name: str | None, console: Console) -> int:
     """Print the environment, its database's revision, the head, and the pending revisions."""
     from migrail.database import connect
 
-    environment = config.environment(env_name)
-    url = environment_url(config, environment)
+    environment, url = resolve_environment(config, env_name)
     executor = Executor(config)
     with connect(url) as connection:
         current = executor.current(connection)
-    pending = history.upgrade_plan(executor.script, current)
+    pending = executor.pending(current)
     head = (executor.head,) if executor.head else ()
     output.info(console, f"environment: {environment.name} ({mask_url(url)})")
     output.info(console, f"database at: {executor.label(current)}")
