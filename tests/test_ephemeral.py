@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -186,3 +187,47 @@ def test_a_warm_cluster_is_reused_until_cleanup_stops_it(
     finally:
         cluster.stop_warm_clusters()
         private_tmp.rmdir()
+
+
+@pytest.fixture
+def role(pg_server: Server) -> Iterator[str]:
+    """A login role with CREATEDB but not superuser, dropped afterwards."""
+    name = f"migrail_test_{os.getpid()}"
+    with psycopg.connect(libpq_conninfo(pg_server.admin_url), autocommit=True) as admin:
+        admin.execute(f'CREATE ROLE "{name}" LOGIN')
+        try:
+            yield name
+        finally:
+            admin.execute(f'DROP ROLE "{name}"')
+
+
+def test_an_admin_role_without_createdb_gets_a_clear_answer(
+    pg_server: Server,
+    role: str,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from migrail.main import main
+    from migrail.urls import mask_url
+
+    admin = pg_server.admin_url.set(username=role)
+    monkeypatch.setenv("MIGRAIL_ADMIN_URL", admin.render_as_string(hide_password=False))
+    assert main(["migrate-staging"]) == 2
+    assert capsys.readouterr().err.endswith(
+        "error: cannot create a throwaway database on server from MIGRAIL_ADMIN_URL "
+        f"({mask_url(admin)}): permission denied to create database\n"
+        "hint: the admin role needs the CREATEDB privilege (ALTER ROLE ... CREATEDB)\n"
+    )
+
+
+def test_the_sweep_leaves_databases_it_may_not_drop(pg_server: Server, role: str) -> None:
+    old = f"{DATABASE_PREFIX}{int(time.time()) - 7 * 3600}_0ther0wn"
+    with psycopg.connect(libpq_conninfo(pg_server.admin_url), autocommit=True) as admin:
+        admin.execute(f'ALTER ROLE "{role}" CREATEDB')
+        admin.execute(f'CREATE DATABASE "{old}"')  # owned by the admin, not by the role
+        try:
+            assert sweep_stale_databases(pg_server.admin_url.set(username=role)) == []
+            assert old in database_names(pg_server.admin_url)
+        finally:
+            admin.execute(f'DROP DATABASE "{old}"')

@@ -91,7 +91,7 @@ def load_config(project: Path | None = None) -> Config:
     root = pyproject.parent
     table = _read_toml(pyproject)["tool"]["migrail"]
     _reject_unknown(table, _KNOWN_KEYS, "[tool.migrail]")
-    load_env_files(root)
+    load_migrail_settings(root)
     environments = _environments(table.get("environments", DEFAULT_ENVIRONMENTS))
     naming = table.get("revision_naming", "sequence")
     if naming not in ("sequence", "timestamp"):
@@ -110,39 +110,47 @@ def load_config(project: Path | None = None) -> Config:
     return config
 
 
-def load_env_files(root: Path, environment: str | None = None) -> None:
-    """Load ``.env.<environment>`` and ``.env`` from ``root``; variables already set win."""
-    from dotenv import load_dotenv
+def env_file_values(root: Path, environment: str | None = None) -> dict[str, str]:
+    """Variables from ``.env.<environment>`` and ``.env`` in ``root``, the first file winning.
 
-    names = ([f".env.{environment}"] if environment else []) + [".env"]
-    for name in names:
+    Nothing is put into the process environment: a URL read for one environment must not leak
+    into another, and variables already set always win over the files.
+    """
+    from dotenv import dotenv_values
+
+    values: dict[str, str] = {}
+    for name in ([f".env.{environment}"] if environment else []) + [".env"]:
         if (root / name).is_file():
-            load_dotenv(root / name, override=False)
+            for key, value in dotenv_values(root / name).items():
+                if value is not None:
+                    values.setdefault(key, value)
+    return values
 
 
-def require_env(variable: str, *, purpose: str) -> str:
-    """The value of ``variable``, or a FatalError saying where to set it."""
-    value = os.environ.get(variable, "").strip()
-    if not value:
-        raise FatalError(
-            f"{variable} is not set ({purpose})",
-            hint=f"export {variable}=postgresql://USER:PASSWORD@HOST:5432/DATABASE "
-            "or put it in .env",
-        )
-    return value
+def load_migrail_settings(root: Path) -> None:
+    """Export the ``MIGRAIL_*`` settings of ``.env`` (e.g. MIGRAIL_ADMIN_URL) that are not set."""
+    for key, value in env_file_values(root).items():
+        if key.startswith("MIGRAIL_"):
+            os.environ.setdefault(key, value)
 
 
 def resolve_environment(config: Config, name: str | None) -> tuple[Environment, URL]:
     """The environment called ``name`` (default: the default one) and its parsed URL.
 
-    The URL comes from the environment's variable, else from ``.env.<name>`` or ``.env``.
+    The URL comes from the environment's variable, else from ``.env.<name>``, else ``.env``.
     """
     from migrail.urls import parse_url
 
     environment = config.environment(name)
-    load_env_files(config.root, environment.name)
-    raw = require_env(environment.url_env, purpose=f"the URL of environment {environment.name!r}")
-    return environment, parse_url(raw, source=environment.url_env)
+    variable = environment.url_env
+    raw = os.environ.get(variable) or env_file_values(config.root, environment.name).get(variable)
+    if not (raw or "").strip():
+        raise FatalError(
+            f"{variable} is not set (the URL of environment {environment.name!r})",
+            hint=f"export {variable}=postgresql://USER:PASSWORD@HOST:5432/DATABASE "
+            f"or put it in .env",
+        )
+    return environment, parse_url(str(raw), source=variable)
 
 
 def _environments(table: Mapping[str, Any]) -> dict[str, Environment]:

@@ -54,17 +54,40 @@ class Server:
     @contextmanager
     def database(self) -> Iterator[URL]:
         """A fresh, empty database, dropped (``WITH (FORCE)``) however the block ends."""
+        import psycopg
         from psycopg import sql
 
         name = f"{DATABASE_PREFIX}{int(time.time())}_{secrets.token_hex(4)}"
         with _admin_connection(self.admin_url) as admin:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            try:
+                admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            except psycopg.Error as exc:
+                raise FatalError(
+                    f"cannot create a throwaway database on {self.description}: {_reason(exc)}",
+                    hint="the admin role needs the CREATEDB privilege (ALTER ROLE ... CREATEDB)",
+                ) from None
+        succeeded = False
         try:
             with sigterm_raises():
                 yield self.admin_url.set(database=name)
+            succeeded = True
         finally:
-            with shielded(), _admin_connection(self.admin_url) as admin:
+            with shielded():
+                self._drop(name, report=succeeded)
+
+    def _drop(self, name: str, *, report: bool) -> None:
+        """Drop ``name``; a failure is reported only when it is not hiding the run's own error."""
+        import psycopg
+
+        try:
+            with _admin_connection(self.admin_url) as admin:
                 _drop_database(admin, name)
+        except (psycopg.Error, FatalError) as exc:
+            if report:
+                raise FatalError(
+                    f"could not drop the throwaway database {name}: {_reason(exc)}",
+                    hint="a later run drops it once it is stale; or drop it by hand",
+                ) from None
 
 
 @contextmanager
@@ -104,7 +127,12 @@ def ephemeral_database(source: Source | None = None) -> Iterator[URL]:
 
 
 def sweep_stale_databases(admin_url: URL, older_than: float = STALE_AFTER_SECONDS) -> list[str]:
-    """Drop databases of migrail's naming pattern created more than ``older_than`` seconds ago."""
+    """Drop databases of migrail's naming pattern created more than ``older_than`` seconds ago.
+
+    Best effort: a database this role may not drop is left alone, and the run goes on.
+    """
+    import psycopg
+
     now = time.time()
     with _admin_connection(admin_url) as admin:
         names = [
@@ -114,9 +142,14 @@ def sweep_stale_databases(admin_url: URL, older_than: float = STALE_AFTER_SECOND
             )
         ]
         stale = [name for name in names if now - _created_at(name) > older_than]
+        dropped = []
         for name in stale:
-            _drop_database(admin, name)
-    return stale
+            try:
+                _drop_database(admin, name)
+            except psycopg.Error:
+                continue  # another role's, or in use: not ours to force; the next sweep retries
+            dropped.append(name)
+    return dropped
 
 
 def _given_server() -> Server:
@@ -185,6 +218,13 @@ def _drop_database(admin: psycopg.Connection[tuple[object, ...]], name: str) -> 
     from psycopg import sql
 
     admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def _reason(exc: BaseException) -> str:
+    """PostgreSQL's own words for an error, without psycopg's decorations."""
+    diag = getattr(exc, "diag", None)
+    primary = getattr(diag, "message_primary", None)
+    return str(primary or getattr(exc, "message", None) or exc).strip()
 
 
 def _created_at(name: str) -> float:

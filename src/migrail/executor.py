@@ -214,13 +214,26 @@ class Executor:
         return written, found
 
     def render_sql(self, start: str | None, end: str) -> str:
-        """The SQL an upgrade from ``start`` (``None``: base) to ``end`` runs, rendered offline."""
+        """The SQL an upgrade from ``start`` (``None``: base) to ``end`` runs, rendered offline.
+
+        A revision that reads from the database (``op.get_bind()``) cannot be rendered without
+        one; that is a FatalError naming it.
+        """
         from alembic import command
 
+        rendered: list[Any] = []
         buffer = io.StringIO()
-        cfg = self.alembic_config()
+        cfg = self.alembic_config(on_version_apply=[lambda **kw: rendered.append(kw)])
         cfg.output_buffer = buffer
-        command.upgrade(cfg, f"{start}:{end}" if start else end, sql=True)
+        try:
+            command.upgrade(cfg, f"{start}:{end}" if start else end, sql=True)
+        except Exception as exc:
+            plan = history.upgrade_plan(self.script, (start,) if start else (), end)
+            name = history.short_name(plan[len(rendered)]) if len(rendered) < len(plan) else "?"
+            raise FatalError(
+                f"{name} cannot be rendered as SQL without a database: {_describe(exc)}",
+                hint="a data migration that reads from the database: apply it with migrate",
+            ) from None
         return buffer.getvalue()
 
     def _run(
@@ -233,48 +246,73 @@ class Executor:
     ) -> list[Step]:
         from alembic import command
 
-        steps: list[Step] = []
-        clock = [time.perf_counter()]
-
-        def record(**_: Any) -> None:
-            step = Step(plan[len(steps)], time.perf_counter() - clock[0])
-            steps.append(step)
-            clock[0] = time.perf_counter()
-            if on_step is not None:
-                on_step(step)
-
         if not plan:
-            return steps
-        cfg = self.alembic_config(connection=connection, on_version_apply=[record])
-        with _last_statement(connection) as statement:
+            return []
+        watch = _StepWatch(plan, on_step)
+        cfg = self.alembic_config(connection=connection, on_version_apply=[watch.applied])
+        with watch.watching(connection):
             try:
                 if direction == "upgrade":
                     command.upgrade(cfg, target)
                 else:
                     command.downgrade(cfg, target)
             except Exception as exc:
-                failed = plan[len(steps)] if len(steps) < len(plan) else None
-                raise MigrationFailed(
-                    failed, direction, _describe(exc), statement.get("sql"), steps
-                ) from exc
-        return steps
+                raise watch.failure(direction, exc) from exc
+            watch.committed()
+        return watch.steps
 
 
-@contextmanager
-def _last_statement(connection: Connection) -> Iterator[dict[str, str]]:
-    """Remember the last statement sent on ``connection``, to name it when a revision fails."""
-    from sqlalchemy import event
+class _StepWatch:
+    """Which revisions really committed, and how long each took.
 
-    seen: dict[str, str] = {}
+    Alembic reports a revision as applied inside its transaction, before the COMMIT, which can
+    still fail (a deferred constraint). A revision counts as done only when the next transaction
+    begins or the run ends; its time runs from its own BEGIN, so no commit of another is in it.
+    """
 
-    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen["sql"] = statement
+    def __init__(self, plan: list[Script], on_step: Callable[[Step], None] | None) -> None:
+        self.plan = plan
+        self.on_step = on_step
+        self.steps: list[Step] = []
+        self._uncommitted: Step | None = None
+        self._started: float | None = None
 
-    event.listen(connection, "before_cursor_execute", before)
-    try:
-        yield seen
-    finally:
-        event.remove(connection, "before_cursor_execute", before)
+    @contextmanager
+    def watching(self, connection: Connection) -> Iterator[None]:
+        from sqlalchemy import event
+
+        event.listen(connection, "begin", self._began)
+        try:
+            yield
+        finally:
+            event.remove(connection, "begin", self._began)
+
+    def applied(self, **_: Any) -> None:
+        started = self._started if self._started is not None else time.perf_counter()
+        self._uncommitted = Step(self.plan[len(self.steps)], time.perf_counter() - started)
+        self._started = None
+
+    def committed(self) -> None:
+        if self._uncommitted is not None:
+            self.steps.append(self._uncommitted)
+            self._uncommitted = None
+            if self.on_step is not None:
+                self.on_step(self.steps[-1])
+
+    def failure(self, direction: str, exc: Exception) -> MigrationFailed:
+        """The revision that failed: the first in the plan that did not commit."""
+        from sqlalchemy.exc import DBAPIError
+
+        statement = exc.statement if isinstance(exc, DBAPIError) else None
+        if self._uncommitted is not None:
+            statement = "COMMIT"
+        failed = self.plan[len(self.steps)] if len(self.steps) < len(self.plan) else None
+        return MigrationFailed(failed, direction, _describe(exc), statement, self.steps)
+
+    def _began(self, connection: Connection) -> None:
+        self.committed()
+        if self._started is None:
+            self._started = time.perf_counter()
 
 
 def _describe(exc: BaseException) -> str:

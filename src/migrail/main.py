@@ -101,7 +101,7 @@ def _guarded(run: Callable[[], int], console: Console, debug: bool) -> int:
     except FatalError as exc:
         failure(console, mask_text(exc.message), exc.hint)
         if debug:
-            traceback.print_exc()
+            sys.stderr.write(mask_text(traceback.format_exc()))
         return EXIT_USAGE
     except KeyboardInterrupt:
         failure(console, "interrupted")

@@ -10,8 +10,15 @@ from migrail.errors import FatalError
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
-_PASSWORD_IN_TEXT = re.compile(
-    r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]*)@"
+# What a password can look like inside free text: in a URL's userinfo (with or without a
+# scheme), or as a ``password=`` parameter of a URL query or a libpq connection string.
+_SECRETS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(r"(?P<keep>[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@/\s]*@", re.IGNORECASE),
+        r"\g<keep>***@",
+    ),
+    (re.compile(r"(?P<keep>(?<![\w/.:-])[\w.+-]+:)[^@/\s:]+@"), r"\g<keep>***@"),
+    (re.compile(r"(?P<keep>password\s*=\s*)[^&\s]+", re.IGNORECASE), r"\g<keep>***"),
 )
 
 
@@ -51,14 +58,17 @@ def mask_url(url: URL | str) -> str:
     """Render a URL for people: the password, if any, becomes ``***``."""
     if isinstance(url, str):
         return mask_text(url)
-    return url.set(drivername=url.get_backend_name()).render_as_string(hide_password=True)
+    url = url.set(drivername=url.get_backend_name())
+    if "password" in url.query:
+        url = url.difference_update_query(["password"]).update_query_dict({"password": "***"})
+    return mask_text(url.render_as_string(hide_password=True))
 
 
 def mask_text(text: str) -> str:
-    """Mask every ``scheme://user:password@`` password in free text (an error message, a log)."""
-    return _PASSWORD_IN_TEXT.sub(
-        lambda m: f"{m['scheme']}{m['user']}:***@" if m["pw"] else m[0], text
-    )
+    """Mask every password in free text (an error message, a traceback, a log line)."""
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 def libpq_conninfo(url: URL) -> str:

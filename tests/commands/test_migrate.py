@@ -7,10 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psycopg
 import pytest
 from sqlalchemy.engine import URL
 
+from migrail.database import MIGRATE_LOCK_KEY
 from migrail.main import main
+from migrail.urls import libpq_conninfo
 from testing.postgres import columns, query, version
 from testing.projects import write_revision
 
@@ -76,29 +79,89 @@ def test_a_failing_revision_is_rolled_back_and_earlier_ones_stay(
     assert "n" not in columns(target, "tasks")
 
 
-def test_concurrent_migrates_apply_each_revision_once(project: Path, target: URL) -> None:
+def test_a_revision_failing_at_commit_is_named_and_not_counted(
+    project: Path, target: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
     write_revision(
         project,
         "0002",
-        "slow",
+        "deferred",
+        "0001",
+        'op.execute("CREATE TABLE parent (id int PRIMARY KEY)"); '
+        'op.execute("CREATE TABLE child (parent_id int REFERENCES parent '
+        'DEFERRABLE INITIALLY DEFERRED)"); '
+        'op.execute("INSERT INTO child VALUES (1)")',
+    )
+    assert main(["migrate"]) == 1
+    err = capsys.readouterr().err
+    assert "[✓] 0001_create_tasks (" in err
+    assert "[✓] 0002_deferred" not in err
+    assert (
+        'error: upgrade of 0002_deferred failed: insert or update on table "child" violates '
+        'foreign key constraint "child_parent_id_fkey" (SQLSTATE 23503)\n'
+        "  statement: COMMIT\n"
+        "  the database is at 0001_create_tasks\n"
+    ) in err
+    assert version(target) == ["0001"]
+
+
+def test_migrate_sql_starts_from_the_database_revision(
+    project: Path, target: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["migrate"]) == 0
+    write_revision(
+        project,
+        "0002",
+        "add_priority",
+        "0001",
+        'op.add_column("tasks", sa.Column("priority", sa.Integer()))',
+    )
+    capsys.readouterr()
+    assert main(["migrate", "--sql"]) == 0
+    out = capsys.readouterr().out
+    assert "CREATE TABLE tasks" not in out
+    assert "ALTER TABLE tasks ADD COLUMN priority INTEGER;" in out
+    assert (
+        "UPDATE alembic_version SET version_num='0002' WHERE alembic_version.version_num = '0001';"
+        in out
+    )
+    assert version(target) == ["0001"]
+
+
+def test_concurrent_migrates_wait_for_the_lock_and_apply_each_revision_once(
+    project: Path, target: URL
+) -> None:
+    write_revision(
+        project,
+        "0002",
+        "count",
         "0001",
         'op.execute("CREATE TABLE applied (at timestamptz)"); '
-        'op.execute("SELECT pg_sleep(1.5)"); '
         'op.execute("INSERT INTO applied VALUES (now())")',
     )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
-    runs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "migrail", "migrate"],
-            cwd=project,
-            env=env,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
+    with psycopg.connect(libpq_conninfo(target), autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (MIGRATE_LOCK_KEY,))
+        runs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "migrail", "migrate"],
+                cwd=project,
+                env=env,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(2)
+        ]
+        for run in runs:  # both are queued behind the lock before it is released
+            assert run.stderr is not None
+            lines = iter(run.stderr.readline, "")
+            assert any(line == "Waiting for another migrate to finish...\n" for line in lines)
     outputs = [run.communicate(timeout=60)[1] for run in runs]
     assert [run.returncode for run in runs] == [0, 0], outputs
+    assert sorted(output.splitlines()[-1] for output in outputs) == [
+        "[✓] Another migrate applied them; the database is at 0002_count",
+        "[✓] Applied 2 revision(s); the database is at 0002_count",
+    ]
     assert query(target, "SELECT count(*) FROM applied") == [(1,)]
     assert version(target) == ["0002"]
 
@@ -140,3 +203,38 @@ def test_urls_come_from_the_env_file(
     (project / ".env").write_text(f"DATABASE_URL={target.render_as_string(hide_password=False)}\n")
     assert main(["migrate"]) == 0
     assert version(target) == ["0001"]
+    assert "DATABASE_URL" not in os.environ
+
+
+def test_the_environment_file_wins_over_the_shared_one(
+    project: Path, target: URL, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DATABASE_URL")
+    (project / ".env").write_text("PRODUCTION_DATABASE_URL=postgresql://nowhere.invalid/db\n")
+    (project / ".env.production").write_text(
+        f"PRODUCTION_DATABASE_URL={target.render_as_string(hide_password=False)}\n"
+    )
+    assert main(["migrate", "--env", "production"]) == 0
+    assert version(target) == ["0001"]
+    monkeypatch.setenv("PRODUCTION_DATABASE_URL", "postgresql://app@127.0.0.1:1/db")
+    assert main(["status", "--env", "production"]) == 2, "the process environment wins over files"
+
+
+def test_migrate_sql_names_a_revision_that_needs_a_database(
+    project: Path, target: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_revision(
+        project,
+        "0002",
+        "backfill",
+        "0001",
+        'rows = op.get_bind().execute(sa.text("SELECT id FROM tasks")).all()',
+    )
+    assert main(["migrate", "--sql"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == (
+        "error: 0002_backfill cannot be rendered as SQL without a database: AttributeError: "
+        "'NoneType' object has no attribute 'all'\n"
+        "hint: a data migration that reads from the database: apply it with migrate\n"
+    )
