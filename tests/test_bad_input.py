@@ -40,6 +40,14 @@ def _two_heads(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 CASES: list[tuple[str, list[str], Setup, str]] = [
     (
+        "password in the query string",
+        ["status"],
+        _env("DATABASE_URL", f"postgresql://app@127.0.0.1:1/agent_armor?password={SECRET}"),
+        "error: cannot connect to postgresql://app@127.0.0.1:1/agent_armor?password=***: "
+        "Connection refused\n"
+        "hint: is the server running and reachable? try: pg_isready -h 127.0.0.1 -p 1\n",
+    ),
+    (
         "unreachable host",
         ["status"],
         _env("DATABASE_URL", f"postgresql://app:{SECRET}@127.0.0.1:1/agent_armor"),
@@ -58,7 +66,7 @@ CASES: list[tuple[str, list[str], Setup, str]] = [
         "malformed URL",
         ["status"],
         _env("DATABASE_URL", f"app:{SECRET}@localhost/agent_armor"),
-        f"error: DATABASE_URL is not a valid database URL: 'app:{SECRET}@localhost/agent_armor'\n"
+        "error: DATABASE_URL is not a valid database URL: 'app:***@localhost/agent_armor'\n"
         "hint: expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE\n",
     ),
     (
@@ -177,7 +185,18 @@ def test_bad_input(
     if not expected.startswith("error:"):
         expected = "error: " + expected
     assert err == expected.format(project=project)
-    assert SECRET not in err or "not a valid database URL" in err
+    assert SECRET not in err
+
+
+def test_debug_shows_the_traceback_with_the_password_masked(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://app:{SECRET}@127.0.0.1:1/agent_armor")
+    assert main(["status", "--debug"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last):" in err
+    assert "migrail.errors.FatalError: cannot connect to postgresql://app:***@127.0.0.1:1" in err
+    assert SECRET not in err
 
 
 def test_no_project_is_found(

@@ -36,3 +36,22 @@ def test_mask_text_masks_every_url_in_free_text() -> None:
         mask_text(text)
         == "from postgresql://a:***@h/x to postgres://b:***@h/y, not postgresql://c@h/z"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("app:pw@localhost/db", "app:***@localhost/db"),
+        ("host=db password=pw dbname=x", "host=db password=*** dbname=x"),
+        ("postgresql://app@db/x?password=pw&sslmode=require", "postgresql://app@db/x?password=***&sslmode=require"),
+        ("postgresql://app:***@db/x?password=***: refused", "postgresql://app:***@db/x?password=***: refused"),
+    ],
+)
+def test_mask_text_finds_passwords_outside_urls_too_and_is_idempotent(text: str, masked: str) -> None:
+    assert mask_text(text) == masked
+    assert mask_text(masked) == masked
+
+
+def test_mask_url_masks_a_password_given_as_a_query_parameter() -> None:
+    url = parse_url("postgresql://app@db:5432/x?password=pw&sslmode=require", source="X")
+    assert mask_url(url) == "postgresql://app@db:5432/x?password=***&sslmode=require"

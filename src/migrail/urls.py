@@ -18,7 +18,11 @@ _SECRETS: tuple[tuple[re.Pattern[str], str], ...] = (
         r"\g<keep>***@",
     ),
     (re.compile(r"(?P<keep>(?<![\w/.:-])[\w.+-]+:)[^@/\s:]+@"), r"\g<keep>***@"),
-    (re.compile(r"(?P<keep>password\s*=\s*)[^&\s]+", re.IGNORECASE), r"\g<keep>***"),
+    (
+        # An already masked ``***`` is left alone, so masking twice changes nothing.
+        re.compile(r"(?P<keep>password\s*=\s*)(?!\*\*\*(?:[&\s:]|$))[^&\s]+", re.IGNORECASE),
+        r"\g<keep>***",
+    ),
 )
 
 
