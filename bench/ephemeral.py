@@ -18,6 +18,7 @@ from pathlib import Path
 
 from migrail import cluster
 from migrail.ephemeral import ADMIN_URL_ENV, WARM_ENV, Source, ephemeral_server
+from migrail.warm import stop_warm_clusters
 
 
 def one_run(source: Source) -> float:
@@ -44,7 +45,7 @@ def warm(source: Source) -> Iterator[None]:
             one_run(source)  # starts it
             yield
         finally:
-            cluster.stop_warm_clusters()
+            stop_warm_clusters()
             del os.environ[WARM_ENV]
             tempfile.tempdir = saved
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,6 +50,22 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, request: pytest.Fixtu
         server: Server = request.getfixturevalue("pg_server")
         admin = server.admin_url.render_as_string(hide_password=False)
         monkeypatch.setenv(ADMIN_URL_ENV, admin)
+
+
+@pytest.fixture
+def private_tmp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A temporary directory of the test's own for clusters, so other runs cannot disturb it.
+
+    Short (a socket path has a length limit) and open to the server account when run as root.
+    """
+    from migrail.warm import stop_warm_clusters
+
+    directory = Path(tempfile.mkdtemp(prefix="mt"))
+    directory.chmod(0o755)
+    monkeypatch.setattr(tempfile, "tempdir", str(directory))
+    yield directory
+    stop_warm_clusters()
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture

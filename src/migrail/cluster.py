@@ -8,7 +8,6 @@ server runs as an unprivileged account (``nobody`` unless ``MIGRAIL_PG_USER`` na
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import pwd
 import shutil
@@ -21,10 +20,11 @@ from pathlib import Path
 
 from migrail import proc
 from migrail.errors import FatalError
+from migrail.signals import shielded
 
 CLUSTER_PREFIX = "migrail-cluster-"
-WARM_PREFIX = "migrail-warm-"
 OWNER_FILE = "migrail.pid"
+MAX_SOCKET_PATH = 103
 # Durability is worthless for a database that is thrown away; these make initdb and DDL faster.
 _SERVER_OPTIONS = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 
@@ -85,43 +85,16 @@ def private_cluster(bindir: Path) -> Iterator[Cluster]:
     (directory / OWNER_FILE).write_text(str(os.getpid()))
     cluster = Cluster(directory=directory, bindir=bindir)
     try:
-        _initialise_and_start(cluster)
+        initialise_and_start(cluster)
         yield cluster
     finally:
-        _stop(cluster)
+        with shielded():
+            stop(cluster)
 
 
-def warm_cluster(bindir: Path) -> Cluster:
-    """A cluster that stays running between runs, so that a run costs a CREATE DATABASE only.
-
-    One per user and set of binaries, in a directory only its owner can enter (the socket is
-    there, and trust authentication is safe only behind it). ``stop_warm_clusters`` ends it.
-    """
-    tag = hashlib.sha256(str(bindir.resolve()).encode()).hexdigest()[:8]
-    directory = Path(tempfile.gettempdir()) / f"{WARM_PREFIX}{os.getuid()}-{tag}"
-    cluster = Cluster(directory=directory, bindir=bindir)
-    with _locked(directory.with_name(directory.name + ".lock")):
-        if not _is_running(cluster):
-            _stop(cluster)  # what a stopped or killed warm cluster left behind
-            directory.mkdir(mode=0o700)
-            _initialise_and_start(cluster)
-    return cluster
-
-
-def stop_warm_clusters() -> list[Path]:
-    """Stop every warm cluster of this user and delete its files."""
-    stopped = []
-    for directory in Path(tempfile.gettempdir()).glob(f"{WARM_PREFIX}{os.getuid()}-*"):
-        if directory.is_dir():
-            _stop(Cluster(directory=directory, bindir=Path()))
-            stopped.append(directory)
-        else:
-            directory.unlink(missing_ok=True)  # its lock file
-    return stopped
-
-
-def _initialise_and_start(cluster: Cluster) -> None:
+def initialise_and_start(cluster: Cluster) -> None:
     """initdb and pg_ctl start, as the unprivileged server account when running as root."""
+    check_socket_path(cluster.socket_dir)
     account = _server_account()
     as_server: dict[str, int] = {}
     if account is not None:
@@ -132,7 +105,7 @@ def _initialise_and_start(cluster: Cluster) -> None:
     initdb: list[str | Path] = [cluster.bindir / "initdb", "-D", cluster.data_dir, "-U", "postgres"]
     flags = ["--auth=trust", "--encoding=UTF8", "--no-sync", "--no-instructions"]
     proc.run([*initdb, *flags], cwd=cluster.directory, **as_server)
-    options = f"-c listen_addresses='' -k {cluster.socket_dir} {_SERVER_OPTIONS}"
+    options = f"-c listen_addresses='' -k '{cluster.socket_dir}' {_SERVER_OPTIONS}"
     log = cluster.directory / "server.log"
     pg_ctl: list[str | Path] = [
         cluster.bindir / "pg_ctl",
@@ -144,28 +117,34 @@ def _initialise_and_start(cluster: Cluster) -> None:
         "-o",
         options,
     ]
-    proc.run([*pg_ctl, "start"], cwd=cluster.directory, **as_server)
-
-
-def _is_running(cluster: Cluster) -> bool:
     try:
-        postmaster = int((cluster.data_dir / "postmaster.pid").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return False
-    return process_alive(postmaster) and (cluster.socket_dir / ".s.PGSQL.5432").exists()
+        proc.run([*pg_ctl, "start"], cwd=cluster.directory, **as_server)
+    except FatalError:
+        raise FatalError(
+            f"the throwaway PostgreSQL did not start: {_log_tail(log)}",
+            hint="rerun with MIGRAIL_EPHEMERAL set to another source, or set MIGRAIL_ADMIN_URL",
+        ) from None
 
 
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """An exclusive lock between processes, so that two runs never start the same cluster."""
-    import fcntl
+def _log_tail(log: Path) -> str:
+    """The server's last words (its log goes with the directory), e.g. an invalid setting."""
+    try:
+        lines = [line.strip() for line in log.read_text(errors="replace").splitlines()]
+    except OSError:
+        return "no server log was written"
+    errors = [line for line in lines if "FATAL" in line or "ERROR" in line] or lines[-2:]
+    return " / ".join(errors[-2:]) or "the server log is empty"
 
-    with path.open("a") as file:
-        fcntl.flock(file, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(file, fcntl.LOCK_UN)
+
+def check_socket_path(directory: Path) -> None:
+    """Unix sockets have a path limit (103 bytes on macOS, 107 on Linux): fail early and say so."""
+    socket = directory / ".s.PGSQL.5432"
+    if len(str(socket).encode()) > MAX_SOCKET_PATH:
+        raise FatalError(
+            f"the temporary directory is too deep for a PostgreSQL socket: {socket} "
+            f"is {len(str(socket).encode())} bytes, more than {MAX_SOCKET_PATH}",
+            hint="set TMPDIR to a short directory, e.g. export TMPDIR=/tmp",
+        )
 
 
 def sweep_stale_clusters() -> list[Path]:
@@ -173,22 +152,57 @@ def sweep_stale_clusters() -> list[Path]:
     removed = []
     for directory in Path(tempfile.gettempdir()).glob(f"{CLUSTER_PREFIX}*"):
         try:
+            ours = directory.lstat().st_uid in our_uids() and directory.is_dir()
             owner = int((directory / OWNER_FILE).read_text())
         except (OSError, ValueError):
             continue
-        if not process_alive(owner):
-            _stop(Cluster(directory=directory, bindir=Path()))
+        if ours and not process_alive(owner):
+            stop(Cluster(directory=directory, bindir=Path()))
             removed.append(directory)
     return removed
 
 
-def _stop(cluster: Cluster) -> None:
+def stop(cluster: Cluster) -> None:
     """Immediate shutdown (nothing is worth flushing), then delete every file."""
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        postmaster = int((cluster.data_dir / "postmaster.pid").read_text().split()[0])
-        os.kill(postmaster, signal.SIGQUIT)
-        _wait_gone(postmaster)
+    postmaster = running_postmaster(cluster)
+    if postmaster is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(postmaster, signal.SIGQUIT)
+            _wait_gone(postmaster)
     shutil.rmtree(cluster.directory, ignore_errors=True)
+
+
+def running_postmaster(cluster: Cluster) -> int | None:
+    """The pid of the server running on this cluster, checked, or ``None``.
+
+    ``postmaster.pid`` can be stale (the pid reused by another process since), so the process
+    must be a PostgreSQL server started on this very data directory before anyone signals it.
+    """
+    try:
+        pid = int((cluster.data_dir / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    command = _command_line(pid) if process_alive(pid) else None
+    if command is None or "postgres" not in command:
+        return None
+    return pid if f"-D {cluster.data_dir}" in command else None
+
+
+def _command_line(pid: int) -> str | None:
+    """How process ``pid`` was started: from /proc where there is one, else from ``ps``."""
+    try:
+        return (
+            Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        )
+    except FileNotFoundError:
+        if Path("/proc/self").exists():
+            return None  # /proc exists, so the process is gone
+    except OSError:
+        return None
+    try:
+        return proc.run(["ps", "-o", "args=", "-p", str(pid)], timeout=10)
+    except FatalError:
+        return None
 
 
 def _wait_gone(pid: int, seconds: float = 10) -> None:
@@ -212,6 +226,12 @@ def process_alive(pid: int) -> bool:
     with contextlib.suppress(OSError):
         return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][:1] != "Z"
     return True
+
+
+def our_uids() -> set[int]:
+    """Who may own migrail's clusters: this user, and the server account when running as root."""
+    account = _server_account()
+    return {os.geteuid()} | ({account.pw_uid} if account else set())
 
 
 def _server_account() -> pwd.struct_passwd | None:

