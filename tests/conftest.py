@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import sys
 import tempfile
@@ -15,11 +17,15 @@ from migrail.ephemeral import ADMIN_URL_ENV, SOURCE_ENV, WARM_ENV, Server, ephem
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
+# The server the developer or CI gives for the suite; only pg_server uses it, and through it the
+# tests that ask for it: every other test runs as on a machine where it is not set.
+GIVEN_ADMIN_URL = os.environ.pop(ADMIN_URL_ENV, None)
 ENV_VARIABLES = (
     "DATABASE_URL",
     "DATABASE_URL_TEST",
     "PRODUCTION_DATABASE_URL",
     "STAGING_DATABASE_URL",
+    ADMIN_URL_ENV,
     SOURCE_ENV,
     WARM_ENV,
     "MIGRAIL_PG_USER",
@@ -29,7 +35,13 @@ ENV_VARIABLES = (
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[Server]:
     """The suite's server: MIGRAIL_ADMIN_URL's when set, otherwise a throwaway one of migrail's."""
-    with ephemeral_server() as server:
+    with contextlib.ExitStack() as stack:
+        if GIVEN_ADMIN_URL:
+            os.environ[ADMIN_URL_ENV] = GIVEN_ADMIN_URL  # read once, when the server is reached
+        try:
+            server = stack.enter_context(ephemeral_server())
+        finally:
+            os.environ.pop(ADMIN_URL_ENV, None)
         yield server
 
 

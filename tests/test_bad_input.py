@@ -111,6 +111,25 @@ CASES: list[tuple[str, list[str], Setup, str]] = [
         "{project}/migrations/versions/0002_broken.py:2: syntax error in a revision file: invalid syntax\n",
     ),
     (
+        "revision file that raises when it is loaded",
+        ["migrate-staging"],
+        _write("migrations/versions/0002_broken.py", "revision = '0002'\ndown_revision = undefined\n"),
+        "{project}/migrations/versions/0002_broken.py:2: a revision file failed to load: "
+        "NameError: name 'undefined' is not defined\n",
+    ),
+    (
+        "metadata that is not a string",
+        ["status"],
+        _edit("pyproject.toml", 'metadata = "tasks_models:metadata"', "metadata = 5"),
+        "error: [tool.migrail] metadata must be a string, not 5\n",
+    ),
+    (
+        "environments that are not a table",
+        ["status"],
+        _write("pyproject.toml", '[tool.migrail]\nenvironments = "prod"\n'),
+        "error: [tool.migrail.environments] must be a table of environments\n",
+    ),
+    (
         "revision pointing at a parent that does not exist",
         ["migrate-staging"],
         lambda project, monkeypatch: (

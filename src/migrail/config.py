@@ -20,15 +20,16 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
 RevisionNaming = Literal["sequence", "timestamp"]
+_NAMINGS: dict[str, RevisionNaming] = {"sequence": "sequence", "timestamp": "timestamp"}
 
 DEFAULT_ENVIRONMENTS: Mapping[str, Mapping[str, Any]] = {
     "development": {"url_env": "DATABASE_URL"},
     "test": {"url_env": "DATABASE_URL_TEST"},
     "staging": {"url_env": "STAGING_DATABASE_URL"},
-    "production": {"url_env": "PRODUCTION_DATABASE_URL", "protected": True},
+    "production": {"url_env": "PRODUCTION_DATABASE_URL"},
 }
 _KNOWN_KEYS = {"metadata", "migrations", "revision_naming", "default_environment", "environments"}
-_KNOWN_ENV_KEYS = {"url_env", "protected"}
+_KNOWN_ENV_KEYS = {"url_env"}
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,6 @@ class Environment:
 
     name: str
     url_env: str
-    protected: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,21 +90,23 @@ def load_config(project: Path | None = None) -> Config:
     pyproject = find_pyproject((project or Path.cwd()).resolve())
     root = pyproject.parent
     table = _read_toml(pyproject)["tool"]["migrail"]
+    if not isinstance(table, Mapping):
+        raise FatalError("[tool.migrail] in pyproject.toml must be a table")
     _reject_unknown(table, _KNOWN_KEYS, "[tool.migrail]")
     load_migrail_settings(root)
-    environments = _environments(table.get("environments", DEFAULT_ENVIRONMENTS))
-    naming = table.get("revision_naming", "sequence")
-    if naming not in ("sequence", "timestamp"):
+    raw_naming = _text(table, "revision_naming", "sequence")
+    naming = _NAMINGS.get(raw_naming)
+    if naming is None:
         raise FatalError(
-            f"[tool.migrail] revision_naming must be 'sequence' or 'timestamp', not {naming!r}"
+            f"[tool.migrail] revision_naming must be 'sequence' or 'timestamp', not {raw_naming!r}"
         )
     config = Config(
         root=root,
-        migrations_dir=root / table.get("migrations", "migrations"),
-        metadata=table.get("metadata") or None,
+        migrations_dir=root / _text(table, "migrations", "migrations"),
+        metadata=_text(table, "metadata", "") or None,
         revision_naming=naming,
-        default_environment=table.get("default_environment", "development"),
-        environments=environments,
+        default_environment=_text(table, "default_environment", "development"),
+        environments=_environments(table.get("environments", DEFAULT_ENVIRONMENTS)),
     )
     config.environment(None)
     return config
@@ -153,18 +155,24 @@ def resolve_environment(config: Config, name: str | None) -> tuple[Environment, 
     return environment, parse_url(str(raw), source=variable)
 
 
-def _environments(table: Mapping[str, Any]) -> dict[str, Environment]:
+def _environments(table: object) -> dict[str, Environment]:
+    if not isinstance(table, Mapping):
+        raise FatalError("[tool.migrail.environments] must be a table of environments")
     environments = {}
     for name, settings in table.items():
+        where = f"[tool.migrail.environments.{name}]"
         if not isinstance(settings, Mapping) or not isinstance(settings.get("url_env"), str):
-            raise FatalError(
-                f"[tool.migrail.environments.{name}] needs url_env, the variable holding its URL"
-            )
-        _reject_unknown(settings, _KNOWN_ENV_KEYS, f"[tool.migrail.environments.{name}]")
-        environments[name] = Environment(
-            name=name, url_env=settings["url_env"], protected=bool(settings.get("protected"))
-        )
+            raise FatalError(f"{where} needs url_env, the name of the variable holding its URL")
+        _reject_unknown(settings, _KNOWN_ENV_KEYS, where)
+        environments[name] = Environment(name=name, url_env=settings["url_env"])
     return environments
+
+
+def _text(table: Mapping[str, Any], key: str, default: str) -> str:
+    value = table.get(key, default)
+    if not isinstance(value, str):
+        raise FatalError(f"[tool.migrail] {key} must be a string, not {value!r}")
+    return value
 
 
 def _reject_unknown(table: Mapping[str, Any], known: set[str], where: str) -> None:

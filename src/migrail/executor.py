@@ -98,7 +98,7 @@ class Executor:
             raise FatalError(f"the migration history is broken: {exc}") from None
         except Exception as exc:
             raise FatalError(
-                f"a revision file failed to load: {type(exc).__name__}: {exc}"
+                f"{self._culprit(exc)}a revision file failed to load: {type(exc).__name__}: {exc}"
             ) from None
         if len(heads) > 1:
             raise FatalError(
@@ -106,6 +106,15 @@ class Executor:
                 hint="merge them: alembic merge, or rebase one branch's revision onto the other",
             )
         return script
+
+    def _culprit(self, exc: BaseException) -> str:
+        """``path:line: `` of the revision file an exception was raised in, if it was."""
+        import traceback
+
+        frames = traceback.extract_tb(exc.__traceback__)
+        versions = str(self.config.versions_dir.resolve())
+        inside = [frame for frame in frames if frame.filename.startswith(versions)]
+        return f"{inside[-1].filename}:{inside[-1].lineno}: " if inside else ""
 
     @property
     def head(self) -> str | None:
