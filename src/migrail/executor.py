@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import io
-import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from migrail import history
 from migrail.errors import FatalError
+from migrail.steps import Step, StepWatch, describe_error
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
@@ -21,29 +19,6 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
     from migrail.config import Config
-
-
-@dataclass(frozen=True)
-class Step:
-    """One revision applied (or undone), and how long it took."""
-
-    revision: Script
-    seconds: float
-
-
-@dataclass
-class MigrationFailed(Exception):
-    """A revision failed to apply: which one, the statement, and the database's error."""
-
-    revision: Script | None
-    direction: str
-    error: str
-    statement: str | None = None
-    completed: list[Step] = field(default_factory=list)
-
-    def __str__(self) -> str:
-        name = history.short_name(self.revision) if self.revision else "?"
-        return f"{self.direction} of {name} failed: {self.error}"
 
 
 class Executor:
@@ -240,7 +215,7 @@ class Executor:
             plan = history.upgrade_plan(self.script, (start,) if start else (), end)
             name = history.short_name(plan[len(rendered)]) if len(rendered) < len(plan) else "?"
             raise FatalError(
-                f"{name} cannot be rendered as SQL without a database: {_describe(exc)}",
+                f"{name} cannot be rendered as SQL without a database: {describe_error(exc)}",
                 hint="a data migration that reads from the database: apply it with migrate",
             ) from None
         return buffer.getvalue()
@@ -257,7 +232,7 @@ class Executor:
 
         if not plan:
             return []
-        watch = _StepWatch(plan, on_step)
+        watch = StepWatch(plan, on_step)
         cfg = self.alembic_config(connection=connection, on_version_apply=[watch.applied])
         with watch.watching(connection):
             try:
@@ -269,68 +244,3 @@ class Executor:
                 raise watch.failure(direction, exc) from exc
             watch.committed()
         return watch.steps
-
-
-class _StepWatch:
-    """Which revisions really committed, and how long each took.
-
-    Alembic reports a revision as applied inside its transaction, before the COMMIT, which can
-    still fail (a deferred constraint). A revision counts as done only when the next transaction
-    begins or the run ends; its time runs from its own BEGIN, so no commit of another is in it.
-    """
-
-    def __init__(self, plan: list[Script], on_step: Callable[[Step], None] | None) -> None:
-        self.plan = plan
-        self.on_step = on_step
-        self.steps: list[Step] = []
-        self._uncommitted: Step | None = None
-        self._started: float | None = None
-
-    @contextmanager
-    def watching(self, connection: Connection) -> Iterator[None]:
-        from sqlalchemy import event
-
-        event.listen(connection, "begin", self._began)
-        try:
-            yield
-        finally:
-            event.remove(connection, "begin", self._began)
-
-    def applied(self, **_: Any) -> None:
-        started = self._started if self._started is not None else time.perf_counter()
-        self._uncommitted = Step(self.plan[len(self.steps)], time.perf_counter() - started)
-        self._started = None
-
-    def committed(self) -> None:
-        if self._uncommitted is not None:
-            self.steps.append(self._uncommitted)
-            self._uncommitted = None
-            if self.on_step is not None:
-                self.on_step(self.steps[-1])
-
-    def failure(self, direction: str, exc: Exception) -> MigrationFailed:
-        """The revision that failed: the first in the plan that did not commit."""
-        from sqlalchemy.exc import DBAPIError
-
-        statement = exc.statement if isinstance(exc, DBAPIError) else None
-        if self._uncommitted is not None:
-            statement = "COMMIT"
-        failed = self.plan[len(self.steps)] if len(self.steps) < len(self.plan) else None
-        return MigrationFailed(failed, direction, _describe(exc), statement, self.steps)
-
-    def _began(self, connection: Connection) -> None:
-        self.committed()
-        if self._started is None:
-            self._started = time.perf_counter()
-
-
-def _describe(exc: BaseException) -> str:
-    """PostgreSQL's own message for database errors; the exception itself for anything else."""
-    from sqlalchemy.exc import DBAPIError
-
-    if isinstance(exc, DBAPIError) and exc.orig is not None:
-        diag = getattr(exc.orig, "diag", None)
-        primary = getattr(diag, "message_primary", None) or str(exc.orig).splitlines()[0]
-        code = getattr(diag, "sqlstate", None)
-        return f"{primary} (SQLSTATE {code})" if code else primary
-    return f"{type(exc).__name__}: {exc}"

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from migrail import history
-from migrail.executor import Executor, MigrationFailed, Step
+from migrail.executor import Executor
+from migrail.steps import MigrationFailed, Step
 
 if TYPE_CHECKING:
     from alembic.script import Script

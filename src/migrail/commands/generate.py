@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 from migrail import naming, output
 from migrail.diffs import describe_all
 from migrail.errors import FatalError
-from migrail.executor import Executor, MigrationFailed
+from migrail.executor import Executor
+from migrail.steps import MigrationFailed
 
 if TYPE_CHECKING:
     from alembic.script import Script

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 
 from migrail import history, output
 from migrail.config import resolve_environment
-from migrail.executor import Executor, MigrationFailed, Step
+from migrail.executor import Executor
+from migrail.steps import MigrationFailed, Step
 from migrail.urls import mask_url
 
 if TYPE_CHECKING:

@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING
 
 from migrail import output
 from migrail.diffs import describe_all
-from migrail.executor import Executor, Step
+from migrail.executor import Executor
 from migrail.history import short_name
 from migrail.staging import PHASES
+from migrail.steps import Step
 
 Label = Callable[[Sequence[str]], str]
 
