@@ -129,3 +129,26 @@ def test_an_empty_history_has_nothing_to_prove(
     code, err = _run(capsys)
     assert code == 0
     assert err.startswith("No revisions in ")
+
+
+def test_a_revision_with_an_autocommit_block_round_trips(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """CREATE INDEX CONCURRENTLY runs outside a transaction, in the middle of the revision."""
+    write_revision(
+        project,
+        "0002",
+        "index_status",
+        "0001",
+        "with op.get_context().autocommit_block():\n"
+        '        op.create_index("tasks_status", "tasks", ["status"], postgresql_concurrently=True)',
+        downgrade='op.drop_index("tasks_status", table_name="tasks")',
+    )
+    write_revision(project, "0003", "after", "0002", 'op.execute("SELECT 1")')
+    code, err = _run(capsys)
+    assert code == 1  # the models do not have the index; everything else must hold
+    assert "error: the models and the schema at head differ:\n  - index tasks_status\n" in err
+    for name in ("0002_index_status", "0003_after"):
+        row = next(line for line in err.splitlines() if line.startswith(f"│ {name} "))
+        assert row.count(" ms ") == 3, row
+    assert err.endswith("[✓] round trip: down to base and up to head again\n")
