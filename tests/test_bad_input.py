@@ -113,7 +113,9 @@ CASES: list[tuple[str, list[str], Setup, str]] = [
     (
         "revision file that raises when it is loaded",
         ["migrate-staging"],
-        _write("migrations/versions/0002_broken.py", "revision = '0002'\ndown_revision = undefined\n"),
+        _write(
+            "migrations/versions/0002_broken.py", "revision = '0002'\ndown_revision = undefined\n"
+        ),
         "{project}/migrations/versions/0002_broken.py:2: a revision file failed to load: "
         "NameError: name 'undefined' is not defined\n",
     ),

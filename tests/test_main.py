@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from migrail import __version__
 from migrail.ephemeral import Server
 from testing.postgres import database_names
@@ -39,8 +41,12 @@ def test_start_up_imports_nothing_heavy() -> None:
     assert done.stdout == "[]\n"
 
 
-def test_sigterm_during_staging_exits_143_and_drops_the_database(
-    project: Path, pg_server: Server
+@pytest.mark.parametrize(
+    ("signum", "code", "message"),
+    [(signal.SIGTERM, 143, "error: terminated\n"), (signal.SIGINT, 130, "error: interrupted\n")],
+)
+def test_a_signal_during_staging_exits_cleanly_and_drops_the_database(
+    project: Path, pg_server: Server, signum: int, code: int, message: str
 ) -> None:
     write_revision(project, "0002", "slow", "0001", 'op.execute("SELECT pg_sleep(60)")')
     before = database_names(pg_server.admin_url)
@@ -55,10 +61,10 @@ def test_sigterm_during_staging_exits_143_and_drops_the_database(
     deadline = time.monotonic() + 30
     while not database_names(pg_server.admin_url) - before and time.monotonic() < deadline:
         time.sleep(0.05)
-    run.send_signal(signal.SIGTERM)
+    run.send_signal(signum)
     _, err = run.communicate(timeout=30)
-    assert run.returncode == 143
-    assert err.endswith("error: terminated\n")
+    assert run.returncode == code
+    assert err.endswith(message)
     assert database_names(pg_server.admin_url) == before
 
 
