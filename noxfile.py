@@ -47,6 +47,13 @@ def migrate(session: nox.Session) -> None:
 
 
 @nox.session
+def lint(session: nox.Session) -> None:
+    """Check every revision's SQL with squawk and migrail's rules: nox -s lint -- --since main."""
+    _install(session)
+    session.run("migrail", "lint", *session.posargs)
+
+
+@nox.session
 def status(session: nox.Session) -> None:
     """Show the database's revision and the pending revisions."""
     _install(session)

@@ -153,7 +153,8 @@ CASES: list[tuple[str, list[str], Setup, str]] = [
         ["status"],
         _edit("pyproject.toml", 'migrations = "migrations"', 'migration = "migrations"'),
         "error: unknown key(s) in [tool.migrail]: migration\n"
-        "hint: known keys: default_environment, environments, metadata, migrations, revision_naming\n",
+        "hint: known keys: default_environment, environments, lint, lock_timeout, metadata, "
+        "migrations, revision_naming, statement_timeout\n",
     ),
     (
         "unknown revision naming",

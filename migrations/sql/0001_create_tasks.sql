@@ -1,3 +1,6 @@
+SET lock_timeout = '5s';
+SET statement_timeout = '30min';
+
 BEGIN;
 
 CREATE TABLE alembic_version (

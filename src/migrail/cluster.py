@@ -96,15 +96,14 @@ def initialise_and_start(cluster: Cluster) -> None:
     """initdb and pg_ctl start, as the unprivileged server account when running as root."""
     check_socket_path(cluster.socket_dir)
     account = _server_account()
-    as_server: dict[str, int] = {}
-    if account is not None:
+    uid, gid = (account.pw_uid, account.pw_gid) if account else (None, None)
+    if uid is not None and gid is not None:
         _make_reachable(cluster.bindir)
         _make_reachable(cluster.directory)
-        os.chown(cluster.directory, account.pw_uid, account.pw_gid)
-        as_server = {"user": account.pw_uid, "group": account.pw_gid}
+        os.chown(cluster.directory, uid, gid)
     initdb: list[str | Path] = [cluster.bindir / "initdb", "-D", cluster.data_dir, "-U", "postgres"]
     flags = ["--auth=trust", "--encoding=UTF8", "--no-sync", "--no-instructions"]
-    proc.run([*initdb, *flags], cwd=cluster.directory, **as_server)
+    proc.run([*initdb, *flags], cwd=cluster.directory, user=uid, group=gid)
     options = f"-c listen_addresses='' -k '{cluster.socket_dir}' {_SERVER_OPTIONS}"
     log = cluster.directory / "server.log"
     pg_ctl: list[str | Path] = [
@@ -118,7 +117,7 @@ def initialise_and_start(cluster: Cluster) -> None:
         options,
     ]
     try:
-        proc.run([*pg_ctl, "start"], cwd=cluster.directory, **as_server)
+        proc.run([*pg_ctl, "start"], cwd=cluster.directory, user=uid, group=gid)
     except FatalError:
         raise FatalError(
             f"the throwaway PostgreSQL did not start: {_log_tail(log)}",

@@ -8,6 +8,7 @@ so that no secret lives in a committed file.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,8 +29,33 @@ DEFAULT_ENVIRONMENTS: Mapping[str, Mapping[str, Any]] = {
     "staging": {"url_env": "STAGING_DATABASE_URL"},
     "production": {"url_env": "PRODUCTION_DATABASE_URL"},
 }
-_KNOWN_KEYS = {"metadata", "migrations", "revision_naming", "default_environment", "environments"}
+_KNOWN_KEYS = {
+    "metadata",
+    "migrations",
+    "revision_naming",
+    "default_environment",
+    "environments",
+    "lock_timeout",
+    "statement_timeout",
+    "lint",
+}
 _KNOWN_ENV_KEYS = {"url_env"}
+_KNOWN_LINT_KEYS = {"pg_version", "exclude", "warn", "squawk_config"}
+# Squawk rules about style rather than about what blocks or breaks production: reported, but
+# they do not fail the lint unless [tool.migrail.lint] warn is set without them.
+DEFAULT_WARN = ("prefer-bigint-over-int", "prefer-bigint-over-smallint", "prefer-identity")
+# A PostgreSQL duration: 500ms, 5s, 30min, 1h, or plain milliseconds.
+_DURATION = re.compile(r"\d+\s*(us|ms|s|min|h|d)?")
+
+
+@dataclass(frozen=True)
+class LintSettings:
+    """``[tool.migrail.lint]``: how ``migrail lint`` judges the SQL of revisions."""
+
+    pg_version: str | None = None
+    exclude: tuple[str, ...] = ()
+    warn: tuple[str, ...] = DEFAULT_WARN
+    squawk_config: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +76,10 @@ class Config:
     revision_naming: RevisionNaming = "sequence"
     default_environment: str = "development"
     environments: Mapping[str, Environment] = field(default_factory=dict)
+    # Every revision runs with these set, and its rendered SQL says so (squawk checks for them).
+    lock_timeout: str = "5s"
+    statement_timeout: str = "30min"
+    lint: LintSettings = field(default_factory=LintSettings)
 
     @property
     def versions_dir(self) -> Path:
@@ -107,6 +137,9 @@ def load_config(project: Path | None = None) -> Config:
         revision_naming=naming,
         default_environment=_text(table, "default_environment", "development"),
         environments=_environments(table.get("environments", DEFAULT_ENVIRONMENTS)),
+        lock_timeout=_duration(table, "lock_timeout", "5s"),
+        statement_timeout=_duration(table, "statement_timeout", "30min"),
+        lint=_lint_settings(root, table.get("lint", {})),
     )
     config.environment(None)
     return config
@@ -168,10 +201,45 @@ def _environments(table: object) -> dict[str, Environment]:
     return environments
 
 
-def _text(table: Mapping[str, Any], key: str, default: str) -> str:
+def _lint_settings(root: Path, table: object) -> LintSettings:
+    where = "[tool.migrail.lint]"
+    if not isinstance(table, Mapping):
+        raise FatalError(f"{where} must be a table")
+    _reject_unknown(table, _KNOWN_LINT_KEYS, where)
+    squawk_config = _text(table, "squawk_config", "", where) or None
+    if squawk_config is None and (root / ".squawk.toml").is_file():
+        squawk_config = ".squawk.toml"
+    return LintSettings(
+        pg_version=_text(table, "pg_version", "", where) or None,
+        exclude=_names(table, "exclude", (), where),
+        warn=_names(table, "warn", DEFAULT_WARN, where),
+        squawk_config=root / squawk_config if squawk_config else None,
+    )
+
+
+def _text(table: Mapping[str, Any], key: str, default: str, where: str = "[tool.migrail]") -> str:
     value = table.get(key, default)
     if not isinstance(value, str):
-        raise FatalError(f"[tool.migrail] {key} must be a string, not {value!r}")
+        raise FatalError(f"{where} {key} must be a string, not {value!r}")
+    return value
+
+
+def _names(
+    table: Mapping[str, Any], key: str, default: tuple[str, ...], where: str
+) -> tuple[str, ...]:
+    value = table.get(key, default)
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise FatalError(f"{where} {key} must be a list of rule names, not {value!r}")
+    return tuple(value)
+
+
+def _duration(table: Mapping[str, Any], key: str, default: str) -> str:
+    value = _text(table, key, default).strip()
+    if not _DURATION.fullmatch(value):
+        raise FatalError(
+            f"[tool.migrail] {key} must be a PostgreSQL duration such as '5s' or '30min', "
+            f"not {value!r}"
+        )
     return value
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from migrail import history
 from migrail.errors import FatalError
-from migrail.steps import Step, StepWatch, describe_error
+from migrail.steps import Step, StepWatch
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
@@ -90,6 +90,14 @@ class Executor:
         versions = str(self.config.versions_dir.resolve())
         inside = [frame for frame in frames if frame.filename.startswith(versions)]
         return f"{inside[-1].filename}:{inside[-1].lineno}: " if inside else ""
+
+    @property
+    def session_settings(self) -> str:
+        """The SET statements every revision runs under, as SQL; applied and rendered alike."""
+        return (
+            f"SET lock_timeout = '{self.config.lock_timeout}';\n"
+            f"SET statement_timeout = '{self.config.statement_timeout}';\n\n"
+        )
 
     @property
     def head(self) -> str | None:
@@ -197,29 +205,6 @@ class Executor:
             return None
         return written, found
 
-    def render_sql(self, start: str | None, end: str) -> str:
-        """The SQL an upgrade from ``start`` (``None``: base) to ``end`` runs, rendered offline.
-
-        A revision that reads from the database (``op.get_bind()``) cannot be rendered without
-        one; that is a FatalError naming it.
-        """
-        from alembic import command
-
-        rendered: list[Any] = []
-        buffer = io.StringIO()
-        cfg = self.alembic_config(on_version_apply=[lambda **kw: rendered.append(kw)])
-        cfg.output_buffer = buffer
-        try:
-            command.upgrade(cfg, f"{start}:{end}" if start else end, sql=True)
-        except Exception as exc:
-            plan = history.upgrade_plan(self.script, (start,) if start else (), end)
-            name = history.short_name(plan[len(rendered)]) if len(rendered) < len(plan) else "?"
-            raise FatalError(
-                f"{name} cannot be rendered as SQL without a database: {describe_error(exc)}",
-                hint="a data migration that reads from the database: apply it with migrate",
-            ) from None
-        return buffer.getvalue()
-
     def _run(
         self,
         direction: str,
@@ -232,6 +217,9 @@ class Executor:
 
         if not plan:
             return []
+        for setting in self.session_settings.split(";")[:-1]:
+            connection.exec_driver_sql(setting.strip())
+        connection.commit()  # session settings, outside the revisions' own transactions
         watch = StepWatch(plan, on_step)
         cfg = self.alembic_config(connection=connection, on_version_apply=[watch.applied])
         with watch.watching(connection):

@@ -48,6 +48,20 @@ def build_parser() -> argparse.ArgumentParser:
     status = _command(commands, "status", "show the database's revision and what is pending")
     _add_env(status)
 
+    lint = _command(commands, "lint", "check every revision's SQL for unsafe operations")
+    lint.add_argument(
+        "--since", metavar="GIT_REF", help="only revisions added or changed since GIT_REF"
+    )
+    lint.add_argument(
+        "--fix-sql", action="store_true", help="rewrite migrations/sql/*.sql from the revisions"
+    )
+    lint.add_argument(
+        "--format",
+        choices=("terminal", "json", "github", "sarif"),
+        default="terminal",
+        help="how to report findings (default: terminal)",
+    )
+
     _command(commands, "cleanup", "stop the warm cluster; remove what killed runs left behind")
     return parser
 
@@ -84,6 +98,10 @@ def _dispatch(command: str, project: Path | None, console: Console, options: dic
         from migrail.commands.migrate import migrate
 
         return migrate(config, console=console, **options)
+    if command == "lint":
+        from migrail.commands.lint import lint
+
+        return lint(config, console=console, **options)
     if command == "status":
         from migrail.commands.status import status
 

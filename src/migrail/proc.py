@@ -17,10 +17,12 @@ def run(
     user: int | None = None,
     group: int | None = None,
     timeout: float = 120,
+    ok: tuple[int, ...] = (0,),
 ) -> str:
     """Run ``args`` and return its stdout; a failure becomes a FatalError with stderr's tail.
 
-    ``user``/``group`` run the command as another account (PostgreSQL refuses to run as root).
+    ``user``/``group`` run the command as another account (PostgreSQL refuses to run as root);
+    ``ok`` lists the exit codes that are not failures (a linter exits 1 when it finds something).
     stdin is closed so that nothing can wait for a terminal.
     """
     argv = [str(arg) for arg in args]
@@ -42,7 +44,7 @@ def run(
         raise FatalError(f"cannot run {argv[0]}: not found") from exc
     except subprocess.TimeoutExpired as exc:
         raise FatalError(f"{Path(argv[0]).name} did not finish within {timeout:.0f} s") from exc
-    if completed.returncode != 0:
+    if completed.returncode not in ok:
         tail = "\n".join((completed.stderr or completed.stdout).strip().splitlines()[-5:])
         raise FatalError(
             f"{Path(argv[0]).name} {argv[1] if len(argv) > 1 else ''} failed "

@@ -9,6 +9,7 @@ from migrail import naming, output
 from migrail.diffs import describe_all
 from migrail.errors import FatalError
 from migrail.executor import Executor
+from migrail.render import render_one
 from migrail.steps import MigrationFailed
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ def generate(config: Config, *, name: str, empty: bool, console: Console) -> int
         output.info(console, f"  {line}")
     sql_path = config.sql_dir / f"{Path(script.path).stem}.sql"
     sql_path.parent.mkdir(parents=True, exist_ok=True)
-    sql_path.write_text(executor.render_sql(previous, script.revision))
+    sql_path.write_text(render_one(executor, previous))
     output.success(console, f"Your migration ➜ {_relative(Path(script.path), config.root)}")
     output.success(console, f"Its SQL, for review ➜ {_relative(sql_path, config.root)}")
     return 0

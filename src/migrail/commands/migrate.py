@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from migrail import history, output
 from migrail.config import resolve_environment
 from migrail.executor import Executor
+from migrail.render import render_range
 from migrail.steps import MigrationFailed, Step
 from migrail.urls import mask_url
 
@@ -28,7 +29,7 @@ def migrate(config: Config, *, env_name: str | None, sql: bool, console: Console
         pending = executor.pending(current)
         if sql:
             if pending:
-                output.write_data(executor.render_sql(current[0] if current else None, "heads"))
+                output.write_data(render_range(executor, current[0] if current else None))
             return 0
         output.info(console, f"Environment {environment.name}: {mask_url(url)}")
         if not pending:

@@ -1,0 +1,89 @@
+"""The SQL of revisions that cannot render offline, taken from a run on a throwaway database.
+
+Data migrations read through ``op.get_bind()`` and cannot render without a database. For them,
+the whole history is applied to a throwaway database while SQLAlchemy's cursor events record
+every statement, with its parameters bound and its transaction boundaries, revision by revision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from migrail.steps import MigrationFailed, Step
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from migrail.executor import Executor
+
+_BEGIN = "BEGIN;\n\n"
+
+
+def capture_online(executor: Executor, wanted: set[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Apply the history on a throwaway database; the SQL of each ``wanted`` revision that ran.
+
+    Returns the captured SQL by revision, and for wanted revisions that could not run, why.
+    """
+    from migrail.database import connect
+    from migrail.ephemeral import ephemeral_database
+
+    captured: dict[str, str] = {}
+    with ephemeral_database() as url, connect(url) as connection, _recording(connection) as log:
+
+        def finished(step: Step) -> None:
+            # A revision is known to be done when the next one begins: that BEGIN is the next's.
+            carry = [log.pop()] if log and log[-1] == _BEGIN else []
+            if step.revision.revision in wanted:
+                captured[step.revision.revision] = executor.session_settings + "".join(log)
+            log[:] = carry
+
+        try:
+            executor.upgrade(connection, on_step=finished)
+        except MigrationFailed as failed:
+            name = failed.revision.revision if failed.revision else "?"
+            why = f"the history stopped at {name} on a throwaway database: {failed.error}"
+            return captured, {rev: why for rev in wanted - captured.keys()}
+    return captured, {}
+
+
+@contextmanager
+def _recording(connection: Connection) -> Iterator[list[str]]:
+    """Every statement sent on ``connection`` as SQL text, with BEGIN and COMMIT where they were."""
+    from sqlalchemy import event
+
+    log: list[str] = []
+
+    def autocommit(conn: Connection) -> bool:
+        return conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+
+    def statement(conn: Connection, cursor: Any, sql: str, parameters: Any, *_: Any) -> None:
+        log.append(f"{_bind(cursor, sql, parameters).strip().rstrip(';')};\n\n")
+
+    def begin(conn: Connection) -> None:
+        if not autocommit(conn):
+            log.append(_BEGIN)
+
+    def commit(conn: Connection) -> None:
+        if not autocommit(conn):
+            log.append("COMMIT;\n\n")
+
+    event.listen(connection, "before_cursor_execute", statement)
+    event.listen(connection, "begin", begin)
+    event.listen(connection, "commit", commit)
+    try:
+        yield log
+    finally:
+        event.remove(connection, "before_cursor_execute", statement)
+        event.remove(connection, "begin", begin)
+        event.remove(connection, "commit", commit)
+
+
+def _bind(cursor: Any, sql: str, parameters: Any) -> str:
+    """The statement with its parameters in it, as PostgreSQL would see it."""
+    if not parameters:
+        return sql
+    from psycopg import ClientCursor
+
+    return ClientCursor(cursor.connection).mogrify(sql, parameters)

@@ -1,0 +1,225 @@
+"""``migrail lint`` as a library: the SQL of each revision, judged by squawk and by migrail's rules.
+
+Findings are data (``Finding``); ``report.py`` renders them. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from migrail import history, sourcemap
+from migrail.checks.revision_rules import check_revision
+from migrail.errors import FatalError
+from migrail.findings import Finding, own_finding, sort_key
+from migrail.render import render_each
+from migrail.squawk import RULES_URL, Violation, run_squawk
+from migrail.suppressions import Suppression, read_suppressions
+
+if TYPE_CHECKING:
+    from alembic.script import Script
+
+    from migrail.executor import Executor
+
+VERSION_TABLE = "alembic_version"
+OFFLINE = "rendered offline"
+CAPTURED = "captured on a throwaway database"
+
+
+@dataclass
+class LintReport:
+    """What was linted (``revisions``, with where each one's SQL came from) and what was found."""
+
+    revisions: list[Script]
+    findings: list[Finding] = field(default_factory=list)
+    sql: dict[str, str] = field(default_factory=dict)
+    origins: dict[str, str] = field(default_factory=dict)
+    rewritten: list[Path] = field(default_factory=list)
+
+    @property
+    def failing(self) -> list[Finding]:
+        return [finding for finding in self.findings if finding.failing]
+
+
+def lint_history(
+    executor: Executor, scope: set[Path] | None = None, fix_sql: bool = False
+) -> LintReport:
+    """Lint every revision, or those whose files are in ``scope`` (changed against a git base)."""
+    report = LintReport(
+        [
+            revision
+            for revision in executor.revisions()
+            if scope is None or Path(revision.path).resolve() in scope
+        ]
+    )
+    wanted = {revision.revision for revision in report.revisions}
+    offline: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    for piece in render_each(executor):
+        if piece.revision.revision not in wanted:
+            continue
+        if piece.sql is None:
+            errors[piece.revision.revision] = piece.error or "it failed"
+        else:
+            offline[piece.revision.revision] = piece.sql
+    report.sql.update(offline)
+    report.origins.update(dict.fromkeys(offline, OFFLINE))
+    _capture_the_rest(executor, report, errors)
+    report.findings += _squawk_findings(executor, report)
+    for revision in report.revisions:
+        if (tree := sourcemap.parse(Path(revision.path))) is not None:
+            report.findings += check_revision(revision, tree)
+    report.findings += _sql_files(executor, report, offline, fix_sql)
+    report.findings = _settle(executor, report)
+    return report
+
+
+def _capture_the_rest(executor: Executor, report: LintReport, errors: dict[str, str]) -> None:
+    """Revisions that failed offline get their SQL from a run on a throwaway database."""
+    if not errors:
+        return
+    from migrail.capture import capture_online
+
+    try:
+        captured, failed = capture_online(executor, set(errors))
+    except FatalError as exc:
+        captured, failed = {}, dict.fromkeys(errors, f"no throwaway database: {exc.message}")
+    report.sql.update(captured)
+    report.origins.update(dict.fromkeys(captured, CAPTURED))
+    by_id = {revision.revision: revision for revision in report.revisions}
+    for revision_id, why in failed.items():
+        message = f"its SQL cannot be known: offline, {errors[revision_id]}; {why}"
+        report.findings.append(own_finding(by_id[revision_id], "cannot-render", message))
+
+
+def _squawk_findings(executor: Executor, report: LintReport) -> list[Finding]:
+    """squawk on one file per revision, each finding mapped back to the revision file."""
+    by_stem = {
+        history.short_name(revision): revision
+        for revision in report.revisions
+        if revision.revision in report.sql
+    }
+    with tempfile.TemporaryDirectory(prefix="migrail-lint-") as directory:
+        files = [Path(directory) / f"{stem}.sql" for stem in by_stem]
+        for path, revision in zip(files, by_stem.values(), strict=True):
+            path.write_text(report.sql[revision.revision])
+        violations = run_squawk(files, executor.config.lint, cwd=executor.config.root)
+    findings = [
+        _from_squawk(violation, by_stem[violation.file.stem], report.sql)
+        for violation in violations
+    ]
+    # Alembic's own bookkeeping (its version table) is not the revision's doing.
+    return [f for f in findings if VERSION_TABLE not in f.context.get("statement", "")]
+
+
+def _from_squawk(violation: Violation, revision: Script, sql: dict[str, str]) -> Finding:
+    statement = sourcemap.statement_at(sql[revision.revision], violation.line)
+    tree = sourcemap.parse(Path(revision.path))
+    line = sourcemap.locate(statement, sourcemap.op_calls(tree)) if tree is not None else None
+    return Finding(
+        rule=violation.rule,
+        severity="error",
+        message=violation.message,
+        path=Path(revision.path),
+        revision=revision.revision,
+        line=line,
+        help=violation.help,
+        source="squawk",
+        url=f"{RULES_URL}{violation.rule}",
+        context={"statement": statement.strip(), "sql line": str(violation.line)},
+    )
+
+
+def _sql_files(
+    executor: Executor, report: LintReport, offline: dict[str, str], fix: bool
+) -> list[Finding]:
+    """``migrations/sql/<stem>.sql`` must say what its revision renders; ``fix`` rewrites them."""
+    findings = []
+    for revision in report.revisions:
+        sql = offline.get(revision.revision)
+        path = executor.config.sql_dir / f"{history.short_name(revision)}.sql"
+        if sql is None or (path.is_file() and path.read_text() == sql):
+            continue
+        if fix:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(sql)
+            report.rewritten.append(path)
+            continue
+        where = _relative(path, executor.config.root)
+        if path.is_file():
+            message = f"{where} no longer matches what the revision renders"
+            findings.append(own_finding(revision, "stale-sql-file", message, help=_FIX_SQL))
+        else:
+            message = f"{where} does not exist"
+            findings.append(
+                own_finding(
+                    revision, "missing-sql-file", message, help=_FIX_SQL, severity="warning"
+                )
+            )
+    return findings
+
+
+_FIX_SQL = "run: migrail lint --fix-sql"
+
+
+def _settle(executor: Executor, report: LintReport) -> list[Finding]:
+    """Apply the revisions' suppressions, then the configured exclusions and warn-only rules."""
+    settings = executor.config.lint
+    suppressions = {
+        revision.revision: read_suppressions(Path(revision.path)) for revision in report.revisions
+    }
+    kept: list[Finding] = []
+    for finding in report.findings:
+        if finding.rule in settings.exclude:
+            continue
+        covering = [
+            suppression
+            for suppression in suppressions.get(finding.revision or "", [])
+            if suppression.applies(finding.rule, finding.line)
+        ]
+        for suppression in covering:
+            suppression.used.add(finding.rule)
+        if not covering:
+            warn = finding.rule in settings.warn
+            kept.append(replace(finding, severity="warning") if warn else finding)
+    for revision in report.revisions:
+        for suppression in suppressions[revision.revision]:
+            kept += _suppression_findings(revision, suppression)
+    return sorted(kept, key=sort_key)
+
+
+def _suppression_findings(revision: Script, suppression: Suppression) -> list[Finding]:
+    """A suppression must say why, and must suppress something."""
+    findings = []
+    rules = ", ".join(suppression.rules)
+    if not suppression.reason:
+        findings.append(
+            own_finding(
+                revision,
+                "suppression-without-reason",
+                f"the suppression of {rules} gives no reason",
+                line=suppression.line,
+                help="say why after --: # migrail: allow ban-drop-column -- unused since v42",
+            )
+        )
+    unused = [rule for rule in suppression.rules if rule not in suppression.used]
+    if unused:
+        findings.append(
+            own_finding(
+                revision,
+                "unused-suppression",
+                f"the suppression of {', '.join(unused)} suppresses nothing here",
+                line=suppression.line,
+                help="remove it, or move it next to the statement it is about",
+            )
+        )
+    return findings
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,158 @@
+"""Findings rendered for people (a terminal report by revision) and for CI (JSON, GitHub, SARIF).
+
+Every format comes from the same ``LintReport``; paths are relative to the project root.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from migrail import __version__
+from migrail.history import short_name
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from migrail.findings import Finding
+    from migrail.lint import LintReport
+
+FORMATS = ("terminal", "json", "github", "sarif")
+
+
+def terminal(console: Console, report: LintReport, root: Path) -> None:
+    """Findings grouped by revision, each with its rule, severity, line, help and link."""
+    from rich.markup import escape
+
+    by_revision: dict[str | None, list[Finding]] = {}
+    for finding in report.findings:
+        by_revision.setdefault(finding.revision, []).append(finding)
+    for revision in report.revisions:
+        findings = by_revision.get(revision.revision, [])
+        if not findings:
+            continue
+        origin = report.origins.get(revision.revision)
+        note = f" (SQL {origin})" if origin and origin != "rendered offline" else ""
+        console.print(f"[bold]{escape(short_name(revision))}[/bold]{escape(note)}")
+        for finding in findings:
+            colour = "red" if finding.failing else "yellow"
+            where = (
+                f"{_relative(finding.path, root)}:{finding.line}"
+                if finding.line
+                else _relative(finding.path, root)
+            )
+            console.print(
+                f"  [{colour}]{finding.severity}[/{colour}] {escape(finding.rule)}  {escape(where)}\n"
+                f"    {escape(finding.message)}"
+            )
+            if finding.context.get("statement"):
+                console.print(f"    sql: {escape(_one_line(finding.context['statement']))}")
+            if finding.help:
+                console.print(f"    help: {escape(finding.help)}")
+            if finding.url:
+                console.print(f"    see: {escape(finding.url)}")
+    console.print(_summary(report))
+
+
+def as_json(report: LintReport, root: Path) -> str:
+    """One object per finding, with the revision file as the location."""
+    items = [
+        {
+            "rule": finding.rule,
+            "severity": finding.severity,
+            "message": finding.message,
+            "revision": finding.revision,
+            "path": _relative(finding.path, root),
+            "line": finding.line,
+            "help": finding.help,
+            "url": finding.url,
+            "source": finding.source,
+            "context": finding.context,
+        }
+        for finding in report.findings
+    ]
+    return json.dumps(items, indent=2)
+
+
+def as_github(report: LintReport, root: Path) -> str:
+    """GitHub Actions workflow commands: each finding becomes an annotation on the revision file."""
+    lines = []
+    for finding in report.findings:
+        level = "error" if finding.failing else "warning"
+        properties = f"file={_escape_property(_relative(finding.path, root))}"
+        if finding.line:
+            properties += f",line={finding.line}"
+        properties += f",title={_escape_property(finding.rule)}"
+        text = finding.message + (f" ({finding.help})" if finding.help else "")
+        lines.append(f"::{level} {properties}::{_escape_data(text)}")
+    return "\n".join(lines)
+
+
+def as_sarif(report: LintReport, root: Path) -> str:
+    """SARIF 2.1.0, for code-scanning dashboards."""
+    rules: dict[str, dict[str, Any]] = {}
+    results = []
+    for finding in report.findings:
+        rules.setdefault(
+            finding.rule,
+            {"id": finding.rule, "helpUri": finding.url, "properties": {"source": finding.source}},
+        )
+        location: dict[str, Any] = {"artifactLocation": {"uri": _relative(finding.path, root)}}
+        if finding.line:
+            location["region"] = {"startLine": finding.line}
+        results.append(
+            {
+                "ruleId": finding.rule,
+                "level": "error" if finding.failing else "warning",
+                "message": {"text": finding.message},
+                "locations": [{"physicalLocation": location}],
+            }
+        )
+    sarif = {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "migrail",
+                        "version": __version__,
+                        "informationUri": "https://squawkhq.com/docs/rules",
+                        "rules": list(rules.values()),
+                    }
+                },
+                "results": results,
+            }
+        ],
+    }
+    return json.dumps(sarif, indent=2)
+
+
+def _summary(report: LintReport) -> str:
+    errors = len(report.failing)
+    warnings = len(report.findings) - errors
+    linted = len(report.revisions)
+    if not report.findings:
+        return f"[green]\\[✓][/green] {linted} revision(s) linted: no findings"
+    return f"{errors} error(s), {warnings} warning(s) in {linted} revision(s) linted"
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _one_line(sql: str) -> str:
+    text = " ".join(sql.split())
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")

@@ -1,0 +1,67 @@
+"""The real ``squawk`` binary (PyPI ``squawk-cli``), run once over one SQL file per revision."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from migrail import proc
+from migrail.config import LintSettings
+from migrail.errors import FatalError
+
+RULES_URL = "https://squawkhq.com/docs/"
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One item of squawk's JSON report; ``line`` is 1-based in the SQL ``file``."""
+
+    file: Path
+    line: int
+    rule: str
+    message: str
+    help: str | None
+
+
+def squawk_binary() -> Path:
+    """squawk beside this Python (the same virtual environment), else on PATH."""
+    beside = Path(sys.executable).parent / "squawk"
+    found = beside if beside.is_file() else shutil.which("squawk")
+    if found is None:
+        raise FatalError(
+            "squawk is not installed", hint="pip install squawk-cli (migrail depends on it)"
+        )
+    return Path(found)
+
+
+def run_squawk(files: list[Path], settings: LintSettings, cwd: Path) -> list[Violation]:
+    """Lint each file on its own (squawk checks files separately) and parse the JSON report.
+
+    The rendered SQL carries the transaction boundaries migrail applies revisions with, so
+    ``--assume-in-transaction`` stays off: it would make squawk see every BEGIN as nested.
+    """
+    if not files:
+        return []
+    command: list[str | Path] = [squawk_binary(), "--reporter", "json"]
+    if settings.pg_version:
+        command += ["--pg-version", settings.pg_version]
+    if settings.exclude:
+        command += ["--exclude", ",".join(settings.exclude)]
+    if settings.squawk_config:
+        command += ["--config", settings.squawk_config]
+    report = proc.run([*command, *files], cwd=cwd, ok=(0, 1), timeout=300)
+    return [_violation(item) for item in json.loads(report or "[]")]
+
+
+def _violation(item: dict[str, object]) -> Violation:
+    line = item.get("line")
+    return Violation(
+        file=Path(str(item["file"])),
+        line=int(line) + 1 if isinstance(line, int) else 1,  # squawk's JSON lines are 0-based
+        rule=str(item["rule_name"]),
+        message=str(item["message"]),
+        help=str(item["help"]) if item.get("help") else None,
+    )
