@@ -42,10 +42,9 @@ def terminal(console: Console, report: LintReport, root: Path) -> None:
                 if finding.line
                 else _relative(finding.path, root)
             )
-            console.print(
-                f"  [{colour}]{finding.severity}[/{colour}] {escape(finding.rule)}  {escape(where)}\n"
-                f"    {escape(finding.message)}"
-            )
+            severity = f"[{colour}]{finding.severity}[/{colour}]"
+            console.print(f"  {severity} {escape(finding.rule)}  {escape(where)}")
+            console.print(f"    {escape(finding.message)}")
             if finding.context.get("statement"):
                 console.print(f"    sql: {escape(_one_line(finding.context['statement']))}")
             if finding.help:
