@@ -67,6 +67,7 @@ def as_json(report: LintReport, root: Path) -> str:
             "help": finding.help,
             "url": finding.url,
             "source": finding.source,
+            "sql_from": report.origins.get(finding.revision or ""),
             "context": finding.context,
         }
         for finding in report.findings

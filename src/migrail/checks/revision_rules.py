@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from migrail.findings import Finding, own_finding
 from migrail.history import irreversible_reason
-from migrail.sourcemap import function_named, op_call_nodes, op_calls
+from migrail.sourcemap import function_named, op_call_nodes
 
 if TYPE_CHECKING:
     from alembic.script import Script
@@ -56,7 +56,9 @@ def downgrade_undoes_upgrade(revision: Script, tree: ast.Module) -> Iterator[Fin
     state that no revision describes. A revision that cannot be undone declares
     ``irreversible = "why"``.
     """
-    if not op_calls(tree) or irreversible_reason(revision) is not None:
+    upgrade = function_named(tree, "upgrade")
+    changes = upgrade is not None and any(map(_changes_schema, op_call_nodes(upgrade)))
+    if not changes or irreversible_reason(revision) is not None:
         return
     downgrade = function_named(tree, "downgrade")
     if downgrade is None or all(_is_noop(statement) for statement in downgrade.body):
@@ -138,6 +140,20 @@ def _table_of(call: _Call) -> str:
     """The table an op works on: the first string argument, or the second for indexes."""
     index = 1 if call.name in ("create_index", "drop_index") and len(call.strings) > 1 else 0
     return call.strings[index].lower() if call.strings else ""
+
+
+def _changes_schema(node: ast.Call) -> bool:
+    """Whether an ``op.`` call changes the schema (DML and constraint validation do not)."""
+    call = _Call(node)
+    if call.name in ("bulk_insert", "inline_literal"):
+        return False
+    if call.name != "execute":
+        return True
+    sql = (call.sql or "").lstrip().lower()
+    return sql.startswith(_DDL) and "validate constraint" not in sql
+
+
+_DDL = ("create ", "alter ", "drop ", "comment ")
 
 
 def _is_noop(statement: ast.stmt) -> bool:

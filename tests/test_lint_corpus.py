@@ -1,0 +1,68 @@
+"""The corpus of unsafe revisions, each caught by its rule, and the safe rewrites, passing clean.
+
+Each folder under ``tests/fixtures/lint_corpus`` holds revisions that follow the test project's
+``0001_create_tasks``; an unsafe folder is named for the rule that must catch it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from migrail.ephemeral import Server
+from migrail.main import main
+
+CORPUS = Path(__file__).parent / "fixtures" / "lint_corpus"
+UNSAFE = sorted(path.name for path in (CORPUS / "unsafe").iterdir())
+SAFE = sorted(path.name for path in (CORPUS / "safe").iterdir())
+CAPTURED = "captured-"
+
+
+def _lint(
+    project: Path, scenario: Path, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, list[dict[str, object]]]:
+    for revision in scenario.iterdir():
+        shutil.copy(revision, project / "migrations" / "versions" / revision.name)
+    code = main(["lint", "--format", "json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_the_corpus_covers_at_least_twelve_unsafe_patterns() -> None:
+    assert len(UNSAFE) >= 12
+
+
+@pytest.mark.parametrize("scenario", UNSAFE)
+def test_each_unsafe_revision_is_caught_by_its_rule(
+    scenario: str, project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, findings = _lint(project, CORPUS / "unsafe" / scenario, capsys)
+    rule = scenario.removeprefix(CAPTURED)
+    caught = [f for f in findings if f["rule"] == rule and f["revision"] != "0001"]
+    assert caught, f"{rule} not among {[f['rule'] for f in findings]}"
+    finding = caught[0]
+    assert str(finding["path"]).startswith("migrations/versions/000")
+    if finding["source"] == "squawk" or rule in ("backfill-with-ddl", "unused-suppression"):
+        assert isinstance(finding["line"], int), "the finding points at the op. call"
+    expected_code = 0 if rule == "prefer-identity" else 1  # a warning by default
+    assert code == expected_code
+    if scenario.startswith(CAPTURED):
+        assert finding["sql_from"] == "captured on a throwaway database"
+    else:
+        assert finding["sql_from"] == "rendered offline"
+
+
+@pytest.mark.parametrize("scenario", SAFE)
+def test_each_safe_rewrite_passes_clean(
+    scenario: str, project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, findings = _lint(project, CORPUS / "safe" / scenario, capsys)
+    errors = [f for f in findings if f["severity"] == "error"]
+    from_squawk = [
+        f
+        for f in findings
+        if f["source"] == "squawk" and f["rule"] not in ("prefer-bigint-over-int",)
+    ]
+    assert (code, errors, from_squawk) == (0, [], [])
