@@ -61,7 +61,10 @@ def statement_at(sql: str, line: int) -> str:
     end = line - 1
     while end < len(lines) - 1 and not lines[end].rstrip().endswith(";"):
         end += 1
-    return "\n".join(lines[start : end + 1])
+    statement = lines[start : end + 1]
+    while statement and (not statement[0].strip() or statement[0].lstrip().startswith("--")):
+        statement.pop(0)  # Alembic's "-- Running upgrade" comment and blank lines
+    return "\n".join(statement)
 
 
 def locate(statement: str, calls: list[OpCall]) -> int | None:

@@ -1,0 +1,219 @@
+"""``migrail lint`` end to end: report formats, scope, SQL files, timeouts, configuration."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import URL
+
+from migrail.ephemeral import Server
+from migrail.main import main
+from testing.postgres import query
+from testing.projects import write_revision
+
+DROP_OWNER = 'op.drop_column("tasks", "owner")'
+ADD_OWNER = 'op.add_column("tasks", sa.Column("owner", sa.Text()))'
+
+
+def _lint(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["lint", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _sql_files_up_to_date(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["lint", "--fix-sql"]) in (0, 1)
+    capsys.readouterr()
+
+
+def test_the_terminal_report_names_revision_rule_line_help_and_link(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_revision(project, "0002", "drop_owner", "0001", DROP_OWNER, ADD_OWNER)
+    _sql_files_up_to_date(capsys)
+    code, out, err = _lint(capsys)
+    assert (code, out) == (1, "")
+    assert err == (
+        "0002_drop_owner\n"
+        "  error ban-drop-column  migrations/versions/0002_drop_owner.py:12\n"
+        "    Dropping a column may break existing clients.\n"
+        "    sql: ALTER TABLE tasks DROP COLUMN owner;\n"
+        "    see: https://squawkhq.com/docs/ban-drop-column\n"
+        "1 error(s), 0 warning(s) in 2 revision(s) linted\n"
+    )
+
+
+def test_a_clean_history_says_so(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _sql_files_up_to_date(capsys)
+    assert _lint(capsys) == (0, "", "[✓] 1 revision(s) linted: no findings\n")
+
+
+def test_github_annotations_and_sarif(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_revision(project, "0002", "drop_owner", "0001", DROP_OWNER, ADD_OWNER)
+    _sql_files_up_to_date(capsys)
+    code, out, _ = _lint(capsys, "--format", "github")
+    assert code == 1
+    assert out == (
+        "::error file=migrations/versions/0002_drop_owner.py,line=12,title=ban-drop-column::"
+        "Dropping a column may break existing clients.\n"
+    )
+    code, out, _ = _lint(capsys, "--format", "sarif")
+    sarif = json.loads(out)
+    [result] = sarif["runs"][0]["results"]
+    assert result["ruleId"] == "ban-drop-column"
+    assert result["level"] == "error"
+    location = result["locations"][0]["physicalLocation"]
+    assert location == {
+        "artifactLocation": {"uri": "migrations/versions/0002_drop_owner.py"},
+        "region": {"startLine": 12},
+    }
+    assert sarif["runs"][0]["tool"]["driver"]["rules"][0]["helpUri"].endswith("ban-drop-column")
+
+
+def test_sql_files_are_kept_honest(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    revision = write_revision(
+        project,
+        "0002",
+        "add_note",
+        "0001",
+        'op.add_column("tasks", sa.Column("note", sa.Text()))',
+        'op.drop_column("tasks", "note")',
+    )
+    code, _, err = _lint(capsys)
+    assert code == 0
+    assert "  warning missing-sql-file  migrations/versions/0002_add_note.py\n" in err
+    code, _, err = _lint(capsys, "--fix-sql")
+    assert "[✓] rewrote migrations/sql/0002_add_note.sql\n" in err
+    sql = (project / "migrations" / "sql" / "0002_add_note.sql").read_text()
+    assert sql.startswith("SET lock_timeout = '5s';\nSET statement_timeout = '30min';\n\nBEGIN;\n")
+    assert "ALTER TABLE tasks ADD COLUMN note TEXT;" in sql
+    revision.write_text(
+        revision.read_text().replace('"note", sa.Text()', '"note", sa.Text(), comment="free text"')
+    )
+    code, _, err = _lint(capsys)
+    assert code == 1
+    assert (
+        "  error stale-sql-file  migrations/versions/0002_add_note.py\n"
+        "    migrations/sql/0002_add_note.sql no longer matches what the revision renders\n"
+        "    help: run: migrail lint --fix-sql\n"
+    ) in err
+
+
+def test_since_lints_only_what_changed_against_the_base(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_revision(project, "0002", "drop_owner", "0001", DROP_OWNER, ADD_OWNER)
+    _sql_files_up_to_date(capsys)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], cwd=project, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=project, check=True)
+    subprocess.run([*git, "commit", "-qm", "released"], cwd=project, check=True)
+    code, _, err = _lint(capsys, "--since", "main")
+    assert (code, err) == (
+        0,
+        "No revision changed since main: nothing to lint\n[✓] 0 revision(s) linted: no findings\n",
+    )
+    write_revision(
+        project,
+        "0003",
+        "index_status",
+        "0002",
+        'op.create_index("ix_status", "tasks", ["status"])',
+        'op.drop_index("ix_status", table_name="tasks")',
+    )
+    code, _, err = _lint(capsys, "--since", "main")
+    assert code == 1
+    assert "ban-drop-column" not in err, "the released revision is out of scope"
+    assert (
+        "  error require-concurrent-index-creation  migrations/versions/0003_index_status.py:12\n"
+        in err
+    )
+    assert main(["lint", "--since", "origin/nowhere"]) == 2
+    assert capsys.readouterr().err == (
+        "error: 'origin/nowhere' is not a commit this repository knows\n"
+        "hint: fetch it first (git fetch origin), or name another base\n"
+    )
+
+
+def test_a_revision_whose_sql_cannot_be_known_is_a_finding(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_revision(
+        project,
+        "0002",
+        "reads_missing",
+        "0001",
+        'op.get_bind().execute(sa.text("SELECT * FROM missing")).all()',
+    )
+    code, _, err = _lint(capsys)
+    assert code == 1
+    assert "  error cannot-render  migrations/versions/0002_reads_missing.py\n" in err
+    assert (
+        "its SQL cannot be known: offline, AttributeError: 'NoneType' object has no attribute 'all'; the history stopped at 0002 on a throwaway database: relation \"missing\" does not exist (SQLSTATE 42P01)"
+        in err
+    )
+
+
+def test_revisions_run_with_the_configured_timeouts(
+    project: Path,
+    database_url: URL,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace(
+            'migrations = "migrations"',
+            'migrations = "migrations"\nlock_timeout = "2s"\nstatement_timeout = "10min"',
+        )
+    )
+    write_revision(
+        project,
+        "0002",
+        "record_settings",
+        "0001",
+        "op.execute(\"CREATE TABLE settings AS SELECT current_setting('lock_timeout') AS lock, current_setting('statement_timeout') AS statement\")",
+        'op.drop_table("settings")',
+    )
+    monkeypatch.setenv("DATABASE_URL", database_url.render_as_string(hide_password=False))
+    assert main(["migrate"]) == 0
+    assert query(database_url, "SELECT lock, statement FROM settings") == [("2s", "10min")]
+    assert main(["migrate", "--sql"]) == 0  # nothing pending: prints nothing
+    assert main(["lint", "--fix-sql"]) == 0
+    sql = (project / "migrations" / "sql" / "0002_record_settings.sql").read_text()
+    assert sql.startswith("SET lock_timeout = '2s';\nSET statement_timeout = '10min';\n")
+
+
+def test_configured_exclusions_warnings_and_pg_version(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_revision(project, "0002", "drop_owner", "0001", DROP_OWNER, ADD_OWNER)
+    write_revision(
+        project,
+        "0003",
+        "add_flag",
+        "0002",
+        'op.add_column("tasks", sa.Column("flag", sa.Integer(), server_default="0"))',
+        'op.drop_column("tasks", "flag")',
+    )
+    _sql_files_up_to_date(capsys)
+    pyproject = project / "pyproject.toml"
+    base = pyproject.read_text()
+    warn = '["ban-drop-column", "prefer-bigint-over-int"]'  # replaces the default list
+    pyproject.write_text(base + f"\n[tool.migrail.lint]\nwarn = {warn}\n")
+    code, _, err = _lint(capsys)
+    assert code == 0
+    assert "  warning ban-drop-column  migrations/versions/0002_drop_owner.py:12\n" in err
+    pyproject.write_text(
+        base + '\n[tool.migrail.lint]\nexclude = ["ban-drop-column"]\npg_version = "10"\n'
+    )
+    code, _, err = _lint(capsys)
+    assert "ban-drop-column" not in err
+    assert "  error adding-field-with-default  migrations/versions/0003_add_flag.py:12\n" in err
+    pyproject.write_text(base)
+    (project / ".squawk.toml").write_text('excluded_rules = ["ban-drop-column"]\n')
+    code, _, err = _lint(capsys)
+    assert (code, "ban-drop-column" in err) == (0, False)
