@@ -20,6 +20,10 @@ def describe(diff: Any) -> str:
     if kind in ("add_column", "remove_column"):
         _schema, table, column = rest
         return f"{sign} column {table}.{column.name} ({column.type})"
+    if kind in ("add_fk", "remove_fk"):
+        key = rest[0]
+        columns = ", ".join(key.column_keys)
+        return f"{sign} foreign key {key.parent.name}({columns}) -> {key.referred_table.name}"
     if action == "modify":
         _schema, table, column, _info, old, new = rest
         return f"~ column {table}.{column}: {what} {old!r} -> {new!r}"

@@ -174,25 +174,32 @@ class Executor:
 
     def new_revision(
         self, slug: str, revision_id: str, connection: Connection | None = None
-    ) -> tuple[Script, list[Any]] | None:
-        """Write the next revision file, and return it with the differences it migrates.
+    ) -> tuple[list[Script], list[Any]] | None:
+        """Write the next revision file(s), and return them with the differences they migrate.
 
-        With a connection (a database at head), autogenerate fills it from the models and
-        nothing is written when there is no difference (``None``); without one, it is empty.
+        With a connection (a database at head), autogenerate fills it from the models, in their
+        safe form (``safe_rewrite``, which may add a follow-up revision), and nothing is written
+        when there is no difference (``None``); without a connection, the revision is empty.
         """
         from alembic import command
 
+        from migrail.naming import following
+        from migrail.safe_rewrite import make_safe
+
         found: list[Any] = []
 
-        def keep_if_changed(context: Any, revision: Any, directives: list[Any]) -> None:
+        def write_safe_changes(context: Any, revision: Any, directives: list[Any]) -> None:
             operations = directives[0].upgrade_ops
-            if connection is not None and operations.is_empty():
+            if connection is None:
+                return
+            if operations.is_empty():
                 directives[:] = []
-            else:
-                found.extend(operations.as_diffs())
+                return
+            found.extend(operations.as_diffs())
+            make_safe(directives, lambda rev: following(rev, self.config.revision_naming))
 
         cfg = self.alembic_config(
-            connection=connection, process_revision_directives=keep_if_changed
+            connection=connection, process_revision_directives=write_safe_changes
         )
         written = command.revision(
             cfg,
@@ -201,9 +208,10 @@ class Executor:
             rev_id=revision_id,
         )
         self.__dict__.pop("script", None)  # the history on disk just changed
-        if not written or isinstance(written, list):
-            return None
-        return written, found
+        scripts = [
+            script for script in (written if isinstance(written, list) else [written]) if script
+        ]
+        return (scripts, found) if scripts else None
 
     def _run(
         self,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from migrail.errors import FatalError
 
@@ -36,3 +36,11 @@ def next_revision_id(existing: Iterable[str], naming: str, now: datetime | None 
     numbers = [int(rev) for rev in taken if re.fullmatch(r"\d{1,6}", rev)]
     highest = max(numbers, default=len(taken))
     return str(highest + 1).zfill(SEQUENCE_WIDTH)
+
+
+def following(revision_id: str, naming: str) -> str:
+    """The id right after ``revision_id``: the next number, or one second later."""
+    if naming == "timestamp":
+        moment = datetime.strptime(revision_id, TIMESTAMP_FORMAT).replace(tzinfo=UTC)
+        return (moment + timedelta(seconds=1)).strftime(TIMESTAMP_FORMAT)
+    return str(int(revision_id) + 1).zfill(SEQUENCE_WIDTH)

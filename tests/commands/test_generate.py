@@ -103,3 +103,71 @@ def test_a_history_that_does_not_apply_stops_generate(
         'error: the existing history does not apply: upgrade of 0002_broken failed: relation "missing" does not exist'
         in err
     )
+
+
+def _extend_models(project: Path, code: str) -> None:
+    models = project / "tasks_models.py"
+    models.write_text(models.read_text() + "\nfrom sqlalchemy import ForeignKey, Index\n" + code)
+
+
+def _lint_and_prove(capsys: pytest.CaptureFixture[str]) -> list[dict[str, object]]:
+    import json
+
+    capsys.readouterr()
+    assert main(["lint", "--format", "json"]) == 0
+    findings = json.loads(capsys.readouterr().out)
+    assert main(["migrate-staging"]) == 0, capsys.readouterr().err
+    return findings
+
+
+def test_an_index_on_an_existing_table_is_built_concurrently_and_passes_lint(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _extend_models(project, 'Index("ix_tasks_status", tasks.c.status)\n')
+    assert main(["generate", "index_status"]) == 0
+    text = (project / "migrations" / "versions" / "0002_index_status.py").read_text()
+    assert (
+        "    with op.get_context().autocommit_block():\n"
+        "        op.create_index('ix_tasks_status', 'tasks', ['status'], unique=False, "
+        "postgresql_concurrently=True, if_not_exists=True)\n"
+    ) in text
+    assert (
+        "    with op.get_context().autocommit_block():\n"
+        "        op.drop_index('ix_tasks_status', table_name='tasks', "
+        "postgresql_concurrently=True, if_exists=True)\n"
+    ) in text
+    sql = (project / "migrations" / "sql" / "0002_index_status.sql").read_text()
+    assert "COMMIT;\n\nCREATE INDEX CONCURRENTLY IF NOT EXISTS ix_tasks_status" in sql
+    assert [f["rule"] for f in _lint_and_prove(capsys)] == []
+
+
+def test_a_foreign_key_is_added_not_valid_and_validated_in_a_follow_up(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _extend_models(
+        project,
+        'tasks.append_column(Column("parent_id", Text, ForeignKey("tasks.id"), index=True))\n'
+        'events = Table("events", metadata, Column("id", Text, primary_key=True),\n'
+        '    Column("task_id", Text, ForeignKey("tasks.id"), nullable=False, index=True))\n',
+    )
+    assert main(["generate", "add_parent"]) == 0
+    err = capsys.readouterr().err
+    assert "[✓] Your migration ➜ migrations/versions/0002_add_parent.py\n" in err
+    assert "[✓] Your migration ➜ migrations/versions/0003_add_parent_finish.py\n" in err
+    versions = project / "migrations" / "versions"
+    first = (versions / "0002_add_parent.py").read_text()
+    assert (
+        "op.create_foreign_key('tasks_parent_id_fkey', 'tasks', 'tasks', ['parent_id'], ['id'], "
+        "postgresql_not_valid=True)"
+    ) in first
+    assert "op.drop_constraint('tasks_parent_id_fkey', 'tasks', type_='foreignkey')" in first
+    assert (
+        "op.create_index(op.f('ix_events_task_id'), 'events', ['task_id'], unique=False)\n" in first
+    ), "a new table keeps the plain form"
+    assert "ix_tasks_parent_id" not in first
+    finish = (versions / "0003_add_parent_finish.py").read_text()
+    assert "down_revision: str | Sequence[str] | None = '0002'" in finish
+    assert "postgresql_concurrently=True, if_not_exists=True)" in finish
+    assert "op.execute('ALTER TABLE tasks VALIDATE CONSTRAINT tasks_parent_id_fkey')" in finish
+    assert (project / "migrations" / "sql" / "0003_add_parent_finish.sql").is_file()
+    assert [f["rule"] for f in _lint_and_prove(capsys)] == []

@@ -43,20 +43,22 @@ def generate(config: Config, *, name: str, empty: bool, console: Console) -> int
     if written is None:
         output.info(console, "No schema changes, nothing to migrate")
         return 0
-    script, diffs = written
+    scripts, diffs = written
     for line in describe_all(diffs):
         output.info(console, f"  {line}")
-    sql_path = config.sql_dir / f"{Path(script.path).stem}.sql"
-    sql_path.parent.mkdir(parents=True, exist_ok=True)
-    sql_path.write_text(render_one(executor, previous))
-    output.success(console, f"Your migration ➜ {_relative(Path(script.path), config.root)}")
-    output.success(console, f"Its SQL, for review ➜ {_relative(sql_path, config.root)}")
+    for script in scripts:
+        sql_path = config.sql_dir / f"{Path(script.path).stem}.sql"
+        sql_path.parent.mkdir(parents=True, exist_ok=True)
+        sql_path.write_text(render_one(executor, previous))
+        output.success(console, f"Your migration ➜ {_relative(Path(script.path), config.root)}")
+        output.success(console, f"Its SQL, for review ➜ {_relative(sql_path, config.root)}")
+        previous = script.revision
     return 0
 
 
 def _autogenerate(
     executor: Executor, slug: str, revision_id: str, console: Console
-) -> tuple[Script, list[Any]] | None:
+) -> tuple[list[Script], list[Any]] | None:
     from migrail.database import connect
     from migrail.ephemeral import ephemeral_server
 
