@@ -6,7 +6,7 @@ import io
 import warnings
 from collections.abc import Callable, Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from migrail import history
 from migrail.errors import FatalError
@@ -212,6 +212,28 @@ class Executor:
             script for script in (written if isinstance(written, list) else [written]) if script
         ]
         return (scripts, found) if scripts else None
+
+    def upgrade_offline(
+        self, start: str | None, output: TextIO, on_step: Callable[..., None]
+    ) -> None:
+        """Render the upgrade from ``start`` (``None``: base) to head as SQL into ``output``.
+
+        What ``command.upgrade(sql=True)`` does, on the history already loaded here rather than
+        on a second copy of it (loading 200 revision files costs as much as rendering them).
+        """
+        from alembic.runtime.environment import EnvironmentContext
+
+        script = self.script
+        cfg = self.alembic_config(on_version_apply=[on_step])
+        cfg.output_buffer = output
+
+        def upgrade(revision: Any, context: Any) -> Any:
+            return script._upgrade_revs("heads", revision)
+
+        with EnvironmentContext(
+            cfg, script, fn=upgrade, as_sql=True, starting_rev=start, destination_rev="heads"
+        ):
+            script.run_env()
 
     def _run(
         self,

@@ -14,7 +14,6 @@ def changed_files(root: Path, base: str) -> set[Path]:
     The merge base, so that what the base branch gained since this branch left it does not count;
     untracked files count, since a new revision is often not committed yet.
     """
-    top = Path(_git(root, "rev-parse", "--show-toplevel").strip())
     try:
         fork = _git(root, "merge-base", base, "HEAD").strip()
     except FatalError:
@@ -22,9 +21,12 @@ def changed_files(root: Path, base: str) -> set[Path]:
             f"{base!r} is not a commit this repository knows",
             hint="fetch it first (git fetch origin), or name another base",
         ) from None
-    tracked = _git(root, "diff", "--name-only", "--no-renames", "--diff-filter=d", fork)
+    # Both list paths relative to ``root``, and only below it, where the revisions are.
+    tracked = _git(
+        root, "diff", "--name-only", "--relative", "--no-renames", "--diff-filter=d", fork
+    )
     untracked = _git(root, "ls-files", "--others", "--exclude-standard")
-    return {(top / name).resolve() for name in parse_names(tracked + untracked)}
+    return {(root / name).resolve() for name in parse_names(tracked + untracked)}
 
 
 def parse_names(output: str) -> list[str]:

@@ -5,7 +5,9 @@ Findings are data (``Finding``); ``report.py`` renders them. Nothing here prints
 
 from __future__ import annotations
 
+import ast
 import tempfile
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,6 +30,20 @@ OFFLINE = "rendered offline"
 CAPTURED = "captured on a throwaway database"
 
 
+@dataclass(frozen=True)
+class _Source:
+    """A revision file, read and parsed once for every rule that looks at it."""
+
+    text: str
+    tree: ast.Module | None
+
+    @classmethod
+    def read(cls, revision: Script) -> _Source:
+        path = Path(revision.path)
+        text = path.read_text(encoding="utf-8", errors="replace")
+        return cls(text, sourcemap.parse(text, path))
+
+
 @dataclass
 class LintReport:
     """What was linted (``revisions``, with where each one's SQL came from) and what was found."""
@@ -37,6 +53,7 @@ class LintReport:
     sql: dict[str, str] = field(default_factory=dict)
     origins: dict[str, str] = field(default_factory=dict)
     rewritten: list[Path] = field(default_factory=list)
+    sources: dict[str, _Source] = field(default_factory=dict)
 
     @property
     def failing(self) -> list[Finding]:
@@ -54,10 +71,11 @@ def lint_history(
             if scope is None or Path(revision.path).resolve() in scope
         ]
     )
-    wanted = {revision.revision for revision in report.revisions}
+    report.sources = {revision.revision: _Source.read(revision) for revision in report.revisions}
+    wanted = report.sources.keys()
     offline: dict[str, str] = {}
     errors: dict[str, str] = {}
-    for piece in render_each(executor):
+    for piece in render_each(executor, _render_start(executor.revisions(), wanted)):
         if piece.revision.revision not in wanted:
             continue
         if piece.sql is None:
@@ -69,11 +87,17 @@ def lint_history(
     _capture_the_rest(executor, report, errors)
     report.findings += _squawk_findings(executor, report)
     for revision in report.revisions:
-        if (tree := sourcemap.parse(Path(revision.path))) is not None:
+        if (tree := report.sources[revision.revision].tree) is not None:
             report.findings += check_revision(revision, tree)
     report.findings += _sql_files(executor, report, offline, fix_sql)
     report.findings = _settle(executor, report)
     return report
+
+
+def _render_start(revisions: list[Script], wanted: Collection[str]) -> str | None:
+    """Where rendering may start: right before the oldest revision in scope (``None``: base)."""
+    first = next((i for i, rev in enumerate(revisions) if rev.revision in wanted), 0)
+    return revisions[first - 1].revision if first > 0 else None
 
 
 def _capture_the_rest(executor: Executor, report: LintReport, errors: dict[str, str]) -> None:
@@ -95,28 +119,36 @@ def _capture_the_rest(executor: Executor, report: LintReport, errors: dict[str, 
 
 
 def _squawk_findings(executor: Executor, report: LintReport) -> list[Finding]:
-    """squawk on one file per revision, each finding mapped back to the revision file."""
+    """squawk on one file per revision, each finding mapped back to the revision file.
+
+    A committed ``migrations/sql`` file that says exactly what its revision renders is linted in
+    place; the others are written to a temporary directory first.
+    """
     by_stem = {
         history.short_name(revision): revision
         for revision in report.revisions
         if revision.revision in report.sql
     }
     with tempfile.TemporaryDirectory(prefix="migrail-lint-") as directory:
-        files = [Path(directory) / f"{stem}.sql" for stem in by_stem]
-        for path, revision in zip(files, by_stem.values(), strict=True):
-            path.write_text(report.sql[revision.revision])
+        files = []
+        for stem, revision in by_stem.items():
+            sql = report.sql[revision.revision]
+            committed = executor.config.sql_dir / f"{stem}.sql"
+            if not (committed.is_file() and committed.read_text() == sql):
+                committed = Path(directory) / f"{stem}.sql"
+                committed.write_text(sql)
+            files.append(committed)
         violations = run_squawk(files, executor.config.lint, cwd=executor.config.root)
     findings = [
-        _from_squawk(violation, by_stem[violation.file.stem], report.sql)
-        for violation in violations
+        _from_squawk(violation, by_stem[violation.file.stem], report) for violation in violations
     ]
     # Alembic's own bookkeeping (its version table) is not the revision's doing.
     return [f for f in findings if VERSION_TABLE not in f.context.get("statement", "")]
 
 
-def _from_squawk(violation: Violation, revision: Script, sql: dict[str, str]) -> Finding:
-    statement = sourcemap.statement_at(sql[revision.revision], violation.line)
-    tree = sourcemap.parse(Path(revision.path))
+def _from_squawk(violation: Violation, revision: Script, report: LintReport) -> Finding:
+    statement = sourcemap.statement_at(report.sql[revision.revision], violation.line)
+    tree = report.sources[revision.revision].tree
     line = sourcemap.locate(statement, sourcemap.op_calls(tree)) if tree is not None else None
     return Finding(
         rule=violation.rule,
@@ -168,7 +200,8 @@ def _settle(executor: Executor, report: LintReport) -> list[Finding]:
     """Apply the revisions' suppressions, then the configured exclusions and warn-only rules."""
     settings = executor.config.lint
     suppressions = {
-        revision.revision: read_suppressions(Path(revision.path)) for revision in report.revisions
+        revision.revision: read_suppressions(report.sources[revision.revision].text)
+        for revision in report.revisions
     }
     kept: list[Finding] = []
     for finding in report.findings:

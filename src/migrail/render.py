@@ -53,14 +53,10 @@ def render_each(executor: Executor, start: str | None = None) -> list[Rendered]:
 
 def _render_from(executor: Executor, start: str | None) -> tuple[list[str], Exception | None]:
     """One offline run to head: the SQL of each revision it rendered, and what stopped it."""
-    from alembic import command
-
     buffer = io.StringIO()
     ends: list[int] = []
-    cfg = executor.alembic_config(on_version_apply=[lambda **_: ends.append(buffer.tell())])
-    cfg.output_buffer = buffer
     try:
-        command.upgrade(cfg, f"{start}:heads" if start else "heads", sql=True)
+        executor.upgrade_offline(start, buffer, lambda **_: ends.append(buffer.tell()))
     except Exception as exc:
         return _split(buffer.getvalue(), ends), exc
     return _split(buffer.getvalue(), ends), None

@@ -78,11 +78,11 @@ def locate(statement: str, calls: list[OpCall]) -> int | None:
     return best
 
 
-def parse(path: Path) -> ast.Module | None:
-    """The revision file's syntax tree, or ``None`` if it cannot be read (reported elsewhere)."""
+def parse(source: str, path: Path) -> ast.Module | None:
+    """The revision file's syntax tree, or ``None`` if it does not parse (reported elsewhere)."""
     try:
-        return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        return ast.parse(source, filename=str(path))
+    except (SyntaxError, ValueError):
         return None
 
 

@@ -11,7 +11,6 @@ import io
 import re
 import tokenize
 from dataclasses import dataclass, field
-from pathlib import Path
 
 _ALLOW = re.compile(
     r"#\s*migrail:\s*allow\s+(?P<rules>[\w\-,\s]+?)\s*(?:--\s*(?P<reason>.*?))?\s*$"
@@ -30,12 +29,13 @@ class Suppression:
         return rule in self.rules and (self.covers is None or line in (None, self.covers))
 
 
-def read_suppressions(path: Path) -> list[Suppression]:
-    """Every ``migrail: allow`` comment in the revision file."""
+def read_suppressions(source: str) -> list[Suppression]:
+    """Every ``migrail: allow`` comment in a revision file's ``source``."""
+    if "migrail:" not in source:
+        return []  # most files have none, and tokenizing every file of a long history adds up
     try:
-        source = path.read_text(encoding="utf-8")
         tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
-    except (OSError, SyntaxError, UnicodeDecodeError, tokenize.TokenError):
+    except (SyntaxError, tokenize.TokenError):
         return []
     code_lines = sorted({tok.start[0] for tok in tokens if tok.type not in _NOT_CODE})
     first_def = next(
