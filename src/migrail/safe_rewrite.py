@@ -5,8 +5,9 @@ On a table that already exists (not created in the same revision):
 - an index is built ``CONCURRENTLY`` (and ``IF NOT EXISTS``, so a failed build can be retried)
   inside ``op.get_context().autocommit_block()``, since PostgreSQL refuses CONCURRENTLY in a
   transaction; a plain build blocks every write to the table while it runs;
-- a foreign key is added ``NOT VALID`` (new rows are checked at once, with a short lock) and
-  validated by ``VALIDATE CONSTRAINT``, which checks existing rows without blocking writes.
+- a foreign key (or a named CHECK constraint) is added ``NOT VALID`` (new rows are checked at
+  once, under a short lock) and validated by ``VALIDATE CONSTRAINT``, which checks the existing
+  rows without blocking writes.
 
 Squawk judges a revision that mixes transactional DDL with statements outside a transaction as
 unsafe to rerun, so when the revision has other changes, the concurrent builds and validations go
@@ -63,6 +64,10 @@ def make_safe(directives: list[ops.MigrationScript], follow_up_id: Callable[[str
                     op.constraint_name = name
                     op.kw["postgresql_not_valid"] = True
                     validations.append(_validate(op.source_table, name))
+                elif isinstance(op, ops.CreateCheckConstraintOp) and op.constraint_name:
+                    # Alembic's autogenerate finds no CHECK constraints, but comparators can.
+                    op.kw["postgresql_not_valid"] = True
+                    validations.append(_validate(op.table_name, str(op.constraint_name)))
                 kept.append(op)
             table_ops.ops = kept
     if not indexes and not validations:
