@@ -31,6 +31,7 @@ def test_every_command_is_a_session_with_a_docstring() -> None:
         "- migrate-staging -> Prove the migration history on a throwaway PostgreSQL",
         "- migrate -> Apply pending revisions: nox -s migrate -- --env production.",
         "- status -> Show the database's revision and the pending revisions.",
+        "- lint -> Check every revision's SQL with squawk and migrail's rules",
         "* tests -> Run the tests on real PostgreSQL",
     ):
         assert line in listed
