@@ -214,9 +214,9 @@ class Executor:
         return (scripts, found) if scripts else None
 
     def upgrade_offline(
-        self, start: str | None, output: TextIO, on_step: Callable[..., None]
+        self, start: list[str] | None, output: TextIO, on_step: Callable[..., None]
     ) -> None:
-        """Render the upgrade from ``start`` (``None``: base) to head as SQL into ``output``.
+        """Render the upgrade from the heads ``start`` (``None``: base) to head into ``output``.
 
         What ``command.upgrade(sql=True)`` does, on the history already loaded here rather than
         on a second copy of it (loading 200 revision files costs as much as rendering them).

@@ -75,7 +75,8 @@ def lint_history(
     wanted = report.sources.keys()
     offline: dict[str, str] = {}
     errors: dict[str, str] = {}
-    for piece in render_each(executor, _render_start(executor.revisions(), wanted)):
+    pieces = render_each(executor, _render_start(executor.revisions(), wanted)) if wanted else []
+    for piece in pieces:
         if piece.revision.revision not in wanted:
             continue
         if piece.sql is None:
@@ -94,10 +95,10 @@ def lint_history(
     return report
 
 
-def _render_start(revisions: list[Script], wanted: Collection[str]) -> str | None:
-    """Where rendering may start: right before the oldest revision in scope (``None``: base)."""
-    first = next((i for i, rev in enumerate(revisions) if rev.revision in wanted), 0)
-    return revisions[first - 1].revision if first > 0 else None
+def _render_start(revisions: list[Script], wanted: Collection[str]) -> tuple[str, ...]:
+    """Where rendering may start: the parents of the oldest revision in scope (none: base)."""
+    first = next((revision for revision in revisions if revision.revision in wanted), None)
+    return tuple(first._versioned_down_revisions) if first is not None else ()
 
 
 def _capture_the_rest(executor: Executor, report: LintReport, errors: dict[str, str]) -> None:

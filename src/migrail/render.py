@@ -10,6 +10,8 @@ goes on from the next revision.
 from __future__ import annotations
 
 import io
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
     from migrail.executor import Executor
 
 _COMMIT = "COMMIT;\n\n"
+_RUNNING = re.compile(r"-- Running upgrade [^\n]*-> (?P<revision>[^\s,]+)\s*$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -34,37 +37,67 @@ class Rendered:
     error: str | None = None
 
 
-def render_each(executor: Executor, start: str | None = None) -> list[Rendered]:
-    """Every revision after ``start`` (``None``: base), oldest first, in as few runs as possible."""
-    plan = history.upgrade_plan(executor.script, (start,) if start else ())
-    rendered: list[Rendered] = []
-    while len(rendered) < len(plan):
-        pieces, failure = _render_from(executor, start)
-        for piece in pieces:
-            revision = plan[len(rendered)]
-            rendered.append(Rendered(revision, executor.session_settings + piece))
+def render_each(executor: Executor, start: Sequence[str] = ()) -> list[Rendered]:
+    """Every revision after ``start`` (the heads already applied; none: base), oldest first.
+
+    Pieces are matched to revisions by the ids Alembic reports, so branches and merges render
+    right; a revision that fails is recorded and rendering goes on as if it had been applied.
+    """
+    pieces: dict[str, Rendered] = {}
+    heads = tuple(start)
+    while True:
+        done, heads_after, failure, text = _render_from(executor, heads)
+        for revision_id, sql in done:
+            revision = executor.script.get_revision(revision_id)
+            pieces[revision_id] = Rendered(revision, executor.session_settings + sql)
         if failure is None:
             break
-        failed = plan[len(rendered)]
-        rendered.append(Rendered(failed, None, describe_error(failure)))
-        start = failed.revision  # go on as if it had been applied
-    return rendered
+        failed = _running(text)
+        if failed is None or failed in pieces:  # not a revision's doing: env.py, say
+            raise FatalError(
+                f"the history cannot be rendered offline: {describe_error(failure)}"
+            ) from failure
+        revision = executor.script.get_revision(failed)
+        pieces[failed] = Rendered(revision, None, describe_error(failure))
+        below = set(revision._versioned_down_revisions)
+        heads = (*[head for head in heads_after if head not in below], failed)
+    order = {revision.revision: i for i, revision in enumerate(executor.revisions())}
+    return sorted(pieces.values(), key=lambda piece: order[piece.revision.revision])
 
 
-def _render_from(executor: Executor, start: str | None) -> tuple[list[str], Exception | None]:
-    """One offline run to head: the SQL of each revision it rendered, and what stopped it."""
+def _render_from(
+    executor: Executor, heads: tuple[str, ...]
+) -> tuple[list[tuple[str, str]], tuple[str, ...], Exception | None, str]:
+    """One offline run to head from ``heads``: each revision's id and SQL, the heads it reached,
+    what stopped it, and the SQL written after the last revision it finished."""
     buffer = io.StringIO()
-    ends: list[int] = []
+    marks: list[tuple[str, int]] = []
+    reached = [heads]
+
+    def applied(step: Any, heads: set[str], **_: Any) -> None:
+        marks.extend((revision_id, buffer.tell()) for revision_id in step.up_revision_ids[:1])
+        reached[0] = tuple(heads)
+
+    failure: Exception | None = None
     try:
-        executor.upgrade_offline(start, buffer, lambda **_: ends.append(buffer.tell()))
+        executor.upgrade_offline(list(heads) or None, buffer, applied)
     except Exception as exc:
-        return _split(buffer.getvalue(), ends), exc
-    return _split(buffer.getvalue(), ends), None
+        failure = exc
+    text = buffer.getvalue()
+    done = _split(text, marks)
+    last_end = sum(len(sql) for _, sql in done)
+    return done, reached[0], failure, text[last_end:]
+
+
+def _running(text: str) -> str | None:
+    """The revision a stopped offline run was in: Alembic writes ``-- Running upgrade a -> b``."""
+    match = _RUNNING.search(text)
+    return match["revision"] if match else None
 
 
 def render_one(executor: Executor, previous: str | None) -> str:
     """The SQL of the revision after ``previous`` (the newest one), as ``generate`` writes it."""
-    [piece] = render_each(executor, previous)[:1]
+    [piece] = render_each(executor, (previous,) if previous else ())[:1]
     if piece.sql is None:
         raise FatalError(
             f"{history.short_name(piece.revision)} cannot be rendered as SQL without a database: "
@@ -75,7 +108,7 @@ def render_one(executor: Executor, previous: str | None) -> str:
 
 def render_range(executor: Executor, start: str | None) -> str:
     """The SQL an upgrade from ``start`` to head runs, as one script; a FatalError if it cannot."""
-    pieces = render_each(executor, start)
+    pieces = render_each(executor, (start,) if start else ())
     for piece in pieces:
         if piece.sql is None:
             raise FatalError(
@@ -88,12 +121,12 @@ def render_range(executor: Executor, start: str | None) -> str:
     )
 
 
-def _split(text: str, ends: list[Any]) -> list[str]:
+def _split(text: str, marks: list[tuple[str, int]]) -> list[tuple[str, str]]:
     """Cut the output after each revision's COMMIT (Alembic marks the end just before it)."""
     pieces, begin = [], 0
-    for end in ends:
+    for revision_id, end in marks:
         if text.startswith(_COMMIT, end):
             end += len(_COMMIT)
-        pieces.append(text[begin:end])
+        pieces.append((revision_id, text[begin:end]))
         begin = end
     return pieces
