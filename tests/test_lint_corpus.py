@@ -19,6 +19,28 @@ CORPUS = Path(__file__).parent / "fixtures" / "lint_corpus"
 UNSAFE = sorted(path.name for path in (CORPUS / "unsafe").iterdir())
 SAFE = sorted(path.name for path in (CORPUS / "safe").iterdir())
 CAPTURED = "captured-"
+# Where each finding must point: the first line of the revision containing this text.
+POINTS_AT = {
+    "changing-column-type": "op.alter_column",
+    "require-concurrent-index-creation": "op.create_index",
+    "adding-required-field": "op.add_column",
+    "adding-foreign-key-constraint": "op.create_foreign_key",
+    "adding-not-nullable-field": "op.alter_column",
+    "disallowed-unique-constraint": "op.create_unique_constraint",
+    "ban-drop-column": "op.drop_column",
+    "ban-drop-table": "op.drop_table",
+    "renaming-column": "op.alter_column",
+    "renaming-table": "op.rename_table",
+    "prefer-identity": "op.create_table",
+    "prefer-text-field": "op.alter_column",
+    "ban-concurrent-index-creation-in-transaction": "op.create_index",
+    "constraint-missing-not-valid": "op.create_check_constraint",
+    "backfill-with-ddl": "op.execute",
+    "empty-downgrade": "def downgrade",
+    "missing-message": "import sqlalchemy",
+    "suppression-without-reason": "# migrail: allow",
+    "unused-suppression": "# migrail: allow",
+}
 
 
 def _lint(
@@ -44,8 +66,13 @@ def test_each_unsafe_revision_is_caught_by_its_rule(
     assert caught, f"{rule} not among {[f['rule'] for f in findings]}"
     finding = caught[0]
     assert str(finding["path"]).startswith("migrations/versions/000")
-    if finding["source"] == "squawk" or rule in ("backfill-with-ddl", "unused-suppression"):
-        assert isinstance(finding["line"], int), "the finding points at the op. call"
+    [revision] = (CORPUS / "unsafe" / scenario).iterdir()
+    lines = revision.read_text().splitlines()
+    marker = POINTS_AT.get(rule)
+    expected_line = next((i for i, line in enumerate(lines, 1) if marker and marker in line), None)
+    if rule == "missing-message":
+        expected_line = 1
+    assert finding["line"] == expected_line
     expected_code = 0 if rule == "prefer-identity" else 1  # a warning by default
     assert code == expected_code
     if scenario.startswith(CAPTURED):

@@ -7,6 +7,7 @@ every statement, with its parameters bound and its transaction boundaries, revis
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,9 @@ if TYPE_CHECKING:
     from migrail.executor import Executor
 
 _BEGIN = "BEGIN;\n\n"
+# What migrail and Alembic send around the revisions: the session settings (rendered anyway) and
+# Alembic's look at its version table.
+_BOOKKEEPING = re.compile(r"\s*(SET (lock|statement)_timeout\b|SELECT pg_catalog\.)", re.IGNORECASE)
 
 
 def capture_online(executor: Executor, wanted: set[str]) -> tuple[dict[str, str], dict[str, str]]:
@@ -58,8 +62,13 @@ def _recording(connection: Connection) -> Iterator[list[str]]:
     def autocommit(conn: Connection) -> bool:
         return conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
 
-    def statement(conn: Connection, cursor: Any, sql: str, parameters: Any, *_: Any) -> None:
-        log.append(f"{_bind(cursor, sql, parameters).strip().rstrip(';')};\n\n")
+    def statement(
+        conn: Connection, cursor: Any, sql: str, parameters: Any, context: Any, many: bool
+    ) -> None:
+        if _BOOKKEEPING.match(sql):
+            return
+        for text in _bind(cursor, sql, parameters, many):
+            log.append(f"{text.strip().rstrip(';')};\n\n")
 
     def begin(conn: Connection) -> None:
         if not autocommit(conn):
@@ -80,10 +89,15 @@ def _recording(connection: Connection) -> Iterator[list[str]]:
         event.remove(connection, "commit", commit)
 
 
-def _bind(cursor: Any, sql: str, parameters: Any) -> str:
-    """The statement with its parameters in it, as PostgreSQL would see it."""
+def _bind(cursor: Any, sql: str, parameters: Any, many: bool) -> list[str]:
+    """The statement with its parameters in it, as PostgreSQL sees it (once per row for
+    ``executemany``). Never raises: a statement it cannot bind is recorded as written."""
     if not parameters:
-        return sql
+        return [sql]
     from psycopg import ClientCursor
 
-    return ClientCursor(cursor.connection).mogrify(sql, parameters)
+    try:
+        bind = ClientCursor(cursor.connection).mogrify
+        return [bind(sql, row) for row in parameters] if many else [bind(sql, parameters)]
+    except Exception:
+        return [sql]

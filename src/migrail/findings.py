@@ -11,6 +11,22 @@ if TYPE_CHECKING:
 
 Severity = Literal["error", "warning"]
 
+# migrail's own rules, each documented in docs/rules.md; every other rule name is squawk's.
+OWN_RULES = frozenset(
+    {
+        "empty-downgrade",
+        "backfill-with-ddl",
+        "file-name-mismatch",
+        "missing-message",
+        "cannot-render",
+        "stale-sql-file",
+        "missing-sql-file",
+        "orphan-sql-file",
+        "suppression-without-reason",
+        "unused-suppression",
+    }
+)
+
 
 @dataclass(frozen=True)
 class Finding:

@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 VERSION_TABLE = "alembic_version"
 OFFLINE = "rendered offline"
 CAPTURED = "captured on a throwaway database"
+CAPTURED_HEADER = (
+    "-- This revision reads from the database, so it cannot be rendered offline: these are the\n"
+    "-- statements it ran on a throwaway database, which may differ from run to run.\n\n"
+)
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,7 @@ def lint_history(
     for revision in report.revisions:
         if (tree := report.sources[revision.revision].tree) is not None:
             report.findings += check_revision(revision, tree)
-    report.findings += _sql_files(executor, report, offline, fix_sql)
+    report.findings += _sql_files(executor, report, fix_sql)
     report.findings = _settle(executor, report)
     return report
 
@@ -165,32 +169,64 @@ def _from_squawk(violation: Violation, revision: Script, report: LintReport) -> 
     )
 
 
-def _sql_files(
-    executor: Executor, report: LintReport, offline: dict[str, str], fix: bool
-) -> list[Finding]:
-    """``migrations/sql/<stem>.sql`` must say what its revision renders; ``fix`` rewrites them."""
+def _sql_files(executor: Executor, report: LintReport, fix: bool) -> list[Finding]:
+    """``migrations/sql/<stem>.sql`` must say what its revision runs; ``fix`` rewrites them.
+
+    A revision that cannot render offline gets the statements it ran on a throwaway database,
+    under a header saying so; those can differ from run to run, so only the header is checked.
+    Files of revisions that no longer exist are reported too (and removed by ``fix``).
+    """
     findings = []
     for revision in report.revisions:
-        sql = offline.get(revision.revision)
+        sql = report.sql.get(revision.revision)
+        if sql is None:
+            continue
+        captured = report.origins.get(revision.revision) == CAPTURED
+        expected = CAPTURED_HEADER + sql if captured else sql
         path = executor.config.sql_dir / f"{history.short_name(revision)}.sql"
-        if sql is None or (path.is_file() and path.read_text() == sql):
+        current = path.read_text() if path.is_file() else None
+        if current == expected or (captured and current and current.startswith(CAPTURED_HEADER)):
             continue
         if fix:
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(sql)
+            path.write_text(expected)
             report.rewritten.append(path)
-            continue
-        where = _relative(path, executor.config.root)
-        if path.is_file():
-            message = f"{where} no longer matches what the revision renders"
+        elif current is not None:
+            message = (
+                f"{_relative(path, executor.config.root)} no longer says what the revision runs"
+            )
             findings.append(own_finding(revision, "stale-sql-file", message, help=_FIX_SQL))
         else:
-            message = f"{where} does not exist"
+            message = f"{_relative(path, executor.config.root)} does not exist"
             findings.append(
                 own_finding(
                     revision, "missing-sql-file", message, help=_FIX_SQL, severity="warning"
                 )
             )
+    return findings + _orphans(executor, report, fix)
+
+
+def _orphans(executor: Executor, report: LintReport, fix: bool) -> list[Finding]:
+    """SQL files whose revision was renamed or deleted."""
+    known = {history.short_name(revision) for revision in executor.revisions()}
+    findings = []
+    for path in sorted(executor.config.sql_dir.glob("*.sql")):
+        if path.stem in known:
+            continue
+        if fix:
+            path.unlink()
+            report.rewritten.append(path)
+            continue
+        findings.append(
+            Finding(
+                rule="orphan-sql-file",
+                severity="error",
+                message=f"{_relative(path, executor.config.root)} belongs to no revision",
+                path=path,
+                help=_FIX_SQL + " (removes it), or rename it after its revision",
+                url="docs/rules.md#orphan-sql-file",
+            )
+        )
     return findings
 
 
@@ -198,16 +234,16 @@ _FIX_SQL = "run: migrail lint --fix-sql"
 
 
 def _settle(executor: Executor, report: LintReport) -> list[Finding]:
-    """Apply the revisions' suppressions, then the configured exclusions and warn-only rules."""
-    settings = executor.config.lint
+    """Apply the revisions' suppressions, then the configured exclusions and warn-only rules
+    (to every finding, those about suppressions included)."""
     suppressions = {
-        revision.revision: read_suppressions(report.sources[revision.revision].text)
+        revision.revision: read_suppressions(
+            report.sources[revision.revision].text, report.sources[revision.revision].tree
+        )
         for revision in report.revisions
     }
-    kept: list[Finding] = []
+    unsuppressed: list[Finding] = []
     for finding in report.findings:
-        if finding.rule in settings.exclude:
-            continue
         covering = [
             suppression
             for suppression in suppressions.get(finding.revision or "", [])
@@ -216,12 +252,19 @@ def _settle(executor: Executor, report: LintReport) -> list[Finding]:
         for suppression in covering:
             suppression.used.add(finding.rule)
         if not covering:
-            warn = finding.rule in settings.warn
-            kept.append(replace(finding, severity="warning") if warn else finding)
+            unsuppressed.append(finding)
     for revision in report.revisions:
         for suppression in suppressions[revision.revision]:
-            kept += _suppression_findings(revision, suppression)
-    return sorted(kept, key=sort_key)
+            unsuppressed += _suppression_findings(revision, suppression)
+    settings = executor.config.lint
+    return sorted(
+        (
+            replace(finding, severity="warning") if finding.rule in settings.warn else finding
+            for finding in unsuppressed
+            if finding.rule not in settings.exclude
+        ),
+        key=sort_key,
+    )
 
 
 def _suppression_findings(revision: Script, suppression: Suppression) -> list[Finding]:

@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one migrail command and return its exit code."""
+    _skip_mako_highlighting()
     args = build_parser().parse_args(argv)
     from migrail.output import make_console
 
@@ -76,6 +77,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _guarded(
         lambda: _dispatch(args.command, args.project, console, options), console, args.debug
     )
+
+
+def _skip_mako_highlighting() -> None:
+    """Keep mako from importing pygments, a tenth of a second of every run.
+
+    Alembic uses mako only to fill in the revision template; mako's error module imports its
+    pygments plugin, for highlighting mako's own tracebacks, whenever pygments is installed
+    (rich installs it). migrail never shows those, and a commit hook runs migrail every time.
+    """
+    sys.modules.setdefault("mako.ext.pygmentplugin", None)  # type: ignore[arg-type]
 
 
 def _dispatch(command: str, project: Path | None, console: Console, options: dict[str, Any]) -> int:

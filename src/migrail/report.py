@@ -29,29 +29,32 @@ def terminal(console: Console, report: LintReport, root: Path) -> None:
     for finding in report.findings:
         by_revision.setdefault(finding.revision, []).append(finding)
     for revision in report.revisions:
-        findings = by_revision.get(revision.revision, [])
-        if not findings:
-            continue
-        origin = report.origins.get(revision.revision)
-        note = f" (SQL {origin})" if origin and origin != "rendered offline" else ""
-        console.print(f"[bold]{escape(short_name(revision))}[/bold]{escape(note)}")
-        for finding in findings:
-            colour = "red" if finding.failing else "yellow"
-            where = (
-                f"{_relative(finding.path, root)}:{finding.line}"
-                if finding.line
-                else _relative(finding.path, root)
-            )
-            severity = f"[{colour}]{finding.severity}[/{colour}]"
-            console.print(f"  {severity} {escape(finding.rule)}  {escape(where)}")
-            console.print(f"    {escape(finding.message)}")
-            if finding.context.get("statement"):
-                console.print(f"    sql: {escape(_one_line(finding.context['statement']))}")
-            if finding.help:
-                console.print(f"    help: {escape(finding.help)}")
-            if finding.url:
-                console.print(f"    see: {escape(finding.url)}")
+        if findings := by_revision.get(revision.revision):
+            origin = report.origins.get(revision.revision)
+            note = f" (SQL {origin})" if origin and origin != "rendered offline" else ""
+            console.print(f"[bold]{escape(short_name(revision))}[/bold]{escape(note)}")
+            _findings(console, findings, root)
+    if others := by_revision.get(None):
+        console.print("[bold]other files[/bold]")
+        _findings(console, others, root)
     console.print(_summary(report))
+
+
+def _findings(console: Console, findings: list[Finding], root: Path) -> None:
+    from rich.markup import escape
+
+    for finding in findings:
+        colour = "red" if finding.failing else "yellow"
+        where = _relative(finding.path, root) + (f":{finding.line}" if finding.line else "")
+        severity = f"[{colour}]{finding.severity}[/{colour}]"
+        console.print(f"  {severity} {escape(finding.rule)}  {escape(where)}")
+        console.print(f"    {escape(finding.message)}")
+        if finding.context.get("statement"):
+            console.print(f"    sql: {escape(_one_line(finding.context['statement']))}")
+        if finding.help:
+            console.print(f"    help: {escape(finding.help)}")
+        if finding.url:
+            console.print(f"    see: {escape(finding.url)}")
 
 
 def as_json(report: LintReport, root: Path) -> str:
@@ -94,10 +97,12 @@ def as_sarif(report: LintReport, root: Path) -> str:
     rules: dict[str, dict[str, Any]] = {}
     results = []
     for finding in report.findings:
-        rules.setdefault(
-            finding.rule,
-            {"id": finding.rule, "helpUri": finding.url, "properties": {"source": finding.source}},
-        )
+        rule: dict[str, Any] = {"id": finding.rule, "properties": {"source": finding.source}}
+        if finding.url and finding.url.startswith("https://"):
+            rule["helpUri"] = finding.url  # SARIF wants an absolute URI; ours live in the repo
+        elif finding.url:
+            rule["help"] = {"text": f"see {finding.url}"}
+        rules.setdefault(finding.rule, rule)
         location: dict[str, Any] = {"artifactLocation": {"uri": _relative(finding.path, root)}}
         if finding.line:
             location["region"] = {"startLine": finding.line}

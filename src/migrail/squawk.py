@@ -11,6 +11,7 @@ from pathlib import Path
 from migrail import proc
 from migrail.config import LintSettings
 from migrail.errors import FatalError
+from migrail.findings import OWN_RULES
 
 RULES_URL = "https://squawkhq.com/docs/"
 
@@ -48,8 +49,9 @@ def run_squawk(files: list[Path], settings: LintSettings, cwd: Path) -> list[Vio
     command: list[str | Path] = [squawk_binary(), "--reporter", "json"]
     if settings.pg_version:
         command += ["--pg-version", settings.pg_version]
-    if settings.exclude:
-        command += ["--exclude", ",".join(settings.exclude)]
+    excluded = [rule for rule in settings.exclude if rule not in OWN_RULES]
+    if excluded:
+        command += ["--exclude", ",".join(excluded)]
     if settings.squawk_config:
         command += ["--config", settings.squawk_config]
     report = proc.run([*command, *files], cwd=cwd, ok=(0, 1), timeout=300)

@@ -7,10 +7,13 @@ suppress something: otherwise it is a finding of its own.
 
 from __future__ import annotations
 
+import ast
 import io
 import re
 import tokenize
 from dataclasses import dataclass, field
+
+from migrail.sourcemap import function_named, op_call_nodes
 
 _ALLOW = re.compile(
     r"#\s*migrail:\s*allow\s+(?P<rules>[\w\-,\s]+?)\s*(?:--\s*(?P<reason>.*?))?\s*$"
@@ -29,8 +32,8 @@ class Suppression:
         return rule in self.rules and (self.covers is None or line in (None, self.covers))
 
 
-def read_suppressions(source: str) -> list[Suppression]:
-    """Every ``migrail: allow`` comment in a revision file's ``source``."""
+def read_suppressions(source: str, tree: ast.Module | None = None) -> list[Suppression]:
+    """Every ``migrail: allow`` comment in a revision file's ``source`` (``tree``: its syntax)."""
     if "migrail:" not in source:
         return []  # most files have none, and tokenizing every file of a long history adds up
     try:
@@ -38,20 +41,27 @@ def read_suppressions(source: str) -> list[Suppression]:
     except (SyntaxError, tokenize.TokenError):
         return []
     code_lines = sorted({tok.start[0] for tok in tokens if tok.type not in _NOT_CODE})
-    first_def = next(
-        (tok.start[0] for tok in tokens if tok.type == tokenize.NAME and tok.string == "def"), None
+    upgrade = function_named(tree, "upgrade") if tree is not None else None
+    upgrade_line = (
+        min([upgrade.lineno, *(d.lineno for d in upgrade.decorator_list)]) if upgrade else 0
     )
+    calls = op_call_nodes(tree) if tree is not None else []
     found = []
     for tok in tokens:
         if tok.type != tokenize.COMMENT or not (match := _ALLOW.match(tok.string)):
             continue
         line = tok.start[0]
-        own_line = tok.line[: tok.start[1]].strip() == ""
         covers: int | None = line
-        if own_line:
+        if tok.line[: tok.start[1]].strip() == "":  # a comment on a line of its own
             covers = next((code for code in code_lines if code > line), None)
-            if first_def is not None and covers is not None and covers <= first_def:
-                covers = None  # before the functions: the whole revision
+            if covers is not None and covers <= upgrade_line:
+                covers = None  # above ``def upgrade``: the whole revision
+        if covers is not None:
+            # Findings name the first line of a call; a comment on a later line of it counts.
+            spanning = [
+                call.lineno for call in calls if call.lineno <= covers <= (call.end_lineno or 0)
+            ]
+            covers = max(spanning, default=covers)
         rules = tuple(rule.strip() for rule in match["rules"].split(",") if rule.strip())
         found.append(Suppression(rules, (match["reason"] or "").strip(), line, covers))
     return found

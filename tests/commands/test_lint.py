@@ -1,4 +1,4 @@
-"""``migrail lint`` end to end: report formats, scope, SQL files, timeouts, configuration."""
+"""``migrail lint`` end to end: report formats, scope, SQL files, timeouts, configuration, histories."""
 
 from __future__ import annotations
 
@@ -97,7 +97,7 @@ def test_sql_files_are_kept_honest(project: Path, capsys: pytest.CaptureFixture[
     assert code == 1
     assert (
         "  error stale-sql-file  migrations/versions/0002_add_note.py\n"
-        "    migrations/sql/0002_add_note.sql no longer matches what the revision renders\n"
+        "    migrations/sql/0002_add_note.sql no longer says what the revision runs\n"
         "    help: run: migrail lint --fix-sql\n"
     ) in err
 
@@ -213,7 +213,140 @@ def test_configured_exclusions_warnings_and_pg_version(
     code, _, err = _lint(capsys)
     assert "ban-drop-column" not in err
     assert "  error adding-field-with-default  migrations/versions/0003_add_flag.py:12\n" in err
-    pyproject.write_text(base)
-    (project / ".squawk.toml").write_text('excluded_rules = ["ban-drop-column"]\n')
+
+
+def test_branches_merges_and_a_revision_that_needs_a_database(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """0001 -> 0002 | 0003 (reads the database) -> 0004, merged in 0005, then 0006."""
+    write_revision(project, "0002", "drop_owner", "0001", DROP_OWNER, ADD_OWNER)
+    write_revision(
+        project, "0003", "count_tasks", "0001", 'op.get_bind().execute(sa.text("SELECT 1")).all()'
+    )
+    write_revision(
+        project,
+        "0004",
+        "index_status",
+        "0003",
+        'op.create_index("ix_status", "tasks", ["status"])',
+        'op.drop_index("ix_status", table_name="tasks")',
+    )
+    (project / "migrations" / "versions" / "0005_merge.py").write_text(
+        '"""Merge the two branches"""\n\nrevision = "0005"\ndown_revision = ("0002", "0004")\n'
+        "branch_labels = None\ndepends_on = None\n\n\ndef upgrade():\n    pass\n\n\n"
+        "def downgrade():\n    pass\n"
+    )
+    write_revision(
+        project,
+        "0006",
+        "rename_tasks",
+        "0005",
+        'op.rename_table("tasks", "jobs")',
+        'op.rename_table("jobs", "tasks")',
+    )
+    code, out, _ = _lint(capsys, "--format", "json")
+    found = {(f["revision"], f["rule"], f["line"], f["sql_from"]) for f in json.loads(out)}
+    assert code == 1
+    assert {
+        ("0002", "ban-drop-column", 12, "rendered offline"),
+        ("0004", "require-concurrent-index-creation", 12, "rendered offline"),
+        ("0006", "renaming-table", 12, "rendered offline"),
+    } <= found
+    assert not [f for f in found if f[0] == "0003" and f[1] != "missing-sql-file"]
+    assert ("0003", "missing-sql-file", None, "captured on a throwaway database") in found
+    assert main(["lint", "--fix-sql"]) == 1
+    capsys.readouterr()
+    captured = (project / "migrations" / "sql" / "0003_count_tasks.sql").read_text()
+    assert captured.startswith("-- This revision reads from the database")
+    assert "SELECT 1;" in captured
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], cwd=project, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=project, check=True)
+    subprocess.run([*git, "commit", "-qm", "history"], cwd=project, check=True)
+    path = project / "migrations" / "versions" / "0004_index_status.py"
+    path.write_text(path.read_text().replace('"""index_status"""', '"""Index the status"""'))
+    code, out, _ = _lint(capsys, "--since", "main", "--format", "json")
+    assert {(f["revision"], f["rule"]) for f in json.loads(out)} == {
+        ("0004", "require-concurrent-index-creation")
+    }
+
+
+def test_bulk_inserts_do_not_stop_the_capture(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_revision(
+        project,
+        "0002",
+        "seed",
+        "0001",
+        'op.bulk_insert(sa.table("tasks", sa.column("id"), sa.column("name"), sa.column("status")), '
+        '[{"id": "a", "name": "n", "status": "s"}, {"id": "b", "name": "n", "status": "s"}])',
+    )
+    write_revision(
+        project,
+        "0003",
+        "index_when_busy",
+        "0002",
+        'if op.get_bind().execute(sa.text("SELECT count(*) FROM tasks")).scalar():\n'
+        '        op.create_index("ix_owner", "tasks", ["owner"])',
+        'op.drop_index("ix_owner", table_name="tasks")',
+    )
+    code, out, _ = _lint(capsys, "--format", "json")
+    assert code == 1
+    rules = {(f["revision"], f["rule"], f["sql_from"]) for f in json.loads(out)}
+    assert (
+        "0003",
+        "require-concurrent-index-creation",
+        "captured on a throwaway database",
+    ) in rules
+    assert not [r for r in rules if r[1] == "cannot-render"]
+
+
+def test_sql_files_of_revisions_that_are_gone_are_reported_and_removed(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    orphan = project / "migrations" / "sql" / "0002_renamed_away.sql"
+    orphan.write_text("SELECT 1;\n")
     code, _, err = _lint(capsys)
-    assert (code, "ban-drop-column" in err) == (0, False)
+    assert code == 1
+    assert "  error orphan-sql-file  migrations/sql/0002_renamed_away.sql\n" in err
+    code, _, err = _lint(capsys, "--fix-sql")
+    assert "[✓] removed migrations/sql/0002_renamed_away.sql\n" in err
+    assert not orphan.exists()
+
+
+def test_own_rules_can_be_excluded_or_made_warnings(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_revision(
+        project,
+        "0002",
+        "add_note",
+        "0001",
+        '# migrail: allow ban-drop-column -- nothing dropped\n    op.add_column("tasks", sa.Column("note", sa.Text()))',
+    )
+    _sql_files_up_to_date(capsys)
+    pyproject = project / "pyproject.toml"
+    base = pyproject.read_text()
+    pyproject.write_text(
+        base
+        + '\n[tool.migrail.lint]\nexclude = ["empty-downgrade"]\nwarn = ["unused-suppression"]\n'
+    )
+    code, _, err = _lint(capsys)
+    assert code == 0, err
+    assert "empty-downgrade" not in err
+    assert "  warning unused-suppression  migrations/versions/0002_add_note.py:12\n" in err
+
+
+def test_a_squawk_config_file_is_passed_on(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_revision(project, "0002", "drop_owner", "0001", DROP_OWNER, ADD_OWNER)
+    _sql_files_up_to_date(capsys)
+    (project / "config").mkdir()
+    (project / "config" / "squawk.toml").write_text('excluded_rules = ["ban-drop-column"]\n')
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text() + '\n[tool.migrail.lint]\nsquawk_config = "config/squawk.toml"\n'
+    )
+    assert _lint(capsys)[0] == 0

@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING
 
 from migrail.findings import Finding, own_finding
 from migrail.history import irreversible_reason
-from migrail.sourcemap import function_named, op_call_nodes
+from migrail.sourcemap import function_named, op_call_nodes, sql_argument
 
 if TYPE_CHECKING:
     from alembic.script import Script
 
 Rule = Callable[["Script", ast.Module], Iterator[Finding]]
+# What Alembic's template puts in a docstring besides the message.
+_HEADER_FIELDS = ("Revision ID:", "Revises:", "Create Date:")
 _BACKFILL = re.compile(
     r"^\s*(?:update\s+(?:only\s+)?(?P<updated>[\w.\"]+)|insert\s+into\s+(?P<inserted>[\w.\"]+)"
     r"[^;]*\bselect\b)",
@@ -43,7 +45,9 @@ def file_name_matches_revision(revision: Script, tree: ast.Module) -> Iterator[F
 
 def has_message(revision: Script, tree: ast.Module) -> Iterator[Finding]:
     """Every revision says what it does in its docstring: it is all a reviewer sees in a listing."""
-    if not (ast.get_docstring(tree) or "").strip():
+    lines = (ast.get_docstring(tree) or "").splitlines()
+    message = " ".join(line for line in lines if not line.startswith(_HEADER_FIELDS)).strip()
+    if message.lower() in ("", "empty message", "none"):
         yield own_finding(
             revision, "missing-message", "the revision has no docstring saying what it does", line=1
         )
@@ -79,12 +83,10 @@ def backfill_apart_from_ddl(revision: Script, tree: ast.Module) -> Iterator[Find
     batches outside the DDL's transaction).
     """
     for segment in _transactions(tree):
-        ddl_tables = {_table_of(call): call for call in segment if call.name != "execute"}
+        ddl_tables = {call.table: call for call in segment if _is_ddl(call) and call.table}
         for call in segment:
-            if call.name != "execute" or call.sql is None:
-                continue
-            match = _BACKFILL.match(call.sql)
-            table = match and (match["updated"] or match["inserted"] or "").strip('"').lower()
+            match = _BACKFILL.match(call.sql or "") if call.name == "execute" else None
+            table = _bare(match["updated"] or match["inserted"] or "") if match else ""
             if table and table in ddl_tables:
                 yield own_finding(
                     revision,
@@ -109,17 +111,13 @@ def check_revision(revision: Script, tree: ast.Module) -> list[Finding]:
 
 
 class _Call:
-    """An ``op.`` call with what the backfill rule needs: its string arguments."""
+    """An ``op.`` call with what the backfill rule needs: its name, table and SQL."""
 
     def __init__(self, node: ast.Call) -> None:
         self.name = node.func.attr  # type: ignore[attr-defined]
         self.line = node.lineno
-        self.strings = [
-            arg.value
-            for arg in node.args
-            if isinstance(arg, ast.Constant) and isinstance(arg.value, str)
-        ]
-        self.sql = self.strings[0] if self.name == "execute" and self.strings else None
+        self.sql = sql_argument(node)
+        self.table = _table_of(self.name, node, self.sql)
 
 
 def _transactions(tree: ast.Module) -> list[list[_Call]]:
@@ -136,16 +134,51 @@ def _transactions(tree: ast.Module) -> list[list[_Call]]:
     return [segment for segment in segments if segment]
 
 
-def _table_of(call: _Call) -> str:
-    """The table an op works on: the first string argument, or the second for indexes."""
-    index = 1 if call.name in ("create_index", "drop_index") and len(call.strings) > 1 else 0
-    return call.strings[index].lower() if call.strings else ""
+def _table_of(name: str, node: ast.Call, sql: str | None) -> str:
+    """The table an operation works on, from its arguments or from the SQL it executes."""
+    if name == "execute":
+        match = _DDL_TABLE.match(sql or "")
+        return _bare(match["table"]) if match else ""
+    position, keyword = _TABLE_ARGUMENT.get(name, (0, "table_name"))
+    for argument in node.keywords:
+        if argument.arg == keyword and isinstance(argument.value, ast.Constant):
+            return _bare(str(argument.value.value))
+    if len(node.args) > position and isinstance(node.args[position], ast.Constant):
+        return _bare(str(node.args[position].value))  # type: ignore[attr-defined]
+    return ""
+
+
+def _bare(table: str) -> str:
+    return table.strip('"').lower()
+
+
+# Where each operation names its table: (position, keyword).
+_TABLE_ARGUMENT = {
+    "create_index": (1, "table_name"),
+    "drop_index": (1, "table_name"),
+    "create_foreign_key": (1, "source_table"),
+    "create_check_constraint": (1, "table_name"),
+    "create_unique_constraint": (1, "table_name"),
+    "create_primary_key": (1, "table_name"),
+    "create_exclude_constraint": (1, "table_name"),
+    "drop_constraint": (1, "table_name"),
+    "rename_table": (0, "old_table_name"),
+}
+_DDL_TABLE = re.compile(
+    r"\s*(?:alter\s+table\s+(?:only\s+)?(?:if\s+exists\s+)?"
+    r"|create\s+(?:unique\s+)?index\s+(?:concurrently\s+)?(?:if\s+not\s+exists\s+)?\S*\s*on\s+"
+    r"(?:only\s+)?|drop\s+table\s+(?:if\s+exists\s+)?)(?P<table>[\w.\"]+)",
+    re.IGNORECASE,
+)
 
 
 def _changes_schema(node: ast.Call) -> bool:
     """Whether an ``op.`` call changes the schema (DML and constraint validation do not)."""
-    call = _Call(node)
-    if call.name in ("bulk_insert", "inline_literal"):
+    return _is_ddl(_Call(node))
+
+
+def _is_ddl(call: _Call) -> bool:
+    if call.name == "bulk_insert":
         return False
     if call.name != "execute":
         return True

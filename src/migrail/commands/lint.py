@@ -22,7 +22,8 @@ def lint(config: Config, *, since: str | None, fix_sql: bool, format: str, conso
     scope = changed_files(config.root, since) if since else None
     result = lint_history(executor, scope, fix_sql=fix_sql)
     for path in result.rewritten:
-        output.success(console, f"rewrote {path.relative_to(config.root)}")
+        done = "rewrote" if path.exists() else "removed"
+        output.success(console, f"{done} {path.relative_to(config.root)}")
     if since and not result.revisions:
         output.info(console, f"No revision changed since {since}: nothing to lint")
     if format == "terminal":
