@@ -77,18 +77,14 @@ def lint_history(
     )
     report.sources = {revision.revision: _Source.read(revision) for revision in report.revisions}
     wanted = report.sources.keys()
-    offline: dict[str, str] = {}
     errors: dict[str, str] = {}
     pieces = render_each(executor, _render_start(executor.revisions(), wanted)) if wanted else []
     for piece in pieces:
-        if piece.revision.revision not in wanted:
-            continue
-        if piece.sql is None:
-            errors[piece.revision.revision] = piece.error or "it failed"
-        else:
-            offline[piece.revision.revision] = piece.sql
-    report.sql.update(offline)
-    report.origins.update(dict.fromkeys(offline, OFFLINE))
+        revision_id = piece.revision.revision
+        if revision_id in wanted and piece.sql is None:
+            errors[revision_id] = piece.error or "it failed"
+        elif revision_id in wanted and piece.sql is not None:
+            report.sql[revision_id], report.origins[revision_id] = piece.sql, OFFLINE
     _capture_the_rest(executor, report, errors)
     report.findings += _squawk_findings(executor, report)
     for revision in report.revisions:
