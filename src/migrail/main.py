@@ -62,6 +62,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="how to report findings (default: terminal)",
     )
 
+    check = _command(commands, "check", "check the history: one head, released revisions intact")
+    check.add_argument(
+        "--only", metavar="CHECKS", help="a comma-separated few: single-head,immutable"
+    )
+    check.add_argument(
+        "--staged", action="store_true", help="judge what is staged for commit (as the hooks do)"
+    )
+
+    sums = _command(commands, "sum", "verify migrations/migrail.sum, or refresh it")
+    sums.add_argument(
+        "--update", action="store_true", help="record every revision file as it is now"
+    )
+
     _command(commands, "cleanup", "stop the warm cluster; remove what killed runs left behind")
     return parser
 
@@ -113,6 +126,14 @@ def _dispatch(command: str, project: Path | None, console: Console, options: dic
         from migrail.commands.lint import lint
 
         return lint(config, console=console, **options)
+    if command == "check":
+        from migrail.commands.check import check
+
+        return check(config, console=console, **options)
+    if command == "sum":
+        from migrail.commands.check import sum_command
+
+        return sum_command(config, console=console, **options)
     if command == "status":
         from migrail.commands.status import status
 

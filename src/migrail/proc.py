@@ -51,3 +51,21 @@ def run(
             f"(exit {completed.returncode}): {tail}"
         )
     return completed.stdout
+
+
+def run_bytes(args: Sequence[str | Path], *, stdin: bytes, timeout: float = 60) -> bytes:
+    """Run ``args`` with ``stdin`` as its input and return its raw stdout (for git's batch
+    commands, whose output mixes text headers and file contents)."""
+    argv = [str(arg) for arg in args]
+    try:
+        completed = subprocess.run(
+            argv, input=stdin, capture_output=True, timeout=timeout, check=False
+        )
+    except FileNotFoundError as exc:
+        raise FatalError(f"cannot run {argv[0]}: not found") from exc
+    if completed.returncode != 0:
+        tail = completed.stderr.decode(errors="replace").strip().splitlines()[-1:]
+        raise FatalError(
+            f"{Path(argv[0]).name} {argv[1] if len(argv) > 1 else ''} failed: {' '.join(tail)}"
+        )
+    return completed.stdout

@@ -44,6 +44,7 @@ def generate(config: Config, *, name: str, empty: bool, console: Console) -> int
         output.info(console, "No schema changes, nothing to migrate")
         return 0
     scripts, diffs = written
+    _record_in_sum(config, [Path(script.path) for script in scripts])
     for line in describe_all(diffs):
         output.info(console, f"  {line}")
     for script in scripts:
@@ -77,6 +78,17 @@ def _autogenerate(
                     hint="fix it first; `migrail migrate-staging` shows the details",
                 ) from None
             return executor.new_revision(slug, revision_id, connection)
+
+
+def _record_in_sum(config: Config, paths: list[Path]) -> None:
+    """New revisions go into migrations/migrail.sum; what it recorded before stays as it was."""
+    from migrail import sums
+
+    sum_path = config.migrations_dir / sums.SUM_FILE
+    current = sum_path.read_text() if sum_path.is_file() else None
+    if current is None:  # the first sum records the whole history as it stands
+        paths = [p for p in sorted(config.versions_dir.glob("*.py")) if p.name != "__init__.py"]
+    sum_path.write_text(sums.record(current, {path.name: path.read_bytes() for path in paths}))
 
 
 def _relative(path: Path, root: Path) -> str:

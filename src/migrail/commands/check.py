@@ -1,0 +1,45 @@
+"""``migrail check`` and ``migrail sum``: the history's invariants, as CI and the hooks run them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from migrail import output, sums
+from migrail.checks.history_checks import CHECKS
+from migrail.errors import FatalError
+from migrail.tree import DiskTree, StagedTree
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from migrail.config import Config
+
+
+def check(config: Config, *, only: str | None, staged: bool, console: Console) -> int:
+    """Run the checks (``only``: a comma-separated few) on the disk or on what is staged."""
+    names = [name.strip() for name in only.split(",")] if only else list(CHECKS)
+    unknown = [name for name in names if name not in CHECKS]
+    if unknown:
+        raise FatalError(
+            f"unknown check(s): {', '.join(unknown)}", hint=f"checks: {', '.join(CHECKS)}"
+        )
+    tree = StagedTree(config.root) if staged else DiskTree()
+    findings = [finding for name in names for finding in CHECKS[name](config, tree)]
+    for finding in findings:
+        output.failure(console, f"{finding.rule}: {finding.message}", finding.help)
+    if not findings:
+        where = "staged history" if staged else "history"
+        output.success(console, f"{', '.join(names)}: the {where} is sound")
+    return 1 if findings else 0
+
+
+def sum_command(config: Config, *, update: bool, console: Console) -> int:
+    """Verify ``migrations/migrail.sum``, or (``update``) record every revision file as it is."""
+    path = config.migrations_dir / sums.SUM_FILE
+    if not update:
+        return check(config, only="immutable", staged=False, console=console)
+    files = {p.name: p.read_bytes() for p in sorted(config.versions_dir.glob("*.py"))}
+    files.pop("__init__.py", None)
+    path.write_text(sums.render_sum(files))
+    output.success(console, f"recorded {len(files)} revision(s) in {path.relative_to(config.root)}")
+    return 0

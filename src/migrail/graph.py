@@ -1,0 +1,164 @@
+"""The revision graph read from the files' headers, without importing a single revision.
+
+Commit hooks run on every commit: importing every revision file (and SQLAlchemy with it) would
+cost more than the check. ``revision = "..."`` and ``down_revision = ...`` are plain literals in
+every Alembic revision, so reading them as text is enough.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+_ASSIGNMENT = re.compile(
+    r"^(?P<name>revision|down_revision)\s*(?::[^=\n]+)?=\s*(?P<value>.+?)\s*(?:#.*)?$", re.MULTILINE
+)
+
+
+@dataclass(frozen=True)
+class Header:
+    """What a revision file says about its place in the graph."""
+
+    path: Path
+    revision: str | None
+    parents: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something that breaks the history, with the revisions involved."""
+
+    kind: str
+    message: str
+    revisions: tuple[str, ...] = ()
+
+
+def read_header(path: Path, text: str | None = None) -> Header:
+    """The ``revision`` and ``down_revision`` of one revision file (``text``: its content)."""
+    source = path.read_text(encoding="utf-8", errors="replace") if text is None else text
+    values: dict[str, object] = {}
+    for match in _ASSIGNMENT.finditer(source):
+        try:
+            values.setdefault(match["name"], ast.literal_eval(match["value"]))
+        except (ValueError, SyntaxError):
+            values.setdefault(match["name"], _UNREADABLE)
+    revision = values.get("revision")
+    parents = values.get("down_revision")
+    if isinstance(parents, str):
+        parents = (parents,)
+    return Header(
+        path=path,
+        revision=revision if isinstance(revision, str) else None,
+        parents=tuple(p for p in parents if isinstance(p, str))
+        if isinstance(parents, (tuple, list))
+        else (),
+    )
+
+
+def read_headers(versions: Path) -> list[Header]:
+    """Every revision file under ``versions`` (Alembic's layout: ``*.py``, not ``__init__``)."""
+    return [
+        read_header(path) for path in sorted(versions.glob("*.py")) if path.name != "__init__.py"
+    ]
+
+
+def heads(headers: Iterable[Header]) -> list[Header]:
+    """The revisions nothing builds on."""
+    headers = list(headers)
+    parents = {parent for header in headers for parent in header.parents}
+    return [header for header in headers if header.revision and header.revision not in parents]
+
+
+def problems(headers: list[Header]) -> list[Problem]:
+    """Missing or duplicate ids, parents that do not exist, cycles, and more than one head."""
+    found: list[Problem] = []
+    by_id: dict[str, list[Header]] = {}
+    for header in headers:
+        if header.revision is None:
+            found.append(
+                Problem("no-revision-id", f'{header.path.name} has no revision = "..." line')
+            )
+        else:
+            by_id.setdefault(header.revision, []).append(header)
+    for revision, owners in by_id.items():
+        if len(owners) > 1:
+            names = ", ".join(owner.path.name for owner in owners)
+            found.append(
+                Problem("duplicate-id", f"revision {revision} is declared by {names}", (revision,))
+            )
+    for header in headers:
+        for parent in header.parents:
+            if parent not in by_id:
+                found.append(
+                    Problem(
+                        "dangling-parent",
+                        f"{header.path.name} builds on revision {parent}, which does not exist",
+                        (header.revision or "",),
+                    )
+                )
+    found += _cycles(by_id)
+    tips = heads(headers)
+    if len(tips) > 1 and not found:
+        found.append(
+            Problem(
+                "multiple-heads",
+                f"the history has {len(tips)} heads: " + ", ".join(tip.name for tip in tips),
+                tuple(tip.revision or "" for tip in tips),
+            )
+        )
+    return found
+
+
+def branch_of(headers: list[Header], tip: str, stop_at: set[str]) -> list[Header]:
+    """The revisions from ``tip`` back to (not including) any of ``stop_at``, newest first."""
+    by_id = {header.revision: header for header in headers}
+    line, current = [], by_id.get(tip)
+    while current is not None and current.revision not in stop_at:
+        line.append(current)
+        current = by_id.get(current.parents[0]) if len(current.parents) == 1 else None
+    return line
+
+
+def _cycles(by_id: dict[str, list[Header]]) -> list[Problem]:
+    """Revisions that are their own ancestors (Alembic would refuse to load them).
+
+    Iterative, so that a history of thousands of revisions does not exhaust Python's stack.
+    """
+    done: set[str] = set()
+    cycles: list[Problem] = []
+    for start in by_id:
+        if start in done:
+            continue
+        path: list[str] = []
+        on_path: set[str] = set()
+        stack: list[tuple[str, int]] = [(start, 0)]
+        while stack:
+            revision, index = stack.pop()
+            if index == 0:
+                path.append(revision)
+                on_path.add(revision)
+            parents = by_id[revision][0].parents if revision in by_id else ()
+            if index < len(parents):
+                stack.append((revision, index + 1))
+                parent = parents[index]
+                if parent in on_path:
+                    loop = [*path[path.index(parent) :], parent]
+                    message = "the history loops: " + " -> ".join(loop)
+                    cycles.append(Problem("cycle", message, tuple(loop)))
+                elif parent in by_id and parent not in done:
+                    stack.append((parent, 0))
+                continue
+            path.pop()
+            on_path.discard(revision)
+            done.add(revision)
+    return cycles
+
+
+_UNREADABLE = object()

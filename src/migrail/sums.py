@@ -1,0 +1,89 @@
+"""``migrations/migrail.sum``: the sha256 of every revision file, and of the list itself.
+
+A revision that is in the sum is released: editing it fails the check until the sum is
+deliberately refreshed (``migrail sum --update``). The total sits on the last line, so two
+branches that each add a revision both change the end of the file and git reports a conflict
+when they meet, instead of a second head turning up later (as Atlas's atlas.sum does).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+SUM_FILE = "migrail.sum"
+_TOTAL = "total"
+
+
+@dataclass(frozen=True)
+class SumProblem:
+    """A revision file that disagrees with the sum."""
+
+    kind: str  # "changed", "removed", "unrecorded", "corrupt"
+    name: str
+    message: str
+
+
+def digest(content: bytes) -> str:
+    return "sha256:" + hashlib.sha256(content).hexdigest()
+
+
+def render_sum(files: Mapping[str, bytes]) -> str:
+    """The sum file for revision files by name: one sorted line each, then the total."""
+    return _render({name: digest(content) for name, content in files.items()})
+
+
+def record(text: str | None, files: Mapping[str, bytes]) -> str:
+    """The sum with ``files`` added (new revisions); what it already records stays as it was,
+    so that writing a new revision never blesses an edit of a released one."""
+    if text is None:
+        return render_sum(files)
+    recorded, _, _ = parse_sum(text)
+    return _render({**{name: digest(content) for name, content in files.items()}, **recorded})
+
+
+def _render(digests: Mapping[str, str]) -> str:
+    body = "".join(f"{name} {value}\n" for name, value in sorted(digests.items()))
+    return f"{body}{_TOTAL} {digest(body.encode())}\n"
+
+
+def parse_sum(text: str) -> tuple[dict[str, str], str | None, str]:
+    """Recorded digests by file name, the recorded total, and the text the total covers."""
+    recorded: dict[str, str] = {}
+    total = None
+    body = []
+    for line in text.splitlines():
+        name, _, value = line.strip().rpartition(" ")
+        if name == _TOTAL:
+            total = value
+        elif name:
+            recorded[name] = value
+            body.append(f"{line.strip()}\n")
+    return recorded, total, "".join(body)
+
+
+def verify(text: str, files: Mapping[str, bytes]) -> list[SumProblem]:
+    """Every way ``files`` (the revision files now) differ from the sum ``text``."""
+    recorded, total, body = parse_sum(text)
+    problems = []
+    if total != digest(body.encode()):
+        problems.append(
+            SumProblem(
+                "corrupt", SUM_FILE, f"{SUM_FILE} was edited by hand (its total does not match)"
+            )
+        )
+    for name, value in sorted(recorded.items()):
+        if name not in files:
+            problems.append(
+                SumProblem("removed", name, f"{name} is recorded in {SUM_FILE} but was removed")
+            )
+        elif digest(files[name]) != value:
+            problems.append(
+                SumProblem(
+                    "changed", name, f"{name} was changed after it was recorded in {SUM_FILE}"
+                )
+            )
+    for name in sorted(set(files) - set(recorded)):
+        problems.append(SumProblem("unrecorded", name, f"{name} is not recorded in {SUM_FILE}"))
+    return problems

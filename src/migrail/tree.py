@@ -1,0 +1,82 @@
+"""The files a check reads: as they are on disk, or as they are staged for the next commit.
+
+Commit hooks must judge what is staged: a revision file that is not ``git add``-ed, or a change
+left unstaged, is not part of the commit.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from migrail import proc
+
+
+class Tree(Protocol):
+    def files(self, directory: Path, suffix: str) -> dict[Path, bytes]:
+        """Files directly under ``directory`` ending in ``suffix``, by path."""
+        ...
+
+    def read(self, path: Path) -> bytes | None:
+        """One file's content, ``None`` if it does not exist."""
+        ...
+
+
+class DiskTree:
+    """The working tree, as it is."""
+
+    def files(self, directory: Path, suffix: str) -> dict[Path, bytes]:
+        return {path: path.read_bytes() for path in sorted(directory.glob(f"*{suffix}"))}
+
+    def read(self, path: Path) -> bytes | None:
+        return path.read_bytes() if path.is_file() else None
+
+
+class StagedTree:
+    """The git index: what ``git commit`` would record."""
+
+    def __init__(self, root: Path) -> None:
+        self.top = Path(proc.run(["git", "-C", root, "rev-parse", "--show-toplevel"]).strip())
+
+    def files(self, directory: Path, suffix: str) -> dict[Path, bytes]:
+        listed = proc.run(["git", "-C", self.top, "ls-files", "-z", "--cached", "--", directory])
+        paths = [
+            self.top / name
+            for name in listed.split("\0")
+            if name.endswith(suffix) and (self.top / name).parent == directory.resolve()
+        ]
+        contents = zip(paths, self._contents(paths), strict=True)
+        return {path: content for path, content in contents if content is not None}
+
+    def read(self, path: Path) -> bytes | None:
+        [content] = self._contents([path])
+        return content
+
+    def _contents(self, paths: list[Path]) -> list[bytes | None]:
+        """All the files' staged contents in one ``git cat-file --batch`` (not a git per file)."""
+        if not paths:
+            return []
+        names = [f":{path.resolve().relative_to(self.top).as_posix()}" for path in paths]
+        output = proc.run_bytes(
+            ["git", "-C", self.top, "cat-file", "--batch"],
+            stdin="".join(f"{n}\n" for n in names).encode(),
+        )
+        return parse_batch(output, len(names))
+
+
+def parse_batch(output: bytes, count: int) -> list[bytes | None]:
+    """Contents from ``git cat-file --batch`` output: ``<oid> <type> <size>`` then the bytes;
+    ``<name> missing`` for a file that is not staged."""
+    contents: list[bytes | None] = []
+    position = 0
+    for _ in range(count):
+        end = output.index(b"\n", position)
+        header = output[position:end].split()
+        position = end + 1
+        if header[-1] == b"missing":
+            contents.append(None)
+            continue
+        size = int(header[2])
+        contents.append(output[position : position + size])
+        position += size + 1  # the content is followed by a newline
+    return contents

@@ -1,0 +1,89 @@
+"""``migrail check`` and ``migrail sum``: one head, released revisions intact, staged or on disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from migrail.main import main
+from migrail.tree import StagedTree, parse_batch
+from testing.git import commit_all, git
+from testing.projects import write_revision
+
+
+def test_a_sound_history_passes(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check"]) == 0
+    assert capsys.readouterr().err == "[✓] single-head, immutable: the history is sound\n"
+
+
+def test_two_heads_are_named_with_their_branches(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_revision(project, "0002", "add_a", "0001", "pass")
+    write_revision(project, "0003", "add_b", "0002", "pass")
+    write_revision(project, "0004", "add_c", "0001", "pass")
+    assert main(["check", "--only", "single-head"]) == 1
+    assert capsys.readouterr().err == (
+        "error: single-head/multiple-heads: the history has 2 heads: 0003_add_b, 0004_add_c\n"
+        "hint: branches (0003_add_b: 0003_add_b <- 0002_add_a; 0004_add_c: 0004_add_c); put one "
+        "branch's revisions after the other's: set the oldest one's down_revision to the other "
+        "head, then migrail sum --update\n"
+    )
+
+
+def test_editing_a_recorded_revision_fails_until_the_sum_is_refreshed(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    revision = project / "migrations" / "versions" / "0001_create_tasks.py"
+    revision.write_text(revision.read_text() + "\n# edited\n")
+    assert main(["check", "--only", "immutable"]) == 1
+    assert capsys.readouterr().err == (
+        "error: immutable/changed: 0001_create_tasks.py was changed after it was recorded in "
+        "migrail.sum\n"
+        "hint: if the change is deliberate, refresh the sum: migrail sum --update\n"
+    )
+    assert main(["sum", "--update"]) == 0
+    assert main(["sum"]) == 0
+
+
+def test_generate_records_its_revision(
+    project: Path, pg_server: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from testing.projects import add_priority_column
+
+    add_priority_column(project)
+    assert main(["generate", "add_priority"]) == 0
+    assert "0002_add_priority.py sha256:" in (project / "migrations" / "migrail.sum").read_text()
+    assert main(["check"]) == 0
+
+
+def test_staged_judges_the_index_not_the_disk(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    commit_all(project)
+    write_revision(project, "0002", "on_disk_only", "0001", "pass")  # a second head? not staged
+    assert main(["check", "--staged", "--only", "single-head"]) == 0
+    revision = project / "migrations" / "versions" / "0001_create_tasks.py"
+    revision.write_text(revision.read_text() + "\n# edited, staged\n")
+    git(project, "add", str(revision))
+    revision.write_text(revision.read_text().replace("# edited, staged", ""))  # unstaged undo
+    capsys.readouterr()
+    assert main(["check", "--staged", "--only", "immutable"]) == 1
+    assert "immutable/changed: 0001_create_tasks.py" in capsys.readouterr().err
+
+
+def test_staged_tree_reads_many_files_in_one_batch(project: Path) -> None:
+    commit_all(project)
+    tree = StagedTree(project)
+    files = tree.files(project / "migrations" / "versions", ".py")
+    assert [path.name for path in files] == ["0001_create_tasks.py"]
+    assert tree.read(project / "migrations" / "nope.sql") is None
+    assert parse_batch(b"abc blob 3\nxyz\n:f missing\n", 2) == [b"xyz", None]
+
+
+def test_an_unknown_check_is_refused(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "--only", "single-head,heads"]) == 2
+    assert capsys.readouterr().err == (
+        "error: unknown check(s): heads\nhint: checks: single-head, immutable\n"
+    )
