@@ -1,0 +1,140 @@
+"""The published hooks, run by the real pre-commit in another repository, on real commits.
+
+The hook repository is a snapshot of this working tree (so the hooks under test are the ones on
+disk), consumed with ``repo: <path>`` and ``rev: <sha>`` as any other repository would.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from testing.git import commit_all, git
+from testing.projects import REPO, write_revision
+
+
+@pytest.fixture(scope="session")
+def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    root = tmp_path_factory.mktemp("hook-repo")
+    for name in ("pyproject.toml", "README.md", ".pre-commit-hooks.yaml"):
+        shutil.copy(REPO / name, root / name)
+    shutil.copytree(REPO / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    commit_all(root, "hooks")
+    return root, git(root, "rev-parse", "HEAD").strip()
+
+
+@pytest.fixture(scope="session")
+def pre_commit_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One store for the session: the hook environment is installed once."""
+    return tmp_path_factory.mktemp("pre-commit-home")
+
+
+@pytest.fixture
+def consumer(
+    project: Path,
+    hook_repo: tuple[Path, str],
+    pre_commit_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Path]:
+    """The test project as a git repository that uses the hooks, installed into .git/hooks."""
+    path, rev = hook_repo
+    (project / ".pre-commit-config.yaml").write_text(
+        "repos:\n"
+        f"  - repo: {path}\n"
+        f"    rev: {rev}\n"
+        "    hooks:\n"
+        "      - id: migrail-single-head\n"
+        "      - id: migrail-immutable\n"
+    )
+    monkeypatch.setenv("PRE_COMMIT_HOME", str(pre_commit_home))
+    commit_all(project, "released history")
+    subprocess.run(
+        [sys.executable, "-m", "pre_commit", "install"],
+        cwd=project,
+        check=True,
+        capture_output=True,
+    )
+    yield project
+
+
+def _commit(project: Path, message: str) -> tuple[int, str]:
+    """``git commit`` with the hooks, as a developer makes it: exit code and what it printed."""
+    git(project, "add", "-A")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-m", message],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    return done.returncode, done.stdout + done.stderr
+
+
+def _hook_line(output: str, name: str) -> str:
+    """pre-commit's status line of one hook: ``name....Passed`` (dots squeezed out)."""
+    line = next(line for line in output.splitlines() if line.startswith(name))
+    return line.replace(".", " ").split()[-1]
+
+
+def test_editing_a_released_revision_is_rejected(consumer: Path) -> None:
+    revision = consumer / "migrations" / "versions" / "0001_create_tasks.py"
+    revision.write_text(revision.read_text().replace("def upgrade", "# tweaked\ndef upgrade"))
+    code, output = _commit(consumer, "tweak a released revision")
+    assert code == 1
+    assert _hook_line(output, "migrail released revisions are unchanged") == "Failed"
+    assert (
+        "immutable/changed: 0001_create_tasks.py was changed after it was recorded in migrail.sum"
+        in output
+    )
+    assert "hint: if the change is deliberate, refresh the sum: migrail sum --update" in output
+
+
+def test_a_recorded_new_revision_commits_and_an_unrecorded_one_does_not(consumer: Path) -> None:
+    write_revision(
+        consumer, "0002", "add_note", "0001", 'op.add_column("tasks", sa.Column("note", sa.Text()))'
+    )
+    code, output = _commit(consumer, "an unrecorded revision")
+    assert code == 1
+    assert "immutable/unrecorded: 0002_add_note.py is not recorded in migrail.sum" in output
+    from migrail.main import main
+
+    assert main(["sum", "--update"]) == 0
+    code, output = _commit(consumer, "a recorded revision")
+    assert code == 0, output
+    assert _hook_line(output, "migrail single head") == "Passed"
+
+
+def test_two_branches_adding_revisions_conflict_in_the_sum_and_then_fail_single_head(
+    consumer: Path,
+) -> None:
+    from migrail.main import main
+
+    git(consumer, "checkout", "-q", "-b", "feature")
+    write_revision(consumer, "0002", "add_note", "0001", "pass")
+    assert main(["sum", "--update"]) == 0
+    assert _commit(consumer, "feature: add note")[0] == 0
+    git(consumer, "checkout", "-q", "main")
+    write_revision(consumer, "0002", "add_tag", "0001", "pass")
+    assert main(["sum", "--update"]) == 0
+    assert _commit(consumer, "main: add tag")[0] == 0
+    merge = subprocess.run(
+        ["git", "merge", "feature"], cwd=consumer, capture_output=True, text=True, check=False
+    )
+    assert merge.returncode != 0
+    assert "CONFLICT (content): Merge conflict in migrations/migrail.sum" in merge.stdout
+    assert main(["sum", "--update"]) == 0  # resolved by recording both
+    code, output = _commit(consumer, "merge feature")
+    assert code == 1
+    assert _hook_line(output, "migrail single head") == "Failed"
+    assert (
+        "single-head/duplicate-id: revision 0002 is declared by 0002_add_note.py, 0002_add_tag.py"
+        in output
+    )
