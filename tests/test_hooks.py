@@ -51,6 +51,7 @@ def consumer(
         "    hooks:\n"
         "      - id: migrail-single-head\n"
         "      - id: migrail-immutable\n"
+        "      - id: migrail-schema-sync\n"
     )
     monkeypatch.setenv("PRE_COMMIT_HOME", str(pre_commit_home))
     commit_all(project, "released history")
@@ -138,3 +139,22 @@ def test_two_branches_adding_revisions_conflict_in_the_sum_and_then_fail_single_
         "single-head/duplicate-id: revision 0002 is declared by 0002_add_note.py, 0002_add_tag.py"
         in output
     )
+
+
+def test_a_model_change_needs_its_migration_in_the_same_commit(
+    consumer: Path, pg_server: object
+) -> None:
+    from migrail.main import main
+    from testing.projects import add_priority_column
+
+    add_priority_column(consumer)
+    code, output = _commit(consumer, "a model change alone")
+    assert code == 1
+    assert _hook_line(output, "migrail models match the migrations") == "Failed"
+    assert "schema-sync/models-changed: the models differ from the schema at head:" in output
+    assert "+    priority INTEGER DEFAULT '0' NOT NULL," in output
+    assert "hint: write the migration: nox -s generate -- <name>" in output
+    assert main(["generate", "add_priority"]) == 0
+    code, output = _commit(consumer, "the model change with its migration")
+    assert code == 0, output
+    assert _hook_line(output, "migrail models match the migrations") == "Passed"

@@ -62,9 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="how to report findings (default: terminal)",
     )
 
-    check = _command(commands, "check", "check the history: one head, released revisions intact")
+    check = _command(
+        commands, "check", "check the history: one head, nothing released edited, models in sync"
+    )
     check.add_argument(
-        "--only", metavar="CHECKS", help="a comma-separated few: single-head,immutable"
+        "--only", metavar="CHECKS", help="a comma-separated few: single-head,immutable,schema-sync"
     )
     check.add_argument(
         "--staged", action="store_true", help="judge what is staged for commit (as the hooks do)"
@@ -74,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     sums.add_argument(
         "--update", action="store_true", help="record every revision file as it is now"
     )
+
+    _command(commands, "snapshot", "write the head's schema snapshot from the models")
 
     _command(commands, "cleanup", "stop the warm cluster; remove what killed runs left behind")
     return parser
@@ -134,6 +138,10 @@ def _dispatch(command: str, project: Path | None, console: Console, options: dic
         from migrail.commands.check import sum_command
 
         return sum_command(config, console=console, **options)
+    if command == "snapshot":
+        from migrail.commands.check import snapshot
+
+        return snapshot(config, console=console)
     if command == "status":
         from migrail.commands.status import status
 

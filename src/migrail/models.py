@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from migrail.errors import FatalError
@@ -14,11 +15,12 @@ if TYPE_CHECKING:
     from migrail.config import Config
 
 
-def load_metadata(config: Config) -> MetaData | None:
+def load_metadata(config: Config, source: Path | None = None) -> MetaData | None:
     """Import the configured ``MetaData`` (``None`` when the project has no models).
 
-    The project root and its ``src/`` folder are put on ``sys.path`` first, so the models import
-    the same way whether or not the project is installed.
+    The project root (or ``source``, a copy of it such as the staged files) and its ``src/``
+    folder are put on ``sys.path`` first, so the models import the same way whether or not the
+    project is installed. From a copy, any earlier import of the package is forgotten first.
     """
     from sqlalchemy import MetaData
 
@@ -30,9 +32,12 @@ def load_metadata(config: Config) -> MetaData | None:
             f"[tool.migrail] metadata must look like 'package.module:metadata', "
             f"not {config.metadata!r}"
         )
-    for path in (config.root / "src", config.root):
+    root = source or config.root
+    for path in (root, root / "src"):
         if path.is_dir() and str(path) not in sys.path:
             sys.path.insert(0, str(path))
+    if source is not None:
+        _forget(module_name.partition(".")[0])
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
@@ -57,3 +62,17 @@ def load_metadata(config: Config) -> MetaData | None:
             hint="point [tool.migrail] metadata at your models, e.g. 'app.models:Base.metadata'",
         )
     return target
+
+
+def package_paths(config: Config) -> list[Path]:
+    """Where the models' top-level package lives in the project (to copy what is staged of it)."""
+    if config.metadata is None:
+        return []
+    top = config.metadata.partition(":")[0].partition(".")[0]
+    candidates = [config.root / "src" / top, config.root / top, config.root / f"{top}.py"]
+    return [path for path in candidates if path.exists()]
+
+
+def _forget(package: str) -> None:
+    for name in [name for name in sys.modules if name == package or name.startswith(f"{package}.")]:
+        del sys.modules[name]

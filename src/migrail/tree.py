@@ -21,9 +21,18 @@ class Tree(Protocol):
         """One file's content, ``None`` if it does not exist."""
         ...
 
+    def checkout(self, paths: list[Path], into: Path, root: Path) -> Path | None:
+        """A copy of the files under ``paths`` in ``into``, and where the project ``root`` is in
+        it; ``None`` where the files can be read in place."""
+        ...
+
 
 class DiskTree:
     """The working tree, as it is."""
+
+    def checkout(self, paths: list[Path], into: Path, root: Path) -> Path | None:
+        """Nothing to copy: the working tree is read where it is (``None``)."""
+        return None
 
     def files(self, directory: Path, suffix: str) -> dict[Path, bytes]:
         return {path: path.read_bytes() for path in sorted(directory.glob(f"*{suffix}"))}
@@ -51,6 +60,26 @@ class StagedTree:
     def read(self, path: Path) -> bytes | None:
         [content] = self._contents([path])
         return content
+
+    def checkout(self, paths: list[Path], into: Path, root: Path) -> Path | None:
+        """Write the staged versions of everything under ``paths`` into ``into`` (same layout
+        relative to the repository's top), and return where the project ``root`` is in it."""
+        listed = proc.run(["git", "-C", self.top, "ls-files", "-z", "--cached", "--", *paths])
+        if listed:
+            proc.run_bytes(
+                [
+                    "git",
+                    "-C",
+                    self.top,
+                    "checkout-index",
+                    "-z",
+                    "--force",
+                    f"--prefix={into}/",
+                    "--stdin",
+                ],
+                stdin=listed.encode(),
+            )
+        return into / root.resolve().relative_to(self.top)
 
     def _contents(self, paths: list[Path]) -> list[bytes | None]:
         """All the files' staged contents in one ``git cat-file --batch`` (not a git per file)."""

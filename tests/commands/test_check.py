@@ -14,7 +14,9 @@ from testing.projects import write_revision
 
 def test_a_sound_history_passes(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check"]) == 0
-    assert capsys.readouterr().err == "[✓] single-head, immutable: the history is sound\n"
+    assert (
+        capsys.readouterr().err == "[✓] single-head, immutable, schema-sync: the history is sound\n"
+    )
 
 
 def test_two_heads_are_named_with_their_branches(
@@ -85,5 +87,61 @@ def test_staged_tree_reads_many_files_in_one_batch(project: Path) -> None:
 def test_an_unknown_check_is_refused(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "--only", "single-head,heads"]) == 2
     assert capsys.readouterr().err == (
-        "error: unknown check(s): heads\nhint: checks: single-head, immutable\n"
+        "error: unknown check(s): heads\nhint: checks: single-head, immutable, schema-sync\n"
     )
+
+
+def test_a_model_change_without_migration_shows_the_schema_diff(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from testing.projects import add_priority_column
+
+    add_priority_column(project)
+    assert main(["check", "--only", "schema-sync"]) == 1
+    assert capsys.readouterr().err == (
+        "error: schema-sync/models-changed: the models differ from the schema at head:\n"
+        "--- snapshot 0001_create_tasks\n"
+        "+++ models\n"
+        "@@ -5,2 +5,3 @@\n"
+        "     owner TEXT,\n"
+        "+    priority INTEGER DEFAULT '0' NOT NULL,\n"
+        "     metadata JSONB,\n"
+        "hint: write the migration: nox -s generate -- <name> (or migrail generate <name>)\n"
+    )
+
+
+def test_generate_writes_the_snapshot_and_a_data_migration_passes(
+    project: Path, pg_server: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from testing.projects import add_priority_column
+
+    add_priority_column(project)
+    assert main(["generate", "add_priority"]) == 0
+    snapshot = project / "migrations" / "schema" / "0002_add_priority.sql"
+    assert "priority INTEGER DEFAULT '0' NOT NULL" in snapshot.read_text()
+    write_revision(
+        project, "0003", "backfill", "0002", 'op.execute("UPDATE tasks SET priority = 1")'
+    )
+    assert main(["sum", "--update"]) == 0
+    assert main(["check"]) == 0, capsys.readouterr().err
+
+
+def test_schema_sync_judges_the_staged_models(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from testing.projects import add_priority_column
+
+    commit_all(project)
+    add_priority_column(project)  # changed on disk, not staged
+    assert main(["check", "--staged", "--only", "schema-sync"]) == 0
+    git(project, "add", "tasks_models.py")
+    assert main(["check", "--staged", "--only", "schema-sync"]) == 1
+    assert "schema-sync/models-changed" in capsys.readouterr().err
+
+
+def test_without_models_there_is_nothing_to_keep_in_sync(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('metadata = "tasks_models:metadata"\n', ""))
+    assert main(["check", "--only", "schema-sync"]) == 0

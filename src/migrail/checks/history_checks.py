@@ -68,9 +68,6 @@ def immutable(config: Config, tree: Tree) -> list[Finding]:
     ]
 
 
-CHECKS: dict[str, Check] = {"single-head": single_head, "immutable": immutable}
-
-
 def _headers(config: Config, tree: Tree) -> list[graph.Header]:
     files = tree.files(config.versions_dir, ".py")
     return [
@@ -116,4 +113,67 @@ _HINTS = {
     "duplicate-id": "give one of them a new id (and rename its file to match)",
     "cycle": "a revision cannot come after itself: fix the down_revision that closes the loop",
     "no-revision-id": 'every revision file declares revision = "<id>"',
+}
+
+
+def schema_sync(config: Config, tree: Tree) -> list[Finding]:
+    """The models match the schema snapshot at head: a model change comes with its migration.
+
+    No database: the models are rendered as PostgreSQL DDL and compared with the snapshot
+    ``generate`` wrote for the newest revision (or the newest one before it that has one, so a
+    hand-written data migration that changes no schema passes).
+    """
+    import difflib
+    import tempfile
+
+    from migrail.models import load_metadata, package_paths
+    from migrail.snapshot import render_schema
+
+    if config.metadata is None:
+        return []  # no models to keep in sync: migrate-staging reports the check as skipped
+    headers = _headers(config, tree)
+    tips = graph.heads(headers)
+    if len(tips) != 1:
+        return []  # single-head reports it
+    snapshot = _newest_snapshot(config, tree, headers, tips[0])
+    if snapshot is None:
+        message = f"no schema snapshot in {_relative(config, config.migrations_dir / 'schema')}"
+        hint = "write the one for the current head from the models: migrail snapshot"
+        return [_finding(config, "schema-sync/no-snapshot", message, hint)]
+    name, recorded = snapshot
+    with tempfile.TemporaryDirectory(prefix="migrail-staged-") as directory:
+        source = tree.checkout(package_paths(config), Path(directory), config.root)
+        metadata = load_metadata(config, source)
+        assert metadata is not None
+        current = render_schema(metadata)
+    if current == recorded:
+        return []
+    diff = difflib.unified_diff(
+        recorded.splitlines(), current.splitlines(), f"snapshot {name}", "models", lineterm="", n=1
+    )
+    message = "the models differ from the schema at head:\n" + "\n".join(diff)
+    hint = "write the migration: nox -s generate -- <name> (or migrail generate <name>)"
+    return [_finding(config, "schema-sync/models-changed", message, hint)]
+
+
+def _newest_snapshot(
+    config: Config, tree: Tree, headers: list[graph.Header], tip: graph.Header
+) -> tuple[str, str] | None:
+    """The snapshot of ``tip``, or of the newest ancestor that has one (by first parents)."""
+    from migrail.snapshot import snapshot_path
+
+    by_id = {header.revision: header for header in headers}
+    current: graph.Header | None = tip
+    while current is not None:
+        content = tree.read(snapshot_path(config, current.name))
+        if content is not None:
+            return current.name, content.decode(errors="replace")
+        current = by_id.get(current.parents[0]) if current.parents else None
+    return None
+
+
+CHECKS: dict[str, Check] = {
+    "single-head": single_head,
+    "immutable": immutable,
+    "schema-sync": schema_sync,
 }

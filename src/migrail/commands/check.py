@@ -43,3 +43,28 @@ def sum_command(config: Config, *, update: bool, console: Console) -> int:
     path.write_text(sums.render_sum(files))
     output.success(console, f"recorded {len(files)} revision(s) in {path.relative_to(config.root)}")
     return 0
+
+
+def snapshot(config: Config, *, console: Console) -> int:
+    """Write the schema snapshot of the current head from the models (adoption, hand edits)."""
+    from migrail.executor import Executor
+    from migrail.history import short_name
+    from migrail.models import load_metadata
+    from migrail.snapshot import render_schema, snapshot_path
+
+    metadata = load_metadata(config)
+    if metadata is None:
+        raise FatalError(
+            "snapshots are of models, and no models are configured",
+            hint="set [tool.migrail] metadata = 'package.module:metadata'",
+        )
+    head = Executor(config).head
+    if head is None:
+        raise FatalError(
+            "there is no revision to write a snapshot for", hint="migrail generate NAME"
+        )
+    path = snapshot_path(config, short_name(Executor(config).script.get_revision(head)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_schema(metadata))
+    output.success(console, f"wrote {path.relative_to(config.root)}")
+    return 0

@@ -15,6 +15,7 @@ from migrail.steps import MigrationFailed
 if TYPE_CHECKING:
     from alembic.script import Script
     from rich.console import Console
+    from sqlalchemy import MetaData
 
     from migrail.config import Config
 
@@ -45,6 +46,8 @@ def generate(config: Config, *, name: str, empty: bool, console: Console) -> int
         return 0
     scripts, diffs = written
     _record_in_sum(config, [Path(script.path) for script in scripts])
+    if metadata is not None:
+        _write_snapshots(config, metadata, [Path(script.path).stem for script in scripts])
     for line in describe_all(diffs):
         output.info(console, f"  {line}")
     for script in scripts:
@@ -78,6 +81,17 @@ def _autogenerate(
                     hint="fix it first; `migrail migrate-staging` shows the details",
                 ) from None
             return executor.new_revision(slug, revision_id, connection)
+
+
+def _write_snapshots(config: Config, metadata: MetaData, stems: list[str]) -> None:
+    """The models' schema as of the new revisions, for the commit hook to compare against."""
+    from migrail.snapshot import render_schema, snapshot_path
+
+    schema = render_schema(metadata)
+    for stem in stems:
+        path = snapshot_path(config, stem)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(schema)
 
 
 def _record_in_sum(config: Config, paths: list[Path]) -> None:
