@@ -52,6 +52,7 @@ def consumer(
         "      - id: migrail-single-head\n"
         "      - id: migrail-immutable\n"
         "      - id: migrail-schema-sync\n"
+        "      - id: migrail-lint\n"
     )
     monkeypatch.setenv("PRE_COMMIT_HOME", str(pre_commit_home))
     commit_all(project, "released history")
@@ -100,7 +101,12 @@ def test_editing_a_released_revision_is_rejected(consumer: Path) -> None:
 
 def test_a_recorded_new_revision_commits_and_an_unrecorded_one_does_not(consumer: Path) -> None:
     write_revision(
-        consumer, "0002", "add_note", "0001", 'op.add_column("tasks", sa.Column("note", sa.Text()))'
+        consumer,
+        "0002",
+        "add_note",
+        "0001",
+        'op.add_column("tasks", sa.Column("note", sa.Text()))',
+        'op.drop_column("tasks", "note")',
     )
     code, output = _commit(consumer, "an unrecorded revision")
     assert code == 1
@@ -158,3 +164,31 @@ def test_a_model_change_needs_its_migration_in_the_same_commit(
     code, output = _commit(consumer, "the model change with its migration")
     assert code == 0, output
     assert _hook_line(output, "migrail models match the migrations") == "Passed"
+
+
+def test_an_unsafe_revision_is_rejected_until_its_finding_is_answered(consumer: Path) -> None:
+    from migrail.main import main
+
+    path = write_revision(
+        consumer,
+        "0002",
+        "drop_legacy",
+        "0001",
+        'op.drop_column("tasks", "metadata")',
+        'op.add_column("tasks", sa.Column("metadata", sa.JSON()))',
+    )
+    assert main(["sum", "--update"]) == 0
+    assert main(["lint", "--fix-sql"]) == 1
+    code, output = _commit(consumer, "drop a column")
+    assert code == 1
+    assert _hook_line(output, "migrail lint") == "Failed"
+    assert "lint/ban-drop-column: migrations/versions/0002_drop_legacy.py:12: " in output
+    path.write_text(
+        path.read_text().replace(
+            "    op.drop_column",
+            "    # migrail: allow ban-drop-column -- no release reads it since 4.2\n    op.drop_column",
+        )
+    )
+    assert main(["sum", "--update"]) == 0
+    code, output = _commit(consumer, "drop a column nobody reads")
+    assert code == 0, output

@@ -26,12 +26,19 @@ class Tree(Protocol):
         it; ``None`` where the files can be read in place."""
         ...
 
+    def changed(self, directory: Path) -> set[Path] | None:
+        """The files under ``directory`` this commit adds or changes; ``None``: judge them all."""
+        ...
+
 
 class DiskTree:
     """The working tree, as it is."""
 
     def checkout(self, paths: list[Path], into: Path, root: Path) -> Path | None:
         """Nothing to copy: the working tree is read where it is (``None``)."""
+        return None
+
+    def changed(self, directory: Path) -> set[Path] | None:
         return None
 
     def files(self, directory: Path, suffix: str) -> dict[Path, bytes]:
@@ -80,6 +87,23 @@ class StagedTree:
                 stdin=listed.encode(),
             )
         return into / root.resolve().relative_to(self.top)
+
+    def changed(self, directory: Path) -> set[Path] | None:
+        names = proc.run(
+            [
+                "git",
+                "-C",
+                self.top,
+                "diff",
+                "--cached",
+                "-z",
+                "--name-only",
+                "--diff-filter=d",
+                "--",
+                directory,
+            ]
+        )
+        return {(self.top / name).resolve() for name in names.split("\0") if name}
 
     def _contents(self, paths: list[Path]) -> list[bytes | None]:
         """All the files' staged contents in one ``git cat-file --batch`` (not a git per file)."""

@@ -15,7 +15,8 @@ from testing.projects import write_revision
 def test_a_sound_history_passes(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check"]) == 0
     assert (
-        capsys.readouterr().err == "[✓] single-head, immutable, schema-sync: the history is sound\n"
+        capsys.readouterr().err
+        == "[✓] single-head, immutable, schema-sync, lint: the history is sound\n"
     )
 
 
@@ -87,7 +88,7 @@ def test_staged_tree_reads_many_files_in_one_batch(project: Path) -> None:
 def test_an_unknown_check_is_refused(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "--only", "single-head,heads"]) == 2
     assert capsys.readouterr().err == (
-        "error: unknown check(s): heads\nhint: checks: single-head, immutable, schema-sync\n"
+        "error: unknown check(s): heads\nhint: checks: single-head, immutable, schema-sync, lint\n"
     )
 
 
@@ -145,3 +146,25 @@ def test_without_models_there_is_nothing_to_keep_in_sync(
     pyproject = project / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace('metadata = "tasks_models:metadata"\n', ""))
     assert main(["check", "--only", "schema-sync"]) == 0
+
+
+def test_lint_judges_only_the_revisions_this_commit_changes(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_revision(project, "0002", "drop_owner", "0001", 'op.drop_column("tasks", "owner")')
+    assert main(["sum", "--update"]) == 0
+    commit_all(project)  # released, with its finding
+    write_revision(
+        project, "0003", "index_status", "0002", 'op.create_index("ix", "tasks", ["status"])'
+    )
+    git(project, "add", "-A")
+    capsys.readouterr()
+    assert main(["check", "--staged", "--only", "lint"]) == 1
+    err = capsys.readouterr().err
+    assert (
+        "error: lint/require-concurrent-index-creation: migrations/versions/0003_index_status.py:12: "
+        in err
+    )
+    assert "ban-drop-column" not in err
+    assert main(["check", "--only", "lint"]) == 1
+    assert "lint/ban-drop-column" in capsys.readouterr().err

@@ -172,8 +172,38 @@ def _newest_snapshot(
     return None
 
 
+def lint(config: Config, tree: Tree) -> list[Finding]:
+    """``migrail lint`` on the revisions this commit adds or changes (all of them in CI).
+
+    Revision files are read where they are: under pre-commit, unstaged changes are stashed.
+    Only error-level findings fail the check; ``migrail lint`` shows the warnings too.
+    """
+    from migrail.executor import Executor
+    from migrail.lint import lint_history
+
+    scope = tree.changed(config.versions_dir)
+    if scope is not None and not scope:
+        return []
+    report = lint_history(Executor(config), scope)
+    return [
+        Finding(
+            rule=f"lint/{finding.rule}",
+            severity="error",
+            message=f"{_where(config, finding)}: {finding.message}",
+            path=finding.path,
+            help=finding.help or (f"see {finding.url}" if finding.url else None),
+        )
+        for finding in report.failing
+    ]
+
+
+def _where(config: Config, finding: Finding) -> str:
+    return _relative(config, finding.path) + (f":{finding.line}" if finding.line else "")
+
+
 CHECKS: dict[str, Check] = {
     "single-head": single_head,
     "immutable": immutable,
     "schema-sync": schema_sync,
+    "lint": lint,
 }
