@@ -8,14 +8,15 @@ from pathlib import Path
 IDENTITY = ["-c", "user.name=migrail tests", "-c", "user.email=tests@example.com"]
 
 
-def git(root: Path, *args: str) -> str:
-    """Run git in ``root`` (with a fixed identity) and return its output; failures raise."""
+def git(root: Path, *args: str, check: bool = True) -> str:
+    """Run git in ``root`` (with a fixed identity) and return its output; failures raise unless
+    ``check`` is false (a merge that conflicts, say)."""
     done = subprocess.run(
         ["git", *IDENTITY, *args], cwd=root, capture_output=True, text=True, check=False
     )
-    if done.returncode != 0:
+    if check and done.returncode != 0:
         raise AssertionError(f"git {' '.join(args)} failed: {done.stderr}")
-    return done.stdout
+    return done.stdout + done.stderr
 
 
 def commit_all(root: Path, message: str = "commit") -> None:

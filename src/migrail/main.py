@@ -77,6 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--update", action="store_true", help="record every revision file as it is now"
     )
 
+    rebase = _command(commands, "rebase", "move this branch's new revisions after another's head")
+    rebase.add_argument(
+        "--onto",
+        default="main",
+        metavar="GIT_REF",
+        help="the branch to rebase onto (default: main)",
+    )
+
     _command(commands, "snapshot", "write the head's schema snapshot from the models")
 
     _command(commands, "cleanup", "stop the warm cluster; remove what killed runs left behind")
@@ -138,6 +146,10 @@ def _dispatch(command: str, project: Path | None, console: Console, options: dic
         from migrail.commands.check import sum_command
 
         return sum_command(config, console=console, **options)
+    if command == "rebase":
+        from migrail.commands.rebase import rebase
+
+        return rebase(config, console=console, **options)
     if command == "snapshot":
         from migrail.commands.check import snapshot
 

@@ -29,9 +29,8 @@ def test_two_heads_are_named_with_their_branches(
     assert main(["check", "--only", "single-head"]) == 1
     assert capsys.readouterr().err == (
         "error: single-head/multiple-heads: the history has 2 heads: 0003_add_b, 0004_add_c\n"
-        "hint: branches (0003_add_b: 0003_add_b <- 0002_add_a; 0004_add_c: 0004_add_c); put one "
-        "branch's revisions after the other's: set the oldest one's down_revision to the other "
-        "head, then migrail sum --update\n"
+        "hint: branches (0003_add_b: 0003_add_b <- 0002_add_a; 0004_add_c: 0004_add_c); move this "
+        "branch's new revisions after the other branch's head: migrail rebase --onto main\n"
     )
 
 

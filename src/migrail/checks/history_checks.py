@@ -107,10 +107,11 @@ def _relative(config: Config, path: Path) -> str:
 
 _SUM_HINT = "if the change is deliberate, refresh the sum: migrail sum --update"
 _HINTS = {
-    "multiple-heads": "put one branch's revisions after the other's: set the oldest one's "
-    "down_revision to the other head, then migrail sum --update",
+    "multiple-heads": "move this branch's new revisions after the other branch's head: "
+    "migrail rebase --onto main",
     "dangling-parent": "fix its down_revision, or restore the revision it names",
-    "duplicate-id": "give one of them a new id (and rename its file to match)",
+    "duplicate-id": "two branches numbered revisions alike? migrail rebase --onto main; "
+    "otherwise give one a new id (and rename its file to match)",
     "cycle": "a revision cannot come after itself: fix the down_revision that closes the loop",
     "no-revision-id": 'every revision file declares revision = "<id>"',
 }

@@ -1,0 +1,53 @@
+"""``migrail rebase``: one head again after two branches each added revisions."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from migrail import output
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from migrail.config import Config
+
+
+def rebase(config: Config, *, onto: str, console: Console) -> int:
+    """Move this branch's new revisions after ``onto``'s head, then re-render their SQL."""
+    from migrail.rebase import apply_rebase, plan_rebase
+
+    moves = plan_rebase(config, onto)
+    if not moves:
+        output.info(console, f"No revision is new on this branch against {onto}: nothing to move")
+        return 0
+    apply_rebase(config, onto, moves)
+    for move in moves:
+        output.success(
+            console, f"{move.old.path.stem} ➜ {move.new_path.stem} (after {move.parent})"
+        )
+    _refresh_sql(config, console)
+    _refresh_snapshot(config, moves[-1].new_path.stem, console)
+    output.info(console, "Review, then prove it: nox -s migrate-staging")
+    return 0
+
+
+def _refresh_snapshot(config: Config, head: str, console: Console) -> None:
+    """The new head's schema is both branches' models now: write it from the models."""
+    from migrail.models import load_metadata
+    from migrail.snapshot import render_schema, snapshot_path
+
+    metadata = load_metadata(config)
+    if metadata is not None:
+        path = snapshot_path(config, head)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render_schema(metadata))
+        output.success(console, f"wrote {path.relative_to(config.root)}")
+
+
+def _refresh_sql(config: Config, console: Console) -> None:
+    """The moved revisions' SQL names their new ids: render it again."""
+    from migrail.executor import Executor
+    from migrail.lint import lint_history
+
+    for path in lint_history(Executor(config), fix_sql=True).rewritten:
+        output.success(console, f"rewrote {path.relative_to(config.root)}")

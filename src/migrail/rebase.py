@@ -1,0 +1,143 @@
+"""Re-parent this branch's new revisions onto another branch's head, the way git rebase would.
+
+Two branches that each add a revision on the same parent leave two heads (with sequence ids, two
+revisions numbered alike). The revisions this branch adds (the files the other branch does not
+have) are moved after the other branch's head, in order: their ``down_revision``, their id and
+file name (the next free numbers), their docstring header, their SQL file and schema snapshot,
+and ``migrail.sum`` (the other branch's, plus these) all follow.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from migrail import graph, proc, sums
+from migrail.config import Config
+from migrail.errors import FatalError
+from migrail.naming import SEQUENCE_WIDTH
+from migrail.snapshot import SNAPSHOT_DIR
+
+
+@dataclass(frozen=True)
+class Move:
+    """One revision moved: its old and new id and file name, and its new parent."""
+
+    old: graph.Header
+    new_id: str
+    new_path: Path
+    parent: str
+
+
+def plan_rebase(config: Config, onto: str) -> list[Move]:
+    """What ``rebase`` would do: this branch's revisions, renumbered after ``onto``'s head."""
+    headers = graph.read_headers(config.versions_dir)
+    theirs_names = _files_at(config, onto)
+    theirs = [header for header in headers if header.path.name in theirs_names]
+    ours = [header for header in headers if header.path.name not in theirs_names]
+    tips = graph.heads(theirs)
+    if len(tips) != 1:
+        raise FatalError(
+            f"{onto} has {len(tips)} heads in {config.versions_dir.name}; rebase onto one head"
+        )
+    if not ours:
+        return []
+    taken = {header.revision for header in theirs if header.revision}
+    renamed: dict[str, str] = {}
+    moves = []
+    parent = tips[0].revision or ""
+    for header in _oldest_first(ours):
+        new_id = _next_id(header.revision or "", taken, config.revision_naming)
+        taken.add(new_id)
+        renamed[header.revision or ""] = new_id
+        stem = header.path.stem
+        slug = (
+            stem[len(header.revision) :]
+            if header.revision and stem.startswith(header.revision)
+            else f"_{stem}"
+        )
+        moves.append(Move(header, new_id, header.path.with_name(f"{new_id}{slug}.py"), parent))
+        parent = new_id
+    return moves
+
+
+def apply_rebase(config: Config, onto: str, moves: list[Move]) -> None:
+    """Rewrite and rename the moved revisions, their SQL and snapshots, and the sum."""
+    for move in moves:
+        text = move.old.path.read_text(encoding="utf-8")
+        text = _set(text, "revision", repr(move.new_id))
+        text = _set(text, "down_revision", repr(move.parent))
+        text = re.sub(
+            r"^Revision ID: .*$", f"Revision ID: {move.new_id}", text, count=1, flags=re.M
+        )
+        text = re.sub(r"^Revises: .*$", f"Revises: {move.parent}", text, count=1, flags=re.M)
+        move.old.path.unlink()
+        move.new_path.write_text(text, encoding="utf-8")
+        for folder in (config.sql_dir, config.migrations_dir / SNAPSHOT_DIR):
+            old = folder / f"{move.old.path.stem}.sql"
+            if old.is_file():
+                old.rename(folder / f"{move.new_path.stem}.sql")
+    theirs_sum = _file_at(config, onto, config.migrations_dir / sums.SUM_FILE)
+    ours = {move.new_path.name: move.new_path.read_bytes() for move in moves}
+    (config.migrations_dir / sums.SUM_FILE).write_text(sums.record(theirs_sum, ours))
+
+
+def _set(text: str, name: str, value: str) -> str:
+    """Replace the value of ``name = ...`` (annotated or not), keeping the rest of the line."""
+    pattern = re.compile(rf"^({name}\s*(?::[^=\n]+)?=\s*)(.+?)(\s*(?:#.*)?)$", re.M)
+    if not pattern.search(text):
+        raise FatalError(f"no {name} = ... line to rewrite")
+    return pattern.sub(lambda m: f"{m[1]}{value}{m[3]}", text, count=1)
+
+
+def _next_id(current: str, taken: set[str], naming: str) -> str:
+    """The next sequence number after every id taken; other ids stay unless they collide."""
+    numbers = [int(rev) for rev in taken if rev.isdigit() and len(rev) <= 6]
+    if naming == "sequence" and (current.isdigit() or not current):
+        return str(max(numbers, default=0) + 1).zfill(SEQUENCE_WIDTH)
+    if current in taken:
+        raise FatalError(f"revision id {current} is taken on both branches: rename one by hand")
+    return current
+
+
+def _oldest_first(headers: list[graph.Header]) -> list[graph.Header]:
+    """This branch's revisions, each after its parents among them."""
+    ids = {header.revision for header in headers}
+    ordered: list[graph.Header] = []
+    placed: set[str | None] = set()
+    pending = sorted(headers, key=lambda header: header.path.name)
+    while pending:
+        ready = [h for h in pending if all(p not in ids or p in placed for p in h.parents)]
+        if not ready:
+            raise FatalError("this branch's revisions loop: fix their down_revision by hand")
+        for header in ready:
+            ordered.append(header)
+            placed.add(header.revision)
+        pending = [h for h in pending if h not in ready]
+    return ordered
+
+
+def _files_at(config: Config, ref: str) -> set[str]:
+    top = Path(proc.run(["git", "-C", config.root, "rev-parse", "--show-toplevel"]).strip())
+    relative = config.versions_dir.resolve().relative_to(top)
+    try:
+        listed = proc.run(
+            ["git", "-C", top, "ls-tree", "-z", "--name-only", f"{ref}:{relative.as_posix()}"]
+        )
+    except FatalError:
+        raise FatalError(
+            f"{ref!r} is not a branch or commit with {relative}",
+            hint="name the branch to rebase onto: --onto main",
+        ) from None
+    return {name for name in listed.split("\0") if name.endswith(".py")}
+
+
+def _file_at(config: Config, ref: str, path: Path) -> str | None:
+    top = Path(proc.run(["git", "-C", config.root, "rev-parse", "--show-toplevel"]).strip())
+    try:
+        return proc.run(
+            ["git", "-C", top, "show", f"{ref}:{path.resolve().relative_to(top).as_posix()}"]
+        )
+    except FatalError:
+        return None
