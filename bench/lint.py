@@ -9,53 +9,14 @@ Run: python bench/lint.py [--revisions 200] [--rounds 3]
 from __future__ import annotations
 
 import argparse
-import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from histories import make_history, timed
+
 BIN = Path(sys.executable).parent
-
-
-def make_history(root: Path, count: int) -> None:
-    """A project whose linear history adds ``count`` columns to ``tasks``, one a revision."""
-    (root / "migrations" / "versions").mkdir(parents=True)
-    for name in ("env.py", "script.py.mako"):
-        shutil.copy(REPO / "migrations" / name, root / "migrations" / name)
-    shutil.copy(
-        REPO / "migrations" / "versions" / "0001_create_tasks.py", root / "migrations" / "versions"
-    )
-    (root / "pyproject.toml").write_text('[tool.migrail]\nmigrations = "migrations"\n')
-    (root / "alembic.ini").write_text("[alembic]\nscript_location = migrations\n")
-    for number in range(2, count + 1):
-        revision = f"{number:04d}"
-        (root / "migrations" / "versions" / f"{revision}_add_field_{number}.py").write_text(
-            f'"""Add field {number} to tasks"""\n\n'
-            "import sqlalchemy as sa\nfrom alembic import op\n\n"
-            f'revision = "{revision}"\ndown_revision = "{number - 1:04d}"\n'
-            "branch_labels = None\ndepends_on = None\n\n\n"
-            "def upgrade() -> None:\n"
-            f'    op.add_column("tasks", sa.Column("field_{number}", sa.Text()))\n\n\n'
-            "def downgrade() -> None:\n"
-            f'    op.drop_column("tasks", "field_{number}")\n'
-        )
-
-
-def timed(command: list[str], cwd: Path, rounds: int) -> float:
-    def once() -> float:
-        started = time.perf_counter()
-        # lint exits 1 on findings; anything else (a crash) must not pass for a fast run
-        done = subprocess.run(command, cwd=cwd, check=False, capture_output=True)
-        if done.returncode not in (0, 1):
-            raise SystemExit(f"{command} failed: {done.stderr.decode()[-500:]}")
-        return time.perf_counter() - started
-
-    once()  # warm the file cache
-    return statistics.median(once() for _ in range(rounds))
 
 
 def main() -> None:

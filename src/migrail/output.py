@@ -6,17 +6,40 @@ Messages are escaped before rich sees them: ``[tool.migrail]`` is text, not mark
 from __future__ import annotations
 
 import sys
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from rich.console import Console
 
 
 def make_console(file: IO[str] | None = None) -> Console:
-    """Build the console that commands write their messages to (stderr unless ``file`` is given)."""
-    from rich.console import Console
+    """The console commands write their messages to (stderr unless ``file`` is given).
 
-    return Console(file=file or sys.stderr, highlight=False, soft_wrap=True)
+    Built on first use: rich costs a fiftieth of a second to import, and the commit hooks, which
+    print a line or two through ``plain``, run on every commit.
+    """
+    return cast("Console", _LazyConsole(file or sys.stderr))
+
+
+class _LazyConsole:
+    def __init__(self, file: IO[str]) -> None:
+        self._file = file
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(file=self._file, highlight=False, soft_wrap=True)
+        return getattr(self._console, name)
+
+
+def plain(message: str, hint: str | None = None, *, ok: bool = False) -> None:
+    """A message without rich, for the commit hooks: ``[✓] ...`` or ``error: ...`` and a hint."""
+    lines = [f"[✓] {message}" if ok else f"error: {message}"]
+    if hint:
+        lines.append(f"hint: {hint}")
+    sys.stderr.write("".join(f"{line}\n" for line in lines))
 
 
 def info(console: Console, message: str) -> None:

@@ -30,6 +30,18 @@ class Tree(Protocol):
         """The files under ``directory`` this commit adds or changes; ``None``: judge them all."""
         ...
 
+    def fingerprint(self) -> str | None:
+        """A digest of every Python file's content, cheap to take; ``None``: not available."""
+        ...
+
+    def remembered(self, name: str, key: str) -> bool:
+        """Whether check ``name`` last passed with exactly this ``key``."""
+        ...
+
+    def remember(self, name: str, key: str) -> None:
+        """Record that check ``name`` passed with ``key``."""
+        ...
+
 
 class DiskTree:
     """The working tree, as it is."""
@@ -39,6 +51,15 @@ class DiskTree:
         return None
 
     def changed(self, directory: Path) -> set[Path] | None:
+        return None
+
+    def fingerprint(self) -> str | None:
+        return None  # the working tree has no cheap digest: every check runs in full
+
+    def remembered(self, name: str, key: str) -> bool:
+        return False
+
+    def remember(self, name: str, key: str) -> None:
         return None
 
     def files(self, directory: Path, suffix: str) -> dict[Path, bytes]:
@@ -104,6 +125,25 @@ class StagedTree:
             ]
         )
         return {(self.top / name).resolve() for name in names.split("\0") if name}
+
+    def fingerprint(self) -> str | None:
+        """The staged blob ids of every Python file: git has hashed their contents already."""
+        import hashlib
+
+        listed = proc.run(["git", "-C", self.top, "ls-files", "-s", "-z", "--", "*.py"])
+        return hashlib.sha256(listed.encode()).hexdigest()
+
+    def remembered(self, name: str, key: str) -> bool:
+        path = self._memory(name)
+        return path.is_file() and path.read_text().strip() == key
+
+    def remember(self, name: str, key: str) -> None:
+        self._memory(name).write_text(key + "\n")
+
+    def _memory(self, name: str) -> Path:
+        """Where a check's last passing key is kept: inside .git, never committed."""
+        git_dir = Path(proc.run(["git", "-C", self.top, "rev-parse", "--absolute-git-dir"]).strip())
+        return git_dir / f"migrail-{name}.pass"
 
     def _contents(self, paths: list[Path]) -> list[bytes | None]:
         """All the files' staged contents in one ``git cat-file --batch`` (not a git per file)."""

@@ -134,7 +134,8 @@ def test_schema_sync_judges_the_staged_models(
     commit_all(project)
     add_priority_column(project)  # changed on disk, not staged
     assert main(["check", "--staged", "--only", "schema-sync"]) == 0
-    git(project, "add", "tasks_models.py")
+    assert (project / ".git" / "migrail-schema-sync.pass").is_file()  # remembered...
+    git(project, "add", "tasks_models.py")  # ...until a staged Python file changes
     assert main(["check", "--staged", "--only", "schema-sync"]) == 1
     assert "schema-sync/models-changed" in capsys.readouterr().err
 

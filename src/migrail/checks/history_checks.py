@@ -142,12 +142,17 @@ def schema_sync(config: Config, tree: Tree) -> list[Finding]:
         hint = "write the one for the current head from the models: migrail snapshot"
         return [_finding(config, "schema-sync/no-snapshot", message, hint)]
     name, recorded = snapshot
+    key = _sync_key(tree, recorded)
+    if key is not None and tree.remembered("schema-sync", key):
+        return []  # the same models and snapshot passed before: rendering again changes nothing
     with tempfile.TemporaryDirectory(prefix="migrail-staged-") as directory:
         source = tree.checkout(package_paths(config), Path(directory), config.root)
         metadata = load_metadata(config, source)
         assert metadata is not None
         current = render_schema(metadata)
     if current == recorded:
+        if key is not None:
+            tree.remember("schema-sync", key)
         return []
     diff = difflib.unified_diff(
         recorded.splitlines(), current.splitlines(), f"snapshot {name}", "models", lineterm="", n=1
@@ -155,6 +160,26 @@ def schema_sync(config: Config, tree: Tree) -> list[Finding]:
     message = "the models differ from the schema at head:\n" + "\n".join(diff)
     hint = "write the migration: nox -s generate -- <name> (or migrail generate <name>)"
     return [_finding(config, "schema-sync/models-changed", message, hint)]
+
+
+def _sync_key(tree: Tree, snapshot: str) -> str | None:
+    """What the rendering depends on: every staged Python file, the snapshot, and the versions of
+    Python, SQLAlchemy and migrail (``None`` where the tree cannot say cheaply)."""
+    import hashlib
+    import platform
+    from importlib.metadata import version
+
+    fingerprint = tree.fingerprint()
+    if fingerprint is None:
+        return None
+    parts = [
+        fingerprint,
+        snapshot,
+        platform.python_version(),
+        version("sqlalchemy"),
+        version("migrail"),
+    ]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
 def _newest_snapshot(

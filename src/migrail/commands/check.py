@@ -26,10 +26,10 @@ def check(config: Config, *, only: str | None, staged: bool, console: Console) -
     tree = StagedTree(config.root) if staged else DiskTree()
     findings = [finding for name in names for finding in CHECKS[name](config, tree)]
     for finding in findings:
-        output.failure(console, f"{finding.rule}: {finding.message}", finding.help)
+        output.plain(f"{finding.rule}: {finding.message}", finding.help)
     if not findings:
         where = "staged history" if staged else "history"
-        output.success(console, f"{', '.join(names)}: the {where} is sound")
+        output.plain(f"{', '.join(names)}: the {where} is sound", ok=True)
     return 1 if findings else 0
 
 
