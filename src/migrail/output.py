@@ -26,12 +26,21 @@ class _LazyConsole:
         self._file = file
         self._console: Console | None = None
 
-    def __getattr__(self, name: str) -> Any:
+    @property
+    def rich(self) -> Console:
         if self._console is None:
             from rich.console import Console
 
             self._console = Console(file=self._file, highlight=False, soft_wrap=True)
-        return getattr(self._console, name)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.rich, name)
+
+
+def rich_console(console: Console) -> Console:
+    """The real rich console, for rich's own machinery (a live progress display, say)."""
+    return console.rich if isinstance(console, _LazyConsole) else console
 
 
 def plain(message: str, hint: str | None = None, *, ok: bool = False) -> None:

@@ -49,7 +49,7 @@ def _progress(console: Console) -> Iterator[Callable[[str, Step], None]]:
     """A live bar per phase on a terminal; nothing in CI logs, where the summary says it all."""
     from rich.progress import Progress, TaskID
 
-    with Progress(console=console, transient=True) as progress:
+    with Progress(console=output.rich_console(console), transient=True) as progress:
         bars: dict[str, TaskID] = {}
 
         def step(phase: str, done: Step) -> None:
