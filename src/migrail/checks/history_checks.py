@@ -169,6 +169,8 @@ def _sync_key(tree: Tree, snapshot: str) -> str | None:
     import platform
     from importlib.metadata import version
 
+    from migrail import __version__
+
     fingerprint = tree.fingerprint()
     if fingerprint is None:
         return None
@@ -176,8 +178,8 @@ def _sync_key(tree: Tree, snapshot: str) -> str | None:
         fingerprint,
         snapshot,
         platform.python_version(),
-        version("sqlalchemy"),
-        version("migrail"),
+        version("sqlalchemy"),  # read from its metadata: importing it is what the memory saves
+        __version__,
     ]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
