@@ -69,7 +69,8 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def check(session: nox.Session) -> None:
-    """Static checks: ruff and mypy (strict) over the package."""
+    """Static checks: ruff, mypy (strict), and migrail check on this repo's own history."""
     _install(session, "lint")
-    session.run("ruff", "check", "src", "tests", "noxfile.py")
+    session.run("ruff", "check", "src", "tests", "testing", "bench", "noxfile.py")
     session.run("mypy")
+    session.run("migrail", "check", "--only", "single-head,immutable,schema-sync")
