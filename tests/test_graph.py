@@ -46,3 +46,27 @@ def test_two_heads_duplicates_dangling_parents_and_cycles_are_named() -> None:
 def test_a_long_history_does_not_exhaust_the_stack() -> None:
     history = [_header("0")] + [_header(str(i), str(i - 1)) for i in range(1, 5000)]
     assert problems(history) == []
+
+
+def test_a_tuple_split_over_lines_and_alembics_own_template(tmp_path: Path) -> None:
+    merge = tmp_path / "0004_merge.py"
+    merge.write_text(
+        'revision = "0004"\ndown_revision = (\n    "0002",\n    "0003",\n)\nbranch_labels = None\n'
+    )
+    assert read_header(merge) == Header(merge, "0004", ("0002", "0003"))
+    template = tmp_path / "ae1027a6acf_add.py"
+    template.write_text(
+        "revision: str = 'ae1027a6acf'\n"
+        "down_revision: Union[str, None] = '1975ea83b712'\n"
+        "branch_labels: Union[str, Sequence[str], None] = None\n"
+    )
+    assert read_header(template).parents == ("1975ea83b712",)
+
+
+def test_a_computed_parent_is_its_own_problem_not_a_second_root(tmp_path: Path) -> None:
+    computed = tmp_path / "0002_x.py"
+    computed.write_text('revision = "0002"\ndown_revision = PREVIOUS\n')
+    header = read_header(computed)
+    assert not header.readable
+    found = problems([_header("0001"), header])
+    assert [p.kind for p in found] == ["unreadable-header"]

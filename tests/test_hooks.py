@@ -192,3 +192,14 @@ def test_an_unsafe_revision_is_rejected_until_its_finding_is_answered(consumer: 
     assert main(["sum", "--update"]) == 0
     code, output = _commit(consumer, "drop a column nobody reads")
     assert code == 0, output
+
+
+def test_deleting_a_released_revision_is_rejected(consumer: Path) -> None:
+    git(consumer, "rm", "-q", "migrations/versions/0001_create_tasks.py")
+    code, output = _commit(consumer, "delete a released revision")
+    assert code == 1
+    assert _hook_line(output, "migrail released revisions are unchanged") == "Failed"
+    assert (
+        "immutable/removed: 0001_create_tasks.py is recorded in migrail.sum but was removed"
+        in output
+    )

@@ -25,6 +25,7 @@ class Header:
     path: Path
     revision: str | None
     parents: tuple[str, ...]
+    readable: bool = True  # False: its ids are computed, not written as literals
 
     @property
     def name(self) -> str:
@@ -41,25 +42,51 @@ class Problem:
 
 
 def read_header(path: Path, text: str | None = None) -> Header:
-    """The ``revision`` and ``down_revision`` of one revision file (``text``: its content)."""
+    """The ``revision`` and ``down_revision`` of one revision file (``text``: its content).
+
+    One-line literals (what Alembic writes) are read with a regular expression; anything else,
+    a tuple split over lines say, with Python's parser. Nothing is imported either way.
+    """
     source = path.read_text(encoding="utf-8", errors="replace") if text is None else text
     values: dict[str, object] = {}
     for match in _ASSIGNMENT.finditer(source):
         try:
             values.setdefault(match["name"], ast.literal_eval(match["value"]))
         except (ValueError, SyntaxError):
-            values.setdefault(match["name"], _UNREADABLE)
+            values = _parsed_assignments(source)
+            break
     revision = values.get("revision")
     parents = values.get("down_revision")
     if isinstance(parents, str):
         parents = (parents,)
+    listed = parents if isinstance(parents, (tuple, list)) else ()
+    readable = isinstance(revision, str) and (
+        parents is None or (bool(listed) and all(isinstance(p, str) for p in listed))
+    )
     return Header(
         path=path,
         revision=revision if isinstance(revision, str) else None,
-        parents=tuple(p for p in parents if isinstance(p, str))
-        if isinstance(parents, (tuple, list))
-        else (),
+        parents=tuple(str(p) for p in listed) if readable else (),
+        readable=readable,
     )
+
+
+def _parsed_assignments(source: str) -> dict[str, object]:
+    """Module-level ``revision``/``down_revision`` literals, from the syntax tree."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return {}
+    values: dict[str, object] = {}
+    for node in tree.body:
+        target = node.targets[0] if isinstance(node, ast.Assign) else getattr(node, "target", None)
+        value = getattr(node, "value", None)
+        if isinstance(target, ast.Name) and target.id in ("revision", "down_revision") and value:
+            try:
+                values.setdefault(target.id, ast.literal_eval(value))
+            except ValueError:
+                values.setdefault(target.id, _UNREADABLE)
+    return values
 
 
 def read_headers(versions: Path) -> list[Header]:
@@ -73,7 +100,11 @@ def heads(headers: Iterable[Header]) -> list[Header]:
     """The revisions nothing builds on."""
     headers = list(headers)
     parents = {parent for header in headers for parent in header.parents}
-    return [header for header in headers if header.revision and header.revision not in parents]
+    return [
+        header
+        for header in headers
+        if header.revision and header.readable and header.revision not in parents
+    ]
 
 
 def problems(headers: list[Header]) -> list[Problem]:
@@ -85,8 +116,11 @@ def problems(headers: list[Header]) -> list[Problem]:
             found.append(
                 Problem("no-revision-id", f'{header.path.name} has no revision = "..." line')
             )
-        else:
-            by_id.setdefault(header.revision, []).append(header)
+            continue
+        if not header.readable:
+            message = f"{header.path.name}: its down_revision is computed, not written out"
+            found.append(Problem("unreadable-header", message, (header.revision,)))
+        by_id.setdefault(header.revision, []).append(header)
     for revision, owners in by_id.items():
         if len(owners) > 1:
             names = ", ".join(owner.path.name for owner in owners)

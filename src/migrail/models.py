@@ -65,11 +65,14 @@ def load_metadata(config: Config, source: Path | None = None) -> MetaData | None
 
 
 def package_paths(config: Config) -> list[Path]:
-    """Where the models' top-level package lives in the project (to copy what is staged of it)."""
+    """What the models may import from the project, to copy what is staged of it: all of
+    ``src/`` in a src layout, else the models' top-level package or module."""
     if config.metadata is None:
         return []
+    if (config.root / "src").is_dir():
+        return [config.root / "src"]
     top = config.metadata.partition(":")[0].partition(".")[0]
-    candidates = [config.root / "src" / top, config.root / top, config.root / f"{top}.py"]
+    candidates = [config.root / top, config.root / f"{top}.py"]
     return [path for path in candidates if path.exists()]
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from migrail import graph, proc, sums
 from migrail.config import Config
 from migrail.errors import FatalError
-from migrail.naming import SEQUENCE_WIDTH
+from migrail.naming import SEQUENCE_WIDTH, following
 from migrail.snapshot import SNAPSHOT_DIR
 
 
@@ -34,6 +34,12 @@ def plan_rebase(config: Config, onto: str) -> list[Move]:
     """What ``rebase`` would do: this branch's revisions, renumbered after ``onto``'s head."""
     headers = graph.read_headers(config.versions_dir)
     theirs_names = _files_at(config, onto)
+    here = {header.path.name for header in headers}
+    if missing := sorted(theirs_names - here):
+        raise FatalError(
+            f"{onto} has revisions this checkout does not: {', '.join(missing)}",
+            hint=f"merge it first (git merge {onto}), then: migrail rebase --onto {onto}",
+        )
     theirs = [header for header in headers if header.path.name in theirs_names]
     ours = [header for header in headers if header.path.name not in theirs_names]
     tips = graph.heads(theirs)
@@ -48,7 +54,7 @@ def plan_rebase(config: Config, onto: str) -> list[Move]:
     moves = []
     parent = tips[0].revision or ""
     for header in _oldest_first(ours):
-        new_id = _next_id(header.revision or "", taken, config.revision_naming)
+        new_id = _next_id(header.revision or "", parent, taken, config.revision_naming)
         taken.add(new_id)
         renamed[header.revision or ""] = new_id
         stem = header.path.stem
@@ -74,10 +80,12 @@ def apply_rebase(config: Config, onto: str, moves: list[Move]) -> None:
         text = re.sub(r"^Revises: .*$", f"Revises: {move.parent}", text, count=1, flags=re.M)
         move.old.path.unlink()
         move.new_path.write_text(text, encoding="utf-8")
-        for folder in (config.sql_dir, config.migrations_dir / SNAPSHOT_DIR):
-            old = folder / f"{move.old.path.stem}.sql"
-            if old.is_file():
-                old.rename(folder / f"{move.new_path.stem}.sql")
+        old_sql = config.sql_dir / f"{move.old.path.stem}.sql"
+        if old_sql.is_file():  # re-rendered by the caller: it names the old ids
+            old_sql.rename(config.sql_dir / f"{move.new_path.stem}.sql")
+        # A moved revision's snapshot was its branch's schema alone; the caller writes the new
+        # head's from the models, which now hold both branches.
+        (config.migrations_dir / SNAPSHOT_DIR / f"{move.old.path.stem}.sql").unlink(missing_ok=True)
     theirs_sum = _file_at(config, onto, config.migrations_dir / sums.SUM_FILE)
     ours = {move.new_path.name: move.new_path.read_bytes() for move in moves}
     (config.migrations_dir / sums.SUM_FILE).write_text(sums.record(theirs_sum, ours))
@@ -91,14 +99,21 @@ def _set(text: str, name: str, value: str) -> str:
     return pattern.sub(lambda m: f"{m[1]}{value}{m[3]}", text, count=1)
 
 
-def _next_id(current: str, taken: set[str], naming: str) -> str:
-    """The next sequence number after every id taken; other ids stay unless they collide."""
-    numbers = [int(rev) for rev in taken if rev.isdigit() and len(rev) <= 6]
+def _next_id(current: str, parent: str, taken: set[str], naming: str) -> str:
+    """The next sequence number after every id taken; a timestamp after its new parent's;
+    any other id stays as it is unless it collides."""
     if naming == "sequence" and (current.isdigit() or not current):
+        numbers = [int(rev) for rev in taken if rev.isdigit() and len(rev) <= 6]
         return str(max(numbers, default=0) + 1).zfill(SEQUENCE_WIDTH)
+    if naming == "timestamp" and _is_timestamp(current) and _is_timestamp(parent):
+        return current if current > parent and current not in taken else following(parent, naming)
     if current in taken:
         raise FatalError(f"revision id {current} is taken on both branches: rename one by hand")
     return current
+
+
+def _is_timestamp(revision: str) -> bool:
+    return bool(re.fullmatch(r"\d{8}_\d{6}", revision))
 
 
 def _oldest_first(headers: list[graph.Header]) -> list[graph.Header]:

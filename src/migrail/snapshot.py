@@ -30,7 +30,14 @@ def render_schema(metadata: MetaData) -> str:
     """
     from sqlalchemy import Enum
     from sqlalchemy.dialects import postgresql
-    from sqlalchemy.schema import CreateIndex, CreateSequence, CreateTable
+    from sqlalchemy.schema import (
+        AddConstraint,
+        CreateIndex,
+        CreateSequence,
+        CreateTable,
+        SetColumnComment,
+        SetTableComment,
+    )
 
     dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
     statements: list[str] = []
@@ -49,6 +56,15 @@ def render_schema(metadata: MetaData) -> str:
         statements.append(str(CreateTable(table).compile(dialect=dialect)))
         for index in sorted(table.indexes, key=lambda i: str(i.name)):
             statements.append(str(CreateIndex(index).compile(dialect=dialect)))
+        # What CREATE TABLE leaves out and autogenerate still migrates.
+        if table.comment:
+            statements.append(str(SetTableComment(table).compile(dialect=dialect)))
+        for column in table.columns:
+            if column.comment:
+                statements.append(str(SetColumnComment(column).compile(dialect=dialect)))
+        for key in sorted(table.foreign_key_constraints, key=lambda k: str(k.name)):
+            if key.use_alter:
+                statements.append(str(AddConstraint(key).compile(dialect=dialect)))
     return "".join(f"{_tidy(statement)};\n\n" for statement in statements)
 
 

@@ -30,8 +30,9 @@ class Tree(Protocol):
         """The files under ``directory`` this commit adds or changes; ``None``: judge them all."""
         ...
 
-    def fingerprint(self) -> str | None:
-        """A digest of every Python file's content, cheap to take; ``None``: not available."""
+    def fingerprint(self, leave_out: Path) -> str | None:
+        """A digest of every Python file's content but those under ``leave_out``, cheap to
+        take; ``None``: not available."""
         ...
 
     def remembered(self, name: str, key: str) -> bool:
@@ -53,7 +54,7 @@ class DiskTree:
     def changed(self, directory: Path) -> set[Path] | None:
         return None
 
-    def fingerprint(self) -> str | None:
+    def fingerprint(self, leave_out: Path) -> str | None:
         return None  # the working tree has no cheap digest: every check runs in full
 
     def remembered(self, name: str, key: str) -> bool:
@@ -126,11 +127,14 @@ class StagedTree:
         )
         return {(self.top / name).resolve() for name in names.split("\0") if name}
 
-    def fingerprint(self) -> str | None:
-        """The staged blob ids of every Python file: git has hashed their contents already."""
+    def fingerprint(self, leave_out: Path) -> str | None:
+        """The staged blob ids of the Python files: git has hashed their contents already."""
         import hashlib
 
-        listed = proc.run(["git", "-C", self.top, "ls-files", "-s", "-z", "--", "*.py"])
+        excluded = leave_out.resolve().relative_to(self.top).as_posix()
+        listed = proc.run(
+            ["git", "-C", self.top, "ls-files", "-s", "-z", "--", "*.py", f":(exclude){excluded}"]
+        )
         return hashlib.sha256(listed.encode()).hexdigest()
 
     def remembered(self, name: str, key: str) -> bool:

@@ -168,3 +168,38 @@ def test_lint_judges_only_the_revisions_this_commit_changes(
     assert "ban-drop-column" not in err
     assert main(["check", "--only", "lint"]) == 1
     assert "lint/ban-drop-column" in capsys.readouterr().err
+
+
+def test_staged_lint_ignores_revision_files_that_are_not_added(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    commit_all(project)
+    write_revision(project, "0002", "ready", "0001", 'op.execute("SELECT 1")')
+    git(project, "add", "-A")
+    write_revision(project, "0003", "work_in_progress", "0001", "pass")  # a second head, unstaged
+    assert main(["check", "--staged", "--only", "lint"]) == 0, capsys.readouterr().err
+
+
+def test_an_empty_revision_does_not_bless_a_model_change(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from testing.projects import add_priority_column
+
+    add_priority_column(project)
+    assert main(["generate", "--empty", "data_fix"]) == 0
+    assert not (project / "migrations" / "schema" / "0002_data_fix.sql").exists()
+    capsys.readouterr()
+    assert main(["check", "--only", "schema-sync"]) == 1
+    assert "schema-sync/models-changed" in capsys.readouterr().err
+
+
+def test_snapshot_writes_the_heads_schema_from_the_models(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    snapshot = project / "migrations" / "schema" / "0001_create_tasks.sql"
+    snapshot.unlink()
+    assert main(["check", "--only", "schema-sync"]) == 1
+    assert "schema-sync/no-snapshot" in capsys.readouterr().err
+    assert main(["snapshot"]) == 0
+    assert capsys.readouterr().err == "[✓] wrote migrations/schema/0001_create_tasks.sql\n"
+    assert snapshot.read_text().startswith("CREATE TABLE tasks (\n")

@@ -10,6 +10,7 @@ import pytest
 from migrail.ephemeral import Server
 from migrail.main import main
 from testing.git import commit_all, git
+from testing.projects import write_revision
 
 
 def _add_column(project: Path, name: str) -> None:
@@ -92,3 +93,50 @@ def test_an_unknown_branch_is_refused(project: Path, capsys: pytest.CaptureFixtu
         "error: 'trunk' is not a branch or commit with migrations/versions\n"
         "hint: name the branch to rebase onto: --onto main\n"
     )
+
+
+def test_rebasing_before_merging_is_refused(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    commit_all(project, "released")
+    git(project, "checkout", "-q", "-b", "feature")
+    write_revision(project, "0002", "add_a", "0001", "pass")
+    commit_all(project, "feature")
+    git(project, "checkout", "-q", "main")
+    write_revision(project, "0002", "add_b", "0001", "pass")
+    commit_all(project, "main")
+    git(project, "checkout", "-q", "feature")
+    assert main(["rebase", "--onto", "main"]) == 2
+    assert capsys.readouterr().err == (
+        "error: main has revisions this checkout does not: 0002_add_b.py\n"
+        "hint: merge it first (git merge main), then: migrail rebase --onto main\n"
+    )
+
+
+def test_several_revisions_and_timestamp_ids_move_in_order(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace(
+            'migrations = "migrations"', 'migrations = "migrations"\nrevision_naming = "timestamp"'
+        )
+    )
+    commit_all(project, "released")
+    git(project, "checkout", "-q", "-b", "feature")
+    write_revision(project, "20260101_000000", "early", "0001", "pass")
+    write_revision(project, "20260101_000001", "early_too", "20260101_000000", "pass")
+    commit_all(project, "feature")
+    git(project, "checkout", "-q", "main")
+    write_revision(project, "20260301_000000", "later", "0001", "pass")
+    assert main(["sum", "--update"]) == 0
+    commit_all(project, "main")
+    git(project, "checkout", "-q", "feature")
+    git(project, "merge", "-q", "main", "--no-edit")
+    assert main(["rebase", "--onto", "main"]) == 0
+    err = capsys.readouterr().err
+    assert "[✓] 20260101_000000_early ➜ 20260301_000001_early (after 20260301_000000)\n" in err
+    assert (
+        "[✓] 20260101_000001_early_too ➜ 20260301_000002_early_too (after 20260301_000001)\n" in err
+    )
+    assert main(["check", "--only", "single-head,immutable"]) == 0, capsys.readouterr().err

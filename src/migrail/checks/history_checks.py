@@ -114,6 +114,7 @@ _HINTS = {
     "otherwise give one a new id (and rename its file to match)",
     "cycle": "a revision cannot come after itself: fix the down_revision that closes the loop",
     "no-revision-id": 'every revision file declares revision = "<id>"',
+    "unreadable-header": "write revision and down_revision as plain literals, as Alembic does",
 }
 
 
@@ -142,7 +143,7 @@ def schema_sync(config: Config, tree: Tree) -> list[Finding]:
         hint = "write the one for the current head from the models: migrail snapshot"
         return [_finding(config, "schema-sync/no-snapshot", message, hint)]
     name, recorded = snapshot
-    key = _sync_key(tree, recorded)
+    key = _sync_key(tree, recorded, config.versions_dir)
     if key is not None and tree.remembered("schema-sync", key):
         return []  # the same models and snapshot passed before: rendering again changes nothing
     with tempfile.TemporaryDirectory(prefix="migrail-staged-") as directory:
@@ -162,16 +163,17 @@ def schema_sync(config: Config, tree: Tree) -> list[Finding]:
     return [_finding(config, "schema-sync/models-changed", message, hint)]
 
 
-def _sync_key(tree: Tree, snapshot: str) -> str | None:
-    """What the rendering depends on: every staged Python file, the snapshot, and the versions of
-    Python, SQLAlchemy and migrail (``None`` where the tree cannot say cheaply)."""
+def _sync_key(tree: Tree, snapshot: str, versions: Path) -> str | None:
+    """What the rendering depends on: the staged Python files (revisions aside: the models never
+    import them), the snapshot, and the versions of Python, SQLAlchemy and migrail (``None``
+    where the tree cannot say cheaply)."""
     import hashlib
     import platform
     from importlib.metadata import version
 
     from migrail import __version__
 
-    fingerprint = tree.fingerprint()
+    fingerprint = tree.fingerprint(versions)
     if fingerprint is None:
         return None
     parts = [
@@ -203,22 +205,33 @@ def _newest_snapshot(
 def lint(config: Config, tree: Tree) -> list[Finding]:
     """``migrail lint`` on the revisions this commit adds or changes (all of them in CI).
 
-    Revision files are read where they are: under pre-commit, unstaged changes are stashed.
-    Only error-level findings fail the check; ``migrail lint`` shows the warnings too.
+    Staged, the migrations folder is copied as it is in the index and linted there, so a
+    revision file that is not added, or an unstaged edit, plays no part. Only error-level
+    findings fail the check; ``migrail lint`` shows the warnings too.
     """
+    import dataclasses
+    import tempfile
+
     from migrail.executor import Executor
     from migrail.lint import lint_history
 
     scope = tree.changed(config.versions_dir)
     if scope is not None and not scope:
         return []
-    report = lint_history(Executor(config), scope)
+    with tempfile.TemporaryDirectory(prefix="migrail-staged-") as directory:
+        root = tree.checkout([config.migrations_dir], Path(directory), config.root)
+        linted = config
+        if root is not None and scope is not None:
+            moved = root / config.migrations_dir.relative_to(config.root)
+            linted = dataclasses.replace(config, root=root, migrations_dir=moved)
+            scope = {root / path.relative_to(config.root.resolve()) for path in scope}
+        report = lint_history(Executor(linted), scope)
     return [
         Finding(
             rule=f"lint/{finding.rule}",
             severity="error",
-            message=f"{_where(config, finding)}: {finding.message}",
-            path=finding.path,
+            message=f"{_where(linted, finding)}: {finding.message}",
+            path=config.root / finding.path.relative_to(linted.root),
             help=finding.help or (f"see {finding.url}" if finding.url else None),
         )
         for finding in report.failing

@@ -46,7 +46,7 @@ def generate(config: Config, *, name: str, empty: bool, console: Console) -> int
         return 0
     scripts, diffs = written
     _record_in_sum(config, [Path(script.path) for script in scripts])
-    if metadata is not None:
+    if metadata is not None and not empty:  # a hand-written revision keeps the schema it had
         _write_snapshots(config, metadata, [Path(script.path).stem for script in scripts])
     for line in describe_all(diffs):
         output.info(console, f"  {line}")

@@ -8,40 +8,41 @@ from migrail import output
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from sqlalchemy import MetaData
 
     from migrail.config import Config
 
 
 def rebase(config: Config, *, onto: str, console: Console) -> int:
     """Move this branch's new revisions after ``onto``'s head, then re-render their SQL."""
+    from migrail.models import load_metadata
     from migrail.rebase import apply_rebase, plan_rebase
 
     moves = plan_rebase(config, onto)
     if not moves:
         output.info(console, f"No revision is new on this branch against {onto}: nothing to move")
         return 0
+    metadata = load_metadata(config)  # before touching a file: the models must load (merged)
     apply_rebase(config, onto, moves)
     for move in moves:
         output.success(
             console, f"{move.old.path.stem} ➜ {move.new_path.stem} (after {move.parent})"
         )
     _refresh_sql(config, console)
-    _refresh_snapshot(config, moves[-1].new_path.stem, console)
+    if metadata is not None:
+        _write_snapshot(config, metadata, moves[-1].new_path.stem, console)
     output.info(console, "Review, then prove it: nox -s migrate-staging")
     return 0
 
 
-def _refresh_snapshot(config: Config, head: str, console: Console) -> None:
+def _write_snapshot(config: Config, metadata: MetaData, head: str, console: Console) -> None:
     """The new head's schema is both branches' models now: write it from the models."""
-    from migrail.models import load_metadata
     from migrail.snapshot import render_schema, snapshot_path
 
-    metadata = load_metadata(config)
-    if metadata is not None:
-        path = snapshot_path(config, head)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(render_schema(metadata))
-        output.success(console, f"wrote {path.relative_to(config.root)}")
+    path = snapshot_path(config, head)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_schema(metadata))
+    output.success(console, f"wrote {path.relative_to(config.root)}")
 
 
 def _refresh_sql(config: Config, console: Console) -> None:
