@@ -119,7 +119,7 @@ def test_a_recorded_new_revision_commits_and_an_unrecorded_one_does_not(consumer
     assert _hook_line(output, "migrail single head") == "Passed"
 
 
-def test_two_branches_adding_revisions_conflict_in_the_sum_and_then_fail_single_head(
+def test_two_branches_conflict_in_the_sum_fail_single_head_and_pass_after_rebase(
     consumer: Path,
 ) -> None:
     from migrail.main import main
@@ -145,6 +145,10 @@ def test_two_branches_adding_revisions_conflict_in_the_sum_and_then_fail_single_
         "single-head/duplicate-id: revision 0002 is declared by 0002_add_note.py, 0002_add_tag.py"
         in output
     )
+    assert main(["rebase", "--onto", "main"]) == 0
+    code, output = _commit(consumer, "merge feature, its revision after main's")
+    assert code == 0, output
+    assert _hook_line(output, "migrail single head") == "Passed"
 
 
 def test_a_model_change_needs_its_migration_in_the_same_commit(
