@@ -3,8 +3,9 @@
 pre-commit runs each hook as a process of its own, so the three are timed as three commands
 (``migrail check --staged --only single-head``, ``immutable``, ``schema-sync``), summed, and
 compared with ``alembic heads`` on the same history, measured in the same run (goal: below 1.0).
-schema-sync skips rendering the models when every staged Python file and the snapshot are as
-they were when it last passed (most commits); the last line times it rendering them.
+schema-sync renders the models only when their files differ from those the snapshot at head was
+rendered from (a commit that changes models without changing the schema); the last line times
+that case.
 Run: python bench/hooks.py [--revisions 200] [--rounds 5]
 """
 
@@ -45,12 +46,17 @@ def main() -> None:
             )
             for hook in HOOKS
         }
-        memory = root / ".git" / "migrail-schema-sync.pass"
+        models = root / "models.py"
+
+        def touch_models() -> None:  # a change to the files that leaves the schema as it was
+            models.write_text(models.read_text() + "# touched\n")
+            subprocess.run(["git", "add", "models.py"], cwd=root, check=True)
+
         cold = timed(
             [migrail, "check", "--staged", "--only", "schema-sync"],
             root,
             options.rounds,
-            before=lambda: memory.unlink(missing_ok=True),
+            before=touch_models,
             ok=(0,),
         )
     total = sum(hooks.values())
@@ -63,7 +69,7 @@ def main() -> None:
     )
     together_cold = total - hooks["schema-sync"] + cold
     print(
-        f"  {'... with the models changed':<34} {together_cold:6.2f} s  "
+        f"  {'... model files changed':<34} {together_cold:6.2f} s  "
         f"{together_cold / alembic:5.2f}x  (schema-sync renders them: {cold:.2f} s)"
     )
 

@@ -7,6 +7,9 @@ no database: a model changed without a migration shows up as a diff of plain DDL
 
 from __future__ import annotations
 
+import hashlib
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,12 +17,55 @@ if TYPE_CHECKING:
     from sqlalchemy import MetaData
 
     from migrail.config import Config
+    from migrail.tree import Tree
 
 SNAPSHOT_DIR = "schema"
+# The first line says which models the snapshot was rendered from, so that the commit hook can
+# tell unchanged models from their files alone, without importing SQLAlchemy.
+_MODELS_LINE = re.compile(r"-- models (sha256:[0-9a-f]{64})\n\n")
 
 
 def snapshot_path(config: Config, stem: str) -> Path:
     return config.migrations_dir / SNAPSHOT_DIR / f"{stem}.sql"
+
+
+def model_files(config: Config, tree: Tree) -> dict[str, bytes]:
+    """The Python files the models may import from the project, by path from its root."""
+    from migrail.models import package_paths
+
+    files = tree.python_files(package_paths(config))
+    return {
+        path.resolve().relative_to(config.root.resolve()).as_posix(): c for path, c in files.items()
+    }
+
+
+def models_digest(files: Mapping[str, bytes]) -> str:
+    """One digest over the model files' names and contents."""
+    digest = hashlib.sha256()
+    for name, content in sorted(files.items()):
+        digest.update(name.encode() + b"\0" + hashlib.sha256(content).digest())
+    return "sha256:" + digest.hexdigest()
+
+
+def snapshot_text(metadata: MetaData, digest: str) -> str:
+    """A snapshot file: the digest of the models it was rendered from, then their DDL."""
+    return f"-- models {digest}\n\n{render_schema(metadata)}"
+
+
+def split_snapshot(text: str) -> tuple[str | None, str]:
+    """The models digest a snapshot records (``None`` for a snapshot without one) and its DDL."""
+    match = _MODELS_LINE.match(text)
+    return (match[1], text[match.end() :]) if match else (None, text)
+
+
+def write_snapshot(config: Config, metadata: MetaData, stem: str) -> Path:
+    """Write ``migrations/schema/<stem>.sql`` from the models as they are on disk."""
+    from migrail.tree import DiskTree
+
+    path = snapshot_path(config, stem)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(snapshot_text(metadata, models_digest(model_files(config, DiskTree()))))
+    return path
 
 
 def render_schema(metadata: MetaData) -> str:

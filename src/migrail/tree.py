@@ -30,22 +30,19 @@ class Tree(Protocol):
         """The files under ``directory`` this commit adds or changes; ``None``: judge them all."""
         ...
 
-    def fingerprint(self, leave_out: Path) -> str | None:
-        """A digest of every Python file's content but those under ``leave_out``, cheap to
-        take; ``None``: not available."""
-        ...
-
-    def remembered(self, name: str, key: str) -> bool:
-        """Whether check ``name`` last passed with exactly this ``key``."""
-        ...
-
-    def remember(self, name: str, key: str) -> None:
-        """Record that check ``name`` passed with ``key``."""
+    def python_files(self, paths: list[Path]) -> dict[Path, bytes]:
+        """Every ``.py`` file at or under ``paths``, by path."""
         ...
 
 
 class DiskTree:
     """The working tree, as it is."""
+
+    def files(self, directory: Path, suffix: str) -> dict[Path, bytes]:
+        return {path: path.read_bytes() for path in sorted(directory.glob(f"*{suffix}"))}
+
+    def read(self, path: Path) -> bytes | None:
+        return path.read_bytes() if path.is_file() else None
 
     def checkout(self, paths: list[Path], into: Path, root: Path) -> Path | None:
         """Nothing to copy: the working tree is read where it is (``None``)."""
@@ -54,20 +51,11 @@ class DiskTree:
     def changed(self, directory: Path) -> set[Path] | None:
         return None
 
-    def fingerprint(self, leave_out: Path) -> str | None:
-        return None  # the working tree has no cheap digest: every check runs in full
-
-    def remembered(self, name: str, key: str) -> bool:
-        return False
-
-    def remember(self, name: str, key: str) -> None:
-        return None
-
-    def files(self, directory: Path, suffix: str) -> dict[Path, bytes]:
-        return {path: path.read_bytes() for path in sorted(directory.glob(f"*{suffix}"))}
-
-    def read(self, path: Path) -> bytes | None:
-        return path.read_bytes() if path.is_file() else None
+    def python_files(self, paths: list[Path]) -> dict[Path, bytes]:
+        found = [p for path in paths for p in ([path] if path.is_file() else path.rglob("*.py"))]
+        return {
+            path: path.read_bytes() for path in sorted(found) if "__pycache__" not in path.parts
+        }
 
 
 class StagedTree:
@@ -127,27 +115,13 @@ class StagedTree:
         )
         return {(self.top / name).resolve() for name in names.split("\0") if name}
 
-    def fingerprint(self, leave_out: Path) -> str | None:
-        """The staged blob ids of the Python files: git has hashed their contents already."""
-        import hashlib
-
-        excluded = leave_out.resolve().relative_to(self.top).as_posix()
-        listed = proc.run(
-            ["git", "-C", self.top, "ls-files", "-s", "-z", "--", "*.py", f":(exclude){excluded}"]
-        )
-        return hashlib.sha256(listed.encode()).hexdigest()
-
-    def remembered(self, name: str, key: str) -> bool:
-        path = self._memory(name)
-        return path.is_file() and path.read_text().strip() == key
-
-    def remember(self, name: str, key: str) -> None:
-        self._memory(name).write_text(key + "\n")
-
-    def _memory(self, name: str) -> Path:
-        """Where a check's last passing key is kept: inside .git, never committed."""
-        git_dir = Path(proc.run(["git", "-C", self.top, "rev-parse", "--absolute-git-dir"]).strip())
-        return git_dir / f"migrail-{name}.pass"
+    def python_files(self, paths: list[Path]) -> dict[Path, bytes]:
+        if not paths:
+            return {}
+        listed = proc.run(["git", "-C", self.top, "ls-files", "-z", "--cached", "--", *paths])
+        found = [self.top / name for name in listed.split("\0") if name.endswith(".py")]
+        contents = zip(found, self._contents(found), strict=True)
+        return {path: content for path, content in contents if content is not None}
 
     def _contents(self, paths: list[Path]) -> list[bytes | None]:
         """All the files' staged contents in one ``git cat-file --batch`` (not a git per file)."""

@@ -123,13 +123,14 @@ def schema_sync(config: Config, tree: Tree) -> list[Finding]:
 
     No database: the models are rendered as PostgreSQL DDL and compared with the snapshot
     ``generate`` wrote for the newest revision (or the newest one before it that has one, so a
-    hand-written data migration that changes no schema passes).
+    hand-written data migration that changes no schema passes). When the model files are byte
+    for byte those the snapshot was rendered from, they are not even imported.
     """
     import difflib
     import tempfile
 
     from migrail.models import load_metadata, package_paths
-    from migrail.snapshot import render_schema
+    from migrail.snapshot import model_files, models_digest, render_schema, split_snapshot
 
     if config.metadata is None:
         return []  # no models to keep in sync: migrate-staging reports the check as skipped
@@ -142,18 +143,16 @@ def schema_sync(config: Config, tree: Tree) -> list[Finding]:
         message = f"no schema snapshot in {_relative(config, config.migrations_dir / 'schema')}"
         hint = "write the one for the current head from the models: migrail snapshot"
         return [_finding(config, "schema-sync/no-snapshot", message, hint)]
-    name, recorded = snapshot
-    key = _sync_key(tree, recorded, config.versions_dir)
-    if key is not None and tree.remembered("schema-sync", key):
-        return []  # the same models and snapshot passed before: rendering again changes nothing
+    name, text = snapshot
+    rendered_from, recorded = split_snapshot(text)
+    if rendered_from == models_digest(model_files(config, tree)):
+        return []  # the very model files the snapshot was rendered from: no need to import them
     with tempfile.TemporaryDirectory(prefix="migrail-staged-") as directory:
         source = tree.checkout(package_paths(config), Path(directory), config.root)
         metadata = load_metadata(config, source)
         assert metadata is not None
         current = render_schema(metadata)
     if current == recorded:
-        if key is not None:
-            tree.remember("schema-sync", key)
         return []
     diff = difflib.unified_diff(
         recorded.splitlines(), current.splitlines(), f"snapshot {name}", "models", lineterm="", n=1
@@ -161,29 +160,6 @@ def schema_sync(config: Config, tree: Tree) -> list[Finding]:
     message = "the models differ from the schema at head:\n" + "\n".join(diff)
     hint = "write the migration: nox -s generate -- <name> (or migrail generate <name>)"
     return [_finding(config, "schema-sync/models-changed", message, hint)]
-
-
-def _sync_key(tree: Tree, snapshot: str, versions: Path) -> str | None:
-    """What the rendering depends on: the staged Python files (revisions aside: the models never
-    import them), the snapshot, and the versions of Python, SQLAlchemy and migrail (``None``
-    where the tree cannot say cheaply)."""
-    import hashlib
-    import platform
-    from importlib.metadata import version
-
-    from migrail import __version__
-
-    fingerprint = tree.fingerprint(versions)
-    if fingerprint is None:
-        return None
-    parts = [
-        fingerprint,
-        snapshot,
-        platform.python_version(),
-        version("sqlalchemy"),  # read from its metadata: importing it is what the memory saves
-        __version__,
-    ]
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
 def _newest_snapshot(

@@ -50,7 +50,7 @@ def snapshot(config: Config, *, console: Console) -> int:
     from migrail.executor import Executor
     from migrail.history import short_name
     from migrail.models import load_metadata
-    from migrail.snapshot import render_schema, snapshot_path
+    from migrail.snapshot import write_snapshot
 
     metadata = load_metadata(config)
     if metadata is None:
@@ -63,8 +63,6 @@ def snapshot(config: Config, *, console: Console) -> int:
         raise FatalError(
             "there is no revision to write a snapshot for", hint="migrail generate NAME"
         )
-    path = snapshot_path(config, short_name(Executor(config).script.get_revision(head)))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_schema(metadata))
+    path = write_snapshot(config, metadata, short_name(Executor(config).script.get_revision(head)))
     output.success(console, f"wrote {path.relative_to(config.root)}")
     return 0

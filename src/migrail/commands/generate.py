@@ -85,13 +85,10 @@ def _autogenerate(
 
 def _write_snapshots(config: Config, metadata: MetaData, stems: list[str]) -> None:
     """The models' schema as of the new revisions, for the commit hook to compare against."""
-    from migrail.snapshot import render_schema, snapshot_path
+    from migrail.snapshot import write_snapshot
 
-    schema = render_schema(metadata)
     for stem in stems:
-        path = snapshot_path(config, stem)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(schema)
+        write_snapshot(config, metadata, stem)
 
 
 def _record_in_sum(config: Config, paths: list[Path]) -> None:

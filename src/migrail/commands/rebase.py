@@ -37,11 +37,9 @@ def rebase(config: Config, *, onto: str, console: Console) -> int:
 
 def _write_snapshot(config: Config, metadata: MetaData, head: str, console: Console) -> None:
     """The new head's schema is both branches' models now: write it from the models."""
-    from migrail.snapshot import render_schema, snapshot_path
+    from migrail.snapshot import write_snapshot
 
-    path = snapshot_path(config, head)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_schema(metadata))
+    path = write_snapshot(config, metadata, head)
     output.success(console, f"wrote {path.relative_to(config.root)}")
 
 
