@@ -114,51 +114,33 @@ def _skip_mako_highlighting() -> None:
     sys.modules.setdefault("mako.ext.pygmentplugin", None)  # type: ignore[arg-type]
 
 
-def _dispatch(command: str, project: Path | None, console: Console, options: dict[str, Any]) -> int:
-    if command == "cleanup":  # needs no project: it tidies up the machine
-        from migrail.commands.cleanup import cleanup
+# Each command's function, as "module:function" under migrail.commands, imported only when run.
+_COMMANDS = {
+    "generate": "generate:generate",
+    "migrate-staging": "migrate_staging:migrate_staging",
+    "migrate": "migrate:migrate",
+    "status": "status:status",
+    "lint": "lint:lint",
+    "check": "check:check",
+    "sum": "check:sum_command",
+    "snapshot": "check:snapshot",
+    "rebase": "rebase:rebase",
+    "cleanup": "cleanup:cleanup",
+}
 
-        return cleanup(console=console)
+
+def _dispatch(command: str, project: Path | None, console: Console, options: dict[str, Any]) -> int:
+    import importlib
+
+    module, _, function = _COMMANDS[command].partition(":")
+    run: Callable[..., int] = getattr(
+        importlib.import_module(f"migrail.commands.{module}"), function
+    )
+    if command == "cleanup":  # needs no project: it tidies up the machine
+        return run(console=console)
     from migrail.config import load_config
 
-    config = load_config(project)
-    if command == "generate":
-        from migrail.commands.generate import generate
-
-        return generate(config, console=console, **options)
-    if command == "migrate-staging":
-        from migrail.commands.migrate_staging import migrate_staging
-
-        return migrate_staging(config, console=console)
-    if command == "migrate":
-        from migrail.commands.migrate import migrate
-
-        return migrate(config, console=console, **options)
-    if command == "lint":
-        from migrail.commands.lint import lint
-
-        return lint(config, console=console, **options)
-    if command == "check":
-        from migrail.commands.check import check
-
-        return check(config, console=console, **options)
-    if command == "sum":
-        from migrail.commands.check import sum_command
-
-        return sum_command(config, console=console, **options)
-    if command == "rebase":
-        from migrail.commands.rebase import rebase
-
-        return rebase(config, console=console, **options)
-    if command == "snapshot":
-        from migrail.commands.check import snapshot
-
-        return snapshot(config, console=console)
-    if command == "status":
-        from migrail.commands.status import status
-
-        return status(config, console=console, **options)
-    raise AssertionError(f"unhandled command {command}")
+    return run(load_config(project), console=console, **options)
 
 
 def _guarded(run: Callable[[], int], console: Console, debug: bool) -> int:
