@@ -9,6 +9,7 @@ and ``migrail.sum`` (the other branch's, plus these) all follow.
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,13 +51,11 @@ def plan_rebase(config: Config, onto: str) -> list[Move]:
     if not ours:
         return []
     taken = {header.revision for header in theirs if header.revision}
-    renamed: dict[str, str] = {}
     moves = []
     parent = tips[0].revision or ""
     for header in _oldest_first(ours):
         new_id = _next_id(header.revision or "", parent, taken, config.revision_naming)
         taken.add(new_id)
-        renamed[header.revision or ""] = new_id
         stem = header.path.stem
         slug = (
             stem[len(header.revision) :]
@@ -92,11 +91,16 @@ def apply_rebase(config: Config, onto: str, moves: list[Move]) -> None:
 
 
 def _set(text: str, name: str, value: str) -> str:
-    """Replace the value of ``name = ...`` (annotated or not), keeping the rest of the line."""
-    pattern = re.compile(rf"^({name}\s*(?::[^=\n]+)?=\s*)(.+?)(\s*(?:#.*)?)$", re.M)
-    if not pattern.search(text):
-        raise FatalError(f"no {name} = ... line to rewrite")
-    return pattern.sub(lambda m: f"{m[1]}{value}{m[3]}", text, count=1)
+    """Replace the module-level ``name = ...`` (annotated or not, over however many lines)."""
+    for node in ast.parse(text).body:
+        target = node.targets[0] if isinstance(node, ast.Assign) else getattr(node, "target", None)
+        if isinstance(target, ast.Name) and target.id == name and node.end_lineno is not None:
+            lines = text.splitlines(keepends=True)
+            first = lines[node.lineno - 1]
+            head = first[: first.index("=", target.end_col_offset or 0) + 1]
+            lines[node.lineno - 1 : node.end_lineno] = [f"{head} {value}\n"]
+            return "".join(lines)
+    raise FatalError(f"no {name} = ... line to rewrite")
 
 
 def _next_id(current: str, parent: str, taken: set[str], naming: str) -> str:

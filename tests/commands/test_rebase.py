@@ -140,3 +140,12 @@ def test_several_revisions_and_timestamp_ids_move_in_order(
         "[✓] 20260101_000001_early_too ➜ 20260301_000002_early_too (after 20260301_000001)\n" in err
     )
     assert main(["check", "--only", "single-head,immutable"]) == 0, capsys.readouterr().err
+
+
+def test_a_parent_tuple_over_several_lines_is_rewritten_whole() -> None:
+    from migrail.rebase import _set
+
+    text = 'revision: str = "0002"\ndown_revision = (\n    "0001",\n)\nbranch_labels = None\n'
+    assert _set(text, "down_revision", "'0009'") == (
+        "revision: str = \"0002\"\ndown_revision = '0009'\nbranch_labels = None\n"
+    )
