@@ -1,4 +1,7 @@
-"""Checks of the history as a whole, cheap enough for every commit: no database, no imports.
+"""Checks of the history as a whole, cheap enough for every commit, none with a database.
+
+single-head and immutable read files only; schema-sync imports the models only when their files
+changed since the snapshot; lint renders the revisions a commit changes.
 
 Each check is a function of the project's configuration and a ``Tree`` (the disk, or what is
 staged) that returns findings; ``migrail check`` and the commit hooks run the same functions.
@@ -59,7 +62,7 @@ def immutable(config: Config, tree: Tree) -> list[Finding]:
                 config,
                 "immutable/no-sum",
                 f"{_relative(config, sum_path)} does not exist",
-                _SUM_HINT,
+                "record the history as it stands: migrail sum --update",
             )
         ]
     return [
