@@ -218,3 +218,14 @@ def test_unchanged_model_files_pass_without_being_imported(
     assert main(["check", "--only", "schema-sync"]) == 2  # changed files: imported, and it raises
     models.write_text(models.read_text().replace("\nraise RuntimeError('imported')\n", ""))
     assert main(["check", "--only", "schema-sync"]) == 0  # the same bytes: not imported at all
+
+
+def test_a_missing_sum_says_how_to_start_one(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "migrations" / "migrail.sum").unlink()
+    assert main(["check", "--only", "immutable"]) == 1
+    assert capsys.readouterr().err == (
+        "error: immutable/no-sum: migrations/migrail.sum does not exist\n"
+        "hint: record the history as it stands: migrail sum --update\n"
+    )
