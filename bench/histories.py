@@ -55,6 +55,16 @@ def make_history(root: Path, count: int) -> None:
         )
 
 
+def commit_history(root: Path, migrail: Path, *setup: list[str]) -> None:
+    """Run the ``migrail`` setup commands in ``root``, then commit it all to a new repository."""
+    for arguments in setup:
+        subprocess.run([str(migrail), *arguments], cwd=root, check=True, capture_output=True)
+    git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com"]
+    subprocess.run([*git, "init", "-q"], cwd=root, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=root, check=True)
+    subprocess.run([*git, "commit", "-qm", "history"], cwd=root, check=True)
+
+
 def timed(
     command: list[str],
     cwd: Path,

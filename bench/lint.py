@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from histories import make_history, timed
+from histories import commit_history, make_history, timed
 
 BIN = Path(sys.executable).parent
 
@@ -28,11 +28,7 @@ def main() -> None:
         root = Path(directory)
         make_history(root, options.revisions)
         migrail = [str(BIN / "migrail"), "lint"]
-        subprocess.run([*migrail, "--fix-sql"], cwd=root, check=True, capture_output=True)
-        git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com"]
-        subprocess.run([*git, "init", "-q"], cwd=root, check=True)
-        subprocess.run([*git, "add", "-A"], cwd=root, check=True)
-        subprocess.run([*git, "commit", "-qm", "history"], cwd=root, check=True)
+        commit_history(root, BIN / "migrail", ["lint", "--fix-sql"])
         revisions = sorted((root / "migrations" / "versions").glob("*.py"))
 
         def change(path: Path) -> None:
