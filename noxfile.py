@@ -54,6 +54,13 @@ def lint(session: nox.Session) -> None:
 
 
 @nox.session
+def push(session: nox.Session) -> None:
+    """Make a development database match the models, without a revision (never production)."""
+    _install(session)
+    session.run("migrail", "push", *session.posargs)
+
+
+@nox.session
 def status(session: nox.Session) -> None:
     """Show the database's revision and the pending revisions."""
     _install(session)

@@ -27,7 +27,7 @@ DEFAULT_ENVIRONMENTS: Mapping[str, Mapping[str, Any]] = {
     "development": {"url_env": "DATABASE_URL"},
     "test": {"url_env": "DATABASE_URL_TEST"},
     "staging": {"url_env": "STAGING_DATABASE_URL"},
-    "production": {"url_env": "PRODUCTION_DATABASE_URL"},
+    "production": {"url_env": "PRODUCTION_DATABASE_URL", "protected": True},
 }
 _KNOWN_KEYS = {
     "metadata",
@@ -39,7 +39,7 @@ _KNOWN_KEYS = {
     "statement_timeout",
     "lint",
 }
-_KNOWN_ENV_KEYS = {"url_env"}
+_KNOWN_ENV_KEYS = {"url_env", "protected"}
 _KNOWN_LINT_KEYS = {"pg_version", "exclude", "warn", "squawk_config"}
 # Squawk rules about style rather than about what blocks or breaks production: reported, but
 # they do not fail the lint unless [tool.migrail.lint] warn is set without them.
@@ -64,6 +64,9 @@ class Environment:
 
     name: str
     url_env: str
+    # A protected environment's database is never changed outside the release path: push is
+    # refused there, and the database records that it is protected on its first migrate.
+    protected: bool = False
 
 
 @dataclass(frozen=True)
@@ -197,7 +200,10 @@ def _environments(table: object) -> dict[str, Environment]:
         if not isinstance(settings, Mapping) or not isinstance(settings.get("url_env"), str):
             raise FatalError(f"{where} needs url_env, the name of the variable holding its URL")
         _reject_unknown(settings, _KNOWN_ENV_KEYS, where)
-        environments[name] = Environment(name=name, url_env=settings["url_env"])
+        protected = settings.get("protected", False)
+        if not isinstance(protected, bool):
+            raise FatalError(f"{where} protected must be true or false, not {protected!r}")
+        environments[name] = Environment(name, settings["url_env"], protected)
     return environments
 
 

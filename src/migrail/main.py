@@ -45,6 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--sql", action="store_true", help="print the SQL that would run instead of running it"
     )
 
+    push = _command(commands, "push", "make a development database match the models directly")
+    _add_env(push)
+    push.add_argument(
+        "--yes", action="store_true", help="apply changes that lose data without asking"
+    )
+
     status = _command(commands, "status", "show the database's revision and what is pending")
     _add_env(status)
 
@@ -120,6 +126,7 @@ _COMMANDS = {
     "migrate-staging": "migrate_staging:migrate_staging",
     "migrate": "migrate:migrate",
     "status": "status:status",
+    "push": "push:push",
     "lint": "lint:lint",
     "check": "check:check",
     "sum": "check:sum_command",

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from migrail import history, output
 from migrail.config import resolve_environment
+from migrail.errors import FatalError
 from migrail.executor import Executor
 from migrail.render import render_range
 from migrail.steps import MigrationFailed, Step
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from sqlalchemy.engine import Connection
 
-    from migrail.config import Config
+    from migrail.config import Config, Environment
 
 
 def migrate(config: Config, *, env_name: str | None, sql: bool, console: Console) -> int:
@@ -32,13 +33,16 @@ def migrate(config: Config, *, env_name: str | None, sql: bool, console: Console
                 output.write_data(render_range(executor, current[0] if current else None))
             return 0
         output.info(console, f"Environment {environment.name}: {mask_url(url)}")
-        if not pending:
-            output.success(console, f"Up to date at {executor.label(current)}")
-            return 0
-        names = ", ".join(map(history.short_name, pending))
-        output.info(console, f"{len(pending)} pending: {names}")
+        _check_identity(connection, environment)
+        if pending:
+            names = ", ".join(map(history.short_name, pending))
+            output.info(console, f"{len(pending)} pending: {names}")
         waiting = lambda: output.info(console, "Waiting for another migrate to finish...")  # noqa: E731
         with advisory_lock(connection, on_wait=waiting):
+            _record_identity(connection, environment)
+            if not pending:
+                output.success(console, f"Up to date at {executor.label(current)}")
+                return 0
             try:
                 steps = executor.upgrade(connection, on_step=lambda step: _applied(console, step))
             except MigrationFailed as failed:
@@ -54,6 +58,28 @@ def migrate(config: Config, *, env_name: str | None, sql: bool, console: Console
         console, f"Applied {len(steps)} revision(s); the database is at {executor.label(now)}"
     )
     return 0
+
+
+def _check_identity(connection: Connection, environment: Environment) -> None:
+    """A database that says it is protected is not migrated as something else."""
+    from migrail.identity import read_identity
+
+    identity = read_identity(connection)
+    if identity is not None and identity.protected and not environment.protected:
+        raise FatalError(
+            f"the database says it is {identity.name}, a protected environment, but was reached "
+            f"as {environment.name}",
+            hint=f"check {environment.url_env}: it points at {identity.name}'s database",
+        )
+
+
+def _record_identity(connection: Connection, environment: Environment) -> None:
+    """On its first migrate, the database is told which environment it is (under the lock:
+    two first migrates at once must not both create it)."""
+    from migrail.identity import read_identity, record_identity
+
+    if read_identity(connection) is None:
+        record_identity(connection, environment)
 
 
 def _applied(console: Console, step: Step) -> None:

@@ -1,0 +1,61 @@
+"""What a target database says it is: the environment, recorded in the database itself.
+
+A variable can be mislabeled (``DATABASE_URL`` pointing at production); the database cannot.
+On its first ``migrate``, migrail writes the environment's name, and whether it is protected,
+into ``migrail.environment``; ``push`` and ``migrate`` read it back before changing anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from migrail.config import Environment
+
+SCHEMA = "migrail"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The environment a database was first migrated as."""
+
+    name: str
+    protected: bool
+
+
+def read_identity(connection: Connection) -> Identity | None:
+    """The identity the database records, ``None`` if it records none."""
+    from sqlalchemy import text
+
+    if connection.execute(text(f"SELECT to_regclass('{SCHEMA}.environment')")).scalar() is None:
+        connection.rollback()
+        return None
+    row = connection.execute(text(f"SELECT name, protected FROM {SCHEMA}.environment")).first()
+    connection.rollback()
+    return Identity(str(row[0]), bool(row[1])) if row else None
+
+
+def record_identity(connection: Connection, environment: Environment) -> None:
+    """Record ``environment`` as the database's identity, unless it already has one."""
+    from sqlalchemy import text
+
+    connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
+    connection.execute(
+        text(
+            f"CREATE TABLE IF NOT EXISTS {SCHEMA}.environment ("
+            " one boolean PRIMARY KEY DEFAULT true CHECK (one),"
+            " name text NOT NULL, protected boolean NOT NULL,"
+            " recorded_at timestamptz NOT NULL DEFAULT now())"
+        )
+    )
+    connection.execute(
+        text(
+            f"INSERT INTO {SCHEMA}.environment (name, protected) VALUES (:name, :protected)"
+            " ON CONFLICT (one) DO NOTHING"
+        ),
+        {"name": environment.name, "protected": environment.protected},
+    )
+    connection.commit()

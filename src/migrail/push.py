@@ -1,0 +1,79 @@
+"""``push``: make a development database match the models directly, as drizzle-kit push does.
+
+The changes are what autogenerate finds between the database and the models, applied in one
+transaction. Those that lose data (a dropped table or column, a type change) are named with the
+number of rows they touch, so that the command can ask before applying them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from migrail.diffs import describe
+
+if TYPE_CHECKING:
+    from sqlalchemy import MetaData
+    from sqlalchemy.engine import Connection
+
+
+@dataclass(frozen=True)
+class Change:
+    """One operation push would run, and what it would destroy."""
+
+    operation: Any
+    description: str
+    loses_data: bool = False
+    table: str | None = None
+    rows: int | None = None
+
+
+def planned_changes(connection: Connection, metadata: MetaData) -> list[Change]:
+    """What it takes to make the database match the models, in order."""
+    from alembic.autogenerate import produce_migrations
+    from alembic.operations import ops
+    from alembic.runtime.migration import MigrationContext
+
+    context = MigrationContext.configure(
+        connection,
+        opts={"compare_type": True, "compare_server_default": True, "target_metadata": metadata},
+    )
+    script = produce_migrations(context, metadata)
+    changes = []
+    for operation in _leaves(script.upgrade_ops):
+        lossy = isinstance(operation, (ops.DropTableOp, ops.DropColumnOp)) or (
+            isinstance(operation, ops.AlterColumnOp) and operation.modify_type is not None
+        )
+        table = getattr(operation, "table_name", None)
+        rows = _rows(connection, table) if lossy and table else None
+        changes.append(Change(operation, describe(operation.to_diff_tuple()), lossy, table, rows))
+    connection.rollback()
+    return changes
+
+
+def apply_changes(connection: Connection, changes: list[Change]) -> None:
+    """Run every change in one transaction: all of them, or none."""
+    from alembic.operations import Operations
+    from alembic.runtime.migration import MigrationContext
+
+    operations = Operations(MigrationContext.configure(connection))
+    with connection.begin():
+        for change in changes:
+            operations.invoke(change.operation)
+
+
+def _leaves(container: Any) -> list[Any]:
+    """The operations themselves, out of autogenerate's per-table groups."""
+    found = []
+    for operation in getattr(container, "ops", []):
+        found += _leaves(operation) if hasattr(operation, "ops") else [operation]
+    return found
+
+
+def _rows(connection: Connection, table: str) -> int:
+    from sqlalchemy import func, select
+    from sqlalchemy import table as table_clause
+
+    return int(
+        connection.execute(select(func.count()).select_from(table_clause(table))).scalar_one()
+    )

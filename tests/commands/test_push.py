@@ -1,0 +1,110 @@
+"""``migrail push``: development databases made to match the models; refused where it is unsafe."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy.engine import URL
+
+from migrail.main import main
+from migrail.urls import libpq_conninfo
+from testing.postgres import columns, query, version
+from testing.projects import add_priority_column
+
+
+@pytest.fixture
+def development(database_url: URL, monkeypatch: pytest.MonkeyPatch) -> URL:
+    monkeypatch.setenv("DATABASE_URL", database_url.render_as_string(hide_password=False))
+    return database_url
+
+
+def test_push_makes_an_empty_development_database_match_the_models(
+    project: Path, development: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["push"]) == 0
+    err = capsys.readouterr().err
+    assert "  + table tasks (7 columns)\n" in err
+    assert err.endswith("[✓] Pushed 1 change(s)\n")
+    assert "owner" in columns(development, "tasks")
+    assert version(development) == [], "push writes no migration history"
+    add_priority_column(project)
+    sys.modules.pop("tasks_models", None)  # as in a process of its own
+    assert main(["push"]) == 0
+    assert "  + column tasks.priority (INTEGER)\n" in capsys.readouterr().err
+    assert main(["push"]) == 0
+    assert capsys.readouterr().err.endswith(
+        "[✓] Nothing to push: the database matches the models\n"
+    )
+
+
+def test_losing_data_needs_a_yes_and_is_refused_without_a_terminal(
+    project: Path, development: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with psycopg.connect(libpq_conninfo(development), autocommit=True) as connection:
+        connection.execute("CREATE TABLE legacy (id int)")
+        connection.execute("INSERT INTO legacy VALUES (1), (2), (3)")
+    assert main(["push"]) == 2
+    err = capsys.readouterr().err
+    assert "This loses data: - table legacy (1 columns) in legacy, 3 row(s)\n" in err
+    assert err.endswith(
+        "error: push would lose data, and there is no terminal to confirm it\n"
+        "hint: rerun with --yes if you mean it\n"
+    )
+    assert query(development, "SELECT count(*) FROM legacy") == [(3,)], "nothing was changed"
+    assert main(["push", "--yes"]) == 0
+    assert query(development, "SELECT to_regclass('legacy')") == [(None,)]
+
+
+def test_push_is_refused_on_a_protected_environment(
+    project: Path,
+    development: URL,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("PRODUCTION_DATABASE_URL", development.render_as_string(hide_password=False))
+    assert main(["push", "--env", "production"]) == 2
+    assert capsys.readouterr().err == (
+        "error: push is refused: environment production is protected ([tool.migrail.environments] "
+        "in pyproject.toml)\n"
+        "hint: change it through a revision: migrail generate NAME, then migrail migrate\n"
+    )
+
+
+def test_push_is_refused_when_the_database_says_it_is_protected(
+    project: Path,
+    development: URL,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("PRODUCTION_DATABASE_URL", development.render_as_string(hide_password=False))
+    assert main(["migrate", "--env", "production"]) == 0  # the database now knows what it is
+    with psycopg.connect(libpq_conninfo(development), autocommit=True) as connection:
+        connection.execute("DELETE FROM alembic_version")  # not the history: the identity refuses
+    capsys.readouterr()
+    assert main(["push"]) == 2
+    assert capsys.readouterr().err == (
+        "error: push is refused: the database says it is production, a protected environment "
+        "(you named it development)\n"
+        "hint: change it through a revision: migrail generate NAME, then migrail migrate\n"
+    )
+    assert main(["migrate"]) == 2
+    assert (
+        "the database says it is production, a protected environment, but was reached as development"
+        in capsys.readouterr().err
+    )
+
+
+def test_push_is_refused_on_a_database_with_a_history(
+    project: Path, development: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["migrate"]) == 0
+    capsys.readouterr()
+    assert main(["push"]) == 2
+    assert capsys.readouterr().err == (
+        "error: push is refused: the database has a migration history (at 0001_create_tasks) "
+        "that push would fork\n"
+        "hint: apply the history instead: migrail migrate\n"
+    )
