@@ -148,10 +148,15 @@ class Executor:
         connection: Connection,
         target: str = "heads",
         on_step: Callable[[Step], None] | None = None,
+        in_transaction: Callable[[Step], None] | None = None,
     ) -> list[Step]:
-        """Apply revisions up to ``target``, one transaction each; a failure is MigrationFailed."""
+        """Apply revisions up to ``target``, one transaction each; a failure is MigrationFailed.
+
+        ``in_transaction`` runs at the end of each revision, in its transaction, so that what it
+        writes commits (or not) with the revision itself.
+        """
         plan = history.upgrade_plan(self.script, self.current(connection), target)
-        return self._run("upgrade", connection, plan, target, on_step)
+        return self._run("upgrade", connection, plan, target, on_step, in_transaction)
 
     def downgrade(
         self, connection: Connection, target: str, on_step: Callable[[Step], None] | None = None
@@ -242,6 +247,7 @@ class Executor:
         plan: list[Script],
         target: str,
         on_step: Callable[[Step], None] | None,
+        in_transaction: Callable[[Step], None] | None = None,
     ) -> list[Step]:
         from alembic import command
 
@@ -250,7 +256,7 @@ class Executor:
         for setting in self.session_settings.split(";")[:-1]:
             connection.exec_driver_sql(setting.strip())
         connection.commit()  # session settings, outside the revisions' own transactions
-        watch = StepWatch(plan, on_step)
+        watch = StepWatch(plan, on_step, in_transaction)
         cfg = self.alembic_config(connection=connection, on_version_apply=[watch.applied])
         with watch.watching(connection):
             try:

@@ -46,9 +46,15 @@ class StepWatch:
     begins or the run ends; its time runs from its own BEGIN, so no commit of another is in it.
     """
 
-    def __init__(self, plan: list[Script], on_step: Callable[[Step], None] | None) -> None:
+    def __init__(
+        self,
+        plan: list[Script],
+        on_step: Callable[[Step], None] | None,
+        in_transaction: Callable[[Step], None] | None = None,
+    ) -> None:
         self.plan = plan
         self.on_step = on_step
+        self.in_transaction = in_transaction
         self.steps: list[Step] = []
         self._uncommitted: Step | None = None
         self._started: float | None = None
@@ -67,6 +73,8 @@ class StepWatch:
         started = self._started if self._started is not None else time.perf_counter()
         self._uncommitted = Step(self.plan[len(self.steps)], time.perf_counter() - started)
         self._started = None
+        if self.in_transaction is not None:  # still inside the revision's transaction
+            self.in_transaction(self._uncommitted)
 
     def committed(self) -> None:
         if self._uncommitted is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -77,6 +78,11 @@ def test_a_failing_revision_is_rolled_back_and_earlier_ones_stay(
     ) in err
     assert version(target) == ["0001"]
     assert "n" not in columns(target, "tasks")
+    ledger = query(target, "SELECT revision, success, error FROM migrail.history ORDER BY id")
+    assert ledger == [
+        ("0001", True, None),
+        ("0002", False, 'invalid input syntax for type integer: "x" (SQLSTATE 22P02)'),
+    ]
 
 
 def test_a_revision_failing_at_commit_is_named_and_not_counted(
@@ -103,6 +109,8 @@ def test_a_revision_failing_at_commit_is_named_and_not_counted(
         "  the database is at 0001_create_tasks\n"
     ) in err
     assert version(target) == ["0001"]
+    ledger = query(target, "SELECT revision, success FROM migrail.history ORDER BY id")
+    assert ledger == [("0001", True), ("0002", False)], "its success row went with its COMMIT"
 
 
 def test_migrate_sql_starts_from_the_database_revision(
@@ -164,6 +172,8 @@ def test_concurrent_migrates_wait_for_the_lock_and_apply_each_revision_once(
     ]
     assert query(target, "SELECT count(*) FROM applied") == [(1,)]
     assert version(target) == ["0002"]
+    ledger = query(target, "SELECT revision, success FROM migrail.history ORDER BY id")
+    assert ledger == [("0001", True), ("0002", True)], "each revision recorded once"
 
 
 def test_status_shows_revision_head_and_pending(
@@ -181,8 +191,12 @@ def test_status_shows_revision_head_and_pending(
     assert main(["migrate"]) == 0
     capsys.readouterr()
     assert main(["status"]) == 0
-    assert capsys.readouterr().err.endswith(
-        "database at: 0001_create_tasks\nhead:        0001_create_tasks\n[✓] up to date\n"
+    err = capsys.readouterr().err
+    assert "database at: 0001_create_tasks\nhead:        0001_create_tasks\n[✓] up to date\n" in err
+    assert re.search(
+        r"applied \(newest first\):\n  0001_create_tasks  \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC  "
+        r"by \S+  \d+ ms  ok\n$",
+        err,
     )
 
 

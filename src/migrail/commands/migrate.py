@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from migrail import history, output
+from migrail import history, ledger, output, sums
 from migrail.config import resolve_environment
 from migrail.errors import FatalError
 from migrail.executor import Executor
@@ -43,8 +44,13 @@ def migrate(config: Config, *, env_name: str | None, sql: bool, console: Console
             if not pending:
                 output.success(console, f"Up to date at {executor.label(current)}")
                 return 0
+            ledger.ensure_ledger(connection)
             try:
-                steps = executor.upgrade(connection, on_step=lambda step: _applied(console, step))
+                steps = executor.upgrade(
+                    connection,
+                    on_step=lambda step: _applied(console, step),
+                    in_transaction=lambda step: _write_down(connection, step),
+                )
             except MigrationFailed as failed:
                 _report_failure(console, executor, connection, failed)
                 return 1
@@ -82,6 +88,12 @@ def _record_identity(connection: Connection, environment: Environment) -> None:
         record_identity(connection, environment)
 
 
+def _write_down(connection: Connection, step: Step) -> None:
+    """The revision in migrail.history, in its own transaction."""
+    checksum = sums.digest(Path(step.revision.path).read_bytes())
+    ledger.record(connection, step.revision.revision, checksum, step.seconds)
+
+
 def _applied(console: Console, step: Step) -> None:
     output.success(console, f"{history.short_name(step.revision)} ({step.seconds * 1000:.0f} ms)")
 
@@ -93,4 +105,8 @@ def _report_failure(
     if failed.statement:
         output.info(console, f"  statement: {failed.statement.strip()}")
     connection.rollback()
+    if failed.revision is not None:
+        checksum = sums.digest(Path(failed.revision.path).read_bytes())
+        ledger.record(connection, failed.revision.revision, checksum, 0, error=failed.error)
+        connection.commit()
     output.info(console, f"  the database is at {executor.label(executor.current(connection))}")

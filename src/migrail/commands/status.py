@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from migrail import history, output
 from migrail.config import resolve_environment
 from migrail.executor import Executor
+from migrail.ledger import read_ledger
 from migrail.urls import mask_url
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ def status(config: Config, *, env_name: str | None, console: Console) -> int:
     executor = Executor(config)
     with connect(url) as connection:
         current = executor.current(connection)
+        applied = read_ledger(connection, limit=10)
     pending = executor.pending(current)
     head = (executor.head,) if executor.head else ()
     output.info(console, f"environment: {environment.name} ({mask_url(url)})")
@@ -34,4 +36,15 @@ def status(config: Config, *, env_name: str | None, console: Console) -> int:
             output.info(console, f"  {history.short_name(revision)}")
     else:
         output.success(console, "up to date")
+    if applied:
+        output.info(console, "applied (newest first):")
+        for entry in applied:
+            outcome = "ok" if entry.success else f"FAILED: {entry.error}"
+            when = entry.applied_at.strftime("%Y-%m-%d %H:%M:%S %Z")
+            plan = f", plan {entry.plan_id[:12]}" if entry.plan_id else ""
+            output.info(
+                console,
+                f"  {executor.label((entry.revision,))}  {when}  by {entry.applied_by}  "
+                f"{entry.duration_ms} ms{plan}  {outcome}",
+            )
     return 0
