@@ -88,7 +88,7 @@ CASES: list[tuple[str, list[str], Setup, str]] = [
         ["migrate", "--env", "prod"],
         lambda project, monkeypatch: None,
         "error: unknown environment 'prod'\n"
-        "hint: environments in [tool.migrail.environments]: development, production\n",
+        "hint: environments in [tool.migrail.environments]: development, production, staging\n",
     ),
     (
         "metadata module that does not import",
@@ -153,8 +153,8 @@ CASES: list[tuple[str, list[str], Setup, str]] = [
         ["status"],
         _edit("pyproject.toml", 'migrations = "migrations"', 'migration = "migrations"'),
         "error: unknown key(s) in [tool.migrail]: migration\n"
-        "hint: known keys: default_environment, environments, lint, lock_timeout, metadata, "
-        "migrations, revision_naming, statement_timeout\n",
+        "hint: known keys: default_environment, environments, four_eyes, lint, lock_retries, "
+        "lock_timeout, metadata, migrations, revision_naming, statement_timeout\n",
     ),
     (
         "unknown revision naming",

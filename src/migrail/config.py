@@ -38,6 +38,8 @@ _KNOWN_KEYS = {
     "lock_timeout",
     "statement_timeout",
     "lint",
+    "four_eyes",
+    "lock_retries",
 }
 _KNOWN_ENV_KEYS = {"url_env", "protected"}
 _KNOWN_LINT_KEYS = {"pg_version", "exclude", "warn", "squawk_config"}
@@ -83,6 +85,10 @@ class Config:
     lock_timeout: str = "5s"
     statement_timeout: str = "30min"
     lint: LintSettings = field(default_factory=LintSettings)
+    # Release: whether a plan's author may approve it, and how often ``apply`` tries again when
+    # a revision's lock wait times out (with growing pauses between tries).
+    four_eyes: bool = False
+    lock_retries: int = 3
 
     @property
     def versions_dir(self) -> Path:
@@ -143,6 +149,8 @@ def load_config(project: Path | None = None) -> Config:
         lock_timeout=_duration(table, "lock_timeout", "5s"),
         statement_timeout=_duration(table, "statement_timeout", "30min"),
         lint=_lint_settings(root, table.get("lint", {})),
+        four_eyes=_flag(table, "four_eyes"),
+        lock_retries=_count(table, "lock_retries", 3),
     )
     config.environment(None)
     return config
@@ -221,6 +229,20 @@ def _lint_settings(root: Path, table: object) -> LintSettings:
         warn=_names(table, "warn", DEFAULT_WARN, where),
         squawk_config=root / squawk_config if squawk_config else None,
     )
+
+
+def _flag(table: Mapping[str, Any], key: str) -> bool:
+    value = table.get(key, False)
+    if not isinstance(value, bool):
+        raise FatalError(f"[tool.migrail] {key} must be true or false, not {value!r}")
+    return value
+
+
+def _count(table: Mapping[str, Any], key: str, default: int) -> int:
+    value = table.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 20:
+        raise FatalError(f"[tool.migrail] {key} must be a whole number from 0 to 20, not {value!r}")
+    return value
 
 
 def _text(table: Mapping[str, Any], key: str, default: str, where: str = "[tool.migrail]") -> str:

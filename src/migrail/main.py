@@ -45,6 +45,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--sql", action="store_true", help="print the SQL that would run instead of running it"
     )
 
+    plan = _command(commands, "plan", "write what a release would run, for approval")
+    _add_env(plan)
+    plan.add_argument("--out", type=Path, default=Path("plan.json"), help="default: plan.json")
+    plan.add_argument("--force", action="store_true", help="plan in spite of lint errors")
+    approve = _command(commands, "approve", "approve a plan: record who and when")
+    approve.add_argument("plan_path", type=Path, metavar="PLAN")
+    apply = _command(commands, "apply", "apply exactly an approved plan")
+    apply.add_argument("--plan", dest="plan_path", type=Path, required=True, metavar="PLAN")
+
     push = _command(commands, "push", "make a development database match the models directly")
     _add_env(push)
     push.add_argument(
@@ -127,6 +136,9 @@ _COMMANDS = {
     "migrate": "migrate:migrate",
     "status": "status:status",
     "push": "push:push",
+    "plan": "release:plan",
+    "approve": "release:approve",
+    "apply": "release:apply",
     "lint": "lint:lint",
     "check": "check:check",
     "sum": "check:sum_command",

@@ -204,10 +204,24 @@ def test_the_environment_is_chosen_by_name(
     project: Path, target: URL, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.delenv("DATABASE_URL")
-    monkeypatch.setenv("PRODUCTION_DATABASE_URL", target.render_as_string(hide_password=False))
-    assert main(["migrate", "--env", "production"]) == 0
-    assert "Environment production: " in capsys.readouterr().err
+    monkeypatch.setenv("STAGING_DATABASE_URL", target.render_as_string(hide_password=False))
+    assert main(["migrate", "--env", "staging"]) == 0
+    assert "Environment staging: " in capsys.readouterr().err
     assert version(target) == ["0001"]
+
+
+def test_a_protected_environment_is_not_migrated_without_a_plan(
+    project: Path, target: URL, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PRODUCTION_DATABASE_URL", target.render_as_string(hide_password=False))
+    assert main(["migrate", "--env", "production"]) == 2
+    assert capsys.readouterr().err == (
+        "error: migrate is refused: production is protected, and changes only through an "
+        "approved plan\n"
+        "hint: migrail plan --env production; a reviewer runs migrail approve plan.json; then "
+        "migrail apply --plan plan.json\n"
+    )
+    assert version(target) == []
 
 
 def test_urls_come_from_the_env_file(
@@ -224,14 +238,14 @@ def test_the_environment_file_wins_over_the_shared_one(
     project: Path, target: URL, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("DATABASE_URL")
-    (project / ".env").write_text("PRODUCTION_DATABASE_URL=postgresql://nowhere.invalid/db\n")
-    (project / ".env.production").write_text(
-        f"PRODUCTION_DATABASE_URL={target.render_as_string(hide_password=False)}\n"
+    (project / ".env").write_text("STAGING_DATABASE_URL=postgresql://nowhere.invalid/db\n")
+    (project / ".env.staging").write_text(
+        f"STAGING_DATABASE_URL={target.render_as_string(hide_password=False)}\n"
     )
-    assert main(["migrate", "--env", "production"]) == 0
+    assert main(["migrate", "--env", "staging"]) == 0
     assert version(target) == ["0001"]
-    monkeypatch.setenv("PRODUCTION_DATABASE_URL", "postgresql://app@127.0.0.1:1/db")
-    assert main(["status", "--env", "production"]) == 2, "the process environment wins over files"
+    monkeypatch.setenv("STAGING_DATABASE_URL", "postgresql://app@127.0.0.1:1/db")
+    assert main(["status", "--env", "staging"]) == 2, "the process environment wins over files"
 
 
 def test_migrate_sql_names_a_revision_that_needs_a_database(

@@ -79,11 +79,12 @@ def test_push_is_refused_when_the_database_says_it_is_protected(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv("PRODUCTION_DATABASE_URL", development.render_as_string(hide_password=False))
-    assert main(["migrate", "--env", "production"]) == 0  # the database now knows what it is
-    with psycopg.connect(libpq_conninfo(development), autocommit=True) as connection:
-        connection.execute("DELETE FROM alembic_version")  # not the history: the identity refuses
-    capsys.readouterr()
+    from migrail.config import Environment
+    from migrail.database import connect
+    from migrail.identity import record_identity
+
+    with connect(development) as connection:  # what its first release wrote
+        record_identity(connection, Environment("production", "PRODUCTION_DATABASE_URL", True))
     assert main(["push"]) == 2
     assert capsys.readouterr().err == (
         "error: push is refused: the database says it is production, a protected environment "

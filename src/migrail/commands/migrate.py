@@ -25,6 +25,13 @@ def migrate(config: Config, *, env_name: str | None, sql: bool, console: Console
     from migrail.database import advisory_lock, connect
 
     environment, url = resolve_environment(config, env_name)
+    if environment.protected and not sql:
+        raise FatalError(
+            f"migrate is refused: {environment.name} is protected, and changes only through an "
+            "approved plan",
+            hint=f"migrail plan --env {environment.name}; a reviewer runs migrail approve "
+            "plan.json; then migrail apply --plan plan.json",
+        )
     executor = Executor(config)
     with connect(url) as connection:
         current = executor.current(connection)

@@ -1,0 +1,241 @@
+"""``migrail plan``, ``approve`` and ``apply``: a protected database changes only as approved."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from migrail import history, ledger, output, sums
+from migrail.config import resolve_environment
+from migrail.errors import FatalError
+from migrail.executor import Executor
+from migrail.plan import Plan, PlannedRevision, load_plan, now, write_plan
+from migrail.steps import MigrationFailed, Step
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from sqlalchemy.engine import Connection
+
+    from migrail.config import Config
+
+_LOCK_NOT_AVAILABLE = "SQLSTATE 55P03"
+
+
+def plan(config: Config, *, env_name: str | None, out: Path, force: bool, console: Console) -> int:
+    """Read the database (read-only) and write what a release would run, for approval."""
+    from migrail.database import connect, server_version
+    from migrail.identity import read_identity
+    from migrail.lint import lint_history
+    from migrail.render import render_each
+
+    environment, url = resolve_environment(config, env_name)
+    executor = Executor(config)
+    with connect(url) as connection:
+        current = executor.current(connection)
+        identity = read_identity(connection)
+        version = server_version(connection)
+        connection.rollback()
+    pending = executor.pending(current)
+    pieces = render_each(executor, current)
+    for piece in pieces:
+        if piece.sql is None:
+            raise FatalError(
+                f"{history.short_name(piece.revision)} cannot be rendered as SQL without a "
+                f"database, so its SQL cannot be approved: {piece.error}"
+            )
+    scope = {Path(revision.path).resolve() for revision in pending}
+    failing = lint_history(executor, scope).failing if pending else []
+    findings = [
+        {
+            "rule": f.rule,
+            "severity": f.severity,
+            "path": str(Path(f.path).resolve().relative_to(config.root)),
+            "line": f.line,
+            "message": f.message,
+        }
+        for f in failing
+    ]
+    if failing and not force:
+        for finding in findings:
+            output.failure(console, f"{finding['rule']}: {finding['path']}: {finding['message']}")
+        output.info(console, "hint: make them safe, or plan anyway with --force (the plan says so)")
+        return 1
+    made = Plan(
+        environment=environment.name,
+        database={
+            "name": url.database or "",
+            "identity": identity.name if identity else "nothing yet",
+            "version": version,
+        },
+        from_revision=list(current),
+        to_revision=executor.head,
+        revisions=[
+            PlannedRevision(
+                revision=piece.revision.revision,
+                name=history.short_name(piece.revision),
+                checksum=sums.digest(Path(piece.revision.path).read_bytes()),
+                sql=piece.sql or "",
+            )
+            for piece in pieces
+        ],
+        findings=findings,
+        forced=bool(failing),
+        author=ledger.actor(),
+        created_at=now(),
+    ).seal()
+    summary = write_plan(made, out)
+    names = ", ".join(revision.name for revision in made.revisions) or "nothing"
+    output.success(console, f"planned {names} for {environment.name}: {out} and {summary}")
+    output.info(console, f"plan id {made.plan_id}")
+    return 0
+
+
+def approve(config: Config, *, plan_path: Path, console: Console) -> int:
+    """Record who approved the plan, and when, bound to its id."""
+    made = load_plan(plan_path)
+    approver = ledger.actor()
+    if config.four_eyes and approver == made.author:
+        raise FatalError(
+            f"approval refused: {approver} planned it, and [tool.migrail] four_eyes asks for "
+            "someone else to approve",
+            hint="ask a reviewer to run: migrail approve " + str(plan_path),
+        )
+    record = {"plan_id": made.plan_id, "approved_by": approver, "approved_at": now()}
+    _approval_path(plan_path).write_text(json.dumps(record, indent=2) + "\n")
+    output.success(console, f"{approver} approved plan {made.plan_id[:19]}")
+    return 0
+
+
+def apply(config: Config, *, plan_path: Path, console: Console) -> int:
+    """Apply exactly the approved plan, or refuse and say why."""
+    from migrail.database import advisory_lock, connect
+    from migrail.identity import read_identity, record_identity
+    from migrail.render import render_each
+
+    made = load_plan(plan_path)
+    _check_approval(config, made, plan_path)
+    _, url = resolve_environment(config, made.environment)
+    executor = Executor(config)
+    with connect(url) as connection:
+        current = list(executor.current(connection))
+        if current != made.from_revision:
+            raise FatalError(
+                "apply is refused: the database moved on since the plan: it is at "
+                f"{executor.label(current)}, and the plan starts at "
+                f"{executor.label(made.from_revision)}",
+                hint="plan again",
+            )
+        _check_applied_revisions(config, executor, connection)
+        rendered = [
+            (piece.revision.revision, piece.sql) for piece in render_each(executor, current)
+        ]
+        planned = [(revision.revision, revision.sql) for revision in made.revisions]
+        if rendered != planned:
+            changed = [
+                name
+                for (name, sql), mine in zip(planned, rendered, strict=False)
+                if (name, sql) != mine
+            ]
+            raise FatalError(
+                "apply is refused: the SQL rendered from this checkout is not the SQL that was "
+                f"approved ({', '.join(changed) or 'the list of revisions differs'})",
+                hint="plan again, and have the new plan approved",
+            )
+        if not made.revisions:
+            output.success(console, "Nothing to apply: the plan is empty")
+            return 0
+        waiting = lambda: output.info(console, "Waiting for another migrate to finish...")  # noqa: E731
+        with advisory_lock(connection, on_wait=waiting):
+            if read_identity(connection) is None:  # its first release says what it is
+                record_identity(connection, config.environment(made.environment))
+            ledger.ensure_ledger(connection)
+            steps = _apply_with_retries(config, executor, connection, made, console)
+    if steps is None:
+        return 1
+    output.success(console, f"Applied plan {made.plan_id[:19]}: {len(steps)} revision(s)")
+    return 0
+
+
+def _apply_with_retries(
+    config: Config, executor: Executor, connection: Connection, made: Plan, console: Console
+) -> list[Step] | None:
+    """Apply; when a lock wait times out, the revision is rolled back and tried again later."""
+    done: list[Step] = []
+    for attempt in range(config.lock_retries + 1):
+        try:
+            done += executor.upgrade(
+                connection,
+                on_step=lambda step: output.success(console, history.short_name(step.revision)),
+                in_transaction=lambda step: _write_down(connection, step, made.plan_id),
+            )
+            return done
+        except MigrationFailed as failed:
+            done += failed.completed
+            connection.rollback()
+            locked = _LOCK_NOT_AVAILABLE in failed.error
+            if not locked or attempt == config.lock_retries:
+                name = history.short_name(failed.revision) if failed.revision else "?"
+                output.failure(console, f"{failed.direction} of {name} failed: {failed.error}")
+                if locked:
+                    output.info(
+                        console,
+                        f"  gave up after {attempt + 1} tries: a lock it needs stayed taken "
+                        f"(lock_timeout {config.lock_timeout}); the revision was rolled back",
+                    )
+                at = executor.label(executor.current(connection))
+                output.info(console, f"  the database is at {at}")
+                return None
+            pause = 0.5 * 2**attempt
+            output.info(console, f"  a lock stayed taken; trying again in {pause:.1f} s")
+            time.sleep(pause)
+    return None
+
+
+def _write_down(connection: Connection, step: Step, plan_id: str) -> None:
+    checksum = sums.digest(Path(step.revision.path).read_bytes())
+    ledger.record(connection, step.revision.revision, checksum, step.seconds, plan_id=plan_id)
+
+
+def _check_approval(config: Config, made: Plan, plan_path: Path) -> None:
+    path = _approval_path(plan_path)
+    if not path.is_file():
+        raise FatalError(
+            f"apply is refused: plan {made.plan_id[:19]} has no approval",
+            hint=f"a reviewer approves it: migrail approve {plan_path}",
+        )
+    try:
+        approval = json.loads(path.read_text())
+        plan_id, approver = approval["plan_id"], approval["approved_by"]
+    except (ValueError, KeyError, TypeError):
+        raise FatalError(f"apply is refused: {path} is not an approval") from None
+    if plan_id != made.plan_id:
+        raise FatalError(
+            "apply is refused: the approval is for another plan",
+            hint=f"a reviewer approves this one: migrail approve {plan_path}",
+        )
+    if config.four_eyes and approver == made.author:
+        raise FatalError(
+            f"apply is refused: {approver} both planned and approved it, and [tool.migrail] "
+            "four_eyes asks for someone else to approve"
+        )
+
+
+def _check_applied_revisions(config: Config, executor: Executor, connection: Connection) -> None:
+    """Revisions applied before are unchanged since (Flyway's validate)."""
+    by_id = {revision.revision: revision for revision in executor.revisions()}
+    for entry in ledger.read_ledger(connection, limit=100_000):
+        revision = by_id.get(entry.revision)
+        if not entry.success or revision is None:
+            continue
+        if sums.digest(Path(revision.path).read_bytes()) != entry.checksum:
+            raise FatalError(
+                f"apply is refused: {history.short_name(revision)} was edited after it was "
+                f"applied on {entry.applied_at:%Y-%m-%d}",
+                hint="restore it as it was applied; change the schema in a new revision",
+            )
+
+
+def _approval_path(plan_path: Path) -> Path:
+    return plan_path.with_name(plan_path.stem + ".approval.json")

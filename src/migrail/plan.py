@@ -1,0 +1,122 @@
+"""A release plan: exactly what will run on a protected database, bound to one id.
+
+``plan`` reads the live database (read-only) and writes ``plan.json``: the environment, the
+database's identity, the revision it is at and the one it will reach, each pending revision's
+SQL and checksums, the lint findings, who planned it and when; the plan id is a hash over all
+of it. ``approve`` binds an approval to that id, and ``apply`` refuses anything that differs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from migrail.errors import FatalError
+
+PLAN_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class PlannedRevision:
+    revision: str
+    name: str
+    checksum: str  # of the revision file
+    sql: str
+
+
+@dataclass
+class Plan:
+    environment: str
+    database: dict[str, str]
+    from_revision: list[str]
+    to_revision: str | None
+    revisions: list[PlannedRevision]
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    forced: bool = False
+    author: str = ""
+    created_at: str = ""
+    plan_id: str = ""
+
+    def content(self) -> dict[str, Any]:
+        """Everything the id is computed over (all but the id)."""
+        data = asdict(self)
+        data.pop("plan_id")
+        return {"format": PLAN_FORMAT, **data}
+
+    def seal(self) -> Plan:
+        self.plan_id = compute_id(self.content())
+        return self
+
+
+def compute_id(content: dict[str, Any]) -> str:
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def write_plan(plan: Plan, path: Path) -> Path:
+    """``plan.json`` at ``path``, and ``plan.md`` beside it for reviewers."""
+    path.write_text(json.dumps({**plan.content(), "plan_id": plan.plan_id}, indent=2) + "\n")
+    summary = path.with_suffix(".md")
+    summary.write_text(render_markdown(plan))
+    return summary
+
+
+def load_plan(path: Path) -> Plan:
+    """A plan file, refused if it is not one, or if it was edited after it was written."""
+    try:
+        data = json.loads(path.read_text())
+        stated = data.pop("plan_id")
+        if data.pop("format") != PLAN_FORMAT:
+            raise ValueError("unknown format")
+        revisions = [PlannedRevision(**item) for item in data.pop("revisions")]
+        plan = Plan(revisions=revisions, **data)
+    except FileNotFoundError:
+        raise FatalError(
+            f"{path} does not exist", hint="make one: migrail plan --env NAME"
+        ) from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise FatalError(f"{path} is not a migrail plan ({type(exc).__name__}: {exc})") from None
+    if compute_id(plan.content()) != stated:
+        raise FatalError(
+            f"{path} was changed after it was planned (its content no longer matches its id)",
+            hint="plan again: migrail plan --env NAME",
+        )
+    plan.plan_id = stated
+    return plan
+
+
+def render_markdown(plan: Plan) -> str:
+    """What a reviewer reads in a pull request or a CI job page."""
+    database = plan.database
+    lines = [
+        f"# Release plan for {plan.environment}",
+        "",
+        f"- plan id: `{plan.plan_id}`",
+        f"- database: `{database.get('name', '?')}` (says it is "
+        f"{database.get('identity', 'nothing yet')}), PostgreSQL {database.get('version', '?')}",
+        f"- from `{', '.join(plan.from_revision) or 'base'}` to `{plan.to_revision or 'base'}`",
+        f"- planned by {plan.author} at {plan.created_at}",
+    ]
+    if plan.forced:
+        lines.append("- **forced**: planned in spite of lint errors")
+    lines += ["", "## Revisions", ""]
+    if not plan.revisions:
+        lines.append("Nothing is pending.")
+    for revision in plan.revisions:
+        lines += [f"### {revision.name}", "", "```sql", revision.sql.rstrip(), "```", ""]
+    if plan.findings:
+        lines += ["## Lint findings", ""]
+        for finding in plan.findings:
+            where = finding["path"] + (f":{finding['line']}" if finding.get("line") else "")
+            lines.append(
+                f"- {finding['severity']} `{finding['rule']}` in {where}: {finding['message']}"
+            )
+    return "\n".join(lines) + "\n"

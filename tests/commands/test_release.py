@@ -1,0 +1,227 @@
+"""plan, approve, apply: a protected database changes exactly as a person approved, or not at all."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy.engine import URL
+
+from migrail.main import main
+from migrail.urls import libpq_conninfo
+from testing.postgres import columns, query, version
+from testing.projects import write_revision
+
+
+@pytest.fixture
+def production(project: Path, database_url: URL, monkeypatch: pytest.MonkeyPatch) -> URL:
+    monkeypatch.setenv(
+        "PRODUCTION_DATABASE_URL", database_url.render_as_string(hide_password=False)
+    )
+    monkeypatch.setenv("MIGRAIL_ACTOR", "alice")
+    return database_url
+
+
+def _release(capsys: pytest.CaptureFixture[str], approver: str = "bob") -> tuple[int, str]:
+    """plan (as alice), approve (as ``approver``), apply (as alice): exit code and messages."""
+    with pytest.MonkeyPatch.context() as as_reviewer:
+        assert main(["plan", "--env", "production"]) == 0
+        as_reviewer.setenv("MIGRAIL_ACTOR", approver)
+        assert main(["approve", "plan.json"]) == 0
+    capsys.readouterr()
+    code = main(["apply", "--plan", "plan.json"])
+    return code, capsys.readouterr().err
+
+
+def test_plan_approve_apply_records_the_plan_in_the_history(
+    project: Path, production: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = _release(capsys)
+    assert code == 0, err
+    assert err.endswith("revision(s)\n") and "[✓] 0001_create_tasks\n" in err
+    assert version(production) == ["0001"]
+    plan = json.loads((project / "plan.json").read_text())
+    assert (plan["environment"], plan["from_revision"], plan["to_revision"]) == (
+        "production",
+        [],
+        "0001",
+    )
+    assert plan["revisions"][0]["sql"].startswith("SET lock_timeout = '5s';")
+    assert "CREATE TABLE tasks (" in (project / "plan.md").read_text()
+    rows = query(production, "SELECT revision, plan_id, applied_by, success FROM migrail.history")
+    assert rows == [("0001", plan["plan_id"], "alice", True)]
+    assert query(production, "SELECT name, protected FROM migrail.environment") == [
+        ("production", True)
+    ]
+
+
+def test_apply_without_an_approval_is_refused(
+    project: Path, production: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["plan", "--env", "production"]) == 0
+    plan_id = json.loads((project / "plan.json").read_text())["plan_id"]
+    capsys.readouterr()
+    assert main(["apply", "--plan", "plan.json"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: apply is refused: plan {plan_id[:19]} has no approval\n"
+        "hint: a reviewer approves it: migrail approve plan.json\n"
+    )
+    assert version(production) == []
+
+
+def test_four_eyes_refuses_a_self_approval(
+    project: Path, production: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace(
+            'migrations = "migrations"', 'migrations = "migrations"\nfour_eyes = true'
+        )
+    )
+    assert main(["plan", "--env", "production"]) == 0
+    capsys.readouterr()
+    assert main(["approve", "plan.json"]) == 2
+    assert capsys.readouterr().err == (
+        "error: approval refused: alice planned it, and [tool.migrail] four_eyes asks for someone "
+        "else to approve\n"
+        "hint: ask a reviewer to run: migrail approve plan.json\n"
+    )
+    plan_id = json.loads((project / "plan.json").read_text())["plan_id"]
+    forged = {"plan_id": plan_id, "approved_by": "alice", "approved_at": "2026-11-27T00:00:00Z"}
+    (project / "plan.approval.json").write_text(json.dumps(forged))
+    assert main(["apply", "--plan", "plan.json"]) == 2
+    assert "apply is refused: alice both planned and approved it" in capsys.readouterr().err
+    code, err = _release(capsys, approver="bob")
+    assert code == 0, err
+
+
+def test_sql_changed_after_approval_is_refused(
+    project: Path, production: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["plan", "--env", "production"]) == 0
+    assert main(["approve", "plan.json"]) == 0
+    revision = project / "migrations" / "versions" / "0001_create_tasks.py"
+    text = revision.read_text()
+    revision.write_text(text.replace('        sa.Column("owner", sa.Text(), nullable=True),\n', ""))
+    assert revision.read_text() != text
+    capsys.readouterr()
+    assert main(["apply", "--plan", "plan.json"]) == 2
+    assert capsys.readouterr().err == (
+        "error: apply is refused: the SQL rendered from this checkout is not the SQL that was "
+        "approved (0001)\n"
+        "hint: plan again, and have the new plan approved\n"
+    )
+    assert version(production) == []
+
+
+def test_a_database_that_moved_on_since_the_plan_is_refused(
+    project: Path, production: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _ = _release(capsys)
+    assert code == 0
+    assert main(["apply", "--plan", "plan.json"]) == 2  # the same plan, a second time
+    assert capsys.readouterr().err == (
+        "error: apply is refused: the database moved on since the plan: it is at "
+        "0001_create_tasks, and the plan starts at base\n"
+        "hint: plan again\n"
+    )
+
+
+def test_an_applied_revision_edited_afterwards_is_refused(
+    project: Path, production: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _release(capsys)[0] == 0
+    revision = project / "migrations" / "versions" / "0001_create_tasks.py"
+    revision.write_text(revision.read_text() + "\n# tidied up\n")
+    write_revision(
+        project,
+        "0002",
+        "add_note",
+        "0001",
+        'op.add_column("tasks", sa.Column("note", sa.Text()))',
+        'op.drop_column("tasks", "note")',
+    )
+    code, err = _release(capsys)
+    assert code == 2
+    assert err.startswith(
+        "error: apply is refused: 0001_create_tasks was edited after it was applied on "
+    )
+    assert "hint: restore it as it was applied; change the schema in a new revision\n" in err
+    assert "note" not in columns(production, "tasks")
+
+
+def test_lint_errors_block_the_plan_unless_forced_and_the_plan_says_so(
+    project: Path, production: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _release(capsys)[0] == 0
+    write_revision(
+        project,
+        "0002",
+        "drop_owner",
+        "0001",
+        'op.drop_column("tasks", "owner")',
+        'op.add_column("tasks", sa.Column("owner", sa.Text()))',
+    )
+    assert main(["plan", "--env", "production"]) == 1
+    err = capsys.readouterr().err
+    assert (
+        "error: ban-drop-column: migrations/versions/0002_drop_owner.py: Dropping a column may break existing clients.\n"
+        in err
+    )
+    assert main(["plan", "--env", "production", "--force"]) == 0
+    plan = json.loads((project / "plan.json").read_text())
+    assert plan["forced"] is True
+    assert [f["rule"] for f in plan["findings"]] == ["ban-drop-column"]
+    assert "**forced**: planned in spite of lint errors" in (project / "plan.md").read_text()
+
+
+def test_an_edited_plan_is_refused(
+    project: Path, production: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["plan", "--env", "production"]) == 0
+    plan = project / "plan.json"
+    plan.write_text(plan.read_text().replace("CREATE TABLE tasks", "CREATE TABLE tasks_evil"))
+    capsys.readouterr()
+    assert main(["apply", "--plan", "plan.json"]) == 2
+    assert capsys.readouterr().err == (
+        "error: plan.json was changed after it was planned (its content no longer matches its id)\n"
+        "hint: plan again: migrail plan --env NAME\n"
+    )
+
+
+def test_a_held_lock_makes_apply_give_up_within_its_budget(
+    project: Path, production: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _release(capsys)[0] == 0
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace(
+            'migrations = "migrations"',
+            'migrations = "migrations"\nlock_timeout = "200ms"\nlock_retries = 1',
+        )
+    )
+    write_revision(
+        project,
+        "0002",
+        "add_note",
+        "0001",
+        'op.add_column("tasks", sa.Column("note", sa.Text()))',
+        'op.drop_column("tasks", "note")',
+    )
+    with psycopg.connect(libpq_conninfo(production)) as holder:
+        holder.execute("LOCK TABLE tasks IN ACCESS SHARE MODE")  # a long read, say
+        code, err = _release(capsys)
+    assert code == 1
+    assert (
+        "error: upgrade of 0002_add_note failed: canceling statement due to lock timeout (SQLSTATE 55P03)\n"
+        in err
+    )
+    assert "  a lock stayed taken; trying again in 0.5 s\n" in err
+    assert (
+        "  gave up after 2 tries: a lock it needs stayed taken (lock_timeout 200ms); the revision was rolled back\n"
+        in err
+    )
+    assert version(production) == ["0001"]
+    assert "note" not in columns(production, "tasks")
