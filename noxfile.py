@@ -53,6 +53,13 @@ def lint(session: nox.Session) -> None:
     session.run("migrail", "lint", *session.posargs)
 
 
+@nox.session(default=False)
+def release(session: nox.Session) -> None:
+    """Rehearse a release: plan, approve and apply on a throwaway stand-in for production."""
+    _install(session)
+    session.run("migrail", "rehearse", *session.posargs)
+
+
 @nox.session
 def push(session: nox.Session) -> None:
     """Make a development database match the models, without a revision (never production)."""

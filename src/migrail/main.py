@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     apply = _command(commands, "apply", "apply exactly an approved plan")
     apply.add_argument("--plan", dest="plan_path", type=Path, required=True, metavar="PLAN")
 
+    rehearse = _command(commands, "rehearse", "plan, approve and apply on a throwaway database")
+    _add_env(rehearse)
+
     push = _command(commands, "push", "make a development database match the models directly")
     _add_env(push)
     push.add_argument(
@@ -139,6 +142,7 @@ _COMMANDS = {
     "plan": "release:plan",
     "approve": "release:approve",
     "apply": "release:apply",
+    "rehearse": "release:rehearse",
     "lint": "lint:lint",
     "check": "check:check",
     "sum": "check:sum_command",

@@ -225,3 +225,47 @@ def test_a_held_lock_makes_apply_give_up_within_its_budget(
     )
     assert version(production) == ["0001"]
     assert "note" not in columns(production, "tasks")
+
+
+def test_the_release_rehearses_end_to_end_on_a_throwaway_database(
+    project: Path, pg_server: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    assert main(["rehearse"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("Rehearsing a release to production on a throwaway database\n")
+    assert "[✓] rehearsal reviewer approved plan sha256:" in err
+    assert err.endswith("[✓] the release rehearsal passed: plan, approve and apply\n")
+    assert "PRODUCTION_DATABASE_URL" not in os.environ
+    assert not list(project.glob("plan*")), "the rehearsal's plan lives in a temporary directory"
+
+
+def test_two_applies_at_once_apply_each_revision_once(
+    project: Path, production: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    assert main(["plan", "--env", "production"]) == 0
+    with pytest.MonkeyPatch.context() as as_reviewer:
+        as_reviewer.setenv("MIGRAIL_ACTOR", "bob")
+        assert main(["approve", "plan.json"]) == 0
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "migrail", "apply", "--plan", "plan.json"],
+            cwd=project,
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=120)[1] for run in runs]
+    assert sorted(run.returncode for run in runs) == [0, 2], outputs
+    refused = next(output for run, output in zip(runs, outputs, strict=True) if run.returncode)
+    assert "error: apply is refused: " in refused  # checked first, or again under the lock
+    assert query(production, "SELECT revision, success FROM migrail.history") == [("0001", True)]
+    assert version(production) == ["0001"]

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -148,6 +151,12 @@ def apply(config: Config, *, plan_path: Path, console: Console) -> int:
             return 0
         waiting = lambda: output.info(console, "Waiting for another migrate to finish...")  # noqa: E731
         with advisory_lock(connection, on_wait=waiting):
+            if list(executor.current(connection)) != made.from_revision:  # while we waited
+                raise FatalError(
+                    "apply is refused: another apply changed the database while this one waited: "
+                    f"it is at {executor.label(executor.current(connection))} now",
+                    hint="plan again",
+                )
             if read_identity(connection) is None:  # its first release says what it is
                 record_identity(connection, config.environment(made.environment))
             ledger.ensure_ledger(connection)
@@ -239,3 +248,44 @@ def _check_applied_revisions(config: Config, executor: Executor, connection: Con
 
 def _approval_path(plan_path: Path) -> Path:
     return plan_path.with_name(plan_path.stem + ".approval.json")
+
+
+def rehearse(config: Config, *, env_name: str | None, console: Console) -> int:
+    """plan, approve (as someone else) and apply, end to end, on a throwaway database standing in
+    for ``env_name`` (production by default): the release, rehearsed before it is real."""
+    import tempfile
+
+    from migrail.ephemeral import ephemeral_database
+
+    environment = config.environment(env_name or "production")
+    output.info(console, f"Rehearsing a release to {environment.name} on a throwaway database")
+    with tempfile.TemporaryDirectory(prefix="migrail-rehearsal-") as directory:
+        plan_path = Path(directory) / "plan.json"
+        with ephemeral_database() as url:
+            stand_in = url.render_as_string(hide_password=False)
+            with _variables({environment.url_env: stand_in}):
+                if plan(
+                    config, env_name=environment.name, out=plan_path, force=False, console=console
+                ):
+                    return 1
+                with _variables({"MIGRAIL_ACTOR": "rehearsal reviewer"}):
+                    approve(config, plan_path=plan_path, console=console)
+                if apply(config, plan_path=plan_path, console=console):
+                    return 1
+    output.success(console, "the release rehearsal passed: plan, approve and apply")
+    return 0
+
+
+@contextmanager
+def _variables(values: dict[str, str]) -> Iterator[None]:
+    """Environment variables set for the block, and put back as they were afterwards."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
