@@ -48,7 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     plan = _command(commands, "plan", "write what a release would run, for approval")
     _add_env(plan)
     plan.add_argument("--out", type=Path, default=Path("plan.json"), help="default: plan.json")
-    plan.add_argument("--force", action="store_true", help="plan in spite of lint errors")
+    plan.add_argument(
+        "--force", action="store_true", help="plan in spite of lint errors or drift (recorded)"
+    )
+    drift = _command(commands, "drift", "compare a database with what its revision implies")
+    _add_env(drift)
     approve = _command(commands, "approve", "approve a plan: record who and when")
     approve.add_argument("plan_path", type=Path, metavar="PLAN")
     apply = _command(commands, "apply", "apply exactly an approved plan")
@@ -143,6 +147,7 @@ _COMMANDS = {
     "approve": "release:approve",
     "apply": "release:apply",
     "rehearse": "release:rehearse",
+    "drift": "release:drift",
     "lint": "lint:lint",
     "check": "check:check",
     "sum": "check:sum_command",

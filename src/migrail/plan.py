@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +37,8 @@ class Plan:
     to_revision: str | None
     revisions: list[PlannedRevision]
     findings: list[dict[str, Any]] = field(default_factory=list)
+    drift: list[str] = field(default_factory=list)
+    tables: dict[str, dict[str, int]] = field(default_factory=dict)
     forced: bool = False
     author: str = ""
     created_at: str = ""
@@ -106,12 +109,21 @@ def render_markdown(plan: Plan) -> str:
         f"- planned by {plan.author} at {plan.created_at}",
     ]
     if plan.forced:
-        lines.append("- **forced**: planned in spite of lint errors")
+        lines.append("- **forced**: planned in spite of lint errors or drift")
     lines += ["", "## Revisions", ""]
     if not plan.revisions:
         lines.append("Nothing is pending.")
     for revision in plan.revisions:
         lines += [f"### {revision.name}", "", "```sql", revision.sql.rstrip(), "```", ""]
+    if plan.tables:
+        lines += ["## Tables these revisions touch", "", "| table | rows (estimate) | size |"]
+        lines += ["| --- | --- | --- |"]
+        for name, numbers in sorted(plan.tables.items()):
+            lines.append(f"| {name} | {numbers['rows']:,} | {_size(numbers['bytes'])} |")
+        lines.append("")
+    if plan.drift:
+        lines += ["## Drift: the database differs from its recorded revision", "", "```"]
+        lines += [*plan.drift, "```", ""]
     if plan.findings:
         lines += ["## Lint findings", ""]
         for finding in plan.findings:
@@ -120,3 +132,24 @@ def render_markdown(plan: Plan) -> str:
                 f"- {finding['severity']} `{finding['rule']}` in {where}: {finding['message']}"
             )
     return "\n".join(lines) + "\n"
+
+
+def touched_tables(sql: str) -> set[str]:
+    """The tables a revision's SQL alters, indexes, fills or drops (by name, as written)."""
+    return {match[1].strip('"') for match in _TOUCHES.finditer(sql)}
+
+
+def _size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "kB", "MB"):
+        if value < 1024:
+            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
+        value /= 1024
+    return f"{value:,.1f} GB"
+
+
+_TOUCHES = re.compile(
+    r"\b(?:ALTER\s+TABLE\s+(?:ONLY\s+)?(?:IF\s+EXISTS\s+)?|UPDATE\s+(?:ONLY\s+)?|INSERT\s+INTO\s+"
+    r"|DELETE\s+FROM\s+|DROP\s+TABLE\s+(?:IF\s+EXISTS\s+)?|\bON\s+(?:ONLY\s+)?)([\w.\"]+)",
+    re.IGNORECASE,
+)

@@ -269,3 +269,56 @@ def test_two_applies_at_once_apply_each_revision_once(
     assert "error: apply is refused: " in refused  # checked first, or again under the lock
     assert query(production, "SELECT revision, success FROM migrail.history") == [("0001", True)]
     assert version(production) == ["0001"]
+
+
+def test_drift_is_shown_and_blocks_the_plan_unless_forced(
+    project: Path, production: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _release(capsys)[0] == 0
+    assert main(["drift", "--env", "production"]) == 0
+    assert capsys.readouterr().err == "[✓] production is exactly what 0001_create_tasks implies\n"
+    with psycopg.connect(libpq_conninfo(production), autocommit=True) as connection:
+        connection.execute("ALTER TABLE tasks ADD COLUMN hotfix text")  # by hand, in production
+    drifted = (
+        "error: production has drifted from 0001_create_tasks: it differs from the schema its "
+        "revision implies (+ the history has it and the database does not; - the reverse):\n"
+        "  - column tasks.hotfix (TEXT)\n"
+    )
+    assert main(["drift", "--env", "production"]) == 1
+    assert capsys.readouterr().err == drifted
+    assert main(["plan", "--env", "production"]) == 1
+    assert capsys.readouterr().err == (
+        drifted + "hint: find out who changed it and why; plan anyway with --force\n"
+    )
+    assert main(["plan", "--env", "production", "--force"]) == 0
+    plan = json.loads((project / "plan.json").read_text())
+    assert (plan["drift"], plan["forced"]) == (["- column tasks.hotfix (TEXT)"], True)
+    assert (
+        "## Drift: the database differs from its recorded revision"
+        in (project / "plan.md").read_text()
+    )
+
+
+def test_the_plan_shows_the_live_size_of_the_tables_it_touches(
+    project: Path, production: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _release(capsys)[0] == 0
+    with psycopg.connect(libpq_conninfo(production), autocommit=True) as connection:
+        connection.execute(
+            "INSERT INTO tasks (id, name, status) SELECT g::text, 'n', 's' FROM generate_series(1, 500) g"
+        )
+        connection.execute("ANALYZE tasks")
+    write_revision(
+        project,
+        "0002",
+        "index_status",
+        "0001",
+        "with op.get_context().autocommit_block():\n"
+        '        op.create_index("ix_status", "tasks", ["status"], postgresql_concurrently=True, if_not_exists=True)',
+        'op.drop_index("ix_status", table_name="tasks")',
+    )
+    assert main(["plan", "--env", "production"]) == 0, capsys.readouterr().err
+    plan = json.loads((project / "plan.json").read_text())
+    assert plan["tables"]["tasks"]["rows"] == 500
+    assert plan["tables"]["tasks"]["bytes"] > 0
+    assert "| tasks | 500 | " in (project / "plan.md").read_text()

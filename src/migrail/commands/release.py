@@ -14,7 +14,7 @@ from migrail import history, ledger, output, sums
 from migrail.config import resolve_environment
 from migrail.errors import FatalError
 from migrail.executor import Executor
-from migrail.plan import Plan, PlannedRevision, load_plan, now, write_plan
+from migrail.plan import Plan, PlannedRevision, load_plan, now, touched_tables, write_plan
 from migrail.steps import MigrationFailed, Step
 
 if TYPE_CHECKING:
@@ -29,6 +29,7 @@ _LOCK_NOT_AVAILABLE = "SQLSTATE 55P03"
 def plan(config: Config, *, env_name: str | None, out: Path, force: bool, console: Console) -> int:
     """Read the database (read-only) and write what a release would run, for approval."""
     from migrail.database import connect, server_version
+    from migrail.drift import find_drift
     from migrail.identity import read_identity
     from migrail.lint import lint_history
     from migrail.render import render_each
@@ -37,11 +38,17 @@ def plan(config: Config, *, env_name: str | None, out: Path, force: bool, consol
     executor = Executor(config)
     with connect(url) as connection:
         current = executor.current(connection)
+        pieces = render_each(executor, current)
         identity = read_identity(connection)
         version = server_version(connection)
         connection.rollback()
+        drifted = find_drift(executor, connection, current)
+        sizes = _table_sizes(connection, {t for p in pieces for t in touched_tables(p.sql or "")})
+    if drifted and not force:
+        _report_drift(console, environment.name, executor.label(current), drifted)
+        output.info(console, "hint: find out who changed it and why; plan anyway with --force")
+        return 1
     pending = executor.pending(current)
-    pieces = render_each(executor, current)
     for piece in pieces:
         if piece.sql is None:
             raise FatalError(
@@ -84,7 +91,9 @@ def plan(config: Config, *, env_name: str | None, out: Path, force: bool, consol
             for piece in pieces
         ],
         findings=findings,
-        forced=bool(failing),
+        drift=drifted,
+        tables=sizes,
+        forced=bool(failing or drifted),
         author=ledger.actor(),
         created_at=now(),
     ).seal()
@@ -93,6 +102,52 @@ def plan(config: Config, *, env_name: str | None, out: Path, force: bool, consol
     output.success(console, f"planned {names} for {environment.name}: {out} and {summary}")
     output.info(console, f"plan id {made.plan_id}")
     return 0
+
+
+def drift(config: Config, *, env_name: str | None, console: Console) -> int:
+    """Compare the database with the schema its recorded revision implies; 1 if they differ."""
+    from migrail.database import connect
+    from migrail.drift import find_drift
+
+    environment, url = resolve_environment(config, env_name)
+    executor = Executor(config)
+    with connect(url) as connection:
+        current = executor.current(connection)
+        found = find_drift(executor, connection, current)
+    if found:
+        _report_drift(console, environment.name, executor.label(current), found)
+        return 1
+    output.success(console, f"{environment.name} is exactly what {executor.label(current)} implies")
+    return 0
+
+
+def _table_sizes(connection: Connection, tables: set[str]) -> dict[str, dict[str, int]]:
+    """Live row estimates (the planner's, kept by ANALYZE) and sizes of the tables named."""
+    from sqlalchemy import text
+
+    sizes = {}
+    for table in sorted(tables):
+        row = connection.execute(
+            text(
+                "SELECT greatest(c.reltuples, 0)::bigint, pg_total_relation_size(c.oid)"
+                " FROM pg_class c WHERE c.oid = to_regclass(:name)"
+            ),
+            {"name": table},
+        ).first()
+        if row is not None:
+            sizes[table] = {"rows": int(row[0]), "bytes": int(row[1])}
+    connection.rollback()
+    return sizes
+
+
+def _report_drift(console: Console, name: str, revision: str, drift: list[str]) -> None:
+    output.failure(
+        console,
+        f"{name} has drifted from {revision}: it differs from the schema its revision implies "
+        "(+ the history has it and the database does not; - the reverse):",
+    )
+    for line in drift:
+        output.info(console, f"  {line}")
 
 
 def approve(config: Config, *, plan_path: Path, console: Console) -> int:
