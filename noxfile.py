@@ -41,7 +41,7 @@ def migrate_staging(session: nox.Session) -> None:
 
 @nox.session
 def migrate(session: nox.Session) -> None:
-    """Apply pending revisions: nox -s migrate -- --env production."""
+    """Apply pending revisions: nox -s migrate -- --env staging (production: plan and apply)."""
     _install(session)
     session.run("migrail", "migrate", *session.posargs)
 
@@ -51,6 +51,34 @@ def lint(session: nox.Session) -> None:
     """Check every revision's SQL with squawk and migrail's rules: nox -s lint -- --since main."""
     _install(session)
     session.run("migrail", "lint", *session.posargs)
+
+
+@nox.session(default=False)
+def hooks(session: nox.Session) -> None:
+    """Run the commit hooks on the whole repository, as CI does."""
+    session.install("pre-commit")
+    session.run("pre-commit", "run", "--all-files", "--show-diff-on-failure", *session.posargs)
+
+
+@nox.session(default=False)
+def plan(session: nox.Session) -> None:
+    """Plan a release: nox -s plan -- --env production (writes plan.json and plan.md)."""
+    _install(session)
+    session.run("migrail", "plan", *session.posargs)
+
+
+@nox.session(default=False)
+def approve(session: nox.Session) -> None:
+    """Approve a plan: nox -s approve -- plan.json."""
+    _install(session)
+    session.run("migrail", "approve", *session.posargs)
+
+
+@nox.session(default=False)
+def apply(session: nox.Session) -> None:
+    """Apply exactly an approved plan: nox -s apply -- --plan plan.json."""
+    _install(session)
+    session.run("migrail", "apply", *session.posargs)
 
 
 @nox.session(default=False)

@@ -29,7 +29,7 @@ def test_every_command_is_a_session_with_a_docstring() -> None:
     for line in (
         "- generate -> Write the next revision from the model changes: nox -s generate -- NAME.",
         "- migrate-staging -> Prove the migration history on a throwaway PostgreSQL",
-        "- migrate -> Apply pending revisions: nox -s migrate -- --env production.",
+        "- migrate -> Apply pending revisions: nox -s migrate -- --env staging (production: plan and apply).",
         "- status -> Show the database's revision and the pending revisions.",
         "- lint -> Check every revision's SQL with squawk and migrail's rules",
         "* tests -> Run the tests on real PostgreSQL",
