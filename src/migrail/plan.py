@@ -27,6 +27,7 @@ class PlannedRevision:
     name: str
     checksum: str  # of the revision file
     sql: str
+    sql_checksum: str = ""
 
 
 @dataclass

@@ -49,6 +49,8 @@ def test_plan_approve_apply_records_the_plan_in_the_history(
         "0001",
     )
     assert plan["revisions"][0]["sql"].startswith("SET lock_timeout = '5s';")
+    assert plan["revisions"][0]["sql_checksum"].startswith("sha256:")
+    assert plan["revisions"][0]["checksum"].startswith("sha256:")
     assert "CREATE TABLE tasks (" in (project / "plan.md").read_text()
     rows = query(production, "SELECT revision, plan_id, applied_by, success FROM migrail.history")
     assert rows == [("0001", plan["plan_id"], "alice", True)]

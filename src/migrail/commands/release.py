@@ -87,6 +87,7 @@ def plan(config: Config, *, env_name: str | None, out: Path, force: bool, consol
                 name=history.short_name(piece.revision),
                 checksum=sums.digest(Path(piece.revision.path).read_bytes()),
                 sql=piece.sql or "",
+                sql_checksum=sums.digest((piece.sql or "").encode()),
             )
             for piece in pieces
         ],
