@@ -94,9 +94,11 @@ def test_the_github_release_applies_the_uploaded_plan_behind_the_production_gate
     assert uploaded["with"]["name"] == downloaded["with"]["name"]
     assert "plan.json" in uploaded["with"]["path"]
     runs = [step.get("run", "") for step in jobs["apply"]["steps"]]
-    assert runs.index("nox -s approve -- plan.json") < runs.index(
-        "nox -s apply -- --plan plan.json"
-    )
+    approving = next(i for i, run in enumerate(runs) if "nox -s approve -- plan.json" in run)
+    assert "/approvals" in runs[approving], "the approver is the person who approved the run"
+    assert approving < runs.index("nox -s apply -- --plan plan.json")
+    planning = next(s for s in jobs["plan"]["steps"] if "nox -s plan" in s.get("run", ""))
+    assert "READONLY" in planning["env"]["PRODUCTION_DATABASE_URL"], "planning only reads"
 
 
 def test_the_gitlab_release_waits_for_a_person() -> None:

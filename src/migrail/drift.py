@@ -27,11 +27,20 @@ def find_drift(executor: Executor, live: Connection, revision: tuple[str, ...]) 
 
     from migrail.database import connect
     from migrail.ephemeral import ephemeral_database
+    from migrail.errors import FatalError
+    from migrail.steps import MigrationFailed
 
     implied = MetaData()
     with ephemeral_database() as url, connect(url) as connection:
-        if revision:
-            executor.upgrade(connection, revision[0])
+        try:
+            if revision:
+                executor.upgrade(connection, revision[0])
+        except MigrationFailed as failed:
+            raise FatalError(
+                "the schema the database's revision implies cannot be built on an empty "
+                f"throwaway database: {failed}",
+                hint="make that revision cope with empty tables, so drift can be checked",
+            ) from None
         implied.reflect(connection)
         connection.rollback()
     for name in _BOOKKEEPING & set(implied.tables):

@@ -67,6 +67,7 @@ def now() -> str:
 
 def write_plan(plan: Plan, path: Path) -> Path:
     """``plan.json`` at ``path``, and ``plan.md`` beside it for reviewers."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({**plan.content(), "plan_id": plan.plan_id}, indent=2) + "\n")
     summary = path.with_suffix(".md")
     summary.write_text(render_markdown(plan))

@@ -53,13 +53,28 @@ def planned_changes(connection: Connection, metadata: MetaData) -> list[Change]:
 
 def apply_changes(connection: Connection, changes: list[Change]) -> None:
     """Run every change in one transaction: all of them, or none."""
-    from alembic.operations import Operations
+    from alembic.operations import Operations, ops
     from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import Enum
+    from sqlalchemy.exc import DBAPIError
+
+    from migrail.errors import FatalError
+    from migrail.steps import describe_error
 
     operations = Operations(MigrationContext.configure(connection))
     with connection.begin():
         for change in changes:
-            operations.invoke(change.operation)
+            operation = change.operation
+            if isinstance(operation, ops.AddColumnOp) and isinstance(operation.column.type, Enum):
+                operation.column.type.create(connection, checkfirst=True)  # add_column won't
+            try:
+                operations.invoke(change.operation)
+            except DBAPIError as exc:
+                raise FatalError(
+                    f"push failed at {change.description}: {describe_error(exc)}; "
+                    "nothing was changed",
+                    hint="write a revision for this change: migrail generate NAME",
+                ) from None
 
 
 def _leaves(container: Any) -> list[Any]:

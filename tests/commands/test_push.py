@@ -109,3 +109,40 @@ def test_push_is_refused_on_a_database_with_a_history(
         "that push would fork\n"
         "hint: apply the history instead: migrail migrate\n"
     )
+
+
+def test_an_enum_column_gets_its_type_and_a_failing_change_leaves_nothing_behind(
+    project: Path, development: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["push"]) == 0
+    models = project / "tasks_models.py"
+    models.write_text(
+        models.read_text()
+        .replace(
+            '    Column("owner", Text),\n',
+            '    Column("owner", Text),\n    Column("kind", Enum("bug", "chore", name="task_kind")),\n',
+        )
+        .replace("from sqlalchemy import Column,", "from sqlalchemy import Column, Enum,")
+    )
+    sys.modules.pop("tasks_models", None)
+    assert main(["push"]) == 0, capsys.readouterr().err
+    assert query(development, "SELECT enum_range(NULL::task_kind)::text") == [("{bug,chore}",)]
+    with psycopg.connect(libpq_conninfo(development), autocommit=True) as connection:
+        connection.execute(
+            "INSERT INTO tasks (id, name, status, owner) VALUES ('1', 'n', 's', 'someone long')"
+        )
+    models.write_text(
+        models.read_text()
+        .replace('Column("owner", Text)', 'Column("owner", String(3))')
+        .replace("from sqlalchemy import Column,", "from sqlalchemy import String, Column,")
+    )
+    sys.modules.pop("tasks_models", None)
+    capsys.readouterr()
+    assert main(["push", "--yes"]) == 2
+    err = capsys.readouterr().err
+    assert "error: push failed at ~ column tasks.owner: type" in err
+    assert (
+        "value too long for type character varying(3) (SQLSTATE 22001); nothing was changed\n"
+        in err
+    )
+    assert query(development, "SELECT owner FROM tasks") == [("someone long",)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import psycopg
@@ -99,7 +100,7 @@ def test_four_eyes_refuses_a_self_approval(
     assert code == 0, err
 
 
-def test_sql_changed_after_approval_is_refused(
+def test_a_revision_file_changed_after_approval_is_refused(
     project: Path, production: URL, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["plan", "--env", "production"]) == 0
@@ -111,8 +112,7 @@ def test_sql_changed_after_approval_is_refused(
     capsys.readouterr()
     assert main(["apply", "--plan", "plan.json"]) == 2
     assert capsys.readouterr().err == (
-        "error: apply is refused: the SQL rendered from this checkout is not the SQL that was "
-        "approved (0001)\n"
+        "error: apply is refused: 0001_create_tasks is not the file that was planned\n"
         "hint: plan again, and have the new plan approved\n"
     )
     assert version(production) == []
@@ -214,7 +214,10 @@ def test_a_held_lock_makes_apply_give_up_within_its_budget(
     )
     with psycopg.connect(libpq_conninfo(production)) as holder:
         holder.execute("LOCK TABLE tasks IN ACCESS SHARE MODE")  # a long read, say
+        started = time.monotonic()
         code, err = _release(capsys)
+        elapsed = time.monotonic() - started
+    assert elapsed < 5, "2 tries of 200 ms and a 0.5 s pause, plus planning: well within 5 s"
     assert code == 1
     assert (
         "error: upgrade of 0002_add_note failed: canceling statement due to lock timeout (SQLSTATE 55P03)\n"
@@ -324,3 +327,66 @@ def test_the_plan_shows_the_live_size_of_the_tables_it_touches(
     assert plan["tables"]["tasks"]["rows"] == 500
     assert plan["tables"]["tasks"]["bytes"] > 0
     assert "| tasks | 500 | " in (project / "plan.md").read_text()
+
+
+def test_sql_changed_after_approval_is_refused_even_with_the_same_files(
+    project: Path, production: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["plan", "--env", "production"]) == 0
+    assert main(["approve", "plan.json"]) == 0
+    pyproject = project / "pyproject.toml"  # a longer lock_timeout: the SQL says so
+    pyproject.write_text(
+        pyproject.read_text().replace(
+            'migrations = "migrations"', 'migrations = "migrations"\nlock_timeout = "1h"'
+        )
+    )
+    capsys.readouterr()
+    assert main(["apply", "--plan", "plan.json"]) == 2
+    assert capsys.readouterr().err == (
+        "error: apply is refused: the SQL rendered from this checkout is not the SQL that was "
+        "approved (0001)\n"
+        "hint: plan again, and have the new plan approved\n"
+    )
+    assert version(production) == []
+
+
+def test_a_plan_applied_to_a_database_that_says_it_is_something_else_is_refused(
+    project: Path,
+    production: URL,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert _release(capsys)[0] == 0  # the database now says it is production
+    monkeypatch.setenv("STAGING_DATABASE_URL", production.render_as_string(hide_password=False))
+    write_revision(
+        project,
+        "0002",
+        "add_note",
+        "0001",
+        'op.add_column("tasks", sa.Column("note", sa.Text()))',
+        'op.drop_column("tasks", "note")',
+    )
+    assert main(["plan", "--env", "staging"]) == 0
+    with pytest.MonkeyPatch.context() as as_reviewer:
+        as_reviewer.setenv("MIGRAIL_ACTOR", "bob")
+        assert main(["approve", "plan.json"]) == 0
+    capsys.readouterr()
+    assert main(["apply", "--plan", "plan.json"]) == 2
+    assert capsys.readouterr().err == (
+        "error: apply is refused: the plan is for staging, and the database says it is production\n"
+        "hint: check STAGING_DATABASE_URL: it points at production's database\n"
+    )
+    assert "note" not in columns(production, "tasks")
+
+
+def test_a_failed_apply_is_in_the_history_too(
+    project: Path, production: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _release(capsys)[0] == 0
+    write_revision(project, "0002", "bad", "0001", 'op.execute("SELECT 1/0")')
+    code, err = _release(capsys)
+    assert code == 1
+    assert "error: upgrade of 0002_bad failed: division by zero (SQLSTATE 22012)\n" in err
+    plan_id = json.loads((project / "plan.json").read_text())["plan_id"]
+    rows = query(production, "SELECT revision, success, plan_id FROM migrail.history ORDER BY id")
+    assert rows[1:] == [("0002", False, plan_id)]

@@ -78,6 +78,7 @@ def plan(config: Config, *, env_name: str | None, out: Path, force: bool, consol
             "name": url.database or "",
             "identity": identity.name if identity else "nothing yet",
             "version": version,
+            "env.py": sums.digest((config.migrations_dir / "env.py").read_bytes()),
         },
         from_revision=list(current),
         to_revision=executor.head,
@@ -125,19 +126,23 @@ def drift(config: Config, *, env_name: str | None, console: Console) -> int:
 def _table_sizes(connection: Connection, tables: set[str]) -> dict[str, dict[str, int]]:
     """Live row estimates (the planner's, kept by ANALYZE) and sizes of the tables named."""
     from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
 
     sizes = {}
     for table in sorted(tables):
-        row = connection.execute(
-            text(
-                "SELECT greatest(c.reltuples, 0)::bigint, pg_total_relation_size(c.oid)"
-                " FROM pg_class c WHERE c.oid = to_regclass(:name)"
-            ),
-            {"name": table},
-        ).first()
+        try:
+            row = connection.execute(
+                text(
+                    "SELECT greatest(c.reltuples, 0)::bigint, pg_total_relation_size(c.oid)"
+                    " FROM pg_class c WHERE c.oid = to_regclass(:name)"
+                ),
+                {"name": table},
+            ).first()
+        except DBAPIError:  # a name the SQL spells in a way to_regclass does not take
+            row = None
+        connection.rollback()
         if row is not None:
             sizes[table] = {"rows": int(row[0]), "bytes": int(row[1])}
-    connection.rollback()
     return sizes
 
 
@@ -187,6 +192,7 @@ def apply(config: Config, *, plan_path: Path, console: Console) -> int:
                 hint="plan again",
             )
         _check_applied_revisions(config, executor, connection)
+        _check_planned_files(config, executor, made)
         rendered = [
             (piece.revision.revision, piece.sql) for piece in render_each(executor, current)
         ]
@@ -213,7 +219,21 @@ def apply(config: Config, *, plan_path: Path, console: Console) -> int:
                     f"it is at {executor.label(executor.current(connection))} now",
                     hint="plan again",
                 )
-            if read_identity(connection) is None:  # its first release says what it is
+            identity = read_identity(connection)
+            if identity is not None and identity.name != made.environment:
+                raise FatalError(
+                    f"apply is refused: the plan is for {made.environment}, and the database says "
+                    f"it is {identity.name}",
+                    hint=f"check {config.environment(made.environment).url_env}: it points at "
+                    f"{identity.name}'s database",
+                )
+            if (url.database or "") != made.database.get("name"):
+                raise FatalError(
+                    f"apply is refused: the plan was made on database {made.database.get('name')}, "
+                    f"and this is {url.database}",
+                    hint="plan again, against the database you mean to change",
+                )
+            if identity is None:  # its first release says what it is
                 record_identity(connection, config.environment(made.environment))
             ledger.ensure_ledger(connection)
             steps = _apply_with_retries(config, executor, connection, made, console)
@@ -239,6 +259,13 @@ def _apply_with_retries(
         except MigrationFailed as failed:
             done += failed.completed
             connection.rollback()
+            if failed.revision is not None:  # the attempt, as migrail.history keeps every one
+                checksum = sums.digest(Path(failed.revision.path).read_bytes())
+                revision_id = failed.revision.revision
+                ledger.record(
+                    connection, revision_id, checksum, 0, plan_id=made.plan_id, error=failed.error
+                )
+                connection.commit()
             locked = _LOCK_NOT_AVAILABLE in failed.error
             if not locked or attempt == config.lock_retries:
                 name = history.short_name(failed.revision) if failed.revision else "?"
@@ -261,6 +288,25 @@ def _apply_with_retries(
 def _write_down(connection: Connection, step: Step, plan_id: str) -> None:
     checksum = sums.digest(Path(step.revision.path).read_bytes())
     ledger.record(connection, step.revision.revision, checksum, step.seconds, plan_id=plan_id)
+
+
+def _check_planned_files(config: Config, executor: Executor, made: Plan) -> None:
+    """The revision files are those that were planned, byte for byte: apply runs their Python,
+    which can do on a live database what it does not do when rendered offline."""
+    by_id = {revision.revision: revision for revision in executor.revisions()}
+    for planned in made.revisions:
+        revision = by_id.get(planned.revision)
+        if revision is None or sums.digest(Path(revision.path).read_bytes()) != planned.checksum:
+            raise FatalError(
+                f"apply is refused: {planned.name} is not the file that was planned",
+                hint="plan again, and have the new plan approved",
+            )
+    env_py = sums.digest((config.migrations_dir / "env.py").read_bytes())
+    if made.database.get("env.py", env_py) != env_py:
+        raise FatalError(
+            "apply is refused: migrations/env.py changed since the plan",
+            hint="plan again, and have the new plan approved",
+        )
 
 
 def _check_approval(config: Config, made: Plan, plan_path: Path) -> None:
