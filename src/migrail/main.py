@@ -39,36 +39,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     _command(commands, "migrate-staging", "prove the history on a throwaway database")
 
-    migrate = _command(commands, "migrate", "apply pending revisions to an environment's database")
-    _add_env(migrate)
+    migrate = _command(
+        commands, "migrate", "apply pending revisions to an environment's database", env=True
+    )
     migrate.add_argument(
         "--sql", action="store_true", help="print the SQL that would run instead of running it"
     )
 
-    plan = _command(commands, "plan", "write what a release would run, for approval")
-    _add_env(plan)
+    plan = _command(commands, "plan", "write what a release would run, for approval", env=True)
     plan.add_argument("--out", type=Path, default=Path("plan.json"), help="default: plan.json")
     plan.add_argument(
         "--force", action="store_true", help="plan in spite of lint errors or drift (recorded)"
     )
-    drift = _command(commands, "drift", "compare a database with what its revision implies")
-    _add_env(drift)
+    _command(commands, "drift", "compare a database with what its revision implies", env=True)
     approve = _command(commands, "approve", "approve a plan: record who and when")
     approve.add_argument("plan_path", type=Path, metavar="PLAN")
     apply = _command(commands, "apply", "apply exactly an approved plan")
     apply.add_argument("--plan", dest="plan_path", type=Path, required=True, metavar="PLAN")
 
-    rehearse = _command(commands, "rehearse", "plan, approve and apply on a throwaway database")
-    _add_env(rehearse)
+    _command(commands, "rehearse", "plan, approve and apply on a throwaway database", env=True)
 
-    push = _command(commands, "push", "make a development database match the models directly")
-    _add_env(push)
+    push = _command(
+        commands, "push", "make a development database match the models directly", env=True
+    )
     push.add_argument(
         "--yes", action="store_true", help="apply changes that lose data without asking"
     )
 
-    status = _command(commands, "status", "show the database's revision and what is pending")
-    _add_env(status)
+    _command(commands, "status", "show the database's revision and what is pending", env=True)
 
     lint = _command(commands, "lint", "check every revision's SQL for unsafe operations")
     lint.add_argument(
@@ -201,17 +199,20 @@ def _guarded(run: Callable[[], int], console: Console, debug: bool) -> int:
 
 
 def _command(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_text: str
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    help_text: str,
+    *,
+    env: bool = False,
 ) -> argparse.ArgumentParser:
+    """A subcommand with the options every command has (and ``--env`` for those with a target)."""
     parser = commands.add_parser(name, help=help_text, description=help_text)
+    if env:
+        parser.add_argument(
+            "--env", dest="env_name", default=None, help="the environment (default: development)"
+        )
     parser.add_argument(
         "--project", type=Path, default=None, help="the project folder (default: found from here)"
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
-
-
-def _add_env(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--env", dest="env_name", default=None, help="the environment (default: development)"
-    )
