@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from migrail import history
 from migrail.executor import Executor
+from migrail.observe import Effects, Observer
 from migrail.steps import MigrationFailed, Step
 
 if TYPE_CHECKING:
@@ -34,6 +35,8 @@ class StagingReport:
     failure: MigrationFailed | None = None
     failed_phase: str | None = None
     final_revision: tuple[str, ...] | None = None
+    # Measured during the first upgrade: locks on, and rewrites of, tables that existed before.
+    effects: dict[str, Effects] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -49,8 +52,18 @@ def prove(
     revisions = executor.revisions()
     report = StagingReport(revisions=revisions, models_configured=executor.metadata is not None)
     report.floor, report.floor_reason = history.round_trip_floor(revisions)
+    observer = Observer(connection)
+
+    def observe(step: Step) -> None:
+        report.effects[step.revision.revision] = observer.during()
+
     try:
-        _phase(report, "upgrade", lambda cb: executor.upgrade(connection, "heads", cb), on_step)
+        _phase(
+            report,
+            "upgrade",
+            lambda cb: executor.upgrade(connection, "heads", cb, in_transaction=observe),
+            on_step,
+        )
         if report.models_configured:
             report.model_diffs = executor.compare(connection)
         _phase(

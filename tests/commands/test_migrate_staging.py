@@ -152,3 +152,51 @@ def test_a_revision_with_an_autocommit_block_round_trips(
         row = next(line for line in err.splitlines() if line.startswith(f"│ {name} "))
         assert row.count(" ms ") == 3, row
     assert err.endswith("[✓] round trip: down to base and up to head again\n")
+
+
+def test_locks_and_rewrites_are_measured_and_flagged(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_revision(
+        project,
+        "0002",
+        "shorter_names",
+        "0001",
+        'op.alter_column("tasks", "name", type_=sa.String(20))',
+        'op.alter_column("tasks", "name", type_=sa.Text())',
+    )
+    write_revision(
+        project,
+        "0003",
+        "index_owner",
+        "0002",
+        "with op.get_context().autocommit_block():\n"
+        '        op.create_index("ix_owner", "tasks", ["owner"], postgresql_concurrently=True)',
+        'op.drop_index("ix_owner", table_name="tasks")',
+    )
+    write_revision(
+        project,
+        "0004",
+        "events",
+        "0003",
+        'op.create_table("events", sa.Column("id", sa.Text(), primary_key=True))',
+        'op.drop_table("events")',
+    )
+    code, err = _run(capsys)
+    assert code == 1  # the models lack these; the measurements are the point here
+    rows = {
+        line.split("│")[1].strip(): line.split("│")[5].strip()
+        for line in err.splitlines()
+        if line.startswith("│ 000")
+    }
+    assert rows == {
+        "0001_create_tasks": "",
+        "0002_shorter_names": "ACCESS EXCLUSIVE on tasks, rewrites tasks, rewrites tasks_pkey",
+        "0003_index_owner": "",  # built outside a transaction, without blocking writes
+        "0004_events": "",  # a new table: nobody uses it yet
+    }
+    assert (
+        "flagged: 0002_shorter_names ACCESS EXCLUSIVE on tasks, rewrites tasks, rewrites "
+        "tasks_pkey (it blocks reads and writes of a table that existed before it)\n"
+    ) in err
+    assert "flagged: 0003" not in err and "flagged: 0004" not in err

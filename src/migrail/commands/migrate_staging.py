@@ -60,12 +60,14 @@ def _progress(console: Console) -> Iterator[Callable[[str, Step], None]]:
 
 
 def _summary(console: Console, report: StagingReport, label: Label) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="migrate-staging", title_justify="left")
     table.add_column("revision")
     for phase in PHASES:
         table.add_column(phase, justify="right")
+    table.add_column("locks and rewrites (measured)")
     table.add_column("notes")
     failure = report.failure
     for revision in report.revisions:
@@ -75,10 +77,27 @@ def _summary(console: Console, report: StagingReport, label: Label) -> None:
         elif revision.revision == report.floor:
             note = f"irreversible: {report.floor_reason}"
         times = [_ms(report.timings[phase].get(revision.revision)) for phase in PHASES]
-        table.add_row(short_name(revision), *times, note)
+        effects = report.effects.get(revision.revision)
+        measured = escape(effects.summary()) if effects else ""
+        if effects is not None and effects.flagged:
+            measured = f"[yellow]{measured}[/yellow]"
+        table.add_row(short_name(revision), *times, measured, note)
     console.print(table)
+    _locks_verdict(console, report)
     _models_verdict(console, report)
     _history_verdict(console, report, label)
+
+
+def _locks_verdict(console: Console, report: StagingReport) -> None:
+    """Name the revisions that block a live table: squawk may have passed them."""
+    for revision in report.revisions:
+        effects = report.effects.get(revision.revision)
+        if effects is not None and effects.flagged:
+            output.info(
+                console,
+                f"flagged: {short_name(revision)} {effects.summary()} "
+                "(it blocks reads and writes of a table that existed before it)",
+            )
 
 
 def _models_verdict(console: Console, report: StagingReport) -> None:
