@@ -8,44 +8,65 @@ on top of it.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 from migrail.diffs import describe
+from migrail.steps import MigrationFailed, Step
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
     from migrail.executor import Executor
+    from migrail.observe import Effects
 
 _BOOKKEEPING = {"alembic_version"}
 
 
-def find_drift(executor: Executor, live: Connection, revision: tuple[str, ...]) -> list[str]:
-    """How the live database differs from what ``revision`` implies, a line each: ``-`` for
-    what the database has and the history does not, ``+`` for the reverse."""
+def find_drift(
+    executor: Executor, live: Connection, revision: tuple[str, ...], measure: bool = False
+) -> tuple[list[str], dict[str, Effects]]:
+    """How the live database differs from what ``revision`` implies, a line each (``-`` for what
+    the database has and the history does not, ``+`` for the reverse); with ``measure``, also
+    what each pending revision then does to that schema's tables (locks, rewrites), measured by
+    applying them on the same throwaway database."""
     from sqlalchemy import MetaData
 
     from migrail.database import connect
     from migrail.ephemeral import ephemeral_database
-    from migrail.errors import FatalError
-    from migrail.steps import MigrationFailed
+    from migrail.observe import Observer
 
     implied = MetaData()
+    effects: dict[str, Effects] = {}
     with ephemeral_database() as url, connect(url) as connection:
-        try:
-            if revision:
-                executor.upgrade(connection, revision[0])
-        except MigrationFailed as failed:
-            raise FatalError(
-                "the schema the database's revision implies cannot be built on an empty "
-                f"throwaway database: {failed}",
-                hint="make that revision cope with empty tables, so drift can be checked",
-            ) from None
+        _build(executor, connection, revision[0] if revision else None)
         implied.reflect(connection)
         connection.rollback()
+        if measure:
+            observer = Observer(connection)
+
+            def observe(step: Step) -> None:
+                effects[step.revision.revision] = observer.during()
+
+            # Best effort: a revision that fails here fails migrate-staging, which says why.
+            with contextlib.suppress(MigrationFailed):
+                executor.upgrade(connection, "heads", in_transaction=observe)
     for name in _BOOKKEEPING & set(implied.tables):
         implied.remove(implied.tables[name])
-    return [describe(diff) for diff in _compare(live, implied)]
+    return [describe(diff) for diff in _compare(live, implied)], effects
+
+
+def _build(executor: Executor, connection: Connection, target: str | None) -> None:
+    from migrail.errors import FatalError
+
+    try:
+        if target:
+            executor.upgrade(connection, target)
+    except MigrationFailed as failed:
+        raise FatalError(
+            f"the history cannot be applied to an empty throwaway database: {failed}",
+            hint="make that revision cope with empty tables, so the release can be checked",
+        ) from None
 
 
 def _compare(live: Connection, implied: Any) -> list[Any]:

@@ -28,6 +28,7 @@ class PlannedRevision:
     checksum: str  # of the revision file
     sql: str
     sql_checksum: str = ""
+    measured: str = ""  # locks on and rewrites of existing tables, applied on a throwaway copy
 
 
 @dataclass
@@ -116,7 +117,10 @@ def render_markdown(plan: Plan) -> str:
     if not plan.revisions:
         lines.append("Nothing is pending.")
     for revision in plan.revisions:
-        lines += [f"### {revision.name}", "", "```sql", revision.sql.rstrip(), "```", ""]
+        lines += [f"### {revision.name}", ""]
+        if revision.measured:
+            lines += [f"Measured on a throwaway copy of the schema: **{revision.measured}**", ""]
+        lines += ["```sql", revision.sql.rstrip(), "```", ""]
     if plan.tables:
         lines += ["## Tables these revisions touch", "", "| table | rows (estimate) | size |"]
         lines += ["| --- | --- | --- |"]

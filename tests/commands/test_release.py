@@ -329,6 +329,28 @@ def test_the_plan_shows_the_live_size_of_the_tables_it_touches(
     assert "| tasks | 500 | " in (project / "plan.md").read_text()
 
 
+def test_the_plan_shows_the_locks_and_rewrites_each_revision_takes(
+    project: Path, production: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _release(capsys)[0] == 0
+    write_revision(
+        project,
+        "0002",
+        "shorter_names",
+        "0001",
+        'op.alter_column("tasks", "name", type_=sa.String(20))',
+        'op.alter_column("tasks", "name", type_=sa.Text())',
+    )
+    assert main(["plan", "--env", "production", "--force"]) == 0, capsys.readouterr().err
+    plan = json.loads((project / "plan.json").read_text())
+    measured = "ACCESS EXCLUSIVE on tasks, rewrites tasks, rewrites tasks_pkey"
+    assert plan["revisions"][0]["measured"] == measured
+    assert (
+        f"Measured on a throwaway copy of the schema: **{measured}**"
+        in (project / "plan.md").read_text()
+    )
+
+
 def test_sql_changed_after_approval_is_refused_even_with_the_same_files(
     project: Path, production: URL, capsys: pytest.CaptureFixture[str]
 ) -> None:

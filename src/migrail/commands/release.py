@@ -42,7 +42,7 @@ def plan(config: Config, *, env_name: str | None, out: Path, force: bool, consol
         identity = read_identity(connection)
         version = server_version(connection)
         connection.rollback()
-        drifted = find_drift(executor, connection, current)
+        drifted, effects = find_drift(executor, connection, current, measure=True)
         sizes = _table_sizes(connection, {t for p in pieces for t in touched_tables(p.sql or "")})
     if drifted and not force:
         _report_drift(console, environment.name, executor.label(current), drifted)
@@ -89,6 +89,9 @@ def plan(config: Config, *, env_name: str | None, out: Path, force: bool, consol
                 checksum=sums.digest(Path(piece.revision.path).read_bytes()),
                 sql=piece.sql or "",
                 sql_checksum=sums.digest((piece.sql or "").encode()),
+                measured=effects[piece.revision.revision].summary()
+                if piece.revision.revision in effects
+                else "",
             )
             for piece in pieces
         ],
@@ -115,7 +118,7 @@ def drift(config: Config, *, env_name: str | None, console: Console) -> int:
     executor = Executor(config)
     with connect(url) as connection:
         current = executor.current(connection)
-        found = find_drift(executor, connection, current)
+        found, _ = find_drift(executor, connection, current)
     if found:
         _report_drift(console, environment.name, executor.label(current), found)
         return 1
