@@ -54,6 +54,15 @@ def round_trip_floor(revisions: Sequence[Script]) -> tuple[str, str | None]:
     return "base", None
 
 
+def find_revision(revisions: Sequence[Script], name: str) -> Script | None:
+    """The revision ``name`` means: its id, a unique prefix of it, or its file stem."""
+    exact = [r for r in revisions if name in (r.revision, short_name(r))]
+    if exact:
+        return exact[0]
+    prefixed = [r for r in revisions if r.revision.startswith(name)]
+    return prefixed[0] if len(prefixed) == 1 else None
+
+
 def short_name(revision: Script) -> str:
     """The file stem people know a revision by, e.g. ``0002_add_priority``."""
     from pathlib import Path

@@ -37,7 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--empty", action="store_true", help="write an empty revision to fill in by hand"
     )
 
-    _command(commands, "migrate-staging", "prove the history on a throwaway database")
+    staging = _command(commands, "migrate-staging", "prove the history on a throwaway database")
+    staging.add_argument(
+        "--from",
+        dest="start",
+        default="base",
+        metavar="REV",
+        help="build the database at REV (what is deployed), then prove only the newer revisions",
+    )
 
     migrate = _command(
         commands, "migrate", "apply pending revisions to an environment's database", env=True

@@ -1,7 +1,8 @@
 """The proof ``migrate-staging`` runs on a throwaway database, as data: what ran, what failed.
 
-Up from base to head one revision at a time, the models compared with the result, down to base
-(or to the newest revision declared irreversible), and up to head again.
+Up from base (or from the deployed revision) to head one revision at a time, the models compared
+with the result, down again (no lower than the newest revision declared irreversible), and up to
+head again.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class StagingReport:
     timings: dict[str, dict[str, float]] = field(default_factory=lambda: {p: {} for p in PHASES})
     models_configured: bool = True
     model_diffs: list[Any] | None = None  # None: the check was not reached
+    start: str = "base"  # the revision the database was built at before the proof
     floor: str = "base"
     floor_reason: str | None = None
     failure: MigrationFailed | None = None
@@ -47,17 +49,36 @@ def prove(
     executor: Executor,
     connection: Connection,
     on_step: Callable[[str, Step], None] | None = None,
+    start: str = "base",
 ) -> StagingReport:
-    """Run the whole proof on ``connection`` (an empty database) and report what happened."""
+    """Run the whole proof on ``connection`` (an empty database) and report what happened.
+
+    With ``start``, a revision id, the database is first built at ``start`` (untimed, as what is
+    deployed) and only the newer revisions are proven, as production will apply them; the round
+    trip then goes no lower than ``start``.
+    """
     revisions = executor.revisions()
-    report = StagingReport(revisions=revisions, models_configured=executor.metadata is not None)
+    if start != "base":
+        older = {r.revision for r in executor.script.iterate_revisions(start, "base")}
+        revisions = [r for r in revisions if r.revision not in older]
+    report = StagingReport(
+        revisions=revisions, models_configured=executor.metadata is not None, start=start
+    )
     report.floor, report.floor_reason = history.round_trip_floor(revisions)
-    observer = Observer(connection)
+    if report.floor_reason is None:
+        report.floor = start
+    observer: Observer | None = None
 
     def observe(step: Step) -> None:
+        assert observer is not None
         report.effects[step.revision.revision] = observer.during()
 
     try:
+        if start != "base":
+            report.failed_phase = "build"
+            executor.upgrade(connection, start)
+            report.failed_phase = None
+        observer = Observer(connection)  # after the build: its tables are the pre-existing ones
         _phase(
             report,
             "upgrade",

@@ -200,3 +200,56 @@ def test_locks_and_rewrites_are_measured_and_flagged(
         "tasks_pkey (it blocks reads and writes of a table that existed before it)\n"
     ) in err
     assert "flagged: 0003" not in err and "flagged: 0004" not in err
+
+
+def test_from_a_deployed_revision_only_the_newer_ones_are_proven(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_revision(
+        project,
+        "0002",
+        "add_priority",
+        "0001",
+        'op.add_column("tasks", sa.Column("priority", sa.Integer(), nullable=False, '
+        'server_default="0"))',
+        downgrade='op.drop_column("tasks", "priority")',
+    )
+    add_priority_column(project)
+    before = database_names(pg_server.admin_url)
+    code = main(["migrate-staging", "--from", "0001_create_tasks"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "built at 0001_create_tasks (as deployed); proving only what is newer\n" in err
+    # tasks was built before the proof began, so the lock on it is a lock on a deployed table
+    assert "flagged: 0002_add_priority ACCESS EXCLUSIVE on tasks" in err
+    assert "│ 0001_create_tasks │" not in err
+    assert err.endswith("[✓] round trip: down to 0001_create_tasks and up to head again\n")
+    assert database_names(pg_server.admin_url) == before
+
+
+def test_from_a_revision_whose_successor_fails_names_the_successor(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_revision(
+        project,
+        "0002",
+        "add_priority",
+        "0001",
+        'op.execute("ALTER TABLE tasks ADD COLUMN priority nosuchtype")',
+    )
+    code = main(["migrate-staging", "--from", "0001"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "error: upgrade of 0002_add_priority failed" in err
+    assert "  the database was at revision 0001_create_tasks when it stopped\n" in err
+
+
+def test_from_an_unknown_revision_or_the_head_is_said_plainly(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["migrate-staging", "--from", "9999_nothing"]) == 2
+    err = capsys.readouterr().err
+    assert "--from 9999_nothing: no such revision in" in err
+    assert "0001_create_tasks" in err
+    assert main(["migrate-staging", "--from", "0001"]) == 0
+    assert capsys.readouterr().err == "0001_create_tasks is the head: nothing newer to prove\n"

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from migrail.staging import StagingReport
 
 
-def migrate_staging(config: Config, *, console: Console) -> int:
+def migrate_staging(config: Config, *, console: Console, start: str = "base") -> int:
     """Up, check the models, down, up again; 0 when all of it held, 1 when something failed."""
     from migrail.database import connect
     from migrail.ephemeral import ephemeral_server
@@ -33,15 +33,42 @@ def migrate_staging(config: Config, *, console: Console) -> int:
     if not executor.revisions():
         output.info(console, f"No revisions in {config.versions_dir}: nothing to prove")
         return 0
+    start = _start_revision(executor, start)
+    if start == executor.head:
+        output.info(console, f"{executor.label((start,))} is the head: nothing newer to prove")
+        return 0
     with ephemeral_server() as server:
         output.info(
             console,
             f"Staging on a throwaway database: {server.description}, PostgreSQL {server.version}",
         )
+        if start != "base":
+            output.info(
+                console,
+                f"built at {executor.label((start,))} (as deployed); proving only what is newer",
+            )
         with server.database() as url, connect(url) as connection, _progress(console) as step:
-            report = prove(executor, connection, step)
+            report = prove(executor, connection, step, start=start)
     _summary(console, report, executor.label)
     return 0 if report.ok else 1
+
+
+def _start_revision(executor: Executor, name: str) -> str:
+    """The revision id ``--from`` names (id, unique prefix or file stem), or a usage error."""
+    from migrail.errors import FatalError
+    from migrail.history import find_revision
+
+    if name == "base":
+        return name
+    revisions = executor.revisions()
+    found = find_revision(revisions, name)
+    if found is None:
+        known = ", ".join(short_name(r) for r in revisions[-5:])
+        raise FatalError(
+            f"--from {name}: no such revision in {executor.config.versions_dir}",
+            hint=f"name a revision by its id or file name, e.g. one of: {known}",
+        )
+    return found.revision
 
 
 @contextmanager
@@ -117,9 +144,9 @@ def _models_verdict(console: Console, report: StagingReport) -> None:
 def _history_verdict(console: Console, report: StagingReport, label: Label) -> None:
     failure = report.failure
     if failure is None:
-        floor = "base"
+        floor = label((report.floor,)) if report.floor != "base" else "base"
         if report.floor_reason is not None:
-            floor = f"{label((report.floor,))} ({report.floor_reason})"
+            floor = f"{floor} ({report.floor_reason})"
         output.success(console, f"round trip: down to {floor} and up to head again")
         return
     output.failure(console, str(failure))
