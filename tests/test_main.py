@@ -63,7 +63,7 @@ def test_a_signal_during_staging_exits_cleanly_and_drops_the_database(
         time.sleep(0.05)
     run.send_signal(signum)
     _, err = run.communicate(timeout=30)
-    assert run.returncode == code
+    assert run.returncode == code, err
     assert err.endswith(message)
     assert database_names(pg_server.admin_url) == before
 

@@ -54,10 +54,24 @@ class Server:
     @contextmanager
     def database(self) -> Iterator[URL]:
         """A fresh, empty database, dropped (``WITH (FORCE)``) however the block ends."""
+
+        name = f"{DATABASE_PREFIX}{int(time.time())}_{secrets.token_hex(4)}"
+        succeeded = False
+        try:
+            # Inside the try: a Ctrl-C that lands just as CREATE DATABASE commits still finds
+            # the drop (IF EXISTS) in the finally clause.
+            self._create(name)
+            with sigterm_raises():
+                yield self.admin_url.set(database=name)
+            succeeded = True
+        finally:
+            with shielded():
+                self._drop(name, report=succeeded)
+
+    def _create(self, name: str) -> None:
         import psycopg
         from psycopg import sql
 
-        name = f"{DATABASE_PREFIX}{int(time.time())}_{secrets.token_hex(4)}"
         with _admin_connection(self.admin_url) as admin:
             try:
                 admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -66,14 +80,6 @@ class Server:
                     f"cannot create a throwaway database on {self.description}: {_reason(exc)}",
                     hint="the admin role needs the CREATEDB privilege (ALTER ROLE ... CREATEDB)",
                 ) from None
-        succeeded = False
-        try:
-            with sigterm_raises():
-                yield self.admin_url.set(database=name)
-            succeeded = True
-        finally:
-            with shielded():
-                self._drop(name, report=succeeded)
 
     def _drop(self, name: str, *, report: bool) -> None:
         """Drop ``name``; a failure is reported only when it is not hiding the run's own error."""
