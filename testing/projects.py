@@ -21,6 +21,20 @@ def add_priority_column(project: Path) -> None:
     models.write_text(text)
 
 
+def add_priority_with_revision(project: Path) -> None:
+    """``tasks.priority`` in the models and in revision 0002, which adds it to a live table."""
+    add_priority_column(project)
+    write_revision(
+        project,
+        "0002",
+        "add_priority",
+        "0001",
+        'op.add_column("tasks", sa.Column("priority", sa.Integer(), nullable=False, '
+        'server_default="0"))',
+        downgrade='op.drop_column("tasks", "priority")',
+    )
+
+
 def write_revision(
     project: Path,
     revision: str,

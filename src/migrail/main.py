@@ -45,6 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="REV",
         help="build the database at REV (what is deployed), then prove only the newer revisions",
     )
+    staging.add_argument(
+        "--report",
+        type=Path,
+        metavar="PATH",
+        help="also write the result as Markdown (timings, locks, lint, round trip, model diff)",
+    )
 
     migrate = _command(
         commands, "migrate", "apply pending revisions to an environment's database", env=True

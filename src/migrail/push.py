@@ -51,6 +51,23 @@ def planned_changes(connection: Connection, metadata: MetaData) -> list[Change]:
     return changes
 
 
+def changes_sql(changes: list[Change]) -> str:
+    """The PostgreSQL that the changes run, rendered offline (nothing is executed)."""
+    import io
+
+    from alembic.operations import Operations
+    from alembic.runtime.migration import MigrationContext
+
+    buffer = io.StringIO()
+    context = MigrationContext.configure(
+        dialect_name="postgresql", opts={"as_sql": True, "output_buffer": buffer}
+    )
+    operations = Operations(context)
+    for change in changes:
+        operations.invoke(change.operation)
+    return buffer.getvalue()
+
+
 def apply_changes(connection: Connection, changes: list[Change]) -> None:
     """Run every change in one transaction: all of them, or none."""
     from alembic.operations import Operations, ops

@@ -7,7 +7,7 @@ head again.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +31,7 @@ class StagingReport:
     timings: dict[str, dict[str, float]] = field(default_factory=lambda: {p: {} for p in PHASES})
     models_configured: bool = True
     model_diffs: list[Any] | None = None  # None: the check was not reached
+    model_sql: str = ""  # what would make the schema match the models, when they differ
     start: str = "base"  # the revision the database was built at before the proof
     floor: str = "base"
     floor_reason: str | None = None
@@ -43,6 +44,16 @@ class StagingReport:
     @property
     def ok(self) -> bool:
         return self.failure is None and not self.model_diffs
+
+    def times(self, revision: str) -> list[str]:
+        """Each phase's time for ``revision``, as ``12 ms``; empty where it did not run."""
+        seconds = (self.timings[phase].get(revision) for phase in PHASES)
+        return ["" if s is None else f"{s * 1000:.0f} ms" for s in seconds]
+
+    def floor_description(self, label: Callable[[Sequence[str]], str]) -> str:
+        """Where the round trip went down to: ``base``, or a revision and why no further."""
+        floor = label((self.floor,))
+        return floor if self.floor_reason is None else f"{floor} ({self.floor_reason})"
 
 
 def prove(
@@ -87,6 +98,8 @@ def prove(
         )
         if report.models_configured:
             report.model_diffs = executor.compare(connection)
+            if report.model_diffs:
+                report.model_sql = _missing_sql(executor, connection)
         _phase(
             report,
             "downgrade",
@@ -116,6 +129,14 @@ def _phase(
     report.failed_phase = phase
     run(record)
     report.failed_phase = None
+
+
+def _missing_sql(executor: Executor, connection: Connection) -> str:
+    """The SQL of the revision the models are missing, as autogenerate would write it."""
+    from migrail.push import changes_sql, planned_changes
+
+    assert executor.metadata is not None
+    return changes_sql(planned_changes(connection, executor.metadata))
 
 
 def _read_back(executor: Executor, connection: Connection) -> tuple[str, ...] | None:

@@ -9,7 +9,7 @@ import pytest
 from migrail.ephemeral import Server
 from migrail.main import main
 from testing.postgres import database_names
-from testing.projects import add_priority_column, write_revision
+from testing.projects import add_priority_column, add_priority_with_revision, write_revision
 
 
 def _run(capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
@@ -205,16 +205,7 @@ def test_locks_and_rewrites_are_measured_and_flagged(
 def test_from_a_deployed_revision_only_the_newer_ones_are_proven(
     project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    write_revision(
-        project,
-        "0002",
-        "add_priority",
-        "0001",
-        'op.add_column("tasks", sa.Column("priority", sa.Integer(), nullable=False, '
-        'server_default="0"))',
-        downgrade='op.drop_column("tasks", "priority")',
-    )
-    add_priority_column(project)
+    add_priority_with_revision(project)
     before = database_names(pg_server.admin_url)
     code = main(["migrate-staging", "--from", "0001_create_tasks"])
     err = capsys.readouterr().err
@@ -253,3 +244,48 @@ def test_from_an_unknown_revision_or_the_head_is_said_plainly(
     assert "0001_create_tasks" in err
     assert main(["migrate-staging", "--from", "0001"]) == 0
     assert capsys.readouterr().err == "0001_create_tasks is the head: nothing newer to prove\n"
+
+
+def test_the_markdown_report_has_timings_locks_lint_and_round_trip(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add_priority_with_revision(project)
+    write_revision(
+        project,
+        "0003",
+        "index_owner",
+        "0002",
+        'op.create_index("tasks_owner_idx", "tasks", ["owner"])',
+        downgrade='op.drop_index("tasks_owner_idx")',
+    )
+    path = project / "out" / "report.md"
+    # the models lack the index, so the run fails, and the report says what would fix it
+    assert main(["migrate-staging", "--report", str(path)]) == 1
+    assert f"report written to {path}\n" in capsys.readouterr().err
+    text = path.read_text()
+    assert text.startswith("## migrate-staging: failed\n")
+    row = next(line for line in text.splitlines() if line.startswith("| `0002_add_priority`"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert all(cell.endswith(" ms") for cell in cells[1:4]), cells
+    assert cells[4] == "⚠️ ACCESS EXCLUSIVE on tasks"
+    assert cells[5] != "not run"  # squawk ran: "clean" or a count of findings
+    index_row = next(line for line in text.splitlines() if line.startswith("| `0003_index_owner`"))
+    assert index_row.endswith(" failing, 1 other |") and "| 1 failing" in index_row, index_row
+    assert "- `0003_index_owner` line " in text
+    assert "**require-concurrent-index-creation** (error)" in text
+    assert "**Round trip:** passed, down to `base` and up to head again.\n" in text
+    assert "```\n- index tasks_owner_idx\n```\n" in text
+    assert "DROP INDEX tasks_owner_idx;" in text
+
+
+def test_the_markdown_report_shows_the_missing_revision_as_operations_and_sql(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add_priority_column(project)
+    path = project / "report.md"
+    assert main(["migrate-staging", "--report", str(path)]) == 1
+    text = path.read_text()
+    assert text.startswith("## migrate-staging: failed\n")
+    assert "**Models:** differ from the schema at head" in text
+    assert "+ column tasks.priority (INTEGER)" in text
+    assert "ALTER TABLE tasks ADD COLUMN priority INTEGER DEFAULT '0' NOT NULL;" in text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from migrail import output
@@ -22,7 +23,9 @@ if TYPE_CHECKING:
     from migrail.staging import StagingReport
 
 
-def migrate_staging(config: Config, *, console: Console, start: str = "base") -> int:
+def migrate_staging(
+    config: Config, *, console: Console, start: str = "base", report: Path | None = None
+) -> int:
     """Up, check the models, down, up again; 0 when all of it held, 1 when something failed."""
     from migrail.database import connect
     from migrail.ephemeral import ephemeral_server
@@ -48,9 +51,31 @@ def migrate_staging(config: Config, *, console: Console, start: str = "base") ->
                 f"built at {executor.label((start,))} (as deployed); proving only what is newer",
             )
         with server.database() as url, connect(url) as connection, _progress(console) as step:
-            report = prove(executor, connection, step, start=start)
-    _summary(console, report, executor.label)
-    return 0 if report.ok else 1
+            proof = prove(executor, connection, step, start=start)
+    _summary(console, proof, executor.label)
+    if report is not None:
+        _write_report(report, proof, executor, console)
+    return 0 if proof.ok else 1
+
+
+def _write_report(path: Path, proof: StagingReport, executor: Executor, console: Console) -> None:
+    """The Markdown report, with each proven revision's lint findings (squawk and migrail's)."""
+    from migrail.errors import FatalError
+    from migrail.lint import lint_history
+    from migrail.staging_markdown import render
+
+    findings, lint_error = None, None
+    try:
+        proven = {revision.revision for revision in proof.revisions}
+        findings = [f for f in lint_history(executor).findings if f.revision in proven]
+    except FatalError as exc:
+        lint_error = exc.message
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render(proof, executor.label, findings, lint_error), encoding="utf-8")
+    except OSError as exc:
+        raise FatalError(f"cannot write the report {path}: {exc.strerror}") from None
+    output.info(console, f"report written to {path}")
 
 
 def _start_revision(executor: Executor, name: str) -> str:
@@ -103,7 +128,7 @@ def _summary(console: Console, report: StagingReport, label: Label) -> None:
             note = f"[red]{failure.direction} failed[/red]"
         elif revision.revision == report.floor:
             note = f"irreversible: {report.floor_reason}"
-        times = [_ms(report.timings[phase].get(revision.revision)) for phase in PHASES]
+        times = report.times(revision.revision)
         effects = report.effects.get(revision.revision)
         measured = escape(effects.summary()) if effects else ""
         if effects is not None and effects.flagged:
@@ -144,9 +169,7 @@ def _models_verdict(console: Console, report: StagingReport) -> None:
 def _history_verdict(console: Console, report: StagingReport, label: Label) -> None:
     failure = report.failure
     if failure is None:
-        floor = label((report.floor,)) if report.floor != "base" else "base"
-        if report.floor_reason is not None:
-            floor = f"{floor} ({report.floor_reason})"
+        floor = report.floor_description(label)
         output.success(console, f"round trip: down to {floor} and up to head again")
         return
     output.failure(console, str(failure))
@@ -156,7 +179,3 @@ def _history_verdict(console: Console, report: StagingReport, label: Label) -> N
     if report.final_revision is not None:
         where = f"revision {label(report.final_revision)}" if report.final_revision else "base"
     output.info(console, f"  the database was at {where} when it stopped")
-
-
-def _ms(seconds: float | None) -> str:
-    return "" if seconds is None else f"{seconds * 1000:.0f} ms"

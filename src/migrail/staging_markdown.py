@@ -1,0 +1,98 @@
+"""``migrate-staging --report``: the staging proof as one Markdown page, fit for a PR comment.
+
+Per revision: its timings, the locks and rewrites measured in staging, and its lint findings;
+then the round trip's result and, when the models and the schema disagree, the difference as
+operations and as the SQL that would close it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from migrail.diffs import describe_all
+from migrail.history import short_name
+from migrail.staging import PHASES
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from migrail.findings import Finding
+    from migrail.staging import StagingReport
+
+
+def render(
+    report: StagingReport,
+    label: Callable[[Sequence[str]], str],
+    findings: list[Finding] | None,
+    lint_error: str | None = None,
+) -> str:
+    """The whole page; ``findings`` is ``None`` when lint did not run (``lint_error`` says why)."""
+    verdict = "passed" if report.ok else "failed"
+    lines = [f"## migrate-staging: {verdict}", ""]
+    if report.start != "base":
+        lines += [f"Built at `{label((report.start,))}` (as deployed); newer revisions proven.", ""]
+    lines += [
+        "| revision | " + " | ".join(PHASES) + " | locks and rewrites (measured) | lint |",
+        "|---|" + "---:|" * len(PHASES) + "---|---|",
+    ]
+    by_revision: dict[str | None, list[Finding]] = {}
+    for finding in findings or []:
+        by_revision.setdefault(finding.revision, []).append(finding)
+    for revision in report.revisions:
+        rev = revision.revision
+        times = report.times(rev)
+        effects = report.effects.get(rev)
+        measured = effects.summary() if effects else ""
+        if effects is not None and effects.flagged:
+            measured = f"⚠️ {measured}"
+        lint = "not run" if findings is None else _lint_cell(by_revision.get(rev, []))
+        cells = [f"`{short_name(revision)}`", *times, _cell(measured), lint]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", *_round_trip(report, label), *_models(report)]
+    if lint_error is not None:
+        lines += [f"Lint did not run: {_cell(lint_error)}", ""]
+    for revision in report.revisions:
+        for finding in by_revision.get(revision.revision, []):
+            where = f"line {finding.line}" if finding.line else "revision"
+            lines.append(
+                f"- `{short_name(revision)}` {where}: **{finding.rule}** "
+                f"({finding.severity}) {_cell(finding.message)}"
+            )
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _round_trip(report: StagingReport, label: Callable[[Sequence[str]], str]) -> list[str]:
+    failure = report.failure
+    if failure is None:
+        floor = report.floor_description(label)
+        return [f"**Round trip:** passed, down to `{floor}` and up to head again.", ""]
+    lines = [f"**Round trip:** failed. {_cell(str(failure))}", ""]
+    if failure.statement:
+        lines += ["```sql", failure.statement.strip(), "```", ""]
+    return lines
+
+
+def _models(report: StagingReport) -> list[str]:
+    if not report.models_configured:
+        return ["**Models:** not checked (no metadata configured).", ""]
+    if report.model_diffs is None:
+        return ["**Models:** not checked (the upgrade failed first).", ""]
+    if not report.model_diffs:
+        return ["**Models:** match the schema at head.", ""]
+    lines = ["**Models:** differ from the schema at head; the missing revision would do:", ""]
+    lines += ["```", *describe_all(report.model_diffs), "```", ""]
+    if report.model_sql:
+        lines += ["```sql", report.model_sql.strip(), "```", ""]
+    return lines
+
+
+def _lint_cell(findings: list[Finding]) -> str:
+    if not findings:
+        return "clean"
+    failing = sum(1 for finding in findings if finding.failing)
+    return f"{failing} failing, {len(findings) - failing} other"
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell: one line, pipes escaped."""
+    return " ".join(text.split()).replace("|", "\\|")
