@@ -46,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="build the database at REV (what is deployed), then prove only the newer revisions",
     )
     staging.add_argument(
+        "--step-roundtrip",
+        action="store_true",
+        help="also undo and redo each revision, checking its downgrade restores the schema",
+    )
+    staging.add_argument(
         "--report",
         type=Path,
         metavar="PATH",

@@ -41,9 +41,14 @@ class StagingReport:
     # Measured during the first upgrade: locks on, and rewrites of, tables that existed before.
     effects: dict[str, Effects] = field(default_factory=dict)
 
+    # With --step-roundtrip: what each revision's downgrade failed to restore, and what was skipped.
+    step_round_trip: bool = False
+    step_diffs: dict[str, list[str]] = field(default_factory=dict)
+    step_skipped: dict[str, str] = field(default_factory=dict)
+
     @property
     def ok(self) -> bool:
-        return self.failure is None and not self.model_diffs
+        return self.failure is None and not self.model_diffs and not self.step_diffs
 
     def times(self, revision: str) -> list[str]:
         """Each phase's time for ``revision``, as ``12 ms``; empty where it did not run."""
@@ -61,19 +66,25 @@ def prove(
     connection: Connection,
     on_step: Callable[[str, Step], None] | None = None,
     start: str = "base",
+    step_round_trip: bool = False,
 ) -> StagingReport:
     """Run the whole proof on ``connection`` (an empty database) and report what happened.
 
     With ``start``, a revision id, the database is first built at ``start`` (untimed, as what is
     deployed) and only the newer revisions are proven, as production will apply them; the round
-    trip then goes no lower than ``start``.
+    trip then goes no lower than ``start``. With ``step_round_trip``, each revision is also
+    undone and redone right after its upgrade, and the schema before it is compared with the
+    schema after its downgrade.
     """
     revisions = executor.revisions()
     if start != "base":
         older = {r.revision for r in executor.script.iterate_revisions(start, "base")}
         revisions = [r for r in revisions if r.revision not in older]
     report = StagingReport(
-        revisions=revisions, models_configured=executor.metadata is not None, start=start
+        revisions=revisions,
+        models_configured=executor.metadata is not None,
+        start=start,
+        step_round_trip=step_round_trip,
     )
     report.floor, report.floor_reason = history.round_trip_floor(revisions)
     if report.floor_reason is None:
@@ -90,12 +101,20 @@ def prove(
             executor.upgrade(connection, start)
             report.failed_phase = None
         observer = Observer(connection)  # after the build: its tables are the pre-existing ones
-        _phase(
-            report,
-            "upgrade",
-            lambda cb: executor.upgrade(connection, "heads", cb, in_transaction=observe),
-            on_step,
-        )
+        if step_round_trip:
+            _phase(
+                report,
+                "upgrade",
+                lambda cb: _step_by_step(executor, connection, report, cb, observe),
+                on_step,
+            )
+        else:
+            _phase(
+                report,
+                "upgrade",
+                lambda cb: executor.upgrade(connection, "heads", cb, in_transaction=observe),
+                on_step,
+            )
         if report.models_configured:
             report.model_diffs = executor.compare(connection)
             if report.model_diffs:
@@ -129,6 +148,35 @@ def _phase(
     report.failed_phase = phase
     run(record)
     report.failed_phase = None
+
+
+def _step_by_step(
+    executor: Executor,
+    connection: Connection,
+    report: StagingReport,
+    on_step: Callable[[Step], None],
+    observe: Callable[[Step], None],
+) -> list[Step]:
+    """Each revision up, down and up again; a downgrade that does not restore the schema as it
+    was before the upgrade (it leaves something behind, or removes more) is recorded."""
+    from migrail.catalog import describe_difference, schema_facts
+
+    steps: list[Step] = []
+    for revision in report.revisions:
+        before = schema_facts(connection)
+        steps += executor.upgrade(connection, revision.revision, on_step, in_transaction=observe)
+        down = revision.down_revision
+        parents = (down,) if isinstance(down, str) else tuple(down or ())
+        reason = history.irreversible_reason(revision)
+        if reason is not None or len(parents) > 1:
+            report.step_skipped[revision.revision] = reason or "a merge of branches"
+            continue
+        executor.downgrade(connection, parents[0] if parents else "base")
+        after = schema_facts(connection)
+        if after != before:
+            report.step_diffs[revision.revision] = describe_difference(before, after)
+        executor.upgrade(connection, revision.revision)
+    return steps
 
 
 def _missing_sql(executor: Executor, connection: Connection) -> str:

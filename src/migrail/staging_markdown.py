@@ -48,7 +48,7 @@ def render(
         lint = "not run" if findings is None else _lint_cell(by_revision.get(rev, []))
         cells = [f"`{short_name(revision)}`", *times, _cell(measured), lint]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", *_round_trip(report, label), *_models(report)]
+    lines += ["", *_round_trip(report, label), *_step_round_trip(report), *_models(report)]
     if lint_error is not None:
         lines += [f"Lint did not run: {_cell(lint_error)}", ""]
     for revision in report.revisions:
@@ -70,6 +70,28 @@ def _round_trip(report: StagingReport, label: Callable[[Sequence[str]], str]) ->
     if failure.statement:
         lines += ["```sql", failure.statement.strip(), "```", ""]
     return lines
+
+
+def _step_round_trip(report: StagingReport) -> list[str]:
+    if not report.step_round_trip:
+        return []
+    names = {revision.revision: short_name(revision) for revision in report.revisions}
+    lines = [
+        f"Step round trip: skipped `{names[rev]}` ({why})."
+        for rev, why in report.step_skipped.items()
+    ]
+    for rev, difference in report.step_diffs.items():
+        lines += [
+            f"**Step round trip:** `{names[rev]}`'s downgrade does not restore the schema "
+            "(+ left behind, - removed):",
+            "",
+            "```diff",
+            *difference,
+            "```",
+        ]
+    if not report.step_diffs and report.failed_phase not in ("build", "upgrade"):
+        lines.append("**Step round trip:** every downgrade restored the schema.")
+    return [*lines, ""]
 
 
 def _models(report: StagingReport) -> list[str]:

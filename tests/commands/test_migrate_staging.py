@@ -289,3 +289,68 @@ def test_the_markdown_report_shows_the_missing_revision_as_operations_and_sql(
     assert "**Models:** differ from the schema at head" in text
     assert "+ column tasks.priority (INTEGER)" in text
     assert "ALTER TABLE tasks ADD COLUMN priority INTEGER DEFAULT '0' NOT NULL;" in text
+
+
+def test_step_roundtrip_names_a_downgrade_that_leaves_something_behind(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_revision(
+        project,
+        "0002",
+        "index_owner",
+        "0001",
+        'op.create_index("tasks_owner_idx", "tasks", ["owner"])',
+        downgrade="pass",  # forgets the index
+    )
+    path = project / "report.md"
+    assert main(["migrate-staging", "--step-roundtrip", "--report", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert (
+        "error: 0002_index_owner: its downgrade does not restore the schema from before its "
+        "upgrade (+ left behind, - removed):\n"
+        "  + index CREATE INDEX tasks_owner_idx ON public.tasks USING btree (owner)\n"
+    ) in err
+    # and what that breaks: the same upgrade, run again
+    assert 'upgrade of 0002_index_owner failed: relation "tasks_owner_idx" already exists' in err
+    assert (
+        "**Step round trip:** `0002_index_owner`'s downgrade does not restore" in path.read_text()
+    )
+
+
+def test_step_roundtrip_names_a_downgrade_that_removes_what_it_never_added(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_revision(
+        project,
+        "0002",
+        "noop",
+        "0001",
+        'op.execute("SELECT 1")',
+        downgrade='op.drop_column("tasks", "owner")',
+    )
+    assert main(["migrate-staging", "--step-roundtrip"]) == 1
+    err = capsys.readouterr().err
+    assert (
+        "error: 0002_noop: its downgrade does not restore the schema from before its upgrade "
+        "(+ left behind, - removed):\n"
+        "  - column public.tasks.owner text\n"
+    ) in err, err
+
+
+def test_step_roundtrip_passes_a_sound_history_and_skips_irreversible_revisions(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add_priority_with_revision(project)
+    write_revision(
+        project,
+        "0003",
+        "forget_defaults",
+        "0002",
+        'op.execute("SELECT 1")',
+        downgrade='raise NotImplementedError("no way back")',
+        extra='irreversible = "no way back"',
+    )
+    assert main(["migrate-staging", "--step-roundtrip"]) == 0
+    err = capsys.readouterr().err
+    assert "step round trip: skipped 0003_forget_defaults (no way back)\n" in err
+    assert "[✓] step round trip: every downgrade restored the schema\n" in err

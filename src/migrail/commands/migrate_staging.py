@@ -24,7 +24,12 @@ if TYPE_CHECKING:
 
 
 def migrate_staging(
-    config: Config, *, console: Console, start: str = "base", report: Path | None = None
+    config: Config,
+    *,
+    console: Console,
+    start: str = "base",
+    step_roundtrip: bool = False,
+    report: Path | None = None,
 ) -> int:
     """Up, check the models, down, up again; 0 when all of it held, 1 when something failed."""
     from migrail.database import connect
@@ -51,7 +56,7 @@ def migrate_staging(
                 f"built at {executor.label((start,))} (as deployed); proving only what is newer",
             )
         with server.database() as url, connect(url) as connection, _progress(console) as step:
-            proof = prove(executor, connection, step, start=start)
+            proof = prove(executor, connection, step, start, step_roundtrip)
     _summary(console, proof, executor.label)
     if report is not None:
         _write_report(report, proof, executor, console)
@@ -136,6 +141,7 @@ def _summary(console: Console, report: StagingReport, label: Label) -> None:
         table.add_row(short_name(revision), *times, measured, note)
     console.print(table)
     _locks_verdict(console, report)
+    _step_verdict(console, report)
     _models_verdict(console, report)
     _history_verdict(console, report, label)
 
@@ -150,6 +156,25 @@ def _locks_verdict(console: Console, report: StagingReport) -> None:
                 f"flagged: {short_name(revision)} {effects.summary()} "
                 "(it blocks reads and writes of a table that existed before it)",
             )
+
+
+def _step_verdict(console: Console, report: StagingReport) -> None:
+    """Name each revision whose downgrade did not give back the schema its upgrade started from."""
+    if not report.step_round_trip:
+        return
+    by_id = {revision.revision: revision for revision in report.revisions}
+    for rev, reason in report.step_skipped.items():
+        output.info(console, f"step round trip: skipped {short_name(by_id[rev])} ({reason})")
+    for rev, lines in report.step_diffs.items():
+        output.failure(
+            console,
+            f"{short_name(by_id[rev])}: its downgrade does not restore the schema "
+            "from before its upgrade (+ left behind, - removed):",
+        )
+        for line in lines:
+            output.info(console, f"  {line}")
+    if not report.step_diffs and report.failed_phase not in ("build", "upgrade"):
+        output.success(console, "step round trip: every downgrade restored the schema")
 
 
 def _models_verdict(console: Console, report: StagingReport) -> None:
