@@ -39,7 +39,7 @@ def write_revision(
     project: Path,
     revision: str,
     slug: str,
-    down_revision: str | None,
+    down_revision: str | tuple[str, ...] | None,
     upgrade: str,
     downgrade: str = "pass",
     extra: str = "",

@@ -54,6 +54,23 @@ def round_trip_floor(revisions: Sequence[Script]) -> tuple[str, str | None]:
     return "base", None
 
 
+def parents(revision: Script) -> tuple[str, ...]:
+    """The revisions ``revision`` follows: none for the first, two or more for a merge."""
+    down = revision.down_revision
+    return (down,) if isinstance(down, str) else tuple(down or ())
+
+
+def is_linear(revisions: Sequence[Script]) -> bool:
+    """Whether the history is one straight line: no merges, no revision with two children."""
+    seen: set[str] = set()
+    for revision in revisions:
+        ups = parents(revision)
+        if len(ups) > 1 or (ups and ups[0] in seen):
+            return False
+        seen.update(ups)
+    return True
+
+
 def find_revision(revisions: Sequence[Script], name: str) -> Script | None:
     """The revision ``name`` means: its id, a unique prefix of it, or its file stem."""
     exact = [r for r in revisions if name in (r.revision, short_name(r))]

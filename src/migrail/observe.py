@@ -52,8 +52,12 @@ class Observer:
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
+        self.reset()
+
+    def reset(self) -> None:
+        """Take the relations as they are now as the ones that existed before."""
         self.before = self._files()
-        connection.rollback()  # the revisions begin their own transactions
+        self.connection.rollback()  # the revisions begin their own transactions
 
     def during(self) -> Effects:
         """The current revision's effects so far; what it created counts from the next one on."""

@@ -105,7 +105,7 @@ def prove(
             _phase(
                 report,
                 "upgrade",
-                lambda cb: _step_by_step(executor, connection, report, cb, observe),
+                lambda cb: _step_by_step(executor, connection, report, cb, observe, observer),
                 on_step,
             )
         else:
@@ -156,26 +156,30 @@ def _step_by_step(
     report: StagingReport,
     on_step: Callable[[Step], None],
     observe: Callable[[Step], None],
+    observer: Observer,
 ) -> list[Step]:
     """Each revision up, down and up again; a downgrade that does not restore the schema as it
     was before the upgrade (it leaves something behind, or removes more) is recorded."""
     from migrail.catalog import describe_difference, schema_facts
 
+    if not history.is_linear(executor.revisions()):
+        for revision in report.revisions:
+            report.step_skipped[revision.revision] = "the history has branches"
+        return executor.upgrade(connection, "heads", on_step, in_transaction=observe)
     steps: list[Step] = []
     for revision in report.revisions:
         before = schema_facts(connection)
         steps += executor.upgrade(connection, revision.revision, on_step, in_transaction=observe)
-        down = revision.down_revision
-        parents = (down,) if isinstance(down, str) else tuple(down or ())
         reason = history.irreversible_reason(revision)
-        if reason is not None or len(parents) > 1:
-            report.step_skipped[revision.revision] = reason or "a merge of branches"
+        if reason is not None:
+            report.step_skipped[revision.revision] = reason
             continue
-        executor.downgrade(connection, parents[0] if parents else "base")
+        executor.downgrade(connection, (history.parents(revision) or ("base",))[0])
         after = schema_facts(connection)
         if after != before:
             report.step_diffs[revision.revision] = describe_difference(before, after)
         executor.upgrade(connection, revision.revision)
+        observer.reset()  # undone and redone: the next revision's tables are new relations
     return steps
 
 

@@ -66,7 +66,10 @@ def _round_trip(report: StagingReport, label: Callable[[Sequence[str]], str]) ->
     if failure is None:
         floor = report.floor_description(label)
         return [f"**Round trip:** passed, down to `{floor}` and up to head again.", ""]
-    lines = [f"**Round trip:** failed. {_cell(str(failure))}", ""]
+    what = "**Round trip:** failed."
+    if report.failed_phase == "build":
+        what = f"**Could not build the database at `{label((report.start,))}`.**"
+    lines = [f"{what} {_cell(str(failure))}", ""]
     if failure.statement:
         lines += ["```sql", failure.statement.strip(), "```", ""]
     return lines

@@ -354,3 +354,52 @@ def test_step_roundtrip_passes_a_sound_history_and_skips_irreversible_revisions(
     err = capsys.readouterr().err
     assert "step round trip: skipped 0003_forget_defaults (no way back)\n" in err
     assert "[✓] step round trip: every downgrade restored the schema\n" in err
+
+
+def test_step_roundtrip_still_measures_locks_on_tables_it_undid_and_redid(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_revision(
+        project,
+        "0002",
+        "add_labels",
+        "0001",
+        'op.execute("CREATE TABLE labels (id int)")',
+        downgrade='op.execute("DROP TABLE labels")',
+    )
+    write_revision(
+        project,
+        "0003",
+        "label_names",
+        "0002",
+        'op.execute("ALTER TABLE labels ADD COLUMN name text")',
+        downgrade='op.execute("ALTER TABLE labels DROP COLUMN name")',
+    )
+    main(["migrate-staging", "--step-roundtrip"])
+    err = capsys.readouterr().err
+    assert "flagged: 0003_label_names ACCESS EXCLUSIVE on labels" in err
+    assert "flagged: 0002" not in err
+
+
+def test_branches_skip_the_step_roundtrip_and_refuse_from(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_revision(project, "0002", "left", "0001", 'op.execute("SELECT 1")')
+    write_revision(project, "0003", "right", "0001", 'op.execute("SELECT 1")')
+    write_revision(project, "0004", "merge", ("0002", "0003"), "pass")
+    assert main(["migrate-staging", "--step-roundtrip"]) == 0
+    err = capsys.readouterr().err
+    assert "step round trip: skipped 0002_left (the history has branches)\n" in err
+    assert main(["migrate-staging", "--from", "0001"]) == 2
+    assert "--from needs a history without branches" in capsys.readouterr().err
+
+
+def test_a_failing_build_at_the_deployed_revision_says_so(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_revision(project, "0002", "broken", "0001", 'op.execute("SELECT nosuchcolumn")')
+    write_revision(project, "0003", "later", "0002", 'op.execute("SELECT 1")')
+    assert main(["migrate-staging", "--from", "0002"]) == 1
+    err = capsys.readouterr().err
+    assert "error: could not build the database at 0002_broken:\n" in err
+    assert "error: upgrade of 0002_broken failed" in err

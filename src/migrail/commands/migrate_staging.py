@@ -85,13 +85,18 @@ def _write_report(path: Path, proof: StagingReport, executor: Executor, console:
 
 def _start_revision(executor: Executor, name: str) -> str:
     """The revision id ``--from`` names (id, unique prefix or file stem), or a usage error."""
+    from migrail import history
     from migrail.errors import FatalError
-    from migrail.history import find_revision
 
     if name == "base":
         return name
     revisions = executor.revisions()
-    found = find_revision(revisions, name)
+    if not history.is_linear(revisions):
+        raise FatalError(
+            "--from needs a history without branches: what comes after a revision is ambiguous",
+            hint="merge the heads first (alembic merge), or prove the whole history",
+        )
+    found = history.find_revision(revisions, name)
     if found is None:
         known = ", ".join(short_name(r) for r in revisions[-5:])
         raise FatalError(
@@ -197,6 +202,8 @@ def _history_verdict(console: Console, report: StagingReport, label: Label) -> N
         floor = report.floor_description(label)
         output.success(console, f"round trip: down to {floor} and up to head again")
         return
+    if report.failed_phase == "build":
+        output.failure(console, f"could not build the database at {label((report.start,))}:")
     output.failure(console, str(failure))
     if failure.statement:
         output.info(console, f"  statement: {failure.statement.strip()}")
