@@ -101,20 +101,14 @@ def prove(
             executor.upgrade(connection, start)
             report.failed_phase = None
         observer = Observer(connection)  # after the build: its tables are the pre-existing ones
-        if step_round_trip:
-            _phase(
-                report,
-                "upgrade",
-                lambda cb: _step_by_step(executor, connection, report, cb, observe, observer),
-                on_step,
-            )
-        else:
-            _phase(
-                report,
-                "upgrade",
-                lambda cb: executor.upgrade(connection, "heads", cb, in_transaction=observe),
-                on_step,
-            )
+        watched = observer
+
+        def upgrade(cb: Callable[[Step], None]) -> list[Step]:
+            if step_round_trip:
+                return _step_by_step(executor, connection, report, cb, observe, watched)
+            return executor.upgrade(connection, "heads", cb, in_transaction=observe)
+
+        _phase(report, "upgrade", upgrade, on_step)
         if report.models_configured:
             report.model_diffs = executor.compare(connection)
             if report.model_diffs:
