@@ -9,6 +9,8 @@ import sys
 from typing import IO, TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from rich.console import Console
 
 
@@ -56,6 +58,12 @@ def info(console: Console, message: str) -> None:
     from rich.markup import escape
 
     console.print(escape(message))
+
+
+def items(console: Console, lines: Iterable[str]) -> None:
+    """The lines under a message (differences, pending revisions), indented by two spaces."""
+    for line in lines:
+        info(console, f"  {line}")
 
 
 def success(console: Console, message: str) -> None:

@@ -17,6 +17,17 @@ def _run(capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     return code, capsys.readouterr().err
 
 
+def _write_failing_revision(project: Path) -> None:
+    """Revision 0002_add_priority, whose upgrade fails: its column type does not exist."""
+    write_revision(
+        project,
+        "0002",
+        "add_priority",
+        "0001",
+        'op.execute("ALTER TABLE tasks ADD COLUMN priority nosuchtype")',
+    )
+
+
 def test_a_sound_history_passes_and_leaves_no_database(
     project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -33,13 +44,7 @@ def test_a_sound_history_passes_and_leaves_no_database(
 def test_a_failing_revision_is_named_with_its_statement_and_error(
     project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    write_revision(
-        project,
-        "0002",
-        "add_priority",
-        "0001",
-        'op.execute("ALTER TABLE tasks ADD COLUMN priority nosuchtype")',
-    )
+    _write_failing_revision(project)
     before = database_names(pg_server.admin_url)
     code, err = _run(capsys)
     assert code == 1
@@ -221,13 +226,7 @@ def test_from_a_deployed_revision_only_the_newer_ones_are_proven(
 def test_from_a_revision_whose_successor_fails_names_the_successor(
     project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    write_revision(
-        project,
-        "0002",
-        "add_priority",
-        "0001",
-        'op.execute("ALTER TABLE tasks ADD COLUMN priority nosuchtype")',
-    )
+    _write_failing_revision(project)
     code = main(["migrate-staging", "--from", "0001"])
     err = capsys.readouterr().err
     assert code == 1

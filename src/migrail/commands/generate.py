@@ -48,8 +48,7 @@ def generate(config: Config, *, name: str, empty: bool, console: Console) -> int
     _record_in_sum(config, [Path(script.path) for script in scripts])
     if metadata is not None and not empty:  # a hand-written revision keeps the schema it had
         _write_snapshots(config, metadata, [Path(script.path).stem for script in scripts])
-    for line in describe_all(diffs):
-        output.info(console, f"  {line}")
+    output.items(console, describe_all(diffs))
     for script in scripts:
         sql_path = config.sql_dir / f"{Path(script.path).stem}.sql"
         sql_path.parent.mkdir(parents=True, exist_ok=True)

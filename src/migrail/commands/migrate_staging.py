@@ -176,8 +176,7 @@ def _step_verdict(console: Console, report: StagingReport) -> None:
             f"{short_name(by_id[rev])}: its downgrade does not restore the schema "
             "from before its upgrade (+ left behind, - removed):",
         )
-        for line in lines:
-            output.info(console, f"  {line}")
+        output.items(console, lines)
     if not report.step_diffs and report.failed_phase not in ("build", "upgrade"):
         output.success(console, "step round trip: every downgrade restored the schema")
 
@@ -189,8 +188,7 @@ def _models_verdict(console: Console, report: StagingReport) -> None:
         output.info(console, "models: not checked (the upgrade failed first)")
     elif report.model_diffs:
         output.failure(console, "the models and the schema at head differ:")
-        for line in describe_all(report.model_diffs):
-            output.info(console, f"  {line}")
+        output.items(console, describe_all(report.model_diffs))
         output.info(console, "hint: write the missing revision: nox -s generate -- NAME")
     else:
         output.success(console, "models match the schema at head")

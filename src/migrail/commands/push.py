@@ -43,8 +43,7 @@ def push(config: Config, *, env_name: str | None, yes: bool, console: Console) -
         if not changes:
             output.success(console, "Nothing to push: the database matches the models")
             return 0
-        for change in changes:
-            output.info(console, f"  {change.description}")
+        output.items(console, (change.description for change in changes))
         lossy = [change for change in changes if change.loses_data]
         if lossy and not yes and not _confirmed(console, lossy):
             output.info(console, "Nothing was changed")

@@ -155,8 +155,7 @@ def _report_drift(console: Console, name: str, revision: str, drift: list[str]) 
         f"{name} has drifted from {revision}: it differs from the schema its revision implies "
         "(+ the history has it and the database does not; - the reverse):",
     )
-    for line in drift:
-        output.info(console, f"  {line}")
+    output.items(console, drift)
 
 
 def approve(config: Config, *, plan_path: Path, console: Console) -> int:

@@ -32,8 +32,7 @@ def status(config: Config, *, env_name: str | None, console: Console) -> int:
     output.info(console, f"head:        {executor.label(head)}")
     if pending:
         output.info(console, f"pending ({len(pending)}):")
-        for revision in pending:
-            output.info(console, f"  {history.short_name(revision)}")
+        output.items(console, (history.short_name(revision) for revision in pending))
     else:
         output.success(console, "up to date")
     if applied:
