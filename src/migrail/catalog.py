@@ -13,19 +13,19 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-_USER_SCHEMAS = (
+USER_SCHEMAS = (
     "n.nspname NOT IN ('pg_catalog', 'information_schema') AND left(n.nspname, 3) <> 'pg_'"
 )
 _SKIP = "'alembic_version'"
 
 _QUERIES = {
-    "schema": f"SELECT n.nspname FROM pg_namespace n WHERE {_USER_SCHEMAS}",
+    "schema": f"SELECT n.nspname FROM pg_namespace n WHERE {USER_SCHEMAS}",
     "extension": "SELECT extname FROM pg_extension WHERE extname <> 'plpgsql'",
     "table": f"""
         SELECT n.nspname || '.' || c.relname
             || COALESCE(' ' || pg_get_expr(c.relpartbound, c.oid), '') FROM pg_class c
         JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.relkind IN ('r', 'p', 'v', 'm') AND {_USER_SCHEMAS} AND c.relname <> {_SKIP}""",
+        WHERE c.relkind IN ('r', 'p', 'v', 'm') AND {USER_SCHEMAS} AND c.relname <> {_SKIP}""",
     "column": f"""
         SELECT n.nspname || '.' || c.relname || '.' || a.attname || ' '
             || format_type(a.atttypid, a.atttypmod)
@@ -38,39 +38,39 @@ _QUERIES = {
         JOIN pg_namespace n ON n.oid = c.relnamespace
         LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
         WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm')
-          AND {_USER_SCHEMAS} AND c.relname <> {_SKIP}""",
+          AND {USER_SCHEMAS} AND c.relname <> {_SKIP}""",
     "constraint": f"""
         SELECT n.nspname || '.' || c.relname || ' ' || k.conname || ': '
             || pg_get_constraintdef(k.oid)
         FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
         JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE {_USER_SCHEMAS} AND c.relname <> {_SKIP}""",
+        WHERE {USER_SCHEMAS} AND c.relname <> {_SKIP}""",
     "index": f"""
         SELECT indexdef FROM pg_indexes n_
         JOIN pg_namespace n ON n.nspname = n_.schemaname
-        WHERE {_USER_SCHEMAS} AND n_.tablename <> {_SKIP}""",
+        WHERE {USER_SCHEMAS} AND n_.tablename <> {_SKIP}""",
     "view": f"""
         SELECT n.nspname || '.' || c.relname || ': ' || pg_get_viewdef(c.oid) FROM pg_class c
         JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.relkind IN ('v', 'm') AND {_USER_SCHEMAS}""",
+        WHERE c.relkind IN ('v', 'm') AND {USER_SCHEMAS}""",
     "function": f"""
         SELECT n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid)
             || ') ' || md5(pg_get_functiondef(p.oid))
         FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-        WHERE p.prokind IN ('f', 'p') AND {_USER_SCHEMAS}""",
+        WHERE p.prokind IN ('f', 'p') AND {USER_SCHEMAS}""",
     "domain": f"""
         SELECT n.nspname || '.' || t.typname || ' ' || format_type(t.typbasetype, t.typtypmod)
             || CASE WHEN t.typnotnull THEN ' NOT NULL' ELSE '' END
             || COALESCE((SELECT ' ' || string_agg(pg_get_constraintdef(k.oid), ' '
                 ORDER BY k.conname) FROM pg_constraint k WHERE k.contypid = t.oid), '')
         FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
-        WHERE t.typtype = 'd' AND {_USER_SCHEMAS}""",
+        WHERE t.typtype = 'd' AND {USER_SCHEMAS}""",
     "enum": f"""
         SELECT n.nspname || '.' || t.typname || ' ('
             || string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder) || ')'
         FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid
         JOIN pg_namespace n ON n.oid = t.typnamespace
-        WHERE {_USER_SCHEMAS} GROUP BY n.nspname, t.typname""",
+        WHERE {USER_SCHEMAS} GROUP BY n.nspname, t.typname""",
     "sequence": f"""
         SELECT n.nspname || '.' || c.relname || ' ' || format_type(s.seqtypid, NULL)
             || ' start ' || s.seqstart || ' increment ' || s.seqincrement
@@ -78,11 +78,11 @@ _QUERIES = {
             || CASE WHEN s.seqcycle THEN ' cycle' ELSE '' END
         FROM pg_class c JOIN pg_sequence s ON s.seqrelid = c.oid
         JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE {_USER_SCHEMAS}""",
+        WHERE {USER_SCHEMAS}""",
     "trigger": f"""
         SELECT pg_get_triggerdef(g.oid) FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid
         JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE NOT g.tgisinternal AND {_USER_SCHEMAS}""",
+        WHERE NOT g.tgisinternal AND {USER_SCHEMAS}""",
 }
 
 

@@ -99,6 +99,18 @@ class Config:
         """Where ``generate`` writes each revision's upgrade SQL for review."""
         return self.migrations_dir / "sql"
 
+    @property
+    def seeds_dir(self) -> Path:
+        """Where a table's own staging rows live, as ``<table>.sql`` (see sample_data)."""
+        return self.migrations_dir / "seeds"
+
+    def shown(self, path: Path) -> str:
+        """``path`` as messages name it: relative to the project, where it is inside it."""
+        try:
+            return str(path.resolve().relative_to(self.root.resolve()))
+        except ValueError:
+            return str(path)
+
     def environment(self, name: str | None) -> Environment:
         """The environment called ``name`` (the default one when ``None``)."""
         name = name or self.default_environment

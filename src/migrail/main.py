@@ -51,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also undo and redo each revision, checking its downgrade restores the schema",
     )
     staging.add_argument(
+        "--no-data",
+        dest="data",
+        action="store_false",
+        help="leave the tables empty (by default each gets sample rows before each revision)",
+    )
+    staging.add_argument(
         "--report",
         type=Path,
         metavar="PATH",

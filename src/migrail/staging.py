@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from migrail import history
 from migrail.executor import Executor
 from migrail.observe import Effects, Observer
+from migrail.sample_data import DataReport, SampleData
 from migrail.steps import MigrationFailed, Step
 
 if TYPE_CHECKING:
@@ -46,6 +47,9 @@ class StagingReport:
     step_diffs: dict[str, list[str]] = field(default_factory=dict)
     step_skipped: dict[str, str] = field(default_factory=dict)
 
+    # The sample rows the tables were given before each revision; None: staging ran without.
+    data: DataReport | None = None
+
     @property
     def ok(self) -> bool:
         return self.failure is None and not self.model_diffs and not self.step_diffs
@@ -67,6 +71,7 @@ def prove(
     on_step: Callable[[str, Step], None] | None = None,
     start: str = "base",
     step_round_trip: bool = False,
+    data: SampleData | None = None,
 ) -> StagingReport:
     """Run the whole proof on ``connection`` (an empty database) and report what happened.
 
@@ -74,7 +79,9 @@ def prove(
     deployed) and only the newer revisions are proven, as production will apply them; the round
     trip then goes no lower than ``start``. With ``step_round_trip``, each revision is also
     undone and redone right after its upgrade, and the schema before it is compared with the
-    schema after its downgrade.
+    schema after its downgrade. With ``data``, every table gets sample rows before each
+    revision of the first upgrade (in the transaction of the revision before), so that revisions
+    that fail only on tables with rows fail here.
     """
     revisions = executor.revisions()
     if start != "base":
@@ -85,27 +92,35 @@ def prove(
         models_configured=executor.metadata is not None,
         start=start,
         step_round_trip=step_round_trip,
+        data=data.report if data is not None else None,
     )
     report.floor, report.floor_reason = history.round_trip_floor(revisions)
     if report.floor_reason is None:
         report.floor = start
     observer: Observer | None = None
 
+    def fill(step: Step | None = None) -> None:
+        if data is not None:
+            data.fill(connection)
+
     def observe(step: Step) -> None:
         assert observer is not None
         report.effects[step.revision.revision] = observer.during()
+        fill()  # after measuring: the rows are the next revision's, not this one's doing
 
     try:
         if start != "base":
             report.failed_phase = "build"
             executor.upgrade(connection, start)
             report.failed_phase = None
+        fill()
+        connection.commit()
         observer = Observer(connection)  # after the build: its tables are the pre-existing ones
         watched = observer
 
         def upgrade(cb: Callable[[Step], None]) -> list[Step]:
             if step_round_trip:
-                return _step_by_step(executor, connection, report, cb, observe, watched)
+                return _step_by_step(executor, connection, report, cb, observe, fill, watched)
             return executor.upgrade(connection, "heads", cb, in_transaction=observe)
 
         _phase(report, "upgrade", upgrade, on_step)
@@ -150,6 +165,7 @@ def _step_by_step(
     report: StagingReport,
     on_step: Callable[[Step], None],
     observe: Callable[[Step], None],
+    fill: Callable[[Step], None],
     observer: Observer,
 ) -> list[Step]:
     """Each revision up, down and up again; a downgrade that does not restore the schema as it
@@ -172,7 +188,7 @@ def _step_by_step(
         after = schema_facts(connection)
         if after != before:
             report.step_diffs[revision.revision] = describe_difference(before, after)
-        executor.upgrade(connection, revision.revision)
+        executor.upgrade(connection, revision.revision, in_transaction=fill)
         observer.reset()  # undone and redone: the next revision's tables are new relations
     return steps
 

@@ -48,7 +48,13 @@ def render(
         lint = "not run" if findings is None else _lint_cell(by_revision.get(rev, []))
         cells = [f"`{short_name(revision)}`", *times, _cell(measured), lint]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", *_round_trip(report, label), *_step_round_trip(report), *_models(report)]
+    lines += [
+        "",
+        *_data(report),
+        *_round_trip(report, label),
+        *_step_round_trip(report),
+        *_models(report),
+    ]
     if lint_error is not None:
         lines += [f"Lint did not run: {_cell(lint_error)}", ""]
     for revision in report.revisions:
@@ -59,6 +65,14 @@ def render(
                 f"({finding.severity}) {_cell(finding.message)}"
             )
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _data(report: StagingReport) -> list[str]:
+    if report.data is None:
+        return ["**Data:** none (`--no-data`): the revisions ran on empty tables.", ""]
+    lines = [f"**Data:** {_cell(report.data.summary())}."]
+    lines += [f"- {_cell(problem)}" for problem in report.data.problems()]
+    return [*lines, ""]
 
 
 def _round_trip(report: StagingReport, label: Callable[[Sequence[str]], str]) -> list[str]:

@@ -103,9 +103,10 @@ def describe_error(exc: BaseException) -> str:
     """PostgreSQL's own message for database errors; the exception itself for anything else."""
     from sqlalchemy.exc import DBAPIError
 
-    if isinstance(exc, DBAPIError) and exc.orig is not None:
-        diag = getattr(exc.orig, "diag", None)
-        primary = getattr(diag, "message_primary", None) or str(exc.orig).splitlines()[0]
-        code = getattr(diag, "sqlstate", None)
-        return f"{primary} (SQLSTATE {code})" if code else primary
-    return f"{type(exc).__name__}: {exc}"
+    error = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    diag = getattr(error, "diag", None)  # psycopg's, through SQLAlchemy or not
+    if diag is None:
+        return f"{type(exc).__name__}: {exc}"
+    primary = getattr(diag, "message_primary", None) or str(error).splitlines()[0]
+    code = getattr(diag, "sqlstate", None)
+    return f"{primary} (SQLSTATE {code})" if code else primary

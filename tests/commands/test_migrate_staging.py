@@ -53,6 +53,7 @@ def test_a_failing_revision_is_named_with_its_statement_and_error(
         'error: upgrade of 0002_add_priority failed: type "nosuchtype" does not exist '
         "(SQLSTATE 42704)\n"
         "  statement: ALTER TABLE tasks ADD COLUMN priority nosuchtype\n"
+        "  the tables held sample rows, as production's do (--no-data runs without them)\n"
         "  the database was at revision 0001_create_tasks when it stopped\n"
     ) in err
     assert "models: not checked (the upgrade failed first)\n" in err
@@ -272,6 +273,7 @@ def test_the_markdown_report_has_timings_locks_lint_and_round_trip(
     assert index_row.endswith(" failing, 1 other |") and "| 1 failing" in index_row, index_row
     assert "- `0003_index_owner` line " in text
     assert "**require-concurrent-index-creation** (error)" in text
+    assert "**Data:** sample rows: 3 in tasks.\n" in text
     assert "**Round trip:** passed, down to `base` and up to head again.\n" in text
     assert "```\n- index tasks_owner_idx\n```\n" in text
     assert "DROP INDEX tasks_owner_idx;" in text
@@ -402,3 +404,132 @@ def test_a_failing_build_at_the_deployed_revision_says_so(
     err = capsys.readouterr().err
     assert "error: could not build the database at 0002_broken:\n" in err
     assert "error: upgrade of 0002_broken failed" in err
+
+
+def _add_priority_without_default(project: Path) -> None:
+    """tasks.priority NOT NULL without a default, in the models and in revision 0002."""
+    add_priority_column(project)
+    models = project / "tasks_models.py"
+    models.write_text(models.read_text().replace(', server_default="0"', ""))
+    write_revision(
+        project,
+        "0002",
+        "add_priority",
+        "0001",
+        'op.add_column("tasks", sa.Column("priority", sa.Integer(), nullable=False))',
+        'op.drop_column("tasks", "priority")',
+    )
+
+
+def test_a_not_null_column_without_default_fails_only_with_data(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _add_priority_without_default(project)
+    before = database_names(pg_server.admin_url)
+    code, err = _run(capsys)
+    assert code == 1
+    assert "data: sample rows: 3 in tasks\n" in err
+    assert (
+        'error: upgrade of 0002_add_priority failed: column "priority" of relation "tasks" '
+        "contains null values (SQLSTATE 23502)\n"
+        "  statement: ALTER TABLE tasks ADD COLUMN priority INTEGER NOT NULL\n"
+        "  the tables held sample rows, as production's do (--no-data runs without them)\n"
+        "  the database was at revision 0001_create_tasks when it stopped\n"
+    ) in err
+    assert database_names(pg_server.admin_url) == before
+
+    assert main(["migrate-staging", "--no-data"]) == 0
+    err = capsys.readouterr().err
+    assert "data: none (--no-data): the revisions ran on empty tables\n" in err
+    assert "the tables held sample rows" not in err
+    assert err.endswith("[✓] round trip: down to base and up to head again\n")
+
+
+def test_a_unique_index_over_repeated_values_fails_with_data(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_revision(
+        project,
+        "0002",
+        "unique_status",
+        "0001",
+        'op.create_index("ix_status", "tasks", ["status"], unique=True)',
+        'op.drop_index("ix_status", table_name="tasks")',
+    )
+    code, err = _run(capsys)
+    assert code == 1
+    assert (
+        'error: upgrade of 0002_unique_status failed: could not create unique index "ix_status"'
+        in err
+    )
+
+
+def test_a_seed_file_gives_its_table_realistic_rows(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Generated owners are words, which the cast to integer refuses; the seed's are numbers."""
+    write_revision(
+        project,
+        "0002",
+        "owner_ids",
+        "0001",
+        'op.alter_column("tasks", "owner", type_=sa.Integer(), postgresql_using="owner::integer")',
+        'op.alter_column("tasks", "owner", type_=sa.Text())',
+    )
+    models = project / "tasks_models.py"
+    models.write_text(
+        models.read_text()
+        .replace('Column("owner", Text)', 'Column("owner", Integer)')
+        .replace("from sqlalchemy import Column,", "from sqlalchemy import Column, Integer,")
+    )
+    code, err = _run(capsys)
+    assert code == 1
+    assert 'invalid input syntax for type integer: "owner 1" (SQLSTATE 22P02)' in err
+
+    seeds = project / "migrations" / "seeds"
+    seeds.mkdir()
+    (seeds / "tasks.sql").write_text(
+        "-- 100% realistic: owners are user ids\n"
+        "INSERT INTO tasks (id, name, status, owner) VALUES\n"
+        "  ('t1', 'write docs', 'pending', '42'), ('t2', 'ship', 'done', NULL);\n"
+        "INSERT INTO tasks (id, name, status, owner) VALUES ('t3', 'test', 'pending', '7');\n"
+    )
+    code, err = _run(capsys)
+    assert code == 0, err
+    assert "data: sample rows: 3 in tasks (from migrations/seeds/tasks.sql)\n" in err
+
+
+def test_a_failing_seed_file_is_named_and_rows_are_generated_instead(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seeds = project / "migrations" / "seeds"
+    seeds.mkdir()
+    (seeds / "tasks.sql").write_text("INSERT INTO tasks (id, nope) VALUES ('t1', 1);\n")
+    code, err = _run(capsys)
+    assert code == 0, err
+    assert "data: sample rows: 3 in tasks\n" in err
+    assert (
+        "  seed migrations/seeds/tasks.sql failed, rows were generated instead: "
+        'column "nope" of relation "tasks" does not exist (SQLSTATE 42703)\n'
+    ) in err
+
+
+def test_a_table_no_row_can_be_made_for_is_named_and_left_empty(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_revision(
+        project,
+        "0002",
+        "shapes",
+        "0001",
+        'op.execute("CREATE TABLE shapes (id int PRIMARY KEY, area tsrange NOT NULL, '
+        'CHECK (NOT isempty(area)))")',
+        'op.execute("DROP TABLE shapes")',
+    )
+    code, err = _run(capsys)
+    assert code == 1  # the models lack the table; what its rows got is the point here
+    assert "data: sample rows: 3 in tasks\n" in err
+    assert (
+        '  shapes left empty: new row for relation "shapes" violates check constraint '
+        '"shapes_area_check" (SQLSTATE 23514)\n'
+    ) in err

@@ -30,11 +30,13 @@ def migrate_staging(
     start: str = "base",
     step_roundtrip: bool = False,
     report: Path | None = None,
+    data: bool = True,
 ) -> int:
     """Up, check the models, down, up again; 0 when all of it held, 1 when something failed."""
     from migrail.database import connect
     from migrail.ephemeral import ephemeral_server
     from migrail.models import load_metadata
+    from migrail.sample_data import SampleData
     from migrail.staging import prove
 
     executor = Executor(config, load_metadata(config))
@@ -56,7 +58,8 @@ def migrate_staging(
                 f"built at {executor.label((start,))} (as deployed); proving only what is newer",
             )
         with server.database() as url, connect(url) as connection, _progress(console) as step:
-            proof = prove(executor, connection, step, start, step_roundtrip)
+            rows = SampleData(config.seeds_dir, shown=config.shown) if data else None
+            proof = prove(executor, connection, step, start, step_roundtrip, rows)
     _summary(console, proof, executor.label)
     if report is not None:
         _write_report(report, proof, executor, console)
@@ -145,10 +148,20 @@ def _summary(console: Console, report: StagingReport, label: Label) -> None:
             measured = f"[yellow]{measured}[/yellow]"
         table.add_row(short_name(revision), *times, measured, note)
     console.print(table)
+    _data_verdict(console, report)
     _locks_verdict(console, report)
     _step_verdict(console, report)
     _models_verdict(console, report)
     _history_verdict(console, report, label)
+
+
+def _data_verdict(console: Console, report: StagingReport) -> None:
+    """The rows the revisions met, and the tables that got none (they prove less)."""
+    if report.data is None:
+        output.info(console, "data: none (--no-data): the revisions ran on empty tables")
+        return
+    output.info(console, f"data: {report.data.summary()}")
+    output.items(console, report.data.problems())
 
 
 def _locks_verdict(console: Console, report: StagingReport) -> None:
@@ -205,6 +218,11 @@ def _history_verdict(console: Console, report: StagingReport, label: Label) -> N
     output.failure(console, str(failure))
     if failure.statement:
         output.info(console, f"  statement: {failure.statement.strip()}")
+    if report.data is not None and report.data.rows and report.failed_phase != "build":
+        output.info(
+            console,
+            "  the tables held sample rows, as production's do (--no-data runs without them)",
+        )
     where = "an unknown revision (it could not be read back)"
     if report.final_revision is not None:
         where = f"revision {label(report.final_revision)}" if report.final_revision else "base"
