@@ -99,6 +99,10 @@ def test_the_github_release_applies_the_uploaded_plan_behind_the_production_gate
     assert approving < runs.index("nox -s apply -- --plan plan.json")
     planning = next(s for s in jobs["plan"]["steps"] if "nox -s plan" in s.get("run", ""))
     assert "READONLY" in planning["env"]["PRODUCTION_DATABASE_URL"], "planning only reads"
+    plan_runs = [step.get("run", "") for step in jobs["plan"]["steps"]]
+    proving = next(i for i, run in enumerate(plan_runs) if "--from-plan plan.json" in run)
+    assert plan_runs.index(planning["run"]) < proving, "staging proves the plan just made"
+    assert "staging.md" in uploaded["with"]["path"]
 
 
 def test_the_gitlab_release_waits_for_a_person() -> None:
@@ -108,6 +112,9 @@ def test_the_gitlab_release_waits_for_a_person() -> None:
     assert apply["environment"]["name"] == "production"
     assert [rule.get("when") for rule in apply["rules"]] == ["manual"]
     assert "plan.json" in pipeline["plan"]["artifacts"]["paths"]
+    assert pipeline["plan"]["script"][1:] == [
+        "nox -s migrate-staging -- --from-plan plan.json --report staging.md"
+    ]
     assert apply["script"] == ["nox -s approve -- plan.json", "nox -s apply -- --plan plan.json"]
 
 

@@ -38,12 +38,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     staging = _command(commands, "migrate-staging", "prove the history on a throwaway database")
-    staging.add_argument(
+    deployed = staging.add_mutually_exclusive_group()
+    deployed.add_argument(
         "--from",
         dest="start",
         default="base",
         metavar="REV",
         help="build the database at REV (what is deployed), then prove only the newer revisions",
+    )
+    deployed.add_argument(
+        "--from-plan",
+        type=Path,
+        metavar="PLAN",
+        help="--from the revision a release plan (plan.json) starts at; its head must be ours",
     )
     staging.add_argument(
         "--step-roundtrip",

@@ -412,3 +412,33 @@ def test_a_failed_apply_is_in_the_history_too(
     plan_id = json.loads((project / "plan.json").read_text())["plan_id"]
     rows = query(production, "SELECT revision, success, plan_id FROM migrail.history ORDER BY id")
     assert rows[1:] == [("0002", False, plan_id)]
+
+
+def test_staging_proves_what_a_plan_applies_from_the_revision_it_starts_at(
+    project: Path, production: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _release(capsys)[0] == 0
+    write_revision(
+        project,
+        "0002",
+        "add_priority",
+        "0001",
+        'op.add_column("tasks", sa.Column("priority", sa.Integer(), nullable=False))',
+        'op.drop_column("tasks", "priority")',
+    )
+    assert main(["plan", "--env", "production", "--force"]) == 0
+    capsys.readouterr()
+    assert main(["migrate-staging", "--from-plan", "plan.json"]) == 1
+    err = capsys.readouterr().err
+    assert "built at 0001_create_tasks (as deployed); proving only what is newer\n" in err
+    assert "│ 0001_create_tasks │" not in err
+    assert 'error: upgrade of 0002_add_priority failed: column "priority"' in err
+
+    write_revision(project, "0003", "later", "0002", "pass")
+    assert main(["migrate-staging", "--from-plan", "plan.json"]) == 2
+    assert (
+        "error: plan.json takes production to 0002_add_priority, but this checkout's head is "
+        "0003_later\n"
+    ) in capsys.readouterr().err
+    assert main(["migrate-staging", "--from-plan", "missing.json"]) == 2
+    assert "error: missing.json does not exist\n" in capsys.readouterr().err

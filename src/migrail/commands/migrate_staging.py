@@ -31,6 +31,7 @@ def migrate_staging(
     step_roundtrip: bool = False,
     report: Path | None = None,
     data: bool = True,
+    from_plan: Path | None = None,
 ) -> int:
     """Up, check the models, down, up again; 0 when all of it held, 1 when something failed."""
     from migrail.database import connect
@@ -43,6 +44,8 @@ def migrate_staging(
     if not executor.revisions():
         output.info(console, f"No revisions in {config.versions_dir}: nothing to prove")
         return 0
+    if from_plan is not None:
+        start = _plan_start(executor, from_plan)
     start = _start_revision(executor, start)
     if start == executor.head:
         output.info(console, f"{executor.label((start,))} is the head: nothing newer to prove")
@@ -84,6 +87,30 @@ def _write_report(path: Path, proof: StagingReport, executor: Executor, console:
     except OSError as exc:
         raise FatalError(f"cannot write the report {path}: {exc.strerror}") from None
     output.info(console, f"report written to {path}")
+
+
+def _plan_start(executor: Executor, path: Path) -> str:
+    """The revision a release plan starts from; refused when the plan is for another head."""
+    from migrail.errors import FatalError
+    from migrail.plan import load_plan
+
+    plan = load_plan(path)
+    if plan.to_revision != executor.head:
+        raise FatalError(
+            f"{path} takes {plan.environment} to {_label(executor, plan.to_revision)}, "
+            f"but this checkout's head is {_label(executor, executor.head)}",
+            hint="check out the commit the plan was made from, or plan again",
+        )
+    if len(plan.from_revision) > 1:
+        raise FatalError(
+            f"{path} starts from {len(plan.from_revision)} heads "
+            f"({executor.label(plan.from_revision)}): staging builds from one revision",
+        )
+    return plan.from_revision[0] if plan.from_revision else "base"
+
+
+def _label(executor: Executor, revision: str | None) -> str:
+    return executor.label((revision,) if revision else ())
 
 
 def _start_revision(executor: Executor, name: str) -> str:
