@@ -5,11 +5,22 @@ from __future__ import annotations
 import psycopg
 from sqlalchemy.engine import URL
 
+from migrail.templates import TEMPLATE_PREFIX
 from migrail.urls import libpq_conninfo
 
 
 def database_names(admin_url: URL) -> set[str]:
-    """Names of the databases on the server, to show what a run left behind."""
+    """Names of the databases on the server, to show what a run left behind: all but the
+    template cache's, which runs keep on purpose (``template_names`` shows those)."""
+    return {name for name in _all_databases(admin_url) if not name.startswith(TEMPLATE_PREFIX)}
+
+
+def template_names(admin_url: URL) -> set[str]:
+    """Names of the template cache's databases on the server."""
+    return {name for name in _all_databases(admin_url) if name.startswith(TEMPLATE_PREFIX)}
+
+
+def _all_databases(admin_url: URL) -> set[str]:
     with psycopg.connect(libpq_conninfo(admin_url), autocommit=True) as connection:
         return {str(row[0]) for row in connection.execute("SELECT datname FROM pg_database")}
 

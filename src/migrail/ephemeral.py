@@ -50,17 +50,20 @@ class Server:
     description: str
     admin_url: URL
     version: str
+    # Whether it outlives the run (a server given, or the warm cluster): worth caching on.
+    persistent: bool = False
 
     @contextmanager
-    def database(self) -> Iterator[URL]:
-        """A fresh, empty database, dropped (``WITH (FORCE)``) however the block ends."""
+    def database(self, template: str | None = None) -> Iterator[URL]:
+        """A fresh database (empty, or a copy of ``template``), dropped (``WITH (FORCE)``)
+        however the block ends."""
 
-        name = f"{DATABASE_PREFIX}{int(time.time())}_{secrets.token_hex(4)}"
+        name = throwaway_name()
         succeeded = False
         try:
             # Inside the try: a Ctrl-C that lands just as CREATE DATABASE commits still finds
             # the drop (IF EXISTS) in the finally clause.
-            self._create(name)
+            self._create(name, template)
             with sigterm_raises():
                 yield self.admin_url.set(database=name)
             succeeded = True
@@ -68,13 +71,16 @@ class Server:
             with shielded():
                 self._drop(name, report=succeeded)
 
-    def _create(self, name: str) -> None:
+    def _create(self, name: str, template: str | None = None) -> None:
         import psycopg
         from psycopg import sql
 
-        with _admin_connection(self.admin_url) as admin:
+        statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template is not None:
+            statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+        with admin_connection(self.admin_url) as admin:
             try:
-                admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+                admin.execute(statement)
             except psycopg.Error as exc:
                 raise FatalError(
                     f"cannot create a throwaway database on {self.description}: {_reason(exc)}",
@@ -86,14 +92,19 @@ class Server:
         import psycopg
 
         try:
-            with _admin_connection(self.admin_url) as admin:
-                _drop_database(admin, name)
+            with admin_connection(self.admin_url) as admin:
+                drop_database(admin, name)
         except (psycopg.Error, FatalError) as exc:
             if report:
                 raise FatalError(
                     f"could not drop the throwaway database {name}: {_reason(exc)}",
                     hint="a later run drops it once it is stale; or drop it by hand",
                 ) from None
+
+
+def throwaway_name() -> str:
+    """A new database name of migrail's throwaway pattern, which sweeps recognise."""
+    return f"{DATABASE_PREFIX}{int(time.time())}_{secrets.token_hex(4)}"
 
 
 @contextmanager
@@ -121,10 +132,10 @@ def ephemeral_server(source: Source | None = None) -> Iterator[Server]:
             from migrail.warm import warm_cluster
 
             with warm_cluster(bindir) as warm:
-                yield _cluster_server(warm, kind, f"warm cluster from {what}", sweep=True)
+                yield _cluster_server(warm, kind, f"warm cluster from {what}", persistent=True)
             return
         with cluster.private_cluster(bindir) as running:
-            yield _cluster_server(running, kind, f"private cluster from {what}", sweep=False)
+            yield _cluster_server(running, kind, f"private cluster from {what}", persistent=False)
 
 
 @contextmanager
@@ -142,7 +153,7 @@ def sweep_stale_databases(admin_url: URL, older_than: float = STALE_AFTER_SECOND
     import psycopg
 
     now = time.time()
-    with _admin_connection(admin_url) as admin:
+    with admin_connection(admin_url) as admin:
         names = [
             str(row[0])
             for row in admin.execute(
@@ -153,7 +164,7 @@ def sweep_stale_databases(admin_url: URL, older_than: float = STALE_AFTER_SECOND
         dropped = []
         for name in stale:
             try:
-                _drop_database(admin, name)
+                drop_database(admin, name)
             except psycopg.Error:
                 continue  # another role's, or in use: not ours to force; the next sweep retries
             dropped.append(name)
@@ -165,18 +176,21 @@ def _given_server() -> Server:
 
     url = parse_url(os.environ[ADMIN_URL_ENV], source=ADMIN_URL_ENV)
     sweep_stale_databases(url)
-    return Server("server", f"server from {ADMIN_URL_ENV} ({mask_url(url)})", url, _version(url))
+    description = f"server from {ADMIN_URL_ENV} ({mask_url(url)})"
+    return Server("server", description, url, _version(url), persistent=True)
 
 
-def _cluster_server(running: Cluster, kind: Source, description: str, *, sweep: bool) -> Server:
-    """The server of a cluster; ``sweep`` one that outlives runs, where killed runs left debris."""
+def _cluster_server(
+    running: Cluster, kind: Source, description: str, *, persistent: bool
+) -> Server:
+    """The server of a cluster; one that outlives runs is swept of what killed runs left."""
     from sqlalchemy.engine import URL
 
     query = {"host": str(running.socket_dir)}
     url = URL.create("postgresql+psycopg", username="postgres", database="postgres", query=query)
-    if sweep:
+    if persistent:
         sweep_stale_databases(url)
-    return Server(kind, description, url, _version(url))
+    return Server(kind, description, url, _version(url), persistent)
 
 
 def _keep_warm() -> bool:
@@ -202,13 +216,13 @@ def _no_source(chosen: Source | None) -> FatalError:
 
 
 def _version(url: URL) -> str:
-    with _admin_connection(url) as admin:
+    with admin_connection(url) as admin:
         row = admin.execute("SHOW server_version").fetchone()
     return str(row[0]) if row else "unknown"
 
 
 @contextmanager
-def _admin_connection(url: URL) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+def admin_connection(url: URL) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
     import psycopg
 
     from migrail.database import connection_error
@@ -222,7 +236,7 @@ def _admin_connection(url: URL) -> Iterator[psycopg.Connection[tuple[object, ...
         yield connection
 
 
-def _drop_database(admin: psycopg.Connection[tuple[object, ...]], name: str) -> None:
+def drop_database(admin: psycopg.Connection[tuple[object, ...]], name: str) -> None:
     from psycopg import sql
 
     admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

@@ -64,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="leave the tables empty (by default each gets sample rows before each revision)",
     )
     staging.add_argument(
+        "--no-cache",
+        dest="cache",
+        action="store_false",
+        help="prove the whole history, not only what is newer than the cached templates",
+    )
+    staging.add_argument(
         "--report",
         type=Path,
         metavar="PATH",

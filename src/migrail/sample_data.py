@@ -159,16 +159,22 @@ class DataReport:
     seeded: dict[str, str] = field(default_factory=dict)  # table: the seed file that filled it
     skipped: dict[str, str] = field(default_factory=dict)  # table: why it has no rows
     seed_errors: dict[str, str] = field(default_factory=dict)  # seed file: why it failed
+    adopted: int = 0  # tables that came with their rows (from a template cache's copy)
 
     def summary(self) -> str:
         """``sample rows: 3 in tasks, 2 in users (from migrations/seeds/users.sql)``."""
+        adopted = f"{self.adopted} table(s) kept the rows of the cached template"
         if not self.rows:
-            return "sample rows: none (no table existed before a revision)"
+            return (
+                f"sample rows: {adopted}"
+                if self.adopted
+                else "sample rows: none (no table existed before a revision)"
+            )
         tables = ", ".join(
             f"{rows} in {table}" + (f" (from {self.seeded[table]})" if table in self.seeded else "")
             for table, rows in self.rows.items()
         )
-        return f"sample rows: {tables}"
+        return f"sample rows: {tables}" + (f"; {adopted}" if self.adopted else "")
 
     def problems(self) -> list[str]:
         """One line per table left empty and per seed file that failed, saying why."""
@@ -196,6 +202,13 @@ class SampleData:
         self.rows = rows
         self.report = DataReport()
         self._seen: set[int] = set()
+
+    def adopt(self, connection: Connection) -> None:
+        """Take the tables there are as filled: they came with their rows (or with none, where
+        the run that made them could make none)."""
+        tables = {int(oid) for oid, _, _ in connection.exec_driver_sql(_TABLES)}
+        self.report.adopted += len(tables - self._seen)
+        self._seen |= tables
 
     def fill(self, connection: Connection) -> None:
         """Give rows to every table not seen before that is empty, parents first.

@@ -7,7 +7,7 @@ head again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -49,10 +49,16 @@ class StagingReport:
 
     # The sample rows the tables were given before each revision; None: staging ran without.
     data: DataReport | None = None
+    cloned: bool = False  # start is a template cache's copy: revisions up to it proven before
 
     @property
     def ok(self) -> bool:
-        return self.failure is None and not self.model_diffs and not self.step_diffs
+        return self.history_proven and not self.model_diffs
+
+    @property
+    def history_proven(self) -> bool:
+        """Every revision went up, down and up again (and, stepwise, restored its schema)."""
+        return self.failure is None and not self.step_diffs
 
     def times(self, revision: str) -> list[str]:
         """Each phase's time for ``revision``, as ``12 ms``; empty where it did not run."""
@@ -72,6 +78,10 @@ def prove(
     start: str = "base",
     step_round_trip: bool = False,
     data: SampleData | None = None,
+    *,
+    cloned: bool = False,
+    copy_after: Collection[str] = (),
+    copy: Callable[[str], Connection] | None = None,
 ) -> StagingReport:
     """Run the whole proof on ``connection`` (an empty database) and report what happened.
 
@@ -82,6 +92,10 @@ def prove(
     schema after its downgrade. With ``data``, every table gets sample rows before each
     revision of the first upgrade (in the transaction of the revision before), so that revisions
     that fail only on tables with rows fail here.
+
+    ``cloned``: the database is a copy of the template cache's at ``start``, with its rows.
+    ``copy`` is called once the first upgrade reaches each revision of ``copy_after``, and
+    returns the connection to go on with: the template cache copies the database there.
     """
     revisions = executor.revisions()
     if start != "base":
@@ -93,6 +107,7 @@ def prove(
         start=start,
         step_round_trip=step_round_trip,
         data=data.report if data is not None else None,
+        cloned=cloned,
     )
     report.floor, report.floor_reason = history.round_trip_floor(revisions)
     if report.floor_reason is None:
@@ -113,15 +128,28 @@ def prove(
             report.failed_phase = "build"
             executor.upgrade(connection, start)
             report.failed_phase = None
+        if cloned and data is not None:
+            data.adopt(connection)  # the template's tables have their rows already
         fill()
         connection.commit()
         observer = Observer(connection)  # after the build: its tables are the pre-existing ones
         watched = observer
 
         def upgrade(cb: Callable[[Step], None]) -> list[Step]:
+            nonlocal connection
             if step_round_trip:
-                return _step_by_step(executor, connection, report, cb, observe, fill, watched)
-            return executor.upgrade(connection, "heads", cb, in_transaction=observe)
+                steps = _step_by_step(executor, connection, report, cb, observe, fill, watched)
+            else:
+                steps = []
+                for stop in [r.revision for r in revisions if r.revision in copy_after]:
+                    steps += executor.upgrade(connection, stop, cb, in_transaction=observe)
+                    if copy is not None and stop != executor.head:
+                        connection = watched.connection = copy(stop)
+                steps += executor.upgrade(connection, "heads", cb, in_transaction=observe)
+            head = executor.head
+            if copy is not None and head is not None and head in copy_after:
+                connection = watched.connection = copy(head)
+            return steps
 
         _phase(report, "upgrade", upgrade, on_step)
         if report.models_configured:

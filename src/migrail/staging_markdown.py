@@ -29,7 +29,14 @@ def render(
     """The whole page; ``findings`` is ``None`` when lint did not run (``lint_error`` says why)."""
     verdict = "passed" if report.ok else "failed"
     lines = [f"## migrate-staging: {verdict}", ""]
-    if report.start != "base":
+    if report.cloned:
+        lines += [
+            f"Started from the template cache's copy of the database at "
+            f"`{label((report.start,))}` (proven by an earlier run, unchanged since); newer "
+            "revisions proven.",
+            "",
+        ]
+    elif report.start != "base":
         lines += [f"Built at `{label((report.start,))}` (as deployed); newer revisions proven.", ""]
     lines += [
         "| revision | " + " | ".join(PHASES) + " | locks and rewrites (measured) | lint |",

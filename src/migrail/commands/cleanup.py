@@ -1,4 +1,6 @@
-"""``migrail cleanup``: stop the warm cluster and remove what killed runs left behind."""
+"""``migrail cleanup``: stop the warm cluster, remove what killed runs left behind, and clear the
+template cache (on the warm cluster, by stopping it; on MIGRAIL_ADMIN_URL's server, by dropping
+its templates)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ def cleanup(*, console: Console) -> int:
 
     from migrail import cluster
     from migrail.ephemeral import ADMIN_URL_ENV, STALE_AFTER_SECONDS, sweep_stale_databases
+    from migrail.templates import clear_templates
     from migrail.urls import parse_url
     from migrail.warm import stop_warm_clusters
 
@@ -30,6 +33,9 @@ def cleanup(*, console: Console) -> int:
         url = parse_url(os.environ[ADMIN_URL_ENV], source=ADMIN_URL_ENV)
         for name in sweep_stale_databases(url):
             output.success(console, f"dropped {name}, older than {STALE_AFTER_SECONDS // 3600} h")
+        dropped = clear_templates(url)
+        if dropped:
+            output.success(console, f"dropped {len(dropped)} cached template(s) of migrate-staging")
     if not busy:
         output.info(console, "Nothing of migrail's is left running")
     return 0

@@ -20,7 +20,9 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from migrail.config import Config
+    from migrail.ephemeral import Server
     from migrail.staging import StagingReport
+    from migrail.templates import TemplateCache
 
 
 def migrate_staging(
@@ -32,13 +34,14 @@ def migrate_staging(
     report: Path | None = None,
     data: bool = True,
     from_plan: Path | None = None,
+    cache: bool = True,
 ) -> int:
     """Up, check the models, down, up again; 0 when all of it held, 1 when something failed."""
-    from migrail.database import connect
     from migrail.ephemeral import ephemeral_server
     from migrail.models import load_metadata
     from migrail.sample_data import SampleData
     from migrail.staging import prove
+    from migrail.templates import RunDatabase
 
     executor = Executor(config, load_metadata(config))
     if not executor.revisions():
@@ -55,18 +58,103 @@ def migrate_staging(
             console,
             f"Staging on a throwaway database: {server.description}, PostgreSQL {server.version}",
         )
-        if start != "base":
+        templates = _template_cache(console, executor, server, start, step_roundtrip, data, cache)
+        cached = templates.longest() if templates is not None else 0
+        if cached:
+            assert templates is not None
+            start = templates.revisions[cached - 1]
+            output.info(
+                console,
+                f"template cache: starting from a copy of the database at "
+                f"{executor.label((start,))}, proven by an earlier run and unchanged since",
+            )
+        elif start != "base":
             output.info(
                 console,
                 f"built at {executor.label((start,))} (as deployed); proving only what is newer",
             )
-        with server.database() as url, connect(url) as connection, _progress(console) as step:
-            rows = SampleData(config.seeds_dir, shown=config.shown) if data else None
-            proof = prove(executor, connection, step, start, step_roundtrip, rows)
+        rows = SampleData(config.seeds_dir, shown=config.shown) if data else None
+        copy_after = templates.copy_points(cached, step_roundtrip) if templates else []
+        proof: StagingReport | None = None
+        try:
+            with server.database(templates.name(cached) if templates and cached else None) as url:
+                run = RunDatabase(url, templates)
+                try:
+                    with _progress(console) as step:
+                        proof = prove(
+                            executor,
+                            run.connection,
+                            step,
+                            start,
+                            step_roundtrip,
+                            rows,
+                            cloned=bool(cached),
+                            copy_after=copy_after,
+                            copy=run.copy if templates is not None else None,
+                        )
+                finally:
+                    run.close()
+        finally:
+            kept = _settle(templates, proof)
+    if kept:
+        output.info(
+            console, f"template cache: kept the database at {executor.label(kept)} for next runs"
+        )
     _summary(console, proof, executor.label)
     if report is not None:
         _write_report(report, proof, executor, console)
     return 0 if proof.ok else 1
+
+
+def _template_cache(
+    console: Console,
+    executor: Executor,
+    server: Server,
+    start: str,
+    step_roundtrip: bool,
+    data: bool,
+    wanted: bool,
+) -> TemplateCache | None:
+    """The template cache for this run, or ``None`` (and why not, said) where it has none."""
+    import alembic
+    import sqlalchemy
+
+    import migrail
+    from migrail.history import is_linear
+    from migrail.templates import seed_files, template_cache
+
+    off = None
+    if not wanted:
+        off = "off (--no-cache)"
+    elif start != "base":
+        off = "not used when building at a given revision"
+    elif not is_linear(executor.revisions()):
+        off = "not used for a history with branches"
+    elif not server.persistent:
+        off = (
+            "off: this private cluster lives for one run "
+            "(MIGRAIL_KEEP_WARM=1 or MIGRAIL_ADMIN_URL keep a server, and templates, between runs)"
+        )
+    if off is not None:
+        output.info(console, f"template cache: {off}")
+        return None
+    config = executor.config
+    settings = (
+        f"data={data} step={step_roundtrip} server={server.version} migrail={migrail.__version__}"
+        f" alembic={alembic.__version__} sqlalchemy={sqlalchemy.__version__}\n"
+    ).encode() + (seed_files(config.seeds_dir) if data else b"")
+    return template_cache(server.admin_url, executor, settings)
+
+
+def _settle(templates: TemplateCache | None, proof: StagingReport | None) -> list[str]:
+    """Keep the run's copies as templates when it proved the history; otherwise drop them.
+    The revisions whose templates were kept."""
+    if templates is None:
+        return []
+    if proof is None or not proof.history_proven:
+        templates.discard()
+        return []
+    return [templates.revisions[position - 1] for position in templates.keep()]
 
 
 def _write_report(path: Path, proof: StagingReport, executor: Executor, console: Console) -> None:

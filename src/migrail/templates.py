@@ -1,0 +1,256 @@
+"""The template cache: the staging database as it was after revision k, kept on the server.
+
+A run clones the longest prefix of the history an earlier run already proved
+(``CREATE DATABASE ... TEMPLATE``) and applies only the rest, so a run after adding one revision
+costs one revision, not the whole history. Each template is a database named
+``migrail_tpl_<project>_<key>``: the key hashes everything that shaped it, in order: the content
+of revisions 1..k, ``env.py``, whether the tables got sample rows and what the seed files say,
+and whether each revision was round-tripped on its own. Editing revision j changes the key of
+every prefix from j on, so those templates are never served again; they are dropped on the next
+run. Templates are copied during a run under throwaway names (swept like any of a killed run)
+and take their real names only when the run proved the history, so a template always holds a
+proven history. The cache lives on servers that outlive a run (``MIGRAIL_ADMIN_URL``'s, the
+warm cluster); it keeps at most ``MAX_TEMPLATES`` per server, the least recently used going
+first, and ``migrail cleanup`` drops them all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from migrail.ephemeral import admin_connection, drop_database, throwaway_name
+
+if TYPE_CHECKING:
+    import psycopg
+    from sqlalchemy.engine import URL, Connection
+
+    from migrail.executor import Executor
+
+    Admin = psycopg.Connection[tuple[object, ...]]
+
+TEMPLATE_PREFIX = "migrail_tpl_"
+MAX_TEMPLATES = 8
+# What a template holds, and how sample rows are made: a change to either is a new format.
+CACHE_FORMAT = b"migrail template 1"
+
+
+@dataclass(frozen=True)
+class Template:
+    name: str
+    project: str
+    revision: str
+    used: float  # when a run last cloned or made it (unix time)
+
+
+@dataclass
+class TemplateCache:
+    """The templates of one project's history on one server."""
+
+    admin_url: URL
+    project: str
+    revisions: list[str]  # ids, oldest first: position k is revisions[k - 1]
+    keys: list[str]  # keys[k - 1]: the key of the prefix 1..k
+    pending: dict[str, int] = field(default_factory=dict)  # throwaway copy: position
+    present: set[int] = field(default_factory=set)  # positions with a template, as last read
+
+    def name(self, position: int) -> str:
+        return f"{TEMPLATE_PREFIX}{self.project}_{self.keys[position - 1]}"
+
+    def longest(self) -> int:
+        """The longest prefix with a template (0: none), after dropping this project's templates
+        that no prefix of the history has any more: their revisions changed."""
+        wanted = {self.name(position) for position in range(1, len(self.keys) + 1)}
+        present = set()
+        with admin_connection(self.admin_url) as admin:
+            for template in _templates(admin):
+                if template.name in wanted:
+                    present.add(template.name)
+                elif template.project == self.project:
+                    _drop_quietly(admin, template.name)
+        self.present = {k for k in range(1, len(self.keys) + 1) if self.name(k) in present}
+        found = max(self.present, default=0)
+        if found:
+            self._describe(self.name(found), found)  # recently used
+        return found
+
+    def copy_points(self, since: int, stepwise: bool) -> list[str]:
+        """The revisions after which a run starting at position ``since`` copies its database:
+        the head, and the one before it (so that editing the newest revision, as one does while
+        writing it, still finds a template), where there is none yet. Stepwise, only the head:
+        the database is between two round trips only there."""
+        count = len(self.keys)
+        wanted = [count] if stepwise else [count - 1, count]
+        return [
+            self.revisions[k - 1] for k in wanted if k > since and k > 0 and k not in self.present
+        ]
+
+    def copy(self, database: str, position: int) -> None:
+        """Copy ``database`` (no one may be connected to it) as the prefix up to ``position``;
+        it becomes a template only by ``keep``."""
+        from psycopg import sql
+
+        name = throwaway_name()
+        with admin_connection(self.admin_url) as admin:
+            admin.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    sql.Identifier(name), sql.Identifier(database)
+                )
+            )
+        self.pending[name] = position
+
+    def keep(self) -> list[int]:
+        """Give the copies their template names (the history they hold is proven), then drop
+        the least recently used templates beyond the bound; the positions kept."""
+        import psycopg
+        from psycopg import sql
+
+        kept = []
+        with admin_connection(self.admin_url) as admin:
+            for name, position in sorted(self.pending.items(), key=lambda item: item[1]):
+                try:
+                    admin.execute(
+                        sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
+                            sql.Identifier(name), sql.Identifier(self.name(position))
+                        )
+                    )
+                except psycopg.errors.DuplicateDatabase:  # another run made it meanwhile
+                    _drop_quietly(admin, name)
+                    continue
+                kept.append(position)
+                self._describe(self.name(position), position)
+            self.pending.clear()
+            newest_first = sorted(_templates(admin), key=lambda t: t.used, reverse=True)
+            for template in newest_first[MAX_TEMPLATES:]:
+                _drop_quietly(admin, template.name)
+        return kept
+
+    def discard(self) -> None:
+        """Drop the copies: the run did not prove what they hold."""
+        with admin_connection(self.admin_url) as admin:
+            for name in self.pending:
+                _drop_quietly(admin, name)
+        self.pending.clear()
+
+    def _describe(self, name: str, position: int) -> None:
+        """Record, in the template's comment, what it holds and that it was just used."""
+        from psycopg import sql
+
+        about = {"revision": self.revisions[position - 1], "used": time.time()}
+        with admin_connection(self.admin_url) as admin:
+            admin.execute(
+                sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                    sql.Identifier(name), sql.Literal(json.dumps(about))
+                )
+            )
+
+
+class RunDatabase:
+    """The run's database and its one connection, which is closed while a copy is made (no one
+    may be connected to a database being copied) and then opened again."""
+
+    def __init__(self, url: URL, cache: TemplateCache | None) -> None:
+        from migrail.database import create_engine
+
+        self.url = url
+        self.cache = cache
+        self.engine = create_engine(url)
+        self.connection: Connection = self._open()
+
+    def copy(self, revision: str) -> Connection:
+        """Copy the database as the template of the prefix up to ``revision``; the connection
+        to use from now on."""
+        assert self.cache is not None and self.url.database is not None
+        self.connection.close()
+        self.cache.copy(self.url.database, self.cache.revisions.index(revision) + 1)
+        self.connection = self._open()
+        return self.connection
+
+    def close(self) -> None:
+        self.connection.close()
+        self.engine.dispose()
+
+    def _open(self) -> Connection:
+        from sqlalchemy.exc import DBAPIError
+
+        from migrail.database import connection_error
+
+        try:
+            return self.engine.connect()
+        except DBAPIError as exc:
+            raise connection_error(self.url, exc.orig or exc) from None
+
+
+def template_cache(admin_url: URL, executor: Executor, settings: bytes) -> TemplateCache:
+    """The cache for ``executor``'s (linear) history; ``settings`` are what else shapes a
+    template (sample rows or not, seed files, step round trip)."""
+    config = executor.config
+    project = hashlib.sha256(str(config.migrations_dir.resolve()).encode()).hexdigest()[:8]
+    digest = hashlib.sha256(CACHE_FORMAT)
+    digest.update(hashlib.sha256(settings).digest())
+    digest.update(_read(config.migrations_dir / "env.py"))
+    revisions, keys = [], []
+    for revision in executor.revisions():
+        digest.update(hashlib.sha256(_read(Path(revision.path))).digest())
+        revisions.append(revision.revision)
+        keys.append(digest.copy().hexdigest()[:24])
+    return TemplateCache(admin_url, project, revisions, keys)
+
+
+def seed_files(seeds: Path) -> bytes:
+    """The seed files' names and content, as one value for a template's key."""
+    if not seeds.is_dir():
+        return b""
+    return b"".join(
+        path.name.encode() + b"\0" + path.read_bytes() + b"\0" for path in sorted(seeds.glob("*"))
+    )
+
+
+def clear_templates(admin_url: URL) -> list[str]:
+    """Drop every template of every project on the server; the names dropped."""
+    dropped = []
+    with admin_connection(admin_url) as admin:
+        for template in _templates(admin):
+            if _drop_quietly(admin, template.name):
+                dropped.append(template.name)
+    return dropped
+
+
+def _templates(admin: Admin) -> list[Template]:
+    rows = admin.execute(
+        "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database"
+        " WHERE starts_with(datname, %s)",
+        (TEMPLATE_PREFIX,),
+    ).fetchall()
+    found = []
+    for name, comment in rows:
+        project = str(name).removeprefix(TEMPLATE_PREFIX).split("_")[0]
+        try:
+            about = json.loads(str(comment or "{}"))
+        except ValueError:
+            about = {}
+        revision, used = str(about.get("revision", "")), float(about.get("used", 0.0))
+        found.append(Template(str(name), project, revision, used))
+    return found
+
+
+def _drop_quietly(admin: Admin, name: str) -> bool:
+    """Drop a database; ``False`` when it cannot be (another run is cloning it just now)."""
+    import psycopg
+
+    try:
+        drop_database(admin, name)
+    except psycopg.Error:
+        return False
+    return True
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
