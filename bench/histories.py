@@ -42,17 +42,24 @@ def make_history(root: Path, count: int) -> None:
     )
     (root / "alembic.ini").write_text("[alembic]\nscript_location = migrations\n")
     for number in range(2, count + 1):
-        revision = f"{number:04d}"
-        (root / "migrations" / "versions" / f"{revision}_add_field_{number}.py").write_text(
-            f'"""Add field {number} to tasks"""\n\n'
-            "import sqlalchemy as sa\nfrom alembic import op\n\n"
-            f'revision = "{revision}"\ndown_revision = "{number - 1:04d}"\n'
-            "branch_labels = None\ndepends_on = None\n\n\n"
-            "def upgrade() -> None:\n"
-            f'    op.add_column("tasks", sa.Column("field_{number}", sa.Text()))\n\n\n'
-            "def downgrade() -> None:\n"
-            f'    op.drop_column("tasks", "field_{number}")\n'
-        )
+        write_revision(root, number)
+
+
+def write_revision(root: Path, number: int) -> Path:
+    """Revision ``number``, which adds ``field_<number>`` to ``tasks``."""
+    revision = f"{number:04d}"
+    path = root / "migrations" / "versions" / f"{revision}_add_field_{number}.py"
+    path.write_text(
+        f'"""Add field {number} to tasks"""\n\n'
+        "import sqlalchemy as sa\nfrom alembic import op\n\n"
+        f'revision = "{revision}"\ndown_revision = "{number - 1:04d}"\n'
+        "branch_labels = None\ndepends_on = None\n\n\n"
+        "def upgrade() -> None:\n"
+        f'    op.add_column("tasks", sa.Column("field_{number}", sa.Text()))\n\n\n'
+        "def downgrade() -> None:\n"
+        f'    op.drop_column("tasks", "field_{number}")\n'
+    )
+    return path
 
 
 def commit_history(root: Path, migrail: Path, *setup: list[str]) -> None:

@@ -7,17 +7,20 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
+from sqlalchemy.engine import URL
 
 from migrail import cluster
 from migrail.ephemeral import (
     DATABASE_PREFIX,
     Server,
+    Source,
     ephemeral_database,
     ephemeral_server,
     sweep_stale_databases,
@@ -165,10 +168,23 @@ def test_a_warm_cluster_is_reused_until_cleanup_stops_it(
     with ephemeral_server("embedded") as second, second.database() as url:
         assert second.admin_url == first.admin_url
         assert query(url, "SELECT 1") == [(1,)]
+        # Another run meanwhile (its own lock file description, as another process has) shares
+        # the running cluster instead of waiting for this one to end.
+        alongside: list[URL] = []
+        other = threading.Thread(target=lambda: alongside.append(_one_database("embedded")))
+        other.start()
+        other.join(timeout=30)
+        assert alongside and alongside[0].query == url.query, "the second run waited"
     assert main(["cleanup"]) == 0
     assert f"[✓] stopped the warm cluster in {directory}\n" in capsys.readouterr().err
     assert not cluster.process_alive(postmaster)
     assert list(private_tmp.iterdir()) == []
+
+
+def _one_database(source: Source) -> URL:
+    with ephemeral_server(source) as server, server.database() as url:
+        assert query(url, "SELECT 1") == [(1,)]
+        return url
 
 
 def test_a_stale_pid_file_never_gets_another_process_killed(private_tmp: Path) -> None:

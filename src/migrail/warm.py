@@ -31,15 +31,23 @@ def warm_cluster(bindir: Path) -> Iterator[cluster.Cluster]:
     directory = Path(tempfile.gettempdir()) / f"{WARM_PREFIX}{os.geteuid()}-{tag}"
     running = cluster.Cluster(directory=directory, bindir=bindir)
     with _lock_file(directory) as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if directory.exists():
-            _check_private(directory)
-        if cluster.running_postmaster(running) is None:
-            cluster.stop(running)  # what a stopped or killed warm cluster left behind
-            directory.mkdir(mode=0o700)
-            cluster.initialise_and_start(running)
-        fcntl.flock(lock, fcntl.LOCK_SH)
+        fcntl.flock(lock, fcntl.LOCK_SH)  # runs share it: one does not wait for another
+        if not _usable(directory, running):
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            fcntl.flock(lock, fcntl.LOCK_EX)  # to start it: alone, and again only if needed
+            if not _usable(directory, running):
+                cluster.stop(running)  # what a stopped or killed warm cluster left behind
+                directory.mkdir(mode=0o700)
+                cluster.initialise_and_start(running)
+            fcntl.flock(lock, fcntl.LOCK_SH)
         yield running
+
+
+def _usable(directory: Path, running: cluster.Cluster) -> bool:
+    """Whether the warm cluster is there, ours and running."""
+    if directory.exists():
+        _check_private(directory)
+    return cluster.running_postmaster(running) is not None
 
 
 def stop_warm_clusters() -> tuple[list[Path], list[Path]]:

@@ -233,7 +233,9 @@ def _progress(console: Console) -> Iterator[Callable[[str, Step], None]]:
         bars: dict[str, TaskID] = {}
 
         def step(phase: str, done: Step) -> None:
-            bar = bars.setdefault(phase, progress.add_task(phase))
+            if phase not in bars:
+                bars[phase] = progress.add_task(phase, total=None)
+            bar = bars[phase]
             progress.update(bar, advance=1, description=f"{phase}: {short_name(done.revision)}")
 
         yield step
