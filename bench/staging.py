@@ -7,7 +7,9 @@ for starting PostgreSQL; each is a whole command (process start included), media
 - the same with ``--no-data``: what giving the tables sample rows before each revision costs;
 - a warm ``migrate-staging`` after adding one revision: the template cache holds the history up
   to the revision before it (filled by an untimed run), so one revision is proven (goal: at
-  least 10 times faster than the cold run).
+  least 10 times faster than the cold run);
+- a warm run with nothing new to prove: what every run pays (Python and its imports, loading the
+  revision files, one copy of a template, the model comparison).
 Run: python bench/staging.py [--revisions 200] [--rounds 3]
 """
 
@@ -125,11 +127,13 @@ def measure(root: Path, count: int, rounds: int, server: Server) -> list[tuple[s
         add_revision(root, count + 1)
 
     warm = timed(migrail, root, rounds, cache_without_newest, ok=(0,))
+    unchanged = timed(migrail, root, rounds, ok=(0,))
     return [
         ("alembic upgrade head (empty database)", alembic, "baseline"),
         ("migrate-staging, cold (--no-cache)", cold, ""),
         ("migrate-staging, cold, --no-data", no_data, ""),
         ("migrate-staging, warm, one revision added", warm, "goal: cold / 10"),
+        ("migrate-staging, warm, nothing new (fixed cost)", unchanged, ""),
     ]
 
 
