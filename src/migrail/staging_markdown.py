@@ -28,6 +28,9 @@ def render(
 ) -> str:
     """The whole page; ``findings`` is ``None`` when lint did not run (``lint_error`` says why)."""
     verdict = "passed" if report.ok else "failed"
+    failing = sum(1 for finding in findings or [] if finding.failing)
+    if failing:
+        verdict += f", with {failing} failing lint finding(s)"
     lines = [f"## migrate-staging: {verdict}", ""]
     if report.cloned:
         lines += [

@@ -95,13 +95,13 @@ class TemplateCache:
         from psycopg import sql
 
         name = throwaway_name()
+        self.pending[name] = position  # first: interrupted mid-copy, it is still dropped
         with admin_connection(self.admin_url) as admin:
             admin.execute(
                 sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
                     sql.Identifier(name), sql.Identifier(database)
                 )
             )
-        self.pending[name] = position
 
     def keep(self) -> list[int]:
         """Give the copies their template names (the history they hold is proven), then drop
@@ -109,8 +109,10 @@ class TemplateCache:
         import psycopg
         from psycopg import sql
 
+        from migrail.signals import shielded
+
         kept = []
-        with admin_connection(self.admin_url) as admin:
+        with shielded(), admin_connection(self.admin_url) as admin:
             for name, position in sorted(self.pending.items(), key=lambda item: item[1]):
                 try:
                     admin.execute(
@@ -130,8 +132,10 @@ class TemplateCache:
         return kept
 
     def discard(self) -> None:
-        """Drop the copies: the run did not prove what they hold."""
-        with admin_connection(self.admin_url) as admin:
+        """Drop the copies: the run did not prove what they hold (or was interrupted)."""
+        from migrail.signals import shielded
+
+        with shielded(), admin_connection(self.admin_url) as admin:
             for name in self.pending:
                 _drop_quietly(admin, name)
         self.pending.clear()

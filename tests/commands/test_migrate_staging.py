@@ -263,7 +263,8 @@ def test_the_markdown_report_has_timings_locks_lint_and_round_trip(
     assert main(["migrate-staging", "--report", str(path)]) == 1
     assert f"report written to {path}\n" in capsys.readouterr().err
     text = path.read_text()
-    assert text.startswith("## migrate-staging: failed\n")
+    assert text.startswith("## migrate-staging: failed, with ")
+    assert text.splitlines()[0].endswith(" failing lint finding(s)")
     row = next(line for line in text.splitlines() if line.startswith("| `0002_add_priority`"))
     cells = [cell.strip() for cell in row.strip("|").split("|")]
     assert all(cell.endswith(" ms") for cell in cells[1:4]), cells
