@@ -7,10 +7,16 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from sqlalchemy.engine import URL
 
 from migrail import cluster
+from migrail.catalog import schema_facts
+from migrail.database import connect
+from migrail.ephemeral import Server
 from migrail.main import main
+from migrail.plan import Plan, write_plan
 from migrail.urls import libpq_conninfo
+from testing.postgres import database_names, version
 from testing.projects import write_revision
 
 Setup = Callable[[Path, pytest.MonkeyPatch], None]
@@ -36,6 +42,59 @@ def _write(path: str, text: str) -> Setup:
 def _two_heads(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_revision(project, "0002", "left", "0001", "pass")
     write_revision(project, "0003", "right", "0001", "pass")
+
+
+def _two_plans(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plans a.json and b.json (same history, planned a day apart); b carries a's approval."""
+    for name, day in (("a", 27), ("b", 28)):
+        plan = Plan(
+            environment="production",
+            database={"name": "agent_armor"},
+            from_revision=[],
+            to_revision="0001",
+            revisions=[],
+            author="alice",
+            created_at=f"2026-11-{day}T09:00:00+00:00",
+        )
+        write_plan(plan.seal(), project / f"{name}.json")
+    monkeypatch.setenv("MIGRAIL_ACTOR", "bob")
+    assert main(["approve", "a.json"]) == 0
+    (project / "b.approval.json").write_text((project / "a.approval.json").read_text())
+    monkeypatch.setenv("PRODUCTION_DATABASE_URL", f"postgresql://app:{SECRET}@127.0.0.1:1/x")
+
+
+def _edited_plan(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _two_plans(project, monkeypatch)
+    path = project / "a.json"
+    path.write_text(path.read_text().replace('"to_revision": "0001"', '"to_revision": "0002"'))
+
+
+def _truncated_plan(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _two_plans(project, monkeypatch)
+    path = project / "a.json"
+    path.write_text(path.read_text()[:40])
+
+
+def _revision(name: str, body: bytes) -> Setup:
+    return lambda project, monkeypatch: (
+        (project / "migrations" / "versions" / name).write_bytes(body) and None
+    )
+
+
+def _cycle(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_revision(project, "0002", "left", "0003", "pass")
+    write_revision(project, "0003", "right", "0002", "pass")
+
+
+def _duplicate_id(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    versions = project / "migrations" / "versions"
+    text = (versions / "0001_create_tasks.py").read_text()
+    (versions / "0001_create_tasks_again.py").write_text(text)
+
+
+def _huge_revision(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = "".join(f"    ({n}, 'task {n}'),\n" for n in range(600_000))
+    write_revision(project, "0002", "seed_tasks", "0001", "pass", extra=f"ROWS = [\n{rows}]\n")
 
 
 CASES: list[tuple[str, list[str], Setup, str]] = [
@@ -186,6 +245,106 @@ CASES: list[tuple[str, list[str], Setup, str]] = [
         lambda project, monkeypatch: None,
         "error: '!!!' is not a usable revision name\nhint: name the change in a few words, e.g. add_user_roles\n",
     ),
+    (
+        "two revision files with the same id",
+        ["migrate-staging"],
+        _duplicate_id,
+        "error: the migration history is broken: Revision 0001 is present more than once\n"
+        "hint: two revision files declare that id: give one a new id (and its child)\n",
+    ),
+    (
+        "an empty revision file",
+        ["lint"],
+        _revision("0002_empty.py", b""),
+        "error: {project}/migrations/versions/0002_empty.py declares no revision id "
+        "(an empty or unfinished revision file)\n"
+        "hint: give it revision = '<id>' and down_revision, or delete it\n",
+    ),
+    (
+        "a revision file without its id",
+        ["migrate-staging"],
+        _revision("0002_noid.py", b'down_revision = "0001"\ndef upgrade():\n    pass\n'),
+        "error: {project}/migrations/versions/0002_noid.py declares no revision id "
+        "(an empty or unfinished revision file)\n"
+        "hint: give it revision = '<id>' and down_revision, or delete it\n",
+    ),
+    (
+        "a cycle",
+        ["migrate-staging"],
+        _cycle,
+        "error: the migration history has a cycle: 0002, 0003 descend from each other\n"
+        "hint: fix their down_revision: each names the revision it comes after\n",
+    ),
+    (
+        "a revision file that is not UTF-8",
+        ["check"],
+        _revision(
+            "0002_latin.py",
+            b'revision = "0002"\ndown_revision = "0001"\nNAME = "caf\xe9"\n',
+        ),
+        "{project}/migrations/versions/0002_latin.py:3: syntax error in a revision file: "
+        "(unicode error) 'utf-8' codec can't decode byte 0xe9 in position 3: unexpected "
+        "end of data\nhint: save the file as UTF-8\n",
+    ),
+    (
+        "a huge revision file",
+        ["migrate-staging"],
+        _huge_revision,
+        "error: {project}/migrations/versions/0002_seed_tasks.py: a revision file of 17 MB "
+        "(the limit is 10 MB)\n"
+        "hint: load bulk data from a file or a script run by the revision, not from the "
+        "revision's own source\n",
+    ),
+    (
+        "a plan file that does not exist",
+        ["apply", "--plan", "missing.json"],
+        lambda project, monkeypatch: None,
+        "error: missing.json does not exist\nhint: make one: migrail plan --env NAME\n",
+    ),
+    (
+        "a truncated plan file",
+        ["apply", "--plan", "a.json"],
+        _truncated_plan,
+        "error: a.json is not a migrail plan (JSONDecodeError: Unterminated string starting at: "
+        "line 3 column 18 (char 34))\n",
+    ),
+    (
+        "an edited plan file",
+        ["apply", "--plan", "a.json"],
+        _edited_plan,
+        "error: a.json was changed after it was planned (its content no longer matches its id)\n"
+        "hint: plan again: migrail plan --env NAME\n",
+    ),
+    (
+        "the approval of another plan",
+        ["apply", "--plan", "b.json"],
+        _two_plans,
+        "error: apply is refused: the approval is for another plan\n"
+        "hint: a reviewer approves this one: migrail approve b.json\n",
+    ),
+    (
+        "migrate on a protected environment",
+        ["migrate", "--env", "production"],
+        _env("PRODUCTION_DATABASE_URL", f"postgresql://app:{SECRET}@127.0.0.1:1/x"),
+        "error: migrate is refused: production is protected, and changes only through an "
+        "approved plan\nhint: migrail plan --env production; a reviewer runs migrail approve "
+        "plan.json; then migrail apply --plan plan.json\n",
+    ),
+    (
+        "push on a protected environment",
+        ["push", "--env", "production", "--yes"],
+        _env("PRODUCTION_DATABASE_URL", f"postgresql://app:{SECRET}@127.0.0.1:1/x"),
+        "error: push is refused: environment production is protected "
+        "([tool.migrail.environments] in pyproject.toml)\n"
+        "hint: change it through a revision: migrail generate NAME, then migrail migrate\n",
+    ),
+    (
+        "an unknown revision to prove from",
+        ["migrate-staging", "--from", "9999"],
+        lambda project, monkeypatch: None,
+        "error: --from 9999: no such revision in {project}/migrations/versions\n"
+        "hint: name a revision by its id or file name, e.g. one of: 0001_create_tasks\n",
+    ),
 ]
 
 
@@ -201,6 +360,8 @@ def test_bad_input(
     expected: str,
 ) -> None:
     setup(project, monkeypatch)
+    capsys.readouterr()
+    before = _files(project)
     assert main(argv) == 2
     out, err = capsys.readouterr()
     assert out == ""
@@ -208,6 +369,12 @@ def test_bad_input(
         expected = "error: " + expected
     assert err == expected.format(project=project)
     assert SECRET not in err
+    written = {path: text for path, text in _files(project).items() if before.get(path) != text}
+    assert not [path for path, text in written.items() if SECRET.encode() in text]
+
+
+def _files(root: Path) -> dict[Path, bytes]:
+    return {path: path.read_bytes() for path in root.rglob("*") if path.is_file()}
 
 
 def test_debug_shows_the_traceback_with_the_password_masked(
@@ -275,3 +442,52 @@ def test_a_database_ahead_of_the_code(
         "error: the database is at revision 0099, which this repository does not have\n"
         "hint: the database is ahead of the code: check out the branch that added it\n"
     )
+
+
+def test_a_database_that_does_not_exist(
+    project: Path,
+    pg_server: Server,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    missing = pg_server.admin_url.set(database="no_such_database", password=SECRET)
+    monkeypatch.setenv("DATABASE_URL", missing.render_as_string(hide_password=False))
+    before = database_names(pg_server.admin_url)
+    assert main(["migrate"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot connect to postgresql://postgres:***@")
+    assert err.endswith(
+        ': database "no_such_database" does not exist\n'
+        "hint: create the database (createdb NAME) or fix its name\n"
+    )
+    assert SECRET not in err
+    assert database_names(pg_server.admin_url) == before
+
+
+def test_a_sql_error_inside_a_revision_changes_nothing(
+    project: Path,
+    database_url: URL,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", database_url.render_as_string(hide_password=False))
+    assert main(["migrate"]) == 0
+    write_revision(
+        project,
+        "0002",
+        "broken_sql",
+        "0001",
+        'op.execute("ALTER TABLE tasks ADD COLUMN note text")\n'
+        "    op.execute(\"UPDATE tasks SET note = 'x' WHERE\")",
+    )
+    capsys.readouterr()
+    with connect(database_url) as connection:
+        before = schema_facts(connection)
+    assert main(["migrate"]) == 1
+    err = capsys.readouterr().err
+    assert "error: upgrade of 0002_broken_sql failed: syntax error at end of input" in err
+    assert "UPDATE tasks SET note = 'x' WHERE" in err
+    assert "Traceback" not in err
+    with connect(database_url) as connection:
+        assert schema_facts(connection) == before  # the column added before it is rolled back
+    assert version(database_url) == ["0001"]

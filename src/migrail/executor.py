@@ -6,6 +6,7 @@ import io
 import warnings
 from collections.abc import Callable, Sequence
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from migrail import history
@@ -19,6 +20,23 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
     from migrail.config import Config
+
+
+MAX_REVISION_BYTES = 10_000_000
+
+
+def _history_error(exc: Exception, versions: Path) -> FatalError:
+    """Alembic's CommandError about the history, in words that say which file to fix."""
+    import re
+
+    found = re.search(r"Could not determine revision id from filename (\S+?)\.? ", str(exc))
+    if found:
+        return FatalError(
+            f"{versions / found.group(1)} declares no revision id "
+            "(an empty or unfinished revision file)",
+            hint="give it revision = '<id>' and down_revision, or delete it",
+        )
+    return FatalError(f"the migration history is broken: {exc}")
 
 
 class Executor:
@@ -54,23 +72,35 @@ class Executor:
                 f"{self.config.migrations_dir} has no env.py: it is not an Alembic environment",
                 hint="check [tool.migrail] migrations in pyproject.toml",
             )
+        from alembic.script.revision import CycleDetected
+
+        self._refuse_huge_files()
         script = ScriptDirectory.from_config(self.alembic_config())
         try:
             with warnings.catch_warnings():
-                # Alembic only warns about a down_revision that names no revision.
+                # Alembic only warns about a down_revision that names no revision, and about
+                # two files declaring the same revision.
                 warnings.simplefilter("error", UserWarning)
                 heads = script.get_heads()
         except UserWarning as exc:
-            raise FatalError(
-                f"the migration history is broken: {exc}",
-                hint="fix the down_revision of the revision that names a missing parent",
-            ) from None
+            hint: str | None = "fix the down_revision of the revision that names a missing parent"
+            if "more than once" in str(exc):
+                hint = "two revision files declare that id: give one a new id (and its child)"
+            raise FatalError(f"the migration history is broken: {exc}", hint=hint) from None
         except SyntaxError as exc:
+            hint = "save the file as UTF-8" if "codec can't decode" in str(exc.msg) else None
             raise FatalError(
-                f"{exc.filename}:{exc.lineno}: syntax error in a revision file: {exc.msg}"
+                f"{exc.filename}:{exc.lineno}: syntax error in a revision file: {exc.msg}",
+                hint=hint,
+            ) from None
+        except CycleDetected as exc:
+            raise FatalError(
+                f"the migration history has a cycle: {', '.join(exc.revisions)} "
+                "descend from each other",
+                hint="fix their down_revision: each names the revision it comes after",
             ) from None
         except CommandError as exc:
-            raise FatalError(f"the migration history is broken: {exc}") from None
+            raise _history_error(exc, self.config.versions_dir) from None
         except Exception as exc:
             raise FatalError(
                 f"{self._culprit(exc)}a revision file failed to load: {type(exc).__name__}: {exc}"
@@ -81,6 +111,20 @@ class Executor:
                 hint="merge them: alembic merge, or rebase one branch's revision onto the other",
             )
         return script
+
+    def _refuse_huge_files(self) -> None:
+        """A revision file of many megabytes is data, not a migration: loading it would take
+        long and much memory, on every command (the hooks too)."""
+        versions = self.config.versions_dir
+        for path in versions.glob("*.py") if versions.is_dir() else ():
+            size = path.stat().st_size
+            if size > MAX_REVISION_BYTES:
+                raise FatalError(
+                    f"{path}: a revision file of {size // 1_000_000} MB "
+                    f"(the limit is {MAX_REVISION_BYTES // 1_000_000} MB)",
+                    hint="load bulk data from a file or a script run by the revision, "
+                    "not from the revision's own source",
+                )
 
     def _culprit(self, exc: BaseException) -> str:
         """``path:line: `` of the revision file an exception was raised in, if it was."""
