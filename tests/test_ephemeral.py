@@ -23,6 +23,7 @@ from migrail.ephemeral import (
     Source,
     ephemeral_database,
     ephemeral_server,
+    owning,
     sweep_stale_databases,
 )
 from migrail.errors import FatalError
@@ -78,20 +79,29 @@ def test_database_is_dropped_when_the_block_raises(pg_server: Server) -> None:
     assert url.database not in database_names(pg_server.admin_url)
 
 
-def test_stale_databases_of_killed_runs_are_swept(pg_server: Server) -> None:
+def test_databases_of_killed_runs_are_swept_and_those_of_live_runs_kept(
+    pg_server: Server,
+) -> None:
+    """Old ones always; young ones once the run that made them holds no lock on them (it was
+    killed); a live run's, however old, never."""
     old = f"{DATABASE_PREFIX}{int(time.time()) - 7 * 3600}_deadbeef"
-    recent = f"{DATABASE_PREFIX}{int(time.time())}_cafebabe"
+    killed = f"{DATABASE_PREFIX}{int(time.time())}_cafebabe"
+    killed_copy = f"{killed}_3"  # a template copy the killed run was making
+    alive = f"{DATABASE_PREFIX}{int(time.time())}_0ddba11"
+    names = (old, killed, killed_copy, alive)
     with psycopg.connect(libpq_conninfo(pg_server.admin_url), autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{old}"')
-        admin.execute(f'CREATE DATABASE "{recent}"')
+        for name in names:
+            admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        assert sweep_stale_databases(pg_server.admin_url) == [old]
-        names = database_names(pg_server.admin_url)
-        assert old not in names
-        assert recent in names
+        with owning(pg_server.admin_url, alive):
+            assert sorted(sweep_stale_databases(pg_server.admin_url)) == sorted(
+                [old, killed, killed_copy]
+            )
+            assert alive in database_names(pg_server.admin_url)
     finally:
         with psycopg.connect(libpq_conninfo(pg_server.admin_url), autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{recent}"')
+            for name in names:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
 
 
 def _child_with_a_cluster(then: str) -> subprocess.Popen[str]:

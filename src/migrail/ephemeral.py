@@ -36,7 +36,9 @@ SOURCE_ENV = "MIGRAIL_EPHEMERAL"
 WARM_ENV = "MIGRAIL_KEEP_WARM"
 DATABASE_PREFIX = "migrail_eph_"
 # A database of ours older than this belongs to a run that was killed; no run takes this long.
+# (Younger ones are dropped too once the run that made them is gone: see ``owning``.)
 STALE_AFTER_SECONDS = 6 * 3600
+_LOCK_SPACE = 0x6D67  # the first key of migrail's advisory locks on throwaway databases
 
 Source = Literal["server", "local", "embedded"]
 SOURCES: tuple[Source, ...] = ("server", "local", "embedded")
@@ -60,16 +62,17 @@ class Server:
 
         name = throwaway_name()
         succeeded = False
-        try:
-            # Inside the try: a Ctrl-C that lands just as CREATE DATABASE commits still finds
-            # the drop (IF EXISTS) in the finally clause.
-            self._create(name, template)
-            with sigterm_raises():
-                yield self.admin_url.set(database=name)
-            succeeded = True
-        finally:
-            with shielded():
-                self._drop(name, report=succeeded)
+        with owning(self.admin_url, name):
+            try:
+                # Inside the try: a Ctrl-C that lands just as CREATE DATABASE commits still
+                # finds the drop (IF EXISTS) in the finally clause.
+                self._create(name, template)
+                with sigterm_raises():
+                    yield self.admin_url.set(database=name)
+                succeeded = True
+            finally:
+                with shielded():
+                    self._drop(name, report=succeeded)
 
     def _create(self, name: str, template: str | None = None) -> None:
         import psycopg
@@ -103,8 +106,34 @@ class Server:
 
 
 def throwaway_name() -> str:
-    """A new database name of migrail's throwaway pattern, which sweeps recognise."""
+    """A new database name of migrail's throwaway pattern, which sweeps recognise: prefix,
+    creation time, the run's token; a run's other databases add ``_<suffix>`` to it."""
     return f"{DATABASE_PREFIX}{int(time.time())}_{secrets.token_hex(4)}"
+
+
+@contextmanager
+def owning(admin_url: URL, name: str) -> Iterator[None]:
+    """Hold, on a connection of its own, the advisory lock that says the run which named
+    ``name`` is alive: a run killed with SIGKILL loses its connection and so the lock, and the
+    next sweep drops its databases however young they are."""
+    with admin_connection(admin_url) as owner:
+        owner.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (_LOCK_SPACE, _token(name)))
+        yield
+
+
+def _owner_gone(admin: psycopg.Connection[tuple[object, ...]], name: str) -> bool:
+    """Whether no live run holds ``name``'s lock (taking it for a moment to find out)."""
+    key = (_LOCK_SPACE, _token(name))
+    row = admin.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", key).fetchone()
+    if row is None or not row[0]:
+        return False
+    admin.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", key)
+    return True
+
+
+def _token(name: str) -> str:
+    parts = name.removeprefix(DATABASE_PREFIX).split("_")
+    return parts[1] if len(parts) > 1 else name
 
 
 @contextmanager
@@ -160,7 +189,11 @@ def sweep_stale_databases(admin_url: URL, older_than: float = STALE_AFTER_SECOND
                 "SELECT datname FROM pg_database WHERE starts_with(datname, %s)", (DATABASE_PREFIX,)
             )
         ]
-        stale = [name for name in names if now - _created_at(name) > older_than]
+        stale = [
+            name
+            for name in names
+            if now - _created_at(name) > older_than or _owner_gone(admin, name)
+        ]
         dropped = []
         for name in stale:
             try:

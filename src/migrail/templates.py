@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from migrail.ephemeral import admin_connection, drop_database, throwaway_name
+from migrail.ephemeral import admin_connection, drop_database
 
 if TYPE_CHECKING:
     import psycopg
@@ -94,7 +94,7 @@ class TemplateCache:
         it becomes a template only by ``keep``."""
         from psycopg import sql
 
-        name = throwaway_name()
+        name = f"{database}_{position}"  # the run's token: its lock covers the copy too
         self.pending[name] = position  # first: interrupted mid-copy, it is still dropped
         with admin_connection(self.admin_url) as admin:
             admin.execute(
@@ -122,6 +122,8 @@ class TemplateCache:
                     )
                 except psycopg.errors.DuplicateDatabase:  # another run made it meanwhile
                     _drop_quietly(admin, name)
+                    continue
+                except psycopg.Error:  # gone: dropped by hand, say
                     continue
                 kept.append(position)
                 self._describe(self.name(position), position)

@@ -76,26 +76,25 @@ def migrate_staging(
         rows = SampleData(config.seeds_dir, shown=config.shown) if data else None
         copy_after = templates.copy_points(cached, step_roundtrip) if templates else []
         proof: StagingReport | None = None
-        try:
-            with server.database(templates.name(cached) if templates and cached else None) as url:
-                run = RunDatabase(url, templates)
-                try:
-                    with _progress(console) as step:
-                        proof = prove(
-                            executor,
-                            run.connection,
-                            step,
-                            start,
-                            step_roundtrip,
-                            rows,
-                            cloned=bool(cached),
-                            copy_after=copy_after,
-                            copy=run.copy if templates is not None else None,
-                        )
-                finally:
-                    run.close()
-        finally:
-            kept = _settle(templates, proof)
+        with server.database(templates.name(cached) if templates and cached else None) as url:
+            run = RunDatabase(url, templates)
+            try:
+                with _progress(console) as step:
+                    proof = prove(
+                        executor,
+                        run.connection,
+                        step,
+                        start,
+                        step_roundtrip,
+                        rows,
+                        cloned=bool(cached),
+                        copy_after=copy_after,
+                        copy=run.copy if templates is not None else None,
+                    )
+            finally:
+                run.close()
+                # Still inside the run: its lock keeps sweeps of other runs off the copies.
+                kept = _settle(templates, proof)
     if kept:
         output.info(
             console, f"template cache: kept the database at {executor.label(kept)} for next runs"
