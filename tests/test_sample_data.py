@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import URL, Connection
@@ -113,3 +114,37 @@ def test_a_parent_without_rows_leaves_a_not_null_reference_unfillable(
     assert data.report.skipped["opaque_children"] == (
         "secret must reference a row, and the parent has none"
     )
+
+
+def test_names_with_percent_signs_and_deferrable_constraints(connection: Connection) -> None:
+    connection.exec_driver_sql(
+        'CREATE TABLE "growth%%" ("rate%%" integer NOT NULL, note text);'
+        "CREATE TABLE deferred (id integer PRIMARY KEY, user_id integer NOT NULL"
+        " REFERENCES users DEFERRABLE INITIALLY DEFERRED)"
+    )
+    data = SampleData()
+    data.fill(connection)
+    connection.commit()  # nothing deferred is left to fail here
+    assert data.report.rows["growth%"] == 3
+    assert data.report.skipped["deferred"] == (
+        "it has deferrable constraints, checked only when the revision commits "
+        "(a seed file can give its rows)"
+    )
+
+
+def test_a_seed_file_runs_once_and_its_session_settings_do_not_outlive_it(
+    connection: Connection, tmp_path: Path
+) -> None:
+    (tmp_path / "pairs.sql").write_text(
+        "SELECT pg_catalog.set_config('search_path', '', false);\n"
+        "SET lock_timeout = 0;\n"
+        "INSERT INTO public.pairs VALUES (1, 2), (3, 4);\n"
+    )
+    (tmp_path / "ignored").mkdir()
+    connection.exec_driver_sql("SET lock_timeout = '5s'")
+    data = SampleData(tmp_path)
+    data.fill(connection)
+    assert data.report.seeded == {"pairs": str(tmp_path / "pairs.sql")}
+    assert _rows(connection, "pairs ORDER BY a") == [(1, 2), (3, 4)]
+    assert connection.exec_driver_sql("SHOW search_path").scalar() == '"$user", public'
+    assert connection.exec_driver_sql("SHOW lock_timeout").scalar() == "5s"

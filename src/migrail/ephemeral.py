@@ -44,6 +44,10 @@ Source = Literal["server", "local", "embedded"]
 SOURCES: tuple[Source, ...] = ("server", "local", "embedded")
 
 
+class TemplateGone(FatalError):
+    """The template a database was to be copied from is not there (any more)."""
+
+
 @dataclass(frozen=True)
 class Server:
     """A PostgreSQL server that throwaway databases can be created on."""
@@ -84,6 +88,8 @@ class Server:
         with admin_connection(self.admin_url) as admin:
             try:
                 admin.execute(statement)
+            except psycopg.errors.InvalidCatalogName:
+                raise TemplateGone(f"the template {template} does not exist") from None
             except psycopg.Error as exc:
                 raise FatalError(
                     f"cannot create a throwaway database on {self.description}: {_reason(exc)}",

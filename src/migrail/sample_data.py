@@ -37,6 +37,9 @@ _TABLES = f"""
     JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND {USER_SCHEMAS}
       AND n.nspname <> 'migrail' AND c.relname <> 'alembic_version'
+      AND NOT EXISTS (SELECT FROM pg_depend d  -- an extension's own tables are not the app's
+                      WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                        AND d.deptype = 'e')
     ORDER BY c.oid"""
 
 # Per column: its type's base (through a domain), length, enum labels, the CHECK constraints on
@@ -79,6 +82,8 @@ _FOREIGN_KEYS = """
         JOIN pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.num ORDER BY u.pos)
     FROM pg_constraint k WHERE k.conrelid = %s AND k.contype = 'f'"""
 
+_DEFERRABLE = "SELECT EXISTS (SELECT FROM pg_constraint WHERE conrelid = %s AND condeferrable)"
+
 # A default that gives each row its own value keeps a unique column unique.
 _DISTINCT_DEFAULT = re.compile(r"nextval\(|uuid|random|clock_timestamp", re.IGNORECASE)
 _LITERAL = re.compile(r"'((?:[^']|'')*)'|(?<![\w.])(-?\d+(?:\.\d+)?)(?![\w.])")
@@ -96,10 +101,8 @@ class Table:
         return self.name if self.schema == "public" else f"{self.schema}.{self.name}"
 
     @property
-    def identifier(self) -> sql.Identifier:
-        from psycopg import sql
-
-        return sql.Identifier(self.schema, self.name)
+    def identifier(self) -> sql.SQL:
+        return identifier(self.schema, self.name)
 
 
 @dataclass(frozen=True)
@@ -163,7 +166,7 @@ class DataReport:
 
     def summary(self) -> str:
         """``sample rows: 3 in tasks, 2 in users (from migrations/seeds/users.sql)``."""
-        adopted = f"{self.adopted} table(s) kept the rows of the cached template"
+        adopted = f"{self.adopted} table(s) as the cached template's run left them"
         if not self.rows:
             return (
                 f"sample rows: {adopted}"
@@ -240,6 +243,7 @@ class SampleData:
             return False
         from migrail.steps import describe_error
 
+        settings = _session_settings(connection)
         try:
             with connection.begin_nested():
                 # The driver's own cursor: a seed's % signs are not placeholders.
@@ -247,6 +251,8 @@ class SampleData:
         except Exception as exc:
             self.report.seed_errors[self.shown(path)] = describe_error(exc)
             return False
+        finally:
+            _restore(connection, settings)  # a dump's SET search_path = '' must not outlive it
         self.report.seeded[table.label] = self.shown(path)
         self.report.rows[table.label] = int(_scalar(connection, "SELECT count(*) FROM {}", table))
         return True
@@ -258,6 +264,12 @@ class SampleData:
         keys: list[ForeignKey],
         tables: dict[int, Table],
     ) -> None:
+        if connection.exec_driver_sql(_DEFERRABLE, (table.oid,)).scalar():
+            self.report.skipped[table.label] = (
+                "it has deferrable constraints, checked only when the revision commits "
+                "(a seed file can give its rows)"
+            )
+            return
         columns = [Column(*row) for row in connection.exec_driver_sql(_COLUMNS, (table.oid,))]
         parents = [_parent_rows(connection, key, tables[key.parent], self.rows) for key in keys]
         added = 0
@@ -400,6 +412,14 @@ def _made_value(column: Column, n: int) -> str | None:
     return {"A": "{}", "R": "empty"}.get(column.category)
 
 
+def identifier(*names: str) -> sql.SQL:
+    """A quoted (schema-qualified) name for a statement run through SQLAlchemy's
+    ``exec_driver_sql``, where psycopg reads every ``%`` as a placeholder: so doubled."""
+    from psycopg import sql
+
+    return sql.SQL(sql.Identifier(*names).as_string(None).replace("%", "%%"))
+
+
 def _insert_statement(table: Table, values: dict[str, Any]) -> str:
     from psycopg import sql
 
@@ -409,7 +429,7 @@ def _insert_statement(table: Table, values: dict[str, Any]) -> str:
         sql.SQL("INSERT INTO {} ({}) VALUES ({})")
         .format(
             table.identifier,
-            sql.SQL(", ").join(map(sql.Identifier, values)),
+            sql.SQL(", ").join(identifier(name) for name in values),
             sql.SQL(", ").join(sql.Placeholder() * len(values)),
         )
         .as_string(None)
@@ -449,13 +469,25 @@ def _parent_rows(
     from psycopg import sql
 
     query = sql.SQL("SELECT {} FROM {} LIMIT {}").format(
-        sql.SQL(", ").join(
-            sql.SQL("{}::text").format(sql.Identifier(c)) for c in key.parent_columns
-        ),
+        sql.SQL(", ").join(sql.SQL("{}::text").format(identifier(c)) for c in key.parent_columns),
         parent.identifier,
         sql.Literal(rows),
     )
     return [tuple(row) for row in connection.exec_driver_sql(query.as_string(None))]
+
+
+def _session_settings(connection: Connection) -> dict[str, str]:
+    rows = connection.exec_driver_sql(
+        "SELECT name, setting FROM pg_settings WHERE context IN ('user', 'superuser')"
+    )
+    return {str(name): str(setting) for name, setting in rows}
+
+
+def _restore(connection: Connection, settings: dict[str, str]) -> None:
+    """Set back, for the session, whatever a seed file changed of ``settings``."""
+    for name, setting in _session_settings(connection).items():
+        if name in settings and settings[name] != setting:
+            connection.exec_driver_sql("SELECT set_config(%s, %s, false)", (name, settings[name]))
 
 
 def _scalar(connection: Connection, template: str, table: Table) -> Any:

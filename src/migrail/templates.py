@@ -4,7 +4,8 @@ A run clones the longest prefix of the history an earlier run already proved
 (``CREATE DATABASE ... TEMPLATE``) and applies only the rest, so a run after adding one revision
 costs one revision, not the whole history. Each template is a database named
 ``migrail_tpl_<project>_<key>``: the key hashes everything that shaped it, in order: the content
-of revisions 1..k, ``env.py``, whether the tables got sample rows and what the seed files say,
+of revisions 1..k, ``env.py`` and the other files beside the revisions (SQL they read, helpers
+they import), whether the tables got sample rows and what the seed files say,
 and whether each revision was round-tripped on its own. Editing revision j changes the key of
 every prefix from j on, so those templates are never served again; they are dropped on the next
 run. Templates are copied during a run under throwaway names (swept like any of a killed run)
@@ -16,6 +17,7 @@ first, and ``migrail cleanup`` drops them all.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -115,6 +117,9 @@ class TemplateCache:
         with shielded(), admin_connection(self.admin_url) as admin:
             for name, position in sorted(self.pending.items(), key=lambda item: item[1]):
                 try:
+                    # Described first: a template without its "used" time would be the first
+                    # that a concurrent run's bound drops.
+                    self._describe(name, position)
                     admin.execute(
                         sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
                             sql.Identifier(name), sql.Identifier(self.name(position))
@@ -126,7 +131,6 @@ class TemplateCache:
                 except psycopg.Error:  # gone: dropped by hand, say
                     continue
                 kept.append(position)
-                self._describe(self.name(position), position)
             self.pending.clear()
             newest_first = sorted(_templates(admin), key=lambda t: t.used, reverse=True)
             for template in newest_first[MAX_TEMPLATES:]:
@@ -144,11 +148,12 @@ class TemplateCache:
 
     def _describe(self, name: str, position: int) -> None:
         """Record, in the template's comment, what it holds and that it was just used."""
+        import psycopg
         from psycopg import sql
 
         about = {"revision": self.revisions[position - 1], "used": time.time()}
-        with admin_connection(self.admin_url) as admin:
-            admin.execute(
+        with admin_connection(self.admin_url) as admin, contextlib.suppress(psycopg.Error):
+            admin.execute(  # a template another run dropped meanwhile needs no comment
                 sql.SQL("COMMENT ON DATABASE {} IS {}").format(
                     sql.Identifier(name), sql.Literal(json.dumps(about))
                 )
@@ -198,7 +203,7 @@ def template_cache(admin_url: URL, executor: Executor, settings: bytes) -> Templ
     project = hashlib.sha256(str(config.migrations_dir.resolve()).encode()).hexdigest()[:8]
     digest = hashlib.sha256(CACHE_FORMAT)
     digest.update(hashlib.sha256(settings).digest())
-    digest.update(_read(config.migrations_dir / "env.py"))
+    digest.update(_support_files(config.migrations_dir))
     revisions, keys = [], []
     for revision in executor.revisions():
         digest.update(hashlib.sha256(_read(Path(revision.path))).digest())
@@ -207,12 +212,29 @@ def template_cache(admin_url: URL, executor: Executor, settings: bytes) -> Templ
     return TemplateCache(admin_url, project, revisions, keys)
 
 
+# What migrail writes under migrations/ itself, or hashes on its own: not support files.
+_NOT_SUPPORT = {"versions", "sql", "schema", "seeds", "__pycache__", "migrail.sum"}
+
+
+def _support_files(migrations: Path) -> bytes:
+    """``env.py`` and whatever else lives beside the revisions (SQL files they read, helpers
+    they import), names and content: a change to any of them is a change to every template."""
+    found = []
+    for path in sorted(migrations.rglob("*")):
+        parts = path.relative_to(migrations).parts
+        if path.is_file() and not _NOT_SUPPORT & set(parts) and path.suffix != ".pyc":
+            found.append(str(path.relative_to(migrations)).encode() + b"\0" + _read(path))
+    return b"\0".join(found)
+
+
 def seed_files(seeds: Path) -> bytes:
     """The seed files' names and content, as one value for a template's key."""
     if not seeds.is_dir():
         return b""
     return b"".join(
-        path.name.encode() + b"\0" + path.read_bytes() + b"\0" for path in sorted(seeds.glob("*"))
+        path.name.encode() + b"\0" + path.read_bytes() + b"\0"
+        for path in sorted(seeds.glob("*"))
+        if path.is_file()
     )
 
 

@@ -54,7 +54,7 @@ def test_a_warm_run_proves_only_what_is_newer_than_its_template(
         "earlier run and unchanged since\n"
     ) in err
     assert proven == ["0003_third"]
-    assert "data: sample rows: 1 table(s) kept the rows of the cached template\n" in err
+    assert "data: sample rows: 1 table(s) as the cached template's run left them\n" in err
     assert err.endswith("[✓] round trip: down to 0002_add_priority and up to head again\n")
     assert database_names(pg_server.admin_url) == before  # the run's own database is gone
     assert len(template_names(pg_server.admin_url) - ours) == 3
@@ -145,3 +145,50 @@ def test_the_cache_is_bounded_and_cleared_by_cleanup(
     assert main(["cleanup"]) == 0
     assert "dropped 3 cached template(s)" in capsys.readouterr().err
     assert template_names(pg_server.admin_url) == set()
+
+
+def test_a_file_beside_the_revisions_is_part_of_every_template(
+    project: Path, pg_server: Server, ours: set[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A revision that runs SQL from a file: changing the file changes what the revision does."""
+    raw = project / "migrations" / "raw"
+    raw.mkdir()
+    (raw / "0002.sql").write_text("SELECT 1")
+    write_revision(
+        project,
+        "0002",
+        "from_file",
+        "0001",
+        'op.execute((Path(__file__).parents[1] / "raw" / "0002.sql").read_text())',
+        extra="from pathlib import Path",
+    )
+    _add_revision_3(project)
+    assert _run(capsys)[0] == 0
+    (raw / "0002.sql").write_text("SELECT 1/0")
+    code, err, _ = _run(capsys)
+    assert code == 1
+    assert "template cache: starting from" not in err
+    assert "upgrade of 0002_from_file failed: division by zero" in err
+
+
+def test_a_template_dropped_by_another_run_meanwhile_means_a_full_run(
+    project: Path,
+    pg_server: Server,
+    ours: set[str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    add_priority_with_revision(project)
+    assert _run(capsys)[0] == 0
+    found = templates.TemplateCache.longest
+
+    def found_then_dropped_by_another_run(cache: templates.TemplateCache) -> int:
+        position = found(cache)
+        templates.clear_templates(pg_server.admin_url)
+        return position
+
+    monkeypatch.setattr(templates.TemplateCache, "longest", found_then_dropped_by_another_run)
+    code, err, proven = _run(capsys)
+    assert code == 0, err
+    assert "template cache: its template was just dropped by another run\n" in err
+    assert proven == ["0001_create_tasks", "0002_add_priority"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,11 +38,8 @@ def migrate_staging(
     cache: bool = True,
 ) -> int:
     """Up, check the models, down, up again; 0 when all of it held, 1 when something failed."""
-    from migrail.ephemeral import ephemeral_server
+    from migrail.ephemeral import TemplateGone, ephemeral_server
     from migrail.models import load_metadata
-    from migrail.sample_data import SampleData
-    from migrail.staging import prove
-    from migrail.templates import RunDatabase
 
     executor = Executor(config, load_metadata(config))
     if not executor.revisions():
@@ -53,6 +51,7 @@ def migrate_staging(
     if start == executor.head:
         output.info(console, f"{executor.label((start,))} is the head: nothing newer to prove")
         return 0
+    options = _Options(step_roundtrip, data)
     with ephemeral_server() as server:
         output.info(
             console,
@@ -60,41 +59,11 @@ def migrate_staging(
         )
         templates = _template_cache(console, executor, server, start, step_roundtrip, data, cache)
         cached = templates.longest() if templates is not None else 0
-        if cached:
-            assert templates is not None
-            start = templates.revisions[cached - 1]
-            output.info(
-                console,
-                f"template cache: starting from a copy of the database at "
-                f"{executor.label((start,))}, proven by an earlier run and unchanged since",
-            )
-        elif start != "base":
-            output.info(
-                console,
-                f"built at {executor.label((start,))} (as deployed); proving only what is newer",
-            )
-        rows = SampleData(config.seeds_dir, shown=config.shown) if data else None
-        copy_after = templates.copy_points(cached, step_roundtrip) if templates else []
-        proof: StagingReport | None = None
-        with server.database(templates.name(cached) if templates and cached else None) as url:
-            run = RunDatabase(url, templates)
-            try:
-                with _progress(console) as step:
-                    proof = prove(
-                        executor,
-                        run.connection,
-                        step,
-                        start,
-                        step_roundtrip,
-                        rows,
-                        cloned=bool(cached),
-                        copy_after=copy_after,
-                        copy=run.copy if templates is not None else None,
-                    )
-            finally:
-                run.close()
-                # Still inside the run: its lock keeps sweeps of other runs off the copies.
-                kept = _settle(templates, proof)
+        try:
+            proof, kept = _prove_on(console, server, executor, templates, cached, start, options)
+        except TemplateGone:  # another run dropped it after it was found: go without it
+            output.info(console, "template cache: its template was just dropped by another run")
+            proof, kept = _prove_on(console, server, executor, templates, 0, start, options)
     if kept:
         output.info(
             console, f"template cache: kept the database at {executor.label(kept)} for next runs"
@@ -103,6 +72,65 @@ def migrate_staging(
     if report is not None:
         _write_report(report, proof, executor, console)
     return 0 if proof.ok else 1
+
+
+@dataclass(frozen=True)
+class _Options:
+    step_roundtrip: bool
+    data: bool
+
+
+def _prove_on(
+    console: Console,
+    server: Server,
+    executor: Executor,
+    templates: TemplateCache | None,
+    cached: int,
+    start: str,
+    options: _Options,
+) -> tuple[StagingReport, list[str]]:
+    """One proof on a new database of ``server`` (a copy of the template at ``cached``, when
+    not 0): the report, and the revisions whose templates it kept."""
+    from migrail.sample_data import SampleData
+    from migrail.staging import prove
+    from migrail.templates import RunDatabase
+
+    if templates is not None and cached:
+        start = templates.revisions[cached - 1]
+        output.info(
+            console,
+            f"template cache: starting from a copy of the database at "
+            f"{executor.label((start,))}, proven by an earlier run and unchanged since",
+        )
+    elif start != "base":
+        output.info(
+            console,
+            f"built at {executor.label((start,))} (as deployed); proving only what is newer",
+        )
+    config = executor.config
+    rows = SampleData(config.seeds_dir, shown=config.shown) if options.data else None
+    copy_after = templates.copy_points(cached, options.step_roundtrip) if templates else []
+    proof: StagingReport | None = None
+    with server.database(templates.name(cached) if templates and cached else None) as url:
+        run = RunDatabase(url, templates)
+        try:
+            with _progress(console) as step:
+                proof = prove(
+                    executor,
+                    run.connection,
+                    step,
+                    start,
+                    options.step_roundtrip,
+                    rows,
+                    cloned=bool(cached),
+                    copy_after=copy_after,
+                    copy=run.copy if templates is not None else None,
+                )
+        finally:
+            run.close()
+            # Still inside the run: its lock keeps sweeps of other runs off the copies.
+            kept = _settle(templates, proof)
+    return proof, kept
 
 
 def _template_cache(
@@ -140,6 +168,7 @@ def _template_cache(
     config = executor.config
     settings = (
         f"data={data} step={step_roundtrip} server={server.version} migrail={migrail.__version__}"
+        f" lock_timeout={config.lock_timeout} statement_timeout={config.statement_timeout}"
         f" alembic={alembic.__version__} sqlalchemy={sqlalchemy.__version__}\n"
     ).encode() + (seed_files(config.seeds_dir) if data else b"")
     return template_cache(server.admin_url, executor, settings)
