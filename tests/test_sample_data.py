@@ -141,10 +141,15 @@ def test_a_seed_file_runs_once_and_its_session_settings_do_not_outlive_it(
         "INSERT INTO public.pairs VALUES (1, 2), (3, 4);\n"
     )
     (tmp_path / "ignored").mkdir()
+    (tmp_path / "pair_children.sql").write_text("-- filled by a later revision\n")
     connection.exec_driver_sql("SET lock_timeout = '5s'")
     data = SampleData(tmp_path)
     data.fill(connection)
-    assert data.report.seeded == {"pairs": str(tmp_path / "pairs.sql")}
+    assert data.report.seeded == {
+        "pairs": str(tmp_path / "pairs.sql"),
+        "pair_children": str(tmp_path / "pair_children.sql"),
+    }
+    assert _rows(connection, "pair_children") == []  # an empty seed: an empty table
     assert _rows(connection, "pairs ORDER BY a") == [(1, 2), (3, 4)]
     assert connection.exec_driver_sql("SHOW search_path").scalar() == '"$user", public'
     assert connection.exec_driver_sql("SHOW lock_timeout").scalar() == "5s"
