@@ -1,0 +1,207 @@
+"""Faults done for real: migrate killed with SIGKILL, its connection cut, racing itself, timed
+out; migrate-staging killed again and again. The database is never half-applied, its history
+agrees with it, a rerun completes, and nothing of migrail's is left behind.
+
+Heavy (a few hundred processes in all): marked ``faults``; CI runs them with the rest
+(``pytest -m "not faults"`` skips them locally).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import URL
+
+from migrail.ephemeral import DATABASE_PREFIX, Server
+from testing.postgres import columns, database_names, query, template_names, version
+from testing.projects import write_revision
+
+pytestmark = pytest.mark.faults
+
+ADDED = ["0002", "0003", "0004", "0005", "0006"]  # each adds column c<id>, then takes a moment
+
+
+def _slow_history(project: Path, pause: float = 0.1) -> None:
+    previous = "0001"
+    for revision in ADDED:
+        write_revision(
+            project,
+            revision,
+            f"add_c{revision}",
+            previous,
+            f'op.add_column("tasks", sa.Column("c{revision}", sa.Text()))\n'
+            f'    op.execute("SELECT pg_sleep({pause})")',
+            f'op.drop_column("tasks", "c{revision}")',
+        )
+        previous = revision
+
+
+def _migrail(project: Path, url: URL | None, *arguments: str) -> subprocess.Popen[str]:
+    env = dict(os.environ)
+    if url is not None:
+        env["DATABASE_URL"] = url.render_as_string(hide_password=False)
+    return subprocess.Popen(
+        [sys.executable, "-m", "migrail", *arguments],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _finish(run: subprocess.Popen[str]) -> tuple[int, str]:
+    _, err = run.communicate(timeout=120)
+    return run.returncode, err
+
+
+def _applied(url: URL) -> list[str]:
+    """The revisions whose columns exist, checked against what the database says it is at."""
+    present = [rev for rev in ADDED if f"c{rev}" in columns(url, "tasks")]
+    at = version(url)
+    assert len(at) <= 1, at
+    known = ["0001", *ADDED]
+    expected = known[1 : known.index(at[0]) + 1] if at else []
+    assert present == expected, f"at {at}, but the columns of {present} exist: half-applied"
+    return present
+
+
+def _history(url: URL) -> list[str]:
+    """The revisions migrail.history records as applied, oldest first."""
+    if not query(url, "SELECT 1 FROM pg_tables WHERE schemaname = 'migrail'"):
+        return []
+    rows = query(url, "SELECT revision FROM migrail.history WHERE success ORDER BY id")
+    return [str(row[0]) for row in rows]
+
+
+@pytest.fixture
+def database(pg_server: Server) -> Iterator[URL]:
+    with pg_server.database() as url:
+        yield url
+
+
+def test_migrate_killed_at_twenty_points_is_never_half_applied(
+    project: Path, pg_server: Server
+) -> None:
+    _slow_history(project)
+    outcomes = []
+    for point in range(20):
+        with pg_server.database() as url:
+            run = _migrail(project, url, "migrate")
+            time.sleep(0.3 + point * 0.05)  # from before the first revision to after the last
+            run.send_signal(signal.SIGKILL)
+            run.communicate(timeout=30)
+            applied = _applied(url)
+            # Each revision's history row is written in the revision's own transaction.
+            expected = ["0001", *applied] if version(url) else []
+            assert _history(url) == expected, f"the history disagrees with {version(url)}"
+            outcomes.append(len(expected))
+            assert _finish(_migrail(project, url, "migrate"))[0] == 0, "the rerun completes"
+            assert version(url) == ["0006"] and _applied(url) == ADDED
+            assert _history(url) == ["0001", *ADDED]
+    assert len(set(outcomes)) >= 3, f"the kills landed at too few points: {outcomes}"
+
+
+def test_a_connection_cut_mid_revision_is_rolled_back_and_rerun(
+    project: Path, database: URL, pg_server: Server
+) -> None:
+    _slow_history(project, pause=30)
+    assert _finish(_migrail(project, database, "migrate", "--sql"))[0] == 0
+    run = _migrail(project, database, "migrate")
+    name = database.database
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        cut = query(
+            pg_server.admin_url,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            f"WHERE datname = '{name}' AND query LIKE 'SELECT pg_sleep(30)%'",
+        )
+        if cut:
+            break
+        time.sleep(0.05)
+    code, err = _finish(run)
+    assert code == 1, err
+    assert "error: upgrade of 0002_add_c0002 failed: " in err
+    assert "terminating connection due to administrator command" in err or "closed" in err
+    assert "Traceback" not in err
+    assert version(database) == ["0001"] and _applied(database) == []
+    for revision in project.glob("migrations/versions/000[2-6]*.py"):
+        revision.write_text(revision.read_text().replace("pg_sleep(30)", "pg_sleep(0)"))
+    assert _finish(_migrail(project, database, "migrate"))[0] == 0
+    assert _applied(database) == ADDED
+
+
+@pytest.mark.parametrize("processes", [2, 8])
+def test_concurrent_migrates_apply_each_revision_once(
+    project: Path, database: URL, processes: int
+) -> None:
+    _slow_history(project, pause=0.05)
+    runs = [_migrail(project, database, "migrate") for _ in range(processes)]
+    results = [_finish(run) for run in runs]
+    assert [code for code, _ in results] == [0] * processes, results
+    assert _history(database) == ["0001", *ADDED]  # each revision applied exactly once
+    assert version(database) == ["0006"]
+    applied = [err for _, err in results if "Applied 6 revision(s)" in err]
+    assert len(applied) == 1, "one process applied them all; the others found them applied"
+
+
+def test_a_revision_longer_than_statement_timeout_is_cancelled_and_rolled_back(
+    project: Path, database: URL
+) -> None:
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace(
+            'migrations = "migrations"', 'migrations = "migrations"\nstatement_timeout = "1s"'
+        )
+    )
+    _slow_history(project, pause=3)
+    code, err = _finish(_migrail(project, database, "migrate"))
+    assert code == 1
+    assert (
+        "error: upgrade of 0002_add_c0002 failed: canceling statement due to statement timeout "
+        "(SQLSTATE 57014)\n"
+    ) in err
+    assert "  statement: SELECT pg_sleep(3)\n" in err
+    assert version(database) == ["0001"] and _applied(database) == []
+
+
+def _staging_debris(admin_url: URL) -> set[str]:
+    return {name for name in database_names(admin_url) if name.startswith(DATABASE_PREFIX)}
+
+
+def test_staging_killed_fifty_times_leaves_nothing_behind(project: Path, pg_server: Server) -> None:
+    _slow_history(project, pause=0.02)
+    for run_number in range(50):
+        run = _migrail(project, None, "migrate-staging")
+        time.sleep(0.3 + (run_number % 10) * 0.08)
+        run.send_signal(signal.SIGKILL if run_number % 2 else signal.SIGTERM)
+        run.communicate(timeout=60)
+    code, err = _finish(_migrail(project, None, "migrate-staging"))
+    assert "[✓] round trip: down to " in err, err  # exit 1: the models lack the columns
+    assert _staging_debris(pg_server.admin_url) == set()  # the last run swept the rest
+    assert len(template_names(pg_server.admin_url)) <= 8
+
+
+def test_staging_killed_on_private_clusters_leaves_no_cluster_behind(
+    project: Path, private_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TMPDIR", str(private_tmp))
+    for run_number in range(6):
+        run = _migrail(project, None, "migrate-staging")
+        time.sleep(0.8 + run_number * 0.3)  # while the cluster starts, and while it proves
+        run.send_signal(signal.SIGKILL)
+        run.communicate(timeout=60)
+    code, err = _finish(_migrail(project, None, "migrate-staging"))
+    assert "[✓] round trip: down to base and up to head again" in err, err
+    assert [path.name for path in private_tmp.iterdir()] == [], "clusters left behind"
+    ours = subprocess.run(
+        ["pgrep", "-f", str(private_tmp)], capture_output=True, text=True, check=False
+    )
+    assert ours.stdout == "", "server processes left behind"
