@@ -183,7 +183,7 @@ def test_staging_killed_fifty_times_leaves_nothing_behind(project: Path, pg_serv
         time.sleep(0.3 + (run_number % 10) * 0.08)
         run.send_signal(signal.SIGKILL if run_number % 2 else signal.SIGTERM)
         run.communicate(timeout=60)
-    code, err = _finish(_migrail(project, None, "migrate-staging"))
+    _, err = _finish(_migrail(project, None, "migrate-staging"))
     assert "[✓] round trip: down to " in err, err  # exit 1: the models lack the columns
     assert _staging_debris(pg_server.admin_url) == set()  # the last run swept the rest
     assert len(template_names(pg_server.admin_url)) <= 8
@@ -198,7 +198,7 @@ def test_staging_killed_on_private_clusters_leaves_no_cluster_behind(
         time.sleep(0.8 + run_number * 0.3)  # while the cluster starts, and while it proves
         run.send_signal(signal.SIGKILL)
         run.communicate(timeout=60)
-    code, err = _finish(_migrail(project, None, "migrate-staging"))
+    _, err = _finish(_migrail(project, None, "migrate-staging"))
     assert "[✓] round trip: down to base and up to head again" in err, err
     assert [path.name for path in private_tmp.iterdir()] == [], "clusters left behind"
     ours = subprocess.run(

@@ -213,11 +213,20 @@ class Executor:
         """Autogenerate's differences between the database and the models (empty: they match)."""
         from alembic.autogenerate import compare_metadata
         from alembic.runtime.migration import MigrationContext
+        from sqlalchemy.exc import DBAPIError
+
+        from migrail.steps import describe_error
 
         context = MigrationContext.configure(
             connection, opts={"compare_type": True, "compare_server_default": True}
         )
-        diffs = compare_metadata(context, self.metadata) if self.metadata is not None else []
+        try:
+            diffs = compare_metadata(context, self.metadata) if self.metadata is not None else []
+        except DBAPIError as exc:  # SQLAlchemy's reflection, on a name it does not quote well
+            raise FatalError(
+                f"the models could not be compared with the schema: {describe_error(exc)}",
+                hint="SQLAlchemy failed to read the schema back; check the names it mentions",
+            ) from None
         connection.rollback()
         return list(diffs)
 

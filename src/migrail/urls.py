@@ -76,5 +76,17 @@ def mask_text(text: str) -> str:
 
 
 def libpq_conninfo(url: URL) -> str:
-    """The same URL as a libpq connection string (``postgresql://...``), for psycopg directly."""
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+    """The same URL as a libpq connection string (``key=value ...``), for psycopg directly;
+    libpq quotes each value, so a database name with spaces or quotes stays one name."""
+    from psycopg.conninfo import make_conninfo
+
+    parts: dict[str, str | int | None] = {
+        "host": url.host,
+        "port": url.port,
+        "user": url.username,
+        "password": url.password,
+        "dbname": url.database,
+    }
+    for key, value in url.query.items():  # host=/socket/dir, sslmode=...: as given
+        parts[key] = value if isinstance(value, str) else value[-1]
+    return make_conninfo("", **{key: value for key, value in parts.items() if value is not None})
