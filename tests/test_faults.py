@@ -205,3 +205,38 @@ def test_staging_killed_on_private_clusters_leaves_no_cluster_behind(
         ["pgrep", "-f", str(private_tmp)], capture_output=True, text=True, check=False
     )
     assert ours.stdout == "", "server processes left behind"
+
+
+def test_apply_killed_at_six_points_is_never_half_applied(
+    project: Path, pg_server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The release path: a killed apply leaves a database at a revision, its history agreeing;
+    the database moved on, so the release is planned and approved again, and then completes."""
+    from migrail.main import main
+
+    _slow_history(project)
+    monkeypatch.setenv("MIGRAIL_ACTOR", "alice")
+    outcomes = []
+
+    def release(url: URL) -> subprocess.Popen[str]:
+        monkeypatch.setenv("PRODUCTION_DATABASE_URL", url.render_as_string(hide_password=False))
+        assert main(["plan", "--env", "production", "--force"]) == 0
+        with monkeypatch.context() as reviewer:
+            reviewer.setenv("MIGRAIL_ACTOR", "bob")
+            assert main(["approve", "plan.json"]) == 0
+        return _migrail(project, url, "apply", "--plan", "plan.json")
+
+    for point in range(6):
+        with pg_server.database() as url:
+            run = release(url)
+            time.sleep(0.4 + point * 0.12)
+            run.send_signal(signal.SIGKILL)
+            run.communicate(timeout=30)
+            applied = _applied(url)
+            expected = ["0001", *applied] if version(url) else []
+            assert _history(url) == expected, f"the history disagrees with {version(url)}"
+            outcomes.append(len(expected))
+            code, err = _finish(release(url))
+            assert code == 0, err
+            assert _applied(url) == ADDED and _history(url) == ["0001", *ADDED]
+    assert len(set(outcomes)) >= 2, f"the kills landed at too few points: {outcomes}"

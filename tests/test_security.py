@@ -223,3 +223,23 @@ def test_production_reached_through_another_environment_is_refused(
     monkeypatch.setenv("PRODUCTION_DATABASE_URL", "postgresql://app@127.0.0.1:1/prod")
     assert main([command, *flags]) == 2  # production by default is production all the same
     assert f"error: {command} is refused: " in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("variables", VARIABLES)
+@pytest.mark.parametrize("flags", [[], ["--debug"], ["--project", "."]])
+def test_an_unapproved_plan_is_refused_whatever_the_flags_and_variables(
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    flags: list[str],
+    variables: dict[str, str],
+) -> None:
+    from migrail.plan import Plan, write_plan
+
+    plan = Plan("production", {"name": "prod"}, [], "0001", [], author="alice")
+    write_plan(plan.seal(), project / "plan.json")
+    monkeypatch.setenv("PRODUCTION_DATABASE_URL", "postgresql://app@127.0.0.1:1/prod")
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    assert main(["apply", "--plan", "plan.json", *flags]) == 2
+    assert "error: apply is refused: plan sha256:" in capsys.readouterr().err

@@ -159,5 +159,8 @@ def _is_empty_container(op: ops.MigrateOperation) -> bool:
 
 
 def _quote(name: str) -> str:
-    plain = name.isidentifier() and name == name.lower()
-    return name if plain else '"' + name.replace('"', '""') + '"'
+    """PostgreSQL's quoting of ``name`` where it needs it, as SQLAlchemy's dialect does it."""
+    from sqlalchemy.dialects import postgresql
+
+    preparer = postgresql.dialect().identifier_preparer  # type: ignore[no-untyped-call]
+    return str(preparer.quote(name))

@@ -76,6 +76,7 @@ def render_schema(metadata: MetaData) -> str:
     """
     from sqlalchemy import Enum
     from sqlalchemy.dialects import postgresql
+    from sqlalchemy.dialects.postgresql.named_types import CreateEnumType
     from sqlalchemy.schema import (
         AddConstraint,
         CreateIndex,
@@ -93,9 +94,8 @@ def render_schema(metadata: MetaData) -> str:
         for column in table.columns
         if isinstance(column.type, Enum) and column.type.native_enum and column.type.name
     }
-    for name, enum in sorted(enums.items()):
-        values = ", ".join("'" + value.replace("'", "''") + "'" for value in enum.enums)
-        statements.append(f"CREATE TYPE {name} AS ENUM ({values})")
+    for _, enum in sorted(enums.items()):
+        statements.append(str(CreateEnumType(enum).compile(dialect=dialect)))
     for sequence in sorted(metadata._sequences.values(), key=lambda s: s.name):
         statements.append(str(CreateSequence(sequence).compile(dialect=dialect)))
     for table in sorted(metadata.tables.values(), key=lambda t: t.fullname):
