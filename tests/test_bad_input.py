@@ -273,7 +273,7 @@ CASES: list[tuple[str, list[str], Setup, str]] = [
         ["migrate-staging"],
         _cycle,
         "error: the migration history has a cycle: 0002, 0003 descend from each other\n"
-        "hint: fix their down_revision: each names the revision it comes after\n",
+        "hint: fix their down_revision (or depends_on): each names what it comes after\n",
     ),
     (
         "a revision file that is not UTF-8",
@@ -290,7 +290,7 @@ CASES: list[tuple[str, list[str], Setup, str]] = [
         "a huge revision file",
         ["migrate-staging"],
         _huge_revision,
-        "error: {project}/migrations/versions/0002_seed_tasks.py: a revision file of 17 MB "
+        "error: {project}/migrations/versions/0002_seed_tasks.py: a revision file of 17.2 MB "
         "(the limit is 10 MB)\n"
         "hint: load bulk data from a file or a script run by the revision, not from the "
         "revision's own source\n",
@@ -491,3 +491,12 @@ def test_a_sql_error_inside_a_revision_changes_nothing(
     with connect(database_url) as connection:
         assert schema_facts(connection) == before  # the column added before it is rolled back
     assert version(database_url) == ["0001"]
+
+
+def test_an_editor_lock_file_among_the_revisions_is_ignored(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Emacs marks an unsaved buffer with a dangling link ``.#name``; Alembic skips it."""
+    versions = project / "migrations" / "versions"
+    (versions / ".#0001_create_tasks.py").symlink_to("user@host.1234:1700000000")
+    assert main(["lint"]) == 0, capsys.readouterr().err

@@ -82,13 +82,15 @@ def test_database_is_dropped_when_the_block_raises(pg_server: Server) -> None:
 def test_databases_of_killed_runs_are_swept_and_those_of_live_runs_kept(
     pg_server: Server,
 ) -> None:
-    """Old ones always; young ones once the run that made them holds no lock on them (it was
-    killed); a live run's, however old, never."""
-    old = f"{DATABASE_PREFIX}{int(time.time()) - 7 * 3600}_deadbeef"
-    killed = f"{DATABASE_PREFIX}{int(time.time())}_cafebabe"
+    """A run's databases go once it holds no lock on them (it was killed), however young; a live
+    run's stay, however old. An older migrail's (no lock, a token without the k) go when old."""
+    now = int(time.time())
+    killed = f"{DATABASE_PREFIX}{now}_kcafebabe"
     killed_copy = f"{killed}_3"  # a template copy the killed run was making
-    alive = f"{DATABASE_PREFIX}{int(time.time())}_0ddba11"
-    names = (old, killed, killed_copy, alive)
+    alive = f"{DATABASE_PREFIX}{now - 7 * 3600}_k0ddba11"
+    old = f"{DATABASE_PREFIX}{now - 7 * 3600}_deadbeef"
+    young = f"{DATABASE_PREFIX}{now}_beefcafe"  # an older migrail's run, maybe alive
+    names = (old, young, killed, killed_copy, alive)
     with psycopg.connect(libpq_conninfo(pg_server.admin_url), autocommit=True) as admin:
         for name in names:
             admin.execute(f'CREATE DATABASE "{name}"')
@@ -97,7 +99,7 @@ def test_databases_of_killed_runs_are_swept_and_those_of_live_runs_kept(
             assert sorted(sweep_stale_databases(pg_server.admin_url)) == sorted(
                 [old, killed, killed_copy]
             )
-            assert alive in database_names(pg_server.admin_url)
+            assert {alive, young} <= database_names(pg_server.admin_url)
     finally:
         with psycopg.connect(libpq_conninfo(pg_server.admin_url), autocommit=True) as admin:
             for name in names:

@@ -87,15 +87,35 @@ def database(pg_server: Server) -> Iterator[URL]:
         yield url
 
 
+def _when_applied(url: URL, run: subprocess.Popen[str], count: int) -> None:
+    """Wait until ``count`` revisions are committed (0: none needed), or the run has ended:
+    kill points follow the run's progress, not the clock, so a loaded machine moves them not."""
+    known = ["0001", *ADDED]
+    deadline = time.monotonic() + 60
+    while count and run.poll() is None and time.monotonic() < deadline:
+        at = (
+            version(url) if query(url, "SELECT to_regclass('alembic_version')") != [(None,)] else []
+        )
+        if at and known.index(at[0]) + 1 >= count:
+            return
+        time.sleep(0.005)
+
+
+# After k revisions committed (0: as soon as it starts), and a moment more: inside revision k+1
+# (each sleeps 0.1 s after its change) or just after it.
+KILL_POINTS = [(count, pause) for count in range(5) for pause in (0.0, 0.04, 0.08, 0.12)]
+
+
 def test_migrate_killed_at_twenty_points_is_never_half_applied(
     project: Path, pg_server: Server
 ) -> None:
     _slow_history(project)
     outcomes = []
-    for point in range(20):
+    for count, pause in KILL_POINTS:
         with pg_server.database() as url:
             run = _migrail(project, url, "migrate")
-            time.sleep(0.3 + point * 0.05)  # from before the first revision to after the last
+            _when_applied(url, run, count)
+            time.sleep(pause if count else 0.3 + pause)
             run.send_signal(signal.SIGKILL)
             run.communicate(timeout=30)
             applied = _applied(url)
@@ -106,7 +126,7 @@ def test_migrate_killed_at_twenty_points_is_never_half_applied(
             assert _finish(_migrail(project, url, "migrate"))[0] == 0, "the rerun completes"
             assert version(url) == ["0006"] and _applied(url) == ADDED
             assert _history(url) == ["0001", *ADDED]
-    assert len(set(outcomes)) >= 3, f"the kills landed at too few points: {outcomes}"
+    assert len(set(outcomes)) >= 4, f"the kills landed at too few points: {outcomes}"
 
 
 def test_a_connection_cut_mid_revision_is_rolled_back_and_rerun(
@@ -176,17 +196,44 @@ def _staging_debris(admin_url: URL) -> set[str]:
     return {name for name in database_names(admin_url) if name.startswith(DATABASE_PREFIX)}
 
 
+def _when_staging_started(admin_url: URL, before: set[str], run: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 60
+    while not _staging_debris(admin_url) - before and run.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+
+
 def test_staging_killed_fifty_times_leaves_nothing_behind(project: Path, pg_server: Server) -> None:
+    """Killed while it proves (its database exists): SIGTERM cleans up at once, and SIGKILL's
+    leftovers go with the next run's sweep."""
     _slow_history(project, pause=0.02)
+    killed_while_proving = 0
     for run_number in range(50):
-        run = _migrail(project, None, "migrate-staging")
-        time.sleep(0.3 + (run_number % 10) * 0.08)
-        run.send_signal(signal.SIGKILL if run_number % 2 else signal.SIGTERM)
+        before = _staging_debris(pg_server.admin_url)
+        run = _migrail(project, None, "migrate-staging", "--no-cache")
+        _when_staging_started(pg_server.admin_url, before, run)
+        time.sleep((run_number % 5) * 0.05)
+        killed_while_proving += run.poll() is None
+        terminate = run_number % 2 == 0
+        run.send_signal(signal.SIGTERM if terminate else signal.SIGKILL)
         run.communicate(timeout=60)
+        if terminate:
+            assert _staging_debris(pg_server.admin_url) == set(), "SIGTERM cleans up at once"
+    assert killed_while_proving >= 40, killed_while_proving
     _, err = _finish(_migrail(project, None, "migrate-staging"))
     assert "[✓] round trip: down to " in err, err  # exit 1: the models lack the columns
     assert _staging_debris(pg_server.admin_url) == set()  # the last run swept the rest
     assert len(template_names(pg_server.admin_url)) <= 8
+
+
+def test_a_sweep_leaves_the_databases_of_a_live_run_alone(project: Path, pg_server: Server) -> None:
+    _slow_history(project, pause=0.5)
+    before = _staging_debris(pg_server.admin_url)
+    proving = _migrail(project, None, "migrate-staging", "--no-cache")
+    _when_staging_started(pg_server.admin_url, before, proving)
+    assert _finish(_migrail(project, None, "cleanup"))[0] == 0  # sweeps the server
+    _, err = _finish(proving)
+    assert "[✓] round trip: down to base and up to head again" in err, err
 
 
 def test_staging_killed_on_private_clusters_leaves_no_cluster_behind(
@@ -226,10 +273,11 @@ def test_apply_killed_at_six_points_is_never_half_applied(
             assert main(["approve", "plan.json"]) == 0
         return _migrail(project, url, "apply", "--plan", "plan.json")
 
-    for point in range(6):
+    for count in range(6):
         with pg_server.database() as url:
             run = release(url)
-            time.sleep(0.4 + point * 0.12)
+            _when_applied(url, run, count)
+            time.sleep(0.05 if count else 0.35)
             run.send_signal(signal.SIGKILL)
             run.communicate(timeout=30)
             applied = _applied(url)
@@ -239,4 +287,4 @@ def test_apply_killed_at_six_points_is_never_half_applied(
             code, err = _finish(release(url))
             assert code == 0, err
             assert _applied(url) == ADDED and _history(url) == ["0001", *ADDED]
-    assert len(set(outcomes)) >= 2, f"the kills landed at too few points: {outcomes}"
+    assert len(set(outcomes)) >= 4, f"the kills landed at too few points: {outcomes}"

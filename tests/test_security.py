@@ -34,7 +34,10 @@ PASSWORD = "pa55-w0rd-never-shown"
 
 
 def test_hostile_names_in_revisions_are_names_to_every_command(
-    project: Path, database_url: URL, monkeypatch: pytest.MonkeyPatch
+    project: Path,
+    database_url: URL,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A revision creating schemas, tables and columns with hostile names: staging fills them
     with sample rows, migrate applies them, and the canary table outlives it all."""
@@ -54,7 +57,10 @@ def test_hostile_names_in_revisions_are_names_to_every_command(
     with psycopg.connect(libpq_conninfo(database_url), autocommit=True) as admin:
         admin.execute("CREATE TABLE canary (alive boolean)")
     code = main(["migrate-staging"])
-    assert code == 1  # the models lack the tables; the run itself is the point
+    err = capsys.readouterr().err
+    assert code == 1  # the models lack the tables; what staging made of them is the point
+    assert "[✓] round trip: down to base and up to head again" in err, err
+    assert all(f"3 in {name}" in err for name in HOSTILE), err  # each got its sample rows
     monkeypatch.setenv("DATABASE_URL", database_url.render_as_string(hide_password=False))
     assert main(["migrate"]) == 0
     assert version(database_url) == ["0002"]

@@ -39,6 +39,7 @@ DATABASE_PREFIX = "migrail_eph_"
 # (Younger ones are dropped too once the run that made them is gone: see ``owning``.)
 STALE_AFTER_SECONDS = 6 * 3600
 _LOCK_SPACE = 0x6D67  # the first key of migrail's advisory locks on throwaway databases
+LOCKED_TOKEN = "k"  # starts the token of a run that holds the lock
 
 Source = Literal["server", "local", "embedded"]
 SOURCES: tuple[Source, ...] = ("server", "local", "embedded")
@@ -87,7 +88,10 @@ class Server:
             statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
         with admin_connection(self.admin_url) as admin:
             try:
-                admin.execute(statement)
+                # Shielded: a SIGTERM mid-statement would not cancel it, so the drop that
+                # follows could run before this commits, and miss it.
+                with shielded():
+                    admin.execute(statement)
             except psycopg.errors.InvalidCatalogName:
                 raise TemplateGone(f"the template {template} does not exist") from None
             except psycopg.Error as exc:
@@ -113,8 +117,10 @@ class Server:
 
 def throwaway_name() -> str:
     """A new database name of migrail's throwaway pattern, which sweeps recognise: prefix,
-    creation time, the run's token; a run's other databases add ``_<suffix>`` to it."""
-    return f"{DATABASE_PREFIX}{int(time.time())}_{secrets.token_hex(4)}"
+    creation time, the run's token; a run's other databases add ``_<suffix>`` to it. The
+    token starts with ``k``: its run keeps the advisory lock of ``owning`` (names from older
+    versions of migrail, without it, are only swept once they are old)."""
+    return f"{DATABASE_PREFIX}{int(time.time())}_{LOCKED_TOKEN}{secrets.token_hex(4)}"
 
 
 @contextmanager
@@ -123,18 +129,32 @@ def owning(admin_url: URL, name: str) -> Iterator[None]:
     ``name`` is alive: a run killed with SIGKILL loses its connection and so the lock, and the
     next sweep drops its databases however young they are."""
     with admin_connection(admin_url) as owner:
+        # An idle session the server ends would free the lock while the run goes on.
+        if owner.info.server_version >= 140000:
+            owner.execute("SET idle_session_timeout = 0")
         owner.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (_LOCK_SPACE, _token(name)))
         yield
 
 
 def _owner_gone(admin: psycopg.Connection[tuple[object, ...]], name: str) -> bool:
-    """Whether no live run holds ``name``'s lock (taking it for a moment to find out)."""
+    """Whether no live run holds ``name``'s lock (taking it for a moment to find out); only
+    names whose runs take the lock can tell."""
+    if not _token(name).startswith(LOCKED_TOKEN):
+        return False
     key = (_LOCK_SPACE, _token(name))
     row = admin.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", key).fetchone()
     if row is None or not row[0]:
         return False
     admin.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", key)
     return True
+
+
+def _gone(admin: psycopg.Connection[tuple[object, ...]], name: str, old: bool) -> bool:
+    """A database of a run that holds the lock is gone when its lock is free, however old; one
+    of an older migrail's run (no lock) when it is old."""
+    if _token(name).startswith(LOCKED_TOKEN):
+        return _owner_gone(admin, name)
+    return old
 
 
 def _token(name: str) -> str:
@@ -195,11 +215,7 @@ def sweep_stale_databases(admin_url: URL, older_than: float = STALE_AFTER_SECOND
                 "SELECT datname FROM pg_database WHERE starts_with(datname, %s)", (DATABASE_PREFIX,)
             )
         ]
-        stale = [
-            name
-            for name in names
-            if now - _created_at(name) > older_than or _owner_gone(admin, name)
-        ]
+        stale = [name for name in names if _gone(admin, name, now - _created_at(name) > older_than)]
         dropped = []
         for name in stale:
             try:

@@ -29,7 +29,7 @@ def _history_error(exc: Exception, versions: Path) -> FatalError:
     """Alembic's CommandError about the history, in words that say which file to fix."""
     import re
 
-    found = re.search(r"Could not determine revision id from filename (\S+?)\.? ", str(exc))
+    found = re.search(r"Could not determine revision id from filename (.+?\.py)", str(exc))
     if found:
         return FatalError(
             f"{versions / found.group(1)} declares no revision id "
@@ -97,7 +97,7 @@ class Executor:
             raise FatalError(
                 f"the migration history has a cycle: {', '.join(exc.revisions)} "
                 "descend from each other",
-                hint="fix their down_revision: each names the revision it comes after",
+                hint="fix their down_revision (or depends_on): each names what it comes after",
             ) from None
         except CommandError as exc:
             raise _history_error(exc, self.config.versions_dir) from None
@@ -117,10 +117,15 @@ class Executor:
         long and much memory, on every command (the hooks too)."""
         versions = self.config.versions_dir
         for path in versions.glob("*.py") if versions.is_dir() else ():
-            size = path.stat().st_size
+            if path.name.startswith((".", "_")):
+                continue  # as Alembic: an editor's lock file (.#x.py), __init__.py
+            try:
+                size = path.stat().st_size
+            except OSError:
+                continue  # a dangling link: Alembic says what it makes of it
             if size > MAX_REVISION_BYTES:
                 raise FatalError(
-                    f"{path}: a revision file of {size // 1_000_000} MB "
+                    f"{path}: a revision file of {size / 1_000_000:.1f} MB "
                     f"(the limit is {MAX_REVISION_BYTES // 1_000_000} MB)",
                     hint="load bulk data from a file or a script run by the revision, "
                     "not from the revision's own source",

@@ -96,9 +96,11 @@ class TemplateCache:
         it becomes a template only by ``keep``."""
         from psycopg import sql
 
+        from migrail.signals import shielded
+
         name = f"{database}_{position}"  # the run's token: its lock covers the copy too
         self.pending[name] = position  # first: interrupted mid-copy, it is still dropped
-        with admin_connection(self.admin_url) as admin:
+        with admin_connection(self.admin_url) as admin, shielded():  # as Server._create
             admin.execute(
                 sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
                     sql.Identifier(name), sql.Identifier(database)

@@ -17,7 +17,7 @@ def cleanup(*, console: Console) -> int:
     import os
 
     from migrail import cluster
-    from migrail.ephemeral import ADMIN_URL_ENV, STALE_AFTER_SECONDS, sweep_stale_databases
+    from migrail.ephemeral import ADMIN_URL_ENV, sweep_stale_databases
     from migrail.templates import clear_templates
     from migrail.urls import parse_url
     from migrail.warm import stop_warm_clusters
@@ -32,7 +32,7 @@ def cleanup(*, console: Console) -> int:
     if os.environ.get(ADMIN_URL_ENV, "").strip():
         url = parse_url(os.environ[ADMIN_URL_ENV], source=ADMIN_URL_ENV)
         for name in sweep_stale_databases(url):
-            output.success(console, f"dropped {name}, older than {STALE_AFTER_SECONDS // 3600} h")
+            output.success(console, f"dropped {name}, left by a run that is gone")
         dropped = clear_templates(url)
         if dropped:
             output.success(console, f"dropped {len(dropped)} cached template(s) of migrate-staging")
