@@ -192,3 +192,4 @@ def test_a_template_dropped_by_another_run_meanwhile_means_a_full_run(
     assert code == 0, err
     assert "template cache: its template was just dropped by another run\n" in err
     assert proven == ["0001_create_tasks", "0002_add_priority"]
+    assert "template cache: kept the database at 0001_create_tasks, 0002_add_priority" in err

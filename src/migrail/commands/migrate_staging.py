@@ -63,6 +63,8 @@ def migrate_staging(
             proof, kept = _prove_on(console, server, executor, templates, cached, start, options)
         except TemplateGone:  # another run dropped it after it was found: go without it
             output.info(console, "template cache: its template was just dropped by another run")
+            if templates is not None:
+                templates.present.clear()  # so that this run makes them again
             proof, kept = _prove_on(console, server, executor, templates, 0, start, options)
     if kept:
         output.info(
