@@ -77,6 +77,14 @@ def render(
     return "\n".join(lines).rstrip() + "\n"
 
 
+def render_error(message: str, hint: str | None) -> str:
+    """The page of a run that stopped on an error before it could prove anything."""
+    lines = ["## migrate-staging: error", "", f"The run stopped: {_cell(message)}"]
+    if hint:
+        lines += ["", f"Hint: {_cell(hint)}"]
+    return "\n".join(lines) + "\n"
+
+
 def _data(report: StagingReport) -> list[str]:
     if report.data is None:
         return ["**Data:** none (`--no-data`): the revisions ran on empty tables.", ""]

@@ -534,3 +534,15 @@ def test_a_table_no_row_can_be_made_for_is_named_and_left_empty(
         '  shapes left empty: new row for relation "shapes" violates check constraint '
         '"shapes_area_check" (SQLSTATE 23514)\n'
     ) in err
+
+
+def test_a_run_stopped_by_an_error_still_writes_its_report(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = project / "out" / "report.md"
+    assert main(["migrate-staging", "--from", "9999", "--report", str(path)]) == 2
+    assert path.read_text() == (
+        "## migrate-staging: error\n\n"
+        f"The run stopped: --from 9999: no such revision in {project}/migrations/versions\n\n"
+        "Hint: name a revision by its id or file name, e.g. one of: 0001_create_tasks\n"
+    )

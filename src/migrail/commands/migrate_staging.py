@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from migrail.config import Config
     from migrail.ephemeral import Server
+    from migrail.errors import FatalError
     from migrail.staging import StagingReport
     from migrail.templates import TemplateCache
 
@@ -37,7 +38,33 @@ def migrate_staging(
     from_plan: Path | None = None,
     cache: bool = True,
 ) -> int:
-    """Up, check the models, down, up again; 0 when all of it held, 1 when something failed."""
+    """Up, check the models, down, up again; 0 when all of it held, 1 when something failed.
+
+    With ``report``, a run stopped by an error still writes the page, saying so: a CI job's
+    summary then shows why there is no proof.
+    """
+    from migrail.errors import FatalError
+
+    try:
+        return _migrate_staging(
+            config, console, start, step_roundtrip, report, data, from_plan, cache
+        )
+    except FatalError as error:
+        if report is not None:
+            _write_error_report(report, error)
+        raise
+
+
+def _migrate_staging(
+    config: Config,
+    console: Console,
+    start: str,
+    step_roundtrip: bool,
+    report: Path | None,
+    data: bool,
+    from_plan: Path | None,
+    cache: bool,
+) -> int:
     from migrail.ephemeral import TemplateGone, ephemeral_server
     from migrail.models import load_metadata
 
@@ -205,6 +232,15 @@ def _write_report(path: Path, proof: StagingReport, executor: Executor, console:
     except OSError as exc:
         raise FatalError(f"cannot write the report {path}: {exc.strerror}") from None
     output.info(console, f"report written to {path}")
+
+
+def _write_error_report(path: Path, error: FatalError) -> None:
+    """The page of a run that stopped on an error; best effort, the error is what matters."""
+    from migrail.staging_markdown import render_error
+
+    with suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render_error(error.message, error.hint), encoding="utf-8")
 
 
 def _plan_start(executor: Executor, path: Path) -> str:
