@@ -281,3 +281,26 @@ def test_the_sweep_leaves_databases_it_may_not_drop(pg_server: Server, role: str
             assert old in database_names(pg_server.admin_url)
         finally:
             admin.execute(f'DROP DATABASE "{old}"')
+
+
+def test_a_run_killed_before_it_wrote_its_owner_file_or_during_initdb_is_swept(
+    private_tmp: Path,
+) -> None:
+    """The owner's pid is in the directory's name; a process still working in it (an initdb
+    orphaned by the kill) is killed before the directory is deleted."""
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    bare = private_tmp / f"{cluster.CLUSTER_PREFIX}{dead.pid}-ab12cd"
+    bare.mkdir()
+    busy = private_tmp / f"{cluster.CLUSTER_PREFIX}{dead.pid}-ef34gh"
+    (busy / "data").mkdir(parents=True)
+    orphan = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", str(busy / "data")]
+    )
+    try:
+        assert sorted(cluster.sweep_stale_clusters()) == sorted([bare, busy])
+        assert orphan.wait(timeout=10) == -signal.SIGKILL
+        assert list(private_tmp.iterdir()) == []
+    finally:
+        orphan.kill()
+        orphan.wait()

@@ -242,7 +242,7 @@ def test_staging_killed_on_private_clusters_leaves_no_cluster_behind(
     monkeypatch.setenv("TMPDIR", str(private_tmp))
     for run_number in range(6):
         run = _migrail(project, None, "migrate-staging")
-        time.sleep(0.8 + run_number * 0.3)  # while the cluster starts, and while it proves
+        time.sleep(0.2 + run_number * 0.3)  # during initdb, while the server starts, proving
         run.send_signal(signal.SIGKILL)
         run.communicate(timeout=60)
     _, err = _finish(_migrail(project, None, "migrate-staging"))

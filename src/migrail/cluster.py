@@ -81,7 +81,9 @@ def find_embedded_bindir() -> Path | None:
 def private_cluster(bindir: Path) -> Iterator[Cluster]:
     """Initialise and start a cluster; stop it and delete its directory however the block ends."""
     sweep_stale_clusters()
-    directory = Path(tempfile.mkdtemp(prefix=CLUSTER_PREFIX))
+    # The owner's pid is in the name from the start: killed before it wrote OWNER_FILE, the
+    # run still leaves a directory a sweep can tell is stale.
+    directory = Path(tempfile.mkdtemp(prefix=f"{CLUSTER_PREFIX}{os.getpid()}-"))
     (directory / OWNER_FILE).write_text(str(os.getpid()))
     cluster = Cluster(directory=directory, bindir=bindir)
     try:
@@ -152,13 +154,49 @@ def sweep_stale_clusters() -> list[Path]:
     for directory in Path(tempfile.gettempdir()).glob(f"{CLUSTER_PREFIX}*"):
         try:
             ours = directory.lstat().st_uid in our_uids() and directory.is_dir()
-            owner = int((directory / OWNER_FILE).read_text())
-        except (OSError, ValueError):
+        except OSError:
             continue
-        if ours and not process_alive(owner):
+        owner = _owner(directory)
+        if ours and owner is not None and not process_alive(owner):
+            _kill_leftovers(directory)  # an initdb still writing there, orphaned by the kill
             stop(Cluster(directory=directory, bindir=Path()))
             removed.append(directory)
     return removed
+
+
+def _owner(directory: Path) -> int | None:
+    """The pid of the run that made ``directory``: from its name, else from OWNER_FILE."""
+    named = directory.name.removeprefix(CLUSTER_PREFIX).split("-")[0]
+    if named.isdigit():
+        return int(named)
+    try:
+        return int((directory / OWNER_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _kill_leftovers(directory: Path) -> None:
+    """Kill this user's processes started on ``directory`` (an orphaned initdb, its bootstrap
+    backend, pg_ctl), but not its server, which ``stop`` shuts down properly, before the
+    directory is deleted from under them. Linux only (/proc)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return
+    server = running_postmaster(Cluster(directory=directory, bindir=Path()))  # stop() stops it
+    mine = our_uids()
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if entry.stat().st_uid not in mine:
+                continue
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(directory) in command and int(entry.name) != server:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(entry.name), signal.SIGKILL)
+                _wait_gone(int(entry.name))
 
 
 def stop(cluster: Cluster) -> None:
