@@ -64,8 +64,9 @@ def test_a_signal_during_staging_exits_cleanly_and_drops_the_database(
     run.send_signal(signum)
     _, err = run.communicate(timeout=30)
     assert run.returncode == code, err
-    assert err.endswith(message)
-    assert database_names(pg_server.admin_url) == before
+    assert err.endswith(message), err
+    left = database_names(pg_server.admin_url) - before
+    assert not left, (left, err)
 
 
 def test_the_repository_workflow_add_a_column_generate_and_prove(
