@@ -297,6 +297,10 @@ def test_a_run_killed_before_it_wrote_its_owner_file_or_during_initdb_is_swept(
     orphan = subprocess.Popen(
         [sys.executable, "-c", "import time; time.sleep(60)", str(busy / "data")]
     )
+    deadline = time.monotonic() + 10  # until /proc shows it started on the cluster's directory
+    while str(busy) not in (cluster._command_line(orphan.pid) or ""):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
     try:
         assert sorted(cluster.sweep_stale_clusters()) == sorted([bare, busy])
         assert orphan.wait(timeout=10) == -signal.SIGKILL

@@ -179,24 +179,24 @@ def _kill_leftovers(directory: Path) -> None:
     """Kill this user's processes started on ``directory`` (an orphaned initdb, its bootstrap
     backend, pg_ctl), but not its server, which ``stop`` shuts down properly, before the
     directory is deleted from under them. Linux only (/proc)."""
-    proc = Path("/proc")
-    if not proc.is_dir():
+    processes = Path("/proc")
+    if not processes.is_dir():
         return
     server = running_postmaster(Cluster(directory=directory, bindir=Path()))  # stop() stops it
     mine = our_uids()
-    for entry in proc.iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+    for entry in processes.iterdir():
+        if not entry.name.isdigit() or int(entry.name) in (os.getpid(), server):
             continue
+        pid = int(entry.name)
         try:
             if entry.stat().st_uid not in mine:
                 continue
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if str(directory) in command and int(entry.name) != server:
+        if str(directory) in (_command_line(pid) or ""):
             with contextlib.suppress(ProcessLookupError):
-                os.kill(int(entry.name), signal.SIGKILL)
-                _wait_gone(int(entry.name))
+                os.kill(pid, signal.SIGKILL)
+                _wait_gone(pid)
 
 
 def stop(cluster: Cluster) -> None:

@@ -137,10 +137,7 @@ def owning(admin_url: URL, name: str) -> Iterator[None]:
 
 
 def _owner_gone(admin: psycopg.Connection[tuple[object, ...]], name: str) -> bool:
-    """Whether no live run holds ``name``'s lock (taking it for a moment to find out); only
-    names whose runs take the lock can tell."""
-    if not _token(name).startswith(LOCKED_TOKEN):
-        return False
+    """Whether no live run holds ``name``'s lock (taking it for a moment to find out)."""
     key = (_LOCK_SPACE, _token(name))
     row = admin.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", key).fetchone()
     if row is None or not row[0]:

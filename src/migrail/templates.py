@@ -74,10 +74,10 @@ class TemplateCache:
                     present.add(template.name)
                 elif template.project == self.project:
                     _drop_quietly(admin, template.name)
-        self.present = {k for k in range(1, len(self.keys) + 1) if self.name(k) in present}
-        found = max(self.present, default=0)
-        if found:
-            self._describe(self.name(found), found)  # recently used
+            self.present = {k for k in range(1, len(self.keys) + 1) if self.name(k) in present}
+            found = max(self.present, default=0)
+            if found:
+                _describe(admin, self.name(found), self.revisions[found - 1])  # recently used
         return found
 
     def copy_points(self, since: int, stepwise: bool) -> list[str]:
@@ -121,7 +121,7 @@ class TemplateCache:
                 try:
                     # Described first: a template without its "used" time would be the first
                     # that a concurrent run's bound drops.
-                    self._describe(name, position)
+                    _describe(admin, name, self.revisions[position - 1])
                     admin.execute(
                         sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
                             sql.Identifier(name), sql.Identifier(self.name(position))
@@ -147,19 +147,6 @@ class TemplateCache:
             for name in self.pending:
                 _drop_quietly(admin, name)
         self.pending.clear()
-
-    def _describe(self, name: str, position: int) -> None:
-        """Record, in the template's comment, what it holds and that it was just used."""
-        import psycopg
-        from psycopg import sql
-
-        about = {"revision": self.revisions[position - 1], "used": time.time()}
-        with admin_connection(self.admin_url) as admin, contextlib.suppress(psycopg.Error):
-            admin.execute(  # a template another run dropped meanwhile needs no comment
-                sql.SQL("COMMENT ON DATABASE {} IS {}").format(
-                    sql.Identifier(name), sql.Literal(json.dumps(about))
-                )
-            )
 
 
 class RunDatabase:
@@ -215,29 +202,24 @@ def template_cache(admin_url: URL, executor: Executor, settings: bytes) -> Templ
 
 
 # What migrail writes under migrations/ itself, or hashes on its own: not support files.
-_NOT_SUPPORT = {"versions", "sql", "schema", "seeds", "__pycache__", "migrail.sum"}
+_NOT_SUPPORT = frozenset({"versions", "sql", "schema", "seeds", "__pycache__", "migrail.sum"})
 
 
 def _support_files(migrations: Path) -> bytes:
     """``env.py`` and whatever else lives beside the revisions (SQL files they read, helpers
-    they import), names and content: a change to any of them is a change to every template."""
+    they import): a change to any of them is a change to every template."""
+    return files_content(migrations, skip=_NOT_SUPPORT)
+
+
+def files_content(root: Path, skip: frozenset[str] = frozenset()) -> bytes:
+    """The names (relative to ``root``) and content of the files under it, as one value for a
+    template's key; folders and files named in ``skip``, and compiled Python, left out."""
     found = []
-    for path in sorted(migrations.rglob("*")):
-        parts = path.relative_to(migrations).parts
-        if path.is_file() and not _NOT_SUPPORT & set(parts) and path.suffix != ".pyc":
-            found.append(str(path.relative_to(migrations)).encode() + b"\0" + _read(path))
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root)
+        if path.is_file() and not skip & set(relative.parts) and path.suffix != ".pyc":
+            found.append(str(relative).encode() + b"\0" + _read(path))
     return b"\0".join(found)
-
-
-def seed_files(seeds: Path) -> bytes:
-    """The seed files' names and content, as one value for a template's key."""
-    if not seeds.is_dir():
-        return b""
-    return b"".join(
-        path.name.encode() + b"\0" + path.read_bytes() + b"\0"
-        for path in sorted(seeds.glob("*"))
-        if path.is_file()
-    )
 
 
 def clear_templates(admin_url: URL) -> list[str]:
@@ -266,6 +248,20 @@ def _templates(admin: Admin) -> list[Template]:
         revision, used = str(about.get("revision", "")), float(about.get("used", 0.0))
         found.append(Template(str(name), project, revision, used))
     return found
+
+
+def _describe(admin: Admin, name: str, revision: str) -> None:
+    """Record, in the template's comment, what it holds and that it was just used."""
+    import psycopg
+    from psycopg import sql
+
+    about = {"revision": revision, "used": time.time()}
+    with contextlib.suppress(psycopg.Error):  # one another run dropped meanwhile needs none
+        admin.execute(
+            sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                sql.Identifier(name), sql.Literal(json.dumps(about))
+            )
+        )
 
 
 def _drop_quietly(admin: Admin, name: str) -> bool:

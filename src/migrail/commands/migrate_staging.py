@@ -84,7 +84,7 @@ def _migrate_staging(
             console,
             f"Staging on a throwaway database: {server.description}, PostgreSQL {server.version}",
         )
-        templates = _template_cache(console, executor, server, start, step_roundtrip, data, cache)
+        templates = _template_cache(console, executor, server, start, options, cache)
         cached = templates.longest() if templates is not None else 0
         try:
             proof, kept = _prove_on(console, server, executor, templates, cached, start, options)
@@ -167,8 +167,7 @@ def _template_cache(
     executor: Executor,
     server: Server,
     start: str,
-    step_roundtrip: bool,
-    data: bool,
+    options: _Options,
     wanted: bool,
 ) -> TemplateCache | None:
     """The template cache for this run, or ``None`` (and why not, said) where it has none."""
@@ -177,7 +176,7 @@ def _template_cache(
 
     import migrail
     from migrail.history import is_linear
-    from migrail.templates import seed_files, template_cache
+    from migrail.templates import files_content, template_cache
 
     off = None
     if not wanted:
@@ -196,10 +195,11 @@ def _template_cache(
         return None
     config = executor.config
     settings = (
-        f"data={data} step={step_roundtrip} server={server.version} migrail={migrail.__version__}"
+        f"data={options.data} step={options.step_roundtrip} server={server.version}"
+        f" migrail={migrail.__version__}"
         f" lock_timeout={config.lock_timeout} statement_timeout={config.statement_timeout}"
         f" alembic={alembic.__version__} sqlalchemy={sqlalchemy.__version__}\n"
-    ).encode() + (seed_files(config.seeds_dir) if data else b"")
+    ).encode() + (files_content(config.seeds_dir) if options.data else b"")
     return template_cache(server.admin_url, executor, settings)
 
 
