@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from migrail import history
 from migrail.errors import FatalError
 from migrail.steps import Step, StepWatch
+from migrail.usercode import UserExit, user_code
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
@@ -74,14 +75,17 @@ class Executor:
             )
         from alembic.script.revision import CycleDetected
 
+        history.check_versions_folder(self.config)
         self._refuse_huge_files()
         script = ScriptDirectory.from_config(self.alembic_config())
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), user_code(self.config.root):
                 # Alembic only warns about a down_revision that names no revision, and about
                 # two files declaring the same revision.
                 warnings.simplefilter("error", UserWarning)
                 heads = script.get_heads()
+        except UserExit as exc:
+            raise UserExit(f"loading the revision files: {exc.call}", exc.where) from None
         except UserWarning as exc:
             hint: str | None = "fix the down_revision of the revision that names a missing parent"
             if "more than once" in str(exc):
@@ -264,12 +268,13 @@ class Executor:
         cfg = self.alembic_config(
             connection=connection, process_revision_directives=write_safe_changes
         )
-        written = command.revision(
-            cfg,
-            message=slug.replace("_", " "),
-            autogenerate=connection is not None,
-            rev_id=revision_id,
-        )
+        with user_code(self.config.root):
+            written = command.revision(
+                cfg,
+                message=slug.replace("_", " "),
+                autogenerate=connection is not None,
+                rev_id=revision_id,
+            )
         self.__dict__.pop("script", None)  # the history on disk just changed
         scripts = [
             script for script in (written if isinstance(written, list) else [written]) if script
@@ -293,8 +298,11 @@ class Executor:
         def upgrade(revision: Any, context: Any) -> Any:
             return script._upgrade_revs("heads", revision)
 
-        with EnvironmentContext(
-            cfg, script, fn=upgrade, as_sql=True, starting_rev=start, destination_rev="heads"
+        with (
+            user_code(self.config.root),
+            EnvironmentContext(
+                cfg, script, fn=upgrade, as_sql=True, starting_rev=start, destination_rev="heads"
+            ),
         ):
             script.run_env()
 
@@ -314,14 +322,15 @@ class Executor:
         for setting in self.session_settings.split(";")[:-1]:
             connection.exec_driver_sql(setting.strip())
         connection.commit()  # session settings, outside the revisions' own transactions
-        watch = StepWatch(plan, on_step, in_transaction)
+        watch = StepWatch(plan, on_step, in_transaction, root=self.config.root)
         cfg = self.alembic_config(connection=connection, on_version_apply=[watch.applied])
         with watch.watching(connection):
             try:
-                if direction == "upgrade":
-                    command.upgrade(cfg, target)
-                else:
-                    command.downgrade(cfg, target)
+                with user_code(self.config.root):
+                    if direction == "upgrade":
+                        command.upgrade(cfg, target)
+                    else:
+                        command.downgrade(cfg, target)
             except Exception as exc:
                 raise watch.failure(direction, exc) from exc
             watch.committed()

@@ -5,10 +5,36 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from migrail.errors import FatalError
+
 if TYPE_CHECKING:
     from alembic.script import Script, ScriptDirectory
 
+    from migrail.config import Config
+
 IRREVERSIBLE_MARKER = "irreversible"
+
+
+def check_versions_folder(config: Config) -> None:
+    """Refuse a versions folder that is a file, or that cannot be listed: either would read as
+    a history without revisions ("nothing to prove", "up to date"). One that does not exist is
+    a history without revisions (git keeps no empty folder)."""
+    versions = config.versions_dir
+    if not versions.exists() and not versions.is_symlink():
+        return
+    shown = config.shown(versions)
+    if not versions.is_dir():
+        raise FatalError(
+            f"{shown} is not a folder: it should hold the revision files",
+            hint="move it aside and restore the folder of revision files (git checkout)",
+        )
+    try:
+        next(versions.iterdir(), None)
+    except OSError as exc:
+        raise FatalError(
+            f"cannot read the revision files in {shown}: {exc.strerror}",
+            hint=f"let this user read it: chmod u+rx {shown} (or run as its owner)",
+        ) from None
 
 
 def ordered_revisions(script: ScriptDirectory) -> list[Script]:

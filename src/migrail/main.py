@@ -210,6 +210,7 @@ def _guarded(run: Callable[[], int], console: Console, debug: bool) -> int:
     """FatalError: exit 2 without a traceback; Ctrl-C: 130; SIGTERM: 143; anything else: 3."""
     from migrail.output import failure
     from migrail.urls import mask_text
+    from migrail.usercode import UserExit
 
     try:
         return run()
@@ -218,6 +219,16 @@ def _guarded(run: Callable[[], int], console: Console, debug: bool) -> int:
         if debug:
             sys.stderr.write(mask_text(traceback.format_exc()))
         return EXIT_USAGE
+    except UserExit as exc:
+        failure(console, mask_text(str(exc)))
+        return EXIT_FINDINGS
+    except SystemExit as exc:  # commands return their code: this came from the project's code
+        failure(
+            console,
+            f"SystemExit({exc.code!r}) raised by the project's code: an exit from user code is a "
+            "failure, not a success",
+        )
+        return EXIT_FINDINGS
     except KeyboardInterrupt:
         failure(console, "interrupted")
         return 130

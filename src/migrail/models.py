@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from migrail.errors import FatalError
+from migrail.usercode import UserExit, user_code
 
 if TYPE_CHECKING:
     from sqlalchemy import MetaData
@@ -39,7 +40,11 @@ def load_metadata(config: Config, source: Path | None = None) -> MetaData | None
     if source is not None:
         _forget(module_name.partition(".")[0])
     try:
-        module = importlib.import_module(module_name)
+        with user_code(root):
+            module = importlib.import_module(module_name)
+    except UserExit as exc:
+        call = f"importing the models module {module_name!r}: {exc.call}"
+        raise UserExit(call, exc.where) from None
     except ImportError as exc:
         raise FatalError(
             f"cannot import the models module {module_name!r} ({exc})",

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from migrail import history
 from migrail.errors import FatalError
 from migrail.steps import describe_error
+from migrail.usercode import UserExit
 
 if TYPE_CHECKING:
     from alembic.script import Script
@@ -35,6 +36,22 @@ class Rendered:
     revision: Script
     sql: str | None
     error: str | None = None
+    exited: UserExit | None = None  # the revision's code tried to end the process
+
+    def require_sql(self, consequence: str = "", hint: str | None = None) -> str:
+        """The SQL; without it, an error saying why (``consequence``: what that prevents). An
+        exit from the revision's code is its failure, like any exit from user code."""
+        if self.sql is not None:
+            return self.sql
+        name = history.short_name(self.revision)
+        if self.exited is not None:
+            raise UserExit(
+                f"{name} cannot be rendered as SQL: {self.exited.call}", self.exited.where
+            )
+        raise FatalError(
+            f"{name} cannot be rendered as SQL without a database{consequence}: {self.error}",
+            hint=hint,
+        )
 
 
 def render_each(executor: Executor, start: Sequence[str] = ()) -> list[Rendered]:
@@ -54,11 +71,14 @@ def render_each(executor: Executor, start: Sequence[str] = ()) -> list[Rendered]
             break
         failed = _running(text)
         if failed is None or failed in pieces:  # not a revision's doing: env.py, say
+            if isinstance(failure, UserExit):
+                raise failure
             raise FatalError(
                 f"the history cannot be rendered offline: {describe_error(failure)}"
             ) from failure
         revision = executor.script.get_revision(failed)
-        pieces[failed] = Rendered(revision, None, describe_error(failure))
+        exited = failure if isinstance(failure, UserExit) else None
+        pieces[failed] = Rendered(revision, None, describe_error(failure), exited)
         below = set(revision._versioned_down_revisions)
         heads = (*[head for head in heads_after if head not in below], failed)
     order = {revision.revision: i for i, revision in enumerate(executor.revisions())}
@@ -98,26 +118,15 @@ def _running(text: str) -> str | None:
 def render_one(executor: Executor, previous: str | None) -> str:
     """The SQL of the revision after ``previous`` (the newest one), as ``generate`` writes it."""
     [piece] = render_each(executor, (previous,) if previous else ())[:1]
-    if piece.sql is None:
-        raise FatalError(
-            f"{history.short_name(piece.revision)} cannot be rendered as SQL without a database: "
-            f"{piece.error}"
-        )
-    return piece.sql
+    return piece.require_sql()
 
 
 def render_range(executor: Executor, start: str | None) -> str:
     """The SQL an upgrade from ``start`` to head runs, as one script; a FatalError if it cannot."""
     pieces = render_each(executor, (start,) if start else ())
-    for piece in pieces:
-        if piece.sql is None:
-            raise FatalError(
-                f"{history.short_name(piece.revision)} cannot be rendered as SQL without a "
-                f"database: {piece.error}",
-                hint="a data migration that reads from the database: apply it with migrate",
-            )
+    hint = "a data migration that reads from the database: apply it with migrate"
     return executor.session_settings + "".join(
-        piece.sql.removeprefix(executor.session_settings) for piece in pieces if piece.sql
+        piece.require_sql(hint=hint).removeprefix(executor.session_settings) for piece in pieces
     )
 
 

@@ -9,8 +9,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from migrail import history
+from migrail.one_transaction import TransactionGuard
+from migrail.usercode import UserCodeError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from alembic.script import Script
     from sqlalchemy.engine import Connection
 
@@ -44,6 +48,7 @@ class StepWatch:
     Alembic reports a revision as applied inside its transaction, before the COMMIT, which can
     still fail (a deferred constraint). A revision counts as done only when the next transaction
     begins or the run ends; its time runs from its own BEGIN, so no commit of another is in it.
+    While a revision runs, ``guard`` holds it to that one transaction.
     """
 
     def __init__(
@@ -51,10 +56,13 @@ class StepWatch:
         plan: list[Script],
         on_step: Callable[[Step], None] | None,
         in_transaction: Callable[[Step], None] | None = None,
+        *,
+        root: Path,
     ) -> None:
         self.plan = plan
         self.on_step = on_step
         self.in_transaction = in_transaction
+        self.guard = TransactionGuard(root)
         self.steps: list[Step] = []
         self._uncommitted: Step | None = None
         self._started: float | None = None
@@ -65,7 +73,8 @@ class StepWatch:
 
         event.listen(connection, "begin", self._began)
         try:
-            yield
+            with self.guard.guarding(connection):
+                yield
         finally:
             event.remove(connection, "begin", self._began)
 
@@ -73,6 +82,7 @@ class StepWatch:
         started = self._started if self._started is not None else time.perf_counter()
         self._uncommitted = Step(self.plan[len(self.steps)], time.perf_counter() - started)
         self._started = None
+        self.guard.leave()
         if self.in_transaction is not None:  # still inside the revision's transaction
             self.in_transaction(self._uncommitted)
 
@@ -97,12 +107,17 @@ class StepWatch:
         self.committed()
         if self._started is None:
             self._started = time.perf_counter()
+            self.guard.enter()
+        else:
+            self.guard.began(connection)
 
 
 def describe_error(exc: BaseException) -> str:
     """PostgreSQL's own message for database errors; the exception itself for anything else."""
     from sqlalchemy.exc import DBAPIError
 
+    if isinstance(exc, UserCodeError):
+        return str(exc)
     error = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
     diag = getattr(error, "diag", None)  # psycopg's, through SQLAlchemy or not
     if diag is None:

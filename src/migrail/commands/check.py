@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from migrail import output, sums
+from migrail import history, output, sums
 from migrail.checks.history_checks import CHECKS
 from migrail.errors import FatalError
 from migrail.tree import DiskTree, StagedTree
@@ -23,6 +23,8 @@ def check(config: Config, *, only: str | None, staged: bool, console: Console) -
         raise FatalError(
             f"unknown check(s): {', '.join(unknown)}", hint=f"checks: {', '.join(CHECKS)}"
         )
+    if not staged:
+        history.check_versions_folder(config)
     tree = StagedTree(config.root) if staged else DiskTree()
     findings = [finding for name in names for finding in CHECKS[name](config, tree)]
     for finding in findings:
@@ -38,6 +40,7 @@ def sum_command(config: Config, *, update: bool, console: Console) -> int:
     path = config.migrations_dir / sums.SUM_FILE
     if not update:
         return check(config, only="immutable", staged=False, console=console)
+    history.check_versions_folder(config)
     files = {p.name: p.read_bytes() for p in sorted(config.versions_dir.glob("*.py"))}
     files.pop("__init__.py", None)
     path.write_text(sums.render_sum(files))

@@ -50,11 +50,7 @@ def plan(config: Config, *, env_name: str | None, out: Path, force: bool, consol
         return 1
     pending = executor.pending(current)
     for piece in pieces:
-        if piece.sql is None:
-            raise FatalError(
-                f"{history.short_name(piece.revision)} cannot be rendered as SQL without a "
-                f"database, so its SQL cannot be approved: {piece.error}"
-            )
+        piece.require_sql(", so its SQL cannot be approved")
     scope = {Path(revision.path).resolve() for revision in pending}
     failing = lint_history(executor, scope).failing if pending else []
     findings = [
