@@ -16,6 +16,7 @@ OWN_RULES = frozenset(
     {
         "empty-downgrade",
         "backfill-with-ddl",
+        "ends-transaction",
         "file-name-mismatch",
         "missing-message",
         "cannot-render",

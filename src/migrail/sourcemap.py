@@ -144,8 +144,9 @@ def parse(source: str, path: Path) -> ast.Module | None:
 
 
 def sql_argument(call: ast.Call) -> str | None:
-    """The SQL an ``op.execute`` call runs, when written out: ``"..."`` or ``sa.text("...")``."""
-    if not call.args or getattr(call.func, "attr", None) != "execute":
+    """The SQL an ``op.execute`` call (or a connection's ``execute``, ``exec_driver_sql``) runs,
+    when written out: ``"..."`` or ``sa.text("...")``."""
+    if not call.args or getattr(call.func, "attr", None) not in ("execute", "exec_driver_sql"):
         return None
     argument = call.args[0]
     if isinstance(argument, ast.Call) and argument.args:  # sa.text("...")

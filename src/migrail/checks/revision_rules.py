@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from migrail.findings import Finding, own_finding
 from migrail.history import irreversible_reason
+from migrail.one_transaction import transaction_end
 from migrail.sourcemap import function_named, op_call_nodes, sql_argument
 
 if TYPE_CHECKING:
@@ -97,11 +98,33 @@ def backfill_apart_from_ddl(revision: Script, tree: ast.Module) -> Iterator[Find
                 )
 
 
+def keeps_its_transaction(revision: Script, tree: ast.Module) -> Iterator[Finding]:
+    """A revision does not commit or roll back the transaction it runs in.
+
+    Each revision runs in one transaction, so that a failure leaves none of it applied. A
+    ``commit()`` part-way splits it: when a later statement fails, the first half stays while
+    ``alembic_version`` still names the revision before. ``migrate`` and ``migrate-staging`` stop
+    such a revision when it runs; this finds it in review. (An ORM ``Session`` bound to the
+    connection commits to a savepoint, and is left alone.)
+    """
+    for function in ("upgrade", "downgrade"):
+        body = function_named(tree, function)
+        for line, what in _transaction_ends(body) if body is not None else ():
+            yield own_finding(
+                revision,
+                "ends-transaction",
+                f"{function}() ends its transaction part-way ({what}): a failure after it "
+                "leaves the first half applied",
+                line=line,
+            )
+
+
 RULES: tuple[Rule, ...] = (
     file_name_matches_revision,
     has_message,
     downgrade_undoes_upgrade,
     backfill_apart_from_ddl,
+    keeps_its_transaction,
 )
 
 
@@ -170,6 +193,46 @@ _DDL_TABLE = re.compile(
     r"(?:only\s+)?|drop\s+table\s+(?:if\s+exists\s+)?)(?P<table>[\w.\"]+)",
     re.IGNORECASE,
 )
+
+
+def _transaction_ends(function: ast.FunctionDef) -> Iterator[tuple[int, str]]:
+    """Calls that end the transaction: ``commit()``/``rollback()`` on the migration's
+    connection (``op.get_bind()``, or a name given it), and SQL that does (``COMMIT``), outside
+    ``autocommit_block()``."""
+    connections = {
+        target.id
+        for node in ast.walk(function)
+        if isinstance(node, ast.Assign) and _is_connection(node.value)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    sanctioned = {
+        id(inner)
+        for node in ast.walk(function)
+        if isinstance(node, ast.With) and "autocommit_block" in ast.unparse(node.items[0])
+        for inner in ast.walk(node)
+    }
+    for node in ast.walk(function):
+        if id(node) in sanctioned or not isinstance(node, ast.Call):
+            continue
+        if not isinstance(node.func, ast.Attribute):
+            continue
+        receiver = node.func.value
+        mine = _is_connection(receiver) or (
+            isinstance(receiver, ast.Name) and receiver.id in connections
+        )
+        if node.func.attr in ("commit", "rollback") and mine:
+            yield node.lineno, f"{ast.unparse(node)}"
+        else:
+            end = transaction_end(sql_argument(node) or "")
+            if end is not None:
+                yield node.lineno, f"{end} in {ast.unparse(node)}"
+
+
+def _is_connection(node: ast.expr) -> bool:
+    """``op.get_bind()``, ``op.get_context().connection``, or a ``.connection`` of either."""
+    text = ast.unparse(node)
+    return text.endswith(("get_bind()", ".connection", "dbapi_connection"))
 
 
 def _changes_schema(node: ast.Call) -> bool:
