@@ -97,6 +97,18 @@ def _huge_revision(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_revision(project, "0002", "seed_tasks", "0001", "pass", extra=f"ROWS = [\n{rows}]\n")
 
 
+def _versions_replaced_by(what: str) -> Setup:
+    def replace(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        versions = project / "migrations" / "versions"
+        versions.rename(project / "migrations" / "versions.old")
+        if what == "a file":
+            versions.write_text("")
+        else:
+            versions.symlink_to("nowhere")
+
+    return replace
+
+
 CASES: list[tuple[str, list[str], Setup, str]] = [
     (
         "password in the query string",
@@ -339,6 +351,27 @@ CASES: list[tuple[str, list[str], Setup, str]] = [
         "hint: change it through a revision: migrail generate NAME, then migrail migrate\n",
     ),
     (
+        "a file where the revisions folder should be",
+        ["migrate-staging"],
+        _versions_replaced_by("a file"),
+        "error: migrations/versions is not a folder: it should hold the revision files\n"
+        "hint: move it aside and restore the folder of revision files (git checkout)\n",
+    ),
+    (
+        "a dangling link where the revisions folder should be",
+        ["check"],
+        _versions_replaced_by("a dangling link"),
+        "error: migrations/versions is not a folder: it should hold the revision files\n"
+        "hint: move it aside and restore the folder of revision files (git checkout)\n",
+    ),
+    (
+        "a file where the revisions folder should be, recorded in the sum",
+        ["sum", "--update"],
+        _versions_replaced_by("a file"),
+        "error: migrations/versions is not a folder: it should hold the revision files\n"
+        "hint: move it aside and restore the folder of revision files (git checkout)\n",
+    ),
+    (
         "an unknown revision to prove from",
         ["migrate-staging", "--from", "9999"],
         lambda project, monkeypatch: None,
@@ -500,3 +533,32 @@ def test_an_editor_lock_file_among_the_revisions_is_ignored(
     versions = project / "migrations" / "versions"
     (versions / ".#0001_create_tasks.py").symlink_to("user@host.1234:1700000000")
     assert main(["lint"]) == 0, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["check"], ["migrate-staging"], ["lint"]])
+def test_revision_files_that_cannot_be_read_are_an_error_not_an_empty_history(
+    project: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    """Read as an empty folder, they would make "nothing to prove" and "up to date"."""
+    import shutil
+
+    import migrail.commands.check
+    import migrail.commands.lint
+    import migrail.commands.migrate_staging  # noqa: F401  (loaded while still allowed to)
+    from testing.users import open_directory, unprivileged
+
+    copy = open_directory() / "tasks_app"
+    shutil.copytree(project, copy)
+    for path in [copy, *copy.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    (copy / "migrations" / "versions").chmod(0o300)  # may be written to, not listed
+    try:
+        with unprivileged():
+            code = main([*argv, "--project", str(copy)])
+    finally:
+        shutil.rmtree(copy.parent)
+    assert code == 2
+    assert capsys.readouterr().err == (
+        "error: cannot read the revision files in migrations/versions: Permission denied\n"
+        "hint: let this user read it: chmod u+rx migrations/versions (or run as its owner)\n"
+    )

@@ -105,11 +105,12 @@ class Config:
         return self.migrations_dir / "seeds"
 
     def shown(self, path: Path) -> str:
-        """``path`` as messages name it: relative to the project, where it is inside it."""
-        try:
-            return str(path.resolve().relative_to(self.root.resolve()))
-        except ValueError:
-            return str(path)
+        """``path`` as messages name it: relative to the project, where it is inside it (as
+        named: a link is not replaced by its target)."""
+        for inside, root in ((path, self.root), (path.resolve(), self.root.resolve())):
+            if inside.is_relative_to(root):
+                return str(inside.relative_to(root))
+        return str(path)
 
     def environment(self, name: str | None) -> Environment:
         """The environment called ``name`` (the default one when ``None``)."""
