@@ -77,3 +77,23 @@ def add_priority_to_task(root: Path) -> None:
     owner = "    owner: Mapped[str | None] = mapped_column(Text)\n"
     priority = "    priority: Mapped[int] = mapped_column(nullable=False, server_default='0')\n"
     schema.write_text(schema.read_text().replace(owner, owner + priority))
+
+
+def write_slow_to_lint_revision(project: Path, statements: int = 100_000) -> Path:
+    """Revision 0002 runs ``statements`` ALTER TABLEs in one ``op.execute``: squawk takes
+    seconds over them, time enough to look at a lint while its temporary files exist."""
+    return write_revision(
+        project,
+        "0002",
+        "many_columns",
+        "0001",
+        'op.execute("\\n".join(f"ALTER TABLE tasks ADD COLUMN c{i} int;" '
+        f"for i in range({statements})))",
+    )
+
+
+def write_slow_to_load_revision(project: Path, seconds: float = 60) -> Path:
+    """Revision 0002 sleeps when its module is imported: whatever loads the history waits."""
+    return write_revision(
+        project, "0002", "slow_to_load", "0001", "pass", extra=f"import time\ntime.sleep({seconds})"
+    )

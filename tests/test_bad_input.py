@@ -378,6 +378,16 @@ CASES: list[tuple[str, list[str], Setup, str]] = [
         "error: --from 9999: no such revision in {project}/migrations/versions\n"
         "hint: name a revision by its id or file name, e.g. one of: 0001_create_tasks\n",
     ),
+    # generate: an SQL file left by a deleted revision
+    (
+        "generate over an orphan SQL file",
+        ["generate", "--empty", "add_priority"],
+        _write("migrations/sql/0002_add_priority.sql", "-- a revision deleted since\n"),
+        "error: migrations/sql/0002_add_priority.sql belongs to no revision, and the new "
+        "revision would be numbered 0002 too\n"
+        "hint: remove it if its revision was deleted on purpose (migrail lint --fix-sql removes "
+        "such files), or restore that revision; then generate again\n",
+    ),
 ]
 
 

@@ -6,7 +6,6 @@ Findings are data (``Finding``); ``report.py`` renders them. Nothing here prints
 from __future__ import annotations
 
 import ast
-import tempfile
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,6 +16,7 @@ from migrail.checks.revision_rules import check_revision
 from migrail.errors import FatalError
 from migrail.findings import Finding, own_finding, sort_key
 from migrail.render import render_each
+from migrail.scratch import scratch_directory
 from migrail.squawk import RULES_URL, Violation, run_squawk
 from migrail.suppressions import Suppression, read_suppressions
 
@@ -130,13 +130,13 @@ def _squawk_findings(executor: Executor, report: LintReport) -> list[Finding]:
         for revision in report.revisions
         if revision.revision in report.sql
     }
-    with tempfile.TemporaryDirectory(prefix="migrail-lint-") as directory:
+    with scratch_directory("lint") as directory:
         files = []
         for stem, revision in by_stem.items():
             sql = report.sql[revision.revision]
             committed = executor.config.sql_dir / f"{stem}.sql"
             if not (committed.is_file() and committed.read_text() == sql):
-                committed = Path(directory) / f"{stem}.sql"
+                committed = directory / f"{stem}.sql"
                 committed.write_text(sql)
             files.append(committed)
         violations = run_squawk(files, executor.config.lint, cwd=executor.config.root)

@@ -1,13 +1,48 @@
-"""Every subprocess migrail starts goes through ``run``."""
+"""Every subprocess migrail starts goes through ``run``, with only the variables it needs.
+
+migrail's own environment holds database URLs and tokens, and a child does not need them: a warm
+cluster's server, which outlives the run (as another user, when run as root), would keep them in
+its environment for as long as it runs. So each kind of child gets an allow-list, here and only
+here; the kind is known by the program's name.
+"""
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
 from migrail.errors import FatalError
+
+# Every child: where programs and temporary files are, and the time zone (initdb records it).
+_COMMON = ("PATH", "TMPDIR", "TZ")
+# What some kinds of program need beyond that; any other program gets _COMMON alone.
+_NEEDS = {
+    # A PostgreSQL built into a prefix of its own can need its libraries found.
+    "postgres": ("LD_LIBRARY_PATH",),
+    # Its configuration (safe.directory, includes), and the GIT_* variables a hook is given or
+    # the user set: GIT_INDEX_FILE is the index ``git commit <paths>`` is about to record.
+    "git": ("HOME", "XDG_CONFIG_HOME", "GIT_*"),
+    "squawk": ("HOME",),
+}
+# Programs of a kind named otherwise; the others are their own kind.
+_KINDS = {"initdb": "postgres", "pg_ctl": "postgres", "pg_config": "postgres"}
+_LOCALE = {"LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
+
+
+def child_environment(program: str | Path) -> dict[str, str]:
+    """The environment ``program`` runs with: the allow-listed variables of its kind, in the C
+    locale (its messages are parsed and shown as they are)."""
+    name = Path(program).name
+    allowed = _COMMON + _NEEDS.get(_KINDS.get(name, name), ())
+    passed = {
+        variable: value
+        for variable, value in os.environ.items()
+        if any(fnmatch.fnmatchcase(variable, pattern) for pattern in allowed)
+    }
+    return {**passed, **_LOCALE}
 
 
 def run(
@@ -26,12 +61,11 @@ def run(
     stdin is closed so that nothing can wait for a terminal.
     """
     argv = [str(arg) for arg in args]
-    env = {**os.environ, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
     try:
         completed = subprocess.run(
             argv,
             cwd=cwd,
-            env=env,
+            env=child_environment(argv[0]),
             user=user,
             group=group,
             stdin=subprocess.DEVNULL,
@@ -59,7 +93,12 @@ def run_bytes(args: Sequence[str | Path], *, stdin: bytes, timeout: float = 60) 
     argv = [str(arg) for arg in args]
     try:
         completed = subprocess.run(
-            argv, input=stdin, capture_output=True, timeout=timeout, check=False
+            argv,
+            env=child_environment(argv[0]),
+            input=stdin,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
         )
     except FileNotFoundError as exc:
         raise FatalError(f"cannot run {argv[0]}: not found") from exc

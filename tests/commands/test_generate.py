@@ -55,8 +55,9 @@ def test_empty_revision_needs_no_database(
 def test_the_first_revision_of_a_new_project(
     project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for path in (project / "migrations" / "versions").iterdir():
-        path.unlink()
+    for folder in ("versions", "sql"):
+        for path in (project / "migrations" / folder).iterdir():
+            path.unlink()
     assert main(["generate", "create tasks"]) == 0
     assert "  + table tasks (7 columns)\n" in capsys.readouterr().err
     sql = (project / "migrations" / "sql" / "0001_create_tasks.sql").read_text()
@@ -171,3 +172,25 @@ def test_a_foreign_key_is_added_not_valid_and_validated_in_a_follow_up(
     assert "op.execute('ALTER TABLE tasks VALIDATE CONSTRAINT tasks_parent_id_fkey')" in finish
     assert (project / "migrations" / "sql" / "0003_add_parent_finish.sql").is_file()
     assert [f["rule"] for f in _lint_and_prove(capsys)] == []
+
+
+def test_an_orphan_sql_file_with_the_new_number_is_refused_and_nothing_is_written(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Left by a revision that was deleted: generate would write the new SQL over it."""
+    monkeypatch.setenv("MIGRAIL_EPHEMERAL", "server")  # refused before any database is needed
+    orphan = project / "migrations" / "sql" / "0002_add_priority.sql"
+    orphan.write_text("-- the SQL of a revision deleted since\n")
+    add_priority_column(project)
+    before = {path: path.read_bytes() for path in project.rglob("*") if path.is_file()}
+    for argv in (["generate", "--empty", "add priority"], ["generate", "add_priority"]):
+        assert main(argv) == 2
+        out, err = capsys.readouterr()
+        assert out == ""
+        assert err == (
+            "error: migrations/sql/0002_add_priority.sql belongs to no revision, and the new "
+            "revision would be numbered 0002 too\n"
+            "hint: remove it if its revision was deleted on purpose (migrail lint --fix-sql "
+            "removes such files), or restore that revision; then generate again\n"
+        )
+    assert {path: path.read_bytes() for path in project.rglob("*") if path.is_file()} == before

@@ -130,9 +130,9 @@ def schema_sync(config: Config, tree: Tree) -> list[Finding]:
     for byte those the snapshot was rendered from, they are not even imported.
     """
     import difflib
-    import tempfile
 
     from migrail.models import load_metadata, package_paths
+    from migrail.scratch import scratch_directory
     from migrail.snapshot import model_files, models_digest, render_schema, split_snapshot
 
     if config.metadata is None:
@@ -150,8 +150,8 @@ def schema_sync(config: Config, tree: Tree) -> list[Finding]:
     rendered_from, recorded = split_snapshot(text)
     if rendered_from == models_digest(model_files(config, tree)):
         return []  # the very model files the snapshot was rendered from: no need to import them
-    with tempfile.TemporaryDirectory(prefix="migrail-staged-") as directory:
-        source = tree.checkout(package_paths(config), Path(directory), config.root)
+    with scratch_directory("staged") as directory:
+        source = tree.checkout(package_paths(config), directory, config.root)
         metadata = load_metadata(config, source)
         assert metadata is not None
         current = render_schema(metadata)
@@ -189,16 +189,16 @@ def lint(config: Config, tree: Tree) -> list[Finding]:
     findings fail the check; ``migrail lint`` shows the warnings too.
     """
     import dataclasses
-    import tempfile
 
     from migrail.executor import Executor
     from migrail.lint import lint_history
+    from migrail.scratch import scratch_directory
 
     scope = tree.changed(config.versions_dir)
     if scope is not None and not scope:
         return []
-    with tempfile.TemporaryDirectory(prefix="migrail-staged-") as directory:
-        root = tree.checkout([config.migrations_dir], Path(directory), config.root)
+    with scratch_directory("staged") as directory:
+        root = tree.checkout([config.migrations_dir], directory, config.root)
         linted = config
         if root is not None and scope is not None:
             moved = root / config.migrations_dir.relative_to(config.root)

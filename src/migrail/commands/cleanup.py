@@ -1,6 +1,6 @@
-"""``migrail cleanup``: stop the warm cluster, remove what killed runs left behind, and clear the
-template cache (on the warm cluster, by stopping it; on MIGRAIL_ADMIN_URL's server, by dropping
-its templates)."""
+"""``migrail cleanup``: stop the warm cluster, remove what killed runs left behind (clusters,
+temporary directories, throwaway databases), and clear the template cache (on the warm cluster,
+by stopping it; on MIGRAIL_ADMIN_URL's server, by dropping its templates)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,13 @@ if TYPE_CHECKING:
 
 
 def cleanup(*, console: Console) -> int:
-    """Stop warm clusters, remove clusters of dead runs, and sweep stale throwaway databases."""
+    """Stop warm clusters, remove clusters and temporary directories of dead runs, and sweep
+    stale throwaway databases."""
     import os
 
     from migrail import cluster
     from migrail.ephemeral import ADMIN_URL_ENV, sweep_stale_databases
+    from migrail.scratch import sweep_stale_scratch
     from migrail.templates import clear_templates
     from migrail.urls import parse_url
     from migrail.warm import stop_warm_clusters
@@ -29,6 +31,8 @@ def cleanup(*, console: Console) -> int:
         output.info(console, f"left the warm cluster in {directory} running: a run is using it")
     for directory in cluster.sweep_stale_clusters():
         output.success(console, f"removed the cluster of a killed run in {directory}")
+    for directory in sweep_stale_scratch():
+        output.success(console, f"removed the temporary files of a killed run in {directory}")
     if os.environ.get(ADMIN_URL_ENV, "").strip():
         url = parse_url(os.environ[ADMIN_URL_ENV], source=ADMIN_URL_ENV)
         for name in sweep_stale_databases(url):

@@ -37,6 +37,7 @@ def generate(config: Config, *, name: str, empty: bool, console: Console) -> int
     revision_id = naming.next_revision_id(
         (revision.revision for revision in executor.revisions()), config.revision_naming
     )
+    _refuse_orphan_sql(config, revision_id)
     if empty:
         written = executor.new_revision(slug, revision_id)
     else:
@@ -57,6 +58,19 @@ def generate(config: Config, *, name: str, empty: bool, console: Console) -> int
         output.success(console, f"Its SQL, for review ➜ {_relative(sql_path, config.root)}")
         previous = script.revision
     return 0
+
+
+def _refuse_orphan_sql(config: Config, revision_id: str) -> None:
+    """An SQL file numbered like the new revision belongs to none (its revision was deleted):
+    the new one's SQL would be written over it or beside it, so nothing is written."""
+    orphans = sorted(config.sql_dir.glob(f"{revision_id}_*.sql"))
+    if orphans:
+        raise FatalError(
+            f"{_relative(orphans[0], config.root)} belongs to no revision, and the new revision "
+            f"would be numbered {revision_id} too",
+            hint="remove it if its revision was deleted on purpose (migrail lint --fix-sql "
+            "removes such files), or restore that revision; then generate again",
+        )
 
 
 def _autogenerate(
