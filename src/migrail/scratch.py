@@ -20,8 +20,8 @@ from typing import Literal
 from migrail.cluster import process_alive
 from migrail.signals import shielded, sigterm_raises
 
-Kind = Literal["lint", "staged"]
-KINDS: tuple[Kind, ...] = ("lint", "staged")
+Kind = Literal["lint", "staged", "rehearsal"]
+KINDS: tuple[Kind, ...] = ("lint", "staged", "rehearsal")
 
 
 @contextmanager

@@ -353,14 +353,13 @@ def _approval_path(plan_path: Path) -> Path:
 def rehearse(config: Config, *, env_name: str | None, console: Console) -> int:
     """plan, approve (as someone else) and apply, end to end, on a throwaway database standing in
     for ``env_name`` (production by default): the release, rehearsed before it is real."""
-    import tempfile
-
     from migrail.ephemeral import ephemeral_database
+    from migrail.scratch import scratch_directory
 
     environment = config.environment(env_name or "production")
     output.info(console, f"Rehearsing a release to {environment.name} on a throwaway database")
-    with tempfile.TemporaryDirectory(prefix="migrail-rehearsal-") as directory:
-        plan_path = Path(directory) / "plan.json"
+    with scratch_directory("rehearsal") as directory:
+        plan_path = directory / "plan.json"
         with ephemeral_database() as url:
             stand_in = url.render_as_string(hide_password=False)
             with _variables({environment.url_env: stand_in}):
