@@ -106,6 +106,34 @@ def test_databases_of_killed_runs_are_swept_and_those_of_live_runs_kept(
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
 
 
+def test_a_live_runs_databases_are_kept_whichever_database_it_took_its_lock_through(
+    pg_server: Server,
+) -> None:
+    """Advisory locks are per database: a run whose MIGRAIL_ADMIN_URL names another database
+    than the sweeper's is still alive to it. Its token's hash is negative here (hashtext is an
+    int4, pg_locks shows an oid)."""
+    now = int(time.time())
+    other = f"mt_admin_{os.getpid()}"
+    alive = f"{DATABASE_PREFIX}{now}_k5eed1e5"  # hashtext('k5eed1e5') < 0
+    alive_copy = f"{alive}_2"
+    killed = f"{DATABASE_PREFIX}{now}_kfeedf00d"
+    names = (other, alive, alive_copy, killed)
+    with psycopg.connect(libpq_conninfo(pg_server.admin_url), autocommit=True) as admin:
+        for name in names:
+            admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        through_other = pg_server.admin_url.set(database=other)
+        with owning(through_other, alive):
+            assert sweep_stale_databases(pg_server.admin_url) == [killed]
+            assert sweep_stale_databases(through_other) == []
+            assert {alive, alive_copy} <= database_names(pg_server.admin_url)
+        assert sorted(sweep_stale_databases(pg_server.admin_url)) == [alive, alive_copy]
+    finally:
+        with psycopg.connect(libpq_conninfo(pg_server.admin_url), autocommit=True) as admin:
+            for name in names:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def _child_with_a_cluster(then: str) -> subprocess.Popen[str]:
     """A process that starts an embedded cluster, prints its directory, then runs ``then``."""
     script = (

@@ -16,10 +16,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from sqlalchemy.engine import URL
 
 from migrail.ephemeral import DATABASE_PREFIX, Server
+from migrail.urls import libpq_conninfo
 from testing.postgres import columns, database_names, query, template_names, version
 from testing.projects import write_revision
 
@@ -232,6 +234,109 @@ def test_a_sweep_leaves_the_databases_of_a_live_run_alone(project: Path, pg_serv
     assert _finish(_migrail(project, None, "cleanup"))[0] == 0  # sweeps the server
     _, err = _finish(proving)
     assert "[✓] round trip: down to base and up to head again" in err, err
+
+
+def _hold(project: Path) -> Path:
+    """Revision 0002 sleeps (pg_sleep, so its run is live on the server) for as long as the
+    file returned exists; the schema agrees with the models, so the run then succeeds."""
+    hold = project / "hold"
+    hold.touch()
+    write_revision(
+        project,
+        "0002",
+        "held",
+        "0001",
+        f'while Path({str(hold)!r}).exists():\n        op.execute("SELECT pg_sleep(0.05)")',
+        extra="from pathlib import Path",
+    )
+    return hold
+
+
+def _sessions(admin_url: URL, application: str) -> list[tuple[str, str]]:
+    """The database and last query of each session of the run started with
+    ``PGAPPNAME=application``: how a test tells its runs apart on a server others use too."""
+    rows = query(
+        admin_url,
+        f"SELECT datname, query FROM pg_stat_activity WHERE application_name = '{application}'",
+    )
+    return [(str(name), str(text)) for name, text in rows]
+
+
+def _run_database(
+    admin_url: URL, application: str, run: subprocess.Popen[str], doing: str = ""
+) -> str:
+    """The throwaway database of the run ``application``, once a session of the run there has
+    run a query starting with ``doing``."""
+    deadline = time.monotonic() + 60
+    while True:
+        for name, text in _sessions(admin_url, application):
+            if name.startswith(DATABASE_PREFIX) and text.startswith(doing):
+                return name
+        assert run.poll() is None, f"the run ended: {run.communicate()[1]}"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def server_databases(pg_server: Server) -> Iterator[list[URL]]:
+    """Admin URLs naming three databases of their own on the suite's server, as other
+    projects' MIGRAIL_ADMIN_URL might."""
+    names = [f"mt_admin_{os.getpid()}_{letter}" for letter in "abc"]
+    with psycopg.connect(libpq_conninfo(pg_server.admin_url), autocommit=True) as admin:
+        for name in names:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield [pg_server.admin_url.set(database=name) for name in names]
+        finally:
+            for name in names:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_runs_and_cleanups_through_other_databases_drop_only_dead_runs_databases(
+    project: Path,
+    pg_server: Server,
+    server_databases: list[URL],
+    private_tmp: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A run's lock lives in the database its MIGRAIL_ADMIN_URL names; another run's sweep, or
+    a cleanup, through another database of the server still sees it: the live run keeps its
+    database, and only the killed run's goes."""
+    monkeypatch.setenv("TMPDIR", str(private_tmp))  # cleanup stops warm clusters: only ours
+    first, second, third = server_databases
+    tag = f"mt_{os.getpid()}"
+
+    def start(admin: URL, application: str, *arguments: str) -> subprocess.Popen[str]:
+        with monkeypatch.context() as child:  # the test's own sessions are not the run's
+            child.setenv("MIGRAIL_ADMIN_URL", admin.render_as_string(hide_password=False))
+            child.setenv("PGAPPNAME", f"{tag}_{application}")
+            return _migrail(project, None, *arguments)
+
+    hold = _hold(project)
+    live = start(first, "live", "migrate-staging", "--no-cache")
+    live_database = _run_database(pg_server.admin_url, f"{tag}_live", live, "SELECT pg_sleep")
+    killed = start(second, "killed", "migrate-staging", "--no-cache")  # it sweeps first
+    killed_database = _run_database(pg_server.admin_url, f"{tag}_killed", killed)
+    killed.send_signal(signal.SIGKILL)
+    killed.communicate(timeout=30)
+    deadline = time.monotonic() + 30  # until the server has ended the killed run's sessions
+    while _sessions(pg_server.admin_url, f"{tag}_killed"):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+    code, err = _finish(start(third, "cleanup", "cleanup"))
+    assert code == 0, err
+    assert f"dropped {killed_database}, left by a run that is gone\n" in err
+    assert live_database not in err
+    left = _staging_debris(pg_server.admin_url)
+    assert live_database in left and killed_database not in left
+    assert live.poll() is None, "the live run was still live throughout"
+
+    hold.unlink()
+    code, err = _finish(live)
+    assert code == 0, err
+    assert "[✓] round trip: down to base and up to head again" in err
+    assert live_database not in _staging_debris(pg_server.admin_url)
 
 
 def test_staging_killed_on_private_clusters_leaves_no_cluster_behind(

@@ -127,7 +127,8 @@ def throwaway_name() -> str:
 def owning(admin_url: URL, name: str) -> Iterator[None]:
     """Hold, on a connection of its own, the advisory lock that says the run which named
     ``name`` is alive: a run killed with SIGKILL loses its connection and so the lock, and the
-    next sweep drops its databases however young they are."""
+    next sweep drops its databases however young they are (``_owner_gone``), whichever
+    database of the server either connects through."""
     with admin_connection(admin_url) as owner:
         # An idle session the server ends would free the lock while the run goes on.
         if owner.info.server_version >= 140000:
@@ -136,22 +137,23 @@ def owning(admin_url: URL, name: str) -> Iterator[None]:
         yield
 
 
-def _owner_gone(admin: psycopg.Connection[tuple[object, ...]], name: str) -> bool:
-    """Whether no live run holds ``name``'s lock (taking it for a moment to find out)."""
-    key = (_LOCK_SPACE, _token(name))
-    row = admin.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", key).fetchone()
-    if row is None or not row[0]:
-        return False
-    admin.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", key)
-    return True
-
-
-def _gone(admin: psycopg.Connection[tuple[object, ...]], name: str, old: bool) -> bool:
-    """A database of a run that holds the lock is gone when its lock is free, however old; one
-    of an older migrail's run (no lock) when it is old."""
-    if _token(name).startswith(LOCKED_TOKEN):
-        return _owner_gone(admin, name)
-    return old
+def _owner_gone(admin: psycopg.Connection[tuple[object, ...]], name: str, *, old: bool) -> bool:
+    """Whether the run that named ``name`` (a throwaway database, or a template copy, which
+    carries the run's token) is gone, so that what it left may be dropped. A run of this
+    migrail holds the lock of ``owning``: it is gone when no session holds or awaits that lock
+    in any database of the server. (Trying the lock would not do: advisory locks are per
+    database, and the run may have taken it through another database than the sweeper's.) A
+    run of an older migrail (no lock, a token without the ``k``) is taken for gone when
+    ``old``."""
+    token = _token(name)
+    if not token.startswith(LOCKED_TOKEN):
+        return old
+    row = admin.execute(
+        "SELECT NOT EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory'"
+        " AND classid = %s::int4::oid AND objid = hashtext(%s)::oid AND objsubid = 2)",
+        (_LOCK_SPACE, token),
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def _token(name: str) -> str:
@@ -198,7 +200,8 @@ def ephemeral_database(source: Source | None = None) -> Iterator[URL]:
 
 
 def sweep_stale_databases(admin_url: URL, older_than: float = STALE_AFTER_SECONDS) -> list[str]:
-    """Drop databases of migrail's naming pattern created more than ``older_than`` seconds ago.
+    """Drop databases of migrail's naming pattern whose run is gone (``_owner_gone``; for an
+    older migrail's, created more than ``older_than`` seconds ago).
 
     Best effort: a database this role may not drop is left alone, and the run goes on.
     """
@@ -212,7 +215,11 @@ def sweep_stale_databases(admin_url: URL, older_than: float = STALE_AFTER_SECOND
                 "SELECT datname FROM pg_database WHERE starts_with(datname, %s)", (DATABASE_PREFIX,)
             )
         ]
-        stale = [name for name in names if _gone(admin, name, now - _created_at(name) > older_than)]
+        stale = [
+            name
+            for name in names
+            if _owner_gone(admin, name, old=now - _created_at(name) > older_than)
+        ]
         dropped = []
         for name in stale:
             try:

@@ -4,15 +4,15 @@ A run clones the longest prefix of the history an earlier run already proved
 (``CREATE DATABASE ... TEMPLATE``) and applies only the rest, so a run after adding one revision
 costs one revision, not the whole history. Each template is a database named
 ``migrail_tpl_<project>_<key>``: the key hashes everything that shaped it, in order: the content
-of revisions 1..k, ``env.py`` and the other files beside the revisions (SQL they read, helpers
-they import), whether the tables got sample rows and what the seed files say,
-and whether each revision was round-tripped on its own. Editing revision j changes the key of
-every prefix from j on, so those templates are never served again; they are dropped on the next
-run. Templates are copied during a run under throwaway names (swept like any of a killed run)
-and take their real names only when the run proved the history, so a template always holds a
-proven history. The cache lives on servers that outlive a run (``MIGRAIL_ADMIN_URL``'s, the
-warm cluster); it keeps at most ``MAX_TEMPLATES`` per server, the least recently used going
-first, and ``migrail cleanup`` drops them all.
+of revisions 1..k, ``env.py`` and the other files beside the revisions, in ``versions/`` too
+(SQL they read, helpers they import), whether the tables got sample rows and what the seed
+files say, and whether each revision was round-tripped on its own. Editing revision j changes
+the key of every prefix from j on, so those templates are never served again; they are dropped
+on the next run. Templates are copied during a run under throwaway names (swept like any of a
+killed run) and take their real names only when the run proved the history, so a template
+always holds a proven history. The cache lives on servers that outlive a run
+(``MIGRAIL_ADMIN_URL``'s, the warm cluster); it keeps at most ``MAX_TEMPLATES`` per server, the
+least recently used going first, and ``migrail cleanup`` drops them all.
 """
 
 from __future__ import annotations
@@ -190,36 +190,50 @@ def template_cache(admin_url: URL, executor: Executor, settings: bytes) -> Templ
     template (sample rows or not, seed files, step round trip)."""
     config = executor.config
     project = hashlib.sha256(str(config.migrations_dir.resolve()).encode()).hexdigest()[:8]
+    scripts = executor.revisions()
     digest = hashlib.sha256(CACHE_FORMAT)
     digest.update(hashlib.sha256(settings).digest())
-    digest.update(_support_files(config.migrations_dir))
+    digest.update(_support_files(config.migrations_dir, {Path(s.path) for s in scripts}))
     revisions, keys = [], []
-    for revision in executor.revisions():
+    for revision in scripts:
         digest.update(hashlib.sha256(_read(Path(revision.path))).digest())
         revisions.append(revision.revision)
         keys.append(digest.copy().hexdigest()[:24])
     return TemplateCache(admin_url, project, revisions, keys)
 
 
-# What migrail writes under migrations/ itself, or hashes on its own: not support files.
-_NOT_SUPPORT = frozenset({"versions", "sql", "schema", "seeds", "__pycache__", "migrail.sum"})
+# What migrail writes at the top of migrations/ itself, or hashes on its own: not support files.
+_NOT_SUPPORT = frozenset({"sql", "schema", "seeds", "migrail.sum"})
 
 
-def _support_files(migrations: Path) -> bytes:
-    """``env.py`` and whatever else lives beside the revisions (SQL files they read, helpers
-    they import): a change to any of them is a change to every template."""
-    return files_content(migrations, skip=_NOT_SUPPORT)
+def _support_files(migrations: Path, revisions: set[Path]) -> bytes:
+    """``env.py`` and whatever else lives beside the revisions, in versions/ too (SQL files
+    they read, helpers they import): a change to any of them is a change to every template.
+    The revision files are left out: each is hashed into the keys of its own prefixes."""
+    leave_out = frozenset(path.resolve() for path in revisions)
+    return files_content(migrations, skip=_NOT_SUPPORT, leave_out=leave_out)
 
 
-def files_content(root: Path, skip: frozenset[str] = frozenset()) -> bytes:
+def files_content(
+    root: Path, skip: frozenset[str] = frozenset(), leave_out: frozenset[Path] = frozenset()
+) -> bytes:
     """The names (relative to ``root``) and content of the files under it, as one value for a
-    template's key; folders and files named in ``skip``, and compiled Python, left out."""
+    template's key. Left out: what ``skip`` names at the top of ``root``, the files in
+    ``leave_out`` (resolved paths), and leftovers (``_is_leftover``) wherever they are."""
     found = []
     for path in sorted(root.rglob("*")):
         relative = path.relative_to(root)
-        if path.is_file() and not skip & set(relative.parts) and path.suffix != ".pyc":
+        if relative.parts[0] in skip or any(_is_leftover(part) for part in relative.parts):
+            continue
+        if path.is_file() and path.resolve() not in leave_out:
             found.append(str(relative).encode() + b"\0" + _read(path))
     return b"\0".join(found)
+
+
+def _is_leftover(name: str) -> bool:
+    """What an editor or Python leaves beside the files one edits, and nothing reads: hidden
+    files (swap and lock files, as Alembic passes over ``.#`` ones), backups, bytecode."""
+    return name.startswith(".") or name.endswith(("~", ".pyc", ".pyo")) or name == "__pycache__"
 
 
 def clear_templates(admin_url: URL) -> list[str]:

@@ -171,6 +171,61 @@ def test_a_file_beside_the_revisions_is_part_of_every_template(
     assert "upgrade of 0002_from_file failed: division by zero" in err
 
 
+@pytest.mark.parametrize("beside", ["0002_backfill.sql", "sql/0002.sql", "data/0002.sql"])
+def test_a_file_among_the_revisions_is_part_of_every_template(
+    project: Path,
+    pg_server: Server,
+    ours: set[str],
+    capsys: pytest.CaptureFixture[str],
+    beside: str,
+) -> None:
+    """SQL a revision reads from beside it in versions/ (or a folder there) is hashed as any
+    other file beside the revisions; only the revision files themselves are hashed on their own."""
+    sql = project / "migrations" / "versions" / beside
+    sql.parent.mkdir(exist_ok=True)
+    sql.write_text("SELECT 1")
+    write_revision(
+        project,
+        "0002",
+        "backfill",
+        "0001",
+        f'op.execute((Path(__file__).parent / "{beside}").read_text())',
+        extra="from pathlib import Path",
+    )
+    _add_revision_3(project)
+    assert _run(capsys)[0] == 0
+    sql.write_text("SELECT 1/0")
+    code, err, _ = _run(capsys)
+    assert code == 1, err
+    assert "template cache: starting from" not in err
+    assert "upgrade of 0002_backfill failed: division by zero" in err
+
+
+def test_an_editors_leftovers_and_compiled_python_change_no_template(
+    project: Path, pg_server: Server, ours: set[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Swap files, backups and bytecode come and go while one edits; what revisions read does
+    not change with them, so the templates are still served."""
+    add_priority_with_revision(project)
+    _add_revision_3(project)
+    assert _run(capsys)[0] == 0
+    migrations = project / "migrations"
+    for leftover in (
+        ".env.py.swp",
+        "env.py~",
+        "__pycache__/env.cpython-311.pyc",
+        "versions/.0003_third.py.swp",
+        "versions/0003_third.py~",
+        "versions/__pycache__/0003_third.cpython-311.pyc",
+    ):
+        (migrations / leftover).parent.mkdir(exist_ok=True)
+        (migrations / leftover).write_bytes(b"\0 changing while one edits")
+    code, err, proven = _run(capsys)
+    assert code == 0, err
+    assert "template cache: starting from a copy of the database at 0003_third" in err
+    assert proven == []
+
+
 def test_a_template_dropped_by_another_run_meanwhile_means_a_full_run(
     project: Path,
     pg_server: Server,
