@@ -16,7 +16,7 @@ from migrail.ephemeral import Server
 from migrail.main import main
 from migrail.plan import Plan, write_plan
 from migrail.urls import libpq_conninfo
-from testing.postgres import database_names, version
+from testing.postgres import database_names, query, version
 from testing.projects import write_revision
 
 Setup = Callable[[Path, pytest.MonkeyPatch], None]
@@ -500,3 +500,89 @@ def test_an_editor_lock_file_among_the_revisions_is_ignored(
     versions = project / "migrations" / "versions"
     (versions / ".#0001_create_tasks.py").symlink_to("user@host.1234:1700000000")
     assert main(["lint"]) == 0, capsys.readouterr().err
+
+
+_ALEMBIC_SHAPE = (
+    "hint: give it back Alembic's shape: one column version_num varchar(32) PRIMARY KEY, "
+    "holding the revision the database is at\n"
+)
+VERSION_TABLES = [
+    (
+        "a column of another name",
+        "CREATE TABLE alembic_version (rev varchar(32) PRIMARY KEY);"
+        " INSERT INTO alembic_version VALUES ('0001')",
+        "error: alembic_version is not Alembic's version table: it has (rev character "
+        "varying(32)), where Alembic keeps (version_num character varying(32))\n" + _ALEMBIC_SHAPE,
+    ),
+    (
+        "a column of another type",
+        "CREATE TABLE alembic_version (version_num integer PRIMARY KEY)",
+        "error: alembic_version is not Alembic's version table: it has (version_num integer), "
+        "where Alembic keeps (version_num character varying(32))\n" + _ALEMBIC_SHAPE,
+    ),
+    (
+        "two columns",
+        "CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY, note text)",
+        "error: alembic_version is not Alembic's version table: it has (version_num character "
+        "varying(32), note text), where Alembic keeps (version_num character varying(32))\n"
+        + _ALEMBIC_SHAPE,
+    ),
+    (
+        "a view",
+        "CREATE VIEW alembic_version AS SELECT '0001'::varchar(32) AS version_num",
+        "error: alembic_version is a view, not a table: Alembic records the database's revision "
+        "in it with INSERT and UPDATE\nhint: replace it by Alembic's table: one column "
+        "version_num varchar(32) PRIMARY KEY, holding the revision the database is at\n",
+    ),
+    (
+        "no primary key and a revision twice",
+        "CREATE TABLE alembic_version (version_num varchar(32));"
+        " INSERT INTO alembic_version VALUES ('0001'), ('0001')",
+        "error: alembic_version holds revision 0001 in 2 rows, where Alembic keeps one (the table "
+        "has no primary key)\nhint: keep one of them, then: ALTER TABLE alembic_version ADD "
+        "PRIMARY KEY (version_num)\n",
+    ),
+    (
+        "a row without a revision",
+        "CREATE TABLE alembic_version (version_num varchar(32)); INSERT INTO alembic_version"
+        " VALUES (NULL)",
+        "error: alembic_version has a row without a revision (version_num is NULL)\n"
+        "hint: delete it: DELETE FROM alembic_version WHERE version_num IS NULL\n",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"), [c[1:] for c in VERSION_TABLES], ids=[c[0] for c in VERSION_TABLES]
+)
+def test_an_alembic_version_of_another_shape_is_named_and_left_alone(
+    project: Path,
+    database_url: URL,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    sql: str,
+    expected: str,
+) -> None:
+    """Alembic would read it blindly (a crash), or write a revision it cannot read back."""
+    with psycopg.connect(libpq_conninfo(database_url), autocommit=True) as connection:
+        connection.execute(sql)  # type: ignore[arg-type]
+    monkeypatch.setenv("DATABASE_URL", database_url.render_as_string(hide_password=False))
+    before = _database(database_url)
+    for argv in (["status"], ["migrate"], ["plan"]):
+        capsys.readouterr()
+        assert main(argv) == 2, argv
+        assert capsys.readouterr() == ("", expected), argv
+        assert _database(database_url) == before, argv
+    assert not (project / "plan.json").exists()
+
+
+def _database(url: URL) -> tuple[object, ...]:
+    """The schema, and alembic_version's columns and rows (which the schema's facts leave out)."""
+    with connect(url) as connection:
+        facts = schema_facts(connection)
+    shape = query(
+        url,
+        "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute"
+        " WHERE attrelid = 'alembic_version'::regclass AND attnum > 0 ORDER BY attnum",
+    )
+    return facts, shape, sorted(map(str, query(url, "SELECT * FROM alembic_version")))
