@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -95,6 +96,18 @@ def _duplicate_id(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def _huge_revision(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     rows = "".join(f"    ({n}, 'task {n}'),\n" for n in range(600_000))
     write_revision(project, "0002", "seed_tasks", "0001", "pass", extra=f"ROWS = [\n{rows}]\n")
+
+
+def _folder(path: str) -> Setup:
+    return lambda project, monkeypatch: (project / path).mkdir()
+
+
+def _file_for_folder(path: str) -> Setup:
+    def replace(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        shutil.rmtree(project / path)
+        (project / path).write_text("")
+
+    return replace
 
 
 CASES: list[tuple[str, list[str], Setup, str]] = [
@@ -344,6 +357,46 @@ CASES: list[tuple[str, list[str], Setup, str]] = [
         lambda project, monkeypatch: None,
         "error: --from 9999: no such revision in {project}/migrations/versions\n"
         "hint: name a revision by its id or file name, e.g. one of: 0001_create_tasks\n",
+    ),
+    # generate: what it writes, and what it writes from
+    (
+        "a folder named like the next revision file",
+        ["generate", "--empty", "add_priority"],
+        _folder("migrations/versions/0002_add_priority.py"),
+        "error: cannot write {project}/migrations/versions/0002_add_priority.py: a folder of that "
+        "name is in the way\nhint: move or rename that folder; nothing was written\n",
+    ),
+    (
+        "a file where the SQL folder should be",
+        ["generate", "--empty", "add_priority"],
+        _file_for_folder("migrations/sql"),
+        "error: cannot write {project}/migrations/sql/0002_add_priority.sql: {project}/migrations/sql "
+        "is a file, not a folder\nhint: move that file away; nothing was written\n",
+    ),
+    (
+        "a migrail.sum that is not UTF-8",
+        ["generate", "--empty", "add_priority"],
+        lambda project, monkeypatch: (
+            (project / "migrations" / "migrail.sum").write_bytes(b"caf\xe9 sha256:0\n") and None
+        ),
+        "error: {project}/migrations/migrail.sum is not UTF-8 text\n"
+        "hint: restore it (git checkout it), or record the history anew: migrail sum --update\n",
+    ),
+    (
+        "no revision template",
+        ["generate", "--empty", "add_priority"],
+        lambda project, monkeypatch: (project / "migrations" / "script.py.mako").unlink(),
+        "error: {project}/migrations/script.py.mako does not exist: Alembic writes each revision "
+        "from that template\nhint: restore it (git checkout it), or copy the one alembic init "
+        "writes\n",
+    ),
+    (
+        "a revision template with a syntax error",
+        ["generate", "--empty", "add_priority"],
+        _edit("migrations/script.py.mako", "${upgrades", "% if\n${upgrades"),
+        "error: Alembic could not write the revision: Fragment 'if' is not a partial control "
+        "statement in file '{project}/migrations/script.py.mako' at line: 25 char: 1\n"
+        "hint: check {project}/migrations/script.py.mako, the template revisions are written from\n",
     ),
 ]
 
