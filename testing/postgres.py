@@ -1,8 +1,14 @@
-"""Looking at a real server from a test: which databases exist, which tables, which revision."""
+"""A real server from a test: which databases exist, which tables, which revision; roles to be."""
 
 from __future__ import annotations
 
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import psycopg
+from psycopg import sql
 from sqlalchemy.engine import URL
 
 from migrail.templates import TEMPLATE_PREFIX
@@ -31,6 +37,12 @@ def query(url: URL, sql: str) -> list[tuple[object, ...]]:
         return list(connection.execute(sql))  # type: ignore[arg-type]
 
 
+def run_sql(url: URL, statements: str) -> None:
+    """Run ``statements`` (one or more, ``;``-separated) on a connection of their own."""
+    with psycopg.connect(libpq_conninfo(url), autocommit=True) as connection:
+        connection.execute(statements)  # type: ignore[arg-type]
+
+
 def columns(url: URL, table: str) -> list[str]:
     """The columns of ``table`` in the public schema, in order."""
     rows = query(
@@ -46,3 +58,25 @@ def version(url: URL) -> list[str]:
     if not query(url, "SELECT 1 FROM pg_tables WHERE tablename = 'alembic_version'"):
         return []
     return [str(row[0]) for row in query(url, "SELECT version_num FROM alembic_version")]
+
+
+@contextmanager
+def login_role(url: URL, *grants: str) -> Iterator[tuple[str, URL]]:
+    """A login role of its own on ``url``'s server, and ``url`` as that role; ``grants`` (with
+    ``{role}`` for its name) are run first in ``url``'s database, by ``url``'s user. Dropped
+    afterwards, with what it owns and was granted there."""
+    name = f"migrail_test_{os.getpid()}_{secrets.token_hex(3)}"
+    password = secrets.token_hex(8)
+    with psycopg.connect(libpq_conninfo(url), autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                sql.Identifier(name), sql.Literal(password)
+            )
+        )
+        try:
+            for grant in grants:
+                admin.execute(grant.format(role=name))  # type: ignore[arg-type]
+            yield name, url.set(username=name, password=password)
+        finally:
+            admin.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
+            admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))

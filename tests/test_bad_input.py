@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from migrail.ephemeral import Server
 from migrail.main import main
 from migrail.plan import Plan, write_plan
 from migrail.urls import libpq_conninfo
-from testing.postgres import database_names, version
+from testing.postgres import database_names, query, version
 from testing.projects import write_revision
 
 Setup = Callable[[Path, pytest.MonkeyPatch], None]
@@ -105,6 +106,18 @@ def _versions_replaced_by(what: str) -> Setup:
             versions.write_text("")
         else:
             versions.symlink_to("nowhere")
+
+    return replace
+
+
+def _folder(path: str) -> Setup:
+    return lambda project, monkeypatch: (project / path).mkdir()
+
+
+def _file_for_folder(path: str) -> Setup:
+    def replace(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        shutil.rmtree(project / path)
+        (project / path).write_text("")
 
     return replace
 
@@ -388,6 +401,46 @@ CASES: list[tuple[str, list[str], Setup, str]] = [
         "hint: remove it if its revision was deleted on purpose (migrail lint --fix-sql removes "
         "such files), or restore that revision; then generate again\n",
     ),
+    # generate: what it writes, and what it writes from
+    (
+        "a folder named like the next revision file",
+        ["generate", "--empty", "add_priority"],
+        _folder("migrations/versions/0002_add_priority.py"),
+        "error: cannot write {project}/migrations/versions/0002_add_priority.py: a folder of that "
+        "name is in the way\nhint: move or rename that folder; nothing was written\n",
+    ),
+    (
+        "a file where the SQL folder should be",
+        ["generate", "--empty", "add_priority"],
+        _file_for_folder("migrations/sql"),
+        "error: cannot write {project}/migrations/sql/0002_add_priority.sql: {project}/migrations/sql "
+        "is a file, not a folder\nhint: move that file away; nothing was written\n",
+    ),
+    (
+        "a migrail.sum that is not UTF-8",
+        ["generate", "--empty", "add_priority"],
+        lambda project, monkeypatch: (
+            (project / "migrations" / "migrail.sum").write_bytes(b"caf\xe9 sha256:0\n") and None
+        ),
+        "error: {project}/migrations/migrail.sum is not UTF-8 text\n"
+        "hint: restore it (git checkout it), or record the history anew: migrail sum --update\n",
+    ),
+    (
+        "no revision template",
+        ["generate", "--empty", "add_priority"],
+        lambda project, monkeypatch: (project / "migrations" / "script.py.mako").unlink(),
+        "error: {project}/migrations/script.py.mako does not exist: Alembic writes each revision "
+        "from that template\nhint: restore it (git checkout it), or copy the one alembic init "
+        "writes\n",
+    ),
+    (
+        "a revision template with a syntax error",
+        ["generate", "--empty", "add_priority"],
+        _edit("migrations/script.py.mako", "${upgrades", "% if\n${upgrades"),
+        "error: Alembic could not write the revision: Fragment 'if' is not a partial control "
+        "statement in file '{project}/migrations/script.py.mako' at line: 25 char: 1\n"
+        "hint: check {project}/migrations/script.py.mako, the template revisions are written from\n",
+    ),
 ]
 
 
@@ -572,3 +625,89 @@ def test_revision_files_that_cannot_be_read_are_an_error_not_an_empty_history(
         "error: cannot read the revision files in migrations/versions: Permission denied\n"
         "hint: let this user read it: chmod u+rx migrations/versions (or run as its owner)\n"
     )
+
+
+_ALEMBIC_SHAPE = (
+    "hint: give it back Alembic's shape: one column version_num varchar(32) PRIMARY KEY, "
+    "holding the revision the database is at\n"
+)
+VERSION_TABLES = [
+    (
+        "a column of another name",
+        "CREATE TABLE alembic_version (rev varchar(32) PRIMARY KEY);"
+        " INSERT INTO alembic_version VALUES ('0001')",
+        "error: alembic_version is not Alembic's version table: it has (rev character "
+        "varying(32)), where Alembic keeps (version_num character varying(32))\n" + _ALEMBIC_SHAPE,
+    ),
+    (
+        "a column of another type",
+        "CREATE TABLE alembic_version (version_num integer PRIMARY KEY)",
+        "error: alembic_version is not Alembic's version table: it has (version_num integer), "
+        "where Alembic keeps (version_num character varying(32))\n" + _ALEMBIC_SHAPE,
+    ),
+    (
+        "two columns",
+        "CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY, note text)",
+        "error: alembic_version is not Alembic's version table: it has (version_num character "
+        "varying(32), note text), where Alembic keeps (version_num character varying(32))\n"
+        + _ALEMBIC_SHAPE,
+    ),
+    (
+        "a view",
+        "CREATE VIEW alembic_version AS SELECT '0001'::varchar(32) AS version_num",
+        "error: alembic_version is a view, not a table: Alembic records the database's revision "
+        "in it with INSERT and UPDATE\nhint: replace it by Alembic's table: one column "
+        "version_num varchar(32) PRIMARY KEY, holding the revision the database is at\n",
+    ),
+    (
+        "no primary key and a revision twice",
+        "CREATE TABLE alembic_version (version_num varchar(32));"
+        " INSERT INTO alembic_version VALUES ('0001'), ('0001')",
+        "error: alembic_version holds revision 0001 in 2 rows, where Alembic keeps one (the table "
+        "has no primary key)\nhint: keep one of them, then: ALTER TABLE alembic_version ADD "
+        "PRIMARY KEY (version_num)\n",
+    ),
+    (
+        "a row without a revision",
+        "CREATE TABLE alembic_version (version_num varchar(32)); INSERT INTO alembic_version"
+        " VALUES (NULL)",
+        "error: alembic_version has a row without a revision (version_num is NULL)\n"
+        "hint: delete it: DELETE FROM alembic_version WHERE version_num IS NULL\n",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"), [c[1:] for c in VERSION_TABLES], ids=[c[0] for c in VERSION_TABLES]
+)
+def test_an_alembic_version_of_another_shape_is_named_and_left_alone(
+    project: Path,
+    database_url: URL,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    sql: str,
+    expected: str,
+) -> None:
+    """Alembic would read it blindly (a crash), or write a revision it cannot read back."""
+    with psycopg.connect(libpq_conninfo(database_url), autocommit=True) as connection:
+        connection.execute(sql)  # type: ignore[arg-type]
+    monkeypatch.setenv("DATABASE_URL", database_url.render_as_string(hide_password=False))
+    before = _database(database_url)
+    for argv in (["status"], ["migrate"], ["plan"]):
+        capsys.readouterr()
+        assert main(argv) == 2, argv
+        assert capsys.readouterr() == ("", expected), argv
+        assert _database(database_url) == before, argv
+    assert not (project / "plan.json").exists()
+
+
+def _database(url: URL) -> tuple[object, ...]:
+    """The schema, and alembic_version's columns and rows (which the schema's facts leave out)."""
+    with connect(url) as connection:
+        facts = schema_facts(connection)
+    shape = query(
+        url,
+        "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute"
+        " WHERE attrelid = 'alembic_version'::regclass AND attnum > 0 ORDER BY attnum",
+    )
+    return facts, shape, sorted(map(str, query(url, "SELECT * FROM alembic_version")))

@@ -164,6 +164,9 @@ class Executor:
         """The revision(s) the database is at, read from its ``alembic_version`` table."""
         from alembic.runtime.migration import MigrationContext
 
+        from migrail.bookkeeping import check_version_table
+
+        check_version_table(connection)
         heads = MigrationContext.configure(connection).get_current_heads()
         connection.commit()
         unknown = [rev for rev in heads if not self._known(rev)]
@@ -249,6 +252,8 @@ class Executor:
         when there is no difference (``None``); without a connection, the revision is empty.
         """
         from alembic import command
+        from alembic.util import CommandError
+        from mako.exceptions import MakoException  # type: ignore[import-untyped]  # no stubs
 
         from migrail.naming import following
         from migrail.safe_rewrite import make_safe
@@ -268,13 +273,25 @@ class Executor:
         cfg = self.alembic_config(
             connection=connection, process_revision_directives=write_safe_changes
         )
-        with user_code(self.config.root):
-            written = command.revision(
-                cfg,
-                message=slug.replace("_", " "),
-                autogenerate=connection is not None,
-                rev_id=revision_id,
+        template = self.config.migrations_dir / "script.py.mako"
+        if not template.is_file():
+            raise FatalError(
+                f"{template} does not exist: Alembic writes each revision from that template",
+                hint="restore it (git checkout it), or copy the one alembic init writes",
             )
+        try:
+            with user_code(self.config.root):
+                written = command.revision(
+                    cfg,
+                    message=slug.replace("_", " "),
+                    autogenerate=connection is not None,
+                    rev_id=revision_id,
+                )
+        except (CommandError, MakoException) as exc:
+            raise FatalError(
+                f"Alembic could not write the revision: {exc}",
+                hint=f"check {template}, the template revisions are written from",
+            ) from None
         self.__dict__.pop("script", None)  # the history on disk just changed
         scripts = [
             script for script in (written if isinstance(written, list) else [written]) if script

@@ -10,12 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from migrail.bookkeeping import SCHEMA, ensure_schema, ensure_table, readable
+
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
     from migrail.config import Environment
 
-SCHEMA = "migrail"
+TABLE = "environment"
 
 
 @dataclass(frozen=True)
@@ -27,10 +29,11 @@ class Identity:
 
 
 def read_identity(connection: Connection) -> Identity | None:
-    """The identity the database records, ``None`` if it records none."""
+    """The identity the database records, ``None`` if it records none; a TableProblem where
+    this role cannot read it."""
     from sqlalchemy import text
 
-    if connection.execute(text(f"SELECT to_regclass('{SCHEMA}.environment')")).scalar() is None:
+    if readable(connection, TABLE) is None:
         connection.rollback()
         return None
     row = connection.execute(text(f"SELECT name, protected FROM {SCHEMA}.environment")).first()
@@ -42,14 +45,16 @@ def record_identity(connection: Connection, environment: Environment) -> None:
     """Record ``environment`` as the database's identity, unless it already has one."""
     from sqlalchemy import text
 
-    connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
-    connection.execute(
-        text(
-            f"CREATE TABLE IF NOT EXISTS {SCHEMA}.environment ("
-            " one boolean PRIMARY KEY DEFAULT true CHECK (one),"
-            " name text NOT NULL, protected boolean NOT NULL,"
-            " recorded_at timestamptz NOT NULL DEFAULT now())"
-        )
+    ensure_schema(connection)
+    ensure_table(
+        connection,
+        TABLE,
+        [
+            "one boolean PRIMARY KEY DEFAULT true CHECK (one)",
+            "name text NOT NULL",
+            "protected boolean NOT NULL",
+            "recorded_at timestamptz NOT NULL DEFAULT now()",
+        ],
     )
     connection.execute(
         text(

@@ -3,7 +3,9 @@
 One row per revision applied by ``migrate``: its file's checksum, the plan it came from, who,
 when, how long, and whether it succeeded. A success is written in the revision's own transaction,
 so the record and ``alembic_version`` can never disagree; a failure is written after the
-rollback.
+rollback. Sharing that transaction, a row the table refuses would take an innocent revision down
+with it: so the table, altered by hand or out of the role's reach, is checked before a run
+applies anything, and a refusal is named as the table's, not the revision's.
 """
 
 from __future__ import annotations
@@ -14,10 +16,26 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from migrail.identity import SCHEMA
+from migrail import history
+from migrail.bookkeeping import (
+    SCHEMA,
+    TABLE_KINDS,
+    TableProblem,
+    describe,
+    ensure_schema,
+    ensure_table,
+    readable,
+    role,
+)
+from migrail.errors import FatalError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from sqlalchemy.engine import Connection
+
+    from migrail.bookkeeping import Table
+    from migrail.steps import MigrationFailed
 
 
 @dataclass(frozen=True)
@@ -37,20 +55,74 @@ def actor() -> str:
     return os.environ.get("MIGRAIL_ACTOR", "").strip() or getpass.getuser()
 
 
+# Each column: its name, its type, and what else migrail declares it with.
+COLUMNS = (
+    ("id", "bigint", "GENERATED ALWAYS AS IDENTITY PRIMARY KEY"),
+    ("revision", "text", "NOT NULL"),
+    ("checksum", "text", "NOT NULL"),
+    ("plan_id", "text", ""),
+    ("applied_by", "text", "NOT NULL"),
+    ("applied_at", "timestamptz", "NOT NULL DEFAULT now()"),
+    ("duration_ms", "integer", "NOT NULL"),
+    ("success", "boolean", "NOT NULL"),
+    ("error", "text", ""),
+)
+TABLE = "history"
+NAME = f"{SCHEMA}.{TABLE}"
+
+
 def ensure_ledger(connection: Connection) -> None:
+    """Create ``migrail.history`` where it is missing; refuse one this role cannot write to, or
+    one altered so that migrail's rows no longer fit (before a revision depends on it)."""
+    ensure_schema(connection)
+    ensure_table(connection, TABLE, [" ".join(column).strip() for column in COLUMNS])
+    table = describe(connection, TABLE)
+    assert table is not None  # just created, or found
+    _check_shape(table)
+    if not (table.usable and table.writable and table.readable):
+        who = role(connection)
+        connection.rollback()
+        raise TableProblem(
+            f"role {who} cannot record applied revisions in {NAME}",
+            hint=f"an owner runs: GRANT USAGE ON SCHEMA {SCHEMA} TO {who}; "
+            f"GRANT SELECT, INSERT ON {NAME} TO {who}",
+        )
+    connection.commit()
+
+
+def _check_shape(table: Table) -> None:
+    if table.kind not in TABLE_KINDS:
+        raise TableProblem(
+            f"{NAME} is a {table.kind_name}, not the table migrail records applied revisions in",
+            hint="move it out of the way (rename or drop it), and migrail makes its table again",
+        )
+    missing = [column for column in COLUMNS if column[0] not in table.columns]
+    if missing:
+        names = ", ".join(name for name, _, _ in missing)
+        adds = ", ".join(f"ADD COLUMN {name} {kind}" for name, kind, _ in missing)
+        raise TableProblem(
+            f"{NAME} has no column {names}, which migrail records (it was altered by hand)",
+            hint=f"add it back: ALTER TABLE {NAME} {adds}",
+        )
+
+
+def try_records(
+    connection: Connection, revisions: Sequence[tuple[str, str]], plan_id: str | None = None
+) -> None:
+    """Insert the rows a run will record (revision id and checksum), then roll them back.
+
+    A CHECK constraint, a trigger or a rule that refuses one is found before any revision is
+    applied, not in the middle of one; deferred constraints are made to answer now too. The
+    identity column's sequence moves on, as after any rollback.
+    """
     from sqlalchemy import text
 
-    connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
-    connection.execute(
-        text(
-            f"CREATE TABLE IF NOT EXISTS {SCHEMA}.history ("
-            " id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
-            " revision text NOT NULL, checksum text NOT NULL, plan_id text,"
-            " applied_by text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(),"
-            " duration_ms integer NOT NULL, success boolean NOT NULL, error text)"
-        )
-    )
-    connection.commit()
+    try:
+        connection.execute(text("SET CONSTRAINTS ALL IMMEDIATE"))
+        for revision, checksum in revisions:
+            record(connection, revision, checksum, 0.0, plan_id=plan_id)
+    finally:
+        connection.rollback()
 
 
 def record(
@@ -62,37 +134,88 @@ def record(
     plan_id: str | None = None,
     error: str | None = None,
 ) -> None:
-    """One row; the caller's transaction decides when it commits."""
+    """One row; the caller's transaction decides when it commits. A row the table refuses is a
+    TableProblem naming it, not a failure of the revision being recorded."""
     from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError, OperationalError
 
-    connection.execute(
-        text(
-            f"INSERT INTO {SCHEMA}.history (revision, checksum, plan_id, applied_by, duration_ms,"
-            " success, error) VALUES (:revision, :checksum, :plan_id, :by, :ms, :success, :error)"
-        ),
-        {
-            "revision": revision,
-            "checksum": checksum,
-            "plan_id": plan_id,
-            "by": actor(),
-            "ms": round(seconds * 1000),
-            "success": error is None,
-            "error": error,
-        },
+    from migrail.steps import describe_error
+
+    try:
+        connection.execute(
+            text(
+                f"INSERT INTO {NAME} (revision, checksum, plan_id, applied_by, duration_ms,"
+                " success, error) VALUES (:revision, :checksum, :plan_id, :by, :ms, :success,"
+                " :error)"
+            ),
+            {
+                "revision": revision,
+                "checksum": checksum,
+                "plan_id": plan_id,
+                "by": actor(),
+                "ms": round(seconds * 1000),
+                "success": error is None,
+                "error": error,
+            },
+        )
+    except OperationalError:
+        raise  # the connection, a lock wait, a cancel: nothing about the table itself
+    except DBAPIError as exc:
+        raise TableProblem(
+            f"{NAME} refused the record of revision {revision}: {describe_error(exc)}",
+            hint=f"{NAME} was altered by hand: remove what refuses migrail's rows "
+            "(a constraint, a trigger, a rule, a changed column)",
+        ) from None
+
+
+def record_failure(
+    connection: Connection,
+    revision: str,
+    checksum: str,
+    error: str,
+    plan_id: str | None = None,
+) -> TableProblem | None:
+    """Record a revision that failed (after its rollback); the problem, where the table refused."""
+    try:
+        record(connection, revision, checksum, 0, plan_id=plan_id, error=error)
+    except TableProblem as problem:
+        connection.rollback()
+        return problem
+    connection.commit()
+    return None
+
+
+def refused(failed: MigrationFailed, database_at: str) -> FatalError | None:
+    """Where migrail.history refusing a revision's row is what failed the revision, the error to
+    show: the ledger is what to fix. They share the revision's transaction, so the revision was
+    rolled back with its row, and the database is at ``database_at``."""
+    problem = failed.__cause__
+    if not isinstance(problem, TableProblem):
+        return None
+    name = history.short_name(failed.revision) if failed.revision else "the revision"
+    return FatalError(
+        f"{problem.message}; {name} was rolled back with it, and the database is at {database_at}",
+        hint=problem.hint,
     )
 
 
 def read_ledger(connection: Connection, limit: int = 20) -> list[Entry]:
-    """The newest entries, newest first (none where nothing was ever recorded)."""
+    """The newest entries, newest first (none where nothing was ever recorded); a TableProblem
+    where this role cannot read them, or the table lost what they are read from."""
     from sqlalchemy import text
 
-    if connection.execute(text(f"SELECT to_regclass('{SCHEMA}.history')")).scalar() is None:
+    table = readable(connection, TABLE)
+    if table is None:
         connection.rollback()
         return []
+    try:
+        _check_shape(table)
+    finally:
+        connection.rollback()
     rows = connection.execute(
         text(
             f"SELECT revision, checksum, plan_id, applied_by, applied_at, duration_ms, success,"
-            f" error FROM {SCHEMA}.history ORDER BY id DESC LIMIT :limit"
+            f" error FROM {NAME} ORDER BY id DESC LIMIT :limit"
         ),
         {"limit": limit},
     ).all()

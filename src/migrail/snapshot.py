@@ -58,13 +58,18 @@ def split_snapshot(text: str) -> tuple[str | None, str]:
     return (match[1], text[match.end() :]) if match else (None, text)
 
 
-def write_snapshot(config: Config, metadata: MetaData, stem: str) -> Path:
-    """Write ``migrations/schema/<stem>.sql`` from the models as they are on disk."""
+def models_snapshot(config: Config, metadata: MetaData) -> str:
+    """The snapshot of the models as they are on disk."""
     from migrail.tree import DiskTree
 
+    return snapshot_text(metadata, models_digest(model_files(config, DiskTree())))
+
+
+def write_snapshot(config: Config, metadata: MetaData, stem: str) -> Path:
+    """Write ``migrations/schema/<stem>.sql`` from the models as they are on disk."""
     path = snapshot_path(config, stem)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(snapshot_text(metadata, models_digest(model_files(config, DiskTree()))))
+    path.write_text(models_snapshot(config, metadata))
     return path
 
 

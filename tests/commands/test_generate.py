@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 
 from migrail.ephemeral import Server
 from migrail.main import main
+from testing.files import read_only, tree
 from testing.projects import add_priority_column
 
 
@@ -194,3 +196,87 @@ def test_an_orphan_sql_file_with_the_new_number_is_refused_and_nothing_is_writte
             "removes such files), or restore that revision; then generate again\n"
         )
     assert {path: path.read_bytes() for path in project.rglob("*") if path.is_file()} == before
+
+
+NEXT = "0002_add_priority"
+WRITABLE_HINT = "make it writable, or run as a user who may write it; nothing was written"
+
+
+@pytest.mark.parametrize(
+    ("target", "written"),
+    [
+        ("versions", f"versions/{NEXT}.py"),
+        ("sql", f"sql/{NEXT}.sql"),
+        ("schema", f"schema/{NEXT}.sql"),
+        ("migrail.sum", "migrail.sum"),
+    ],
+)
+def test_a_read_only_output_leaves_nothing_written(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str], target: str, written: str
+) -> None:
+    add_priority_column(project)
+    migrations = project / "migrations"
+    before = tree(project)
+    with read_only(migrations / target) as reason:
+        assert main(["generate", "add_priority"]) == 2
+        assert tree(project) == before
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.endswith(
+        f"error: cannot write {migrations / written}: {reason}\nhint: {WRITABLE_HINT}\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("in_the_way", "written", "message"),
+    [
+        (
+            f"versions/{NEXT}.py/",
+            f"versions/{NEXT}.py",
+            "a folder of that name is in the way\nhint: move or rename that folder",
+        ),
+        (
+            "sql",
+            f"sql/{NEXT}.sql",
+            "{migrations}/sql is a file, not a folder\nhint: move that file away",
+        ),
+        (
+            "schema",
+            f"schema/{NEXT}.sql",
+            "{migrations}/schema is a file, not a folder\nhint: move that file away",
+        ),
+        (
+            "migrail.sum/",
+            "migrail.sum",
+            "a folder of that name is in the way\nhint: move or rename that folder",
+        ),
+    ],
+)
+def test_something_in_the_way_of_an_output_leaves_nothing_written(
+    project: Path,
+    pg_server: Server,
+    capsys: pytest.CaptureFixture[str],
+    in_the_way: str,
+    written: str,
+    message: str,
+) -> None:
+    """A file where generate needs a folder, or a folder named like a file it writes (the next
+    revision's, say): named, and none of the other outputs left behind."""
+    add_priority_column(project)
+    migrations = project / "migrations"
+    path = migrations / in_the_way.rstrip("/")
+    shutil.rmtree(path, ignore_errors=True)
+    path.unlink(missing_ok=True)
+    if in_the_way.endswith("/"):
+        path.mkdir()
+    else:
+        path.write_text("")
+    before = tree(project)
+    assert main(["generate", "add_priority"]) == 2
+    assert tree(project) == before
+    out, err = capsys.readouterr()
+    assert out == ""
+    expected = message.format(migrations=migrations)
+    assert err.endswith(
+        f"error: cannot write {migrations / written}: {expected}; nothing was written\n"
+    )

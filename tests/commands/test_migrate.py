@@ -12,10 +12,11 @@ import psycopg
 import pytest
 from sqlalchemy.engine import URL
 
-from migrail.database import MIGRATE_LOCK_KEY
+from migrail.catalog import schema_facts
+from migrail.database import MIGRATE_LOCK_KEY, connect
 from migrail.main import main
 from migrail.urls import libpq_conninfo
-from testing.postgres import columns, query, version
+from testing.postgres import columns, login_role, query, run_sql, version
 from testing.projects import write_revision
 
 
@@ -266,3 +267,144 @@ def test_migrate_sql_names_a_revision_that_needs_a_database(
         "'NoneType' object has no attribute 'all'\n"
         "hint: a data migration that reads from the database: apply it with migrate\n"
     )
+
+
+_ALTERED_BY_HAND = (
+    "hint: migrail.history was altered by hand: remove what refuses migrail's rows "
+    "(a constraint, a trigger, a rule, a changed column)\n"
+)
+_REFUSE = (
+    "CREATE FUNCTION migrail.refuse() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$BEGIN RAISE EXCEPTION 'the ledger is frozen'; END$$; "
+)
+LEDGERS_ALTERED = [
+    (
+        "a column dropped",
+        "ALTER TABLE migrail.history DROP COLUMN checksum",
+        "error: migrail.history has no column checksum, which migrail records (it was altered by "
+        "hand)\nhint: add it back: ALTER TABLE migrail.history ADD COLUMN checksum text\n",
+    ),
+    (
+        "a CHECK that rejects the row",
+        "ALTER TABLE migrail.history ADD CONSTRAINT only_0001 CHECK (revision = '0001')",
+        "error: migrail.history refused the record of revision 0002: new row for relation "
+        '"history" violates check constraint "only_0001" (SQLSTATE 23514)\n' + _ALTERED_BY_HAND,
+    ),
+    (
+        "a trigger that raises",
+        _REFUSE + "CREATE TRIGGER refuse BEFORE INSERT ON migrail.history "
+        "FOR EACH ROW EXECUTE FUNCTION migrail.refuse()",
+        "error: migrail.history refused the record of revision 0002: the ledger is frozen "
+        "(SQLSTATE P0001)\n" + _ALTERED_BY_HAND,
+    ),
+    (
+        "a deferred trigger that raises at COMMIT",
+        _REFUSE + "CREATE CONSTRAINT TRIGGER refuse AFTER INSERT ON migrail.history "
+        "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION migrail.refuse()",
+        "error: migrail.history refused the record of revision 0002: the ledger is frozen "
+        "(SQLSTATE P0001)\n" + _ALTERED_BY_HAND,
+    ),
+    (
+        "the table replaced by a view",
+        "ALTER TABLE migrail.history RENAME TO history_kept; "
+        "CREATE VIEW migrail.history AS SELECT * FROM migrail.history_kept",
+        "error: migrail.history is a view, not the table migrail records applied revisions in\n"
+        "hint: move it out of the way (rename or drop it), and migrail makes its table again\n",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("alter", "expected"), [c[1:] for c in LEDGERS_ALTERED], ids=[c[0] for c in LEDGERS_ALTERED]
+)
+def test_a_ledger_altered_by_hand_is_named_before_anything_is_applied(
+    project: Path, target: URL, capsys: pytest.CaptureFixture[str], alter: str, expected: str
+) -> None:
+    """Not the innocent revision, nor its COMMIT: the revision and its row share a transaction,
+    so a row the ledger refuses would take the revision down with it."""
+    assert main(["migrate"]) == 0
+    run_sql(target, alter)
+    write_revision(project, "0002", "add_marker", "0001", 'op.execute("CREATE TABLE marker ()")')
+    with connect(target) as connection:
+        before = schema_facts(connection)
+    capsys.readouterr()
+    assert main(["migrate"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.endswith("1 pending: 0002_add_marker\n" + expected)
+    assert version(target) == ["0001"]
+    with connect(target) as connection:
+        assert schema_facts(connection) == before
+
+
+def test_a_ledger_that_refuses_a_row_mid_run_rolls_that_revision_back(
+    project: Path, target: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A trigger that refuses rows only once the revision ran, which no check up front sees."""
+    assert main(["migrate"]) == 0
+    run_sql(
+        target,
+        "CREATE FUNCTION migrail.no_marker() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN "
+        "IF to_regclass('public.marker') IS NOT NULL THEN RAISE EXCEPTION 'not with a marker'; "
+        "END IF; RETURN NEW; END$$; CREATE TRIGGER no_marker BEFORE INSERT ON migrail.history "
+        "FOR EACH ROW EXECUTE FUNCTION migrail.no_marker()",
+    )
+    write_revision(project, "0002", "nothing", "0001", "pass")
+    write_revision(project, "0003", "add_marker", "0002", 'op.execute("CREATE TABLE marker ()")')
+    capsys.readouterr()
+    assert main(["migrate"]) == 2
+    err = capsys.readouterr().err
+    assert "[✓] 0002_nothing (" in err
+    assert err.endswith(
+        "error: migrail.history refused the record of revision 0003: not with a marker (SQLSTATE "
+        "P0001); 0003_add_marker was rolled back with it, and the database is at 0002_nothing\n"
+        + _ALTERED_BY_HAND
+    )
+    assert version(target) == ["0002"]
+    assert query(target, "SELECT to_regclass('marker')") == [(None,)]
+    assert query(target, "SELECT revision FROM migrail.history ORDER BY id") == [
+        ("0001",),
+        ("0002",),
+    ]
+
+
+def test_a_failure_the_ledger_refuses_to_record_is_still_reported(
+    project: Path, target: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["migrate"]) == 0
+    run_sql(target, "ALTER TABLE migrail.history ADD CONSTRAINT successes_only CHECK (success)")
+    write_revision(project, "0002", "bad_cast", "0001", "op.execute(\"SELECT 'x'::integer\")")
+    capsys.readouterr()
+    assert main(["migrate"]) == 1
+    assert capsys.readouterr().err.endswith(
+        'error: upgrade of 0002_bad_cast failed: invalid input syntax for type integer: "x" '
+        "(SQLSTATE 22P02)\n"
+        "  statement: SELECT 'x'::integer\n"
+        "  not recorded: migrail.history refused the record of revision 0002: new row for "
+        'relation "history" violates check constraint "successes_only" (SQLSTATE 23514)\n'
+        "  the database is at 0001_create_tasks\n"
+    )
+    assert version(target) == ["0001"]
+
+
+def test_a_role_that_may_not_create_schema_migrail_is_told_the_sql_before_anything_is_applied(
+    project: Path, target: URL, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    database = target.database
+    with login_role(target, "GRANT USAGE, CREATE ON SCHEMA public TO {role}") as (role, as_role):
+        monkeypatch.setenv("DATABASE_URL", as_role.render_as_string(hide_password=False))
+        assert main(["migrate"]) == 2
+        out, err = capsys.readouterr()
+        assert out == ""
+        assert err.endswith(
+            f"error: role {role} cannot create schema migrail, where migrail records what it "
+            f"applies: it needs CREATE on database {database}\n"
+            f"hint: an owner of the database runs once: CREATE SCHEMA migrail AUTHORIZATION "
+            f"{role}; (or: GRANT CREATE ON DATABASE {database} TO {role})\n"
+        )
+        assert version(target) == []
+        assert query(target, "SELECT to_regclass('tasks')") == [(None,)]
+        run_sql(target, f"CREATE SCHEMA migrail AUTHORIZATION {role}")  # as the hint says
+        assert main(["migrate"]) == 0
+        assert version(target) == ["0001"]
+        assert query(target, "SELECT revision FROM migrail.history") == [("0001",)]

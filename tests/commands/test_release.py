@@ -12,7 +12,7 @@ from sqlalchemy.engine import URL
 
 from migrail.main import main
 from migrail.urls import libpq_conninfo
-from testing.postgres import columns, query, version
+from testing.postgres import columns, login_role, query, run_sql, version
 from testing.projects import write_revision
 
 
@@ -442,3 +442,83 @@ def test_staging_proves_what_a_plan_applies_from_the_revision_it_starts_at(
     ) in capsys.readouterr().err
     assert main(["migrate-staging", "--from-plan", "missing.json"]) == 2
     assert "error: missing.json does not exist\n" in capsys.readouterr().err
+
+
+def test_a_read_only_role_without_the_ledger_still_plans_and_is_told_the_grant(
+    project: Path,
+    production: URL,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The release pipeline's plan job reads production with a role made to read the
+    application's tables, before migrail's schema existed."""
+    assert _release(capsys)[0] == 0
+    write_revision(project, "0002", "nothing", "0001", "pass")
+    grant = "GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}"
+    with login_role(production, grant) as (role, read_only):
+        monkeypatch.setenv(
+            "PRODUCTION_DATABASE_URL", read_only.render_as_string(hide_password=False)
+        )
+        fix = (
+            f"  an owner runs: GRANT USAGE ON SCHEMA migrail TO {role}; "
+            f"GRANT SELECT ON ALL TABLES IN SCHEMA migrail TO {role}\n"
+        )
+        capsys.readouterr()
+        assert main(["status", "--env", "production"]) == 0
+        err = capsys.readouterr().err
+        assert "database at: 0001_create_tasks\nhead:        0002_nothing\npending (1):\n" in err
+        assert err.endswith(
+            f"applied: not shown: role {role} cannot read migrail.history (it has no USAGE on "
+            f"schema migrail)\n{fix}"
+        )
+
+        assert main(["plan", "--env", "production"]) == 0
+        err = capsys.readouterr().err
+        assert (
+            f"the environment the database says it is: not shown: role {role} cannot read "
+            f"migrail.environment (it has no USAGE on schema migrail)\n{fix}"
+        ) in err
+        assert "[✓] planned 0002_nothing for production" in err
+        plan = json.loads((project / "plan.json").read_text())
+        assert plan["database"]["identity"] == "unknown to the role that planned"
+
+        run_sql(production, fix.split(": ", 1)[1].format(role=role))  # the GRANT, as given
+        assert main(["status", "--env", "production"]) == 0
+        assert "applied (newest first):\n  0001_create_tasks  " in capsys.readouterr().err
+        assert main(["plan", "--env", "production"]) == 0
+        plan = json.loads((project / "plan.json").read_text())
+        assert plan["database"]["identity"] == "production"
+
+
+def test_apply_refuses_a_ledger_altered_by_hand_before_applying_anything(
+    project: Path, production: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _release(capsys)[0] == 0
+    run_sql(
+        production,
+        "CREATE FUNCTION migrail.refuse() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$BEGIN RAISE EXCEPTION 'the ledger is frozen'; END$$; CREATE TRIGGER refuse BEFORE "
+        "INSERT ON migrail.history FOR EACH ROW EXECUTE FUNCTION migrail.refuse()",
+    )
+    write_revision(
+        project,
+        "0002",
+        "add_marker",
+        "0001",
+        'op.execute("CREATE TABLE marker ()")',
+        'op.execute("DROP TABLE marker")',
+    )
+    assert main(["plan", "--env", "production"]) == 0
+    with pytest.MonkeyPatch.context() as as_reviewer:
+        as_reviewer.setenv("MIGRAIL_ACTOR", "bob")
+        assert main(["approve", "plan.json"]) == 0
+    capsys.readouterr()
+    assert main(["apply", "--plan", "plan.json"]) == 2
+    assert capsys.readouterr() == (
+        "",
+        "error: migrail.history refused the record of revision 0002: the ledger is frozen "
+        "(SQLSTATE P0001)\nhint: migrail.history was altered by hand: remove what refuses "
+        "migrail's rows (a constraint, a trigger, a rule, a changed column)\n",
+    )
+    assert version(production) == ["0001"]
+    assert query(production, "SELECT to_regclass('marker')") == [(None,)]

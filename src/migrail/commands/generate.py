@@ -11,6 +11,7 @@ from migrail.errors import FatalError
 from migrail.executor import Executor
 from migrail.render import render_one
 from migrail.steps import MigrationFailed
+from migrail.writes import Writes, all_or_nothing
 
 if TYPE_CHECKING:
     from alembic.script import Script
@@ -38,25 +39,28 @@ def generate(config: Config, *, name: str, empty: bool, console: Console) -> int
         (revision.revision for revision in executor.revisions()), config.revision_naming
     )
     _refuse_orphan_sql(config, revision_id)
-    if empty:
-        written = executor.new_revision(slug, revision_id)
-    else:
-        written = _autogenerate(executor, slug, revision_id, console)
-    if written is None:
-        output.info(console, "No schema changes, nothing to migrate")
-        return 0
-    scripts, diffs = written
-    _record_in_sum(config, [Path(script.path) for script in scripts])
-    if metadata is not None and not empty:  # a hand-written revision keeps the schema it had
-        _write_snapshots(config, metadata, [Path(script.path).stem for script in scripts])
+    with all_or_nothing() as writes:  # a file that cannot be written leaves none of the others
+        writes.watch(config.versions_dir)
+        if empty:
+            written = executor.new_revision(slug, revision_id)
+        else:
+            written = _autogenerate(executor, slug, revision_id, console)
+        if written is None:
+            output.info(console, "No schema changes, nothing to migrate")
+            return 0
+        scripts, diffs = written
+        paths = [Path(script.path) for script in scripts]
+        sql_paths = [config.sql_dir / f"{path.stem}.sql" for path in paths]
+        for script, sql_path in zip(scripts, sql_paths, strict=True):
+            writes.write(sql_path, render_one(executor, previous))
+            previous = script.revision
+        _record_in_sum(config, writes, paths)
+        if metadata is not None and not empty:  # a hand-written revision keeps its schema
+            _write_snapshots(config, writes, metadata, [path.stem for path in paths])
     output.items(console, describe_all(diffs))
-    for script in scripts:
-        sql_path = config.sql_dir / f"{Path(script.path).stem}.sql"
-        sql_path.parent.mkdir(parents=True, exist_ok=True)
-        sql_path.write_text(render_one(executor, previous))
-        output.success(console, f"Your migration ➜ {_relative(Path(script.path), config.root)}")
+    for path, sql_path in zip(paths, sql_paths, strict=True):
+        output.success(console, f"Your migration ➜ {_relative(path, config.root)}")
         output.success(console, f"Its SQL, for review ➜ {_relative(sql_path, config.root)}")
-        previous = script.revision
     return 0
 
 
@@ -96,23 +100,30 @@ def _autogenerate(
             return executor.new_revision(slug, revision_id, connection)
 
 
-def _write_snapshots(config: Config, metadata: MetaData, stems: list[str]) -> None:
+def _write_snapshots(config: Config, writes: Writes, metadata: MetaData, stems: list[str]) -> None:
     """The models' schema as of the new revisions, for the commit hook to compare against."""
-    from migrail.snapshot import write_snapshot
+    from migrail.snapshot import models_snapshot, snapshot_path
 
+    text = models_snapshot(config, metadata)
     for stem in stems:
-        write_snapshot(config, metadata, stem)
+        writes.write(snapshot_path(config, stem), text)
 
 
-def _record_in_sum(config: Config, paths: list[Path]) -> None:
+def _record_in_sum(config: Config, writes: Writes, paths: list[Path]) -> None:
     """New revisions go into migrations/migrail.sum; what it recorded before stays as it was."""
     from migrail import sums
 
     sum_path = config.migrations_dir / sums.SUM_FILE
-    current = sum_path.read_text() if sum_path.is_file() else None
+    try:
+        current = sum_path.read_text(encoding="utf-8") if sum_path.is_file() else None
+    except UnicodeDecodeError:
+        raise FatalError(
+            f"{sum_path} is not UTF-8 text",
+            hint="restore it (git checkout it), or record the history anew: migrail sum --update",
+        ) from None
     if current is None:  # the first sum records the whole history as it stands
         paths = [p for p in sorted(config.versions_dir.glob("*.py")) if p.name != "__init__.py"]
-    sum_path.write_text(sums.record(current, {path.name: path.read_bytes() for path in paths}))
+    writes.write(sum_path, sums.record(current, {path.name: path.read_bytes() for path in paths}))
 
 
 def _relative(path: Path, root: Path) -> str:

@@ -14,6 +14,7 @@ from migrail.steps import MigrationFailed, Step
 from migrail.urls import mask_url
 
 if TYPE_CHECKING:
+    from alembic.script import Script
     from rich.console import Console
     from sqlalchemy.engine import Connection
 
@@ -47,11 +48,13 @@ def migrate(config: Config, *, env_name: str | None, sql: bool, console: Console
             output.info(console, f"{len(pending)} pending: {names}")
         waiting = lambda: output.info(console, "Waiting for another migrate to finish...")  # noqa: E731
         with advisory_lock(connection, on_wait=waiting):
+            if pending:  # before anything is written: a ledger that refuses rows stops it here
+                ledger.ensure_ledger(connection)
+                ledger.try_records(connection, [_checksummed(rev) for rev in pending])
             _record_identity(connection, environment)
             if not pending:
                 output.success(console, f"Up to date at {executor.label(current)}")
                 return 0
-            ledger.ensure_ledger(connection)
             try:
                 steps = executor.upgrade(
                     connection,
@@ -59,6 +62,10 @@ def migrate(config: Config, *, env_name: str | None, sql: bool, console: Console
                     in_transaction=lambda step: _write_down(connection, step),
                 )
             except MigrationFailed as failed:
+                connection.rollback()
+                at = executor.label(executor.current(connection))
+                if refused := ledger.refused(failed, at):
+                    raise refused from None
                 _report_failure(console, executor, connection, failed)
                 return 1
             now = executor.current(connection)
@@ -95,10 +102,14 @@ def _record_identity(connection: Connection, environment: Environment) -> None:
         record_identity(connection, environment)
 
 
+def _checksummed(revision: Script) -> tuple[str, str]:
+    """A revision's id and its file's checksum, as migrail.history records them."""
+    return revision.revision, sums.digest(Path(revision.path).read_bytes())
+
+
 def _write_down(connection: Connection, step: Step) -> None:
     """The revision in migrail.history, in its own transaction."""
-    checksum = sums.digest(Path(step.revision.path).read_bytes())
-    ledger.record(connection, step.revision.revision, checksum, step.seconds)
+    ledger.record(connection, *_checksummed(step.revision), step.seconds)
 
 
 def _applied(console: Console, step: Step) -> None:
@@ -113,7 +124,7 @@ def _report_failure(
         output.info(console, f"  statement: {failed.statement.strip()}")
     connection.rollback()
     if failed.revision is not None:
-        checksum = sums.digest(Path(failed.revision.path).read_bytes())
-        ledger.record(connection, failed.revision.revision, checksum, 0, error=failed.error)
-        connection.commit()
+        problem = ledger.record_failure(connection, *_checksummed(failed.revision), failed.error)
+        if problem is not None:
+            output.info(console, f"  not recorded: {problem.message}")
     output.info(console, f"  the database is at {executor.label(executor.current(connection))}")

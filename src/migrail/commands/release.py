@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from migrail import history, ledger, output, sums
+from migrail.bookkeeping import TableProblem
 from migrail.config import resolve_environment
 from migrail.errors import FatalError
 from migrail.executor import Executor
@@ -30,7 +31,6 @@ def plan(config: Config, *, env_name: str | None, out: Path, force: bool, consol
     """Read the database (read-only) and write what a release would run, for approval."""
     from migrail.database import connect, server_version
     from migrail.drift import find_drift
-    from migrail.identity import read_identity
     from migrail.lint import lint_history
     from migrail.render import render_each
 
@@ -39,7 +39,7 @@ def plan(config: Config, *, env_name: str | None, out: Path, force: bool, consol
     with connect(url) as connection:
         current = executor.current(connection)
         pieces = render_each(executor, current)
-        identity = read_identity(connection)
+        identity = _stated_identity(connection, console)
         version = server_version(connection)
         connection.rollback()
         drifted, effects = find_drift(executor, connection, current, measure=True)
@@ -72,7 +72,7 @@ def plan(config: Config, *, env_name: str | None, out: Path, force: bool, consol
         environment=environment.name,
         database={
             "name": url.database or "",
-            "identity": identity.name if identity else "nothing yet",
+            "identity": identity,
             "version": version,
             "env.py": sums.digest((config.migrations_dir / "env.py").read_bytes()),
         },
@@ -103,6 +103,22 @@ def plan(config: Config, *, env_name: str | None, out: Path, force: bool, consol
     output.success(console, f"planned {names} for {environment.name}: {out} and {summary}")
     output.info(console, f"plan id {made.plan_id}")
     return 0
+
+
+def _stated_identity(connection: Connection, console: Console) -> str:
+    """The environment the database says it is, for the plan; a read-only role that cannot read
+    it still plans (apply, which can, checks it), and is told the GRANT that would show it."""
+    from migrail.identity import read_identity
+
+    try:
+        identity = read_identity(connection)
+    except TableProblem as problem:
+        output.info(
+            console, f"the environment the database says it is: not shown: {problem.message}"
+        )
+        output.items(console, [problem.hint] if problem.hint else [])
+        return "unknown to the role that planned"
+    return identity.name if identity else "nothing yet"
 
 
 def drift(config: Config, *, env_name: str | None, console: Console) -> int:
@@ -231,9 +247,11 @@ def apply(config: Config, *, plan_path: Path, console: Console) -> int:
                     f"and this is {url.database}",
                     hint="plan again, against the database you mean to change",
                 )
+            ledger.ensure_ledger(connection)  # before anything is written
+            planned = [(revision.revision, revision.checksum) for revision in made.revisions]
+            ledger.try_records(connection, planned, made.plan_id)
             if identity is None:  # its first release says what it is
                 record_identity(connection, config.environment(made.environment))
-            ledger.ensure_ledger(connection)
             steps = _apply_with_retries(config, executor, connection, made, console)
     if steps is None:
         return 1
@@ -257,17 +275,20 @@ def _apply_with_retries(
         except MigrationFailed as failed:
             done += failed.completed
             connection.rollback()
+            if refused := ledger.refused(failed, executor.label(executor.current(connection))):
+                raise refused from None
+            unrecorded = None
             if failed.revision is not None:  # the attempt, as migrail.history keeps every one
                 checksum = sums.digest(Path(failed.revision.path).read_bytes())
-                revision_id = failed.revision.revision
-                ledger.record(
-                    connection, revision_id, checksum, 0, plan_id=made.plan_id, error=failed.error
+                unrecorded = ledger.record_failure(
+                    connection, failed.revision.revision, checksum, failed.error, made.plan_id
                 )
-                connection.commit()
             locked = _LOCK_NOT_AVAILABLE in failed.error
             if not locked or attempt == config.lock_retries:
                 name = history.short_name(failed.revision) if failed.revision else "?"
                 output.failure(console, f"{failed.direction} of {name} failed: {failed.error}")
+                if unrecorded is not None:
+                    output.info(console, f"  not recorded: {unrecorded.message}")
                 if locked:
                     output.info(
                         console,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from migrail import history, output
+from migrail.bookkeeping import TableProblem
 from migrail.config import resolve_environment
 from migrail.executor import Executor
 from migrail.ledger import read_ledger
@@ -24,7 +25,10 @@ def status(config: Config, *, env_name: str | None, console: Console) -> int:
     executor = Executor(config)
     with connect(url) as connection:
         current = executor.current(connection)
-        applied = read_ledger(connection, limit=10)
+        try:
+            applied, unreadable = read_ledger(connection, limit=10), None
+        except TableProblem as problem:  # the rest is still worth showing
+            applied, unreadable = [], problem
     pending = executor.pending(current)
     head = (executor.head,) if executor.head else ()
     output.info(console, f"environment: {environment.name} ({mask_url(url)})")
@@ -35,6 +39,9 @@ def status(config: Config, *, env_name: str | None, console: Console) -> int:
         output.items(console, (history.short_name(revision) for revision in pending))
     else:
         output.success(console, "up to date")
+    if unreadable is not None:
+        output.info(console, f"applied: not shown: {unreadable.message}")
+        output.items(console, [unreadable.hint] if unreadable.hint else [])
     if applied:
         output.info(console, "applied (newest first):")
         for entry in applied:
