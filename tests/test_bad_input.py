@@ -125,7 +125,8 @@ CASES: list[tuple[str, list[str], Setup, str]] = [
         "malformed URL",
         ["status"],
         _env("DATABASE_URL", f"app:{SECRET}@localhost/agent_armor"),
-        "error: DATABASE_URL is not a valid database URL: 'app:***@localhost/agent_armor'\n"
+        "error: DATABASE_URL is not a valid database URL (its value is not shown: it may hold "
+        "a password)\n"
         "hint: expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE\n",
     ),
     (
@@ -344,6 +345,30 @@ CASES: list[tuple[str, list[str], Setup, str]] = [
         lambda project, monkeypatch: None,
         "error: --from 9999: no such revision in {project}/migrations/versions\n"
         "hint: name a revision by its id or file name, e.g. one of: 0001_create_tasks\n",
+    ),
+    # Secrets: passwords of any shape, values that are not URLs
+    (
+        "a password with an unencoded @, #, space and %",
+        ["status"],
+        _env("DATABASE_URL", f"postgresql://app:p@{SECRET}#w rd%zz@127.0.0.1:1/agent_armor"),
+        "error: cannot connect to postgresql://app:***@127.0.0.1:1/agent_armor: Connection refused\n"
+        "hint: is the server running and reachable? try: pg_isready -h 127.0.0.1 -p 1\n",
+    ),
+    (
+        "a password with an unencoded @, and the server's socket in the query",
+        ["status"],
+        _env("DATABASE_URL", f"postgresql://app:x@{SECRET}@/agent_armor?host=/nonexistent"),
+        "error: cannot connect to postgresql://app:***@/agent_armor?host=%2Fnonexistent: "
+        "No such file or directory\n"
+        "hint: is the server running and reachable? try: pg_isready -h /nonexistent\n",
+    ),
+    (
+        "a URL that does not parse",
+        ["status"],
+        _env("DATABASE_URL", f"postgresql://app:{SECRET}@db:PORT/agent_armor"),
+        "error: DATABASE_URL is not a valid postgresql:// URL (its value is not shown: it may "
+        "hold a password)\n"
+        "hint: expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE\n",
     ),
 ]
 
