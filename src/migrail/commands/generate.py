@@ -93,12 +93,16 @@ def _write_snapshots(config: Config, metadata: MetaData, stems: list[str]) -> No
 def _record_in_sum(config: Config, paths: list[Path]) -> None:
     """New revisions go into migrations/migrail.sum; what it recorded before stays as it was."""
     from migrail import sums
+    from migrail.files import read_bytes
+    from migrail.tree import DiskTree
 
     sum_path = config.migrations_dir / sums.SUM_FILE
-    current = sum_path.read_text() if sum_path.is_file() else None
-    if current is None:  # the first sum records the whole history as it stands
-        paths = [p for p in sorted(config.versions_dir.glob("*.py")) if p.name != "__init__.py"]
-    sum_path.write_text(sums.record(current, {path.name: path.read_bytes() for path in paths}))
+    recorded = DiskTree().read(sum_path)
+    if recorded is None:  # the first sum records the whole history as it stands
+        paths = list(DiskTree().files(config.versions_dir, ".py"))
+    files = {path.name: read_bytes(path) for path in paths if path.name != "__init__.py"}
+    current = recorded.decode(errors="replace") if recorded is not None else None
+    sum_path.write_text(sums.record(current, files))
 
 
 def _relative(path: Path, root: Path) -> str:
