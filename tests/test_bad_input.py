@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +13,7 @@ from sqlalchemy.engine import URL
 
 from migrail import cluster
 from migrail.catalog import schema_facts
-from migrail.database import connect
+from migrail.database import MIGRATE_LOCK_KEY, connect
 from migrail.ephemeral import Server
 from migrail.main import main
 from migrail.plan import Plan, write_plan
@@ -74,6 +75,44 @@ def _truncated_plan(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _two_plans(project, monkeypatch)
     path = project / "a.json"
     path.write_text(path.read_text()[:40])
+
+
+def _append(path: str, data: bytes) -> Setup:
+    def append(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        with (project / path).open("ab") as file:
+            file.write(data)
+
+    return append
+
+
+def _unreadable(path: str) -> Setup:
+    """``path`` without read permission: root reads it all the same, so the case is skipped."""
+
+    def forbid(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        if os.geteuid() == 0:
+            pytest.skip("root reads a file whatever its permissions")
+        (project / path).chmod(0)
+
+    return forbid
+
+
+def _folder_instead(path: str) -> Setup:
+    """A folder where the file ``path`` should be (testable as root, unlike permissions)."""
+
+    def replace(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        (project / path).unlink(missing_ok=True)
+        (project / path).mkdir()
+
+    return replace
+
+
+def _dangling_link(path: str) -> Setup:
+    return lambda project, monkeypatch: (project / path).symlink_to("nowhere.py")
+
+
+def _plan_holding(value: str) -> Setup:
+    """A plan file holding a JSON value that is not an object."""
+    return lambda project, monkeypatch: (project / "a.json").write_text(value + "\n") and None
 
 
 def _revision(name: str, body: bytes) -> Setup:
@@ -150,7 +189,8 @@ CASES: list[tuple[str, list[str], Setup, str]] = [
         "malformed URL",
         ["status"],
         _env("DATABASE_URL", f"app:{SECRET}@localhost/agent_armor"),
-        "error: DATABASE_URL is not a valid database URL: 'app:***@localhost/agent_armor'\n"
+        "error: DATABASE_URL is not a valid database URL (its value is not shown: it may hold "
+        "a password)\n"
         "hint: expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE\n",
     ),
     (
@@ -441,6 +481,181 @@ CASES: list[tuple[str, list[str], Setup, str]] = [
         "statement in file '{project}/migrations/script.py.mako' at line: 25 char: 1\n"
         "hint: check {project}/migrations/script.py.mako, the template revisions are written from\n",
     ),
+    # Secrets: passwords of any shape, values that are not URLs
+    (
+        "a password with an unencoded @, #, space and %",
+        ["status"],
+        _env("DATABASE_URL", f"postgresql://app:p@{SECRET}#w rd%zz@127.0.0.1:1/agent_armor"),
+        "error: cannot connect to postgresql://app:***@127.0.0.1:1/agent_armor: Connection refused\n"
+        "hint: is the server running and reachable? try: pg_isready -h 127.0.0.1 -p 1\n",
+    ),
+    (
+        "a password with an unencoded @, and the server's socket in the query",
+        ["status"],
+        _env("DATABASE_URL", f"postgresql://app:x@{SECRET}@/agent_armor?host=/nonexistent"),
+        "error: cannot connect to postgresql://app:***@/agent_armor?host=%2Fnonexistent: "
+        "No such file or directory\n"
+        "hint: is the server running and reachable? try: pg_isready -h /nonexistent\n",
+    ),
+    (
+        "a URL that does not parse",
+        ["status"],
+        _env("DATABASE_URL", f"postgresql://app:{SECRET}@db:PORT/agent_armor"),
+        "error: DATABASE_URL is not a valid postgresql:// URL (its value is not shown: it may "
+        "hold a password)\n"
+        "hint: expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE\n",
+    ),
+    # Files that cannot be read, settings out of range, plans that are not plans
+    (
+        "tool in pyproject.toml that is not a table",
+        ["status"],
+        _write("pyproject.toml", 'tool = "migrail"\n'),
+        "error: {project}/pyproject.toml: tool must be a table (the [tool.NAME] sections), "
+        "not 'migrail'\n"
+        "hint: remove the line tool = ...; migrail's settings go in [tool.migrail]\n",
+    ),
+    (
+        "pyproject.toml that is not UTF-8",
+        ["status"],
+        _append("pyproject.toml", b"# caf\xe9\n"),
+        "error: {project}/pyproject.toml:18: not UTF-8 text (byte 0xe9)\n"
+        "hint: save the file as UTF-8\n",
+    ),
+    (
+        ".env that is not UTF-8",
+        ["status"],
+        _append(
+            ".env", f"DATABASE_URL=postgresql://app:{SECRET}@db/x\nNOTE=caf\xe9\n".encode("latin-1")
+        ),
+        "error: {project}/.env:2: not UTF-8 text (byte 0xe9)\nhint: save the file as UTF-8\n",
+    ),
+    (
+        ".env.<environment> that is not UTF-8",
+        ["status", "--env", "staging"],
+        _append(
+            ".env.staging",
+            f"STAGING_DATABASE_URL=postgresql://app:{SECRET}\xe9@db/x\n".encode("latin-1"),
+        ),
+        "error: {project}/.env.staging:1: not UTF-8 text (byte 0xe9)\n"
+        "hint: save the file as UTF-8\n",
+    ),
+    (
+        "a lock_timeout longer than PostgreSQL allows",
+        ["status"],
+        _edit(
+            "pyproject.toml",
+            "[tool.migrail]",
+            '[tool.migrail]\nlock_timeout = "99999999999999999999s"',
+        ),
+        "error: [tool.migrail] lock_timeout is longer than PostgreSQL allows (at most 2147483647ms, "
+        "about 24 days), not '99999999999999999999s'\n"
+        "hint: give it in seconds or minutes, e.g. '5s'; '0' turns it off\n",
+    ),
+    (
+        "a statement_timeout longer than PostgreSQL allows",
+        ["migrate-staging"],
+        _edit("pyproject.toml", "[tool.migrail]", '[tool.migrail]\nstatement_timeout = "25d"'),
+        "error: [tool.migrail] statement_timeout is longer than PostgreSQL allows (at most "
+        "2147483647ms, about 24 days), not '25d'\n"
+        "hint: give it in seconds or minutes, e.g. '30min'; '0' turns it off\n",
+    ),
+    (
+        "an unreadable pyproject.toml",
+        ["status"],
+        _unreadable("pyproject.toml"),
+        "error: cannot read {project}/pyproject.toml: Permission denied\nhint: let the user running migrail read it (chmod u+r), or run as its owner\n",
+    ),
+    (
+        "an unreadable migrail.sum",
+        ["check"],
+        _unreadable("migrations/migrail.sum"),
+        "error: cannot read {project}/migrations/migrail.sum: Permission denied\nhint: let the user running migrail read it (chmod u+r), or run as its owner\n",
+    ),
+    (
+        "an unreadable models module",
+        ["check"],
+        _unreadable("tasks_models.py"),
+        "error: cannot read {project}/tasks_models.py: Permission denied\nhint: let the user running migrail read it (chmod u+r), or run as its owner\n",
+    ),
+    (
+        "an unreadable revision file",
+        ["sum", "--update"],
+        _unreadable("migrations/versions/0001_create_tasks.py"),
+        "error: cannot read {project}/migrations/versions/0001_create_tasks.py: Permission denied\nhint: let the user running migrail read it (chmod u+r), or run as its owner\n",
+    ),
+    (
+        "a folder in place of migrail.sum",
+        ["check"],
+        _folder_instead("migrations/migrail.sum"),
+        "error: cannot read {project}/migrations/migrail.sum: Is a directory\nhint: a folder is where the file should be: move the folder away\n",
+    ),
+    (
+        "a folder in place of a revision file",
+        ["check"],
+        _folder_instead("migrations/versions/0001_create_tasks.py"),
+        "error: cannot read {project}/migrations/versions/0001_create_tasks.py: Is a directory\nhint: a folder is where the file should be: move the folder away\n",
+    ),
+    (
+        "a revision file that links to nothing",
+        ["sum", "--update"],
+        _dangling_link("migrations/versions/0002_gone.py"),
+        "error: cannot read {project}/migrations/versions/0002_gone.py: No such file or directory\n"
+        "hint: it is a link to nothing: remove it, or point it at the file\n",
+    ),
+    (
+        "a folder in place of migrail.sum, to record the sum in",
+        ["sum", "--update"],
+        _folder_instead("migrations/migrail.sum"),
+        "error: cannot write {project}/migrations/migrail.sum: Is a directory\n"
+        "hint: a folder is where the file should be: move the folder away\n",
+    ),
+    (
+        "a folder in place of migrail.sum, to record a new revision in",
+        ["generate", "--empty", "add_notes"],
+        _folder_instead("migrations/migrail.sum"),
+        "error: cannot read {project}/migrations/migrail.sum: Is a directory\n"
+        "hint: a folder is where the file should be: move the folder away\n",
+    ),
+    (
+        "plan --out naming a folder",
+        ["plan", "--env", "staging", "--out", "migrations"],
+        _env("STAGING_DATABASE_URL", f"postgresql://app:{SECRET}@127.0.0.1:1/x"),
+        "error: --out migrations is a folder: the plan is a file\n"
+        "hint: name the file, e.g. --out migrations/plan.json\n",
+    ),
+    (
+        "a plan file holding a number",
+        ["apply", "--plan", "a.json"],
+        _plan_holding("5"),
+        "error: a.json is not a migrail plan (it holds a number, not an object)\n"
+        "hint: make one: migrail plan --env NAME\n",
+    ),
+    (
+        "a plan file holding a string",
+        ["approve", "a.json"],
+        _plan_holding('"x"'),
+        "error: a.json is not a migrail plan (it holds a string, not an object)\n"
+        "hint: make one: migrail plan --env NAME\n",
+    ),
+    (
+        "a plan file holding null",
+        ["apply", "--plan", "a.json"],
+        _plan_holding("null"),
+        "error: a.json is not a migrail plan (it holds null, not an object)\n"
+        "hint: make one: migrail plan --env NAME\n",
+    ),
+    (
+        "URL options that cancel every statement",
+        ["status"],
+        _env(
+            "DATABASE_URL",
+            f"postgresql://app:{SECRET}@127.0.0.1:1/agent_armor?options=-c statement_timeout=1",
+        ),
+        "error: the database URL's options cancel statements: statement_timeout=1 stops any "
+        "statement after 1 ms\n"
+        "hint: remove statement_timeout from the URL's options, or give it a unit: 60s (a bare "
+        "number is ms): migrail times each revision itself, with [tool.migrail] statement_timeout\n",
+    ),
 ]
 
 
@@ -470,7 +685,11 @@ def test_bad_input(
 
 
 def _files(root: Path) -> dict[Path, bytes]:
-    return {path: path.read_bytes() for path in root.rglob("*") if path.is_file()}
+    return {
+        path: path.read_bytes()
+        for path in root.rglob("*")
+        if path.is_file() and os.access(path, os.R_OK)
+    }
 
 
 def test_debug_shows_the_traceback_with_the_password_masked(
@@ -711,3 +930,38 @@ def _database(url: URL) -> tuple[object, ...]:
         " WHERE attrelid = 'alembic_version'::regclass AND attnum > 0 ORDER BY attnum",
     )
     return facts, shape, sorted(map(str, query(url, "SELECT * FROM alembic_version")))
+
+
+def test_an_editor_lock_file_among_the_revisions_is_ignored_by_the_sum(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``check`` and ``sum --update`` read every revision file: a lock file is none."""
+    versions = project / "migrations" / "versions"
+    (versions / ".#0001_create_tasks.py").symlink_to("user@host.1234:1700000000")
+    assert main(["check", "--only", "immutable"]) == 0, capsys.readouterr().err
+    assert main(["sum", "--update"]) == 0, capsys.readouterr().err
+    assert ".#" not in (project / "migrations" / "migrail.sum").read_text()
+
+
+def test_a_statement_cancelled_by_the_urls_statement_timeout_is_named(
+    project: Path,
+    database_url: URL,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A statement_timeout long enough to pass the check, too short for the wait for another
+    migrate's lock: the cancelled wait is said, with the URL's options to blame."""
+    url = database_url.update_query_dict({"options": "-c statement_timeout=1s"})
+    monkeypatch.setenv("DATABASE_URL", url.render_as_string(hide_password=False))
+    with psycopg.connect(libpq_conninfo(database_url), autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(%s)", (MIGRATE_LOCK_KEY,))
+        assert main(["migrate"]) == 2
+    err = capsys.readouterr().err
+    assert err.endswith(
+        "Waiting for another migrate to finish...\n"
+        "error: a statement was cancelled: the database URL's options set statement_timeout=1s "
+        "(canceling statement due to statement timeout)\n"
+        "hint: remove statement_timeout from the URL's options, or make it longer: migrail times "
+        "each revision itself, with [tool.migrail] statement_timeout\n"
+    ), err
+    assert version(database_url) == []

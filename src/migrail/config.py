@@ -7,14 +7,15 @@ so that no secret lives in a committed file.
 
 from __future__ import annotations
 
+import io
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from migrail import durations, files
 from migrail.errors import FatalError
 
 if TYPE_CHECKING:
@@ -46,8 +47,6 @@ _KNOWN_LINT_KEYS = {"pg_version", "exclude", "warn", "squawk_config"}
 # Squawk rules about style rather than about what blocks or breaks production: reported, but
 # they do not fail the lint unless [tool.migrail.lint] warn is set without them.
 DEFAULT_WARN = ("prefer-bigint-over-int", "prefer-bigint-over-smallint", "prefer-identity")
-# A PostgreSQL duration: 500ms, 5s, 30min, 1h, or plain milliseconds.
-_DURATION = re.compile(r"\d+\s*(us|ms|s|min|h|d)?")
 
 
 @dataclass(frozen=True)
@@ -129,7 +128,7 @@ def find_pyproject(start: Path) -> Path:
     """The nearest pyproject.toml with a ``[tool.migrail]`` table, from ``start`` upwards."""
     for directory in (start, *start.parents):
         candidate = directory / "pyproject.toml"
-        if candidate.is_file() and "migrail" in _read_toml(candidate).get("tool", {}):
+        if candidate.is_file() and "migrail" in _tool_table(candidate):
             return candidate
     raise FatalError(
         f"no pyproject.toml with a [tool.migrail] table in {start} or above",
@@ -141,7 +140,7 @@ def load_config(project: Path | None = None) -> Config:
     """Read the project's configuration and load its ``.env`` file into the environment."""
     pyproject = find_pyproject((project or Path.cwd()).resolve())
     root = pyproject.parent
-    table = _read_toml(pyproject)["tool"]["migrail"]
+    table = _tool_table(pyproject)["migrail"]
     if not isinstance(table, Mapping):
         raise FatalError("[tool.migrail] in pyproject.toml must be a table")
     _reject_unknown(table, _KNOWN_KEYS, "[tool.migrail]")
@@ -180,7 +179,8 @@ def env_file_values(root: Path, environment: str | None = None) -> dict[str, str
     values: dict[str, str] = {}
     for name in ([f".env.{environment}"] if environment else []) + [".env"]:
         if (root / name).is_file():
-            for key, value in dotenv_values(root / name).items():
+            text = files.read_text(root / name)
+            for key, value in dotenv_values(stream=io.StringIO(text)).items():
                 if value is not None:
                     values.setdefault(key, value)
     return values
@@ -276,10 +276,17 @@ def _names(
 
 def _duration(table: Mapping[str, Any], key: str, default: str) -> str:
     value = _text(table, key, default).strip()
-    if not _DURATION.fullmatch(value):
+    length = durations.milliseconds(value)
+    if length is None:
         raise FatalError(
             f"[tool.migrail] {key} must be a PostgreSQL duration such as '5s' or '30min', "
             f"not {value!r}"
+        )
+    if length > durations.MAX_MILLISECONDS:
+        raise FatalError(
+            f"[tool.migrail] {key} is longer than PostgreSQL allows (at most "
+            f"{durations.MAX_MILLISECONDS}ms, about 24 days), not {value!r}",
+            hint=f"give it in seconds or minutes, e.g. {default!r}; '0' turns it off",
         )
     return value
 
@@ -293,9 +300,19 @@ def _reject_unknown(table: Mapping[str, Any], known: set[str], where: str) -> No
         )
 
 
+def _tool_table(path: Path) -> Mapping[str, Any]:
+    """The ``[tool]`` table of a pyproject.toml (empty when it has none)."""
+    tool = _read_toml(path).get("tool", {})
+    if not isinstance(tool, Mapping):
+        raise FatalError(
+            f"{path}: tool must be a table (the [tool.NAME] sections), not {tool!r}",
+            hint="remove the line tool = ...; migrail's settings go in [tool.migrail]",
+        )
+    return tool
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        with path.open("rb") as file:
-            return tomllib.load(file)
+        return tomllib.loads(files.read_text(path))
     except tomllib.TOMLDecodeError as exc:
         raise FatalError(f"{path} is not valid TOML: {exc}") from exc

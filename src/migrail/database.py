@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from migrail import durations
 from migrail.errors import FatalError
 from migrail.urls import mask_text, mask_url
 
@@ -29,6 +30,20 @@ _HINTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 )
 
 
+# ``options=-c statement_timeout=1`` (or ``--statement-timeout=1``) in a URL's query: libpq
+# passes it to the server as the session's default.
+_STATEMENT_TIMEOUT = re.compile(
+    r"(?:^|\s)(?:-c\s*|--)statement[_-]timeout=(?P<value>\S+)", re.IGNORECASE
+)
+# Shorter than this, a URL's statement_timeout cancels migrail's own statements (reading the
+# catalog, waiting for its lock) more often than not; it is mostly a unit left out (1 is 1 ms).
+SHORTEST_STATEMENT_TIMEOUT_MS = 1000
+_URL_TIMEOUT_HINT = (
+    "remove statement_timeout from the URL's options, or {what}: migrail times each revision "
+    "itself, with [tool.migrail] statement_timeout"
+)
+
+
 def create_engine(url: URL) -> Engine:
     """An engine without a pool: migrail opens few connections and must leave none behind."""
     import sqlalchemy
@@ -39,9 +54,12 @@ def create_engine(url: URL) -> Engine:
 
 @contextmanager
 def connect(url: URL) -> Iterator[Connection]:
-    """A connection to ``url``; failing to connect is a FatalError naming the masked URL."""
+    """A connection to ``url``; failing to connect is a FatalError naming the masked URL, and
+    so is a statement of migrail's cancelled by a timeout of the URL, the role or the database
+    (a revision's own failure is the executor's to report)."""
     from sqlalchemy.exc import DBAPIError
 
+    _refuse_cancelling_options(url)
     engine = create_engine(url)
     try:
         try:
@@ -49,7 +67,12 @@ def connect(url: URL) -> Iterator[Connection]:
         except DBAPIError as exc:
             raise connection_error(url, exc.orig or exc) from None
         with connection:
-            yield connection
+            try:
+                yield connection
+            except DBAPIError as exc:
+                if getattr(exc.orig, "sqlstate", None) != "57014":  # query_canceled
+                    raise
+                raise cancelled_error(url, exc.orig or exc) from None
     finally:
         engine.dispose()
 
@@ -63,6 +86,45 @@ def connection_error(url: URL, exc: BaseException) -> FatalError:
         where = (f" -h {host}" if host else "") + (f" -p {url.port}" if url.port else "")
         hint = hint.format(where=where)
     return FatalError(f"cannot connect to {mask_url(url)}: {mask_text(detail)}", hint=hint)
+
+
+def cancelled_error(url: URL, exc: BaseException) -> FatalError:
+    """A statement of migrail's was cancelled: by whom, as far as can be told, and what to do."""
+    detail = _first_line(str(exc))
+    if _statement_timeout(url) is not None:
+        return FatalError(
+            f"a statement was cancelled: the database URL's options set statement_timeout="
+            f"{_statement_timeout(url)} ({mask_text(detail)})",
+            hint=_URL_TIMEOUT_HINT.format(what="make it longer"),
+        )
+    hint = "someone cancelled it (pg_cancel_backend): run again"
+    if "statement timeout" in detail:
+        hint = (
+            "the role or the database sets a statement_timeout too short for migrail "
+            "(ALTER ROLE ... SET statement_timeout): reset it for the user migrail connects as"
+        )
+    return FatalError(f"a statement was cancelled: {mask_text(detail)}", hint=hint)
+
+
+def _refuse_cancelling_options(url: URL) -> None:
+    """A statement_timeout in the URL's options so short that migrail's statements are
+    cancelled (``statement_timeout=1`` is one millisecond): said before connecting."""
+    value = _statement_timeout(url)
+    length = durations.milliseconds(value) if value is not None else None
+    if length is not None and 0 < length < SHORTEST_STATEMENT_TIMEOUT_MS:
+        raise FatalError(
+            f"the database URL's options cancel statements: statement_timeout={value} stops "
+            f"any statement after {length:g} ms",
+            hint=_URL_TIMEOUT_HINT.format(what="give it a unit: 60s (a bare number is ms)"),
+        )
+
+
+def _statement_timeout(url: URL) -> str | None:
+    """The statement_timeout the URL's ``options`` set, if they set one (the last one wins)."""
+    options = url.query.get("options")
+    text = " ".join((options,) if isinstance(options, str) else options or ())
+    found = _STATEMENT_TIMEOUT.findall(text)
+    return found[-1] if found else None
 
 
 def server_version(connection: Connection) -> str:

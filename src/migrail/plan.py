@@ -66,6 +66,15 @@ def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def check_plan_path(path: Path) -> None:
+    """Refuse an ``--out`` that names a folder, before the database is read for the plan."""
+    if path.is_dir():
+        raise FatalError(
+            f"--out {path} is a folder: the plan is a file",
+            hint=f"name the file, e.g. --out {path / 'plan.json'}",
+        )
+
+
 def write_plan(plan: Plan, path: Path) -> Path:
     """``plan.json`` at ``path``, and ``plan.md`` beside it for reviewers."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -79,6 +88,11 @@ def load_plan(path: Path) -> Plan:
     """A plan file, refused if it is not one, or if it was edited after it was written."""
     try:
         data = json.loads(path.read_text())
+        if not isinstance(data, dict):
+            raise FatalError(
+                f"{path} is not a migrail plan (it holds {_json_kind(data)}, not an object)",
+                hint="make one: migrail plan --env NAME",
+            )
         stated = data.pop("plan_id")
         if data.pop("format") != PLAN_FORMAT:
             raise ValueError("unknown format")
@@ -97,6 +111,16 @@ def load_plan(path: Path) -> Plan:
         )
     plan.plan_id = stated
     return plan
+
+
+def _json_kind(value: object) -> str:
+    """What a JSON value is, in words: ``a number``, ``null``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true or false"
+    kinds = {int: "a number", float: "a number", str: "a string", list: "a list"}
+    return kinds.get(type(value), type(value).__name__)
 
 
 def render_markdown(plan: Plan) -> str:

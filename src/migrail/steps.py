@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from migrail import history
 from migrail.one_transaction import TransactionGuard
+from migrail.urls import mask_text
 from migrail.usercode import UserCodeError
 
 if TYPE_CHECKING:
@@ -98,6 +99,7 @@ class StepWatch:
         from sqlalchemy.exc import DBAPIError
 
         statement = exc.statement if isinstance(exc, DBAPIError) else None
+        statement = mask_text(statement) if statement else None
         if self._uncommitted is not None:
             statement = "COMMIT"
         failed = self.plan[len(self.steps)] if len(self.steps) < len(self.plan) else None
@@ -113,15 +115,19 @@ class StepWatch:
 
 
 def describe_error(exc: BaseException) -> str:
-    """PostgreSQL's own message for database errors; the exception itself for anything else."""
+    """PostgreSQL's own message for database errors; the exception itself for anything else.
+
+    Masked: a revision's own exception may name a URL with its password, and this text is
+    printed, written into reports and recorded in the database's history.
+    """
     from sqlalchemy.exc import DBAPIError
 
     if isinstance(exc, UserCodeError):
-        return str(exc)
+        return mask_text(str(exc))
     error = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
     diag = getattr(error, "diag", None)  # psycopg's, through SQLAlchemy or not
     if diag is None:
-        return f"{type(exc).__name__}: {exc}"
+        return mask_text(f"{type(exc).__name__}: {exc}")
     primary = getattr(diag, "message_primary", None) or str(error).splitlines()[0]
     code = getattr(diag, "sqlstate", None)
-    return f"{primary} (SQLSTATE {code})" if code else primary
+    return mask_text(f"{primary} (SQLSTATE {code})" if code else primary)

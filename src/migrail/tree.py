@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Protocol
 
 from migrail import proc
+from migrail.files import read_bytes
 
 
 class Tree(Protocol):
@@ -36,13 +37,16 @@ class Tree(Protocol):
 
 
 class DiskTree:
-    """The working tree, as it is."""
+    """The working tree, as it is. Hidden files (an editor's lock file ``.#0002_x.py``) are
+    skipped, as Alembic and Python's imports skip them; any other file that cannot be read is
+    a FatalError naming it."""
 
     def files(self, directory: Path, suffix: str) -> dict[Path, bytes]:
-        return {path: path.read_bytes() for path in sorted(directory.glob(f"*{suffix}"))}
+        found = sorted(directory.glob(f"*{suffix}"))
+        return {path: read_bytes(path) for path in found if not path.name.startswith(".")}
 
     def read(self, path: Path) -> bytes | None:
-        return path.read_bytes() if path.is_file() else None
+        return read_bytes(path) if path.exists() or path.is_symlink() else None
 
     def checkout(self, paths: list[Path], into: Path, root: Path) -> Path | None:
         """Nothing to copy: the working tree is read where it is (``None``)."""
@@ -54,7 +58,9 @@ class DiskTree:
     def python_files(self, paths: list[Path]) -> dict[Path, bytes]:
         found = [p for path in paths for p in ([path] if path.is_file() else path.rglob("*.py"))]
         return {
-            path: path.read_bytes() for path in sorted(found) if "__pycache__" not in path.parts
+            path: read_bytes(path)
+            for path in sorted(found)
+            if "__pycache__" not in path.parts and not path.name.startswith(".")
         }
 
 

@@ -10,19 +10,41 @@ from migrail.errors import FatalError
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
-# What a password can look like inside free text: in a URL's userinfo (with or without a
-# scheme), or as a ``password=`` parameter of a URL query or a libpq connection string.
+_SCHEME = r"[a-z][a-z0-9+.-]*://"
+
+# What a password can look like inside free text, masked in this order: a ``password=``
+# parameter (of a URL query or a libpq connection string, quoted or not), then a URL's userinfo,
+# with or without a scheme. A password may hold any character, ``@`` and spaces included, so a
+# URL's is masked up to the LAST ``@`` on the line (short of another URL starting further on):
+# more may be hidden than the password, but no character of it is shown.
 _SECRETS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # An already masked ``***`` is left alone, so masking twice changes nothing. In a URL's
+    # query a value ends at ``&``; in a connection string at a space, unless it is quoted.
     (
-        re.compile(r"(?P<keep>[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@/\s]*@", re.IGNORECASE),
-        r"\g<keep>***@",
-    ),
-    (re.compile(r"(?P<keep>(?<![\w/.:-])[\w.+-]+:)[^@/\s:]+@"), r"\g<keep>***@"),
-    (
-        # An already masked ``***`` is left alone, so masking twice changes nothing.
-        re.compile(r"(?P<keep>password\s*=\s*)(?!\*\*\*(?:[&\s:]|$))[^&\s]+", re.IGNORECASE),
+        re.compile(r"(?P<keep>[?&]password=)(?!\*\*\*(?:[&\s:]|$))[^&\s]+", re.IGNORECASE),
         r"\g<keep>***",
     ),
+    (
+        re.compile(
+            r"(?P<keep>(?<![?&])password\s*=\s*)(?!\*\*\*(?:\s|$))(?:'(?:[^'\\\n]|\\.)*'?|\S+)",
+            re.IGNORECASE,
+        ),
+        r"\g<keep>***",
+    ),
+    (
+        re.compile(
+            rf"(?P<keep>{_SCHEME}[^:/?#\s]*:)(?:(?!\s[^\w\s]*{_SCHEME})[^\n])*@", re.IGNORECASE
+        ),
+        r"\g<keep>***@",
+    ),
+    (re.compile(r"(?P<keep>(?<![\w/.:-])[\w.+-]+:)(?!//)\S*@"), r"\g<keep>***@"),
+)
+# Where a URL's userinfo ends: the last ``@`` followed by a host (a name, an address, or nothing
+# for a socket in the query), an optional port, then the database, the query or the end.
+_USERINFO = re.compile(
+    rf"(?P<scheme>{_SCHEME})(?P<userinfo>.*)@(?P<rest>(?:\[[^\]]*\]|[^\s/?#@\[\]:]*)"
+    r"(?::[^\s/?#@]*)?(?:[/?].*)?)",
+    re.IGNORECASE | re.DOTALL,
 )
 
 
@@ -36,10 +58,14 @@ def parse_url(raw: str, *, source: str) -> URL:
     from sqlalchemy.exc import ArgumentError
 
     try:
-        url = make_url(raw.strip())
+        url = make_url(_encode_userinfo(raw.strip()))
     except (ArgumentError, ValueError) as exc:
+        # Not shown at all beyond its scheme: where it does not parse, nothing says where its
+        # password ends.
+        scheme = re.match(_SCHEME, raw.strip(), re.IGNORECASE)
         raise FatalError(
-            f"{source} is not a valid database URL: {mask_text(raw)!r}",
+            f"{source} is not a valid {scheme[0] + ' ' if scheme else 'database '}URL "
+            "(its value is not shown: it may hold a password)",
             hint="expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE",
         ) from exc
     backend = url.get_backend_name()
@@ -56,6 +82,23 @@ def parse_url(raw: str, *, source: str) -> URL:
             hint="add the database name at the end: postgresql://HOST:PORT/DATABASE",
         )
     return url.set(drivername="postgresql+psycopg")
+
+
+def _encode_userinfo(raw: str) -> str:
+    """``raw`` with the ``@`` of its user and password (and a ``/`` of its user) percent-encoded.
+
+    A password may hold an unencoded ``@`` (``app:p@ss@db/x``): SQLAlchemy, like libpq, would end
+    it at the first one and take the rest for the host, which error messages then show. Here the
+    userinfo ends at the last ``@`` that a host follows, so no piece of a password is taken for
+    a host or a database. In a URL with a password, an ``@`` in the database name or the query
+    (rare) must then be percent-encoded, or the URL is refused (showing nothing of it).
+    """
+    found = _USERINFO.match(raw)
+    if found is None or ":" not in found["userinfo"]:
+        return raw  # no password: SQLAlchemy's own reading
+    user, colon, password = found["userinfo"].partition(":")
+    user = user.replace("@", "%40").replace("/", "%2F")
+    return f"{found['scheme']}{user}{colon}{password.replace('@', '%40')}@{found['rest']}"
 
 
 def mask_url(url: URL | str) -> str:

@@ -60,6 +60,38 @@ def test_a_failing_revision_is_named_with_its_statement_and_error(
     assert database_names(pg_server.admin_url) == before
 
 
+@pytest.mark.parametrize(
+    ("upgrade", "shown"),
+    [
+        (
+            'raise RuntimeError("cannot reach postgresql://app:s3cr3t@db/x")',
+            "RuntimeError: cannot reach postgresql://app:***@db/x\n",
+        ),
+        (
+            "op.execute(\"SELECT 'postgresql://app:s3cr3t@db/x'::int\")",
+            'invalid input syntax for type integer: "postgresql://app:***@db/x" '
+            "(SQLSTATE 22P02)\n  statement: SELECT 'postgresql://app:***@db/x'::int\n",
+        ),
+    ],
+)
+def test_a_failing_revision_never_shows_a_password_its_error_holds(
+    project: Path,
+    pg_server: Server,
+    capsys: pytest.CaptureFixture[str],
+    upgrade: str,
+    shown: str,
+) -> None:
+    """The revision's own exception, or the database's error and the failing statement, hold
+    a URL with its password: the failure names the revision, and masks the password."""
+    write_revision(project, "0002", "copy_remote", "0001", upgrade)
+    code = main(["migrate-staging", "--report", "report.md"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert f"error: upgrade of 0002_copy_remote failed: {shown}" in err
+    assert "s3cr3t" not in err
+    assert "s3cr3t" not in (project / "report.md").read_text()
+
+
 def test_models_ahead_of_the_migrations_fail(
     project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
 ) -> None:

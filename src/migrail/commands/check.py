@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from migrail import history, output, sums
 from migrail.checks.history_checks import CHECKS
 from migrail.errors import FatalError
+from migrail.files import unwritable
 from migrail.tree import DiskTree, StagedTree
 
 if TYPE_CHECKING:
@@ -41,9 +42,12 @@ def sum_command(config: Config, *, update: bool, console: Console) -> int:
     if not update:
         return check(config, only="immutable", staged=False, console=console)
     history.check_versions_folder(config)
-    files = {p.name: p.read_bytes() for p in sorted(config.versions_dir.glob("*.py"))}
+    files = {p.name: content for p, content in DiskTree().files(config.versions_dir, ".py").items()}
     files.pop("__init__.py", None)
-    path.write_text(sums.render_sum(files))
+    try:
+        path.write_text(sums.render_sum(files))
+    except OSError as exc:
+        raise unwritable(path, exc) from None
     output.success(console, f"recorded {len(files)} revision(s) in {path.relative_to(config.root)}")
     return 0
 

@@ -112,18 +112,22 @@ def _write_snapshots(config: Config, writes: Writes, metadata: MetaData, stems: 
 def _record_in_sum(config: Config, writes: Writes, paths: list[Path]) -> None:
     """New revisions go into migrations/migrail.sum; what it recorded before stays as it was."""
     from migrail import sums
+    from migrail.files import read_bytes
+    from migrail.tree import DiskTree
 
     sum_path = config.migrations_dir / sums.SUM_FILE
+    recorded = DiskTree().read(sum_path)
     try:
-        current = sum_path.read_text(encoding="utf-8") if sum_path.is_file() else None
+        current = recorded.decode("utf-8") if recorded is not None else None
     except UnicodeDecodeError:
         raise FatalError(
             f"{sum_path} is not UTF-8 text",
             hint="restore it (git checkout it), or record the history anew: migrail sum --update",
         ) from None
     if current is None:  # the first sum records the whole history as it stands
-        paths = [p for p in sorted(config.versions_dir.glob("*.py")) if p.name != "__init__.py"]
-    writes.write(sum_path, sums.record(current, {path.name: path.read_bytes() for path in paths}))
+        paths = list(DiskTree().files(config.versions_dir, ".py"))
+    files = {path.name: read_bytes(path) for path in paths if path.name != "__init__.py"}
+    writes.write(sum_path, sums.record(current, files))
 
 
 def _relative(path: Path, root: Path) -> str:

@@ -15,7 +15,15 @@ from migrail.bookkeeping import TableProblem
 from migrail.config import resolve_environment
 from migrail.errors import FatalError
 from migrail.executor import Executor
-from migrail.plan import Plan, PlannedRevision, load_plan, now, touched_tables, write_plan
+from migrail.plan import (
+    Plan,
+    PlannedRevision,
+    check_plan_path,
+    load_plan,
+    now,
+    touched_tables,
+    write_plan,
+)
 from migrail.steps import MigrationFailed, Step
 
 if TYPE_CHECKING:
@@ -34,6 +42,7 @@ def plan(config: Config, *, env_name: str | None, out: Path, force: bool, consol
     from migrail.lint import lint_history
     from migrail.render import render_each
 
+    check_plan_path(out)
     environment, url = resolve_environment(config, env_name)
     executor = Executor(config)
     with connect(url) as connection:
