@@ -10,7 +10,7 @@ from migrail.config import resolve_environment
 from migrail.errors import FatalError
 from migrail.executor import Executor
 from migrail.render import render_range
-from migrail.steps import MigrationFailed, Step
+from migrail.steps import MigrationFailed, Step, lost_connection_note
 from migrail.urls import mask_url
 
 if TYPE_CHECKING:
@@ -111,6 +111,9 @@ def _report_failure(
     output.failure(console, str(failed))
     if failed.statement:
         output.info(console, f"  statement: {failed.statement.strip()}")
+    if connection.invalidated:  # lost: nothing more can be read or recorded on it
+        output.info(console, lost_connection_note(failed, "run migrate again"))
+        return
     connection.rollback()
     if failed.revision is not None:
         checksum = sums.digest(Path(failed.revision.path).read_bytes())
