@@ -203,13 +203,19 @@ def _lost(context: ExceptionContext) -> None:
     from migrail.steps import describe_error
     from migrail.urls import mask_text, mask_url
 
-    if context.connection is None or not context.is_disconnect:
+    # SQLAlchemy counts Ctrl-C and SIGTERM as disconnects too; they stay what they are.
+    original = context.original_exception
+    if (
+        context.connection is None
+        or not context.is_disconnect
+        or not isinstance(original, psycopg.Error)
+    ):
         return
     watchdog = getattr(context.connection.connection.driver_connection, "watchdog", None)
     if isinstance(watchdog, Watchdog) and watchdog.fired:
         reason = watchdog.no_answer()
     else:
-        reason = mask_text(describe_error(context.original_exception))
+        reason = mask_text(describe_error(original))
     raise ConnectionLost(
         f"lost the connection to {mask_url(context.connection.engine.url)}: {reason}",
         hint="check the server and the network to it, then run it again (what was not "
