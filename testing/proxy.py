@@ -63,9 +63,6 @@ class Proxy:
         """``url``'s database, reached through the proxy."""
         return url.difference_update_query(["host"]).set(host="127.0.0.1", port=self.port)
 
-    def freeze(self) -> None:
-        self.frozen.set()
-
     def close(self) -> None:
         """Stop, and close every socket: the server sees its clients go."""
         self._closed.set()
