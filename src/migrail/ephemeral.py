@@ -283,12 +283,15 @@ def _version(url: URL) -> str:
 @contextmanager
 def admin_connection(url: URL) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
     import psycopg
+    from psycopg.conninfo import make_conninfo
 
     from migrail.database import connection_error
+    from migrail.liveness import tcp_settings
     from migrail.urls import libpq_conninfo
 
+    conninfo = make_conninfo(libpq_conninfo(url), **tcp_settings(url))
     try:
-        connection = psycopg.connect(libpq_conninfo(url), autocommit=True, connect_timeout=10)
+        connection = psycopg.connect(conninfo, autocommit=True)
     except psycopg.OperationalError as exc:
         raise connection_error(url, exc) from None
     with connection:

@@ -96,9 +96,8 @@ class StepWatch:
 
     def failure(self, direction: str, exc: Exception) -> MigrationFailed:
         """The revision that failed: the first in the plan that did not commit."""
-        from sqlalchemy.exc import DBAPIError
-
-        statement = exc.statement if isinstance(exc, DBAPIError) else None
+        # The driver's errors name their statement, and so does a lost connection's.
+        statement: str | None = getattr(exc, "statement", None)
         statement = mask_text(statement) if statement else None
         if self._uncommitted is not None:
             statement = "COMMIT"
@@ -122,8 +121,12 @@ def describe_error(exc: BaseException) -> str:
     """
     from sqlalchemy.exc import DBAPIError
 
+    from migrail.errors import FatalError
+
     if isinstance(exc, UserCodeError):
         return mask_text(str(exc))
+    if isinstance(exc, FatalError):  # a lost connection, say: already in words
+        return mask_text(exc.message)
     error = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
     diag = getattr(error, "diag", None)  # psycopg's, through SQLAlchemy or not
     if diag is None:
@@ -131,3 +134,17 @@ def describe_error(exc: BaseException) -> str:
     primary = getattr(diag, "message_primary", None) or str(error).splitlines()[0]
     code = getattr(diag, "sqlstate", None)
     return mask_text(f"{primary} (SQLSTATE {code})" if code else primary)
+
+
+def lost_connection_note(failed: MigrationFailed, rerun: str) -> str:
+    """What became of a revision whose connection was lost: rolled back, unless the COMMIT was
+    sent, whose answer is what was lost."""
+    if failed.statement == "COMMIT":
+        return (
+            "  the connection was lost during its COMMIT: the revision may be committed or not; "
+            f"migrail status tells once the server answers, then {rerun}"
+        )
+    return (
+        "  the revision was not committed: PostgreSQL rolls it back when it notices the "
+        f"connection is gone; then {rerun}"
+    )

@@ -522,3 +522,44 @@ def test_apply_refuses_a_ledger_altered_by_hand_before_applying_anything(
     )
     assert version(production) == ["0001"]
     assert query(production, "SELECT to_regclass('marker')") == [(None,)]
+
+
+@pytest.mark.parametrize("command", ["plan", "drift"])
+def test_a_table_locked_by_another_session_stops_plan_and_drift_at_lock_timeout(
+    project: Path, production: URL, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    assert _release(capsys)[0] == 0
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace(
+            'migrations = "migrations"', 'migrations = "migrations"\nlock_timeout = "300ms"'
+        )
+    )
+    conninfo = libpq_conninfo(production)
+    with psycopg.connect(conninfo, application_name="nightly-report") as holder:
+        holder.execute("LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE")
+        started = time.monotonic()
+        run = subprocess.run(
+            [sys.executable, "-m", "migrail", command, "--env", "production"],
+            cwd=project,
+            env=os.environ,
+            capture_output=True,
+            text=True,
+            timeout=60,  # a read that waits for the lock without limit fails here
+            check=False,
+        )
+        elapsed = time.monotonic() - started
+        pid, user = holder.info.backend_pid, holder.info.user
+    assert (run.returncode, run.stdout) == (2, ""), run.stderr
+    assert run.stderr == (
+        f"error: {command} waited longer than lock_timeout 300ms for table tasks: process {pid} "
+        f'(user {user}, application "nightly-report", idle in transaction) holds an ACCESS '
+        "EXCLUSIVE lock on it\n"
+        f"hint: run {command} again once that transaction ends, or end it: "
+        f"SELECT pg_terminate_backend({pid})\n"
+    )
+    assert elapsed < 20

@@ -10,7 +10,7 @@ from migrail.config import resolve_environment
 from migrail.errors import FatalError
 from migrail.executor import Executor
 from migrail.render import render_range
-from migrail.steps import MigrationFailed, Step
+from migrail.steps import MigrationFailed, Step, lost_connection_note
 from migrail.urls import mask_url
 
 if TYPE_CHECKING:
@@ -62,10 +62,11 @@ def migrate(config: Config, *, env_name: str | None, sql: bool, console: Console
                     in_transaction=lambda step: _write_down(connection, step),
                 )
             except MigrationFailed as failed:
-                connection.rollback()
-                at = executor.label(executor.current(connection))
-                if refused := ledger.refused(failed, at):
-                    raise refused from None
+                if not connection.invalidated:  # a lost connection is not read again
+                    connection.rollback()
+                    at = executor.label(executor.current(connection))
+                    if refused := ledger.refused(failed, at):
+                        raise refused from None
                 _report_failure(console, executor, connection, failed)
                 return 1
             now = executor.current(connection)
@@ -122,6 +123,9 @@ def _report_failure(
     output.failure(console, str(failed))
     if failed.statement:
         output.info(console, f"  statement: {failed.statement.strip()}")
+    if connection.invalidated:  # lost: nothing more can be read or recorded on it
+        output.info(console, lost_connection_note(failed, "run migrate again"))
+        return
     connection.rollback()
     if failed.revision is not None:
         problem = ledger.record_failure(connection, *_checksummed(failed.revision), failed.error)

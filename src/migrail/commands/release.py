@@ -6,7 +6,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,7 +24,7 @@ from migrail.plan import (
     touched_tables,
     write_plan,
 )
-from migrail.steps import MigrationFailed, Step
+from migrail.steps import MigrationFailed, Step, lost_connection_note
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -45,7 +45,7 @@ def plan(config: Config, *, env_name: str | None, out: Path, force: bool, consol
     check_plan_path(out)
     environment, url = resolve_environment(config, env_name)
     executor = Executor(config)
-    with connect(url) as connection:
+    with connect(url) as connection, _reading(config, connection, "plan"):
         current = executor.current(connection)
         pieces = render_each(executor, current)
         identity = _stated_identity(connection, console)
@@ -137,7 +137,7 @@ def drift(config: Config, *, env_name: str | None, console: Console) -> int:
 
     environment, url = resolve_environment(config, env_name)
     executor = Executor(config)
-    with connect(url) as connection:
+    with connect(url) as connection, _reading(config, connection, "drift"):
         current = executor.current(connection)
         found, _ = find_drift(executor, connection, current)
     if found:
@@ -147,10 +147,24 @@ def drift(config: Config, *, env_name: str | None, console: Console) -> int:
     return 0
 
 
+def _reading(config: Config, connection: Connection, command: str) -> AbstractContextManager[None]:
+    """The live database read under the configured timeouts (see ``database.reading``)."""
+    from migrail.database import reading
+
+    return reading(
+        connection,
+        command,
+        lock_timeout=config.lock_timeout,
+        statement_timeout=config.statement_timeout,
+    )
+
+
 def _table_sizes(connection: Connection, tables: set[str]) -> dict[str, dict[str, int]]:
     """Live row estimates (the planner's, kept by ANALYZE) and sizes of the tables named."""
     from sqlalchemy import text
     from sqlalchemy.exc import DBAPIError
+
+    from migrail.database import lock_timed_out
 
     sizes = {}
     for table in sorted(tables):
@@ -162,7 +176,9 @@ def _table_sizes(connection: Connection, tables: set[str]) -> dict[str, dict[str
                 ),
                 {"name": table},
             ).first()
-        except DBAPIError:  # a name the SQL spells in a way to_regclass does not take
+        except DBAPIError as exc:  # a name the SQL spells in a way to_regclass does not take
+            if lock_timed_out(exc):
+                raise
             row = None
         connection.rollback()
         if row is not None:
@@ -283,6 +299,15 @@ def _apply_with_retries(
             return done
         except MigrationFailed as failed:
             done += failed.completed
+            if connection.invalidated:  # lost: nothing more can be read or recorded on it
+                output.failure(console, str(failed))
+                output.info(
+                    console,
+                    lost_connection_note(
+                        failed, "apply again, or plan again if it says the database moved on"
+                    ),
+                )
+                return None
             connection.rollback()
             if refused := ledger.refused(failed, executor.label(executor.current(connection))):
                 raise refused from None
