@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 from collections.abc import Callable
@@ -83,17 +84,6 @@ def _append(path: str, data: bytes) -> Setup:
             file.write(data)
 
     return append
-
-
-def _unreadable(path: str) -> Setup:
-    """``path`` without read permission: root reads it all the same, so the case is skipped."""
-
-    def forbid(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        if os.geteuid() == 0:
-            pytest.skip("root reads a file whatever its permissions")
-        (project / path).chmod(0)
-
-    return forbid
 
 
 def _folder_instead(path: str) -> Setup:
@@ -560,30 +550,6 @@ CASES: list[tuple[str, list[str], Setup, str]] = [
         "hint: give it in seconds or minutes, e.g. '30min'; '0' turns it off\n",
     ),
     (
-        "an unreadable pyproject.toml",
-        ["status"],
-        _unreadable("pyproject.toml"),
-        "error: cannot read {project}/pyproject.toml: Permission denied\nhint: let the user running migrail read it (chmod u+r), or run as its owner\n",
-    ),
-    (
-        "an unreadable migrail.sum",
-        ["check"],
-        _unreadable("migrations/migrail.sum"),
-        "error: cannot read {project}/migrations/migrail.sum: Permission denied\nhint: let the user running migrail read it (chmod u+r), or run as its owner\n",
-    ),
-    (
-        "an unreadable models module",
-        ["check"],
-        _unreadable("tasks_models.py"),
-        "error: cannot read {project}/tasks_models.py: Permission denied\nhint: let the user running migrail read it (chmod u+r), or run as its owner\n",
-    ),
-    (
-        "an unreadable revision file",
-        ["sum", "--update"],
-        _unreadable("migrations/versions/0001_create_tasks.py"),
-        "error: cannot read {project}/migrations/versions/0001_create_tasks.py: Permission denied\nhint: let the user running migrail read it (chmod u+r), or run as its owner\n",
-    ),
-    (
         "a folder in place of migrail.sum",
         ["check"],
         _folder_instead("migrations/migrail.sum"),
@@ -817,33 +783,80 @@ def test_an_editor_lock_file_among_the_revisions_is_ignored(
     assert main(["lint"]) == 0, capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv", [["check"], ["migrate-staging"], ["lint"]])
-def test_revision_files_that_cannot_be_read_are_an_error_not_an_empty_history(
-    project: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
-) -> None:
-    """Read as an empty folder, they would make "nothing to prove" and "up to date"."""
-    import shutil
+_CANNOT_READ = "hint: let the user running migrail read it (chmod u+r), or run as its owner\n"
+UNREADABLE: list[tuple[str, str, list[str], str]] = [
+    # (what, the path made unreadable, the command, the message): read as an empty folder,
+    # the revisions would make "nothing to prove" and "up to date"
+    *(
+        (
+            f"the revisions folder, for {argv[0]}",
+            "migrations/versions",
+            argv,
+            "error: cannot read the revision files in migrations/versions: Permission denied\n"
+            "hint: let this user read it: chmod u+rx migrations/versions (or run as its owner)\n",
+        )
+        for argv in (["check"], ["migrate-staging"], ["lint"])
+    ),
+    (
+        "pyproject.toml",
+        "pyproject.toml",
+        ["status"],
+        "error: cannot read {project}/pyproject.toml: Permission denied\n" + _CANNOT_READ,
+    ),
+    (
+        "migrail.sum",
+        "migrations/migrail.sum",
+        ["check"],
+        "error: cannot read {project}/migrations/migrail.sum: Permission denied\n" + _CANNOT_READ,
+    ),
+    (
+        "the models module",
+        "tasks_models.py",
+        ["check"],
+        "error: cannot read {project}/tasks_models.py: Permission denied\n" + _CANNOT_READ,
+    ),
+    (
+        "a revision file",
+        "migrations/versions/0001_create_tasks.py",
+        ["sum", "--update"],
+        "error: cannot read {project}/migrations/versions/0001_create_tasks.py: Permission "
+        "denied\n" + _CANNOT_READ,
+    ),
+]
 
-    import migrail.commands.check
-    import migrail.commands.lint
-    import migrail.commands.migrate_staging  # noqa: F401  (loaded while still allowed to)
+
+@pytest.mark.parametrize(
+    ("unreadable", "argv", "expected"), [c[1:] for c in UNREADABLE], ids=[c[0] for c in UNREADABLE]
+)
+def test_what_cannot_be_read_is_named(
+    project: Path,
+    capsys: pytest.CaptureFixture[str],
+    unreadable: str,
+    argv: list[str],
+    expected: str,
+) -> None:
+    """For real: as root (CI), the command runs as nobody, whom the permissions do stop."""
+    from migrail.output import failure, make_console
     from testing.users import open_directory, unprivileged
 
     copy = open_directory() / "tasks_app"
     shutil.copytree(project, copy)
     for path in [copy, *copy.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
-    (copy / "migrations" / "versions").chmod(0o300)  # may be written to, not listed
+    # What the run imports, imported while still allowed to: its own path, then an error's.
+    main([*argv, "--project", str(copy)])
+    failure(make_console(io.StringIO()), "warm-up", "hint")
+    target = copy / unreadable
+    target.chmod(0o300 if target.is_dir() else 0o200)  # may be written to, not read
+    capsys.readouterr()
     try:
         with unprivileged():
             code = main([*argv, "--project", str(copy)])
     finally:
         shutil.rmtree(copy.parent)
-    assert code == 2
-    assert capsys.readouterr().err == (
-        "error: cannot read the revision files in migrations/versions: Permission denied\n"
-        "hint: let this user read it: chmod u+rx migrations/versions (or run as its owner)\n"
-    )
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, "")
+    assert err == expected.format(project=copy)
 
 
 _ALEMBIC_SHAPE = (
