@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import URL
 
-from migrail import cluster
+from migrail import cluster, proc
 from migrail.ephemeral import (
     DATABASE_PREFIX,
     Server,
@@ -162,7 +162,7 @@ def test_signals_remove_the_cluster_and_its_server(signum: int) -> None:
     child.communicate(timeout=30)
     assert child.returncode != 0
     assert not directory.exists()
-    assert not cluster.process_alive(postmaster)
+    assert not proc.process_alive(postmaster)
 
 
 def test_clusters_of_killed_runs_are_swept() -> None:
@@ -173,7 +173,7 @@ def test_clusters_of_killed_runs_are_swept() -> None:
     postmaster = _postmaster(directory)
     assert directory in cluster.sweep_stale_clusters()
     assert not directory.exists()
-    assert not cluster.process_alive(postmaster)
+    assert not proc.process_alive(postmaster)
 
 
 def test_an_unknown_source_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -217,7 +217,7 @@ def test_a_warm_cluster_is_reused_until_cleanup_stops_it(
         assert alongside and alongside[0].query == url.query, "the second run waited"
     assert main(["cleanup"]) == 0
     assert f"[✓] stopped the warm cluster in {directory}\n" in capsys.readouterr().err
-    assert not cluster.process_alive(postmaster)
+    assert not proc.process_alive(postmaster)
     assert list(private_tmp.iterdir()) == []
 
 

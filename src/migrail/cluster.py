@@ -157,7 +157,7 @@ def sweep_stale_clusters() -> list[Path]:
         except OSError:
             continue
         owner = _owner(directory)
-        if ours and owner is not None and not process_alive(owner):
+        if ours and owner is not None and not proc.process_alive(owner):
             _kill_leftovers(directory)  # an initdb still writing there, orphaned by the kill
             stop(Cluster(directory=directory, bindir=Path()))
             removed.append(directory)
@@ -219,7 +219,7 @@ def running_postmaster(cluster: Cluster) -> int | None:
         pid = int((cluster.data_dir / "postmaster.pid").read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
-    command = _command_line(pid) if process_alive(pid) else None
+    command = _command_line(pid) if proc.process_alive(pid) else None
     if command is None or "postgres" not in command:
         return None
     return pid if f"-D {cluster.data_dir}" in command else None
@@ -246,23 +246,10 @@ def _wait_gone(pid: int, seconds: float = 10) -> None:
     import time
 
     deadline = time.monotonic() + seconds
-    while process_alive(pid) and time.monotonic() < deadline:
+    while proc.process_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.02)
-    if process_alive(pid):
+    if proc.process_alive(pid):
         os.kill(pid, signal.SIGKILL)
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child (already exited, not yet reaped) counts as gone.
-    with contextlib.suppress(OSError):
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][:1] != "Z"
-    return True
 
 
 def our_uids() -> set[int]:

@@ -141,6 +141,17 @@ def server_version(connection: Connection) -> str:
     return str(connection.execute(text("SHOW server_version")).scalar_one())
 
 
+def server_message(error: BaseException) -> str:
+    """PostgreSQL's own words for a driver's error: its primary message and SQLSTATE, masked
+    (a statement quoted in it may hold a URL with its password)."""
+    diag = getattr(error, "diag", None)
+    if diag is None:
+        return mask_text(f"{type(error).__name__}: {error}")
+    primary = getattr(diag, "message_primary", None) or str(error).splitlines()[0]
+    code = getattr(diag, "sqlstate", None)
+    return mask_text(f"{primary} (SQLSTATE {code})" if code else primary)
+
+
 def _first_line(message: str) -> str:
     """The reason in a libpq error: ``connection to server at ... failed: FATAL:  <reason>``."""
     lines = message.strip().splitlines() or ["unknown error"]

@@ -200,8 +200,8 @@ def _learn(connection: Any, cursor: Any, statement: str, *_: Any) -> None:
 def _lost(context: ExceptionContext) -> None:
     """A call that failed because the connection is gone raises ``ConnectionLost``, which names
     the connection and says why."""
-    from migrail.steps import describe_error
-    from migrail.urls import mask_text, mask_url
+    from migrail.database import server_message
+    from migrail.urls import mask_url
 
     # SQLAlchemy counts Ctrl-C and SIGTERM as disconnects too; they stay what they are.
     original = context.original_exception
@@ -215,7 +215,7 @@ def _lost(context: ExceptionContext) -> None:
     if isinstance(watchdog, Watchdog) and watchdog.fired:
         reason = watchdog.no_answer()
     else:
-        reason = mask_text(describe_error(original))
+        reason = server_message(original)
     raise ConnectionLost(
         f"lost the connection to {mask_url(context.connection.engine.url)}: {reason}",
         hint="check the server and the network to it, then run it again (what was not "

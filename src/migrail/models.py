@@ -69,18 +69,6 @@ def load_metadata(config: Config, source: Path | None = None) -> MetaData | None
     return target
 
 
-def package_paths(config: Config) -> list[Path]:
-    """What the models may import from the project, to copy what is staged of it: all of
-    ``src/`` in a src layout, else the models' top-level package or module."""
-    if config.metadata is None:
-        return []
-    if (config.root / "src").is_dir():
-        return [config.root / "src"]
-    top = config.metadata.partition(":")[0].partition(".")[0]
-    candidates = [config.root / top, config.root / f"{top}.py"]
-    return [path for path in candidates if path.exists()]
-
-
 def _forget(package: str) -> None:
     for name in [name for name in sys.modules if name == package or name.startswith(f"{package}.")]:
         del sys.modules[name]

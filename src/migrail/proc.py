@@ -8,6 +8,7 @@ here; the kind is known by the program's name.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import os
 import subprocess
@@ -108,3 +109,17 @@ def run_bytes(args: Sequence[str | Path], *, stdin: bytes, timeout: float = 60) 
             f"{Path(argv[0]).name} {argv[1] if len(argv) > 1 else ''} failed: {' '.join(tail)}"
         )
     return completed.stdout
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` is running (another user's counts; a zombie does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child (already exited, not yet reaped) counts as gone.
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][:1] != "Z"
+    return True

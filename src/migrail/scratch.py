@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
-from migrail.cluster import process_alive
+from migrail.proc import process_alive
 from migrail.signals import shielded, sigterm_raises
 
 Kind = Literal["lint", "staged", "rehearsal"]

@@ -31,12 +31,22 @@ def snapshot_path(config: Config, stem: str) -> Path:
 
 def model_files(config: Config, tree: Tree) -> dict[str, bytes]:
     """The Python files the models may import from the project, by path from its root."""
-    from migrail.models import package_paths
-
     files = tree.python_files(package_paths(config))
     return {
         path.resolve().relative_to(config.root.resolve()).as_posix(): c for path, c in files.items()
     }
+
+
+def package_paths(config: Config) -> list[Path]:
+    """What the models may import from the project, to copy what is staged of it: all of
+    ``src/`` in a src layout, else the models' top-level package or module."""
+    if config.metadata is None:
+        return []
+    if (config.root / "src").is_dir():
+        return [config.root / "src"]
+    top = config.metadata.partition(":")[0].partition(".")[0]
+    candidates = [config.root / top, config.root / f"{top}.py"]
+    return [path for path in candidates if path.exists()]
 
 
 def models_digest(files: Mapping[str, bytes]) -> str:

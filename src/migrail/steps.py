@@ -121,6 +121,7 @@ def describe_error(exc: BaseException) -> str:
     """
     from sqlalchemy.exc import DBAPIError
 
+    from migrail.database import server_message
     from migrail.errors import FatalError
 
     if isinstance(exc, UserCodeError):
@@ -128,12 +129,9 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, FatalError):  # a lost connection, say: already in words
         return mask_text(exc.message)
     error = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
-    diag = getattr(error, "diag", None)  # psycopg's, through SQLAlchemy or not
-    if diag is None:
+    if getattr(error, "diag", None) is None:  # not psycopg's, through SQLAlchemy or not
         return mask_text(f"{type(exc).__name__}: {exc}")
-    primary = getattr(diag, "message_primary", None) or str(error).splitlines()[0]
-    code = getattr(diag, "sqlstate", None)
-    return mask_text(f"{primary} (SQLSTATE {code})" if code else primary)
+    return server_message(error)
 
 
 def lost_connection_note(failed: MigrationFailed, rerun: str) -> str:

@@ -131,9 +131,15 @@ def schema_sync(config: Config, tree: Tree) -> list[Finding]:
     """
     import difflib
 
-    from migrail.models import load_metadata, package_paths
+    from migrail.models import load_metadata
     from migrail.scratch import scratch_directory
-    from migrail.snapshot import model_files, models_digest, render_schema, split_snapshot
+    from migrail.snapshot import (
+        model_files,
+        models_digest,
+        package_paths,
+        render_schema,
+        split_snapshot,
+    )
 
     if config.metadata is None:
         return []  # no models to keep in sync: migrate-staging reports the check as skipped
