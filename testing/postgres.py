@@ -11,8 +11,8 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.engine import URL
 
+from migrail.core.urls import libpq_conninfo
 from migrail.templates import TEMPLATE_PREFIX
-from migrail.urls import libpq_conninfo
 
 
 def database_names(admin_url: URL) -> set[str]:

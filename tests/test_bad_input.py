@@ -14,11 +14,11 @@ from sqlalchemy.engine import URL
 
 from migrail import cluster
 from migrail.catalog import schema_facts
+from migrail.core.urls import libpq_conninfo
 from migrail.database import MIGRATE_LOCK_KEY, connect
 from migrail.ephemeral import Server
 from migrail.main import main
 from migrail.plan import Plan, write_plan
-from migrail.urls import libpq_conninfo
 from testing.postgres import database_names, query, version
 from testing.projects import write_revision
 
@@ -665,7 +665,7 @@ def test_debug_shows_the_traceback_with_the_password_masked(
     assert main(["status", "--debug"]) == 2
     err = capsys.readouterr().err
     assert "Traceback (most recent call last):" in err
-    assert "migrail.errors.FatalError: cannot connect to postgresql://app:***@127.0.0.1:1" in err
+    assert "migrail.core.errors.FatalError: cannot connect to postgresql://app:***@127.0.0.1:1" in err
     assert SECRET not in err
 
 
@@ -836,7 +836,7 @@ def test_what_cannot_be_read_is_named(
     expected: str,
 ) -> None:
     """For real: as root (CI), the command runs as nobody, whom the permissions do stop."""
-    from migrail.output import failure, make_console
+    from migrail.core.output import failure, make_console
     from testing.users import open_directory, unprivileged
 
     copy = open_directory() / "tasks_app"

@@ -16,7 +16,10 @@ import psycopg
 import pytest
 from sqlalchemy.engine import URL
 
-from migrail import cluster, proc
+from migrail import cluster
+from migrail.core import proc
+from migrail.core.errors import FatalError
+from migrail.core.urls import libpq_conninfo
 from migrail.ephemeral import (
     DATABASE_PREFIX,
     Server,
@@ -26,8 +29,6 @@ from migrail.ephemeral import (
     owning,
     sweep_stale_databases,
 )
-from migrail.errors import FatalError
-from migrail.urls import libpq_conninfo
 from migrail.warm import stop_warm_clusters
 from testing.postgres import database_names, query
 
@@ -286,8 +287,8 @@ def test_an_admin_role_without_createdb_gets_a_clear_answer(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    from migrail.core.urls import mask_url
     from migrail.main import main
-    from migrail.urls import mask_url
 
     admin = pg_server.admin_url.set(username=role)
     monkeypatch.setenv("MIGRAIL_ADMIN_URL", admin.render_as_string(hide_password=False))

@@ -20,8 +20,8 @@ import psycopg
 import pytest
 from sqlalchemy.engine import URL
 
+from migrail.core.urls import libpq_conninfo
 from migrail.ephemeral import DATABASE_PREFIX, Server
-from migrail.urls import libpq_conninfo
 from testing.postgres import columns, database_names, query, template_names, version
 from testing.projects import write_revision
 

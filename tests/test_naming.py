@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from migrail.errors import FatalError
+from migrail.core.errors import FatalError
 from migrail.naming import next_revision_id, slugify
 
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from migrail.errors import FatalError
+from migrail.core.errors import FatalError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection

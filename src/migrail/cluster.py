@@ -18,9 +18,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from migrail import proc
-from migrail.errors import FatalError
-from migrail.signals import shielded
+from migrail.core import proc
+from migrail.core.errors import FatalError
+from migrail.core.signals import shielded
 
 CLUSTER_PREFIX = "migrail-cluster-"
 OWNER_FILE = "migrail.pid"

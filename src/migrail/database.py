@@ -8,9 +8,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from migrail import durations
-from migrail.errors import FatalError
-from migrail.urls import mask_text, mask_url
+from migrail.core import durations
+from migrail.core.errors import FatalError
+from migrail.core.urls import mask_text, mask_url
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Connection, Engine

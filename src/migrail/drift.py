@@ -57,7 +57,7 @@ def find_drift(
 
 
 def _build(executor: Executor, connection: Connection, target: str | None) -> None:
-    from migrail.errors import FatalError
+    from migrail.core.errors import FatalError
 
     try:
         if target:

@@ -22,8 +22,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from migrail.errors import FatalError
-from migrail.signals import shielded, sigterm_raises
+from migrail.core.errors import FatalError
+from migrail.core.signals import shielded, sigterm_raises
 
 if TYPE_CHECKING:
     import psycopg
@@ -231,7 +231,7 @@ def sweep_stale_databases(admin_url: URL, older_than: float = STALE_AFTER_SECOND
 
 
 def _given_server() -> Server:
-    from migrail.urls import mask_url, parse_url
+    from migrail.core.urls import mask_url, parse_url
 
     url = parse_url(os.environ[ADMIN_URL_ENV], source=ADMIN_URL_ENV)
     sweep_stale_databases(url)
@@ -285,9 +285,9 @@ def admin_connection(url: URL) -> Iterator[psycopg.Connection[tuple[object, ...]
     import psycopg
     from psycopg.conninfo import make_conninfo
 
+    from migrail.core.urls import libpq_conninfo
     from migrail.database import connection_error
     from migrail.liveness import tcp_settings
-    from migrail.urls import libpq_conninfo
 
     conninfo = make_conninfo(libpq_conninfo(url), **tcp_settings(url))
     try:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from migrail import history
-from migrail.errors import FatalError
+from migrail.core.errors import FatalError
 from migrail.steps import Step, StepWatch
 from migrail.usercode import UserExit, user_code
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from sqlalchemy import MetaData
     from sqlalchemy.engine import Connection
 
-    from migrail.config import Config
+    from migrail.core.config import Config
 
 
 MAX_REVISION_BYTES = 10_000_000

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from migrail import proc
-from migrail.errors import FatalError
+from migrail.core import proc
+from migrail.core.errors import FatalError
 
 
 def changed_files(root: Path, base: str) -> set[Path]:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from migrail.errors import FatalError
+from migrail.core.errors import FatalError
 
 if TYPE_CHECKING:
     from alembic.script import Script, ScriptDirectory
 
-    from migrail.config import Config
+    from migrail.core.config import Config
 
 IRREVERSIBLE_MARKER = "irreversible"
 

@@ -15,7 +15,7 @@ from migrail.bookkeeping import SCHEMA, ensure_schema, ensure_table, readable
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-    from migrail.config import Environment
+    from migrail.core.config import Environment
 
 TABLE = "environment"
 

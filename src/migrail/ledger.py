@@ -27,7 +27,7 @@ from migrail.bookkeeping import (
     readable,
     role,
 )
-from migrail.errors import FatalError
+from migrail.core.errors import FatalError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

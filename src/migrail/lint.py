@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 
 from migrail import history, sourcemap
 from migrail.checks.revision_rules import check_revision
-from migrail.errors import FatalError
+from migrail.core.errors import FatalError
+from migrail.core.scratch import scratch_directory
 from migrail.findings import Finding, own_finding, sort_key
 from migrail.render import render_each
-from migrail.scratch import scratch_directory
 from migrail.squawk import RULES_URL, Violation, run_squawk
 from migrail.suppressions import Suppression, read_suppressions
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from migrail.errors import FatalError
+from migrail.core.errors import FatalError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Engine, ExceptionContext
@@ -200,8 +200,8 @@ def _learn(connection: Any, cursor: Any, statement: str, *_: Any) -> None:
 def _lost(context: ExceptionContext) -> None:
     """A call that failed because the connection is gone raises ``ConnectionLost``, which names
     the connection and says why."""
+    from migrail.core.urls import mask_url
     from migrail.database import server_message
-    from migrail.urls import mask_url
 
     # SQLAlchemy counts Ctrl-C and SIGTERM as disconnects too; they stay what they are.
     original = context.original_exception

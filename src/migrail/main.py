@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migrail import __version__
-from migrail.errors import FatalError, Terminated
+from migrail.core.errors import FatalError, Terminated
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -152,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one migrail command and return its exit code."""
     _skip_mako_highlighting()
     args = build_parser().parse_args(argv)
-    from migrail.output import make_console
+    from migrail.core.output import make_console
 
     console = make_console()
     options = {k: v for k, v in vars(args).items() if k not in ("command", "project", "debug")}
@@ -201,15 +201,15 @@ def _dispatch(command: str, project: Path | None, console: Console, options: dic
     )
     if command == "cleanup":  # needs no project: it tidies up the machine
         return run(console=console)
-    from migrail.config import load_config
+    from migrail.core.config import load_config
 
     return run(load_config(project), console=console, **options)
 
 
 def _guarded(run: Callable[[], int], console: Console, debug: bool) -> int:
     """FatalError: exit 2 without a traceback; Ctrl-C: 130; SIGTERM: 143; anything else: 3."""
-    from migrail.output import failure
-    from migrail.urls import mask_text
+    from migrail.core.output import failure
+    from migrail.core.urls import mask_text
     from migrail.usercode import UserExit
 
     try:

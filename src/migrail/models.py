@@ -7,13 +7,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from migrail.errors import FatalError
+from migrail.core.errors import FatalError
 from migrail.usercode import UserExit, user_code
 
 if TYPE_CHECKING:
     from sqlalchemy import MetaData
 
-    from migrail.config import Config
+    from migrail.core.config import Config
 
 
 def load_metadata(config: Config, source: Path | None = None) -> MetaData | None:

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-from migrail.errors import FatalError
+from migrail.core.errors import FatalError
 
 _WORD = re.compile(r"[a-z0-9]+")
 SEQUENCE_WIDTH = 4

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from migrail.errors import FatalError
+from migrail.core.errors import FatalError
 
 PLAN_FORMAT = 1
 

@@ -75,7 +75,7 @@ def apply_changes(connection: Connection, changes: list[Change]) -> None:
     from sqlalchemy import Enum
     from sqlalchemy.exc import DBAPIError
 
-    from migrail.errors import FatalError
+    from migrail.core.errors import FatalError
     from migrail.steps import describe_error
 
     operations = Operations(MigrationContext.configure(connection))

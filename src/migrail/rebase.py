@@ -14,9 +14,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from migrail import graph, proc, sums
-from migrail.config import Config
-from migrail.errors import FatalError
+from migrail import graph, sums
+from migrail.core import proc
+from migrail.core.config import Config
+from migrail.core.errors import FatalError
 from migrail.naming import SEQUENCE_WIDTH, following
 from migrail.snapshot import SNAPSHOT_DIR
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from migrail import history
-from migrail.errors import FatalError
+from migrail.core.errors import FatalError
 from migrail.steps import describe_error
 from migrail.usercode import UserExit
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from sqlalchemy import MetaData
 
-    from migrail.config import Config
+    from migrail.core.config import Config
     from migrail.tree import Tree
 
 SNAPSHOT_DIR = "schema"

@@ -8,9 +8,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from migrail import proc
-from migrail.config import LintSettings
-from migrail.errors import FatalError
+from migrail.core import proc
+from migrail.core.config import LintSettings
+from migrail.core.errors import FatalError
 from migrail.findings import OWN_RULES
 
 RULES_URL = "https://squawkhq.com/docs/"

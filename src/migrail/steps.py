@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from migrail import history
+from migrail.core.urls import mask_text
 from migrail.one_transaction import TransactionGuard
-from migrail.urls import mask_text
 from migrail.usercode import UserCodeError
 
 if TYPE_CHECKING:
@@ -121,8 +121,8 @@ def describe_error(exc: BaseException) -> str:
     """
     from sqlalchemy.exc import DBAPIError
 
+    from migrail.core.errors import FatalError
     from migrail.database import server_message
-    from migrail.errors import FatalError
 
     if isinstance(exc, UserCodeError):
         return mask_text(str(exc))

@@ -96,7 +96,7 @@ class TemplateCache:
         it becomes a template only by ``keep``."""
         from psycopg import sql
 
-        from migrail.signals import shielded
+        from migrail.core.signals import shielded
 
         name = f"{database}_{position}"  # the run's token: its lock covers the copy too
         self.pending[name] = position  # first: interrupted mid-copy, it is still dropped
@@ -113,7 +113,7 @@ class TemplateCache:
         import psycopg
         from psycopg import sql
 
-        from migrail.signals import shielded
+        from migrail.core.signals import shielded
 
         kept = []
         with shielded(), admin_connection(self.admin_url) as admin:
@@ -141,7 +141,7 @@ class TemplateCache:
 
     def discard(self) -> None:
         """Drop the copies: the run did not prove what they hold (or was interrupted)."""
-        from migrail.signals import shielded
+        from migrail.core.signals import shielded
 
         with shielded(), admin_connection(self.admin_url) as admin:
             for name in self.pending:

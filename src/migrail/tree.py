@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-from migrail import proc
-from migrail.files import read_bytes
+from migrail.core import proc
+from migrail.core.files import read_bytes
 
 
 class Tree(Protocol):

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO
 
 from migrail import cluster
-from migrail.errors import FatalError
+from migrail.core.errors import FatalError
 
 WARM_PREFIX = "migrail-warm-"
 

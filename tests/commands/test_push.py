@@ -9,8 +9,8 @@ import psycopg
 import pytest
 from sqlalchemy.engine import URL
 
+from migrail.core.urls import libpq_conninfo
 from migrail.main import main
-from migrail.urls import libpq_conninfo
 from testing.postgres import columns, query, version
 from testing.projects import add_priority_column
 
@@ -79,7 +79,7 @@ def test_push_is_refused_when_the_database_says_it_is_protected(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from migrail.config import Environment
+    from migrail.core.config import Environment
     from migrail.database import connect
     from migrail.identity import record_identity
 

@@ -10,8 +10,8 @@ import psycopg
 import pytest
 from sqlalchemy.engine import URL
 
+from migrail.core.urls import libpq_conninfo
 from migrail.main import main
-from migrail.urls import libpq_conninfo
 from testing.postgres import columns, login_role, query, run_sql, version
 from testing.projects import write_revision
 

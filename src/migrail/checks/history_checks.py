@@ -17,7 +17,7 @@ from migrail import graph, sums
 from migrail.findings import Finding
 
 if TYPE_CHECKING:
-    from migrail.config import Config
+    from migrail.core.config import Config
     from migrail.tree import Tree
 
 Check = Callable[["Config", "Tree"], list[Finding]]
@@ -131,8 +131,8 @@ def schema_sync(config: Config, tree: Tree) -> list[Finding]:
     """
     import difflib
 
+    from migrail.core.scratch import scratch_directory
     from migrail.models import load_metadata
-    from migrail.scratch import scratch_directory
     from migrail.snapshot import (
         model_files,
         models_digest,
@@ -196,9 +196,9 @@ def lint(config: Config, tree: Tree) -> list[Finding]:
     """
     import dataclasses
 
+    from migrail.core.scratch import scratch_directory
     from migrail.executor import Executor
     from migrail.lint import lint_history
-    from migrail.scratch import scratch_directory
 
     scope = tree.changed(config.versions_dir)
     if scope is not None and not scope:

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from migrail import history, output, sums
+from migrail import history, sums
 from migrail.checks.history_checks import CHECKS
-from migrail.errors import FatalError
-from migrail.files import unwritable
+from migrail.core import output
+from migrail.core.errors import FatalError
+from migrail.core.files import unwritable
 from migrail.tree import DiskTree, StagedTree
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from migrail.config import Config
+    from migrail.core.config import Config
 
 
 def check(config: Config, *, only: str | None, staged: bool, console: Console) -> int:

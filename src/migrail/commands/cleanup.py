@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from migrail import output
+from migrail.core import output
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -18,10 +18,10 @@ def cleanup(*, console: Console) -> int:
     import os
 
     from migrail import cluster
+    from migrail.core.scratch import sweep_stale_scratch
+    from migrail.core.urls import parse_url
     from migrail.ephemeral import ADMIN_URL_ENV, sweep_stale_databases
-    from migrail.scratch import sweep_stale_scratch
     from migrail.templates import clear_templates
-    from migrail.urls import parse_url
     from migrail.warm import stop_warm_clusters
 
     stopped, busy = stop_warm_clusters()

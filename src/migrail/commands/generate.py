@@ -5,20 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from migrail import naming, output
+from migrail import naming
+from migrail.core import output
+from migrail.core.errors import FatalError
+from migrail.core.writes import Writes, all_or_nothing
 from migrail.diffs import describe_all
-from migrail.errors import FatalError
 from migrail.executor import Executor
 from migrail.render import render_one
 from migrail.steps import MigrationFailed
-from migrail.writes import Writes, all_or_nothing
 
 if TYPE_CHECKING:
     from alembic.script import Script
     from rich.console import Console
     from sqlalchemy import MetaData
 
-    from migrail.config import Config
+    from migrail.core.config import Config
 
 
 def generate(config: Config, *, name: str, empty: bool, console: Console) -> int:
@@ -112,7 +113,7 @@ def _write_snapshots(config: Config, writes: Writes, metadata: MetaData, stems: 
 def _record_in_sum(config: Config, writes: Writes, paths: list[Path]) -> None:
     """New revisions go into migrations/migrail.sum; what it recorded before stays as it was."""
     from migrail import sums
-    from migrail.files import read_bytes
+    from migrail.core.files import read_bytes
     from migrail.tree import DiskTree
 
     sum_path = config.migrations_dir / sums.SUM_FILE

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from migrail import output, report
+from migrail import report
+from migrail.core import output
 from migrail.executor import Executor
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from migrail.config import Config
+    from migrail.core.config import Config
 
 
 def lint(config: Config, *, since: str | None, fix_sql: bool, format: str, console: Console) -> int:

@@ -5,20 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from migrail import history, ledger, output, sums
-from migrail.config import resolve_environment
-from migrail.errors import FatalError
+from migrail import history, ledger, sums
+from migrail.core import output
+from migrail.core.config import resolve_environment
+from migrail.core.errors import FatalError
+from migrail.core.urls import mask_url
 from migrail.executor import Executor
 from migrail.render import render_range
 from migrail.steps import MigrationFailed, Step, lost_connection_note
-from migrail.urls import mask_url
 
 if TYPE_CHECKING:
     from alembic.script import Script
     from rich.console import Console
     from sqlalchemy.engine import Connection
 
-    from migrail.config import Config, Environment
+    from migrail.core.config import Config, Environment
 
 
 def migrate(config: Config, *, env_name: str | None, sql: bool, console: Console) -> int:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from migrail import output
+from migrail.core import output
 from migrail.diffs import describe_all
 from migrail.executor import Executor
 from migrail.history import short_name
@@ -20,9 +20,9 @@ Label = Callable[[Sequence[str]], str]
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from migrail.config import Config
+    from migrail.core.config import Config
+    from migrail.core.errors import FatalError
     from migrail.ephemeral import Server
-    from migrail.errors import FatalError
     from migrail.staging import StagingReport
     from migrail.templates import TemplateCache
 
@@ -43,7 +43,7 @@ def migrate_staging(
     With ``report``, a run stopped by an error still writes the page, saying so: a CI job's
     summary then shows why there is no proof.
     """
-    from migrail.errors import FatalError
+    from migrail.core.errors import FatalError
 
     try:
         return _migrate_staging(
@@ -216,7 +216,7 @@ def _settle(templates: TemplateCache | None, proof: StagingReport | None) -> lis
 
 def _write_report(path: Path, proof: StagingReport, executor: Executor, console: Console) -> None:
     """The Markdown report, with each proven revision's lint findings (squawk and migrail's)."""
-    from migrail.errors import FatalError
+    from migrail.core.errors import FatalError
     from migrail.lint import lint_history
     from migrail.staging_markdown import render
 
@@ -245,7 +245,7 @@ def _write_error_report(path: Path, error: FatalError) -> None:
 
 def _plan_start(executor: Executor, path: Path) -> str:
     """The revision a release plan starts from; refused when the plan is for another head."""
-    from migrail.errors import FatalError
+    from migrail.core.errors import FatalError
     from migrail.plan import load_plan
 
     plan = load_plan(path)
@@ -270,7 +270,7 @@ def _label(executor: Executor, revision: str | None) -> str:
 def _start_revision(executor: Executor, name: str) -> str:
     """The revision id ``--from`` names (id, unique prefix or file stem), or a usage error."""
     from migrail import history
-    from migrail.errors import FatalError
+    from migrail.core.errors import FatalError
 
     if name == "base":
         return name

@@ -5,16 +5,16 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from migrail import output
-from migrail.config import resolve_environment
-from migrail.errors import FatalError
-from migrail.urls import mask_url
+from migrail.core import output
+from migrail.core.config import resolve_environment
+from migrail.core.errors import FatalError
+from migrail.core.urls import mask_url
 
 if TYPE_CHECKING:
     from rich.console import Console
     from sqlalchemy.engine import Connection
 
-    from migrail.config import Config, Environment
+    from migrail.core.config import Config, Environment
     from migrail.push import Change
 
 _INSTEAD = "change it through a revision: migrail generate NAME, then migrail migrate"

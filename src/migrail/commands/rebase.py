@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from migrail import output
+from migrail.core import output
 
 if TYPE_CHECKING:
     from rich.console import Console
     from sqlalchemy import MetaData
 
-    from migrail.config import Config
+    from migrail.core.config import Config
 
 
 def rebase(config: Config, *, onto: str, console: Console) -> int:

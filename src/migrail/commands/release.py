@@ -10,10 +10,11 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from migrail import history, ledger, output, sums
+from migrail import history, ledger, sums
 from migrail.bookkeeping import TableProblem
-from migrail.config import resolve_environment
-from migrail.errors import FatalError
+from migrail.core import output
+from migrail.core.config import resolve_environment
+from migrail.core.errors import FatalError
 from migrail.executor import Executor
 from migrail.plan import (
     Plan,
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from sqlalchemy.engine import Connection
 
-    from migrail.config import Config
+    from migrail.core.config import Config
 
 _LOCK_NOT_AVAILABLE = "SQLSTATE 55P03"
 
@@ -408,8 +409,8 @@ def _approval_path(plan_path: Path) -> Path:
 def rehearse(config: Config, *, env_name: str | None, console: Console) -> int:
     """plan, approve (as someone else) and apply, end to end, on a throwaway database standing in
     for ``env_name`` (production by default): the release, rehearsed before it is real."""
+    from migrail.core.scratch import scratch_directory
     from migrail.ephemeral import ephemeral_database
-    from migrail.scratch import scratch_directory
 
     environment = config.environment(env_name or "production")
     output.info(console, f"Rehearsing a release to {environment.name} on a throwaway database")

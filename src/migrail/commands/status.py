@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from migrail import history, output
+from migrail import history
 from migrail.bookkeeping import TableProblem
-from migrail.config import resolve_environment
+from migrail.core import output
+from migrail.core.config import resolve_environment
+from migrail.core.urls import mask_url
 from migrail.executor import Executor
 from migrail.ledger import read_ledger
-from migrail.urls import mask_url
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from migrail.config import Config
+    from migrail.core.config import Config
 
 
 def status(config: Config, *, env_name: str | None, console: Console) -> int:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from migrail.errors import FatalError
+from migrail.core.errors import FatalError
 
 
 class Writes:

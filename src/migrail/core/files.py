@@ -9,7 +9,7 @@ from __future__ import annotations
 import errno
 from typing import TYPE_CHECKING
 
-from migrail.errors import FatalError
+from migrail.core.errors import FatalError
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-from migrail.errors import Terminated
+from migrail.core.errors import Terminated
 
 
 def _raise_terminated(signum: int, frame: FrameType | None) -> None:

@@ -15,7 +15,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from migrail.errors import FatalError
+from migrail.core.errors import FatalError
 
 # Every child: where programs and temporary files are, and the time zone (initdb records it).
 _COMMON = ("PATH", "TMPDIR", "TZ")

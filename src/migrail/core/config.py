@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from migrail import durations, files
-from migrail.errors import FatalError
+from migrail.core import durations, files
+from migrail.core.errors import FatalError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
@@ -198,7 +198,7 @@ def resolve_environment(config: Config, name: str | None) -> tuple[Environment, 
 
     The URL comes from the environment's variable, else from ``.env.<name>``, else ``.env``.
     """
-    from migrail.urls import parse_url
+    from migrail.core.urls import parse_url
 
     environment = config.environment(name)
     variable = environment.url_env

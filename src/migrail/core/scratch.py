@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
-from migrail.proc import process_alive
-from migrail.signals import shielded, sigterm_raises
+from migrail.core.proc import process_alive
+from migrail.core.signals import shielded, sigterm_raises
 
 Kind = Literal["lint", "staged", "rehearsal"]
 KINDS: tuple[Kind, ...] = ("lint", "staged", "rehearsal")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from migrail.errors import FatalError
+from migrail.core.errors import FatalError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
