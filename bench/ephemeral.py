@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from migrail import cluster
-from migrail.ephemeral import ADMIN_URL_ENV, WARM_ENV, Source, ephemeral_server
-from migrail.warm import stop_warm_clusters
+from migrail.postgres import cluster
+from migrail.postgres.ephemeral import ADMIN_URL_ENV, WARM_ENV, Source, ephemeral_server
+from migrail.postgres.warm import stop_warm_clusters
 
 
 def one_run(source: Source) -> float:

@@ -26,15 +26,15 @@ from pathlib import Path
 from histories import make_history, timed, write_revision
 from psycopg import sql
 
-from migrail.ephemeral import (
+from migrail.postgres.ephemeral import (
     WARM_ENV,
     Server,
     admin_connection,
     ephemeral_server,
     throwaway_name,
 )
+from migrail.postgres.warm import stop_warm_clusters
 from migrail.templates import clear_templates
-from migrail.warm import stop_warm_clusters
 
 BIN = Path(sys.executable).parent
 

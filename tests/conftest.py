@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import URL
 
-from migrail.ephemeral import ADMIN_URL_ENV, SOURCE_ENV, WARM_ENV, Server, ephemeral_server
+from migrail.postgres.ephemeral import ADMIN_URL_ENV, SOURCE_ENV, WARM_ENV, Server, ephemeral_server
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -70,7 +70,7 @@ def private_tmp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
     Short (a socket path has a length limit) and open to the server account when run as root.
     """
-    from migrail.warm import stop_warm_clusters
+    from migrail.postgres.warm import stop_warm_clusters
 
     directory = Path(tempfile.mkdtemp(prefix="mt"))
     directory.chmod(0o755)

@@ -12,13 +12,13 @@ import psycopg
 import pytest
 from sqlalchemy.engine import URL
 
-from migrail import cluster
-from migrail.catalog import schema_facts
 from migrail.core.urls import libpq_conninfo
-from migrail.database import MIGRATE_LOCK_KEY, connect
-from migrail.ephemeral import Server
 from migrail.main import main
 from migrail.plan import Plan, write_plan
+from migrail.postgres import cluster
+from migrail.postgres.catalog import schema_facts
+from migrail.postgres.database import MIGRATE_LOCK_KEY, connect
+from migrail.postgres.ephemeral import Server
 from testing.postgres import database_names, query, version
 from testing.projects import write_revision
 

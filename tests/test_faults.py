@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy.engine import URL
 
 from migrail.core.urls import libpq_conninfo
-from migrail.ephemeral import DATABASE_PREFIX, Server
+from migrail.postgres.ephemeral import DATABASE_PREFIX, Server
 from testing.postgres import columns, database_names, query, template_names, version
 from testing.projects import write_revision
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from migrail.ephemeral import Server
 from migrail.main import main
+from migrail.postgres.ephemeral import Server
 
 CORPUS = Path(__file__).parent / "fixtures" / "lint_corpus"
 UNSAFE = sorted(path.name for path in (CORPUS / "unsafe").iterdir())

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from migrail import __version__
-from migrail.ephemeral import Server
+from migrail.postgres.ephemeral import Server
 from testing.postgres import database_names
 from testing.projects import add_priority_to_task, copy_repository, write_revision
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from migrail.ephemeral import Server
+from migrail.postgres.ephemeral import Server
 from testing.projects import REPO, add_priority_to_task, copy_repository
 
 

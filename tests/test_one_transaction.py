@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import URL
 
-from migrail.ephemeral import Server
 from migrail.main import main
 from migrail.one_transaction import transaction_end
+from migrail.postgres.ephemeral import Server
 from testing.postgres import columns, query, version
 from testing.projects import write_revision
 

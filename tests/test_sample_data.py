@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import URL, Connection
 
-from migrail.database import connect
+from migrail.postgres.database import connect
 from migrail.sample_data import SampleData
 
 SCHEMA = """

@@ -13,13 +13,13 @@ import psycopg
 import pytest
 from sqlalchemy.engine import URL
 
-from migrail import cluster
 from migrail.core.config import Environment
 from migrail.core.urls import libpq_conninfo
-from migrail.database import connect
-from migrail.ephemeral import Server
-from migrail.identity import record_identity
 from migrail.main import main
+from migrail.postgres import cluster
+from migrail.postgres.database import connect
+from migrail.postgres.ephemeral import Server
+from migrail.postgres.identity import record_identity
 from testing.postgres import database_names, query, version
 from testing.projects import write_revision
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import URL
 
-from migrail.ephemeral import Server
+from migrail.postgres.ephemeral import Server
 from testing.postgres import columns, query, version
 from testing.projects import write_revision
 

@@ -30,8 +30,8 @@ def capture_online(executor: Executor, wanted: set[str]) -> tuple[dict[str, str]
 
     Returns the captured SQL by revision, and for wanted revisions that could not run, why.
     """
-    from migrail.database import connect
-    from migrail.ephemeral import ephemeral_database
+    from migrail.postgres.database import connect
+    from migrail.postgres.ephemeral import ephemeral_database
 
     captured: dict[str, str] = {}
     with ephemeral_database() as url, connect(url) as connection, _recording(connection) as log:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
     from migrail.executor import Executor
-    from migrail.observe import Effects
+    from migrail.postgres.observe import Effects
 
 _BOOKKEEPING = {"alembic_version"}
 
@@ -32,9 +32,9 @@ def find_drift(
     applying them on the same throwaway database."""
     from sqlalchemy import MetaData
 
-    from migrail.database import connect
-    from migrail.ephemeral import ephemeral_database
-    from migrail.observe import Observer
+    from migrail.postgres.database import connect
+    from migrail.postgres.ephemeral import ephemeral_database
+    from migrail.postgres.observe import Observer
 
     implied = MetaData()
     effects: dict[str, Effects] = {}

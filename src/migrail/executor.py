@@ -164,7 +164,7 @@ class Executor:
         """The revision(s) the database is at, read from its ``alembic_version`` table."""
         from alembic.runtime.migration import MigrationContext
 
-        from migrail.bookkeeping import check_version_table
+        from migrail.postgres.bookkeeping import check_version_table
 
         check_version_table(connection)
         heads = MigrationContext.configure(connection).get_current_heads()

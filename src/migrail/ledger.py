@@ -17,7 +17,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from migrail import history
-from migrail.bookkeeping import (
+from migrail.core.errors import FatalError
+from migrail.postgres.bookkeeping import (
     SCHEMA,
     TABLE_KINDS,
     TableProblem,
@@ -27,14 +28,13 @@ from migrail.bookkeeping import (
     readable,
     role,
 )
-from migrail.core.errors import FatalError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from sqlalchemy.engine import Connection
 
-    from migrail.bookkeeping import Table
+    from migrail.postgres.bookkeeping import Table
     from migrail.steps import MigrationFailed
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from migrail.catalog import USER_SCHEMAS
+from migrail.postgres.catalog import USER_SCHEMAS
 
 if TYPE_CHECKING:
     from psycopg import sql

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from migrail import history
 from migrail.executor import Executor
-from migrail.observe import Effects, Observer
+from migrail.postgres.observe import Effects, Observer
 from migrail.sample_data import DataReport, SampleData
 from migrail.steps import MigrationFailed, Step
 
@@ -198,7 +198,7 @@ def _step_by_step(
 ) -> list[Step]:
     """Each revision up, down and up again; a downgrade that does not restore the schema as it
     was before the upgrade (it leaves something behind, or removes more) is recorded."""
-    from migrail.catalog import describe_difference, schema_facts
+    from migrail.postgres.catalog import describe_difference, schema_facts
 
     if not history.is_linear(executor.revisions()):
         for revision in report.revisions:

@@ -122,7 +122,7 @@ def describe_error(exc: BaseException) -> str:
     from sqlalchemy.exc import DBAPIError
 
     from migrail.core.errors import FatalError
-    from migrail.database import server_message
+    from migrail.postgres.database import server_message
 
     if isinstance(exc, UserCodeError):
         return mask_text(str(exc))

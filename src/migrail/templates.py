@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from migrail.ephemeral import admin_connection, drop_database
+from migrail.postgres.ephemeral import admin_connection, drop_database
 
 if TYPE_CHECKING:
     import psycopg
@@ -154,7 +154,7 @@ class RunDatabase:
     may be connected to a database being copied) and then opened again."""
 
     def __init__(self, url: URL, cache: TemplateCache | None) -> None:
-        from migrail.database import create_engine
+        from migrail.postgres.database import create_engine
 
         self.url = url
         self.cache = cache
@@ -177,7 +177,7 @@ class RunDatabase:
     def _open(self) -> Connection:
         from sqlalchemy.exc import DBAPIError
 
-        from migrail.database import connection_error
+        from migrail.postgres.database import connection_error
 
         try:
             return self.engine.connect()

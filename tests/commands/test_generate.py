@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from migrail.ephemeral import Server
 from migrail.main import main
+from migrail.postgres.ephemeral import Server
 from testing.files import read_only, tree
 from testing.projects import add_priority_column
 

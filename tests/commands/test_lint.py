@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import URL
 
-from migrail.ephemeral import Server
 from migrail.main import main
+from migrail.postgres.ephemeral import Server
 from testing.postgres import query
 from testing.projects import write_revision
 

@@ -12,10 +12,10 @@ import psycopg
 import pytest
 from sqlalchemy.engine import URL
 
-from migrail.catalog import schema_facts
 from migrail.core.urls import libpq_conninfo
-from migrail.database import MIGRATE_LOCK_KEY, connect
 from migrail.main import main
+from migrail.postgres.catalog import schema_facts
+from migrail.postgres.database import MIGRATE_LOCK_KEY, connect
 from testing.postgres import columns, login_role, query, run_sql, version
 from testing.projects import write_revision
 

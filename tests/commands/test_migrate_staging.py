@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from migrail.ephemeral import Server
 from migrail.main import main
+from migrail.postgres.ephemeral import Server
 from testing.postgres import database_names
 from testing.projects import add_priority_column, add_priority_with_revision, write_revision
 

@@ -80,8 +80,8 @@ def test_push_is_refused_when_the_database_says_it_is_protected(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from migrail.core.config import Environment
-    from migrail.database import connect
-    from migrail.identity import record_identity
+    from migrail.postgres.database import connect
+    from migrail.postgres.identity import record_identity
 
     with connect(development) as connection:  # what its first release wrote
         record_identity(connection, Environment("production", "PRODUCTION_DATABASE_URL", True))

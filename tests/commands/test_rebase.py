@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from migrail.ephemeral import Server
 from migrail.main import main
+from migrail.postgres.ephemeral import Server
 from testing.git import commit_all, git
 from testing.projects import write_revision
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from migrail.cluster import find_local_bindir
 from migrail.core import proc
+from migrail.postgres.cluster import find_local_bindir
 from testing.git import commit_all
 from testing.processes import children, environ, when_child
 from testing.projects import write_slow_to_lint_revision

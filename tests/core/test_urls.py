@@ -9,10 +9,10 @@ import pytest
 from psycopg.conninfo import make_conninfo
 from sqlalchemy.engine import URL
 
-from migrail import cluster
 from migrail.core.errors import FatalError
 from migrail.core.urls import mask_text, mask_url, parse_url
 from migrail.main import main
+from migrail.postgres import cluster
 
 
 def test_parse_url_uses_psycopg_and_masks_the_password() -> None:

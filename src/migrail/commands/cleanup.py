@@ -17,12 +17,12 @@ def cleanup(*, console: Console) -> int:
     stale throwaway databases."""
     import os
 
-    from migrail import cluster
     from migrail.core.scratch import sweep_stale_scratch
     from migrail.core.urls import parse_url
-    from migrail.ephemeral import ADMIN_URL_ENV, sweep_stale_databases
+    from migrail.postgres import cluster
+    from migrail.postgres.ephemeral import ADMIN_URL_ENV, sweep_stale_databases
+    from migrail.postgres.warm import stop_warm_clusters
     from migrail.templates import clear_templates
-    from migrail.warm import stop_warm_clusters
 
     stopped, busy = stop_warm_clusters()
     for directory in stopped:

@@ -81,8 +81,8 @@ def _refuse_orphan_sql(config: Config, revision_id: str) -> None:
 def _autogenerate(
     executor: Executor, slug: str, revision_id: str, console: Console
 ) -> tuple[list[Script], list[Any]] | None:
-    from migrail.database import connect
-    from migrail.ephemeral import ephemeral_server
+    from migrail.postgres.database import connect
+    from migrail.postgres.ephemeral import ephemeral_server
 
     with ephemeral_server() as server:
         output.info(

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 def migrate(config: Config, *, env_name: str | None, sql: bool, console: Console) -> int:
     """List what is pending, then apply it under an advisory lock (``sql``: print it instead)."""
-    from migrail.database import advisory_lock, connect
+    from migrail.postgres.database import advisory_lock, connect
 
     environment, url = resolve_environment(config, env_name)
     if environment.protected and not sql:
@@ -84,7 +84,7 @@ def migrate(config: Config, *, env_name: str | None, sql: bool, console: Console
 
 def _check_identity(connection: Connection, environment: Environment) -> None:
     """A database that says it is protected is not migrated as something else."""
-    from migrail.identity import read_identity
+    from migrail.postgres.identity import read_identity
 
     identity = read_identity(connection)
     if identity is not None and identity.protected and not environment.protected:
@@ -98,7 +98,7 @@ def _check_identity(connection: Connection, environment: Environment) -> None:
 def _record_identity(connection: Connection, environment: Environment) -> None:
     """On its first migrate, the database is told which environment it is (under the lock:
     two first migrates at once must not both create it)."""
-    from migrail.identity import read_identity, record_identity
+    from migrail.postgres.identity import read_identity, record_identity
 
     if read_identity(connection) is None:
         record_identity(connection, environment)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from migrail.core.config import Config
     from migrail.core.errors import FatalError
-    from migrail.ephemeral import Server
+    from migrail.postgres.ephemeral import Server
     from migrail.staging import StagingReport
     from migrail.templates import TemplateCache
 
@@ -65,8 +65,8 @@ def _migrate_staging(
     from_plan: Path | None,
     cache: bool,
 ) -> int:
-    from migrail.ephemeral import TemplateGone, ephemeral_server
     from migrail.models import load_metadata
+    from migrail.postgres.ephemeral import TemplateGone, ephemeral_server
 
     executor = Executor(config, load_metadata(config))
     if not executor.revisions():

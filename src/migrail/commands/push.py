@@ -22,8 +22,8 @@ _INSTEAD = "change it through a revision: migrail generate NAME, then migrail mi
 
 def push(config: Config, *, env_name: str | None, yes: bool, console: Console) -> int:
     """Refused on anything protected or migrated; asks before losing data (unless ``yes``)."""
-    from migrail.database import connect
     from migrail.models import load_metadata
+    from migrail.postgres.database import connect
     from migrail.push import apply_changes, planned_changes
 
     environment, url = resolve_environment(config, env_name)
@@ -58,7 +58,7 @@ def _refuse_protected_or_migrated(
 ) -> None:
     """What the database itself says: that it is protected, or that it has a history."""
     from migrail.executor import Executor
-    from migrail.identity import read_identity
+    from migrail.postgres.identity import read_identity
 
     identity = read_identity(connection)
     if identity is not None and identity.protected:

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from migrail import history, ledger, sums
-from migrail.bookkeeping import TableProblem
 from migrail.core import output
 from migrail.core.config import resolve_environment
 from migrail.core.errors import FatalError
@@ -25,6 +24,7 @@ from migrail.plan import (
     touched_tables,
     write_plan,
 )
+from migrail.postgres.bookkeeping import TableProblem
 from migrail.steps import MigrationFailed, Step, lost_connection_note
 
 if TYPE_CHECKING:
@@ -38,9 +38,9 @@ _LOCK_NOT_AVAILABLE = "SQLSTATE 55P03"
 
 def plan(config: Config, *, env_name: str | None, out: Path, force: bool, console: Console) -> int:
     """Read the database (read-only) and write what a release would run, for approval."""
-    from migrail.database import connect, server_version
     from migrail.drift import find_drift
     from migrail.lint import lint_history
+    from migrail.postgres.database import connect, server_version
     from migrail.render import render_each
 
     check_plan_path(out)
@@ -118,7 +118,7 @@ def plan(config: Config, *, env_name: str | None, out: Path, force: bool, consol
 def _stated_identity(connection: Connection, console: Console) -> str:
     """The environment the database says it is, for the plan; a read-only role that cannot read
     it still plans (apply, which can, checks it), and is told the GRANT that would show it."""
-    from migrail.identity import read_identity
+    from migrail.postgres.identity import read_identity
 
     try:
         identity = read_identity(connection)
@@ -133,8 +133,8 @@ def _stated_identity(connection: Connection, console: Console) -> str:
 
 def drift(config: Config, *, env_name: str | None, console: Console) -> int:
     """Compare the database with the schema its recorded revision implies; 1 if they differ."""
-    from migrail.database import connect
     from migrail.drift import find_drift
+    from migrail.postgres.database import connect
 
     environment, url = resolve_environment(config, env_name)
     executor = Executor(config)
@@ -150,7 +150,7 @@ def drift(config: Config, *, env_name: str | None, console: Console) -> int:
 
 def _reading(config: Config, connection: Connection, command: str) -> AbstractContextManager[None]:
     """The live database read under the configured timeouts (see ``database.reading``)."""
-    from migrail.database import reading
+    from migrail.postgres.database import reading
 
     return reading(
         connection,
@@ -165,7 +165,7 @@ def _table_sizes(connection: Connection, tables: set[str]) -> dict[str, dict[str
     from sqlalchemy import text
     from sqlalchemy.exc import DBAPIError
 
-    from migrail.database import lock_timed_out
+    from migrail.postgres.database import lock_timed_out
 
     sizes = {}
     for table in sorted(tables):
@@ -214,8 +214,8 @@ def approve(config: Config, *, plan_path: Path, console: Console) -> int:
 
 def apply(config: Config, *, plan_path: Path, console: Console) -> int:
     """Apply exactly the approved plan, or refuse and say why."""
-    from migrail.database import advisory_lock, connect
-    from migrail.identity import read_identity, record_identity
+    from migrail.postgres.database import advisory_lock, connect
+    from migrail.postgres.identity import read_identity, record_identity
     from migrail.render import render_each
 
     made = load_plan(plan_path)
@@ -410,7 +410,7 @@ def rehearse(config: Config, *, env_name: str | None, console: Console) -> int:
     """plan, approve (as someone else) and apply, end to end, on a throwaway database standing in
     for ``env_name`` (production by default): the release, rehearsed before it is real."""
     from migrail.core.scratch import scratch_directory
-    from migrail.ephemeral import ephemeral_database
+    from migrail.postgres.ephemeral import ephemeral_database
 
     environment = config.environment(env_name or "production")
     output.info(console, f"Rehearsing a release to {environment.name} on a throwaway database")

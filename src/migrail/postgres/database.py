@@ -52,7 +52,7 @@ def create_engine(url: URL) -> Engine:
     import sqlalchemy
     from sqlalchemy.pool import NullPool
 
-    from migrail.liveness import tcp_settings, watch
+    from migrail.postgres.liveness import tcp_settings, watch
 
     engine = sqlalchemy.create_engine(url, poolclass=NullPool, connect_args=tcp_settings(url))
     watch(engine)

@@ -17,14 +17,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import URL
 
-from migrail.database import connect
-from migrail.ephemeral import admin_connection
-from migrail.liveness import Watchdog, statement_timeout
+from migrail.postgres.database import connect
+from migrail.postgres.ephemeral import admin_connection
+from migrail.postgres.liveness import Watchdog, statement_timeout
 from testing.postgres import columns, query, version
 from testing.projects import write_revision
 from testing.proxy import Proxy, server_address
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TCP_USER_TIMEOUT = getattr(socket, "TCP_USER_TIMEOUT", 18)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from migrail.bookkeeping import SCHEMA, ensure_schema, ensure_table, readable
+from migrail.postgres.bookkeeping import SCHEMA, ensure_schema, ensure_table, readable
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection

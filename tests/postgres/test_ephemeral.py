@@ -16,11 +16,11 @@ import psycopg
 import pytest
 from sqlalchemy.engine import URL
 
-from migrail import cluster
 from migrail.core import proc
 from migrail.core.errors import FatalError
 from migrail.core.urls import libpq_conninfo
-from migrail.ephemeral import (
+from migrail.postgres import cluster
+from migrail.postgres.ephemeral import (
     DATABASE_PREFIX,
     Server,
     Source,
@@ -29,7 +29,7 @@ from migrail.ephemeral import (
     owning,
     sweep_stale_databases,
 )
-from migrail.warm import stop_warm_clusters
+from migrail.postgres.warm import stop_warm_clusters
 from testing.postgres import database_names, query
 
 HAS_LOCAL_BINARIES = cluster.find_local_bindir() is not None
@@ -139,7 +139,7 @@ def _child_with_a_cluster(then: str) -> subprocess.Popen[str]:
     """A process that starts an embedded cluster, prints its directory, then runs ``then``."""
     script = (
         "import os, time\n"
-        "from migrail.ephemeral import ephemeral_database\n"
+        "from migrail.postgres.ephemeral import ephemeral_database\n"
         "with ephemeral_database('embedded') as url:\n"
         "    print(url.query['host'], flush=True)\n"
         f"    {then}\n"

@@ -18,8 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from migrail import cluster
 from migrail.core.errors import FatalError
+from migrail.postgres import cluster
 
 WARM_PREFIX = "migrail-warm-"
 
