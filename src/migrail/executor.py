@@ -9,8 +9,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from migrail import history
 from migrail.core.errors import FatalError
+from migrail.history.revisions import (
+    check_versions_folder,
+    downgrade_plan,
+    ordered_revisions,
+    short_name,
+    upgrade_plan,
+)
 from migrail.steps import Step, StepWatch
 from migrail.usercode import UserExit, user_code
 
@@ -75,7 +81,7 @@ class Executor:
             )
         from alembic.script.revision import CycleDetected
 
-        history.check_versions_folder(self.config)
+        check_versions_folder(self.config)
         self._refuse_huge_files()
         script = ScriptDirectory.from_config(self.alembic_config())
         try:
@@ -158,7 +164,7 @@ class Executor:
 
     def revisions(self) -> list[Script]:
         """Every revision, oldest first."""
-        return history.ordered_revisions(self.script)
+        return ordered_revisions(self.script)
 
     def current(self, connection: Connection) -> tuple[str, ...]:
         """The revision(s) the database is at, read from its ``alembic_version`` table."""
@@ -183,7 +189,7 @@ class Executor:
         if not revisions:
             return "base"
         return ", ".join(
-            history.short_name(self.script.get_revision(rev)) if self._known(rev) else rev
+            short_name(self.script.get_revision(rev)) if self._known(rev) else rev
             for rev in revisions
         )
 
@@ -197,7 +203,7 @@ class Executor:
 
     def pending(self, current: Sequence[str]) -> list[Script]:
         """The revisions an upgrade to head would apply to a database at ``current``."""
-        return history.upgrade_plan(self.script, current)
+        return upgrade_plan(self.script, current)
 
     def upgrade(
         self,
@@ -211,14 +217,14 @@ class Executor:
         ``in_transaction`` runs at the end of each revision, in its transaction, so that what it
         writes commits (or not) with the revision itself.
         """
-        plan = history.upgrade_plan(self.script, self.current(connection), target)
+        plan = upgrade_plan(self.script, self.current(connection), target)
         return self._run("upgrade", connection, plan, target, on_step, in_transaction)
 
     def downgrade(
         self, connection: Connection, target: str, on_step: Callable[[Step], None] | None = None
     ) -> list[Step]:
         """Undo revisions down to ``target`` (which stays applied), one transaction each."""
-        plan = history.downgrade_plan(self.script, self.current(connection), target)
+        plan = downgrade_plan(self.script, self.current(connection), target)
         return self._run("downgrade", connection, plan, target, on_step)
 
     def compare(self, connection: Connection) -> list[Any]:
@@ -255,7 +261,7 @@ class Executor:
         from alembic.util import CommandError
         from mako.exceptions import MakoException  # type: ignore[import-untyped]  # no stubs
 
-        from migrail.naming import following
+        from migrail.history.naming import following
         from migrail.safe_rewrite import make_safe
 
         found: list[Any] = []

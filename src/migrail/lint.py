@@ -11,11 +11,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from migrail import history, sourcemap
+from migrail import sourcemap
 from migrail.checks.revision_rules import check_revision
 from migrail.core.errors import FatalError
 from migrail.core.scratch import scratch_directory
 from migrail.findings import Finding, own_finding, sort_key
+from migrail.history.revisions import short_name
 from migrail.render import render_each
 from migrail.squawk import RULES_URL, Violation, run_squawk
 from migrail.suppressions import Suppression, read_suppressions
@@ -126,7 +127,7 @@ def _squawk_findings(executor: Executor, report: LintReport) -> list[Finding]:
     place; the others are written to a temporary directory first.
     """
     by_stem = {
-        history.short_name(revision): revision
+        short_name(revision): revision
         for revision in report.revisions
         if revision.revision in report.sql
     }
@@ -179,7 +180,7 @@ def _sql_files(executor: Executor, report: LintReport, fix: bool) -> list[Findin
             continue
         captured = report.origins.get(revision.revision) == CAPTURED
         expected = CAPTURED_HEADER + sql if captured else sql
-        path = executor.config.sql_dir / f"{history.short_name(revision)}.sql"
+        path = executor.config.sql_dir / f"{short_name(revision)}.sql"
         current = path.read_text() if path.is_file() else None
         if current == expected or (captured and current and current.startswith(CAPTURED_HEADER)):
             continue
@@ -204,7 +205,7 @@ def _sql_files(executor: Executor, report: LintReport, fix: bool) -> list[Findin
 
 def _orphans(executor: Executor, report: LintReport, fix: bool) -> list[Finding]:
     """SQL files whose revision was renamed or deleted."""
-    known = {history.short_name(revision) for revision in executor.revisions()}
+    known = {short_name(revision) for revision in executor.revisions()}
     findings = []
     for path in sorted(executor.config.sql_dir.glob("*.sql")):
         if path.stem in known:

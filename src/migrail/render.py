@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from migrail import history
 from migrail.core.errors import FatalError
+from migrail.history.revisions import short_name
 from migrail.steps import describe_error
 from migrail.usercode import UserExit
 
@@ -43,7 +43,7 @@ class Rendered:
         exit from the revision's code is its failure, like any exit from user code."""
         if self.sql is not None:
             return self.sql
-        name = history.short_name(self.revision)
+        name = short_name(self.revision)
         if self.exited is not None:
             raise UserExit(
                 f"{name} cannot be rendered as SQL: {self.exited.call}", self.exited.where

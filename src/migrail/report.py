@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migrail import __version__
-from migrail.history import short_name
+from migrail.history.revisions import short_name
 
 if TYPE_CHECKING:
     from rich.console import Console

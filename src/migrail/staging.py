@@ -11,8 +11,8 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from migrail import history
 from migrail.executor import Executor
+from migrail.history.revisions import irreversible_reason, is_linear, parents, round_trip_floor
 from migrail.postgres.observe import Effects, Observer
 from migrail.sample_data import DataReport, SampleData
 from migrail.steps import MigrationFailed, Step
@@ -109,7 +109,7 @@ def prove(
         data=data.report if data is not None else None,
         cloned=cloned,
     )
-    report.floor, report.floor_reason = history.round_trip_floor(revisions)
+    report.floor, report.floor_reason = round_trip_floor(revisions)
     if report.floor_reason is None:
         report.floor = start
     observer: Observer | None = None
@@ -200,7 +200,7 @@ def _step_by_step(
     was before the upgrade (it leaves something behind, or removes more) is recorded."""
     from migrail.postgres.catalog import describe_difference, schema_facts
 
-    if not history.is_linear(executor.revisions()):
+    if not is_linear(executor.revisions()):
         for revision in report.revisions:
             report.step_skipped[revision.revision] = "the history has branches"
         return executor.upgrade(connection, "heads", on_step, in_transaction=observe)
@@ -208,11 +208,11 @@ def _step_by_step(
     for revision in report.revisions:
         before = schema_facts(connection)
         steps += executor.upgrade(connection, revision.revision, on_step, in_transaction=observe)
-        reason = history.irreversible_reason(revision)
+        reason = irreversible_reason(revision)
         if reason is not None:
             report.step_skipped[revision.revision] = reason
             continue
-        executor.downgrade(connection, (history.parents(revision) or ("base",))[0])
+        executor.downgrade(connection, (parents(revision) or ("base",))[0])
         after = schema_facts(connection)
         if after != before:
             report.step_diffs[revision.revision] = describe_difference(before, after)

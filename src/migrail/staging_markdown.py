@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from migrail.diffs import describe_all
-from migrail.history import short_name
+from migrail.history.revisions import short_name
 from migrail.staging import PHASES
 
 if TYPE_CHECKING:

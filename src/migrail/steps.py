@@ -8,8 +8,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from migrail import history
 from migrail.core.urls import mask_text
+from migrail.history.revisions import short_name
 from migrail.one_transaction import TransactionGuard
 from migrail.usercode import UserCodeError
 
@@ -39,7 +39,7 @@ class MigrationFailed(Exception):
     completed: list[Step] = field(default_factory=list)
 
     def __str__(self) -> str:
-        name = history.short_name(self.revision) if self.revision else "?"
+        name = short_name(self.revision) if self.revision else "?"
         return f"{self.direction} of {name} failed: {self.error}"
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from migrail.history.tree import StagedTree, parse_batch
 from migrail.main import main
-from migrail.tree import StagedTree, parse_batch
 from testing.git import commit_all, git
 from testing.projects import write_revision
 

@@ -143,7 +143,7 @@ def test_several_revisions_and_timestamp_ids_move_in_order(
 
 
 def test_a_parent_tuple_over_several_lines_is_rewritten_whole() -> None:
-    from migrail.rebase import _set
+    from migrail.history.rebase import _set
 
     text = 'revision: str = "0002"\ndown_revision = (\n    "0001",\n)\nbranch_labels = None\n'
     assert _set(text, "down_revision", "'0009'") == (

@@ -13,12 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from migrail import graph, sums
 from migrail.findings import Finding
+from migrail.history import graph, sums
 
 if TYPE_CHECKING:
     from migrail.core.config import Config
-    from migrail.tree import Tree
+    from migrail.history.tree import Tree
 
 Check = Callable[["Config", "Tree"], list[Finding]]
 
@@ -132,14 +132,14 @@ def schema_sync(config: Config, tree: Tree) -> list[Finding]:
     import difflib
 
     from migrail.core.scratch import scratch_directory
-    from migrail.models import load_metadata
-    from migrail.snapshot import (
+    from migrail.history.snapshot import (
         model_files,
         models_digest,
         package_paths,
         render_schema,
         split_snapshot,
     )
+    from migrail.models import load_metadata
 
     if config.metadata is None:
         return []  # no models to keep in sync: migrate-staging reports the check as skipped
@@ -175,7 +175,7 @@ def _newest_snapshot(
     config: Config, tree: Tree, headers: list[graph.Header], tip: graph.Header
 ) -> tuple[str, str] | None:
     """The snapshot of ``tip``, or of the newest ancestor that has one (by first parents)."""
-    from migrail.snapshot import snapshot_path
+    from migrail.history.snapshot import snapshot_path
 
     by_id = {header.revision: header for header in headers}
     current: graph.Header | None = tip

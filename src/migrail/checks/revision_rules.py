@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from migrail.findings import Finding, own_finding
-from migrail.history import irreversible_reason
+from migrail.history.revisions import irreversible_reason
 from migrail.one_transaction import transaction_end
 from migrail.sourcemap import function_named, op_call_nodes, sql_argument
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from migrail import history, sums
 from migrail.checks.history_checks import CHECKS
 from migrail.core import output
 from migrail.core.errors import FatalError
 from migrail.core.files import unwritable
-from migrail.tree import DiskTree, StagedTree
+from migrail.history import sums
+from migrail.history.revisions import check_versions_folder
+from migrail.history.tree import DiskTree, StagedTree
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -26,7 +27,7 @@ def check(config: Config, *, only: str | None, staged: bool, console: Console) -
             f"unknown check(s): {', '.join(unknown)}", hint=f"checks: {', '.join(CHECKS)}"
         )
     if not staged:
-        history.check_versions_folder(config)
+        check_versions_folder(config)
     tree = StagedTree(config.root) if staged else DiskTree()
     findings = [finding for name in names for finding in CHECKS[name](config, tree)]
     for finding in findings:
@@ -42,7 +43,7 @@ def sum_command(config: Config, *, update: bool, console: Console) -> int:
     path = config.migrations_dir / sums.SUM_FILE
     if not update:
         return check(config, only="immutable", staged=False, console=console)
-    history.check_versions_folder(config)
+    check_versions_folder(config)
     files = {p.name: content for p, content in DiskTree().files(config.versions_dir, ".py").items()}
     files.pop("__init__.py", None)
     try:
@@ -56,9 +57,9 @@ def sum_command(config: Config, *, update: bool, console: Console) -> int:
 def snapshot(config: Config, *, console: Console) -> int:
     """Write the schema snapshot of the current head from the models (adoption, hand edits)."""
     from migrail.executor import Executor
-    from migrail.history import short_name
+    from migrail.history.revisions import short_name
+    from migrail.history.snapshot import write_snapshot
     from migrail.models import load_metadata
-    from migrail.snapshot import write_snapshot
 
     metadata = load_metadata(config)
     if metadata is None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from migrail import naming
 from migrail.core import output
 from migrail.core.errors import FatalError
 from migrail.core.writes import Writes, all_or_nothing
 from migrail.diffs import describe_all
 from migrail.executor import Executor
+from migrail.history import naming
 from migrail.render import render_one
 from migrail.steps import MigrationFailed
 
@@ -103,7 +103,7 @@ def _autogenerate(
 
 def _write_snapshots(config: Config, writes: Writes, metadata: MetaData, stems: list[str]) -> None:
     """The models' schema as of the new revisions, for the commit hook to compare against."""
-    from migrail.snapshot import models_snapshot, snapshot_path
+    from migrail.history.snapshot import models_snapshot, snapshot_path
 
     text = models_snapshot(config, metadata)
     for stem in stems:
@@ -112,9 +112,9 @@ def _write_snapshots(config: Config, writes: Writes, metadata: MetaData, stems: 
 
 def _record_in_sum(config: Config, writes: Writes, paths: list[Path]) -> None:
     """New revisions go into migrations/migrail.sum; what it recorded before stays as it was."""
-    from migrail import sums
     from migrail.core.files import read_bytes
-    from migrail.tree import DiskTree
+    from migrail.history import sums
+    from migrail.history.tree import DiskTree
 
     sum_path = config.migrations_dir / sums.SUM_FILE
     recorded = DiskTree().read(sum_path)

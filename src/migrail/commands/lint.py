@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 def lint(config: Config, *, since: str | None, fix_sql: bool, format: str, console: Console) -> int:
     """0 when no error-level finding remains, 1 when one does."""
-    from migrail.git import changed_files
+    from migrail.history.git import changed_files
     from migrail.lint import lint_history
 
     executor = Executor(config)

@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from migrail import history, ledger, sums
+from migrail import ledger
 from migrail.core import output
 from migrail.core.config import resolve_environment
 from migrail.core.errors import FatalError
 from migrail.core.urls import mask_url
 from migrail.executor import Executor
+from migrail.history import sums
+from migrail.history.revisions import short_name
 from migrail.render import render_range
 from migrail.steps import MigrationFailed, Step, lost_connection_note
 
@@ -45,7 +47,7 @@ def migrate(config: Config, *, env_name: str | None, sql: bool, console: Console
         output.info(console, f"Environment {environment.name}: {mask_url(url)}")
         _check_identity(connection, environment)
         if pending:
-            names = ", ".join(map(history.short_name, pending))
+            names = ", ".join(map(short_name, pending))
             output.info(console, f"{len(pending)} pending: {names}")
         waiting = lambda: output.info(console, "Waiting for another migrate to finish...")  # noqa: E731
         with advisory_lock(connection, on_wait=waiting):
@@ -115,7 +117,7 @@ def _write_down(connection: Connection, step: Step) -> None:
 
 
 def _applied(console: Console, step: Step) -> None:
-    output.success(console, f"{history.short_name(step.revision)} ({step.seconds * 1000:.0f} ms)")
+    output.success(console, f"{short_name(step.revision)} ({step.seconds * 1000:.0f} ms)")
 
 
 def _report_failure(

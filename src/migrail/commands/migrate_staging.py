@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from migrail.core import output
 from migrail.diffs import describe_all
 from migrail.executor import Executor
-from migrail.history import short_name
+from migrail.history.revisions import short_name
 from migrail.staging import PHASES
 from migrail.steps import Step
 
@@ -175,7 +175,7 @@ def _template_cache(
     import sqlalchemy
 
     import migrail
-    from migrail.history import is_linear
+    from migrail.history.revisions import is_linear
     from migrail.templates import files_content, template_cache
 
     off = None
@@ -269,18 +269,18 @@ def _label(executor: Executor, revision: str | None) -> str:
 
 def _start_revision(executor: Executor, name: str) -> str:
     """The revision id ``--from`` names (id, unique prefix or file stem), or a usage error."""
-    from migrail import history
     from migrail.core.errors import FatalError
+    from migrail.history.revisions import find_revision, is_linear
 
     if name == "base":
         return name
     revisions = executor.revisions()
-    if not history.is_linear(revisions):
+    if not is_linear(revisions):
         raise FatalError(
             "--from needs a history without branches: what comes after a revision is ambiguous",
             hint="merge the heads first (alembic merge), or prove the whole history",
         )
-    found = history.find_revision(revisions, name)
+    found = find_revision(revisions, name)
     if found is None:
         known = ", ".join(short_name(r) for r in revisions[-5:])
         raise FatalError(

@@ -15,8 +15,8 @@ if TYPE_CHECKING:
 
 def rebase(config: Config, *, onto: str, console: Console) -> int:
     """Move this branch's new revisions after ``onto``'s head, then re-render their SQL."""
+    from migrail.history.rebase import apply_rebase, plan_rebase
     from migrail.models import load_metadata
-    from migrail.rebase import apply_rebase, plan_rebase
 
     moves = plan_rebase(config, onto)
     if not moves:
@@ -37,7 +37,7 @@ def rebase(config: Config, *, onto: str, console: Console) -> int:
 
 def _write_snapshot(config: Config, metadata: MetaData, head: str, console: Console) -> None:
     """The new head's schema is both branches' models now: write it from the models."""
-    from migrail.snapshot import write_snapshot
+    from migrail.history.snapshot import write_snapshot
 
     path = write_snapshot(config, metadata, head)
     output.success(console, f"wrote {path.relative_to(config.root)}")

@@ -10,11 +10,13 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from migrail import history, ledger, sums
+from migrail import ledger
 from migrail.core import output
 from migrail.core.config import resolve_environment
 from migrail.core.errors import FatalError
 from migrail.executor import Executor
+from migrail.history import sums
+from migrail.history.revisions import short_name
 from migrail.plan import (
     Plan,
     PlannedRevision,
@@ -91,7 +93,7 @@ def plan(config: Config, *, env_name: str | None, out: Path, force: bool, consol
         revisions=[
             PlannedRevision(
                 revision=piece.revision.revision,
-                name=history.short_name(piece.revision),
+                name=short_name(piece.revision),
                 checksum=sums.digest(Path(piece.revision.path).read_bytes()),
                 sql=piece.sql or "",
                 sql_checksum=sums.digest((piece.sql or "").encode()),
@@ -294,7 +296,7 @@ def _apply_with_retries(
         try:
             done += executor.upgrade(
                 connection,
-                on_step=lambda step: output.success(console, history.short_name(step.revision)),
+                on_step=lambda step: output.success(console, short_name(step.revision)),
                 in_transaction=lambda step: _write_down(connection, step, made.plan_id),
             )
             return done
@@ -320,7 +322,7 @@ def _apply_with_retries(
                 )
             locked = _LOCK_NOT_AVAILABLE in failed.error
             if not locked or attempt == config.lock_retries:
-                name = history.short_name(failed.revision) if failed.revision else "?"
+                name = short_name(failed.revision) if failed.revision else "?"
                 output.failure(console, f"{failed.direction} of {name} failed: {failed.error}")
                 if unrecorded is not None:
                     output.info(console, f"  not recorded: {unrecorded.message}")
@@ -396,7 +398,7 @@ def _check_applied_revisions(config: Config, executor: Executor, connection: Con
             continue
         if sums.digest(Path(revision.path).read_bytes()) != entry.checksum:
             raise FatalError(
-                f"apply is refused: {history.short_name(revision)} was edited after it was "
+                f"apply is refused: {short_name(revision)} was edited after it was "
                 f"applied on {entry.applied_at:%Y-%m-%d}",
                 hint="restore it as it was applied; change the schema in a new revision",
             )

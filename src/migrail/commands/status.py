@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from migrail import history
 from migrail.core import output
 from migrail.core.config import resolve_environment
 from migrail.core.urls import mask_url
 from migrail.executor import Executor
+from migrail.history.revisions import short_name
 from migrail.ledger import read_ledger
 from migrail.postgres.bookkeeping import TableProblem
 
@@ -37,7 +37,7 @@ def status(config: Config, *, env_name: str | None, console: Console) -> int:
     output.info(console, f"head:        {executor.label(head)}")
     if pending:
         output.info(console, f"pending ({len(pending)}):")
-        output.items(console, (history.short_name(revision) for revision in pending))
+        output.items(console, (short_name(revision) for revision in pending))
     else:
         output.success(console, "up to date")
     if unreadable is not None:

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 
 from migrail.core.errors import FatalError
-from migrail.naming import next_revision_id, slugify
+from migrail.history.naming import next_revision_id, slugify
 
 
 @pytest.mark.parametrize(

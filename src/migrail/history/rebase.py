@@ -14,12 +14,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from migrail import graph, sums
 from migrail.core import proc
 from migrail.core.config import Config
 from migrail.core.errors import FatalError
-from migrail.naming import SEQUENCE_WIDTH, following
-from migrail.snapshot import SNAPSHOT_DIR
+from migrail.history import graph, sums
+from migrail.history.naming import SEQUENCE_WIDTH, following
+from migrail.history.snapshot import SNAPSHOT_DIR
 
 
 @dataclass(frozen=True)

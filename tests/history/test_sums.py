@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from migrail.sums import SUM_FILE, digest, record, render_sum, verify
+from migrail.history.sums import SUM_FILE, digest, record, render_sum, verify
 
 
 def test_the_sum_lists_each_file_then_a_total_over_the_list() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from migrail.graph import Header, heads, problems, read_header
+from migrail.history.graph import Header, heads, problems, read_header
 
 
 def _header(revision: str | None, *parents: str) -> Header:

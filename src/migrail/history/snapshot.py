@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from sqlalchemy import MetaData
 
     from migrail.core.config import Config
-    from migrail.tree import Tree
+    from migrail.history.tree import Tree
 
 SNAPSHOT_DIR = "schema"
 # The first line says which models the snapshot was rendered from, so that the commit hook can
@@ -70,7 +70,7 @@ def split_snapshot(text: str) -> tuple[str | None, str]:
 
 def models_snapshot(config: Config, metadata: MetaData) -> str:
     """The snapshot of the models as they are on disk."""
-    from migrail.tree import DiskTree
+    from migrail.history.tree import DiskTree
 
     return snapshot_text(metadata, models_digest(model_files(config, DiskTree())))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from migrail.snapshot import render_schema
+from migrail.history.snapshot import render_schema
 
 
 def test_tables_indexes_enums_comments_and_late_foreign_keys() -> None:
