@@ -11,13 +11,13 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-from migrail.diffs import describe
-from migrail.steps import MigrationFailed, Step
+from migrail.engine.diffs import describe
+from migrail.engine.steps import MigrationFailed, Step
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-    from migrail.executor import Executor
+    from migrail.engine.executor import Executor
     from migrail.postgres.observe import Effects
 
 _BOOKKEEPING = {"alembic_version"}

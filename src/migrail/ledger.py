@@ -34,8 +34,8 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import Connection
 
+    from migrail.engine.steps import MigrationFailed
     from migrail.postgres.bookkeeping import Table
-    from migrail.steps import MigrationFailed
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ def record(
     from sqlalchemy import text
     from sqlalchemy.exc import DBAPIError, OperationalError
 
-    from migrail.steps import describe_error
+    from migrail.engine.steps import describe_error
 
     try:
         connection.execute(

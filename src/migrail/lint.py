@@ -15,16 +15,16 @@ from migrail import sourcemap
 from migrail.checks.revision_rules import check_revision
 from migrail.core.errors import FatalError
 from migrail.core.scratch import scratch_directory
+from migrail.engine.render import render_each
 from migrail.findings import Finding, own_finding, sort_key
 from migrail.history.revisions import short_name
-from migrail.render import render_each
 from migrail.squawk import RULES_URL, Violation, run_squawk
 from migrail.suppressions import Suppression, read_suppressions
 
 if TYPE_CHECKING:
     from alembic.script import Script
 
-    from migrail.executor import Executor
+    from migrail.engine.executor import Executor
 
 VERSION_TABLE = "alembic_version"
 OFFLINE = "rendered offline"
@@ -106,7 +106,7 @@ def _capture_the_rest(executor: Executor, report: LintReport, errors: dict[str, 
     """Revisions that failed offline get their SQL from a run on a throwaway database."""
     if not errors:
         return
-    from migrail.capture import capture_online
+    from migrail.engine.capture import capture_online
 
     try:
         captured, failed = capture_online(executor, set(errors))

@@ -210,7 +210,7 @@ def _guarded(run: Callable[[], int], console: Console, debug: bool) -> int:
     """FatalError: exit 2 without a traceback; Ctrl-C: 130; SIGTERM: 143; anything else: 3."""
     from migrail.core.output import failure
     from migrail.core.urls import mask_text
-    from migrail.usercode import UserExit
+    from migrail.engine.usercode import UserExit
 
     try:
         return run()

@@ -241,7 +241,7 @@ class SampleData:
         path = next((self.seeds / n for n in names if (self.seeds / n).is_file()), None)
         if path is None:
             return False
-        from migrail.steps import describe_error
+        from migrail.engine.steps import describe_error
 
         settings = _session_settings(connection)
         try:
@@ -303,7 +303,7 @@ def _insert_row(
     """
     from sqlalchemy.exc import DBAPIError
 
-    from migrail.steps import describe_error
+    from migrail.engine.steps import describe_error
 
     shifts = dict.fromkeys((column.name for column in columns), 0)
     error = ""

@@ -11,11 +11,11 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from migrail.executor import Executor
+from migrail.engine.executor import Executor
+from migrail.engine.steps import MigrationFailed, Step
 from migrail.history.revisions import irreversible_reason, is_linear, parents, round_trip_floor
 from migrail.postgres.observe import Effects, Observer
 from migrail.sample_data import DataReport, SampleData
-from migrail.steps import MigrationFailed, Step
 
 if TYPE_CHECKING:
     from alembic.script import Script
@@ -223,7 +223,7 @@ def _step_by_step(
 
 def _missing_sql(executor: Executor, connection: Connection) -> str:
     """The SQL of the revision the models are missing, as autogenerate would write it."""
-    from migrail.push import changes_sql, planned_changes
+    from migrail.engine.push import changes_sql, planned_changes
 
     assert executor.metadata is not None
     return changes_sql(planned_changes(connection, executor.metadata))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from migrail.diffs import describe_all
+from migrail.engine.diffs import describe_all
 from migrail.history.revisions import short_name
 from migrail.staging import PHASES
 

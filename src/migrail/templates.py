@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     import psycopg
     from sqlalchemy.engine import URL, Connection
 
-    from migrail.executor import Executor
+    from migrail.engine.executor import Executor
 
     Admin = psycopg.Connection[tuple[object, ...]]
 

@@ -132,6 +132,7 @@ def schema_sync(config: Config, tree: Tree) -> list[Finding]:
     import difflib
 
     from migrail.core.scratch import scratch_directory
+    from migrail.engine.models import load_metadata
     from migrail.history.snapshot import (
         model_files,
         models_digest,
@@ -139,7 +140,6 @@ def schema_sync(config: Config, tree: Tree) -> list[Finding]:
         render_schema,
         split_snapshot,
     )
-    from migrail.models import load_metadata
 
     if config.metadata is None:
         return []  # no models to keep in sync: migrate-staging reports the check as skipped
@@ -197,7 +197,7 @@ def lint(config: Config, tree: Tree) -> list[Finding]:
     import dataclasses
 
     from migrail.core.scratch import scratch_directory
-    from migrail.executor import Executor
+    from migrail.engine.executor import Executor
     from migrail.lint import lint_history
 
     scope = tree.changed(config.versions_dir)

@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from migrail.engine.one_transaction import transaction_end
 from migrail.findings import Finding, own_finding
 from migrail.history.revisions import irreversible_reason
-from migrail.one_transaction import transaction_end
 from migrail.sourcemap import function_named, op_call_nodes, sql_argument
 
 if TYPE_CHECKING:

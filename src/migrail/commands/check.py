@@ -56,10 +56,10 @@ def sum_command(config: Config, *, update: bool, console: Console) -> int:
 
 def snapshot(config: Config, *, console: Console) -> int:
     """Write the schema snapshot of the current head from the models (adoption, hand edits)."""
-    from migrail.executor import Executor
+    from migrail.engine.executor import Executor
+    from migrail.engine.models import load_metadata
     from migrail.history.revisions import short_name
     from migrail.history.snapshot import write_snapshot
-    from migrail.models import load_metadata
 
     metadata = load_metadata(config)
     if metadata is None:

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 from migrail.core import output
 from migrail.core.errors import FatalError
 from migrail.core.writes import Writes, all_or_nothing
-from migrail.diffs import describe_all
-from migrail.executor import Executor
+from migrail.engine.diffs import describe_all
+from migrail.engine.executor import Executor
+from migrail.engine.render import render_one
+from migrail.engine.steps import MigrationFailed
 from migrail.history import naming
-from migrail.render import render_one
-from migrail.steps import MigrationFailed
 
 if TYPE_CHECKING:
     from alembic.script import Script
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 def generate(config: Config, *, name: str, empty: bool, console: Console) -> int:
     """Compare the models with the history's head on a throwaway database; write what differs."""
-    from migrail.models import load_metadata
+    from migrail.engine.models import load_metadata
 
     slug = naming.slugify(name)
     metadata = load_metadata(config)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from migrail import report
 from migrail.core import output
-from migrail.executor import Executor
+from migrail.engine.executor import Executor
 
 if TYPE_CHECKING:
     from rich.console import Console

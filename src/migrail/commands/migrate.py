@@ -10,11 +10,11 @@ from migrail.core import output
 from migrail.core.config import resolve_environment
 from migrail.core.errors import FatalError
 from migrail.core.urls import mask_url
-from migrail.executor import Executor
+from migrail.engine.executor import Executor
+from migrail.engine.render import render_range
+from migrail.engine.steps import MigrationFailed, Step, lost_connection_note
 from migrail.history import sums
 from migrail.history.revisions import short_name
-from migrail.render import render_range
-from migrail.steps import MigrationFailed, Step, lost_connection_note
 
 if TYPE_CHECKING:
     from alembic.script import Script

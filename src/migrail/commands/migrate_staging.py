@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from migrail.core import output
-from migrail.diffs import describe_all
-from migrail.executor import Executor
+from migrail.engine.diffs import describe_all
+from migrail.engine.executor import Executor
+from migrail.engine.steps import Step
 from migrail.history.revisions import short_name
 from migrail.staging import PHASES
-from migrail.steps import Step
 
 Label = Callable[[Sequence[str]], str]
 
@@ -65,7 +65,7 @@ def _migrate_staging(
     from_plan: Path | None,
     cache: bool,
 ) -> int:
-    from migrail.models import load_metadata
+    from migrail.engine.models import load_metadata
     from migrail.postgres.ephemeral import TemplateGone, ephemeral_server
 
     executor = Executor(config, load_metadata(config))

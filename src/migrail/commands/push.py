@@ -15,16 +15,16 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
     from migrail.core.config import Config, Environment
-    from migrail.push import Change
+    from migrail.engine.push import Change
 
 _INSTEAD = "change it through a revision: migrail generate NAME, then migrail migrate"
 
 
 def push(config: Config, *, env_name: str | None, yes: bool, console: Console) -> int:
     """Refused on anything protected or migrated; asks before losing data (unless ``yes``)."""
-    from migrail.models import load_metadata
+    from migrail.engine.models import load_metadata
+    from migrail.engine.push import apply_changes, planned_changes
     from migrail.postgres.database import connect
-    from migrail.push import apply_changes, planned_changes
 
     environment, url = resolve_environment(config, env_name)
     if environment.protected:
@@ -57,7 +57,7 @@ def _refuse_protected_or_migrated(
     config: Config, connection: Connection, environment: Environment
 ) -> None:
     """What the database itself says: that it is protected, or that it has a history."""
-    from migrail.executor import Executor
+    from migrail.engine.executor import Executor
     from migrail.postgres.identity import read_identity
 
     identity = read_identity(connection)

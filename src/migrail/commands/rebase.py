@@ -15,8 +15,8 @@ if TYPE_CHECKING:
 
 def rebase(config: Config, *, onto: str, console: Console) -> int:
     """Move this branch's new revisions after ``onto``'s head, then re-render their SQL."""
+    from migrail.engine.models import load_metadata
     from migrail.history.rebase import apply_rebase, plan_rebase
-    from migrail.models import load_metadata
 
     moves = plan_rebase(config, onto)
     if not moves:
@@ -45,7 +45,7 @@ def _write_snapshot(config: Config, metadata: MetaData, head: str, console: Cons
 
 def _refresh_sql(config: Config, console: Console) -> None:
     """The moved revisions' SQL names their new ids: render it again."""
-    from migrail.executor import Executor
+    from migrail.engine.executor import Executor
     from migrail.lint import lint_history
 
     for path in lint_history(Executor(config), fix_sql=True).rewritten:

@@ -14,7 +14,8 @@ from migrail import ledger
 from migrail.core import output
 from migrail.core.config import resolve_environment
 from migrail.core.errors import FatalError
-from migrail.executor import Executor
+from migrail.engine.executor import Executor
+from migrail.engine.steps import MigrationFailed, Step, lost_connection_note
 from migrail.history import sums
 from migrail.history.revisions import short_name
 from migrail.plan import (
@@ -27,7 +28,6 @@ from migrail.plan import (
     write_plan,
 )
 from migrail.postgres.bookkeeping import TableProblem
-from migrail.steps import MigrationFailed, Step, lost_connection_note
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -41,9 +41,9 @@ _LOCK_NOT_AVAILABLE = "SQLSTATE 55P03"
 def plan(config: Config, *, env_name: str | None, out: Path, force: bool, console: Console) -> int:
     """Read the database (read-only) and write what a release would run, for approval."""
     from migrail.drift import find_drift
+    from migrail.engine.render import render_each
     from migrail.lint import lint_history
     from migrail.postgres.database import connect, server_version
-    from migrail.render import render_each
 
     check_plan_path(out)
     environment, url = resolve_environment(config, env_name)
@@ -216,9 +216,9 @@ def approve(config: Config, *, plan_path: Path, console: Console) -> int:
 
 def apply(config: Config, *, plan_path: Path, console: Console) -> int:
     """Apply exactly the approved plan, or refuse and say why."""
+    from migrail.engine.render import render_each
     from migrail.postgres.database import advisory_lock, connect
     from migrail.postgres.identity import read_identity, record_identity
-    from migrail.render import render_each
 
     made = load_plan(plan_path)
     _check_approval(config, made, plan_path)

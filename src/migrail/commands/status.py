@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from migrail.core import output
 from migrail.core.config import resolve_environment
 from migrail.core.urls import mask_url
-from migrail.executor import Executor
+from migrail.engine.executor import Executor
 from migrail.history.revisions import short_name
 from migrail.ledger import read_ledger
 from migrail.postgres.bookkeeping import TableProblem

@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from migrail.core.errors import FatalError
+from migrail.engine.steps import describe_error
+from migrail.engine.usercode import UserExit
 from migrail.history.revisions import short_name
-from migrail.steps import describe_error
-from migrail.usercode import UserExit
 
 if TYPE_CHECKING:
     from alembic.script import Script
 
-    from migrail.executor import Executor
+    from migrail.engine.executor import Executor
 
 _COMMIT = "COMMIT;\n\n"
 _RUNNING = re.compile(r"-- Running upgrade [^\n]*-> (?P<revision>[^\s,]+)\s*$", re.MULTILINE)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import URL
 
+from migrail.engine.one_transaction import transaction_end
 from migrail.main import main
-from migrail.one_transaction import transaction_end
 from migrail.postgres.ephemeral import Server
 from testing.postgres import columns, query, version
 from testing.projects import write_revision

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from migrail.usercode import UserCodeError, located
+from migrail.engine.usercode import UserCodeError, located
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection

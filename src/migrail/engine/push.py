@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from migrail.diffs import describe
+from migrail.engine.diffs import describe
 
 if TYPE_CHECKING:
     from sqlalchemy import MetaData
@@ -76,7 +76,7 @@ def apply_changes(connection: Connection, changes: list[Change]) -> None:
     from sqlalchemy.exc import DBAPIError
 
     from migrail.core.errors import FatalError
-    from migrail.steps import describe_error
+    from migrail.engine.steps import describe_error
 
     operations = Operations(MigrationContext.configure(connection))
     with connection.begin():

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from migrail.core.urls import mask_text
+from migrail.engine.one_transaction import TransactionGuard
+from migrail.engine.usercode import UserCodeError
 from migrail.history.revisions import short_name
-from migrail.one_transaction import TransactionGuard
-from migrail.usercode import UserCodeError
 
 if TYPE_CHECKING:
     from pathlib import Path

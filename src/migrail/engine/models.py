@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from migrail.core.errors import FatalError
-from migrail.usercode import UserExit, user_code
+from migrail.engine.usercode import UserExit, user_code
 
 if TYPE_CHECKING:
     from sqlalchemy import MetaData

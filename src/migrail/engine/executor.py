@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from migrail.core.errors import FatalError
+from migrail.engine.steps import Step, StepWatch
+from migrail.engine.usercode import UserExit, user_code
 from migrail.history.revisions import (
     check_versions_folder,
     downgrade_plan,
@@ -17,8 +19,6 @@ from migrail.history.revisions import (
     short_name,
     upgrade_plan,
 )
-from migrail.steps import Step, StepWatch
-from migrail.usercode import UserExit, user_code
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
@@ -233,7 +233,7 @@ class Executor:
         from alembic.runtime.migration import MigrationContext
         from sqlalchemy.exc import DBAPIError
 
-        from migrail.steps import describe_error
+        from migrail.engine.steps import describe_error
 
         context = MigrationContext.configure(
             connection, opts={"compare_type": True, "compare_server_default": True}
@@ -261,8 +261,8 @@ class Executor:
         from alembic.util import CommandError
         from mako.exceptions import MakoException  # type: ignore[import-untyped]  # no stubs
 
+        from migrail.engine.safe_rewrite import make_safe
         from migrail.history.naming import following
-        from migrail.safe_rewrite import make_safe
 
         found: list[Any] = []
 

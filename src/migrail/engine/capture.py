@@ -12,12 +12,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from migrail.steps import MigrationFailed, Step
+from migrail.engine.steps import MigrationFailed, Step
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-    from migrail.executor import Executor
+    from migrail.engine.executor import Executor
 
 _BEGIN = "BEGIN;\n\n"
 # What migrail and Alembic send around the revisions: the session settings (rendered anyway) and
