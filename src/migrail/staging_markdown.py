@@ -16,7 +16,7 @@ from migrail.staging import PHASES
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from migrail.findings import Finding
+    from migrail.lint.findings import Finding
     from migrail.staging import StagingReport
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from migrail.checks.history_checks import CHECKS
 from migrail.core import output
 from migrail.core.errors import FatalError
 from migrail.core.files import unwritable
 from migrail.history import sums
 from migrail.history.revisions import check_versions_folder
 from migrail.history.tree import DiskTree, StagedTree
+from migrail.lint.history_checks import CHECKS
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from migrail import report
 from migrail.core import output
 from migrail.engine.executor import Executor
+from migrail.lint import report
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 def lint(config: Config, *, since: str | None, fix_sql: bool, format: str, console: Console) -> int:
     """0 when no error-level finding remains, 1 when one does."""
     from migrail.history.git import changed_files
-    from migrail.lint import lint_history
+    from migrail.lint.linter import lint_history
 
     executor = Executor(config)
     scope = changed_files(config.root, since) if since else None

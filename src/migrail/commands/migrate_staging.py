@@ -217,7 +217,7 @@ def _settle(templates: TemplateCache | None, proof: StagingReport | None) -> lis
 def _write_report(path: Path, proof: StagingReport, executor: Executor, console: Console) -> None:
     """The Markdown report, with each proven revision's lint findings (squawk and migrail's)."""
     from migrail.core.errors import FatalError
-    from migrail.lint import lint_history
+    from migrail.lint.linter import lint_history
     from migrail.staging_markdown import render
 
     findings, lint_error = None, None

@@ -46,7 +46,7 @@ def _write_snapshot(config: Config, metadata: MetaData, head: str, console: Cons
 def _refresh_sql(config: Config, console: Console) -> None:
     """The moved revisions' SQL names their new ids: render it again."""
     from migrail.engine.executor import Executor
-    from migrail.lint import lint_history
+    from migrail.lint.linter import lint_history
 
     for path in lint_history(Executor(config), fix_sql=True).rewritten:
         output.success(console, f"rewrote {path.relative_to(config.root)}")

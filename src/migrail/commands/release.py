@@ -42,7 +42,7 @@ def plan(config: Config, *, env_name: str | None, out: Path, force: bool, consol
     """Read the database (read-only) and write what a release would run, for approval."""
     from migrail.drift import find_drift
     from migrail.engine.render import render_each
-    from migrail.lint import lint_history
+    from migrail.lint.linter import lint_history
     from migrail.postgres.database import connect, server_version
 
     check_plan_path(out)

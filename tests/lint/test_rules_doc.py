@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from migrail.findings import OWN_RULES
+from migrail.lint.findings import OWN_RULES
 
-RULES_DOC = Path(__file__).resolve().parents[1] / "docs" / "rules.md"
+RULES_DOC = Path(__file__).resolve().parents[2] / "docs" / "rules.md"
 
 
 def test_every_own_rule_has_a_section_with_an_example_or_a_safe_way() -> None:

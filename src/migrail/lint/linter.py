@@ -11,15 +11,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from migrail import sourcemap
-from migrail.checks.revision_rules import check_revision
 from migrail.core.errors import FatalError
 from migrail.core.scratch import scratch_directory
 from migrail.engine.render import render_each
-from migrail.findings import Finding, own_finding, sort_key
 from migrail.history.revisions import short_name
-from migrail.squawk import RULES_URL, Violation, run_squawk
-from migrail.suppressions import Suppression, read_suppressions
+from migrail.lint import sourcemap
+from migrail.lint.findings import Finding, own_finding, sort_key
+from migrail.lint.revision_rules import check_revision
+from migrail.lint.squawk import RULES_URL, Violation, run_squawk
+from migrail.lint.suppressions import Suppression, read_suppressions
 
 if TYPE_CHECKING:
     from alembic.script import Script

@@ -13,7 +13,7 @@ import re
 import tokenize
 from dataclasses import dataclass, field
 
-from migrail.sourcemap import function_named, op_call_nodes
+from migrail.lint.sourcemap import function_named, op_call_nodes
 
 _ALLOW = re.compile(
     r"#\s*migrail:\s*allow\s+(?P<rules>[\w\-,\s]+?)\s*(?:--\s*(?P<reason>.*?))?\s*$"

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from migrail.findings import Finding
 from migrail.history import graph, sums
+from migrail.lint.findings import Finding
 
 if TYPE_CHECKING:
     from migrail.core.config import Config
@@ -198,7 +198,7 @@ def lint(config: Config, tree: Tree) -> list[Finding]:
 
     from migrail.core.scratch import scratch_directory
     from migrail.engine.executor import Executor
-    from migrail.lint import lint_history
+    from migrail.lint.linter import lint_history
 
     scope = tree.changed(config.versions_dir)
     if scope is not None and not scope:

@@ -15,7 +15,7 @@ import pytest
 from migrail.main import main
 from migrail.postgres.ephemeral import Server
 
-CORPUS = Path(__file__).parent / "fixtures" / "lint_corpus"
+CORPUS = Path(__file__).parents[1] / "fixtures" / "lint_corpus"
 UNSAFE = sorted(path.name for path in (CORPUS / "unsafe").iterdir())
 SAFE = sorted(path.name for path in (CORPUS / "safe").iterdir())
 CAPTURED = "captured-"

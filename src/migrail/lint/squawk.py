@@ -11,7 +11,7 @@ from pathlib import Path
 from migrail.core import proc
 from migrail.core.config import LintSettings
 from migrail.core.errors import FatalError
-from migrail.findings import OWN_RULES
+from migrail.lint.findings import OWN_RULES
 
 RULES_URL = "https://squawkhq.com/docs/"
 

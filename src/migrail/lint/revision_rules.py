@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from migrail.engine.one_transaction import transaction_end
-from migrail.findings import Finding, own_finding
 from migrail.history.revisions import irreversible_reason
-from migrail.sourcemap import function_named, op_call_nodes, sql_argument
+from migrail.lint.findings import Finding, own_finding
+from migrail.lint.sourcemap import function_named, op_call_nodes, sql_argument
 
 if TYPE_CHECKING:
     from alembic.script import Script

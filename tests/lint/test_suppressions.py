@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from migrail.suppressions import read_suppressions
+from migrail.lint.suppressions import read_suppressions
 
 
 def _covers(source: str) -> list[tuple[tuple[str, ...], str, int | None]]:

@@ -15,8 +15,8 @@ from migrail.history.revisions import short_name
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from migrail.findings import Finding
-    from migrail.lint import LintReport
+    from migrail.lint.findings import Finding
+    from migrail.lint.linter import LintReport
 
 FORMATS = ("terminal", "json", "github", "sarif")
 
