@@ -34,7 +34,7 @@ from migrail.postgres.ephemeral import (
     throwaway_name,
 )
 from migrail.postgres.warm import stop_warm_clusters
-from migrail.templates import clear_templates
+from migrail.staging.templates import clear_templates
 
 BIN = Path(sys.executable).parent
 

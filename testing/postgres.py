@@ -12,7 +12,7 @@ from psycopg import sql
 from sqlalchemy.engine import URL
 
 from migrail.core.urls import libpq_conninfo
-from migrail.templates import TEMPLATE_PREFIX
+from migrail.staging.templates import TEMPLATE_PREFIX
 
 
 def database_names(admin_url: URL) -> set[str]:

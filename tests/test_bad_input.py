@@ -14,11 +14,11 @@ from sqlalchemy.engine import URL
 
 from migrail.core.urls import libpq_conninfo
 from migrail.main import main
-from migrail.plan import Plan, write_plan
 from migrail.postgres import cluster
 from migrail.postgres.catalog import schema_facts
 from migrail.postgres.database import MIGRATE_LOCK_KEY, connect
 from migrail.postgres.ephemeral import Server
+from migrail.release.plan import Plan, write_plan
 from testing.postgres import database_names, query, version
 from testing.projects import write_revision
 

@@ -240,7 +240,7 @@ def test_an_unapproved_plan_is_refused_whatever_the_flags_and_variables(
     flags: list[str],
     variables: dict[str, str],
 ) -> None:
-    from migrail.plan import Plan, write_plan
+    from migrail.release.plan import Plan, write_plan
 
     plan = Plan("production", {"name": "prod"}, [], "0001", [], author="alice")
     write_plan(plan.seal(), project / "plan.json")

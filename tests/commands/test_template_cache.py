@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from migrail import templates
 from migrail.main import main
 from migrail.postgres.ephemeral import Server
+from migrail.staging import templates
 from testing.postgres import database_names, template_names
 from testing.projects import add_priority_with_revision, write_revision
 

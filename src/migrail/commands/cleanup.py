@@ -22,7 +22,7 @@ def cleanup(*, console: Console) -> int:
     from migrail.postgres import cluster
     from migrail.postgres.ephemeral import ADMIN_URL_ENV, sweep_stale_databases
     from migrail.postgres.warm import stop_warm_clusters
-    from migrail.templates import clear_templates
+    from migrail.staging.templates import clear_templates
 
     stopped, busy = stop_warm_clusters()
     for directory in stopped:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from migrail import ledger
 from migrail.core import output
 from migrail.core.config import resolve_environment
 from migrail.core.errors import FatalError
@@ -15,6 +14,7 @@ from migrail.engine.render import render_range
 from migrail.engine.steps import MigrationFailed, Step, lost_connection_note
 from migrail.history import sums
 from migrail.history.revisions import short_name
+from migrail.release import ledger
 
 if TYPE_CHECKING:
     from alembic.script import Script

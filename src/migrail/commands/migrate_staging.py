@@ -13,7 +13,7 @@ from migrail.engine.diffs import describe_all
 from migrail.engine.executor import Executor
 from migrail.engine.steps import Step
 from migrail.history.revisions import short_name
-from migrail.staging import PHASES
+from migrail.staging.proof import PHASES
 
 Label = Callable[[Sequence[str]], str]
 
@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     from migrail.core.config import Config
     from migrail.core.errors import FatalError
     from migrail.postgres.ephemeral import Server
-    from migrail.staging import StagingReport
-    from migrail.templates import TemplateCache
+    from migrail.staging.proof import StagingReport
+    from migrail.staging.templates import TemplateCache
 
 
 def migrate_staging(
@@ -120,9 +120,9 @@ def _prove_on(
 ) -> tuple[StagingReport, list[str]]:
     """One proof on a new database of ``server`` (a copy of the template at ``cached``, when
     not 0): the report, and the revisions whose templates it kept."""
-    from migrail.sample_data import SampleData
-    from migrail.staging import prove
-    from migrail.templates import RunDatabase
+    from migrail.staging.proof import prove
+    from migrail.staging.sample_data import SampleData
+    from migrail.staging.templates import RunDatabase
 
     if templates is not None and cached:
         start = templates.revisions[cached - 1]
@@ -176,7 +176,7 @@ def _template_cache(
 
     import migrail
     from migrail.history.revisions import is_linear
-    from migrail.templates import files_content, template_cache
+    from migrail.staging.templates import files_content, template_cache
 
     off = None
     if not wanted:
@@ -218,7 +218,7 @@ def _write_report(path: Path, proof: StagingReport, executor: Executor, console:
     """The Markdown report, with each proven revision's lint findings (squawk and migrail's)."""
     from migrail.core.errors import FatalError
     from migrail.lint.linter import lint_history
-    from migrail.staging_markdown import render
+    from migrail.staging.staging_markdown import render
 
     findings, lint_error = None, None
     try:
@@ -236,7 +236,7 @@ def _write_report(path: Path, proof: StagingReport, executor: Executor, console:
 
 def _write_error_report(path: Path, error: FatalError) -> None:
     """The page of a run that stopped on an error; best effort, the error is what matters."""
-    from migrail.staging_markdown import render_error
+    from migrail.staging.staging_markdown import render_error
 
     with suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -246,7 +246,7 @@ def _write_error_report(path: Path, error: FatalError) -> None:
 def _plan_start(executor: Executor, path: Path) -> str:
     """The revision a release plan starts from; refused when the plan is for another head."""
     from migrail.core.errors import FatalError
-    from migrail.plan import load_plan
+    from migrail.release.plan import load_plan
 
     plan = load_plan(path)
     if plan.to_revision != executor.head:

@@ -10,7 +10,6 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from migrail import ledger
 from migrail.core import output
 from migrail.core.config import resolve_environment
 from migrail.core.errors import FatalError
@@ -18,7 +17,9 @@ from migrail.engine.executor import Executor
 from migrail.engine.steps import MigrationFailed, Step, lost_connection_note
 from migrail.history import sums
 from migrail.history.revisions import short_name
-from migrail.plan import (
+from migrail.postgres.bookkeeping import TableProblem
+from migrail.release import ledger
+from migrail.release.plan import (
     Plan,
     PlannedRevision,
     check_plan_path,
@@ -27,7 +28,6 @@ from migrail.plan import (
     touched_tables,
     write_plan,
 )
-from migrail.postgres.bookkeeping import TableProblem
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -40,10 +40,10 @@ _LOCK_NOT_AVAILABLE = "SQLSTATE 55P03"
 
 def plan(config: Config, *, env_name: str | None, out: Path, force: bool, console: Console) -> int:
     """Read the database (read-only) and write what a release would run, for approval."""
-    from migrail.drift import find_drift
     from migrail.engine.render import render_each
     from migrail.lint.linter import lint_history
     from migrail.postgres.database import connect, server_version
+    from migrail.release.drift import find_drift
 
     check_plan_path(out)
     environment, url = resolve_environment(config, env_name)
@@ -135,8 +135,8 @@ def _stated_identity(connection: Connection, console: Console) -> str:
 
 def drift(config: Config, *, env_name: str | None, console: Console) -> int:
     """Compare the database with the schema its recorded revision implies; 1 if they differ."""
-    from migrail.drift import find_drift
     from migrail.postgres.database import connect
+    from migrail.release.drift import find_drift
 
     environment, url = resolve_environment(config, env_name)
     executor = Executor(config)

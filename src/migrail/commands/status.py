@@ -9,8 +9,8 @@ from migrail.core.config import resolve_environment
 from migrail.core.urls import mask_url
 from migrail.engine.executor import Executor
 from migrail.history.revisions import short_name
-from migrail.ledger import read_ledger
 from migrail.postgres.bookkeeping import TableProblem
+from migrail.release.ledger import read_ledger
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -15,7 +15,7 @@ from migrail.engine.executor import Executor
 from migrail.engine.steps import MigrationFailed, Step
 from migrail.history.revisions import irreversible_reason, is_linear, parents, round_trip_floor
 from migrail.postgres.observe import Effects, Observer
-from migrail.sample_data import DataReport, SampleData
+from migrail.staging.sample_data import DataReport, SampleData
 
 if TYPE_CHECKING:
     from alembic.script import Script

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.engine import URL, Connection
 
 from migrail.postgres.database import connect
-from migrail.sample_data import SampleData
+from migrail.staging.sample_data import SampleData
 
 SCHEMA = """
 CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');

@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING
 
 from migrail.engine.diffs import describe_all
 from migrail.history.revisions import short_name
-from migrail.staging import PHASES
+from migrail.staging.proof import PHASES
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from migrail.lint.findings import Finding
-    from migrail.staging import StagingReport
+    from migrail.staging.proof import StagingReport
 
 
 def render(
