@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from migrail.core.errors import FatalError
 from migrail.engine.steps import describe_error
-from migrail.engine.usercode import UserExit
+from migrail.engine.usercode import UserExit, user_code
 from migrail.history.revisions import short_name
 
 if TYPE_CHECKING:
@@ -100,13 +100,39 @@ def _render_from(
 
     failure: Exception | None = None
     try:
-        executor.upgrade_offline(list(heads) or None, buffer, applied)
+        _upgrade_offline(executor, list(heads) or None, buffer, applied)
     except Exception as exc:
         failure = exc
     text = buffer.getvalue()
     done = _split(text, marks)
     last_end = sum(len(sql) for _, sql in done)
     return done, reached[0], failure, text[last_end:]
+
+
+def _upgrade_offline(
+    executor: Executor, start: list[str] | None, output: TextIO, on_step: Callable[..., None]
+) -> None:
+    """Render the upgrade from the heads ``start`` (``None``: base) to head into ``output``.
+
+    What ``command.upgrade(sql=True)`` does, on the history already loaded rather than on a
+    second copy of it (loading 200 revision files costs as much as rendering them).
+    """
+    from alembic.runtime.environment import EnvironmentContext
+
+    script = executor.script
+    cfg = executor.alembic_config(on_version_apply=[on_step])
+    cfg.output_buffer = output
+
+    def upgrade(revision: Any, context: Any) -> Any:
+        return script._upgrade_revs("heads", revision)
+
+    with (
+        user_code(executor.config.root),
+        EnvironmentContext(
+            cfg, script, fn=upgrade, as_sql=True, starting_rev=start, destination_rev="heads"
+        ),
+    ):
+        script.run_env()
 
 
 def _running(text: str) -> str | None:

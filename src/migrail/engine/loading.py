@@ -1,0 +1,120 @@
+"""Loading the revision files with Alembic, all of them at once, so that a broken one is
+reported before anything runs, in words that name the file to fix."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from migrail.core.errors import FatalError
+from migrail.engine.usercode import UserExit, user_code
+from migrail.history.revisions import check_versions_folder
+
+if TYPE_CHECKING:
+    from alembic.script import ScriptDirectory
+
+    from migrail.core.config import Config
+    from migrail.engine.executor import Executor
+
+
+MAX_REVISION_BYTES = 10_000_000
+
+
+def load_script(executor: Executor) -> ScriptDirectory:
+    """The revision files, all loaded, with one head; any other history is a FatalError."""
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    config = executor.config
+    if not (config.migrations_dir / "env.py").is_file():
+        raise FatalError(
+            f"{config.migrations_dir} has no env.py: it is not an Alembic environment",
+            hint="check [tool.migrail] migrations in pyproject.toml",
+        )
+    from alembic.script.revision import CycleDetected
+
+    check_versions_folder(config)
+    _refuse_huge_files(config)
+    script = ScriptDirectory.from_config(executor.alembic_config())
+    try:
+        with warnings.catch_warnings(), user_code(config.root):
+            # Alembic only warns about a down_revision that names no revision, and about
+            # two files declaring the same revision.
+            warnings.simplefilter("error", UserWarning)
+            heads = script.get_heads()
+    except UserExit as exc:
+        raise UserExit(f"loading the revision files: {exc.call}", exc.where) from None
+    except UserWarning as exc:
+        hint: str | None = "fix the down_revision of the revision that names a missing parent"
+        if "more than once" in str(exc):
+            hint = "two revision files declare that id: give one a new id (and its child)"
+        raise FatalError(f"the migration history is broken: {exc}", hint=hint) from None
+    except SyntaxError as exc:
+        hint = "save the file as UTF-8" if "codec can't decode" in str(exc.msg) else None
+        raise FatalError(
+            f"{exc.filename}:{exc.lineno}: syntax error in a revision file: {exc.msg}",
+            hint=hint,
+        ) from None
+    except CycleDetected as exc:
+        raise FatalError(
+            f"the migration history has a cycle: {', '.join(exc.revisions)} "
+            "descend from each other",
+            hint="fix their down_revision (or depends_on): each names what it comes after",
+        ) from None
+    except CommandError as exc:
+        raise _history_error(exc, config.versions_dir) from None
+    except Exception as exc:
+        raise FatalError(
+            f"{_culprit(config, exc)}a revision file failed to load: {type(exc).__name__}: {exc}"
+        ) from None
+    if len(heads) > 1:
+        raise FatalError(
+            f"the migration history has {len(heads)} heads: {', '.join(sorted(heads))}",
+            hint="merge them: alembic merge, or rebase one branch's revision onto the other",
+        )
+    return script
+
+
+def _refuse_huge_files(config: Config) -> None:
+    """A revision file of many megabytes is data, not a migration: loading it would take
+    long and much memory, on every command (the hooks too)."""
+    versions = config.versions_dir
+    for path in versions.glob("*.py") if versions.is_dir() else ():
+        if path.name.startswith((".", "_")):
+            continue  # as Alembic: an editor's lock file (.#x.py), __init__.py
+        try:
+            size = path.stat().st_size
+        except OSError:
+            continue  # a dangling link: Alembic says what it makes of it
+        if size > MAX_REVISION_BYTES:
+            raise FatalError(
+                f"{path}: a revision file of {size / 1_000_000:.1f} MB "
+                f"(the limit is {MAX_REVISION_BYTES // 1_000_000} MB)",
+                hint="load bulk data from a file or a script run by the revision, "
+                "not from the revision's own source",
+            )
+
+
+def _culprit(config: Config, exc: BaseException) -> str:
+    """``path:line: `` of the revision file an exception was raised in, if it was."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    versions = str(config.versions_dir.resolve())
+    inside = [frame for frame in frames if frame.filename.startswith(versions)]
+    return f"{inside[-1].filename}:{inside[-1].lineno}: " if inside else ""
+
+
+def _history_error(exc: Exception, versions: Path) -> FatalError:
+    """Alembic's CommandError about the history, in words that say which file to fix."""
+    import re
+
+    found = re.search(r"Could not determine revision id from filename (.+?\.py)", str(exc))
+    if found:
+        return FatalError(
+            f"{versions / found.group(1)} declares no revision id "
+            "(an empty or unfinished revision file)",
+            hint="give it revision = '<id>' and down_revision, or delete it",
+        )
+    return FatalError(f"the migration history is broken: {exc}")

@@ -1,0 +1,85 @@
+"""Applying revisions to a live database: upgrade and downgrade, one transaction per revision,
+under the session settings every revision runs with."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from migrail.engine.steps import Step, StepWatch
+from migrail.engine.usercode import user_code
+from migrail.history.revisions import downgrade_plan, upgrade_plan
+
+if TYPE_CHECKING:
+    from alembic.script import Script
+    from sqlalchemy.engine import Connection
+
+    from migrail.core.config import Config
+    from migrail.engine.executor import Executor
+
+
+def session_settings(config: Config) -> str:
+    """The SET statements every revision runs under, as SQL; applied and rendered alike."""
+    return (
+        f"SET lock_timeout = '{config.lock_timeout}';\n"
+        f"SET statement_timeout = '{config.statement_timeout}';\n\n"
+    )
+
+
+def upgrade(
+    executor: Executor,
+    connection: Connection,
+    target: str = "heads",
+    on_step: Callable[[Step], None] | None = None,
+    in_transaction: Callable[[Step], None] | None = None,
+) -> list[Step]:
+    """Apply revisions up to ``target``, one transaction each; a failure is MigrationFailed.
+
+    ``in_transaction`` runs at the end of each revision, in its transaction, so that what it
+    writes commits (or not) with the revision itself.
+    """
+    plan = upgrade_plan(executor.script, executor.current(connection), target)
+    return _run(executor, "upgrade", connection, plan, target, on_step, in_transaction)
+
+
+def downgrade(
+    executor: Executor,
+    connection: Connection,
+    target: str,
+    on_step: Callable[[Step], None] | None = None,
+) -> list[Step]:
+    """Undo revisions down to ``target`` (which stays applied), one transaction each."""
+    plan = downgrade_plan(executor.script, executor.current(connection), target)
+    return _run(executor, "downgrade", connection, plan, target, on_step)
+
+
+def _run(
+    executor: Executor,
+    direction: str,
+    connection: Connection,
+    plan: list[Script],
+    target: str,
+    on_step: Callable[[Step], None] | None,
+    in_transaction: Callable[[Step], None] | None = None,
+) -> list[Step]:
+    from alembic import command
+
+    if not plan:
+        return []
+    root = executor.config.root
+    for setting in session_settings(executor.config).split(";")[:-1]:
+        connection.exec_driver_sql(setting.strip())
+    connection.commit()  # session settings, outside the revisions' own transactions
+    watch = StepWatch(plan, on_step, in_transaction, root=root)
+    cfg = executor.alembic_config(connection=connection, on_version_apply=[watch.applied])
+    with watch.watching(connection):
+        try:
+            with user_code(root):
+                if direction == "upgrade":
+                    command.upgrade(cfg, target)
+                else:
+                    command.downgrade(cfg, target)
+        except Exception as exc:
+            raise watch.failure(direction, exc) from exc
+        watch.committed()
+    return watch.steps
