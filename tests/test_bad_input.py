@@ -665,7 +665,9 @@ def test_debug_shows_the_traceback_with_the_password_masked(
     assert main(["status", "--debug"]) == 2
     err = capsys.readouterr().err
     assert "Traceback (most recent call last):" in err
-    assert "migrail.core.errors.FatalError: cannot connect to postgresql://app:***@127.0.0.1:1" in err
+    assert (
+        "migrail.core.errors.FatalError: cannot connect to postgresql://app:***@127.0.0.1:1" in err
+    )
     assert SECRET not in err
 
 

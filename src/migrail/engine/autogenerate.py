@@ -90,7 +90,5 @@ def new_revision(
             hint=f"check {template}, the template revisions are written from",
         ) from None
     executor.forget_script()  # the history on disk just changed
-    scripts = [
-        script for script in (written if isinstance(written, list) else [written]) if script
-    ]
+    scripts = [script for script in (written if isinstance(written, list) else [written]) if script]
     return (scripts, found) if scripts else None

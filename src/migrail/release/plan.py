@@ -14,9 +14,12 @@ import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from migrail.core.errors import FatalError
+
+if TYPE_CHECKING:
+    from migrail.engine.executor import Executor
 
 PLAN_FORMAT = 1
 
@@ -111,6 +114,27 @@ def load_plan(path: Path) -> Plan:
         )
     plan.plan_id = stated
     return plan
+
+
+def plan_start(executor: Executor, path: Path) -> str:
+    """The revision a release plan starts from; refused when the plan is for another head."""
+    plan = load_plan(path)
+    if plan.to_revision != executor.head:
+        raise FatalError(
+            f"{path} takes {plan.environment} to {_label(executor, plan.to_revision)}, "
+            f"but this checkout's head is {_label(executor, executor.head)}",
+            hint="check out the commit the plan was made from, or plan again",
+        )
+    if len(plan.from_revision) > 1:
+        raise FatalError(
+            f"{path} starts from {len(plan.from_revision)} heads "
+            f"({executor.label(plan.from_revision)}): staging builds from one revision",
+        )
+    return plan.from_revision[0] if plan.from_revision else "base"
+
+
+def _label(executor: Executor, revision: str | None) -> str:
+    return executor.label((revision,) if revision else ())
 
 
 def _json_kind(value: object) -> str:

@@ -1,0 +1,206 @@
+"""One ``migrate-staging`` run: where it starts, the throwaway server and its template cache,
+the proof on a new database, the templates it keeps, and the report it writes.
+
+Nothing here prints: what the run is doing goes to ``note``, each applied revision to the
+step function ``progress`` gives, and the outcome is returned as data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager, suppress
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from migrail.core.errors import FatalError
+from migrail.engine.steps import Step
+from migrail.history.revisions import find_revision, is_linear, short_name
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from migrail.engine.executor import Executor
+    from migrail.postgres.ephemeral import Server
+    from migrail.staging.proof import StagingReport
+    from migrail.staging.templates import TemplateCache
+
+Note = Callable[[str], None]
+# A block during which each applied revision is shown: the function takes the phase and step.
+Progress = Callable[[], AbstractContextManager[Callable[[str, Step], None]]]
+
+
+@dataclass(frozen=True)
+class Options:
+    step_roundtrip: bool = False
+    data: bool = True
+    cache: bool = True
+
+
+@dataclass(frozen=True)
+class StagingRun:
+    """The proof, and the revisions whose databases were kept as templates for next runs."""
+
+    proof: StagingReport
+    kept: list[str]
+
+
+def start_revision(executor: Executor, name: str) -> str:
+    """The revision id ``--from`` names (id, unique prefix or file stem), or a usage error."""
+    if name == "base":
+        return name
+    revisions = executor.revisions()
+    if not is_linear(revisions):
+        raise FatalError(
+            "--from needs a history without branches: what comes after a revision is ambiguous",
+            hint="merge the heads first (alembic merge), or prove the whole history",
+        )
+    found = find_revision(revisions, name)
+    if found is None:
+        known = ", ".join(short_name(r) for r in revisions[-5:])
+        raise FatalError(
+            f"--from {name}: no such revision in {executor.config.versions_dir}",
+            hint=f"name a revision by its id or file name, e.g. one of: {known}",
+        )
+    return found.revision
+
+
+def run_staging(
+    executor: Executor, start: str, options: Options, *, note: Note, progress: Progress
+) -> StagingRun:
+    """Prove the history from ``start`` on a new database of a throwaway server."""
+    from migrail.postgres.ephemeral import TemplateGone, ephemeral_server
+
+    with ephemeral_server() as server:
+        note(f"Staging on a throwaway database: {server.description}, PostgreSQL {server.version}")
+        templates = _template_cache(note, executor, server, start, options)
+        cached = templates.longest() if templates is not None else 0
+        try:
+            return _prove_on(note, progress, server, executor, templates, cached, start, options)
+        except TemplateGone:  # another run dropped it after it was found: go without it
+            note("template cache: its template was just dropped by another run")
+            if templates is not None:
+                templates.present.clear()  # so that this run makes them again
+            return _prove_on(note, progress, server, executor, templates, 0, start, options)
+
+
+def _prove_on(
+    note: Note,
+    progress: Progress,
+    server: Server,
+    executor: Executor,
+    templates: TemplateCache | None,
+    cached: int,
+    start: str,
+    options: Options,
+) -> StagingRun:
+    """One proof on a new database of ``server`` (a copy of the template at ``cached``, when
+    not 0), and the revisions whose templates it kept."""
+    from migrail.staging.proof import prove
+    from migrail.staging.sample_data import SampleData
+    from migrail.staging.templates import RunDatabase
+
+    if templates is not None and cached:
+        start = templates.revisions[cached - 1]
+        note(
+            f"template cache: starting from a copy of the database at "
+            f"{executor.label((start,))}, proven by an earlier run and unchanged since"
+        )
+    elif start != "base":
+        note(f"built at {executor.label((start,))} (as deployed); proving only what is newer")
+    config = executor.config
+    rows = SampleData(config.seeds_dir, shown=config.shown) if options.data else None
+    copy_after = templates.copy_points(cached, options.step_roundtrip) if templates else []
+    proof: StagingReport | None = None
+    with server.database(templates.name(cached) if templates and cached else None) as url:
+        run = RunDatabase(url, templates)
+        try:
+            with progress() as step:
+                proof = prove(
+                    executor,
+                    run.connection,
+                    step,
+                    start,
+                    options.step_roundtrip,
+                    rows,
+                    cloned=bool(cached),
+                    copy_after=copy_after,
+                    copy=run.copy if templates is not None else None,
+                )
+        finally:
+            run.close()
+            # Still inside the run: its lock keeps sweeps of other runs off the copies.
+            kept = _settle(templates, proof)
+    return StagingRun(proof, kept)
+
+
+def _template_cache(
+    note: Note, executor: Executor, server: Server, start: str, options: Options
+) -> TemplateCache | None:
+    """The template cache for this run, or ``None`` (and why not, noted) where it has none."""
+    import alembic
+    import sqlalchemy
+
+    import migrail
+    from migrail.staging.templates import files_content, template_cache
+
+    off = None
+    if not options.cache:
+        off = "off (--no-cache)"
+    elif start != "base":
+        off = "not used when building at a given revision"
+    elif not is_linear(executor.revisions()):
+        off = "not used for a history with branches"
+    elif not server.persistent:
+        off = (
+            "off: this private cluster lives for one run "
+            "(MIGRAIL_KEEP_WARM=1 or MIGRAIL_ADMIN_URL keep a server, and templates, between runs)"
+        )
+    if off is not None:
+        note(f"template cache: {off}")
+        return None
+    config = executor.config
+    settings = (
+        f"data={options.data} step={options.step_roundtrip} server={server.version}"
+        f" migrail={migrail.__version__}"
+        f" lock_timeout={config.lock_timeout} statement_timeout={config.statement_timeout}"
+        f" alembic={alembic.__version__} sqlalchemy={sqlalchemy.__version__}\n"
+    ).encode() + (files_content(config.seeds_dir) if options.data else b"")
+    return template_cache(server.admin_url, executor, settings)
+
+
+def _settle(templates: TemplateCache | None, proof: StagingReport | None) -> list[str]:
+    """Keep the run's copies as templates when it proved the history; otherwise drop them.
+    The revisions whose templates were kept."""
+    if templates is None:
+        return []
+    if proof is None or not proof.history_proven:
+        templates.discard()
+        return []
+    return [templates.revisions[position - 1] for position in templates.keep()]
+
+
+def write_report(path: Path, proof: StagingReport, executor: Executor) -> None:
+    """The Markdown report, with each proven revision's lint findings (squawk and migrail's)."""
+    from migrail.lint.linter import lint_history
+    from migrail.staging.staging_markdown import render
+
+    findings, lint_error = None, None
+    try:
+        proven = {revision.revision for revision in proof.revisions}
+        findings = [f for f in lint_history(executor).findings if f.revision in proven]
+    except FatalError as exc:
+        lint_error = exc.message
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render(proof, executor.label, findings, lint_error), encoding="utf-8")
+    except OSError as exc:
+        raise FatalError(f"cannot write the report {path}: {exc.strerror}") from None
+
+
+def write_error_report(path: Path, error: FatalError) -> None:
+    """The page of a run that stopped on an error; best effort, the error is what matters."""
+    from migrail.staging.staging_markdown import render_error
+
+    with suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render_error(error.message, error.hint), encoding="utf-8")

@@ -1,0 +1,156 @@
+"""A staging proof for the terminal: the table of revisions and phases, and the verdicts under
+it (the data, the locks, the step round trip, the models, the history), as data to print.
+
+``staging_markdown`` says the same for a CI job's summary page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from migrail.engine.diffs import describe_all
+from migrail.history.revisions import short_name
+from migrail.staging.proof import PHASES
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from migrail.staging.proof import StagingReport
+
+Label = Callable[[Sequence[str]], str]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One line of the verdict (``info``, ``success`` or ``failure``), and the lines under it."""
+
+    kind: Literal["info", "success", "failure"]
+    message: str
+    items: Sequence[str] = ()
+
+
+def summary_table(report: StagingReport) -> Table:
+    """Each revision's time in each phase, what it locked or rewrote, and what became of it."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title="migrate-staging", title_justify="left")
+    table.add_column("revision")
+    for phase in PHASES:
+        table.add_column(phase, justify="right")
+    table.add_column("locks and rewrites (measured)")
+    table.add_column("notes")
+    failure = report.failure
+    for revision in report.revisions:
+        note = ""
+        if failure is not None and failure.revision is revision:
+            note = f"[red]{failure.direction} failed[/red]"
+        elif revision.revision == report.floor:
+            note = f"irreversible: {report.floor_reason}"
+        times = report.times(revision.revision)
+        effects = report.effects.get(revision.revision)
+        measured = escape(effects.summary()) if effects else ""
+        if effects is not None and effects.flagged:
+            measured = f"[yellow]{measured}[/yellow]"
+        table.add_row(short_name(revision), *times, measured, note)
+    return table
+
+
+def verdicts(report: StagingReport, label: Label) -> list[Verdict]:
+    """What the proof found, in the order it is told."""
+    return [
+        *_data_verdict(report),
+        *_locks_verdict(report),
+        *_step_verdict(report),
+        *_models_verdict(report),
+        *_history_verdict(report, label),
+    ]
+
+
+def _data_verdict(report: StagingReport) -> list[Verdict]:
+    """The rows the revisions met, and the tables that got none (they prove less)."""
+    if report.data is None:
+        return [Verdict("info", "data: none (--no-data): the revisions ran on empty tables")]
+    return [Verdict("info", f"data: {report.data.summary()}", report.data.problems())]
+
+
+def _locks_verdict(report: StagingReport) -> list[Verdict]:
+    """Name the revisions that block a live table: squawk may have passed them."""
+    found = []
+    for revision in report.revisions:
+        effects = report.effects.get(revision.revision)
+        if effects is not None and effects.flagged:
+            found.append(
+                Verdict(
+                    "info",
+                    f"flagged: {short_name(revision)} {effects.summary()} "
+                    "(it blocks reads and writes of a table that existed before it)",
+                )
+            )
+    return found
+
+
+def _step_verdict(report: StagingReport) -> list[Verdict]:
+    """Name each revision whose downgrade did not give back the schema its upgrade started from."""
+    if not report.step_round_trip:
+        return []
+    by_id = {revision.revision: revision for revision in report.revisions}
+    found = [
+        Verdict("info", f"step round trip: skipped {short_name(by_id[rev])} ({reason})")
+        for rev, reason in report.step_skipped.items()
+    ]
+    for rev, lines in report.step_diffs.items():
+        message = (
+            f"{short_name(by_id[rev])}: its downgrade does not restore the schema "
+            "from before its upgrade (+ left behind, - removed):"
+        )
+        found.append(Verdict("failure", message, lines))
+    if not report.step_diffs and report.failed_phase not in ("build", "upgrade"):
+        found.append(Verdict("success", "step round trip: every downgrade restored the schema"))
+    return found
+
+
+def _models_verdict(report: StagingReport) -> list[Verdict]:
+    if not report.models_configured:
+        return [Verdict("info", "models: check skipped (no [tool.migrail] metadata configured)")]
+    if report.model_diffs is None:
+        return [Verdict("info", "models: not checked (the upgrade failed first)")]
+    if report.model_diffs:
+        return [
+            Verdict(
+                "failure",
+                "the models and the schema at head differ:",
+                describe_all(report.model_diffs),
+            ),
+            Verdict("info", "hint: write the missing revision: nox -s generate -- NAME"),
+        ]
+    return [Verdict("success", "models match the schema at head")]
+
+
+def _history_verdict(report: StagingReport, label: Label) -> list[Verdict]:
+    failure = report.failure
+    if failure is None:
+        floor = report.floor_description(label)
+        return [Verdict("success", f"round trip: down to {floor} and up to head again")]
+    found = []
+    if report.failed_phase == "build":
+        found.append(
+            Verdict("failure", f"could not build the database at {label((report.start,))}:")
+        )
+    found.append(Verdict("failure", str(failure)))
+    if failure.statement:
+        found.append(Verdict("info", f"  statement: {failure.statement.strip()}"))
+    if report.data is not None and report.data.rows and report.failed_phase != "build":
+        found.append(
+            Verdict(
+                "info",
+                "  the tables held sample rows, as production's do (--no-data runs without them)",
+            )
+        )
+    where = "an unknown revision (it could not be read back)"
+    if report.final_revision is not None:
+        where = f"revision {label(report.final_revision)}" if report.final_revision else "base"
+    found.append(Verdict("info", f"  the database was at {where} when it stopped"))
+    return found
