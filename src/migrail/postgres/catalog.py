@@ -4,6 +4,8 @@ Each fact is one line (``column tasks.priority integer NOT NULL DEFAULT 0``), so
 compare as two sets, and a difference reads as the lines only one side has. Used by the
 step-by-step round trip: the schema before a revision's upgrade must equal the schema after its
 downgrade. Alembic's own bookkeeping table is left out.
+
+Also the tables' sizes, which a release plan shows beside the revisions that touch them.
 """
 
 from __future__ import annotations
@@ -103,3 +105,30 @@ def describe_difference(before: frozenset[str], after: frozenset[str]) -> list[s
     return [f"+ {fact}" for fact in sorted(after - before)] + [
         f"- {fact}" for fact in sorted(before - after)
     ]
+
+
+def table_sizes(connection: Connection, tables: set[str]) -> dict[str, dict[str, int]]:
+    """Live row estimates (the planner's, kept by ANALYZE) and sizes of the tables named."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from migrail.postgres.database import lock_timed_out
+
+    sizes = {}
+    for table in sorted(tables):
+        try:
+            row = connection.execute(
+                text(
+                    "SELECT greatest(c.reltuples, 0)::bigint, pg_total_relation_size(c.oid)"
+                    " FROM pg_class c WHERE c.oid = to_regclass(:name)"
+                ),
+                {"name": table},
+            ).first()
+        except DBAPIError as exc:  # a name the SQL spells in a way to_regclass does not take
+            if lock_timed_out(exc):
+                raise
+            row = None
+        connection.rollback()
+        if row is not None:
+            sizes[table] = {"rows": int(row[0]), "bytes": int(row[1])}
+    return sizes

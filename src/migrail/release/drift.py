@@ -15,12 +15,32 @@ from migrail.engine.diffs import describe
 from migrail.engine.steps import MigrationFailed, Step
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
+    from sqlalchemy.engine import URL, Connection
 
     from migrail.engine.executor import Executor
     from migrail.postgres.observe import Effects
 
 _BOOKKEEPING = {"alembic_version"}
+
+
+def live_drift(executor: Executor, url: URL) -> tuple[tuple[str, ...], list[str]]:
+    """The revision the database at ``url`` is at, and how it differs from what that revision
+    implies; read only, under the configured timeouts."""
+    from migrail.postgres.database import connect, reading
+
+    config = executor.config
+    with (
+        connect(url) as connection,
+        reading(
+            connection,
+            "drift",
+            lock_timeout=config.lock_timeout,
+            statement_timeout=config.statement_timeout,
+        ),
+    ):
+        current = executor.current(connection)
+        found, _ = find_drift(executor, connection, current)
+    return current, found
 
 
 def find_drift(

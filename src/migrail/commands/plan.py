@@ -1,0 +1,50 @@
+"""``migrail plan``: read the database (read-only) and write what a release would run, for
+approval."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from migrail.core import output
+from migrail.core.config import resolve_environment
+from migrail.engine.executor import Executor
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from migrail.core.config import Config
+
+
+def plan(config: Config, *, env_name: str | None, out: Path, force: bool, console: Console) -> int:
+    """Write ``out`` (plan.json, and plan.md beside it); 1 when drift or lint stops it."""
+    from migrail.commands.drift import report_drift
+    from migrail.release.plan import check_plan_path, write_plan
+    from migrail.release.planning import failing_findings, make_plan, read_live
+
+    check_plan_path(out)
+    environment, url = resolve_environment(config, env_name)
+    executor = Executor(config)
+    live = read_live(executor, url)
+    if (problem := live.hidden_identity) is not None:
+        output.info(
+            console, f"the environment the database says it is: not shown: {problem.message}"
+        )
+        output.items(console, [problem.hint] if problem.hint else [])
+    if live.drifted and not force:
+        report_drift(console, environment.name, executor.label(live.current), live.drifted)
+        output.info(console, "hint: find out who changed it and why; plan anyway with --force")
+        return 1
+    findings = failing_findings(executor, live)
+    if findings and not force:
+        for finding in findings:
+            output.failure(console, f"{finding['rule']}: {finding['path']}: {finding['message']}")
+        output.info(console, "hint: make them safe, or plan anyway with --force (the plan says so)")
+        return 1
+    made = make_plan(executor, environment.name, url, live, findings)
+    summary = write_plan(made, out)
+    names = ", ".join(revision.name for revision in made.revisions) or "nothing"
+    output.success(console, f"planned {names} for {environment.name}: {out} and {summary}")
+    output.info(console, f"plan id {made.plan_id}")
+    return 0

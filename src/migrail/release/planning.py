@@ -1,0 +1,138 @@
+"""Making a release plan: what the live database is (read only, under the configured
+timeouts), what the pending revisions run and what lint says of them, sealed into a ``Plan``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from migrail.history import sums
+from migrail.history.revisions import short_name
+from migrail.postgres.bookkeeping import TableProblem
+from migrail.release import ledger
+from migrail.release.plan import Plan, PlannedRevision, now, touched_tables
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL, Connection
+
+    from migrail.engine.executor import Executor
+    from migrail.engine.render import Rendered
+    from migrail.postgres.observe import Effects
+
+
+@dataclass(frozen=True)
+class LiveDatabase:
+    """What ``plan`` read from the database it plans for."""
+
+    current: tuple[str, ...]
+    pieces: list[Rendered]  # the pending revisions' SQL
+    identity: str  # the environment it says it is, in words for the plan
+    hidden_identity: TableProblem | None  # why the role that planned could not read it
+    version: str
+    drifted: list[str]
+    effects: dict[str, Effects]  # each pending revision's locks and rewrites, measured
+    sizes: dict[str, dict[str, int]]  # the tables the pending SQL touches
+
+
+def read_live(executor: Executor, url: URL) -> LiveDatabase:
+    """Read the database ``url`` names for a plan; nothing is written to it."""
+    from migrail.engine.render import render_each
+    from migrail.postgres.catalog import table_sizes
+    from migrail.postgres.database import connect, reading, server_version
+    from migrail.release.drift import find_drift
+
+    config = executor.config
+    with (
+        connect(url) as connection,
+        reading(
+            connection,
+            "plan",
+            lock_timeout=config.lock_timeout,
+            statement_timeout=config.statement_timeout,
+        ),
+    ):
+        current = executor.current(connection)
+        pieces = render_each(executor, current)
+        identity, hidden = _stated_identity(connection)
+        version = server_version(connection)
+        connection.rollback()
+        drifted, effects = find_drift(executor, connection, current, measure=True)
+        sizes = table_sizes(connection, {t for p in pieces for t in touched_tables(p.sql or "")})
+    return LiveDatabase(current, pieces, identity, hidden, version, drifted, effects, sizes)
+
+
+def _stated_identity(connection: Connection) -> tuple[str, TableProblem | None]:
+    """The environment the database says it is, for the plan; a read-only role that cannot read
+    it still plans (apply, which can, checks it), and the problem says the GRANT that would show
+    it."""
+    from migrail.postgres.identity import read_identity
+
+    try:
+        identity = read_identity(connection)
+    except TableProblem as problem:
+        return "unknown to the role that planned", problem
+    return (identity.name if identity else "nothing yet"), None
+
+
+def failing_findings(executor: Executor, live: LiveDatabase) -> list[dict[str, Any]]:
+    """The lint findings that fail the pending revisions, as the plan records them; a FatalError
+    for a revision that cannot be rendered as SQL, which could not be approved."""
+    from migrail.lint.linter import lint_history
+
+    pending = executor.pending(live.current)
+    for piece in live.pieces:
+        piece.require_sql(", so its SQL cannot be approved")
+    scope = {Path(revision.path).resolve() for revision in pending}
+    failing = lint_history(executor, scope).failing if pending else []
+    return [
+        {
+            "rule": f.rule,
+            "severity": f.severity,
+            "path": str(Path(f.path).resolve().relative_to(executor.config.root)),
+            "line": f.line,
+            "message": f.message,
+        }
+        for f in failing
+    ]
+
+
+def make_plan(
+    executor: Executor,
+    environment: str,
+    url: URL,
+    live: LiveDatabase,
+    findings: list[dict[str, Any]],
+) -> Plan:
+    """The plan of what a release runs on ``live``, sealed with its id."""
+    config = executor.config
+    return Plan(
+        environment=environment,
+        database={
+            "name": url.database or "",
+            "identity": live.identity,
+            "version": live.version,
+            "env.py": sums.digest((config.migrations_dir / "env.py").read_bytes()),
+        },
+        from_revision=list(live.current),
+        to_revision=executor.head,
+        revisions=[
+            PlannedRevision(
+                revision=piece.revision.revision,
+                name=short_name(piece.revision),
+                checksum=sums.digest(Path(piece.revision.path).read_bytes()),
+                sql=piece.sql or "",
+                sql_checksum=sums.digest((piece.sql or "").encode()),
+                measured=live.effects[piece.revision.revision].summary()
+                if piece.revision.revision in live.effects
+                else "",
+            )
+            for piece in live.pieces
+        ],
+        findings=findings,
+        drift=live.drifted,
+        tables=live.sizes,
+        forced=bool(findings or live.drifted),
+        author=ledger.actor(),
+        created_at=now(),
+    ).seal()
