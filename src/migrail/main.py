@@ -185,8 +185,8 @@ _COMMANDS = {
     "drift": "drift:drift",
     "lint": "lint:lint",
     "check": "check:check",
-    "sum": "check:sum_command",
-    "snapshot": "check:snapshot",
+    "sum": "sum:sum_command",
+    "snapshot": "snapshot:snapshot",
     "rebase": "rebase:rebase",
     "cleanup": "cleanup:cleanup",
 }
