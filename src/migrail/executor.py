@@ -343,7 +343,8 @@ class Executor:
         cfg = self.alembic_config(connection=connection, on_version_apply=[watch.applied])
         with watch.watching(connection):
             try:
-                with user_code(self.config.root):
+                socket = connection.connection.dbapi_connection.fileno()  # type: ignore[union-attr]
+                with user_code(self.config.root, sockets=[socket]):
                     if direction == "upgrade":
                         command.upgrade(cfg, target)
                     else:

@@ -232,9 +232,11 @@ def apply(config: Config, *, plan_path: Path, console: Console) -> int:
             )
         _check_applied_revisions(config, executor, connection)
         _check_planned_files(config, executor, made)
-        rendered = [
-            (piece.revision.revision, piece.sql) for piece in render_each(executor, current)
-        ]
+        pieces = render_each(executor, current)
+        for piece in pieces:
+            if piece.exited is not None:  # an exit from the revision's code: its failure
+                piece.require_sql()
+        rendered = [(piece.revision.revision, piece.sql) for piece in pieces]
         planned = [(revision.revision, revision.sql) for revision in made.revisions]
         if rendered != planned:
             changed = [
