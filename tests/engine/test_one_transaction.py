@@ -102,24 +102,55 @@ def test_an_end_among_several_statements_in_one_string_is_caught_before_they_run
     assert not {"a", "b"} & set(columns(database_url, "tasks"))
 
 
-def test_a_commit_on_the_drivers_connection_is_found_at_the_next_statement(
+# Ways past SQLAlchemy's events: the session's own guard fails the COMMIT they send.
+BEHIND_SQLALCHEMY = {
+    "the driver's commit": "op.get_bind().connection.dbapi_connection.commit()",
+    "the pool's connection": "op.get_bind().connection.commit()",
+    "a raw cursor": 'op.get_bind().connection.dbapi_connection.execute("COMMIT")',
+    "a nested comment": 'op.execute("/* a /* b */ c */ COMMIT")',
+    "rollback, then autocommit": (
+        "c = op.get_bind(); c.rollback(); c.execution_options(isolation_level='AUTOCOMMIT')"
+    ),
+}
+
+
+@pytest.mark.parametrize("middle", BEHIND_SQLALCHEMY.values(), ids=BEHIND_SQLALCHEMY.keys())
+def test_a_commit_behind_sqlalchemys_back_rolls_the_revision_back_whole(
+    project: Path,
+    database_url: URL,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    middle: str,
+) -> None:
+    _split_revision(project, middle)
+    monkeypatch.setenv("DATABASE_URL", database_url.render_as_string(hide_password=False))
+    assert main(["migrate"]) == 1
+    err = capsys.readouterr().err
+    assert "error: upgrade of 0002_split failed: it " in err
+    assert "transaction part-way" in err and "none of it applied" in err
+    assert version(database_url) == ["0001"]
+    assert not {"a", "b"} & set(columns(database_url, "tasks"))
+
+
+def test_a_second_connection_inside_a_revision_is_refused(
     project: Path,
     database_url: URL,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """Behind SQLAlchemy's back nothing can stop it: the run fails, saying so honestly."""
-    _split_revision(project, "op.get_bind().connection.dbapi_connection.commit()")
+    """Its work would commit on its own, whatever became of the revision."""
+    _split_revision(
+        project,
+        "from sqlalchemy.orm import Session\n"
+        "    with Session(op.get_bind().engine) as session:\n"
+        "        session.execute(sa.text('CREATE TABLE elsewhere (id int)')); session.commit()",
+    )
     monkeypatch.setenv("DATABASE_URL", database_url.render_as_string(hide_password=False))
     assert main(["migrate"]) == 1
     err = capsys.readouterr().err
-    assert (
-        "error: upgrade of 0002_split failed: its transaction was ended part-way behind "
-        "SQLAlchemy's back (a commit on the driver's connection?), found at "
-        "migrations/versions/0002_split.py:14: what it ran before may be committed."
-    ) in err
-    assert version(database_url) == ["0001"]
-    assert "b" not in columns(database_url, "tasks")
+    assert "error: upgrade of 0002_split failed: it opens a second connection at " in err
+    assert query(database_url, "SELECT to_regclass('elsewhere')") == [(None,)]
+    assert not {"a", "b"} & set(columns(database_url, "tasks"))
 
 
 @pytest.mark.parametrize(
@@ -134,8 +165,17 @@ def test_a_commit_on_the_drivers_connection_is_found_at_the_next_statement(
         f"{ADD_A}\n    from sqlalchemy.orm import Session\n"
         "    session = Session(bind=op.get_bind())\n"
         "    session.execute(sa.text('UPDATE tasks SET a = 1'))\n    session.commit()",
+        f"{ADD_A}\n    op.execute('SET CONSTRAINTS ALL IMMEDIATE')\n    {ADD_B}",
+        f"{ADD_A}\n    with op.get_bind().begin_nested():\n        {ADD_B}",
     ],
-    ids=["autocommit block", "BEGIN ATOMIC body", "DO block", "ORM session on the connection"],
+    ids=[
+        "autocommit block",
+        "BEGIN ATOMIC body",
+        "DO block",
+        "ORM session on the connection",
+        "constraints checked at once",
+        "a savepoint",
+    ],
 )
 def test_what_looks_like_an_end_but_is_not_runs(
     project: Path,

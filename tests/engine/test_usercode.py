@@ -189,3 +189,117 @@ def test_a_revision_that_exits_when_rendered_fails_the_plan_and_migrate_sql(
     assert not (project / "plan.json").exists()
     assert _migrail(project, "migrate", "--sql", env=env) == (1, expected)
     assert version(database_url) == []
+
+
+WAYS_PAST_UNWINDING = {
+    "posix._exit(0)": ("import posix\n    posix._exit(0)", "os._exit(0)"),
+    "os.execv of true": (
+        'import os\n    os.execv("/bin/true", ["true"])',
+        "os.execv('/bin/true', ...)",
+    ),
+    "os.execlp of true": ('import os\n    os.execlp("true", "true")', "os.execvp"),
+}
+
+
+@pytest.mark.parametrize(
+    ("code", "named"), WAYS_PAST_UNWINDING.values(), ids=WAYS_PAST_UNWINDING.keys()
+)
+def test_an_exit_that_skips_unwinding_is_a_failure_too(
+    project: Path, database_url: URL, code: str, named: str
+) -> None:
+    line = _exiting_revision(project, code)
+    url = database_url.render_as_string(hide_password=False)
+    returncode, err = _migrail(project, "migrate", env={"DATABASE_URL": url})
+    assert returncode == 1, err
+    assert "error: upgrade of 0002_exits failed: os." in err
+    assert f"at migrations/versions/0002_exits.py:{line}: {VERDICT}" in err
+    assert version(database_url) == ["0001"]
+    assert "note" not in columns(database_url, "tasks")
+
+
+def test_a_base_exception_from_a_revision_is_its_failure_not_a_traceback(
+    project: Path, database_url: URL
+) -> None:
+    line = _exiting_revision(project, 'raise BaseException("stop here")')
+    url = database_url.render_as_string(hide_password=False)
+    returncode, err = _migrail(project, "migrate", env={"DATABASE_URL": url})
+    assert returncode == 1, err
+    assert "Traceback" not in err
+    assert (
+        "error: upgrade of 0002_exits failed: BaseException: stop here at "
+        f"migrations/versions/0002_exits.py:{line}\n"
+    ) in err
+    assert version(database_url) == ["0001"]
+
+
+def test_an_exit_registered_for_later_cannot_turn_a_failure_into_success(
+    project: Path, database_url: URL
+) -> None:
+    """``atexit.register(os._exit, 0)``, then a failure: the run still ends with 1."""
+    _exiting_revision(
+        project, 'import atexit, os\n    atexit.register(os._exit, 0)\n    op.execute("SELECT 1/0")'
+    )
+    url = database_url.render_as_string(hide_password=False)
+    returncode, err = _migrail(project, "migrate", env={"DATABASE_URL": url})
+    assert returncode == 1, err
+    assert "Traceback" not in err
+    assert "error: upgrade of 0002_exits failed: division by zero" in err
+
+
+def test_a_child_the_revision_forks_ends_there_and_runs_none_of_migrail(
+    project: Path, database_url: URL
+) -> None:
+    """The child exits with 0 where the revision's code ends; only the parent goes on."""
+    _exiting_revision(
+        project,
+        "import os, sys\n    if os.fork() == 0:\n        sys.exit(0)\n    os.wait()",
+    )
+    url = database_url.render_as_string(hide_password=False)
+    returncode, err = _migrail(project, "migrate", env={"DATABASE_URL": url})
+    assert returncode == 0, err
+    assert err.count("Applied 2 revision(s)") == 1
+    assert "error" not in err
+    assert version(database_url) == ["0002"]
+    assert "note" in columns(database_url, "tasks")
+
+
+def test_an_exit_in_env_py_after_the_revisions_committed_blames_no_revision(
+    project: Path, database_url: URL
+) -> None:
+    """env.py exits once Alembic is done: every revision is applied and recorded as such."""
+    env = project / "migrations" / "env.py"
+    env.write_text(env.read_text().rstrip("\n") + "\nimport os\nos._exit(0)\n")
+    line = len(env.read_text().splitlines())
+    url = database_url.render_as_string(hide_password=False)
+    returncode, err = _migrail(project, "migrate", env={"DATABASE_URL": url})
+    assert returncode == 1, err
+    assert "statement: COMMIT" not in err
+    assert (
+        f"error: upgrade failed after 0001_create_tasks: os._exit(0) at migrations/env.py:{line}: "
+        f"{VERDICT}"
+    ) in err
+    assert version(database_url) == ["0001"]
+    assert query(database_url, "SELECT revision, success FROM migrail.history") == [("0001", True)]
+
+
+def test_an_apply_whose_revision_exits_as_it_is_rendered_says_so(
+    project: Path, database_url: URL
+) -> None:
+    """Not "the SQL differs from the approved": the exit is the revision's failure."""
+    line = _exiting_revision(
+        project, 'import os, sys\n    if os.environ.get("AT_APPLY"):\n        sys.exit(0)'
+    )
+    url = database_url.render_as_string(hide_password=False)
+    env = {"PRODUCTION_DATABASE_URL": url, "MIGRAIL_ACTOR": "alice"}
+    assert _migrail(project, "plan", "--env", "production", env=env)[0] == 0
+    assert _migrail(project, "approve", "plan.json", env={**env, "MIGRAIL_ACTOR": "bob"})[0] == 0
+    returncode, err = _migrail(
+        project, "apply", "--plan", "plan.json", env={**env, "AT_APPLY": "1"}
+    )
+    assert (returncode, err) == (
+        1,
+        f"error: 0002_exits cannot be rendered as SQL: SystemExit(0) at "
+        f"migrations/versions/0002_exits.py:{line}: {VERDICT} (raise an exception to stop a "
+        "migration)\n",
+    )
+    assert version(database_url) == []

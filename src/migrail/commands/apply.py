@@ -45,11 +45,14 @@ def apply(config: Config, *, plan_path: Path, console: Console) -> int:
 def _report_failure(console: Console, config: Config, failure: ApplyFailure) -> None:
     from migrail.engine.steps import lost_connection_note
 
-    output.failure(console, str(failure.failed))
+    failed = failure.failed
     if failure.lost:
         rerun = "apply again, or plan again if it says the database moved on"
-        output.info(console, lost_connection_note(failure.failed, rerun))
+        output.failure(console, str(failed))
+        output.info(console, lost_connection_note(failed, rerun))
         return
+    name = short_name(failed.revision) if failed.revision else "?"
+    output.failure(console, f"{failed.direction} of {name} failed: {failed.error}")
     if failure.unrecorded is not None:
         output.info(console, f"  not recorded: {failure.unrecorded}")
     if failure.gave_up_after is not None:

@@ -6,12 +6,17 @@ revision that calls ``op.get_bind().commit()`` (or runs ``COMMIT``) splits it in
 later statement fails, the first half stays committed while ``alembic_version`` still names the
 revision before. The one sanctioned way out of the transaction, Alembic's
 ``autocommit_block()``, is recognised and allowed.
+
+Two layers hold it. SQLAlchemy's events stop a commit, a rollback or a ``COMMIT`` statement
+before it happens and name the line. Below them, in the session itself, a deferred constraint
+trigger on a temporary table makes any COMMIT that migrail did not release fail, so that a
+commit through the driver (``op.get_bind().connection.commit()``, a raw cursor) rolls the
+revision back as well, instead of leaving half of it.
 """
 
 from __future__ import annotations
 
 import re
-import sys
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -44,6 +49,24 @@ _ENDS = re.compile(
 )
 
 
+GUARD_SQLSTATE = "MG001"  # raised by the session's guard when a COMMIT was not migrail's
+_GUARD_TABLE = "pg_temp.migrail_one_transaction"
+_GUARD_SETUP = (
+    "CREATE TEMP TABLE migrail_one_transaction (revision text) ON COMMIT DELETE ROWS",
+    f"""CREATE FUNCTION {_GUARD_TABLE}() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF coalesce(current_setting('migrail.revision_done', true), '') <> 'on'
+       AND current_query() !~* '^\\s*set\\s+constraints[^;]*;?\\s*$' THEN
+        RAISE EXCEPTION 'revision % ended its transaction part-way', NEW.revision
+            USING ERRCODE = '{GUARD_SQLSTATE}';
+    END IF;
+    RETURN NULL;
+END $$""",
+    f"CREATE CONSTRAINT TRIGGER migrail_one_transaction AFTER INSERT ON {_GUARD_TABLE} "
+    f"DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION {_GUARD_TABLE}()",
+)
+
+
 class SecondTransaction(UserCodeError):
     """A revision ended its own transaction before it finished."""
 
@@ -66,15 +89,38 @@ class TransactionGuard:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.running = False
+        self.running: str | None = None  # the revision running, by id
+        self.in_block = False  # inside Alembic's autocommit_block(), where commits are its own
         self._ended: str | None = None  # how this revision's transaction ended, and where
         self._ran = False  # a statement ran in the revision's current transaction
+        self._armed = False  # the session's guard holds the current transaction
+        self._server_side = False
 
-    def enter(self) -> None:
-        self.running, self._ended, self._ran = True, None, False
+    def install(self, connection: Connection) -> None:
+        """The session's guard: a temporary table whose deferred trigger fails a COMMIT that
+        migrail did not release. Without the TEMP privilege, the events alone hold."""
+        import psycopg
 
-    def leave(self) -> None:
-        self.running = False
+        driver = _driver(connection)
+        try:
+            found = driver.execute(f"SELECT to_regclass('{_GUARD_TABLE}')").fetchone()
+            if found is None or found[0] is None:
+                for statement in _GUARD_SETUP:
+                    driver.execute(statement)
+            driver.commit()
+            self._server_side = True
+        except psycopg.Error:
+            driver.rollback()
+            self._server_side = False
+
+    def enter(self, revision: str) -> None:
+        self.running, self._ended, self._ran, self._armed = revision, None, False, False
+
+    def leave(self, connection: Connection) -> None:
+        """The revision finished inside its transaction: the COMMIT that follows is migrail's."""
+        if self._armed:
+            _driver(connection).execute("SET LOCAL migrail.revision_done = 'on'")
+        self.running, self._armed = None, False
 
     def began(self, connection: Connection) -> None:
         """Another transaction begins inside the running revision: in an autocommit block,
@@ -84,7 +130,21 @@ class TransactionGuard:
             self._ended = f"a second transaction began {self._where()}".rstrip()
 
     @contextmanager
+    def autocommit_block(self, connection: Connection) -> Iterator[None]:
+        """Around Alembic's ``autocommit_block()``: its COMMIT is released, and the transaction
+        Alembic begins after it is held again."""
+        if self._armed and connection.in_transaction():
+            _driver(connection).execute("SET LOCAL migrail.revision_done = 'on'")
+        self._armed, self.in_block = False, True
+        try:
+            yield
+        finally:
+            self.in_block = False
+            self._ran = False
+
+    @contextmanager
     def guarding(self, connection: Connection) -> Iterator[None]:
+        from alembic.runtime.migration import MigrationContext
         from sqlalchemy import event
 
         listeners: dict[str, Callable[..., None]] = {
@@ -95,22 +155,42 @@ class TransactionGuard:
         }
         for name, listener in listeners.items():
             event.listen(connection, name, listener)
+        event.listen(connection.engine, "checkout", self._checkout)
+        original = MigrationContext.autocommit_block
+        guard = self
+
+        @contextmanager
+        def autocommit_block(context: MigrationContext) -> Iterator[None]:
+            with guard.autocommit_block(connection), original(context):
+                yield
+
+        MigrationContext.autocommit_block = autocommit_block  # type: ignore[method-assign,assignment]
         try:
             yield
         finally:
+            MigrationContext.autocommit_block = original  # type: ignore[method-assign]
+            event.remove(connection.engine, "checkout", self._checkout)
             for name, listener in listeners.items():
                 event.remove(connection, name, listener)
 
+    def _checkout(self, *_: Any) -> None:
+        """A second connection opened while a revision runs: what it does is outside the
+        revision's transaction (committed whatever becomes of the revision)."""
+        if self.running is not None:
+            raise SecondTransaction(
+                f"it opens a second connection {self._where()}, whose work would not be part "
+                f"of its transaction: {STOPPED}. Use op.get_bind(), the revision's own"
+            )
+
     def _watched(self, connection: Connection) -> bool:
-        autocommit = connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
-        return self.running and not autocommit and not _in_autocommit_block()
+        return self.running is not None and not self.in_block
 
     def _commit(self, connection: Connection) -> None:
         if self._watched(connection):
             self._ended = f"commit() {self._where()}".rstrip()
             # SQLAlchemy marks a transaction whose commit failed inactive, and then rolls it
             # back only in its own books: the driver's must really end here.
-            connection.connection.dbapi_connection.rollback()  # type: ignore[union-attr]
+            _driver(connection).rollback()
             raise SecondTransaction(
                 f"it commits its transaction part-way ({self._ended}): {STOPPED}. {ADVICE}"
             )
@@ -130,12 +210,18 @@ class TransactionGuard:
                 f"one: {STOPPED}. {ADVICE}"
             )
         end = transaction_end(sql)
+        if end is None and not self._armed and self._server_side:
+            # The revision's transaction, held from its first statement (which begins it).
+            _driver(connection).execute(
+                f"INSERT INTO {_GUARD_TABLE} VALUES (%s)", (self.running,)
+            )
+            self._armed = True
         if end is not None:
             raise SecondTransaction(
                 f"it runs {end} {self._where()}, which would end its transaction part-way: "
                 f"{STOPPED}. {ADVICE}"
             )
-        if self._ran and not _in_transaction(connection):
+        if self._ran and not in_transaction(connection):
             raise SecondTransaction(
                 f"its transaction was ended part-way behind SQLAlchemy's back (a commit on the "
                 f"driver's connection?), found {self._where() or 'at its next statement'}: what "
@@ -146,33 +232,34 @@ class TransactionGuard:
         if not self._watched(connection):
             return
         self._ran = True
-        if not _in_transaction(connection):
+        if not in_transaction(connection):
             raise SecondTransaction(
                 f"a statement {self._where()} ended its transaction part-way: what the revision "
                 f"ran before it is committed, the rest is not. {ADVICE}"
             )
 
+    def refused_commit(self, exc: BaseException) -> str:
+        """The failure of a revision whose COMMIT the session's guard refused: one made
+        behind SQLAlchemy's back, which rolled the revision back whole."""
+        where = located(traceback.extract_tb(exc.__traceback__), self.root)
+        return (
+            f"it commits its transaction part-way (through the driver{', ' if where else ''}"
+            f"{where}): {STOPPED}. {ADVICE}"
+        )
+
     def _where(self) -> str:
         return located(traceback.extract_stack(), self.root)
 
 
-def _in_transaction(connection: Connection) -> bool:
+def in_transaction(connection: Connection) -> bool:
     """Whether the driver's connection is inside a transaction block (or a failed one)."""
     from psycopg.pq import TransactionStatus
 
-    driver = connection.connection.dbapi_connection
+    driver = _driver(connection)
     status = getattr(getattr(driver, "info", None), "transaction_status", None)
     return status is None or status in (TransactionStatus.INTRANS, TransactionStatus.INERROR)
 
 
-def _in_autocommit_block() -> bool:
-    """Whether Alembic's ``autocommit_block()`` is on the stack: its commits are sanctioned."""
-    from alembic.runtime.migration import MigrationContext
-
-    code = MigrationContext.autocommit_block.__wrapped__.__code__  # type: ignore[attr-defined]
-    frame = sys._getframe(1)
-    while frame is not None:
-        if frame.f_code is code:
-            return True
-        frame = frame.f_back  # type: ignore[assignment]
-    return False
+def _driver(connection: Connection) -> Any:
+    """The driver's own connection (psycopg's) under SQLAlchemy's."""
+    return connection.connection.dbapi_connection

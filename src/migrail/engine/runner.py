@@ -74,7 +74,8 @@ def _run(
     cfg = executor.alembic_config(connection=connection, on_version_apply=[watch.applied])
     with watch.watching(connection):
         try:
-            with user_code(root):
+            socket = connection.connection.dbapi_connection.fileno()  # type: ignore[union-attr]
+            with user_code(root, sockets=[socket]):
                 if direction == "upgrade":
                     command.upgrade(cfg, target)
                 else:

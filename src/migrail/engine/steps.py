@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from migrail.core.urls import mask_text
-from migrail.engine.one_transaction import TransactionGuard
+from migrail.engine.one_transaction import GUARD_SQLSTATE, TransactionGuard
 from migrail.engine.usercode import UserCodeError
 from migrail.history.revisions import short_name
 
@@ -39,8 +39,12 @@ class MigrationFailed(Exception):
     completed: list[Step] = field(default_factory=list)
 
     def __str__(self) -> str:
-        name = short_name(self.revision) if self.revision else "?"
-        return f"{self.direction} of {name} failed: {self.error}"
+        if self.revision is not None:
+            return f"{self.direction} of {short_name(self.revision)} failed: {self.error}"
+        if self.completed:  # every revision went through; what came after them did not
+            last = short_name(self.completed[-1].revision)
+            return f"{self.direction} failed after {last}: {self.error}"
+        return f"{self.direction} failed: {self.error}"
 
 
 class StepWatch:
@@ -67,11 +71,14 @@ class StepWatch:
         self.steps: list[Step] = []
         self._uncommitted: Step | None = None
         self._started: float | None = None
+        self._connection: Connection | None = None
 
     @contextmanager
     def watching(self, connection: Connection) -> Iterator[None]:
         from sqlalchemy import event
 
+        self.guard.install(connection)
+        self._connection = connection
         event.listen(connection, "begin", self._began)
         try:
             with self.guard.guarding(connection):
@@ -83,7 +90,8 @@ class StepWatch:
         started = self._started if self._started is not None else time.perf_counter()
         self._uncommitted = Step(self.plan[len(self.steps)], time.perf_counter() - started)
         self._started = None
-        self.guard.leave()
+        if self._connection is not None:
+            self.guard.leave(self._connection)
         if self.in_transaction is not None:  # still inside the revision's transaction
             self.in_transaction(self._uncommitted)
 
@@ -99,18 +107,43 @@ class StepWatch:
         # The driver's errors name their statement, and so does a lost connection's.
         statement: str | None = getattr(exc, "statement", None)
         statement = mask_text(statement) if statement else None
+        if self._uncommitted is not None and self._committed_meanwhile(exc):
+            self.committed()  # its COMMIT went through: what failed came after it
         if self._uncommitted is not None:
             statement = "COMMIT"
         failed = self.plan[len(self.steps)] if len(self.steps) < len(self.plan) else None
-        return MigrationFailed(failed, direction, describe_error(exc), statement, self.steps)
+        error = describe_error(exc)
+        if _sqlstate(exc) == GUARD_SQLSTATE:  # the session's guard refused a COMMIT
+            error = self.guard.refused_commit(exc)
+        return MigrationFailed(failed, direction, error, statement, self.steps)
+
+    def _committed_meanwhile(self, exc: Exception) -> bool:
+        """Whether the last revision, reported applied, has committed after all: the project's
+        code failed after it (env.py's own, once Alembic was done), and the session is out of
+        the transaction."""
+        from migrail.engine.one_transaction import in_transaction
+
+        connection = self._connection
+        last = len(self.steps) + 1 == len(self.plan)
+        if connection is None or connection.invalidated or not last:
+            return False
+        return isinstance(exc, UserCodeError) and not in_transaction(connection)
 
     def _began(self, connection: Connection) -> None:
         self.committed()
         if self._started is None:
             self._started = time.perf_counter()
-            self.guard.enter()
+            if len(self.steps) < len(self.plan):
+                self.guard.enter(self.plan[len(self.steps)].revision)
         else:
             self.guard.began(connection)
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    from sqlalchemy.exc import DBAPIError
+
+    error = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    return getattr(getattr(error, "diag", None), "sqlstate", None)
 
 
 def describe_error(exc: BaseException) -> str:

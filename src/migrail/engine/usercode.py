@@ -11,11 +11,14 @@ that raised it is rolled back and named like any other failure.
 from __future__ import annotations
 
 import os
+import posix
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NoReturn
+from typing import Any
+
+from migrail.core.errors import Terminated
 
 
 class UserCodeError(Exception):
@@ -35,36 +38,119 @@ class UserExit(UserCodeError):
         )
 
 
+# The ways out of the process that skip Python's unwinding, by module: each is replaced while
+# the project's code runs.
+_EXITS = (
+    (os, "_exit"),
+    (posix, "_exit"),
+    (os, "execv"),
+    (os, "execve"),
+    (posix, "execv"),
+    (posix, "execve"),
+)
+
+
+class _Running:
+    """Which process runs the project's code, how deep (user_code may nest), and the sockets
+    of the connections it runs on."""
+
+    owner: int | None = None
+    depth = 0
+    originals: dict[tuple[object, str], Any] = {}  # noqa: RUF012  (one table, for the process)
+    sockets: set[int] = set()  # noqa: RUF012
+    fork_hook = False
+
+
+def _close_inherited_sockets() -> None:
+    """In a child forked by the project's code: its copies of migrail's connections are
+    closed, so that whatever the child does (unwinding through a transaction's rollback, say)
+    cannot reach the parent's session."""
+    for socket in _Running.sockets:
+        try:
+            os.close(socket)
+        except OSError:
+            continue
+
+
 @contextmanager
-def user_code(root: Path) -> Iterator[None]:
-    """Run the block as the project's code: an exit from it raises ``UserExit``.
+def user_code(root: Path, sockets: Sequence[int] = ()) -> Iterator[None]:
+    """Run the block as the project's code: an exit from it raises ``UserExit``, any other
+    ``BaseException`` but Ctrl-C and SIGTERM a ``UserCodeError``.
 
-    ``root`` is the project folder, to say which of its files exited. ``os._exit`` is caught
-    too, in this process only (a child forked by the user's code exits as it asked).
+    ``root`` is the project folder, to say which of its files exited. ``os._exit``,
+    ``posix._exit`` and the ``exec`` functions (a process replaced ends the run as surely)
+    are refused too. A child the project's code forks ends where the block ends, however it
+    got there: it must not go on running migrail beside its parent, and the ``sockets`` of the
+    connections the code runs on are closed in it at once.
     """
-    original = os._exit
-    owner = os.getpid()
-
-    def refuse(status: int) -> NoReturn:
-        if os.getpid() != owner:
-            original(status)
-        raise _OsExit(status)
-
-    os._exit = refuse
+    if not _Running.fork_hook:
+        os.register_at_fork(after_in_child=_close_inherited_sockets)
+        _Running.fork_hook = True
+    added = set(sockets) - _Running.sockets
+    _Running.sockets |= added
+    if _Running.depth == 0:
+        _Running.owner = os.getpid()
+        for module, name in _EXITS:
+            _Running.originals[(module, name)] = getattr(module, name)
+            setattr(module, name, _refused(name))
+    _Running.depth += 1
+    status = 1
     try:
         yield
-    except _OsExit as exc:
+        status = 0
+    except _Refused as exc:
+        status = exc.status
         where = located(traceback.extract_tb(exc.__traceback__), root)
-        raise UserExit(f"os._exit({exc.code!r})", where) from None
+        raise UserExit(exc.call, where) from None
+    except (KeyboardInterrupt, Terminated):
+        raise
     except SystemExit as exc:
+        status = exc.code if isinstance(exc.code, int) else 1
         where = located(traceback.extract_tb(exc.__traceback__), root)
         raise UserExit(f"SystemExit({exc.code!r})", where) from None
+    except Exception:
+        raise
+    except BaseException as exc:  # GeneratorExit, BaseException itself: not an exit, a failure
+        where = located(traceback.extract_tb(exc.__traceback__), root)
+        place = f" {where}" if where else ""
+        raise UserCodeError(f"{type(exc).__name__}: {exc}{place}") from None
     finally:
-        os._exit = original
+        if os.getpid() != _Running.owner:  # a forked child, at the end of what it was to run
+            _Running.originals[(os, "_exit")](status)
+        _Running.depth -= 1
+        _Running.sockets -= added
+        if _Running.depth == 0:
+            for module, name in _EXITS:
+                setattr(module, name, _Running.originals[(module, name)])
 
 
-class _OsExit(SystemExit):
-    """``os._exit`` called inside ``user_code``: unwound like ``sys.exit``, then reported."""
+def _refused(name: str) -> Callable[..., None]:
+    """What ``os.<name>`` is while the project's code runs: in this process, the exit is
+    unwound as an exception and reported; in a forked child, or after the block (an ``atexit``
+    handler the code registered), it does what it was asked, or nothing that could turn a
+    failed run into a success."""
+
+    def refused(*args: Any) -> None:
+        original = _Running.originals[(posix, name)]
+        if os.getpid() != _Running.owner:
+            original(*args)
+            return
+        if _Running.depth == 0:  # after the block: an atexit handler; the run's code stands
+            return
+        if name == "_exit":
+            raise _Refused(f"os._exit({args[0]!r})", int(args[0]))
+        raise _Refused(f"os.{name}({args[0]!r}, ...)", 1)
+
+    return refused
+
+
+class _Refused(SystemExit):
+    """An exit inside ``user_code`` that would skip unwinding, unwound instead."""
+
+    def __init__(self, call: str, status: int) -> None:
+        super().__init__(status)
+        self.call = call
+        self.status = status
 
 
 def located(frames: Sequence[traceback.FrameSummary], root: Path) -> str:

@@ -94,7 +94,8 @@ class Observer:
             text(
                 "SELECT c.oid::bigint, c.relname, c.relfilenode::bigint FROM pg_class c"
                 " JOIN pg_namespace n ON n.oid = c.relnamespace"
-                " WHERE c.relkind IN ('r', 'i', 'm', 'p') AND n.nspname NOT IN"
+                " WHERE c.relkind IN ('r', 'i', 'm', 'p') AND c.relpersistence <> 't'"
+                " AND n.nspname NOT IN"
                 " ('pg_catalog', 'information_schema', 'pg_toast', 'migrail')"
             )
         ).all()

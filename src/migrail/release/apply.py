@@ -102,7 +102,11 @@ def _check_unchanged(
         )
     _check_applied_revisions(executor, connection)
     _check_planned_files(config, executor, made)
-    rendered = [(piece.revision.revision, piece.sql) for piece in render_each(executor, current)]
+    pieces = render_each(executor, current)
+    for piece in pieces:
+        if piece.exited is not None:  # an exit from the revision's code: its failure
+            piece.require_sql()
+    rendered = [(piece.revision.revision, piece.sql) for piece in pieces]
     planned = [(revision.revision, revision.sql) for revision in made.revisions]
     if rendered != planned:
         changed = [
