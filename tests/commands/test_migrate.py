@@ -17,6 +17,7 @@ from migrail.database import MIGRATE_LOCK_KEY, connect
 from migrail.main import main
 from migrail.urls import libpq_conninfo
 from testing.postgres import columns, login_role, query, run_sql, version
+from testing.processes import terminated_while_locking
 from testing.projects import write_revision
 
 
@@ -408,3 +409,32 @@ def test_a_role_that_may_not_create_schema_migrail_is_told_the_sql_before_anythi
         assert main(["migrate"]) == 0
         assert version(target) == ["0001"]
         assert query(target, "SELECT revision FROM migrail.history") == [("0001",)]
+
+
+def test_sigterm_cancels_the_running_revision_and_releases_its_locks_at_once(
+    project: Path, target: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As Ctrl-C does: a CI job cancelled mid-revision must not leave the server running it,
+    holding its table locked, for up to statement_timeout."""
+    assert main(["migrate"]) == 0
+    lock = 'op.execute("LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE")'
+    write_revision(
+        project, "0002", "slow", "0001", f'{lock}\n    op.execute("SELECT pg_sleep(20)")'
+    )
+    run = subprocess.Popen(
+        [sys.executable, "-m", "migrail", "migrate"],
+        cwd=project,
+        env=os.environ,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    released = terminated_while_locking(run, target, "tasks", "pg_sleep(20)")
+    _, err = run.communicate(timeout=30)
+    assert (run.returncode, err.splitlines()[-1]) == (143, "error: terminated"), err
+    assert released < 2, "the server went on running the revision, holding its lock"
+    assert version(target) == ["0001"]
+    assert query(target, "SELECT revision, success FROM migrail.history") == [("0001", True)]
+    write_revision(project, "0002", "slow", "0001", lock)
+    capsys.readouterr()
+    assert main(["migrate"]) == 0, capsys.readouterr().err
+    assert version(target) == ["0002"]

@@ -13,6 +13,7 @@ from sqlalchemy.engine import URL
 from migrail.main import main
 from migrail.urls import libpq_conninfo
 from testing.postgres import columns, login_role, query, run_sql, version
+from testing.processes import terminated_while_locking
 from testing.projects import write_revision
 
 
@@ -563,3 +564,45 @@ def test_a_table_locked_by_another_session_stops_plan_and_drift_at_lock_timeout(
         f"SELECT pg_terminate_backend({pid})\n"
     )
     assert elapsed < 20
+
+
+def test_sigterm_cancels_the_running_revision_of_an_apply_and_releases_its_locks_at_once(
+    project: Path,
+    production: URL,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    assert _release(capsys)[0] == 0
+    # Only the production database sleeps: planning applies the revision to a throwaway copy.
+    pause = "SELECT pg_sleep(current_setting('test.pause', true)::float)"
+    write_revision(
+        project,
+        "0002",
+        "slow",
+        "0001",
+        f'op.execute("LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE")\n    op.execute("{pause}")',
+    )
+    assert main(["plan", "--env", "production"]) == 0
+    monkeypatch.setenv("MIGRAIL_ACTOR", "bob")
+    assert main(["approve", "plan.json"]) == 0
+    run_sql(production, f'ALTER DATABASE "{production.database}" SET test.pause = 20')
+    run = subprocess.Popen(
+        [sys.executable, "-m", "migrail", "apply", "--plan", "plan.json"],
+        cwd=project,
+        env=os.environ,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    released = terminated_while_locking(run, production, "tasks", "test.pause")
+    _, err = run.communicate(timeout=30)
+    assert (run.returncode, err.splitlines()[-1]) == (143, "error: terminated"), err
+    assert released < 2, "the server went on running the revision, holding its lock"
+    assert version(production) == ["0001"]
+    run_sql(production, f'ALTER DATABASE "{production.database}" RESET test.pause')
+    capsys.readouterr()
+    assert main(["apply", "--plan", "plan.json"]) == 0, capsys.readouterr().err
+    assert version(production) == ["0002"]

@@ -10,6 +10,7 @@ from migrail.config import resolve_environment
 from migrail.errors import FatalError
 from migrail.executor import Executor
 from migrail.render import render_range
+from migrail.signals import sigterm_raises
 from migrail.steps import MigrationFailed, Step, lost_connection_note
 from migrail.urls import mask_url
 
@@ -22,7 +23,11 @@ if TYPE_CHECKING:
 
 
 def migrate(config: Config, *, env_name: str | None, sql: bool, console: Console) -> int:
-    """List what is pending, then apply it under an advisory lock (``sql``: print it instead)."""
+    """List what is pending, then apply it under an advisory lock (``sql``: print it instead).
+
+    SIGTERM (a CI job cancelled) stops it as Ctrl-C does: the running revision is cancelled on
+    the server and rolled back, its locks released at once.
+    """
     from migrail.database import advisory_lock, connect
 
     environment, url = resolve_environment(config, env_name)
@@ -34,7 +39,7 @@ def migrate(config: Config, *, env_name: str | None, sql: bool, console: Console
             "plan.json; then migrail apply --plan plan.json",
         )
     executor = Executor(config)
-    with connect(url) as connection:
+    with sigterm_raises(), connect(url) as connection:
         current = executor.current(connection)
         pending = executor.pending(current)
         if sql:

@@ -24,6 +24,7 @@ from migrail.plan import (
     touched_tables,
     write_plan,
 )
+from migrail.signals import sigterm_raises
 from migrail.steps import MigrationFailed, Step, lost_connection_note
 
 if TYPE_CHECKING:
@@ -212,7 +213,8 @@ def approve(config: Config, *, plan_path: Path, console: Console) -> int:
 
 
 def apply(config: Config, *, plan_path: Path, console: Console) -> int:
-    """Apply exactly the approved plan, or refuse and say why."""
+    """Apply exactly the approved plan, or refuse and say why; SIGTERM stops it as Ctrl-C does
+    (the running revision cancelled and rolled back)."""
     from migrail.database import advisory_lock, connect
     from migrail.identity import read_identity, record_identity
     from migrail.render import render_each
@@ -221,7 +223,7 @@ def apply(config: Config, *, plan_path: Path, console: Console) -> int:
     _check_approval(config, made, plan_path)
     _, url = resolve_environment(config, made.environment)
     executor = Executor(config)
-    with connect(url) as connection:
+    with sigterm_raises(), connect(url) as connection:
         current = list(executor.current(connection))
         if current != made.from_revision:
             raise FatalError(
