@@ -606,3 +606,81 @@ def test_sigterm_cancels_the_running_revision_of_an_apply_and_releases_its_locks
     capsys.readouterr()
     assert main(["apply", "--plan", "plan.json"]) == 0, capsys.readouterr().err
     assert version(production) == ["0002"]
+
+
+@pytest.mark.parametrize("table", ["alembic_version", "migrail.history"])
+def test_a_bookkeeping_table_locked_by_another_session_stops_apply_at_lock_timeout(
+    project: Path,
+    production: URL,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    table: str,
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    assert _release(capsys)[0] == 0
+    write_revision(
+        project,
+        "0002",
+        "add_note",
+        "0001",
+        'op.add_column("tasks", sa.Column("note", sa.Text()))',
+        downgrade='op.drop_column("tasks", "note")',
+    )
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace(
+            'migrations = "migrations"', 'migrations = "migrations"\nlock_timeout = "300ms"'
+        )
+    )
+    assert main(["plan", "--env", "production"]) == 0
+    monkeypatch.setenv("MIGRAIL_ACTOR", "bob")
+    assert main(["approve", "plan.json"]) == 0
+    with psycopg.connect(libpq_conninfo(production), application_name="nightly-report") as holder:
+        holder.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")  # type: ignore[arg-type]
+        run = subprocess.run(
+            [sys.executable, "-m", "migrail", "apply", "--plan", "plan.json"],
+            cwd=project,
+            env=os.environ,
+            capture_output=True,
+            text=True,
+            timeout=60,  # without a lock_timeout on its own reads, apply waited forever
+            check=False,
+        )
+        pid, user = holder.info.backend_pid, holder.info.user
+    assert (run.returncode, run.stdout) == (2, ""), run.stderr
+    assert run.stderr == (
+        f"error: apply waited longer than lock_timeout 300ms for table {table}: process {pid} "
+        f'(user {user}, application "nightly-report", idle in transaction) holds an ACCESS '
+        "EXCLUSIVE lock on it\n"
+        f"hint: run apply again once that transaction ends, or end it: "
+        f"SELECT pg_terminate_backend({pid})\n"
+    )
+    assert version(production) == ["0001"]
+    assert "note" not in columns(production, "tasks")
+
+
+def test_apply_on_a_read_only_session_is_refused_before_anything_is_attempted(
+    project: Path,
+    production: URL,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Planned through a read-only session (as plan may be), then applied through it."""
+    url = production.update_query_dict({"options": "-c default_transaction_read_only=on"})
+    monkeypatch.setenv("PRODUCTION_DATABASE_URL", url.render_as_string(hide_password=False))
+    assert main(["plan", "--env", "production"]) == 0
+    monkeypatch.setenv("MIGRAIL_ACTOR", "bob")
+    assert main(["approve", "plan.json"]) == 0
+    capsys.readouterr()
+    assert main(["apply", "--plan", "plan.json"]) == 2
+    assert capsys.readouterr() == (
+        "",
+        "error: apply is refused: the database session is read-only: "
+        "default_transaction_read_only is on (set by: client)\n"
+        "hint: remove -c default_transaction_read_only=on from the URL's options\n",
+    )
+    assert version(production) == []
+    assert query(production, "SELECT to_regnamespace('migrail')") == [(None,)]

@@ -28,7 +28,8 @@ def migrate(config: Config, *, env_name: str | None, sql: bool, console: Console
     SIGTERM (a CI job cancelled) stops it as Ctrl-C does: the running revision is cancelled on
     the server and rolled back, its locks released at once.
     """
-    from migrail.database import advisory_lock, connect
+    from migrail.database import advisory_lock
+    from migrail.target import connect_target, refuse_read_only
 
     environment, url = resolve_environment(config, env_name)
     if environment.protected and not sql:
@@ -39,7 +40,12 @@ def migrate(config: Config, *, env_name: str | None, sql: bool, console: Console
             "plan.json; then migrail apply --plan plan.json",
         )
     executor = Executor(config)
-    with sigterm_raises(), connect(url) as connection:
+    with (
+        sigterm_raises(),
+        connect_target(url, "migrate", lock_timeout=config.lock_timeout) as connection,
+    ):
+        if not sql:
+            refuse_read_only(connection, "migrate")
         current = executor.current(connection)
         pending = executor.pending(current)
         if sql:
