@@ -151,6 +151,11 @@ def _file_for_folder(path: str) -> Setup:
     return replace
 
 
+def _deep_approval(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _two_plans(project, monkeypatch)
+    (project / "a.approval.json").write_text("[" * 100_000)
+
+
 CASES: list[tuple[str, list[str], Setup, str]] = [
     (
         "password in the query string",
@@ -621,6 +626,27 @@ CASES: list[tuple[str, list[str], Setup, str]] = [
         "statement after 1 ms\n"
         "hint: remove statement_timeout from the URL's options, or give it a unit: 60s (a bare "
         "number is ms): migrail times each revision itself, with [tool.migrail] statement_timeout\n",
+    ),
+    # Plans and approvals nested deeper than JSON is read
+    (
+        "a plan file nested too deeply, to apply",
+        ["apply", "--plan", "a.json"],
+        _plan_holding("[" * 100_000),
+        "error: a.json is not a migrail plan (its JSON is nested too deeply)\n"
+        "hint: make one: migrail plan --env NAME\n",
+    ),
+    (
+        "a plan file nested too deeply, to approve",
+        ["approve", "a.json"],
+        _plan_holding("[" * 100_000),
+        "error: a.json is not a migrail plan (its JSON is nested too deeply)\n"
+        "hint: make one: migrail plan --env NAME\n",
+    ),
+    (
+        "an approval nested too deeply",
+        ["apply", "--plan", "a.json"],
+        _deep_approval,
+        "error: apply is refused: a.approval.json is not an approval\n",
     ),
 ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from pathlib import Path
@@ -684,3 +685,52 @@ def test_apply_on_a_read_only_session_is_refused_before_anything_is_attempted(
     )
     assert version(production) == []
     assert query(production, "SELECT to_regnamespace('migrail')") == [(None,)]
+
+
+def test_a_plan_the_disk_refuses_is_named_and_not_left_half_written(
+    project: Path, production: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A full disk (/dev/full answers every write so): was exit 3."""
+    capsys.readouterr()
+    assert main(["plan", "--env", "production", "--out", "/dev/full"]) == 2
+    assert capsys.readouterr() == (
+        "",
+        "error: cannot write /dev/full: No space left on device\nhint: nothing was written\n",
+    )
+    assert not Path("/dev/full.md").exists()
+
+
+def test_a_plan_in_a_folder_the_user_cannot_write_is_named(
+    project: Path, production: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """For real: as root (CI), plan runs as nobody, whom the folder's permissions do stop."""
+    import shutil
+
+    from migrail.output import failure, make_console
+    from testing.users import open_directory, unprivileged
+
+    copy = open_directory() / "tasks_app"
+    shutil.copytree(project, copy)
+    for path in [copy, *copy.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    (copy / "ro").mkdir(mode=0o555)
+    (copy / "ro").chmod(0o555)
+    try:
+        with pytest.MonkeyPatch.context() as env:
+            env.chdir(copy)
+            # What the run imports, imported while still allowed to: a plan, then an error.
+            assert main(["plan", "--env", "production", "--out", "warm.json"]) == 0
+            failure(make_console(io.StringIO()), "warm-up", "hint")
+            capsys.readouterr()
+            with unprivileged():
+                code = main(["plan", "--env", "production", "--out", "ro/p.json"])
+            out, err = capsys.readouterr()
+            assert not (copy / "ro" / "p.json").exists()
+    finally:
+        shutil.rmtree(copy.parent)
+    hint = "make it writable, or run as a user who may write it; nothing was written"
+    assert (code, out, err) == (
+        2,
+        "",
+        f"error: cannot write ro/p.json: Permission denied\nhint: {hint}\n",
+    )
