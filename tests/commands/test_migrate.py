@@ -527,3 +527,27 @@ def test_a_read_only_session_is_refused_before_anything_is_attempted(
         run_sql(target, f"ALTER ROLE {role} RESET default_transaction_read_only")  # the hint
         assert main(["migrate"]) == 0
         assert version(target) == ["0001"]  # what the role owns goes with it
+
+
+def test_a_failing_statement_that_sets_a_password_shows_and_records_no_piece_of_it(
+    project: Path, target: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The statement is printed, reported and recorded as it failed: its password is not."""
+    pieces = ("S3cr", "ǂX", "Xy☃")
+    write_revision(
+        project,
+        "0002",
+        "reporting_role",
+        "0001",
+        "op.execute(\"CREATE ROLE reporting LOGIN PASSWORD 'S3cr''ǂXy☃' IN ROLE no_such_group\")",
+    )
+    assert main(["migrate"]) == 1
+    err = capsys.readouterr().err
+    assert "  statement: CREATE ROLE reporting LOGIN PASSWORD '***' IN ROLE no_such_group\n" in err
+    assert main(["migrate-staging", "--report", "report.md"]) == 1
+    err += capsys.readouterr().err + (project / "report.md").read_text()
+    recorded = query(target, "SELECT error FROM migrail.history WHERE NOT success")
+    assert recorded == [('role "no_such_group" does not exist (SQLSTATE 42704)',)]
+    shown = err + str(recorded)
+    assert not [piece for piece in pieces if piece in shown], shown
+    assert query(target, "SELECT 1 FROM pg_roles WHERE rolname = 'reporting'") == []
