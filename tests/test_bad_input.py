@@ -151,6 +151,10 @@ def _file_for_folder(path: str) -> Setup:
     return replace
 
 
+def _remove(path: str) -> Setup:
+    return lambda project, monkeypatch: shutil.rmtree(project / path)
+
+
 def _deep_approval(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _two_plans(project, monkeypatch)
     (project / "a.approval.json").write_text("[" * 100_000)
@@ -647,6 +651,19 @@ CASES: list[tuple[str, list[str], Setup, str]] = [
         ["apply", "--plan", "a.json"],
         _deep_approval,
         "error: apply is refused: a.approval.json is not an approval\n",
+    ),
+    # What is read before the history: its folder, env.py, the revision files' headers
+    *(
+        (
+            f"a missing revisions folder while the sum records revisions, for {argv[0]}",
+            argv,
+            _remove("migrations/versions"),
+            "error: migrations/versions does not exist, but migrations/migrail.sum records 1 "
+            "revision(s)\n"
+            "hint: restore the folder (git checkout migrations/versions); to start the history "
+            "anew, remove migrations/migrail.sum too\n",
+        )
+        for argv in (["migrate-staging"], ["sum", "--update"], ["lint"], ["check"])
     ),
 ]
 
