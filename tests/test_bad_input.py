@@ -665,6 +665,39 @@ CASES: list[tuple[str, list[str], Setup, str]] = [
         )
         for argv in (["migrate-staging"], ["sum", "--update"], ["lint"], ["check"])
     ),
+    (
+        "a revision file with NUL bytes",
+        ["migrate-staging"],
+        _revision("0002_nul.py", b'"""x"""\nrevision = "0002"\ndown_revision = "0001"\x00\n'),
+        "error: {project}/migrations/versions/0002_nul.py:3: a NUL byte in a revision file: it "
+        "is not Python source\n"
+        "hint: restore it (git checkout it); an editor that saves UTF-16 writes NUL bytes too: "
+        "save it as UTF-8\n",
+    ),
+    (
+        "a revision id that is not a string",
+        ["lint"],
+        _revision("0002_int.py", b'revision = 6\ndown_revision = "0001"\n'),
+        "error: {project}/migrations/versions/0002_int.py:1: revision = 6: a revision id is a "
+        "string\n"
+        "hint: write revision ids in quotes, e.g. revision = '0002', down_revision = '0001'\n",
+    ),
+    (
+        "a parent that is not a revision id",
+        ["check"],
+        _revision("0002_parent.py", b'revision = "0002"\ndown_revision = 1  # 0001\n'),
+        "error: {project}/migrations/versions/0002_parent.py:2: down_revision = 1: it names "
+        "revisions: a revision id (a string), a tuple of them, or None\n"
+        "hint: write revision ids in quotes, e.g. revision = '0002', down_revision = '0001'\n",
+    ),
+    (
+        "a revision id of bytes",
+        ["migrate-staging"],
+        _revision("0002_bytes.py", b'revision = b"0002"\ndown_revision = "0001"\n'),
+        "error: {project}/migrations/versions/0002_bytes.py:1: revision = b'0002': a revision "
+        "id is a string\n"
+        "hint: write revision ids in quotes, e.g. revision = '0002', down_revision = '0001'\n",
+    ),
 ]
 
 
@@ -864,6 +897,16 @@ UNREADABLE: list[tuple[str, str, list[str], str]] = [
         ["sum", "--update"],
         "error: cannot read {project}/migrations/versions/0001_create_tasks.py: Permission "
         "denied\n" + _CANNOT_READ,
+    ),
+    # env.py, read where the history is loaded: was a failure blamed on the first revision
+    *(
+        (
+            f"env.py, for {argv[0]}",
+            "migrations/env.py",
+            argv,
+            "error: cannot read {project}/migrations/env.py: Permission denied\n" + _CANNOT_READ,
+        )
+        for argv in (["migrate-staging"], ["lint"])
     ),
 ]
 
