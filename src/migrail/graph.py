@@ -112,10 +112,10 @@ def misdeclared(source: str) -> tuple[int, str] | None:
             return line, f"revision = {value!r}: a revision id is a string"
         listed = value if isinstance(value, (tuple, list)) else (value,)
         if value is not None and not all(isinstance(item, str) for item in listed):
-            return line, (
-                f"{name} = {value!r}: it names revisions: a revision id (a string), a tuple of "
-                "them, or None"
+            what = (
+                "branch labels: a label" if name == "branch_labels" else "revisions: a revision id"
             )
+            return line, f"{name} = {value!r}: it names {what} (a string), a tuple of them, or None"
     return None
 
 
