@@ -10,6 +10,7 @@ from migrail.config import resolve_environment
 from migrail.errors import FatalError
 from migrail.executor import Executor
 from migrail.render import render_range
+from migrail.signals import sigterm_raises
 from migrail.steps import MigrationFailed, Step, lost_connection_note
 from migrail.urls import mask_url
 
@@ -22,8 +23,13 @@ if TYPE_CHECKING:
 
 
 def migrate(config: Config, *, env_name: str | None, sql: bool, console: Console) -> int:
-    """List what is pending, then apply it under an advisory lock (``sql``: print it instead)."""
-    from migrail.database import advisory_lock, connect
+    """List what is pending, then apply it under an advisory lock (``sql``: print it instead).
+
+    SIGTERM (a CI job cancelled) stops it as Ctrl-C does: the running revision is cancelled on
+    the server and rolled back, its locks released at once.
+    """
+    from migrail.database import advisory_lock
+    from migrail.target import connect_target, refuse_read_only
 
     environment, url = resolve_environment(config, env_name)
     if environment.protected and not sql:
@@ -34,7 +40,12 @@ def migrate(config: Config, *, env_name: str | None, sql: bool, console: Console
             "plan.json; then migrail apply --plan plan.json",
         )
     executor = Executor(config)
-    with connect(url) as connection:
+    with (
+        sigterm_raises(),
+        connect_target(url, "migrate", lock_timeout=config.lock_timeout) as connection,
+    ):
+        if not sql:
+            refuse_read_only(connection, "migrate")
         current = executor.current(connection)
         pending = executor.pending(current)
         if sql:

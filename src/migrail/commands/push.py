@@ -22,9 +22,9 @@ _INSTEAD = "change it through a revision: migrail generate NAME, then migrail mi
 
 def push(config: Config, *, env_name: str | None, yes: bool, console: Console) -> int:
     """Refused on anything protected or migrated; asks before losing data (unless ``yes``)."""
-    from migrail.database import connect
     from migrail.models import load_metadata
     from migrail.push import apply_changes, planned_changes
+    from migrail.target import connect_target, refuse_read_only
 
     environment, url = resolve_environment(config, env_name)
     if environment.protected:
@@ -36,7 +36,8 @@ def push(config: Config, *, env_name: str | None, yes: bool, console: Console) -
     metadata = load_metadata(config)
     if metadata is None:
         raise FatalError("push makes the database match the models, and no models are configured")
-    with connect(url) as connection:
+    with connect_target(url, "push", lock_timeout=config.lock_timeout) as connection:
+        refuse_read_only(connection, "push")
         _refuse_protected_or_migrated(config, connection, environment)
         changes = planned_changes(connection, metadata)
         output.info(console, f"Environment {environment.name}: {mask_url(url)}")

@@ -24,11 +24,12 @@ from migrail.plan import (
     touched_tables,
     write_plan,
 )
+from migrail.signals import sigterm_raises
 from migrail.steps import MigrationFailed, Step, lost_connection_note
 
 if TYPE_CHECKING:
     from rich.console import Console
-    from sqlalchemy.engine import Connection
+    from sqlalchemy.engine import URL, Connection
 
     from migrail.config import Config
 
@@ -37,7 +38,7 @@ _LOCK_NOT_AVAILABLE = "SQLSTATE 55P03"
 
 def plan(config: Config, *, env_name: str | None, out: Path, force: bool, console: Console) -> int:
     """Read the database (read-only) and write what a release would run, for approval."""
-    from migrail.database import connect, server_version
+    from migrail.database import server_version
     from migrail.drift import find_drift
     from migrail.lint import lint_history
     from migrail.render import render_each
@@ -45,7 +46,7 @@ def plan(config: Config, *, env_name: str | None, out: Path, force: bool, consol
     check_plan_path(out)
     environment, url = resolve_environment(config, env_name)
     executor = Executor(config)
-    with connect(url) as connection, _reading(config, connection, "plan"):
+    with _reading(config, url, "plan") as connection:
         current = executor.current(connection)
         pieces = render_each(executor, current)
         identity = _stated_identity(connection, console)
@@ -132,12 +133,11 @@ def _stated_identity(connection: Connection, console: Console) -> str:
 
 def drift(config: Config, *, env_name: str | None, console: Console) -> int:
     """Compare the database with the schema its recorded revision implies; 1 if they differ."""
-    from migrail.database import connect
     from migrail.drift import find_drift
 
     environment, url = resolve_environment(config, env_name)
     executor = Executor(config)
-    with connect(url) as connection, _reading(config, connection, "drift"):
+    with _reading(config, url, "drift") as connection:
         current = executor.current(connection)
         found, _ = find_drift(executor, connection, current)
     if found:
@@ -147,12 +147,12 @@ def drift(config: Config, *, env_name: str | None, console: Console) -> int:
     return 0
 
 
-def _reading(config: Config, connection: Connection, command: str) -> AbstractContextManager[None]:
-    """The live database read under the configured timeouts (see ``database.reading``)."""
-    from migrail.database import reading
+def _reading(config: Config, url: URL, command: str) -> AbstractContextManager[Connection]:
+    """The live database, read under the configured timeouts (see ``target.connect_target``)."""
+    from migrail.target import connect_target
 
-    return reading(
-        connection,
+    return connect_target(
+        url,
         command,
         lock_timeout=config.lock_timeout,
         statement_timeout=config.statement_timeout,
@@ -164,7 +164,7 @@ def _table_sizes(connection: Connection, tables: set[str]) -> dict[str, dict[str
     from sqlalchemy import text
     from sqlalchemy.exc import DBAPIError
 
-    from migrail.database import lock_timed_out
+    from migrail.target import lock_timed_out
 
     sizes = {}
     for table in sorted(tables):
@@ -212,16 +212,22 @@ def approve(config: Config, *, plan_path: Path, console: Console) -> int:
 
 
 def apply(config: Config, *, plan_path: Path, console: Console) -> int:
-    """Apply exactly the approved plan, or refuse and say why."""
-    from migrail.database import advisory_lock, connect
+    """Apply exactly the approved plan, or refuse and say why; SIGTERM stops it as Ctrl-C does
+    (the running revision cancelled and rolled back)."""
+    from migrail.database import advisory_lock
     from migrail.identity import read_identity, record_identity
     from migrail.render import render_each
+    from migrail.target import connect_target, refuse_read_only
 
     made = load_plan(plan_path)
     _check_approval(config, made, plan_path)
     _, url = resolve_environment(config, made.environment)
     executor = Executor(config)
-    with connect(url) as connection:
+    with (
+        sigterm_raises(),
+        connect_target(url, "apply", lock_timeout=config.lock_timeout) as connection,
+    ):
+        refuse_read_only(connection, "apply")
         current = list(executor.current(connection))
         if current != made.from_revision:
             raise FatalError(
@@ -374,7 +380,7 @@ def _check_approval(config: Config, made: Plan, plan_path: Path) -> None:
     try:
         approval = json.loads(path.read_text())
         plan_id, approver = approval["plan_id"], approval["approved_by"]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise FatalError(f"apply is refused: {path} is not an approval") from None
     if plan_id != made.plan_id:
         raise FatalError(
