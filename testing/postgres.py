@@ -80,3 +80,25 @@ def login_role(url: URL, *grants: str) -> Iterator[tuple[str, URL]]:
         finally:
             admin.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
             admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
+
+
+def lock_holders(url: URL, table: str) -> list[int]:
+    """The backends holding a lock on ``table`` in ``url``'s database (the asker aside)."""
+    with psycopg.connect(libpq_conninfo(url), autocommit=True) as connection:
+        rows = connection.execute(
+            "SELECT pid FROM pg_locks WHERE granted AND relation = to_regclass(%s)"
+            " AND pid <> pg_backend_pid()",
+            (table,),
+        )
+        return [int(row[0]) for row in rows]
+
+
+def running(url: URL, fragment: str) -> list[int]:
+    """The backends of ``url``'s database running a statement that contains ``fragment``."""
+    with psycopg.connect(libpq_conninfo(url), autocommit=True) as connection:
+        rows = connection.execute(
+            "SELECT pid FROM pg_stat_activity WHERE state = 'active' AND datname ="
+            " current_database() AND pid <> pg_backend_pid() AND strpos(query, %s) > 0",
+            (fragment,),
+        )
+        return [int(row[0]) for row in rows]

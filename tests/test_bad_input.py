@@ -151,6 +151,15 @@ def _file_for_folder(path: str) -> Setup:
     return replace
 
 
+def _remove(path: str) -> Setup:
+    return lambda project, monkeypatch: shutil.rmtree(project / path)
+
+
+def _deep_approval(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _two_plans(project, monkeypatch)
+    (project / "a.approval.json").write_text("[" * 100_000)
+
+
 CASES: list[tuple[str, list[str], Setup, str]] = [
     (
         "password in the query string",
@@ -622,6 +631,73 @@ CASES: list[tuple[str, list[str], Setup, str]] = [
         "hint: remove statement_timeout from the URL's options, or give it a unit: 60s (a bare "
         "number is ms): migrail times each revision itself, with [tool.migrail] statement_timeout\n",
     ),
+    # Plans and approvals nested deeper than JSON is read
+    (
+        "a plan file nested too deeply, to apply",
+        ["apply", "--plan", "a.json"],
+        _plan_holding("[" * 100_000),
+        "error: a.json is not a migrail plan (its JSON is nested too deeply)\n"
+        "hint: make one: migrail plan --env NAME\n",
+    ),
+    (
+        "a plan file nested too deeply, to approve",
+        ["approve", "a.json"],
+        _plan_holding("[" * 100_000),
+        "error: a.json is not a migrail plan (its JSON is nested too deeply)\n"
+        "hint: make one: migrail plan --env NAME\n",
+    ),
+    (
+        "an approval nested too deeply",
+        ["apply", "--plan", "a.json"],
+        _deep_approval,
+        "error: apply is refused: a.approval.json is not an approval\n",
+    ),
+    # What is read before the history: its folder, env.py, the revision files' headers
+    *(
+        (
+            f"a missing revisions folder while the sum records revisions, for {argv[0]}",
+            argv,
+            _remove("migrations/versions"),
+            "error: migrations/versions does not exist, but migrations/migrail.sum records 1 "
+            "revision(s)\n"
+            "hint: restore the folder (git checkout migrations/versions); to start the history "
+            "anew, remove migrations/migrail.sum too\n",
+        )
+        for argv in (["migrate-staging"], ["sum", "--update"], ["lint"], ["check"])
+    ),
+    (
+        "a revision file with NUL bytes",
+        ["migrate-staging"],
+        _revision("0002_nul.py", b'"""x"""\nrevision = "0002"\ndown_revision = "0001"\x00\n'),
+        "error: {project}/migrations/versions/0002_nul.py:3: a NUL byte in a revision file: it "
+        "is not Python source\n"
+        "hint: restore it (git checkout it); an editor that saves UTF-16 writes NUL bytes too: "
+        "save it as UTF-8\n",
+    ),
+    (
+        "a revision id that is not a string",
+        ["lint"],
+        _revision("0002_int.py", b'revision = 6\ndown_revision = "0001"\n'),
+        "error: {project}/migrations/versions/0002_int.py:1: revision = 6: a revision id is a "
+        "string\n"
+        "hint: write revision ids in quotes, e.g. revision = '0002', down_revision = '0001'\n",
+    ),
+    (
+        "a parent that is not a revision id",
+        ["check"],
+        _revision("0002_parent.py", b'revision = "0002"\ndown_revision = 1  # 0001\n'),
+        "error: {project}/migrations/versions/0002_parent.py:2: down_revision = 1: it names "
+        "revisions: a revision id (a string), a tuple of them, or None\n"
+        "hint: write revision ids in quotes, e.g. revision = '0002', down_revision = '0001'\n",
+    ),
+    (
+        "a revision id of bytes",
+        ["migrate-staging"],
+        _revision("0002_bytes.py", b'revision = b"0002"\ndown_revision = "0001"\n'),
+        "error: {project}/migrations/versions/0002_bytes.py:1: revision = b'0002': a revision "
+        "id is a string\n"
+        "hint: write revision ids in quotes, e.g. revision = '0002', down_revision = '0001'\n",
+    ),
 ]
 
 
@@ -823,6 +899,16 @@ UNREADABLE: list[tuple[str, str, list[str], str]] = [
         ["sum", "--update"],
         "error: cannot read {project}/migrations/versions/0001_create_tasks.py: Permission "
         "denied\n" + _CANNOT_READ,
+    ),
+    # env.py, read where the history is loaded: was a failure blamed on the first revision
+    *(
+        (
+            f"env.py, for {argv[0]}",
+            "migrations/env.py",
+            argv,
+            "error: cannot read {project}/migrations/env.py: Permission denied\n" + _CANNOT_READ,
+        )
+        for argv in (["migrate-staging"], ["lint"])
     ),
 ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import URL
 
 from migrail import __version__
 from migrail.postgres.ephemeral import Server
@@ -97,3 +99,28 @@ def test_the_repository_workflow_add_a_column_generate_and_prove(
         "error: upgrade of 0002_add_priority failed: division by zero (SQLSTATE 22012)"
         in failed.stderr
     )
+
+
+def test_a_revision_imports_a_module_of_the_project_in_every_command(
+    project: Path, database_url: URL
+) -> None:
+    """As ``prepend_sys_path = .`` in alembic.ini: the project root is importable wherever the
+    history is loaded, as it was for migrate-staging (which imports the models first) only."""
+    (project / "billing_helpers.py").write_text('REFRESH = "SELECT 1"\n')
+    write_revision(
+        project,
+        "0002",
+        "refresh",
+        "0001",
+        "op.execute(billing_helpers.REFRESH)",
+        extra="import billing_helpers",
+    )
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    env["DATABASE_URL"] = database_url.render_as_string(hide_password=False)
+    command = Path(sys.executable).parent / "migrail"  # as installed: no project on sys.path
+    for argv in (["sum", "--update"], ["lint"], ["check"], ["status"], ["migrate"], ["status"]):
+        run = subprocess.run(
+            [command, *argv], cwd=project, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert run.returncode == 0, (argv, run.stderr)
+    assert "database at: 0002_refresh\n" in run.stderr

@@ -229,12 +229,12 @@ def _guarded(run: Callable[[], int], console: Console, debug: bool) -> int:
             "failure, not a success",
         )
         return EXIT_FINDINGS
+    except Terminated:  # a KeyboardInterrupt too: first
+        failure(console, "terminated")
+        return 143
     except KeyboardInterrupt:
         failure(console, "interrupted")
         return 130
-    except Terminated:
-        failure(console, "terminated")
-        return 143
     except Exception as exc:
         failure(
             console,

@@ -17,6 +17,7 @@ from migrail.main import main
 from migrail.postgres.catalog import schema_facts
 from migrail.postgres.database import MIGRATE_LOCK_KEY, connect
 from testing.postgres import columns, login_role, query, run_sql, version
+from testing.processes import terminated_while_locking
 from testing.projects import write_revision
 
 
@@ -408,3 +409,145 @@ def test_a_role_that_may_not_create_schema_migrail_is_told_the_sql_before_anythi
         assert main(["migrate"]) == 0
         assert version(target) == ["0001"]
         assert query(target, "SELECT revision FROM migrail.history") == [("0001",)]
+
+
+def test_sigterm_cancels_the_running_revision_and_releases_its_locks_at_once(
+    project: Path, target: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As Ctrl-C does: a CI job cancelled mid-revision must not leave the server running it,
+    holding its table locked, for up to statement_timeout."""
+    assert main(["migrate"]) == 0
+    lock = 'op.execute("LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE")'
+    write_revision(
+        project, "0002", "slow", "0001", f'{lock}\n    op.execute("SELECT pg_sleep(20)")'
+    )
+    run = subprocess.Popen(
+        [sys.executable, "-m", "migrail", "migrate"],
+        cwd=project,
+        env=os.environ,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    released = terminated_while_locking(run, target, "tasks", "pg_sleep(20)")
+    _, err = run.communicate(timeout=30)
+    assert (run.returncode, err.splitlines()[-1]) == (143, "error: terminated"), err
+    assert released < 2, "the server went on running the revision, holding its lock"
+    assert version(target) == ["0001"]
+    assert query(target, "SELECT revision, success FROM migrail.history") == [("0001", True)]
+    write_revision(project, "0002", "slow", "0001", lock)
+    capsys.readouterr()
+    assert main(["migrate"]) == 0, capsys.readouterr().err
+    assert version(target) == ["0002"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "table"),
+    [
+        (["migrate"], "alembic_version"),
+        (["migrate", "--sql"], "alembic_version"),
+        (["status"], "alembic_version"),
+        (["migrate"], "migrail.history"),
+        (["status"], "migrail.history"),
+    ],
+)
+def test_a_bookkeeping_table_locked_by_another_session_stops_the_command_at_lock_timeout(
+    project: Path, target: URL, argv: list[str], table: str
+) -> None:
+    """Without a lock_timeout on migrail's own reads and writes, each waited forever, silent."""
+    assert main(["migrate"]) == 0
+    write_revision(
+        project,
+        "0002",
+        "add_note",
+        "0001",
+        'op.add_column("tasks", sa.Column("note", sa.Text()))',
+        downgrade='op.drop_column("tasks", "note")',
+    )
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace(
+            'migrations = "migrations"', 'migrations = "migrations"\nlock_timeout = "300ms"'
+        )
+    )
+    with psycopg.connect(libpq_conninfo(target), application_name="nightly-report") as holder:
+        holder.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")  # type: ignore[arg-type]
+        run = subprocess.run(
+            [sys.executable, "-m", "migrail", *argv],
+            cwd=project,
+            env=os.environ,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        pid, user = holder.info.backend_pid, holder.info.user
+    assert (run.returncode, run.stdout) == (2, ""), run.stderr
+    assert run.stderr.endswith(
+        f"error: {argv[0]} waited longer than lock_timeout 300ms for table {table}: process "
+        f'{pid} (user {user}, application "nightly-report", idle in transaction) holds an '
+        "ACCESS EXCLUSIVE lock on it\n"
+        f"hint: run {argv[0]} again once that transaction ends, or end it: "
+        f"SELECT pg_terminate_backend({pid})\n"
+    ), run.stderr
+    assert version(target) == ["0001"]
+    assert "note" not in columns(target, "tasks")
+
+
+def test_a_read_only_session_is_refused_before_anything_is_attempted(
+    project: Path, target: URL, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A replica, or default_transaction_read_only: was "migrail.history was altered by hand"."""
+    url = target.update_query_dict({"options": "-c default_transaction_read_only=on"})
+    monkeypatch.setenv("DATABASE_URL", url.render_as_string(hide_password=False))
+    assert main(["migrate"]) == 2
+    assert capsys.readouterr() == (
+        "",
+        "error: migrate is refused: the database session is read-only: "
+        "default_transaction_read_only is on (set by: client)\n"
+        "hint: remove -c default_transaction_read_only=on from the URL's options\n",
+    )
+    assert version(target) == []
+    assert query(target, "SELECT to_regnamespace('migrail')") == [(None,)]
+    database = target.database
+    with login_role(
+        target,
+        f"GRANT CREATE ON DATABASE {database} TO {{role}}",
+        "GRANT CREATE ON SCHEMA public TO {role}",
+        "ALTER ROLE {role} SET default_transaction_read_only = on",
+    ) as (role, as_role):
+        monkeypatch.setenv("DATABASE_URL", as_role.render_as_string(hide_password=False))
+        assert main(["migrate"]) == 2
+        assert capsys.readouterr() == (
+            "",
+            "error: migrate is refused: the database session is read-only: "
+            "default_transaction_read_only is on (set by: user)\n"
+            f"hint: ALTER ROLE {role} RESET default_transaction_read_only (or connect as a "
+            "role that may write)\n",
+        )
+        run_sql(target, f"ALTER ROLE {role} RESET default_transaction_read_only")  # the hint
+        assert main(["migrate"]) == 0
+        assert version(target) == ["0001"]  # what the role owns goes with it
+
+
+def test_a_failing_statement_that_sets_a_password_shows_and_records_no_piece_of_it(
+    project: Path, target: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The statement is printed, reported and recorded as it failed: its password is not."""
+    pieces = ("S3cr", "ǂX", "Xy☃")
+    write_revision(
+        project,
+        "0002",
+        "reporting_role",
+        "0001",
+        "op.execute(\"CREATE ROLE reporting LOGIN PASSWORD 'S3cr''ǂXy☃' IN ROLE no_such_group\")",
+    )
+    assert main(["migrate"]) == 1
+    err = capsys.readouterr().err
+    assert "  statement: CREATE ROLE reporting LOGIN PASSWORD '***' IN ROLE no_such_group\n" in err
+    assert main(["migrate-staging", "--report", "report.md"]) == 1
+    err += capsys.readouterr().err + (project / "report.md").read_text()
+    recorded = query(target, "SELECT error FROM migrail.history WHERE NOT success")
+    assert recorded == [('role "no_such_group" does not exist (SQLSTATE 42704)',)]
+    shown = err + str(recorded)
+    assert not [piece for piece in pieces if piece in shown], shown
+    assert query(target, "SELECT 1 FROM pg_roles WHERE rolname = 'reporting'") == []

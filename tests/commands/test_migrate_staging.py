@@ -169,6 +169,20 @@ def test_an_empty_history_has_nothing_to_prove(
     assert err.startswith("No revisions in ")
 
 
+def test_a_new_project_without_revisions_or_a_sum_has_nothing_to_prove(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """git keeps no empty folder: a missing one is no revisions yet, where none are recorded."""
+    import shutil
+
+    shutil.rmtree(project / "migrations" / "versions")
+    (project / "migrations" / "migrail.sum").unlink()
+    code, err = _run(capsys)
+    assert (code, err) == (0, f"No revisions in {project}/migrations/versions: nothing to prove\n")
+    assert main(["sum", "--update"]) == 0
+    assert capsys.readouterr().err == "[✓] recorded 0 revision(s) in migrations/migrail.sum\n"
+
+
 def test_a_revision_with_an_autocommit_block_round_trips(
     project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
 ) -> None:

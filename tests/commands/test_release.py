@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ from sqlalchemy.engine import URL
 from migrail.core.urls import libpq_conninfo
 from migrail.main import main
 from testing.postgres import columns, login_role, query, run_sql, version
+from testing.processes import terminated_while_locking
 from testing.projects import write_revision
 
 
@@ -563,3 +565,172 @@ def test_a_table_locked_by_another_session_stops_plan_and_drift_at_lock_timeout(
         f"SELECT pg_terminate_backend({pid})\n"
     )
     assert elapsed < 20
+
+
+def test_sigterm_cancels_the_running_revision_of_an_apply_and_releases_its_locks_at_once(
+    project: Path,
+    production: URL,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    assert _release(capsys)[0] == 0
+    # Only the production database sleeps: planning applies the revision to a throwaway copy.
+    pause = "SELECT pg_sleep(current_setting('test.pause', true)::float)"
+    write_revision(
+        project,
+        "0002",
+        "slow",
+        "0001",
+        f'op.execute("LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE")\n    op.execute("{pause}")',
+    )
+    assert main(["plan", "--env", "production"]) == 0
+    monkeypatch.setenv("MIGRAIL_ACTOR", "bob")
+    assert main(["approve", "plan.json"]) == 0
+    run_sql(production, f'ALTER DATABASE "{production.database}" SET test.pause = 20')
+    run = subprocess.Popen(
+        [sys.executable, "-m", "migrail", "apply", "--plan", "plan.json"],
+        cwd=project,
+        env=os.environ,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    released = terminated_while_locking(run, production, "tasks", "test.pause")
+    _, err = run.communicate(timeout=30)
+    assert (run.returncode, err.splitlines()[-1]) == (143, "error: terminated"), err
+    assert released < 2, "the server went on running the revision, holding its lock"
+    assert version(production) == ["0001"]
+    run_sql(production, f'ALTER DATABASE "{production.database}" RESET test.pause')
+    capsys.readouterr()
+    assert main(["apply", "--plan", "plan.json"]) == 0, capsys.readouterr().err
+    assert version(production) == ["0002"]
+
+
+@pytest.mark.parametrize("table", ["alembic_version", "migrail.history"])
+def test_a_bookkeeping_table_locked_by_another_session_stops_apply_at_lock_timeout(
+    project: Path,
+    production: URL,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    table: str,
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    assert _release(capsys)[0] == 0
+    write_revision(
+        project,
+        "0002",
+        "add_note",
+        "0001",
+        'op.add_column("tasks", sa.Column("note", sa.Text()))',
+        downgrade='op.drop_column("tasks", "note")',
+    )
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace(
+            'migrations = "migrations"', 'migrations = "migrations"\nlock_timeout = "300ms"'
+        )
+    )
+    assert main(["plan", "--env", "production"]) == 0
+    monkeypatch.setenv("MIGRAIL_ACTOR", "bob")
+    assert main(["approve", "plan.json"]) == 0
+    with psycopg.connect(libpq_conninfo(production), application_name="nightly-report") as holder:
+        holder.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")  # type: ignore[arg-type]
+        run = subprocess.run(
+            [sys.executable, "-m", "migrail", "apply", "--plan", "plan.json"],
+            cwd=project,
+            env=os.environ,
+            capture_output=True,
+            text=True,
+            timeout=60,  # without a lock_timeout on its own reads, apply waited forever
+            check=False,
+        )
+        pid, user = holder.info.backend_pid, holder.info.user
+    assert (run.returncode, run.stdout) == (2, ""), run.stderr
+    assert run.stderr == (
+        f"error: apply waited longer than lock_timeout 300ms for table {table}: process {pid} "
+        f'(user {user}, application "nightly-report", idle in transaction) holds an ACCESS '
+        "EXCLUSIVE lock on it\n"
+        f"hint: run apply again once that transaction ends, or end it: "
+        f"SELECT pg_terminate_backend({pid})\n"
+    )
+    assert version(production) == ["0001"]
+    assert "note" not in columns(production, "tasks")
+
+
+def test_apply_on_a_read_only_session_is_refused_before_anything_is_attempted(
+    project: Path,
+    production: URL,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Planned through a read-only session (as plan may be), then applied through it."""
+    url = production.update_query_dict({"options": "-c default_transaction_read_only=on"})
+    monkeypatch.setenv("PRODUCTION_DATABASE_URL", url.render_as_string(hide_password=False))
+    assert main(["plan", "--env", "production"]) == 0
+    monkeypatch.setenv("MIGRAIL_ACTOR", "bob")
+    assert main(["approve", "plan.json"]) == 0
+    capsys.readouterr()
+    assert main(["apply", "--plan", "plan.json"]) == 2
+    assert capsys.readouterr() == (
+        "",
+        "error: apply is refused: the database session is read-only: "
+        "default_transaction_read_only is on (set by: client)\n"
+        "hint: remove -c default_transaction_read_only=on from the URL's options\n",
+    )
+    assert version(production) == []
+    assert query(production, "SELECT to_regnamespace('migrail')") == [(None,)]
+
+
+def test_a_plan_the_disk_refuses_is_named_and_not_left_half_written(
+    project: Path, production: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A full disk (/dev/full answers every write so): was exit 3."""
+    capsys.readouterr()
+    assert main(["plan", "--env", "production", "--out", "/dev/full"]) == 2
+    assert capsys.readouterr() == (
+        "",
+        "error: cannot write /dev/full: No space left on device\nhint: nothing was written\n",
+    )
+    assert not Path("/dev/full.md").exists()
+
+
+def test_a_plan_in_a_folder_the_user_cannot_write_is_named(
+    project: Path, production: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """For real: as root (CI), plan runs as nobody, whom the folder's permissions do stop."""
+    import shutil
+
+    from migrail.core.output import failure, make_console
+    from testing.users import open_directory, unprivileged
+
+    copy = open_directory() / "tasks_app"
+    shutil.copytree(project, copy)
+    for path in [copy, *copy.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    (copy / "ro").mkdir(mode=0o555)
+    (copy / "ro").chmod(0o555)
+    try:
+        with pytest.MonkeyPatch.context() as env:
+            env.chdir(copy)
+            # What the run imports, imported while still allowed to: a plan, then an error.
+            assert main(["plan", "--env", "production", "--out", "warm.json"]) == 0
+            failure(make_console(io.StringIO()), "warm-up", "hint")
+            capsys.readouterr()
+            with unprivileged():
+                code = main(["plan", "--env", "production", "--out", "ro/p.json"])
+            out, err = capsys.readouterr()
+            assert not (copy / "ro" / "p.json").exists()
+    finally:
+        shutil.rmtree(copy.parent)
+    hint = "make it writable, or run as a user who may write it; nothing was written"
+    assert (code, out, err) == (
+        2,
+        "",
+        f"error: cannot write ro/p.json: Permission denied\nhint: {hint}\n",
+    )

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from migrail.core import output
 from migrail.core.config import resolve_environment
 from migrail.core.errors import FatalError
+from migrail.core.signals import sigterm_raises
 from migrail.core.urls import mask_url
 from migrail.engine.executor import Executor
 from migrail.engine.render import render_range
@@ -25,8 +26,13 @@ if TYPE_CHECKING:
 
 
 def migrate(config: Config, *, env_name: str | None, sql: bool, console: Console) -> int:
-    """List what is pending, then apply it under an advisory lock (``sql``: print it instead)."""
-    from migrail.postgres.database import advisory_lock, connect
+    """List what is pending, then apply it under an advisory lock (``sql``: print it instead).
+
+    SIGTERM (a CI job cancelled) stops it as Ctrl-C does: the running revision is cancelled on
+    the server and rolled back, its locks released at once.
+    """
+    from migrail.postgres.database import advisory_lock
+    from migrail.postgres.target import connect_target, refuse_read_only
 
     environment, url = resolve_environment(config, env_name)
     if environment.protected and not sql:
@@ -37,7 +43,12 @@ def migrate(config: Config, *, env_name: str | None, sql: bool, console: Console
             "plan.json; then migrail apply --plan plan.json",
         )
     executor = Executor(config)
-    with connect(url) as connection:
+    with (
+        sigterm_raises(),
+        connect_target(url, "migrate", lock_timeout=config.lock_timeout) as connection,
+    ):
+        if not sql:
+            refuse_read_only(connection, "migrate")
         current = executor.current(connection)
         pending = executor.pending(current)
         if sql:

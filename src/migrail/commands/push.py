@@ -24,7 +24,7 @@ def push(config: Config, *, env_name: str | None, yes: bool, console: Console) -
     """Refused on anything protected or migrated; asks before losing data (unless ``yes``)."""
     from migrail.engine.models import load_metadata
     from migrail.engine.push import apply_changes, planned_changes
-    from migrail.postgres.database import connect
+    from migrail.postgres.target import connect_target, refuse_read_only
 
     environment, url = resolve_environment(config, env_name)
     if environment.protected:
@@ -36,7 +36,8 @@ def push(config: Config, *, env_name: str | None, yes: bool, console: Console) -
     metadata = load_metadata(config)
     if metadata is None:
         raise FatalError("push makes the database match the models, and no models are configured")
-    with connect(url) as connection:
+    with connect_target(url, "push", lock_timeout=config.lock_timeout) as connection:
+        refuse_read_only(connection, "push")
         _refuse_protected_or_migrated(config, connection, environment)
         changes = planned_changes(connection, metadata)
         output.info(console, f"Environment {environment.name}: {mask_url(url)}")

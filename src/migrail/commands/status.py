@@ -20,11 +20,11 @@ if TYPE_CHECKING:
 
 def status(config: Config, *, env_name: str | None, console: Console) -> int:
     """Print the environment, its database's revision, the head, and the pending revisions."""
-    from migrail.postgres.database import connect
+    from migrail.postgres.target import connect_target
 
     environment, url = resolve_environment(config, env_name)
     executor = Executor(config)
-    with connect(url) as connection:
+    with connect_target(url, "status", lock_timeout=config.lock_timeout) as connection:
         current = executor.current(connection)
         try:
             applied, unreadable = read_ledger(connection, limit=10), None

@@ -16,8 +16,11 @@ class FatalError(RuntimeError):
         self.hint = hint
 
 
-class Terminated(BaseException):
+class Terminated(KeyboardInterrupt):
     """Raised in the main thread on SIGTERM so that ``finally`` blocks (cleanup) still run.
 
-    A ``BaseException`` like ``KeyboardInterrupt``, so that no ``except Exception`` swallows it.
+    A ``KeyboardInterrupt``, so that no ``except Exception`` swallows it, and so that SIGTERM
+    is undone as Ctrl-C is: psycopg, interrupted while it waits for the server, cancels the
+    running statement (and only for ``KeyboardInterrupt``), which would otherwise run on,
+    holding its locks, after migrail has gone.
     """

@@ -13,10 +13,12 @@ if TYPE_CHECKING:
 _SCHEME = r"[a-z][a-z0-9+.-]*://"
 
 # What a password can look like inside free text, masked in this order: a ``password=``
-# parameter (of a URL query or a libpq connection string, quoted or not), then a URL's userinfo,
-# with or without a scheme. A password may hold any character, ``@`` and spaces included, so a
-# URL's is masked up to the LAST ``@`` on the line (short of another URL starting further on):
-# more may be hidden than the password, but no character of it is shown.
+# parameter (of a URL query or a libpq connection string, quoted or not), a password literal of
+# SQL (``PASSWORD '...'`` of CREATE/ALTER ROLE, ``OPTIONS (password '...')`` of a foreign server
+# or user mapping), then a URL's userinfo, with or without a scheme. A password may hold any
+# character, ``@`` and spaces included, so a URL's is masked up to the LAST ``@`` on the line
+# (short of another URL starting further on): more may be hidden than the password, but no
+# character of it is shown.
 _SECRETS: tuple[tuple[re.Pattern[str], str], ...] = (
     # An already masked ``***`` is left alone, so masking twice changes nothing. In a URL's
     # query a value ends at ``&``; in a connection string at a space, unless it is quoted.
@@ -24,12 +26,26 @@ _SECRETS: tuple[tuple[re.Pattern[str], str], ...] = (
         re.compile(r"(?P<keep>[?&]password=)(?!\*\*\*(?:[&\s:]|$))[^&\s]+", re.IGNORECASE),
         r"\g<keep>***",
     ),
+    # libpq quotes with backslash escapes, and a string shown as Python shows it doubles them
+    # (``'a\\'b'``) or escapes the quotes (``\'a\'``): a quote after any backslash does not end
+    # the value, and what follows the closing quote up to a space is masked with it.
     (
         re.compile(
-            r"(?P<keep>(?<![?&])password\s*=\s*)(?!\*\*\*(?:\s|$))(?:'(?:[^'\\\n]|\\.)*'?|\S+)",
+            r"(?P<keep>(?<![?&])password\s*=\s*)(?!\*\*\*(?:\s|$))"
+            r"(?:\\*'(?:[^'\\\n]|\\+'|\\.)*'?\S*|\S+)",
             re.IGNORECASE,
         ),
         r"\g<keep>***",
+    ),
+    # A literal of SQL: '' and (in E'...') backslashes escape a quote; one that does not end
+    # masks the rest. Dollar-quoted too.
+    (
+        re.compile(
+            r"(?P<keep>\bpassword\s+)(?:(?:E|U&)?'(?:[^'\\]|''|\\.)*'?"
+            r"|\$(?P<tag>(?:[a-z_]\w*)?)\$.*?(?:\$(?P=tag)\$|\Z))",
+            re.IGNORECASE | re.DOTALL,
+        ),
+        r"\g<keep>'***'",
     ),
     (
         re.compile(

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from migrail.core.errors import FatalError
+from migrail.core.files import read_bytes
+from migrail.engine.models import importable
 from migrail.engine.usercode import UserExit, user_code
 from migrail.history.revisions import check_versions_folder
 
@@ -27,15 +29,18 @@ def load_script(executor: Executor) -> ScriptDirectory:
     from alembic.util import CommandError
 
     config = executor.config
-    if not (config.migrations_dir / "env.py").is_file():
+    env_py = config.migrations_dir / "env.py"
+    if not env_py.is_file():
         raise FatalError(
             f"{config.migrations_dir} has no env.py: it is not an Alembic environment",
             hint="check [tool.migrail] migrations in pyproject.toml",
         )
+    read_bytes(env_py)  # run later, for each revision: one it cannot read is not theirs
     from alembic.script.revision import CycleDetected
 
     check_versions_folder(config)
-    _refuse_huge_files(config)
+    _check_revision_files(config)
+    importable(config.root)
     script = ScriptDirectory.from_config(executor.alembic_config())
     try:
         with warnings.catch_warnings(), user_code(config.root):
@@ -52,10 +57,8 @@ def load_script(executor: Executor) -> ScriptDirectory:
         raise FatalError(f"the migration history is broken: {exc}", hint=hint) from None
     except SyntaxError as exc:
         hint = "save the file as UTF-8" if "codec can't decode" in str(exc.msg) else None
-        raise FatalError(
-            f"{exc.filename}:{exc.lineno}: syntax error in a revision file: {exc.msg}",
-            hint=hint,
-        ) from None
+        where = f"{exc.filename}:{exc.lineno}: " if exc.filename else ""
+        raise FatalError(f"{where}syntax error in a revision file: {exc.msg}", hint=hint) from None
     except CycleDetected as exc:
         raise FatalError(
             f"the migration history has a cycle: {', '.join(exc.revisions)} "
@@ -76,17 +79,20 @@ def load_script(executor: Executor) -> ScriptDirectory:
     return script
 
 
-def _refuse_huge_files(config: Config) -> None:
-    """A revision file of many megabytes is data, not a migration: loading it would take
-    long and much memory, on every command (the hooks too)."""
+def _check_revision_files(config: Config) -> None:
+    """What Alembic would fail on without naming the file: NUL bytes (a binary file, or
+    UTF-16) and a header value of the wrong type (``revision = 6``). And a revision file of
+    many megabytes is data, not a migration: loading it would take long and much memory,
+    on every command (the hooks too)."""
     versions = config.versions_dir
-    for path in versions.glob("*.py") if versions.is_dir() else ():
+    for path in sorted(versions.glob("*.py")) if versions.is_dir() else ():
         if path.name.startswith((".", "_")):
             continue  # as Alembic: an editor's lock file (.#x.py), __init__.py
         try:
             size = path.stat().st_size
+            content = b"" if size > MAX_REVISION_BYTES else path.read_bytes()
         except OSError:
-            continue  # a dangling link: Alembic says what it makes of it
+            continue  # a dangling link, say: Alembic says what it makes of it
         if size > MAX_REVISION_BYTES:
             raise FatalError(
                 f"{path}: a revision file of {size / 1_000_000:.1f} MB "
@@ -94,6 +100,25 @@ def _refuse_huge_files(config: Config) -> None:
                 hint="load bulk data from a file or a script run by the revision, "
                 "not from the revision's own source",
             )
+        _check_revision_source(path, content)
+
+
+def _check_revision_source(path: Path, content: bytes) -> None:
+    from migrail.history.graph import misdeclared
+
+    if b"\0" in content:
+        line = content.count(b"\n", 0, content.index(b"\0")) + 1
+        raise FatalError(
+            f"{path}:{line}: a NUL byte in a revision file: it is not Python source",
+            hint="restore it (git checkout it); an editor that saves UTF-16 writes NUL bytes "
+            "too: save it as UTF-8",
+        )
+    wrong = misdeclared(content.decode("utf-8", errors="replace"))
+    if wrong is not None:
+        raise FatalError(
+            f"{path}:{wrong[0]}: {wrong[1]}",
+            hint="write revision ids in quotes, e.g. revision = '0002', down_revision = '0001'",
+        )
 
 
 def _culprit(config: Config, exc: BaseException) -> str:

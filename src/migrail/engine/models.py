@@ -34,9 +34,7 @@ def load_metadata(config: Config, source: Path | None = None) -> MetaData | None
             f"not {config.metadata!r}"
         )
     root = source or config.root
-    for path in (root, root / "src"):
-        if path.is_dir() and str(path) not in sys.path:
-            sys.path.insert(0, str(path))
+    importable(root)
     if source is not None:
         _forget(module_name.partition(".")[0])
     try:
@@ -67,6 +65,15 @@ def load_metadata(config: Config, source: Path | None = None) -> MetaData | None
             hint="point [tool.migrail] metadata at your models, e.g. 'app.models:Base.metadata'",
         )
     return target
+
+
+def importable(root: Path) -> None:
+    """Put the project ``root`` and its ``src/`` folder first on ``sys.path`` (as alembic.ini's
+    ``prepend_sys_path = .`` does): the models, ``env.py`` and the revisions import the
+    project's own modules the same way in every command, installed or not."""
+    for path in (root, root / "src"):
+        if path.is_dir() and str(path) not in sys.path:
+            sys.path.insert(0, str(path))
 
 
 def _forget(package: str) -> None:

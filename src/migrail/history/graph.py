@@ -89,6 +89,36 @@ def _parsed_assignments(source: str) -> dict[str, object]:
     return values
 
 
+# Every value Alembic reads from a revision's header, written as a literal at the module's top.
+_DECLARATION = re.compile(
+    r"^(?P<name>revision|down_revision|branch_labels|depends_on)\s*(?::[^=\n]+)?=\s*"
+    r"(?P<value>.+?)\s*(?:#.*)?$",
+    re.MULTILINE,
+)
+
+
+def misdeclared(source: str) -> tuple[int, str] | None:
+    """The first header value of a revision file written as a literal of a type Alembic cannot
+    take (``revision = 6``), as its line and what is wrong: Alembic fails on it with a
+    TypeError that names no file. Values computed, or split over lines, are not judged."""
+    for match in _DECLARATION.finditer(source):
+        try:
+            value = ast.literal_eval(match["value"])
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            continue
+        name = match["name"]
+        line = source.count("\n", 0, match.start()) + 1
+        if name == "revision" and not isinstance(value, str):
+            return line, f"revision = {value!r}: a revision id is a string"
+        listed = value if isinstance(value, (tuple, list)) else (value,)
+        if value is not None and not all(isinstance(item, str) for item in listed):
+            what = (
+                "branch labels: a label" if name == "branch_labels" else "revisions: a revision id"
+            )
+            return line, f"{name} = {value!r}: it names {what} (a string), a tuple of them, or None"
+    return None
+
+
 def read_headers(versions: Path) -> list[Header]:
     """Every revision file under ``versions`` (Alembic's layout: ``*.py``, not ``__init__``)."""
     return [

@@ -18,11 +18,13 @@ IRREVERSIBLE_MARKER = "irreversible"
 def check_versions_folder(config: Config) -> None:
     """Refuse a versions folder that is a file, or that cannot be listed: either would read as
     a history without revisions ("nothing to prove", "up to date"). One that does not exist is
-    a history without revisions (git keeps no empty folder)."""
+    a history without revisions (git keeps no empty folder), unless ``migrail.sum`` records
+    revisions: then it was lost, and ``sum --update`` would record its loss."""
     versions = config.versions_dir
-    if not versions.exists() and not versions.is_symlink():
-        return
     shown = config.shown(versions)
+    if not versions.exists() and not versions.is_symlink():
+        _check_nothing_recorded(config, shown)
+        return
     if not versions.is_dir():
         raise FatalError(
             f"{shown} is not a folder: it should hold the revision files",
@@ -35,6 +37,22 @@ def check_versions_folder(config: Config) -> None:
             f"cannot read the revision files in {shown}: {exc.strerror}",
             hint=f"let this user read it: chmod u+rx {shown} (or run as its owner)",
         ) from None
+
+
+def _check_nothing_recorded(config: Config, shown: str) -> None:
+    from migrail.core import files
+    from migrail.history import sums
+
+    path = config.migrations_dir / sums.SUM_FILE
+    if not path.exists():
+        return
+    recorded = len(sums.parse_sum(files.read_text(path))[0])
+    if recorded:
+        raise FatalError(
+            f"{shown} does not exist, but {config.shown(path)} records {recorded} revision(s)",
+            hint=f"restore the folder (git checkout {shown}); to start the history anew, "
+            f"remove {config.shown(path)} too",
+        )
 
 
 def ordered_revisions(script: ScriptDirectory) -> list[Script]:

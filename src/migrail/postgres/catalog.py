@@ -112,7 +112,7 @@ def table_sizes(connection: Connection, tables: set[str]) -> dict[str, dict[str,
     from sqlalchemy import text
     from sqlalchemy.exc import DBAPIError
 
-    from migrail.postgres.database import lock_timed_out
+    from migrail.postgres.target import lock_timed_out
 
     sizes = {}
     for table in sorted(tables):

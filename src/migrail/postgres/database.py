@@ -174,6 +174,8 @@ def advisory_lock(connection: Connection, on_wait: Callable[[], None]) -> Iterat
     key = {"key": MIGRATE_LOCK_KEY}
     if not connection.execute(text("SELECT pg_try_advisory_lock(:key)"), key).scalar_one():
         on_wait()
+        # Another migrate may take long: waited for without lock_timeout (until this commit).
+        connection.exec_driver_sql("SET LOCAL lock_timeout = 0")
         connection.execute(text("SELECT pg_advisory_lock(:key)"), key)
     connection.commit()
     try:
@@ -185,74 +187,3 @@ def advisory_lock(connection: Connection, on_wait: Callable[[], None]) -> Iterat
             if not connection.invalidated:
                 connection.execute(text("SELECT pg_advisory_unlock(:key)"), key)
                 connection.commit()
-
-
-LOCK_NOT_AVAILABLE = "55P03"
-
-
-def lock_timed_out(exc: BaseException) -> bool:
-    """Whether ``exc`` is PostgreSQL giving up a lock wait at lock_timeout."""
-    error = getattr(exc, "orig", None) or exc
-    return getattr(error, "sqlstate", None) == LOCK_NOT_AVAILABLE
-
-
-@contextmanager
-def reading(
-    connection: Connection, command: str, *, lock_timeout: str, statement_timeout: str
-) -> Iterator[None]:
-    """Reads under the configured timeouts: a table locked by a long transaction would hold
-    them forever. A lock wait that times out is a FatalError naming the table and its holder."""
-    from sqlalchemy.exc import DBAPIError
-
-    # Values of the config's duration form only (checked when it is loaded): nothing to quote.
-    connection.exec_driver_sql(f"SET lock_timeout = '{lock_timeout}'")
-    connection.exec_driver_sql(f"SET statement_timeout = '{statement_timeout}'")
-    connection.commit()
-    try:
-        yield
-    except DBAPIError as exc:
-        if not lock_timed_out(exc):
-            raise
-        connection.rollback()
-        raise _locked(connection, command, lock_timeout) from None
-
-
-def _locked(connection: Connection, command: str, lock_timeout: str) -> FatalError:
-    """Which table stopped ``command``, and who holds it: a reader waits only behind an
-    ACCESS EXCLUSIVE lock, held or queued for (reads queue behind a waiting ALTER TABLE)."""
-    from sqlalchemy import text
-
-    row = connection.execute(
-        text(
-            "SELECT l.relation::regclass::text, l.pid, l.granted, a.usename, a.application_name,"
-            " a.state FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid"
-            " WHERE l.locktype = 'relation' AND l.mode = 'AccessExclusiveLock'"
-            " AND l.pid <> pg_backend_pid()"
-            " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-            " ORDER BY l.granted DESC, 1, 2 LIMIT 1"
-        )
-    ).first()
-    connection.rollback()
-    waited = f"{command} waited longer than lock_timeout {lock_timeout}"
-    if row is None:
-        return FatalError(
-            f"{waited} for a table's lock (its holder has let go since)",
-            hint=f"run {command} again",
-        )
-    table, pid, granted, user, application, state = row
-    who = ", ".join(
-        part
-        for part in (
-            f"user {user}" if user else "",
-            f'application "{application}"' if application else "",
-            state or "",
-        )
-        if part
-    )
-    what = "holds" if granted else "is waiting for, ahead of it,"
-    return FatalError(
-        f"{waited} for table {table}: process {pid}{f' ({who})' if who else ''} {what} an "
-        "ACCESS EXCLUSIVE lock on it",
-        hint=f"run {command} again once that transaction ends, or end it: "
-        f"SELECT pg_terminate_backend({pid})",
-    )

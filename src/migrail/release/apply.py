@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from migrail.core.config import resolve_environment
 from migrail.core.errors import FatalError
+from migrail.core.signals import sigterm_raises
 from migrail.engine.executor import Executor
 from migrail.engine.steps import MigrationFailed, Step
 from migrail.history import sums
@@ -58,14 +59,20 @@ def apply_plan(
 ) -> Applied:
     """Apply the approved plan ``made`` under the migrate lock (``on_wait``: another holds it),
     or raise a FatalError saying why it is refused. ``on_retry`` is told the pause before a
-    revision whose lock wait timed out is tried again."""
-    from migrail.postgres.database import advisory_lock, connect
+    revision whose lock wait timed out is tried again. SIGTERM stops it as Ctrl-C does (the
+    running revision cancelled and rolled back)."""
+    from migrail.postgres.database import advisory_lock
     from migrail.postgres.identity import read_identity, record_identity
+    from migrail.postgres.target import connect_target, refuse_read_only
 
     check_approval(config, made, plan_path)
     _, url = resolve_environment(config, made.environment)
     executor = Executor(config)
-    with connect(url) as connection:
+    with (
+        sigterm_raises(),
+        connect_target(url, "apply", lock_timeout=config.lock_timeout) as connection,
+    ):
+        refuse_read_only(connection, "apply")
         _check_unchanged(config, executor, connection, made)
         if not made.revisions:
             return Applied([])

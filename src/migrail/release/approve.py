@@ -42,7 +42,7 @@ def check_approval(config: Config, made: Plan, plan_path: Path) -> None:
     try:
         approval = json.loads(path.read_text())
         plan_id, approver = approval["plan_id"], approval["approved_by"]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise FatalError(f"apply is refused: {path} is not an approval") from None
     if plan_id != made.plan_id:
         raise FatalError(

@@ -26,18 +26,12 @@ _BOOKKEEPING = {"alembic_version"}
 def live_drift(executor: Executor, url: URL) -> tuple[tuple[str, ...], list[str]]:
     """The revision the database at ``url`` is at, and how it differs from what that revision
     implies; read only, under the configured timeouts."""
-    from migrail.postgres.database import connect, reading
+    from migrail.postgres.target import connect_target
 
     config = executor.config
-    with (
-        connect(url) as connection,
-        reading(
-            connection,
-            "drift",
-            lock_timeout=config.lock_timeout,
-            statement_timeout=config.statement_timeout,
-        ),
-    ):
+    with connect_target(
+        url, "drift", lock_timeout=config.lock_timeout, statement_timeout=config.statement_timeout
+    ) as connection:
         current = executor.current(connection)
         found, _ = find_drift(executor, connection, current)
     return current, found

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migrail.core.errors import FatalError
+from migrail.core.writes import all_or_nothing
 
 if TYPE_CHECKING:
     from migrail.engine.executor import Executor
@@ -79,11 +80,12 @@ def check_plan_path(path: Path) -> None:
 
 
 def write_plan(plan: Plan, path: Path) -> Path:
-    """``plan.json`` at ``path``, and ``plan.md`` beside it for reviewers."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({**plan.content(), "plan_id": plan.plan_id}, indent=2) + "\n")
+    """``plan.json`` at ``path``, and ``plan.md`` beside it for reviewers: both, or neither and
+    a FatalError saying why (a folder the user may not write, a full disk)."""
     summary = path.with_suffix(".md")
-    summary.write_text(render_markdown(plan))
+    with all_or_nothing() as writes:
+        writes.write(path, json.dumps({**plan.content(), "plan_id": plan.plan_id}, indent=2) + "\n")
+        writes.write(summary, render_markdown(plan))
     return summary
 
 
@@ -104,6 +106,11 @@ def load_plan(path: Path) -> Plan:
     except FileNotFoundError:
         raise FatalError(
             f"{path} does not exist", hint="make one: migrail plan --env NAME"
+        ) from None
+    except RecursionError:  # Python's JSON reader recurses once per [ or {
+        raise FatalError(
+            f"{path} is not a migrail plan (its JSON is nested too deeply)",
+            hint="make one: migrail plan --env NAME",
         ) from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise FatalError(f"{path} is not a migrail plan ({type(exc).__name__}: {exc})") from None

@@ -39,19 +39,14 @@ def read_live(executor: Executor, url: URL) -> LiveDatabase:
     """Read the database ``url`` names for a plan; nothing is written to it."""
     from migrail.engine.render import render_each
     from migrail.postgres.catalog import table_sizes
-    from migrail.postgres.database import connect, reading, server_version
+    from migrail.postgres.database import server_version
+    from migrail.postgres.target import connect_target
     from migrail.release.drift import find_drift
 
     config = executor.config
-    with (
-        connect(url) as connection,
-        reading(
-            connection,
-            "plan",
-            lock_timeout=config.lock_timeout,
-            statement_timeout=config.statement_timeout,
-        ),
-    ):
+    with connect_target(
+        url, "plan", lock_timeout=config.lock_timeout, statement_timeout=config.statement_timeout
+    ) as connection:
         current = executor.current(connection)
         pieces = render_each(executor, current)
         identity, hidden = _stated_identity(connection)
