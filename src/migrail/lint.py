@@ -19,6 +19,7 @@ from migrail.render import render_each
 from migrail.scratch import scratch_directory
 from migrail.squawk import RULES_URL, Violation, run_squawk
 from migrail.suppressions import Suppression, read_suppressions
+from migrail.urls import mask_text
 
 if TYPE_CHECKING:
     from alembic.script import Script
@@ -161,7 +162,9 @@ def _from_squawk(violation: Violation, revision: Script, report: LintReport) -> 
         help=violation.help,
         source="squawk",
         url=f"{RULES_URL}{violation.rule}",
-        context={"statement": statement.strip(), "sql line": str(violation.line)},
+        # Masked: a statement may set a password ('CREATE ROLE ... PASSWORD'), and findings
+        # go to CI logs and code scanning.
+        context={"statement": mask_text(statement.strip()), "sql line": str(violation.line)},
     )
 
 
