@@ -350,3 +350,21 @@ def test_a_squawk_config_file_is_passed_on(
         pyproject.read_text() + '\n[tool.migrail.lint]\nsquawk_config = "config/squawk.toml"\n'
     )
     assert _lint(capsys)[0] == 0
+
+
+def test_a_finding_never_shows_a_password_its_statement_holds(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_revision(
+        project,
+        "0002",
+        "reporting_role",
+        "0001",
+        "op.execute(\"ALTER TABLE tasks ADD COLUMN upstream varchar(200) "
+        "DEFAULT 'postgresql://sync:Sw0rdf1sh-77@replica/app'\")",
+    )
+    for format_ in ("terminal", "json", "sarif", "github"):
+        main(["lint", "--format", format_])
+        out, err = capsys.readouterr()
+        assert "prefer-text-field" in out + err, format_  # the statement is shown
+        assert "Sw0rdf1sh" not in out + err, format_

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from migrail.core.errors import FatalError
 from migrail.core.scratch import scratch_directory
+from migrail.core.urls import mask_text
 from migrail.engine.render import render_each
 from migrail.history.revisions import short_name
 from migrail.lint import sourcemap
@@ -162,7 +163,9 @@ def _from_squawk(violation: Violation, revision: Script, report: LintReport) -> 
         help=violation.help,
         source="squawk",
         url=f"{RULES_URL}{violation.rule}",
-        context={"statement": statement.strip(), "sql line": str(violation.line)},
+        # Masked: a statement may set a password ('CREATE ROLE ... PASSWORD'), and findings
+        # go to CI logs and code scanning.
+        context={"statement": mask_text(statement.strip()), "sql line": str(violation.line)},
     )
 
 
