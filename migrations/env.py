@@ -1,5 +1,5 @@
 """Alembic environment of agent_armor; migrail passes the connection and the models' metadata."""
 
-from migrail.engine.alembic_env import run_migrations
+from migrail.alembic_env import run_migrations
 
 run_migrations()
