@@ -43,7 +43,7 @@ ENV_PY = """import os
 
 from alembic import context
 
-from migrail.engine.alembic_env import run_migrations
+from migrail.alembic_env import run_migrations
 
 if context.is_offline_mode() or "connection" in context.config.attributes:
     run_migrations()

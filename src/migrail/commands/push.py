@@ -68,11 +68,12 @@ def _refuse_protected_or_migrated(
             f"(you named it {environment.name})",
             hint=_INSTEAD,
         )
-    current = Executor(config).current(connection)
+    executor = Executor(config)
+    current = executor.current(connection)
     if current:
         raise FatalError(
             f"push is refused: the database has a migration history (at "
-            f"{Executor(config).label(current)}) that push would fork",
+            f"{executor.label(current)}) that push would fork",
             hint="apply the history instead: migrail migrate",
         )
 

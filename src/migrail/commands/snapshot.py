@@ -26,11 +26,12 @@ def snapshot(config: Config, *, console: Console) -> int:
             "snapshots are of models, and no models are configured",
             hint="set [tool.migrail] metadata = 'package.module:metadata'",
         )
-    head = Executor(config).head
+    executor = Executor(config)
+    head = executor.head
     if head is None:
         raise FatalError(
             "there is no revision to write a snapshot for", hint="migrail generate NAME"
         )
-    path = write_snapshot(config, metadata, short_name(Executor(config).script.get_revision(head)))
+    path = write_snapshot(config, metadata, short_name(executor.script.get_revision(head)))
     output.success(console, f"wrote {path.relative_to(config.root)}")
     return 0
