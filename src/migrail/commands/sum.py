@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from migrail.commands.check import check
 from migrail.core import output
-from migrail.core.files import read_text, unwritable
+from migrail.core.files import read_bytes, unwritable
 from migrail.history import sums
 from migrail.history.released import released, update_sum
 from migrail.history.revisions import check_versions_folder
@@ -27,7 +27,8 @@ def sum_command(config: Config, *, update: bool, force: bool, console: Console) 
     check_versions_folder(config)
     files = {p.name: content for p, content in DiskTree().files(config.versions_dir, ".py").items()}
     files.pop("__init__.py", None)
-    text = read_text(path) if path.is_file() else None  # a folder there: named on writing
+    # Not UTF-8 (a bad merge, an editor): what is legible of it still guards released lines.
+    text = read_bytes(path).decode(errors="replace") if path.is_file() else None
     updated, forced = update_sum(text, files, released(config), force=force)
     try:
         path.write_text(updated)
