@@ -19,6 +19,7 @@ from migrail.postgres.catalog import schema_facts
 from migrail.postgres.database import MIGRATE_LOCK_KEY, connect
 from migrail.postgres.ephemeral import Server
 from migrail.release.plan import Plan, write_plan
+from testing.git import commit_all
 from testing.postgres import database_names, query, version
 from testing.projects import write_revision
 
@@ -40,6 +41,16 @@ def _edit(path: str, old: str, new: str) -> Setup:
 
 def _write(path: str, text: str) -> Setup:
     return lambda project, monkeypatch: (project / path).write_text(text)
+
+
+def _base_branch(name: str) -> Setup:
+    def setup(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        commit_all(project)
+        _edit("pyproject.toml", "[tool.migrail]\n", f'[tool.migrail]\nbase_branch = "{name}"\n')(
+            project, monkeypatch
+        )
+
+    return setup
 
 
 def _two_heads(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -276,8 +287,8 @@ CASES: list[tuple[str, list[str], Setup, str]] = [
         ["status"],
         _edit("pyproject.toml", 'migrations = "migrations"', 'migration = "migrations"'),
         "error: unknown key(s) in [tool.migrail]: migration\n"
-        "hint: known keys: default_environment, environments, four_eyes, lint, lock_retries, "
-        "lock_timeout, metadata, migrations, revision_naming, statement_timeout\n",
+        "hint: known keys: base_branch, default_environment, environments, four_eyes, lint, "
+        "lock_retries, lock_timeout, metadata, migrations, revision_naming, statement_timeout\n",
     ),
     (
         "unknown revision naming",
@@ -697,6 +708,38 @@ CASES: list[tuple[str, list[str], Setup, str]] = [
         "error: {project}/migrations/versions/0002_bytes.py:1: revision = b'0002': a revision "
         "id is a string\n"
         "hint: write revision ids in quotes, e.g. revision = '0002', down_revision = '0001'\n",
+    ),
+    # released and unreleased revisions: drop, sum --update, base_branch
+    (
+        "drop of a revision that does not exist",
+        ["drop", "0099"],
+        _env("UNUSED", ""),
+        "error: no revision '0099' in migrations/versions\n"
+        "hint: name it by its id or its file name without .py (migrail status lists them)\n",
+    ),
+    (
+        "drop outside a git repository",
+        ["drop", "0001"],
+        _env("UNUSED", ""),
+        "error: 0001_create_tasks is released (outside a git repository with a base branch, "
+        "every revision counts as released), so it may have run somewhere\n"
+        "hint: undo it with a new revision instead: migrail generate NAME\n",
+    ),
+    (
+        "sum --update over an edited released revision",
+        ["sum", "--update"],
+        _edit("migrations/versions/0001_create_tasks.py", "def upgrade", "# x\ndef upgrade"),
+        "error: released revision(s) changed since recorded in migrail.sum: "
+        "0001_create_tasks.py\n"
+        "hint: restore them (git checkout), or, if the change is deliberate and already applied "
+        "where they ran, record it: migrail sum --update --force\n",
+    ),
+    (
+        "a base_branch that does not exist",
+        ["check", "--only", "immutable"],
+        _base_branch("trunk"),
+        "error: [tool.migrail] base_branch 'trunk' is not a commit this repository knows\n"
+        "hint: fetch it first (git fetch origin), or name another branch\n",
     ),
 ]
 

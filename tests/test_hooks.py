@@ -96,10 +96,13 @@ def test_editing_a_released_revision_is_rejected(consumer: Path) -> None:
         "immutable/changed: 0001_create_tasks.py was changed after it was recorded in migrail.sum"
         in output
     )
-    assert "hint: if the change is deliberate, refresh the sum: migrail sum --update" in output
+    assert (
+        "hint: a released revision stays as it is: restore it; if the change is deliberate, "
+        "record it: migrail sum --update --force" in output
+    )
 
 
-def test_a_recorded_new_revision_commits_and_an_unrecorded_one_does_not(consumer: Path) -> None:
+def test_the_hook_records_a_new_revision_in_the_sum_and_asks_to_add_it(consumer: Path) -> None:
     write_revision(
         consumer,
         "0002",
@@ -110,13 +113,38 @@ def test_a_recorded_new_revision_commits_and_an_unrecorded_one_does_not(consumer
     )
     code, output = _commit(consumer, "an unrecorded revision")
     assert code == 1
-    assert "immutable/unrecorded: 0002_add_note.py is not recorded in migrail.sum" in output
-    from migrail.main import main
-
-    assert main(["sum", "--update"]) == 0
+    assert _hook_line(output, "migrail released revisions are unchanged") == "Failed"
+    assert (
+        "immutable/sum-updated: migrations/migrail.sum updated for unreleased revision(s): "
+        "0002_add_note.py\nhint: git add migrations/migrail.sum and commit again" in output
+    )
     code, output = _commit(consumer, "a recorded revision")
     assert code == 0, output
     assert _hook_line(output, "migrail single head") == "Passed"
+
+
+def test_an_unreleased_revision_is_edited_and_deleted_without_a_sum_error(
+    consumer: Path,
+) -> None:
+    git(consumer, "checkout", "-q", "-b", "feature")
+    path = write_revision(consumer, "0002", "add_note", "0001", "pass")
+    assert _commit(consumer, "a new revision")[0] == 1  # the hook writes its sum line
+    assert _commit(consumer, "a new revision")[0] == 0
+    path.write_text(path.read_text().replace("pass", 'op.execute("SELECT 1")', 1))
+    code, output = _commit(consumer, "the new revision, edited")
+    assert code == 1
+    assert "immutable/changed" not in output
+    assert "immutable/sum-updated: migrations/migrail.sum updated for unreleased" in output
+    code, output = _commit(consumer, "the new revision, edited")
+    assert code == 0, output
+    path.unlink()
+    code, output = _commit(consumer, "the new revision, deleted")
+    assert code == 1
+    assert "immutable/removed" not in output
+    assert "immutable/sum-updated: migrations/migrail.sum updated for unreleased" in output
+    code, output = _commit(consumer, "the new revision, deleted")
+    assert code == 0, output
+    assert "0002_add_note.py" not in (consumer / "migrations" / "migrail.sum").read_text()
 
 
 def test_two_branches_conflict_in_the_sum_fail_single_head_and_pass_after_rebase(

@@ -133,6 +133,14 @@ def build_parser() -> argparse.ArgumentParser:
     sums.add_argument(
         "--update", action="store_true", help="record every revision file as it is now"
     )
+    sums.add_argument(
+        "--force",
+        action="store_true",
+        help="with --update: record released revisions anew too (edited or removed)",
+    )
+
+    drop = _command(commands, "drop", "remove an unreleased revision and its SQL, snapshot, sum")
+    drop.add_argument("revision", metavar="REV", help="its id, or its file name without .py")
 
     rebase = _command(commands, "rebase", "move this branch's new revisions after another's head")
     rebase.add_argument(
@@ -186,6 +194,7 @@ _COMMANDS = {
     "lint": "lint:lint",
     "check": "check:check",
     "sum": "sum:sum_command",
+    "drop": "drop:drop",
     "snapshot": "snapshot:snapshot",
     "rebase": "rebase:rebase",
     "cleanup": "cleanup:cleanup",

@@ -45,9 +45,10 @@ def test_editing_a_recorded_revision_fails_until_the_sum_is_refreshed(
     assert capsys.readouterr().err == (
         "error: immutable/changed: 0001_create_tasks.py was changed after it was recorded in "
         "migrail.sum\n"
-        "hint: if the change is deliberate, refresh the sum: migrail sum --update\n"
+        "hint: a released revision stays as it is: restore it; if the change is deliberate, "
+        "record it: migrail sum --update --force\n"
     )
-    assert main(["sum", "--update"]) == 0
+    assert main(["sum", "--update", "--force"]) == 0
     assert main(["sum"]) == 0
 
 

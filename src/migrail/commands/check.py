@@ -28,9 +28,13 @@ def check(config: Config, *, only: str | None, staged: bool, console: Console) -
         check_versions_folder(config)
     tree = StagedTree(config.root) if staged else DiskTree()
     findings = [finding for name in names for finding in CHECKS[name](config, tree)]
+    failing = [finding for finding in findings if finding.failing]
     for finding in findings:
+        if not finding.failing:
+            output.plain_note(f"{finding.rule}: {finding.message}")
+    for finding in failing:
         output.plain(f"{finding.rule}: {finding.message}", finding.help)
-    if not findings:
+    if not failing:
         where = "staged history" if staged else "history"
         output.plain(f"{', '.join(names)}: the {where} is sound", ok=True)
-    return 1 if findings else 0
+    return 1 if failing else 0

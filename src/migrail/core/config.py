@@ -31,6 +31,7 @@ DEFAULT_ENVIRONMENTS: Mapping[str, Mapping[str, Any]] = {
     "production": {"url_env": "PRODUCTION_DATABASE_URL", "protected": True},
 }
 _KNOWN_KEYS = {
+    "base_branch",
     "metadata",
     "migrations",
     "revision_naming",
@@ -88,6 +89,8 @@ class Config:
     # a revision's lock wait times out (with growing pauses between tries).
     four_eyes: bool = False
     lock_retries: int = 3
+    # The branch whose revisions are released (None: origin/main, main, origin/master, master).
+    base_branch: str | None = None
 
     @property
     def versions_dir(self) -> Path:
@@ -163,6 +166,7 @@ def load_config(project: Path | None = None) -> Config:
         lint=_lint_settings(root, table.get("lint", {})),
         four_eyes=_flag(table, "four_eyes"),
         lock_retries=_count(table, "lock_retries", 3),
+        base_branch=_text(table, "base_branch", "") or None,
     )
     config.environment(None)
     return config

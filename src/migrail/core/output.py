@@ -53,6 +53,11 @@ def plain(message: str, hint: str | None = None, *, ok: bool = False) -> None:
     sys.stderr.write("".join(f"{line}\n" for line in lines))
 
 
+def plain_note(message: str) -> None:
+    """A finding that does not fail, for the commit hooks: ``note: ...``."""
+    sys.stderr.write(f"note: {message}\n")
+
+
 def info(console: Console, message: str) -> None:
     """A line of progress or information."""
     from rich.markup import escape

@@ -1,6 +1,7 @@
 """Files a command writes together: all of them, or none.
 
-``generate`` writes a revision (through Alembic), its SQL, a schema snapshot and the sum; a
+``generate`` writes a revision (through Alembic), its SQL, a schema snapshot and the sum, and
+``drop`` removes them; a
 read-only folder or a name taken by a folder must not leave half of that behind, which the
 commit hooks would then trip over. Each write records how to undo itself; a failure anywhere in
 the block undoes them all, and a file that cannot be written is named, with what is in the way.
@@ -35,6 +36,15 @@ class Writes:
             path.write_text(text, encoding="utf-8")
         except OSError as exc:
             raise unwritable(path, exc) from None
+
+    def remove(self, path: Path) -> None:
+        """Remove the file ``path``, undone by writing it back as it was."""
+        previous = path.read_bytes()
+        try:
+            path.unlink()
+        except OSError as exc:
+            raise unwritable(path, exc) from None
+        self._undo.append(lambda: path.write_bytes(previous))
 
     def watch(self, folder: Path) -> None:
         """``folder`` is about to get files from another writer (Alembic): the files and folders

@@ -1,7 +1,8 @@
 """``migrations/migrail.sum``: the sha256 of every revision file, and of the list itself.
 
-A revision that is in the sum is released: editing it fails the check until the sum is
-deliberately refreshed (``migrail sum --update``). The total sits on the last line, so two
+A released revision (see ``released``) that is in the sum stays as recorded: editing it fails
+the check until the sum is deliberately refreshed (``migrail sum --update --force``); the lines
+of revisions only this branch has follow their files. The total sits on the last line, so two
 branches that each add a revision both change the end of the file and git reports a conflict
 when they meet, instead of a second head turning up later (as Atlas's atlas.sum does).
 """
@@ -31,7 +32,7 @@ def digest(content: bytes) -> str:
 
 def render_sum(files: Mapping[str, bytes]) -> str:
     """The sum file for revision files by name: one sorted line each, then the total."""
-    return _render({name: digest(content) for name, content in files.items()})
+    return render_digests({name: digest(content) for name, content in files.items()})
 
 
 def record(text: str | None, files: Mapping[str, bytes]) -> str:
@@ -40,10 +41,12 @@ def record(text: str | None, files: Mapping[str, bytes]) -> str:
     if text is None:
         return render_sum(files)
     recorded, _, _ = parse_sum(text)
-    return _render({**{name: digest(content) for name, content in files.items()}, **recorded})
+    digests = {name: digest(content) for name, content in files.items()}
+    return render_digests({**digests, **recorded})
 
 
-def _render(digests: Mapping[str, str]) -> str:
+def render_digests(digests: Mapping[str, str]) -> str:
+    """The sum file for digests by file name."""
     body = "".join(f"{name} {value}\n" for name, value in sorted(digests.items()))
     return f"{body}{_TOTAL} {digest(body.encode())}\n"
 

@@ -13,7 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from migrail.core.files import unwritable
 from migrail.history import graph, sums
+from migrail.history.released import judge_sum, released
 from migrail.lint.findings import Finding
 
 if TYPE_CHECKING:
@@ -47,15 +49,17 @@ def single_head(config: Config, tree: Tree) -> list[Finding]:
 
 
 def immutable(config: Config, tree: Tree) -> list[Finding]:
-    """A revision recorded in ``migrail.sum`` is not edited, removed or added unrecorded.
+    """A released revision recorded in ``migrail.sum`` is not edited, removed or added unrecorded.
 
-    Released revisions have run in production: editing one changes nothing there but makes the
-    repository lie about what ran. A deliberate change refreshes the sum (``migrail sum --update``).
+    Released revisions may have run in production: editing one changes nothing there but makes
+    the repository lie about what ran. A deliberate change refreshes the sum (``migrail sum
+    --update --force``). Revisions only this branch has are drafts: the sum follows them, and
+    the check rewrites it and fails once, as a formatter does, so that the commit carries it.
+    Released revisions that disagreed with the sum before this branch are a note, not a failure.
     """
     sum_path = config.migrations_dir / sums.SUM_FILE
     text = tree.read(sum_path)
-    files = {path.name: content for path, content in tree.files(config.versions_dir, ".py").items()}
-    files.pop("__init__.py", None)
+    files = _revision_files(config, tree)
     if text is None:
         return [
             _finding(
@@ -65,10 +69,33 @@ def immutable(config: Config, tree: Tree) -> list[Finding]:
                 "record the history as it stands: migrail sum --update",
             )
         ]
-    return [
+    judged = judge_sum(text.decode(errors="replace"), files, released(config))
+    found = [
         _finding(config, f"immutable/{problem.kind}", problem.message, _SUM_HINT)
-        for problem in sums.verify(text.decode(errors="replace"), files)
+        for problem in judged.failing
     ]
+    found += [
+        _note(config, f"immutable/{problem.kind}", f"{problem.message} (released)")
+        for problem in judged.baseline
+    ]
+    if judged.followed and not any(p.kind == "corrupt" for p in judged.failing):
+        try:
+            sum_path.write_text(judged.updated)
+        except OSError as exc:
+            raise unwritable(sum_path, exc) from None
+        message = (
+            f"{_relative(config, sum_path)} updated for unreleased revision(s): "
+            + ", ".join(judged.followed)
+        )
+        hint = f"git add {_relative(config, sum_path)} and commit again"
+        found.append(_finding(config, "immutable/sum-updated", message, hint))
+    return found
+
+
+def _revision_files(config: Config, tree: Tree) -> dict[str, bytes]:
+    files = {path.name: content for path, content in tree.files(config.versions_dir, ".py").items()}
+    files.pop("__init__.py", None)
+    return files
 
 
 def _headers(config: Config, tree: Tree) -> list[graph.Header]:
@@ -104,11 +131,19 @@ def _finding(config: Config, rule: str, message: str, hint: str | None) -> Findi
     )
 
 
+def _note(config: Config, rule: str, message: str) -> Finding:
+    """A finding in the baseline (a released revision): shown, never failing."""
+    return Finding(rule=rule, severity="warning", message=message, path=config.versions_dir)
+
+
 def _relative(config: Config, path: Path) -> str:
     return str(path.relative_to(config.root))
 
 
-_SUM_HINT = "if the change is deliberate, refresh the sum: migrail sum --update"
+_SUM_HINT = (
+    "a released revision stays as it is: restore it; if the change is deliberate, "
+    "record it: migrail sum --update --force"
+)
 _HINTS = {
     "multiple-heads": "move this branch's new revisions after the other branch's head: "
     "migrail rebase --onto main",
@@ -192,7 +227,8 @@ def lint(config: Config, tree: Tree) -> list[Finding]:
 
     Staged, the migrations folder is copied as it is in the index and linted there, so a
     revision file that is not added, or an unstaged edit, plays no part. Only error-level
-    findings fail the check; ``migrail lint`` shows the warnings too.
+    findings fail the check, and only in revisions not released yet: those of released ones
+    (the baseline, already run where they ran) are notes. ``migrail lint`` shows the warnings.
     """
     import dataclasses
 
@@ -211,16 +247,19 @@ def lint(config: Config, tree: Tree) -> list[Finding]:
             linted = dataclasses.replace(config, root=root, migrations_dir=moved)
             scope = {root / path.relative_to(config.root.resolve()) for path in scope}
         report = lint_history(Executor(linted), scope)
-    return [
-        Finding(
-            rule=f"lint/{finding.rule}",
-            severity="error",
-            message=f"{_where(linted, finding)}: {finding.message}",
-            path=config.root / finding.path.relative_to(linted.root),
-            help=finding.help or (f"see {finding.url}" if finding.url else None),
-        )
-        for finding in report.failing
-    ]
+        state = released(config)
+        return [
+            _note(config, f"lint/{f.rule}", f"{_where(linted, f)}: {f.message} (released)")
+            if state.in_baseline(f.path.name, f.path.read_bytes())
+            else Finding(
+                rule=f"lint/{f.rule}",
+                severity="error",
+                message=f"{_where(linted, f)}: {f.message}",
+                path=config.root / f.path.relative_to(linted.root),
+                help=f.help or (f"see {f.url}" if f.url else None),
+            )
+            for f in report.failing
+        ]
 
 
 def _where(config: Config, finding: Finding) -> str:

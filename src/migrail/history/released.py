@@ -1,0 +1,166 @@
+"""Released or not: which revision files are already on the base branch.
+
+A revision on the base branch (``[tool.migrail] base_branch``; else ``origin/main``, ``main``,
+``origin/master`` or ``master``, the first that exists) may have run in production, so it stays
+as it was recorded. One that only this branch has is a draft: it can be edited or deleted, and
+``migrail.sum`` follows it. Outside a git repository, or with no base branch to be found, every
+revision counts as released, so nothing is ever more lenient than the sum alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from migrail.core import proc
+from migrail.core.errors import FatalError
+from migrail.history import sums
+from migrail.history.tree import parse_batch
+
+if TYPE_CHECKING:
+    from migrail.core.config import Config
+
+DEFAULT_BASES = ("origin/main", "main", "origin/master", "master")
+
+
+@dataclass(frozen=True)
+class Released:
+    """The revision files at the fork point from the base branch, by file name (``None``:
+    every revision file counts as released)."""
+
+    base: str | None
+    files: dict[str, bytes] | None
+
+    def is_released(self, name: str) -> bool:
+        return self.files is None or name in self.files
+
+    def in_baseline(self, name: str, content: bytes) -> bool:
+        """Known to be released, and as it was released: what this branch did not touch."""
+        return self.files is not None and self.files.get(name) == content
+
+
+def released(config: Config) -> Released:
+    """The revision files the base branch already had where this branch left it."""
+    top = _toplevel(config.root)
+    if top is None:
+        return Released(None, None)
+    base = base_ref(config, top)
+    if base is None:
+        return Released(None, None)
+    try:
+        fork = _git(top, "merge-base", base, "HEAD").strip()
+    except FatalError:
+        return Released(base, None)  # no commit yet, or unrelated histories: all released
+    folder = config.versions_dir.resolve().relative_to(top).as_posix()
+    listed = _git(top, "ls-tree", "-z", "--name-only", fork, f"{folder}/")
+    paths = [path for path in listed.split("\0") if _is_revision(path)]
+    specs = "".join(f"{fork}:{path}\n" for path in paths).encode()
+    output = proc.run_bytes(["git", "-C", top, "cat-file", "--batch"], stdin=specs)
+    contents = parse_batch(output, len(paths)) if paths else []
+    return Released(
+        base,
+        {
+            path.rpartition("/")[2]: content
+            for path, content in zip(paths, contents, strict=True)
+            if content is not None
+        },
+    )
+
+
+def base_ref(config: Config, top: Path) -> str | None:
+    """The configured base branch (which must exist), else the first default that exists."""
+    if config.base_branch is not None:
+        if not _has(top, config.base_branch):
+            raise FatalError(
+                f"[tool.migrail] base_branch {config.base_branch!r} is not a commit this "
+                "repository knows",
+                hint="fetch it first (git fetch origin), or name another branch",
+            )
+        return config.base_branch
+    return next((ref for ref in DEFAULT_BASES if _has(top, ref)), None)
+
+
+def _toplevel(root: Path) -> Path | None:
+    try:
+        return Path(_git(root, "rev-parse", "--show-toplevel").strip()).resolve()
+    except FatalError:
+        return None
+
+
+def _has(top: Path, ref: str) -> bool:
+    try:
+        _git(top, "rev-parse", "--verify", "--quiet", f"{ref}^{{object}}")
+    except FatalError:
+        return False
+    return True
+
+
+def _is_revision(path: str) -> bool:
+    name = path.rpartition("/")[2]
+    return name.endswith(".py") and name != "__init__.py" and not name.startswith(".")
+
+
+def _git(root: Path, *args: str) -> str:
+    return proc.run(["git", "-C", root, *args], timeout=60)
+
+
+@dataclass(frozen=True)
+class SumJudgement:
+    """The sum against the revision files, released and not.
+
+    ``failing``: what this branch did to released revisions (edited, removed, added
+    unrecorded), and a sum edited by hand. ``baseline``: released revisions that disagreed with
+    the sum before this branch touched them. ``followed``: unreleased revisions whose lines the
+    sum must follow, and ``updated`` the sum that does.
+    """
+
+    failing: list[sums.SumProblem]
+    baseline: list[sums.SumProblem]
+    followed: list[str]
+    updated: str
+
+
+def judge_sum(text: str, files: dict[str, bytes], state: Released) -> SumJudgement:
+    """Which of the sum's disagreements with ``files`` fail, which are the baseline, and which
+    the sum simply follows (revisions not released yet)."""
+    failing, baseline, followed = [], [], []
+    for problem in sums.verify(text, files):
+        if problem.kind == "corrupt":
+            failing.append(problem)
+        elif not state.is_released(problem.name):
+            followed.append(problem.name)
+        elif problem.name in files and state.in_baseline(problem.name, files[problem.name]):
+            baseline.append(problem)
+        else:
+            failing.append(problem)
+    recorded, _, _ = sums.parse_sum(text)
+    for name in followed:
+        recorded.pop(name, None)
+        if name in files:
+            recorded[name] = sums.digest(files[name])
+    return SumJudgement(failing, baseline, followed, sums.render_digests(recorded))
+
+
+def update_sum(
+    text: str | None, files: dict[str, bytes], state: Released, *, force: bool
+) -> tuple[str, list[str]]:
+    """The sum recording ``files``, and the released revisions it records anew (edited or
+    removed since recorded). Those are refused (a FatalError naming them) unless ``force``:
+    re-recording a released revision is a decision, never a side effect."""
+    recorded = sums.parse_sum(text)[0] if text is not None else {}
+    digests = {name: sums.digest(content) for name, content in files.items()}
+    again = sorted(
+        name
+        for name in {*recorded, *digests}
+        if name in recorded
+        and state.is_released(name)
+        and recorded[name] != digests.get(name)
+    )
+    if again and not force:
+        raise FatalError(
+            f"released revision(s) changed since recorded in {sums.SUM_FILE}: {', '.join(again)}",
+            hint="restore them (git checkout), or, if the change is deliberate and already "
+            "applied where they ran, record it: migrail sum --update --force",
+        )
+    return sums.render_digests(digests), again

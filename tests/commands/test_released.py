@@ -1,0 +1,157 @@
+"""Released or not: revisions on the base branch stay as recorded, this branch's are drafts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from migrail.history.sums import parse_sum
+from migrail.main import main
+from testing.git import commit_all, git
+from testing.projects import write_revision
+
+SUM_UPDATED = (
+    "error: immutable/sum-updated: migrations/migrail.sum updated for unreleased revision(s): "
+    "0002_add_note.py\n"
+    "hint: git add migrations/migrail.sum and commit again\n"
+)
+
+
+@pytest.fixture
+def branch(project: Path) -> Path:
+    """The project released on main (0001), and a feature branch that adds 0002."""
+    commit_all(project, "released history")
+    git(project, "checkout", "-q", "-b", "feature")
+    write_revision(project, "0002", "add_note", "0001", "pass")
+    assert main(["sum", "--update"]) == 0
+    commit_all(project, "feature: add note")
+    return project
+
+
+def _recorded(project: Path) -> dict[str, str]:
+    return parse_sum((project / "migrations" / "migrail.sum").read_text())[0]
+
+
+def test_an_unreleased_revision_is_edited_and_deleted_and_the_sum_follows(
+    branch: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    revision = branch / "migrations" / "versions" / "0002_add_note.py"
+    revision.write_text(revision.read_text() + "\n# edited\n")
+    capsys.readouterr()
+    assert main(["check", "--only", "immutable"]) == 1
+    assert capsys.readouterr().err == SUM_UPDATED
+    assert main(["check", "--only", "immutable"]) == 0
+    capsys.readouterr()
+    revision.unlink()
+    assert main(["check", "--only", "immutable"]) == 1
+    assert capsys.readouterr().err == SUM_UPDATED
+    assert main(["check", "--only", "immutable"]) == 0
+    assert sorted(_recorded(branch)) == ["0001_create_tasks.py"]
+
+
+def test_an_edit_to_a_released_revision_is_refused_and_sum_update_refuses_it_too(
+    branch: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    revision = branch / "migrations" / "versions" / "0001_create_tasks.py"
+    revision.write_text(revision.read_text() + "\n# edited\n")
+    capsys.readouterr()
+    assert main(["check", "--only", "immutable"]) == 1
+    assert capsys.readouterr().err == (
+        "error: immutable/changed: 0001_create_tasks.py was changed after it was recorded in "
+        "migrail.sum\n"
+        "hint: a released revision stays as it is: restore it; if the change is deliberate, "
+        "record it: migrail sum --update --force\n"
+    )
+    before = _recorded(branch)
+    assert main(["sum", "--update"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith(
+        "error: released revision(s) changed since recorded in migrail.sum: 0001_create_tasks.py\n"
+    )
+    assert _recorded(branch) == before
+    assert main(["sum", "--update", "--force"]) == 0
+    assert "released revision(s) recorded anew (--force): 0001_create_tasks.py" in (
+        capsys.readouterr().err
+    )
+    assert main(["check", "--only", "immutable"]) == 0
+
+
+def test_the_base_branch_can_be_configured(
+    branch: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On a base branch of its own (``trunk``, where 0002 is too), 0002 is released."""
+    git(branch, "branch", "trunk")
+    pyproject = branch / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace("[tool.migrail]\n", '[tool.migrail]\nbase_branch = "trunk"\n')
+    )
+    revision = branch / "migrations" / "versions" / "0002_add_note.py"
+    revision.write_text(revision.read_text() + "\n# edited\n")
+    capsys.readouterr()
+    assert main(["check", "--only", "immutable"]) == 1
+    assert "error: immutable/changed: 0002_add_note.py was changed" in capsys.readouterr().err
+
+
+def test_drop_removes_an_unreleased_revision_with_its_sql_snapshot_and_sum_line(
+    branch: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    migrations = branch / "migrations"
+    (migrations / "sql" / "0002_add_note.sql").write_text("SELECT 1;\n")
+    (migrations / "schema" / "0002_add_note.sql").write_text("-- schema\n")
+    capsys.readouterr()
+    assert main(["drop", "0002"]) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        "[✓] removed migrations/versions/0002_add_note.py",
+        "[✓] removed migrations/sql/0002_add_note.sql",
+        "[✓] removed migrations/schema/0002_add_note.sql",
+        "[✓] updated migrations/migrail.sum",
+    ]
+    assert not (migrations / "versions" / "0002_add_note.py").exists()
+    assert not (migrations / "sql" / "0002_add_note.sql").exists()
+    assert not (migrations / "schema" / "0002_add_note.sql").exists()
+    assert sorted(_recorded(branch)) == ["0001_create_tasks.py"]
+    assert main(["check", "--only", "single-head,immutable"]) == 0
+
+
+def test_drop_refuses_a_released_revision_and_one_others_build_on(
+    branch: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_revision(branch, "0003", "add_tag", "0002", "pass")
+    assert main(["sum", "--update"]) == 0
+    files = sorted(p.name for p in (branch / "migrations").rglob("*") if p.is_file())
+    capsys.readouterr()
+    assert main(["drop", "0001_create_tasks"]) == 2
+    assert capsys.readouterr().err == (
+        "error: 0001_create_tasks is released (it is on main), so it may have run somewhere\n"
+        "hint: undo it with a new revision instead: migrail generate NAME\n"
+    )
+    assert main(["drop", "0002"]) == 2
+    assert capsys.readouterr().err == (
+        "error: 0002_add_note cannot be dropped: 0003_add_tag build(s) on it\n"
+        "hint: drop those first, newest first: migrail drop 0003_add_tag\n"
+    )
+    assert sorted(p.name for p in (branch / "migrations").rglob("*") if p.is_file()) == files
+
+
+def test_a_lint_error_in_a_released_revision_is_a_note_in_a_new_one_a_failure(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_revision(project, "0002", "drop_owner", "0001", 'op.drop_column("tasks", "owner")')
+    assert main(["sum", "--update"]) == 0
+    assert main(["lint", "--fix-sql"]) == 1
+    commit_all(project, "released, with its finding")
+    git(project, "checkout", "-q", "-b", "feature")
+    capsys.readouterr()
+    assert main(["check", "--only", "lint"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "note: lint/ban-drop-column: migrations/versions/0002_drop_owner.py:12: "
+    )
+    assert err.endswith("(released)\n[✓] lint: the history is sound\n")
+    write_revision(project, "0003", "drop_title", "0002", 'op.drop_column("tasks", "title")')
+    assert main(["check", "--only", "lint"]) == 1
+    err = capsys.readouterr().err
+    assert "note: lint/ban-drop-column: migrations/versions/0002_drop_owner.py:12: " in err
+    assert "error: lint/ban-drop-column: migrations/versions/0003_drop_title.py:12: " in err
