@@ -287,7 +287,7 @@ CASES: list[tuple[str, list[str], Setup, str]] = [
             'migrations = "migrations"',
             'migrations = "migrations"\nrevision_naming = "uuid"',
         ),
-        "error: [tool.migrail] revision_naming must be 'sequence' or 'timestamp', not 'uuid'\n",
+        "error: [tool.migrail] revision_naming must be 'sequence', 'timestamp' or 'alembic', not 'uuid'\n",
     ),
     (
         "invalid TOML",
@@ -697,6 +697,17 @@ CASES: list[tuple[str, list[str], Setup, str]] = [
         "error: {project}/migrations/versions/0002_bytes.py:1: revision = b'0002': a revision "
         "id is a string\n"
         "hint: write revision ids in quotes, e.g. revision = '0002', down_revision = '0001'\n",
+    ),
+    # file names by the project's file_template
+    *(
+        (
+            f"a file_template field Alembic does not fill ({command[0]})",
+            command,
+            _write("alembic.ini", "[alembic]\nfile_template = %%(branch)s_%%(rev)s\n"),
+            "error: file_template has %(branch), which Alembic does not fill\n"
+            "hint: use rev, slug, epoch, year, month, day, hour, minute and second\n",
+        )
+        for command in (["lint"], ["generate", "--empty", "x"])
     ),
 ]
 
