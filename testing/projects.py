@@ -43,9 +43,10 @@ def write_revision(
     upgrade: str,
     downgrade: str = "pass",
     extra: str = "",
+    file_name: str | None = None,
 ) -> Path:
     """Write a hand-made revision file; ``upgrade``/``downgrade`` are function bodies."""
-    path = project / "migrations" / "versions" / f"{revision}_{slug}.py"
+    path = project / "migrations" / "versions" / (file_name or f"{revision}_{slug}.py")
     path.write_text(
         f'"""{slug}"""\n'
         "import sqlalchemy as sa\n"
@@ -97,3 +98,44 @@ def write_slow_to_load_revision(project: Path, seconds: float = 60) -> Path:
     return write_revision(
         project, "0002", "slow_to_load", "0001", "pass", extra=f"import time\ntime.sleep({seconds})"
     )
+
+
+_MIGRATIONS = 'migrations = "migrations"'
+DATED_TEMPLATE = "%%(year)d_%%(month).2d_%%(day).2d_%%(hour).2d%%(minute).2d-%%(rev)s_%%(slug)s"
+DATED_NAMES = {
+    "1975ea83b712": "2024_01_02_0304-1975ea83b712_create_tasks",
+    "a1b2c3d4e5f6": "2024_02_03_0405-a1b2c3d4e5f6_note_tasks",
+    "0f1e2d3c4b5a": "2024_03_04_0506-0f1e2d3c4b5a_tag_tasks",
+}
+
+
+def date_named_history(project: Path, naming: str = "alembic") -> None:
+    """Make the test project one adopted from plain Alembic: Alembic's date-based
+    ``file_template`` in ``alembic.ini``, hex ids, three revisions named by that template, and
+    ``naming`` as its ``revision_naming`` (``""``: none set)."""
+    (project / "alembic.ini").write_text(
+        f"[alembic]\nscript_location = migrations\nfile_template = {DATED_TEMPLATE}\n"
+    )
+    pyproject = project / "pyproject.toml"
+    setting = f'\nrevision_naming = "{naming}"' if naming else ""
+    pyproject.write_text(
+        pyproject.read_text().replace('migrations = "migrations"', f"{_MIGRATIONS}{setting}")
+    )
+    migrations = project / "migrations"
+    first, second, third = DATED_NAMES
+    for where, suffix in (("versions", ".py"), ("sql", ".sql"), ("schema", ".sql")):
+        old = migrations / where / f"0001_create_tasks{suffix}"
+        text = old.read_text().replace("'0001'", f"'{first}'").replace('"0001"', f'"{first}"')
+        old.unlink()
+        text = text.replace("Revision ID: 0001", f"Revision ID: {first}")
+        (migrations / where / f"{DATED_NAMES[first]}{suffix}").write_text(text)
+    (migrations / "migrail.sum").unlink()
+    for revision, parent in ((second, first), (third, second)):
+        write_revision(
+            project,
+            revision,
+            DATED_NAMES[revision].split("_", 4)[-1],
+            parent,
+            'op.execute("SELECT 1")',
+            file_name=f"{DATED_NAMES[revision]}.py",
+        )

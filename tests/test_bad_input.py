@@ -298,7 +298,7 @@ CASES: list[tuple[str, list[str], Setup, str]] = [
             'migrations = "migrations"',
             'migrations = "migrations"\nrevision_naming = "uuid"',
         ),
-        "error: [tool.migrail] revision_naming must be 'sequence' or 'timestamp', not 'uuid'\n",
+        "error: [tool.migrail] revision_naming must be 'sequence', 'timestamp' or 'alembic', not 'uuid'\n",
     ),
     (
         "invalid TOML",
@@ -740,6 +740,17 @@ CASES: list[tuple[str, list[str], Setup, str]] = [
         _base_branch("trunk"),
         "error: [tool.migrail] base_branch 'trunk' is not a commit this repository knows\n"
         "hint: fetch it first (git fetch origin), or name another branch\n",
+    ),
+    # file names by the project's file_template
+    *(
+        (
+            f"a file_template field Alembic does not fill ({command[0]})",
+            command,
+            _write("alembic.ini", "[alembic]\nfile_template = %%(branch)s_%%(rev)s\n"),
+            "error: file_template has %(branch), which Alembic does not fill\n"
+            "hint: use rev, slug, epoch, year, month, day, hour, minute and second\n",
+        )
+        for command in (["lint"], ["generate", "--empty", "x"])
     ),
 ]
 

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
 
 from migrail.core.errors import FatalError
-from migrail.history.naming import next_revision_id, slugify
+from migrail.history.naming import following, next_revision_id, slugify
 
 
 @pytest.mark.parametrize(
@@ -39,3 +40,10 @@ def test_timestamp_naming_uses_utc_time() -> None:
     assert next_revision_id(["0001"], "timestamp", now) == "20261127_093000"
     with pytest.raises(FatalError, match="already exists"):
         next_revision_id(["20261127_093000"], "timestamp", now)
+
+
+def test_alembic_naming_makes_alembic_s_random_hex_ids() -> None:
+    first = next_revision_id(["1975ea83b712"], "alembic")
+    assert re.fullmatch(r"[0-9a-f]{12}", first)
+    assert following(first, "alembic") not in (first, "1975ea83b712")
+    assert re.fullmatch(r"[0-9a-f]{12}", following(first, "alembic"))

@@ -13,6 +13,7 @@ from migrail.engine.executor import Executor
 from migrail.engine.render import render_one
 from migrail.engine.steps import MigrationFailed
 from migrail.history import naming
+from migrail.history.file_names import name_fits, project_template
 
 if TYPE_CHECKING:
     from alembic.script import Script
@@ -68,7 +69,13 @@ def generate(config: Config, *, name: str, empty: bool, console: Console) -> int
 def _refuse_orphan_sql(config: Config, revision_id: str) -> None:
     """An SQL file numbered like the new revision belongs to none (its revision was deleted):
     the new one's SQL would be written over it or beside it, so nothing is written."""
-    orphans = sorted(config.sql_dir.glob(f"{revision_id}_*.sql"))
+    found = project_template(config)
+    template = found.template if found is not None else None
+    orphans = sorted(
+        path
+        for path in config.sql_dir.glob("*.sql")
+        if name_fits(path.stem, revision_id, template) and path.stem != revision_id
+    )
     if orphans:
         raise FatalError(
             f"{_relative(orphans[0], config.root)} belongs to no revision, and the new revision "

@@ -21,8 +21,12 @@ from migrail.core.errors import FatalError
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
-RevisionNaming = Literal["sequence", "timestamp"]
-_NAMINGS: dict[str, RevisionNaming] = {"sequence": "sequence", "timestamp": "timestamp"}
+RevisionNaming = Literal["sequence", "timestamp", "alembic"]
+_NAMINGS: dict[str, RevisionNaming] = {
+    "sequence": "sequence",
+    "timestamp": "timestamp",
+    "alembic": "alembic",
+}
 
 DEFAULT_ENVIRONMENTS: Mapping[str, Mapping[str, Any]] = {
     "development": {"url_env": "DATABASE_URL"},
@@ -152,7 +156,8 @@ def load_config(project: Path | None = None) -> Config:
     naming = _NAMINGS.get(raw_naming)
     if naming is None:
         raise FatalError(
-            f"[tool.migrail] revision_naming must be 'sequence' or 'timestamp', not {raw_naming!r}"
+            "[tool.migrail] revision_naming must be 'sequence', 'timestamp' or 'alembic', "
+            f"not {raw_naming!r}"
         )
     config = Config(
         root=root,

@@ -52,6 +52,7 @@ def new_revision(
     from mako.exceptions import MakoException  # type: ignore[import-untyped]  # no stubs
 
     from migrail.engine.safe_rewrite import make_safe
+    from migrail.history.file_names import project_template, stem_pattern
     from migrail.history.naming import following
 
     config = executor.config
@@ -67,6 +68,8 @@ def new_revision(
         found.extend(operations.as_diffs())
         make_safe(directives, lambda rev: following(rev, config.revision_naming))
 
+    if (named_by := project_template(config)) is not None:
+        stem_pattern(named_by.template, revision_id)  # a field Alembic cannot fill, said plainly
     cfg = executor.alembic_config(
         connection=connection, process_revision_directives=write_safe_changes
     )

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from migrail.core.errors import FatalError
 from migrail.engine import autogenerate, runner
 from migrail.engine.loading import load_script
+from migrail.history.file_names import DEFAULT_TEMPLATE, project_template
 from migrail.history.revisions import ordered_revisions, short_name, upgrade_plan
 
 if TYPE_CHECKING:
@@ -45,7 +46,12 @@ class Executor:
         # quiet: Alembic's own "Generating ..." lines would go to stdout, which is for data.
         cfg = AlembicConfig(stdout=io.StringIO(), cmd_opts=Namespace(quiet=True))
         cfg.set_main_option("script_location", str(self.config.migrations_dir))
-        cfg.set_main_option("file_template", "%%(rev)s_%%(slug)s")
+        # New files are named as the project names them; ConfigParser wants "%" doubled.
+        template = project_template(self.config)
+        written = template.template if template is not None else DEFAULT_TEMPLATE
+        cfg.set_main_option("file_template", written.replace("%", "%%"))
+        if "/" in written:  # a template with directories needs Alembic to look into them
+            cfg.set_main_option("recursive_version_locations", "true")
         cfg.set_main_option("truncate_slug_length", "60")
         cfg.attributes["target_metadata"] = self.metadata
         cfg.attributes.update(attributes)

@@ -1,4 +1,5 @@
-"""Revision ids and file names: ``0002_add_user_roles.py`` (sequence) or a timestamp prefix."""
+"""Revision ids and file names: ``0002_add_user_roles.py`` (sequence), a timestamp prefix, or
+Alembic's random 12-hex id (``alembic``, for histories adopted from plain Alembic)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ def slugify(name: str) -> str:
 def next_revision_id(existing: Iterable[str], naming: str, now: datetime | None = None) -> str:
     """The id of the next revision: one more than the highest sequence number, or the time."""
     taken = set(existing)
+    if naming == "alembic":
+        return _alembic_id(taken)
     if naming == "timestamp":
         revision_id = (now or datetime.now(UTC)).strftime(TIMESTAMP_FORMAT)
         if revision_id in taken:
@@ -39,8 +42,20 @@ def next_revision_id(existing: Iterable[str], naming: str, now: datetime | None 
 
 
 def following(revision_id: str, naming: str) -> str:
-    """The id right after ``revision_id``: the next number, or one second later."""
+    """The id right after ``revision_id``: the next number, one second later, or a new random id."""
+    if naming == "alembic":
+        return _alembic_id({revision_id})
     if naming == "timestamp":
         moment = datetime.strptime(revision_id, TIMESTAMP_FORMAT).replace(tzinfo=UTC)
         return (moment + timedelta(seconds=1)).strftime(TIMESTAMP_FORMAT)
     return str(int(revision_id) + 1).zfill(SEQUENCE_WIDTH)
+
+
+def _alembic_id(taken: set[str]) -> str:
+    """A new id the way ``alembic revision`` makes one, never one already taken."""
+    from alembic.util import rev_id
+
+    revision_id = rev_id()
+    while revision_id in taken:
+        revision_id = rev_id()
+    return revision_id

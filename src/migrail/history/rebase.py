@@ -3,8 +3,9 @@
 Two branches that each add a revision on the same parent leave two heads (with sequence ids, two
 revisions numbered alike). The revisions this branch adds (the files the other branch does not
 have) are moved after the other branch's head, in order: their ``down_revision``, their id and
-file name (the next free numbers), their docstring header, their SQL file and schema snapshot,
-and ``migrail.sum`` (the other branch's, plus these) all follow.
+file name (the next free numbers; the id is replaced where the name holds it, so names made by
+the project's ``file_template`` keep their shape), their docstring header, their SQL file and
+schema snapshot, and ``migrail.sum`` (the other branch's, plus these) all follow.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 from migrail.core import proc
 from migrail.core.config import Config
 from migrail.core.errors import FatalError
-from migrail.history import graph, sums
+from migrail.history import file_names, graph, sums
 from migrail.history.naming import SEQUENCE_WIDTH, following
 from migrail.history.snapshot import SNAPSHOT_DIR
 
@@ -53,17 +54,16 @@ def plan_rebase(config: Config, onto: str) -> list[Move]:
         return []
     taken = {header.revision for header in theirs if header.revision}
     moves = []
+    found = file_names.project_template(config)
+    template = found.template if found is not None else None
     parent = tips[0].revision or ""
     for header in _oldest_first(ours):
         new_id = _next_id(header.revision or "", parent, taken, config.revision_naming)
         taken.add(new_id)
-        stem = header.path.stem
-        slug = (
-            stem[len(header.revision) :]
-            if header.revision and stem.startswith(header.revision)
-            else f"_{stem}"
+        new_path = file_names.renamed(
+            header.path, config.versions_dir, header.revision or "", new_id, template
         )
-        moves.append(Move(header, new_id, header.path.with_name(f"{new_id}{slug}.py"), parent))
+        moves.append(Move(header, new_id, new_path, parent))
         parent = new_id
     return moves
 

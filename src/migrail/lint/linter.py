@@ -18,7 +18,7 @@ from migrail.engine.render import render_each
 from migrail.history.revisions import short_name
 from migrail.lint import sourcemap
 from migrail.lint.findings import Finding, own_finding, sort_key
-from migrail.lint.revision_rules import check_revision
+from migrail.lint.revision_rules import check_revision, file_names_match_revisions
 from migrail.lint.squawk import RULES_URL, Violation, run_squawk
 from migrail.lint.suppressions import Suppression, read_suppressions
 
@@ -92,6 +92,9 @@ def lint_history(
     for revision in report.revisions:
         if (tree := report.sources[revision.revision].tree) is not None:
             report.findings += check_revision(revision, tree)
+    report.findings += file_names_match_revisions(
+        report.revisions, executor.revisions(), executor.config
+    )
     report.findings += _sql_files(executor, report, fix_sql)
     report.findings = _settle(executor, report)
     return report

@@ -1,5 +1,8 @@
 """Rules read from the revision file itself: its name, its message, its downgrade, its backfills.
 
+The name is judged against the whole history (``file_names_match_revisions``), the others one
+revision at a time.
+
 Each rule is a function of one revision that returns findings; the docstring says why it exists.
 ``docs/rules.md`` shows each with an example and the safe alternative.
 """
@@ -8,17 +11,20 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from migrail.engine.one_transaction import transaction_end
+from migrail.history.file_names import name_fits, project_template, relative_stem
 from migrail.history.revisions import irreversible_reason
 from migrail.lint.findings import Finding, own_finding
 from migrail.lint.sourcemap import function_named, op_call_nodes, sql_argument
 
 if TYPE_CHECKING:
     from alembic.script import Script
+
+    from migrail.core.config import Config
 
 Rule = Callable[["Script", ast.Module], Iterator[Finding]]
 # What Alembic's template puts in a docstring besides the message.
@@ -30,18 +36,66 @@ _BACKFILL = re.compile(
 )
 
 
-def file_name_matches_revision(revision: Script, tree: ast.Module) -> Iterator[Finding]:
-    """The file name starts with the revision id, so that people and tools find one from the other.
+def file_names_match_revisions(
+    revisions: Sequence[Script], history: Sequence[Script], config: Config
+) -> list[Finding]:
+    """Each file name holds its revision id, as the project's ``file_template`` places it (or
+    as ``<rev>_<slug>``), so that people and tools find one from the other.
 
     A copied revision file that kept its old name, or an id edited by hand, breaks that link.
+    A template without ``%(rev)s`` ties no name to an id, and a history whose files mostly do
+    not follow its template was named by hand: each is said once, as a warning, rather than
+    as one error per file.
     """
-    stem = Path(revision.path).stem
-    if stem != revision.revision and not stem.startswith(f"{revision.revision}_"):
-        yield own_finding(
+    found = project_template(config)
+    template = found.template if found is not None else None
+    if found is not None and not found.names_revisions:
+        return [
+            _once(
+                found.source,
+                f"file_template in {found.source.name} has no %(rev)s: "
+                "revision file names are not checked against their ids",
+            )
+        ]
+    misnamed = [
+        revision
+        for revision in history
+        if not name_fits(
+            relative_stem(Path(revision.path), config.versions_dir), revision.revision, template
+        )
+    ]
+    if len(misnamed) > 1 and 2 * len(misnamed) > len(history):
+        followed = f"file_template {template!r}" if template else "<rev>_<slug>"
+        return [
+            _once(
+                config.versions_dir,
+                f"{len(misnamed)} of {len(history)} revision files "
+                f"are not named by {followed}: file names are not checked",
+            )
+        ]
+    wanted = {revision.revision for revision in revisions}
+    shape = f"as file_template {template!r} names it" if template else "at its start"
+    return [
+        own_finding(
             revision,
             "file-name-mismatch",
-            f"the file name {stem}.py does not start with its revision id {revision.revision}",
+            f"the file name {Path(revision.path).name} does not hold its revision id "
+            f"{revision.revision} {shape}",
         )
+        for revision in misnamed
+        if revision.revision in wanted
+    ]
+
+
+def _once(path: Path, message: str) -> Finding:
+    """A note about the history's file names as a whole, not about one revision."""
+    return Finding(
+        rule="file-name-mismatch",
+        severity="warning",
+        message=message,
+        path=path,
+        url="docs/rules.md#file-name-mismatch",
+    )
 
 
 def has_message(revision: Script, tree: ast.Module) -> Iterator[Finding]:
@@ -120,7 +174,6 @@ def keeps_its_transaction(revision: Script, tree: ast.Module) -> Iterator[Findin
 
 
 RULES: tuple[Rule, ...] = (
-    file_name_matches_revision,
     has_message,
     downgrade_undoes_upgrade,
     backfill_apart_from_ddl,

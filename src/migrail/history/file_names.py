@@ -1,0 +1,130 @@
+"""Revision file names as the project writes them: its Alembic ``file_template``, read the way
+Alembic reads it, and whether a file's name can be the one that template gives its revision.
+
+Projects adopted from plain Alembic often name files by date
+(``2024_01_02_0304-1975ea83b712_create_account.py``); migrail's own ``<rev>_<slug>`` names, and
+a bare ``<rev>.py``, are accepted whatever the template says.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from migrail.core.errors import FatalError
+
+if TYPE_CHECKING:
+    from migrail.core.config import Config
+
+DEFAULT_TEMPLATE = "%(rev)s_%(slug)s"
+_FIELD = re.compile(r"%\((\w+)\)([#0\- +]*)(\d*)(?:\.(\d+))?([sdi])|%%")
+_DATE = frozenset({"year", "month", "day", "hour", "minute", "second", "epoch"})
+
+
+@dataclass(frozen=True)
+class FileTemplate:
+    """The project's ``file_template`` (``%%`` already unescaped) and the file that set it."""
+
+    template: str
+    source: Path
+
+    @property
+    def names_revisions(self) -> bool:
+        """Whether a name made from it holds the revision id, so that it can be checked."""
+        return stem_pattern(self.template, "x") is not None
+
+
+def project_template(config: Config) -> FileTemplate | None:
+    """The ``file_template`` of the project's ``alembic.ini`` (in its root or beside the
+    migrations directory) or of ``[tool.alembic]`` in its ``pyproject.toml``; None without one."""
+    from alembic.config import Config as AlembicConfig
+
+    pyproject = config.root / "pyproject.toml"
+    candidates = [config.root / "alembic.ini", config.migrations_dir.parent / "alembic.ini"]
+    for ini in [path for path in dict.fromkeys(candidates) if path.is_file()] + [None]:
+        alembic = AlembicConfig(file_=ini, toml_file=pyproject if pyproject.is_file() else None)
+        try:
+            template = alembic.get_alembic_option("file_template")
+        except Exception as exc:  # configparser's and tomllib's errors, worded by them
+            where = ini or pyproject
+            raise FatalError(
+                f"cannot read file_template from {config.shown(where)}: {exc}",
+                hint="fix the file so that Alembic can read it",
+            ) from None
+        if isinstance(template, str) and template.strip():
+            source = (
+                ini
+                if ini is not None
+                and alembic.file_config.has_option(alembic.config_ini_section, "file_template")
+                else pyproject
+            )
+            return FileTemplate(template.strip(), source)
+    return None
+
+
+def stem_pattern(template: str, rev: str) -> re.Pattern[str] | None:
+    """The file stems (relative to the versions directory, without ``.py``) ``template`` can
+    give revision ``rev``, the id in group ``rev``; None when the template has no ``%(rev)s``."""
+    out: list[str] = []
+    pos, has_rev = 0, False
+    for match in _FIELD.finditer(template):
+        out.append(re.escape(template[pos : match.start()]))
+        pos = match.end()
+        if match.group(0) == "%%":
+            out.append("%")
+            continue
+        name, _flags, width, precision, _conversion = match.groups()
+        if name == "rev":
+            out.append(f"(?P<rev>{re.escape(rev)})" if not has_rev else re.escape(rev))
+            has_rev = True
+        elif name == "slug":  # lower-case words joined by "_", ending "_" when truncated
+            out.append(r"\w*")
+        elif name in _DATE:  # %(month).2d and %(month)02d both pad to two digits
+            digits = max(int(width or 0), int(precision or 0))
+            out.append(rf"\d{{{digits},}}" if digits else r"\d+")
+        else:
+            raise FatalError(
+                f"file_template has %({name}), which Alembic does not fill",
+                hint="use rev, slug, epoch, year, month, day, hour, minute and second",
+            )
+    out.append(re.escape(template[pos:]))
+    return re.compile("".join(out)) if has_rev else None
+
+
+def relative_stem(path: Path, versions_dir: Path) -> str:
+    """``2024/01/02_0304_abc_x`` for ``versions/2024/01/02_0304_abc_x.py``: what templates make."""
+    try:
+        return path.with_suffix("").relative_to(versions_dir).as_posix()
+    except ValueError:
+        return path.stem
+
+
+def name_fits(stem: str, rev: str, template: str | None) -> bool:
+    """Whether ``stem`` (see ``relative_stem``) names revision ``rev``: migrail's ``<rev>_<slug>``
+    or ``<rev>``, or what ``template`` gives it."""
+    base = stem.rsplit("/", 1)[-1]
+    if base == rev or base.startswith(f"{rev}_"):
+        return True
+    pattern = stem_pattern(template, rev) if template else None
+    return pattern is not None and pattern.fullmatch(stem) is not None
+
+
+def renamed(path: Path, versions_dir: Path, old: str, new: str, template: str | None) -> Path:
+    """``path`` with revision ``old``'s id in its name replaced by ``new``, wherever the name
+    holds it; a name that does not hold it gets ``<new>_`` in front."""
+    if old and new == old:
+        return path
+    stem = relative_stem(path, versions_dir)
+    base = path.stem
+    if old and (base == old or base.startswith(f"{old}_")):
+        return path.with_name(f"{new}{base[len(old) :]}.py")
+    pattern = stem_pattern(template, old) if template and old else None
+    found = pattern.fullmatch(stem) if pattern is not None else None
+    if found is not None:
+        start, end = found.span("rev")
+        offset = len(stem) - len(base)  # the template may put directories before the name
+        if start >= offset:
+            return path.with_name(f"{base[: start - offset]}{new}{base[end - offset :]}.py")
+    return path.with_name(f"{new}_{base}.py")
