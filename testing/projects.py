@@ -139,3 +139,37 @@ def date_named_history(project: Path, naming: str = "alembic") -> None:
             'op.execute("SELECT 1")',
             file_name=f"{DATED_NAMES[revision]}.py",
         )
+
+
+# A database made by hand, as a team without migrations has one: an enum, a foreign key, an
+# index, a CHECK, server defaults.
+HAND_MADE_SCHEMA = """
+CREATE TYPE task_state AS ENUM ('todo', 'doing', 'done');
+CREATE TABLE owners (id serial PRIMARY KEY, email text NOT NULL UNIQUE);
+CREATE TABLE tasks (
+    id bigserial PRIMARY KEY,
+    owner_id integer NOT NULL REFERENCES owners (id),
+    title text NOT NULL,
+    state task_state NOT NULL DEFAULT 'todo',
+    priority integer NOT NULL DEFAULT 0 CHECK (priority >= 0),
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX tasks_owner_state ON tasks (owner_id, state);
+INSERT INTO owners (email) VALUES ('ada@example.com');
+INSERT INTO tasks (owner_id, title) VALUES (1, 'write the baseline');
+"""
+
+
+def unmigrated_project(root: Path) -> Path:
+    """A project with migrail configured (no models, no revisions yet), its env.py and template."""
+    (root / "migrations").mkdir(parents=True)
+    (root / "pyproject.toml").write_text(
+        '[project]\nname = "adopted"\nversion = "0"\n\n'
+        '[tool.migrail]\nmigrations = "migrations"\n\n'
+        '[tool.migrail.environments.development]\nurl_env = "DATABASE_URL"\n\n'
+        '[tool.migrail.environments.production]\nurl_env = "PRODUCTION_DATABASE_URL"\n'
+        "protected = true\n"
+    )
+    for name in ("env.py", "script.py.mako"):
+        shutil.copy(REPO / "migrations" / name, root / "migrations" / name)
+    return root

@@ -752,6 +752,51 @@ CASES: list[tuple[str, list[str], Setup, str]] = [
         )
         for command in (["lint"], ["generate", "--empty", "x"])
     ),
+    # pull and stamp: adopting a database without migrations
+    (
+        "pull over an existing models module",
+        ["pull"],
+        _env("DATABASE_URL", f"postgresql://app:{SECRET}@127.0.0.1:1/x"),
+        "pull is refused: tasks_models.py exists, and pull does not overwrite models\n"
+        "hint: move it away (or name another module with --models), then pull again\n",
+    ),
+    (
+        "pull into a project that has a history",
+        ["pull", "--models", "app/models.py"],
+        _edit("pyproject.toml", 'metadata = "tasks_models:metadata"\n', ""),
+        "pull is refused: migrations already has a migration history, and pull writes a first "
+        "revision\n"
+        "hint: a project with a history changes through migrail generate NAME; to start over, "
+        "move migrations/versions and migrations/migrail.sum away\n",
+    ),
+    (
+        "pull --models elsewhere than the configured models",
+        ["pull", "--models", "app/models.py"],
+        _env("DATABASE_URL", f"postgresql://app:{SECRET}@127.0.0.1:1/x"),
+        "--models app/models.py is not the module [tool.migrail] metadata names "
+        "(tasks_models:metadata)\n"
+        "hint: leave out --models, or change [tool.migrail] metadata to point at it\n",
+    ),
+    (
+        "pull --stamp on a protected environment",
+        ["pull", "--env", "production", "--stamp"],
+        _env("PRODUCTION_DATABASE_URL", f"postgresql://app:{SECRET}@127.0.0.1:1/x"),
+        "stamping is refused: environment production is protected, and changes only through an "
+        "approved plan\n"
+        "hint: a release plan (migrail plan, approve, apply) cannot record a stamp yet, and "
+        "applying the baseline would create tables that exist: commit the models and the "
+        "baseline, and stamp only unprotected environments for now\n",
+    ),
+    (
+        "stamp on a protected environment",
+        ["stamp", "--env", "production"],
+        _env("PRODUCTION_DATABASE_URL", f"postgresql://app:{SECRET}@127.0.0.1:1/x"),
+        "stamping is refused: environment production is protected, and changes only through an "
+        "approved plan\n"
+        "hint: a release plan (migrail plan, approve, apply) cannot record a stamp yet, and "
+        "applying the baseline would create tables that exist: commit the models and the "
+        "baseline, and stamp only unprotected environments for now\n",
+    ),
 ]
 
 

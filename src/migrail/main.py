@@ -103,6 +103,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--yes", action="store_true", help="apply changes that lose data without asking"
     )
 
+    pull = _command(
+        commands, "pull", "write models and a baseline revision from a live database", env=True
+    )
+    pull.add_argument(
+        "--models",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="the module to write, e.g. app/models.py (default: [tool.migrail] metadata's)",
+    )
+    pull.add_argument(
+        "--stamp",
+        action="store_true",
+        help="also record the database as at the baseline (not on protected environments)",
+    )
+    _command(
+        commands, "stamp", "record a pulled database as at the head, without running it", env=True
+    )
+
     _command(commands, "status", "show the database's revision and what is pending", env=True)
 
     lint = _command(commands, "lint", "check every revision's SQL for unsafe operations")
@@ -186,6 +205,8 @@ _COMMANDS = {
     "migrate": "migrate:migrate",
     "status": "status:status",
     "push": "push:push",
+    "pull": "pull:pull",
+    "stamp": "stamp:stamp",
     "plan": "plan:plan",
     "approve": "approve:approve",
     "apply": "apply:apply",

@@ -276,3 +276,23 @@ def test_something_in_the_way_of_an_output_leaves_nothing_written(
     out, err = capsys.readouterr()
     assert out == ""
     assert err.endswith(f"error: {expected.format(migrations=migrations)}\n")
+
+
+def test_a_new_table_with_an_enum_drops_the_type_in_its_downgrade(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    models = project / "tasks_models.py"
+    models.write_text(
+        models.read_text().replace("import Column, DateTime,", "import Column, DateTime, Enum,")
+        + '\nlabels = Table("labels", metadata, Column("id", Text, primary_key=True),'
+        ' Column("colour", Enum("red", "green", name="colour"), nullable=False))\n'
+    )
+    assert main(["generate", "add_labels"]) == 0
+    text = (project / "migrations" / "versions" / "0002_add_labels.py").read_text()
+    assert text.endswith(
+        "    op.drop_table('labels')\n    op.execute('DROP TYPE colour')\n"
+        "    # ### end Alembic commands ###\n"
+    )
+    capsys.readouterr()
+    assert main(["migrate-staging"]) == 0, "down to base and up again creates the type again"
+    assert capsys.readouterr().err.endswith("[✓] round trip: down to base and up to head again\n")

@@ -49,6 +49,7 @@ def status(config: Config, *, env_name: str | None, console: Console) -> int:
             outcome = "ok" if entry.success else f"FAILED: {entry.error}"
             when = entry.applied_at.strftime("%Y-%m-%d %H:%M:%S %Z")
             plan = f", plan {entry.plan_id[:12]}" if entry.plan_id else ""
+            plan = ", stamped" if entry.stamped else plan
             output.info(
                 console,
                 f"  {executor.label((entry.revision,))}  {when}  by {entry.applied_by}  "

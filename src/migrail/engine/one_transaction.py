@@ -212,9 +212,7 @@ class TransactionGuard:
         end = transaction_end(sql)
         if end is None and not self._armed and self._server_side:
             # The revision's transaction, held from its first statement (which begins it).
-            _driver(connection).execute(
-                f"INSERT INTO {_GUARD_TABLE} VALUES (%s)", (self.running,)
-            )
+            _driver(connection).execute(f"INSERT INTO {_GUARD_TABLE} VALUES (%s)", (self.running,))
             self._armed = True
         if end is not None:
             raise SecondTransaction(

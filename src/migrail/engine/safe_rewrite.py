@@ -47,6 +47,7 @@ def make_safe(directives: list[ops.MigrationScript], follow_up_id: Callable[[str
     script = directives[0]
     upgrade, downgrade = script.upgrade_ops, script.downgrade_ops
     assert upgrade is not None and downgrade is not None
+    downgrade.ops += _created_enum_drops(upgrade)
     created = {op.table_name for op in upgrade.ops if isinstance(op, ops.CreateTableOp)}
     indexes: list[ops.CreateIndexOp] = []
     validations: list[ops.ExecuteSQLOp] = []
@@ -92,6 +93,25 @@ def make_safe(directives: list[ops.MigrationScript], follow_up_id: Callable[[str
             head=script.rev_id,
         )
     )
+
+
+def _created_enum_drops(upgrade: ops.UpgradeOps) -> list[ops.ExecuteSQLOp]:
+    """The enum types the revision's new tables create, dropped after the tables: dropping a
+    table leaves its type behind, and the next upgrade would fail on ``CREATE TYPE``."""
+    from sqlalchemy import Column, Enum
+
+    names: dict[str, None] = {}
+    for op in upgrade.ops:
+        if not isinstance(op, ops.CreateTableOp):
+            continue
+        for column in op.columns:
+            kind = column.type if isinstance(column, Column) else None
+            created = getattr(kind, "create_type", True)  # postgresql.ENUM may leave it
+            if isinstance(kind, Enum) and kind.native_enum and kind.name and created:
+                schema = kind.schema or op.schema
+                prefix = f"{_quote(schema)}." if schema else ""
+                names[f"{prefix}{_quote(kind.name)}"] = None
+    return [ops.ExecuteSQLOp(f"DROP TYPE {name}") for name in names]
 
 
 def _concurrent_build(op: ops.CreateIndexOp) -> ops.CreateIndexOp:

@@ -153,9 +153,7 @@ def update_sum(
     again = sorted(
         name
         for name in {*recorded, *digests}
-        if name in recorded
-        and state.is_released(name)
-        and recorded[name] != digests.get(name)
+        if name in recorded and state.is_released(name) and recorded[name] != digests.get(name)
     )
     if again and not force:
         raise FatalError(

@@ -83,9 +83,8 @@ def immutable(config: Config, tree: Tree) -> list[Finding]:
             sum_path.write_text(judged.updated)
         except OSError as exc:
             raise unwritable(sum_path, exc) from None
-        message = (
-            f"{_relative(config, sum_path)} updated for unreleased revision(s): "
-            + ", ".join(judged.followed)
+        message = f"{_relative(config, sum_path)} updated for unreleased revision(s): " + ", ".join(
+            judged.followed
         )
         hint = f"git add {_relative(config, sum_path)} and commit again"
         found.append(_finding(config, "immutable/sum-updated", message, hint))

@@ -49,6 +49,11 @@ class Entry:
     success: bool
     error: str | None
 
+    @property
+    def stamped(self) -> bool:
+        """Recorded as applied without being run: the schema was there already."""
+        return self.plan_id == STAMPED
+
 
 def actor() -> str:
     """Who applies: ``MIGRAIL_ACTOR`` (set by CI to the person behind the run), else the user."""
@@ -68,6 +73,8 @@ COLUMNS = (
     ("error", "text", ""),
 )
 TABLE = "history"
+# The plan_id of a revision recorded as applied without being run (``release.stamp``).
+STAMPED = "stamped"
 NAME = f"{SCHEMA}.{TABLE}"
 
 
