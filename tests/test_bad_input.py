@@ -698,6 +698,14 @@ CASES: list[tuple[str, list[str], Setup, str]] = [
         "id is a string\n"
         "hint: write revision ids in quotes, e.g. revision = '0002', down_revision = '0001'\n",
     ),
+    # migrate --to
+    (
+        "migrate --to with --sql",
+        ["migrate", "--sql", "--to", "0001"],
+        _env("DATABASE_URL", f"postgresql://app:{SECRET}@127.0.0.1:1/agent_armor"),
+        "error: migrate --sql prints what migrate would apply up to head; it does not take --to\n"
+        "hint: without --to: migrail migrate --sql\n",
+    ),
 ]
 
 

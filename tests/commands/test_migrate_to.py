@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -183,6 +184,12 @@ def test_a_failing_downgrade_leaves_the_database_at_the_last_completed_revision(
     assert version(target) == ["0002"]
     assert "priority" in columns(target, "tasks") and "due" not in columns(target, "tasks")
     assert _history(target)[3:] == [("0003", "downgrade", True), ("0002", "downgrade", False)]
+    capsys.readouterr()
+    assert main(["status"]) == 0
+    shown = capsys.readouterr().err
+    assert re.search(r"  0002_add_priority  .*  FAILED to undo: invalid input syntax", shown)
+    assert re.search(r"  0003_add_due  .* ms  undone\n", shown)
+    assert re.search(r"  0003_add_due  .* ms  ok\n", shown)
 
 
 def test_a_ledger_made_before_directions_is_given_the_column(
