@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy.engine import URL
 
 from migrail.main import main
-from testing.postgres import columns, query, run_sql, version
+from migrail.release.ledger import DIRECTION
+from testing.postgres import columns, login_role, query, run_sql, version
 from testing.projects import write_revision
 
 
@@ -36,9 +37,7 @@ def three(project: Path) -> Path:
 
 
 def _history(url: URL) -> list[tuple[object, ...]]:
-    return query(
-        url, "SELECT revision, direction, success FROM migrail.history ORDER BY id"
-    )
+    return query(url, "SELECT revision, direction, success FROM migrail.history ORDER BY id")
 
 
 def test_up_to_a_middle_revision_applies_only_up_to_it(
@@ -69,7 +68,9 @@ def test_down_by_one_then_to_base_undoes_and_records_each_revision(
     assert main(["migrate", "--to", "-1", "--yes"]) == 0
     err = capsys.readouterr().err
     assert "1 to undo, newest first: 0003_add_due\n" in err
-    assert "This loses data: what these revisions added (tables, columns) goes with its rows\n" in err
+    assert (
+        "This loses data: what these revisions added (tables, columns) goes with its rows\n" in err
+    )
     assert "[✓] 0003_add_due (" in err
     assert err.endswith("[✓] Undid 1 revision(s); the database is at 0002_add_priority\n")
     assert version(target) == ["0002"]
@@ -160,7 +161,7 @@ def test_a_failing_downgrade_leaves_the_database_at_the_last_completed_revision(
         "add_priority",
         "0001",
         'op.add_column("tasks", sa.Column("priority", sa.Integer()))',
-        'op.execute("SELECT \'x\'::integer")',
+        "op.execute(\"SELECT 'x'::integer\")",
     )
     write_revision(
         project,
@@ -203,3 +204,40 @@ def test_a_ledger_made_before_directions_is_given_the_column(
         ("0002", "upgrade", True),
         ("0002", "downgrade", True),
     ]
+
+
+def test_a_ledger_without_directions_this_role_may_not_alter_still_records_upgrades_only(
+    three: Path, target: URL, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_sql(
+        target,
+        "CREATE SCHEMA migrail; CREATE TABLE migrail.history (id bigint GENERATED ALWAYS AS "
+        "IDENTITY PRIMARY KEY, revision text NOT NULL, checksum text NOT NULL, plan_id text, "
+        "applied_by text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(), duration_ms "
+        "integer NOT NULL, success boolean NOT NULL, error text)",
+    )
+    grants = (
+        "GRANT USAGE, CREATE ON SCHEMA public TO {role}",
+        "GRANT USAGE, CREATE ON SCHEMA migrail TO {role}",
+        "GRANT SELECT, INSERT ON migrail.history TO {role}",
+    )
+    with login_role(target, *grants) as (_, as_role):
+        monkeypatch.setenv("DATABASE_URL", as_role.render_as_string(hide_password=False))
+        assert main(["migrate", "--to", "0002"]) == 0
+        assert version(target) == ["0002"]
+        capsys.readouterr()
+        assert main(["migrate", "--to", "-1", "--yes"]) == 2
+        assert capsys.readouterr().err.endswith(
+            "error: migrail.history has no column direction, and this role may not add it: a "
+            "revision undone could not be recorded as such\n"
+            "hint: an owner of migrail.history runs: ALTER TABLE migrail.history ADD COLUMN "
+            "direction text NOT NULL DEFAULT 'upgrade'\n"
+        )
+        assert version(target) == ["0002"]
+        run_sql(target, f"ALTER TABLE migrail.history ADD COLUMN {' '.join(DIRECTION)}")
+        assert main(["migrate", "--to", "-1", "--yes"]) == 0
+        assert _history(target) == [
+            ("0001", "upgrade", True),
+            ("0002", "upgrade", True),
+            ("0002", "downgrade", True),
+        ]

@@ -96,8 +96,7 @@ def ensure_ledger(connection: Connection, *, downgrades: bool = False) -> None:
         raise TableProblem(
             f"{NAME} has no column {DIRECTION[0]}, and this role may not add it: a revision "
             "undone could not be recorded as such",
-            hint=f"an owner of {NAME} runs: ALTER TABLE {NAME} ADD COLUMN "
-            f"{' '.join(DIRECTION)}",
+            hint=f"an owner of {NAME} runs: ALTER TABLE {NAME} ADD COLUMN {' '.join(DIRECTION)}",
         )
     if not (table.usable and table.writable and table.readable):
         who = role(connection)

@@ -107,6 +107,5 @@ def check_reversible(move: Move) -> None:
         if reason is not None:
             raise FatalError(
                 f"migrate --to is refused: {short_name(revision)} cannot be undone: {reason}",
-                hint="go down no further than it: migrail migrate --to "
-                f"{short_name(revision)}",
+                hint=f"go down no further than it: migrail migrate --to {short_name(revision)}",
             )
