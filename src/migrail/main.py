@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument(
         "--force", action="store_true", help="plan in spite of lint errors or drift (recorded)"
     )
+    plan.add_argument(
+        "--to", metavar="REV", help="plan going up or down to REV (as migrate --to) instead of head"
+    )
     _command(commands, "drift", "compare a database with what its revision implies", env=True)
     approve = _command(commands, "approve", "approve a plan: record who and when")
     approve.add_argument("plan_path", type=Path, metavar="PLAN")

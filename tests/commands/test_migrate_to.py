@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -241,3 +242,75 @@ def test_a_ledger_without_directions_this_role_may_not_alter_still_records_upgra
             ("0002", "upgrade", True),
             ("0002", "downgrade", True),
         ]
+
+
+def _plan_approve_apply(capsys: pytest.CaptureFixture[str], *to: str) -> tuple[int, str]:
+    """plan (as alice, ``to``: --to REV), approve (as bob), apply: exit code and messages."""
+    with pytest.MonkeyPatch.context() as as_reviewer:
+        assert main(["plan", "--env", "production", *to]) == 0
+        as_reviewer.setenv("MIGRAIL_ACTOR", "bob")
+        assert main(["approve", "plan.json"]) == 0
+    capsys.readouterr()
+    code = main(["apply", "--plan", "plan.json"])
+    return code, capsys.readouterr().err
+
+
+def test_a_protected_database_goes_down_through_an_approved_plan(
+    three: Path,
+    database_url: URL,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv(
+        "PRODUCTION_DATABASE_URL", database_url.render_as_string(hide_password=False)
+    )
+    monkeypatch.setenv("MIGRAIL_ACTOR", "alice")
+    assert _plan_approve_apply(capsys)[0] == 0
+    assert version(database_url) == ["0003"]
+    code, err = _plan_approve_apply(capsys, "--to", "0001")
+    assert code == 0, err
+    assert version(database_url) == ["0001"]
+    assert "priority" not in columns(database_url, "tasks")
+    plan = json.loads((three / "plan.json").read_text())
+    assert plan["direction"] == "downgrade"
+    assert plan["from_revision"] == ["0003"] and plan["to_revision"] == "0001"
+    assert [revision["name"] for revision in plan["revisions"]] == [
+        "0003_add_due",
+        "0002_add_priority",
+    ]
+    assert "ALTER TABLE tasks DROP COLUMN due;" in plan["revisions"][0]["sql"]
+    assert "**downgrade**" in (three / "plan.md").read_text()
+    rows = query(
+        database_url,
+        "SELECT revision, direction, plan_id FROM migrail.history WHERE direction = 'downgrade'"
+        " ORDER BY id",
+    )
+    assert rows == [("0003", "downgrade", plan["plan_id"]), ("0002", "downgrade", plan["plan_id"])]
+
+
+def test_a_plan_down_through_an_irreversible_revision_is_refused(
+    project: Path,
+    database_url: URL,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    write_revision(
+        project,
+        "0002",
+        "add_legacy",
+        "0001",
+        'op.add_column("tasks", sa.Column("legacy", sa.Integer()))',
+        extra='irreversible = "its backfill cannot be told apart from real data"',
+    )
+    monkeypatch.setenv(
+        "PRODUCTION_DATABASE_URL", database_url.render_as_string(hide_password=False)
+    )
+    monkeypatch.setenv("MIGRAIL_ACTOR", "alice")
+    assert _plan_approve_apply(capsys)[0] == 0
+    assert main(["plan", "--env", "production", "--to", "base"]) == 2
+    assert capsys.readouterr().err == (
+        "error: plan --to is refused: 0002_add_legacy cannot be undone: its backfill cannot "
+        "be told apart from real data\n"
+        "hint: go down no further than it: migrail plan --to 0002_add_legacy\n"
+    )
+    assert version(database_url) == ["0002"]
