@@ -797,6 +797,14 @@ CASES: list[tuple[str, list[str], Setup, str]] = [
         "applying the baseline would create tables that exist: commit the models and the "
         "baseline, and stamp only unprotected environments for now\n",
     ),
+    # migrate --to
+    (
+        "migrate --to with --sql",
+        ["migrate", "--sql", "--to", "0001"],
+        _env("DATABASE_URL", f"postgresql://app:{SECRET}@127.0.0.1:1/agent_armor"),
+        "error: migrate --sql prints what migrate would apply up to head; it does not take --to\n"
+        "hint: without --to: migrail migrate --sql\n",
+    ),
 ]
 
 

@@ -82,11 +82,22 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument(
         "--sql", action="store_true", help="print the SQL that would run instead of running it"
     )
+    migrate.add_argument(
+        "--to",
+        metavar="REV",
+        help="go up or down to REV (id, id prefix, file name, base, head, -1, +1) instead of head",
+    )
+    migrate.add_argument(
+        "--yes", action="store_true", help="undo revisions (--to below) without asking"
+    )
 
     plan = _command(commands, "plan", "write what a release would run, for approval", env=True)
     plan.add_argument("--out", type=Path, default=Path("plan.json"), help="default: plan.json")
     plan.add_argument(
         "--force", action="store_true", help="plan in spite of lint errors or drift (recorded)"
+    )
+    plan.add_argument(
+        "--to", metavar="REV", help="plan going up or down to REV (as migrate --to) instead of head"
     )
     _command(commands, "drift", "compare a database with what its revision implies", env=True)
     approve = _command(commands, "approve", "approve a plan: record who and when")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,8 +17,11 @@ from migrail.engine.steps import MigrationFailed, Step, lost_connection_note
 from migrail.history import sums
 from migrail.history.revisions import short_name
 from migrail.release import ledger
+from migrail.release.moving import DOWNGRADE, UPGRADE, Move, check_reversible, plan_move
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from alembic.script import Script
     from rich.console import Console
     from sqlalchemy.engine import Connection
@@ -25,13 +29,21 @@ if TYPE_CHECKING:
     from migrail.core.config import Config, Environment
 
 
-def migrate(config: Config, *, env_name: str | None, sql: bool, console: Console) -> int:
-    """List what is pending, then apply it under an advisory lock (``sql``: print it instead).
+def migrate(
+    config: Config,
+    *,
+    env_name: str | None,
+    sql: bool,
+    console: Console,
+    to: str | None = None,
+    yes: bool = False,
+) -> int:
+    """List what is pending, then apply it under an advisory lock (``sql``: print it instead);
+    ``to``: go up or down to that revision instead, asking before undoing any (unless ``yes``).
 
     SIGTERM (a CI job cancelled) stops it as Ctrl-C does: the running revision is cancelled on
     the server and rolled back, its locks released at once.
     """
-    from migrail.postgres.database import advisory_lock
     from migrail.postgres.target import connect_target, refuse_read_only
 
     environment, url = resolve_environment(config, env_name)
@@ -42,6 +54,11 @@ def migrate(config: Config, *, env_name: str | None, sql: bool, console: Console
             hint=f"migrail plan --env {environment.name}; a reviewer runs migrail approve "
             "plan.json; then migrail apply --plan plan.json",
         )
+    if sql and to is not None:
+        raise FatalError(
+            "migrate --sql prints what migrate would apply up to head; it does not take --to",
+            hint="without --to: migrail migrate --sql",
+        )
     executor = Executor(config)
     with (
         sigterm_raises(),
@@ -50,49 +67,112 @@ def migrate(config: Config, *, env_name: str | None, sql: bool, console: Console
         if not sql:
             refuse_read_only(connection, "migrate")
         current = executor.current(connection)
-        pending = executor.pending(current)
         if sql:
-            if pending:
+            if executor.pending(current):
                 output.write_data(render_range(executor, current[0] if current else None))
             return 0
+        if to is None:
+            move = Move(UPGRADE, "heads", executor.pending(current))
+        else:
+            move = plan_move(executor, current, to)
+            check_reversible(move)
         output.info(console, f"Environment {environment.name}: {mask_url(url)}")
         _check_identity(connection, environment)
-        if pending:
-            names = ", ".join(map(short_name, pending))
-            output.info(console, f"{len(pending)} pending: {names}")
-        waiting = lambda: output.info(console, "Waiting for another migrate to finish...")  # noqa: E731
-        with advisory_lock(connection, on_wait=waiting):
-            if pending:  # before anything is written: a ledger that refuses rows stops it here
-                ledger.ensure_ledger(connection)
-                ledger.try_records(connection, [_checksummed(rev) for rev in pending])
-            _record_identity(connection, environment)
-            if not pending:
-                output.success(console, f"Up to date at {executor.label(current)}")
-                return 0
-            try:
-                steps = executor.upgrade(
-                    connection,
-                    on_step=lambda step: _applied(console, step),
-                    in_transaction=lambda step: _write_down(connection, step),
-                )
-            except MigrationFailed as failed:
-                if not connection.invalidated:  # a lost connection is not read again
-                    connection.rollback()
-                    at = executor.label(executor.current(connection))
-                    if refused := ledger.refused(failed, at):
-                        raise refused from None
-                _report_failure(console, executor, connection, failed)
-                return 1
-            now = executor.current(connection)
+        if not _announced(console, move, yes):
+            output.info(console, "Nothing was undone")
+            return 1
+        return _run(console, executor, connection, environment, move, current, to)
+
+
+def _announced(console: Console, move: Move, yes: bool) -> bool:
+    """Say what will run; before undoing revisions, warn and ask (unless ``yes``)."""
+    if not move.revisions:
+        return True
+    names = ", ".join(map(short_name, move.revisions))
+    if move.direction == UPGRADE:
+        output.info(console, f"{len(move.revisions)} pending: {names}")
+        return True
+    output.info(console, f"{len(move.revisions)} to undo, newest first: {names}")
+    output.info(
+        console,
+        "This loses data: what these revisions added (tables, columns) goes with its rows",
+    )
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise FatalError(
+            "migrate --to would undo revisions and lose data, and there is no terminal to "
+            "confirm it",
+            hint="rerun with --yes if you mean it",
+        )
+    return input("Undo them? [y/N] ").strip().lower() in ("y", "yes")
+
+
+def _run(
+    console: Console,
+    executor: Executor,
+    connection: Connection,
+    environment: Environment,
+    move: Move,
+    current: tuple[str, ...],
+    to: str | None,
+) -> int:
+    """Apply or undo the move's revisions under the migrate lock, each recorded in its
+    transaction; a failure leaves the database at the last one that completed."""
+    from migrail.postgres.database import advisory_lock
+
+    waiting = lambda: output.info(console, "Waiting for another migrate to finish...")  # noqa: E731
+    with advisory_lock(connection, on_wait=waiting):
+        if to is not None:
+            _check_unmoved(executor, connection, current)
+        if move.revisions:  # before anything is written: a ledger that refuses rows stops it here
+            ledger.ensure_ledger(connection, downgrades=move.direction == DOWNGRADE)
+            ledger.try_records(
+                connection, [_checksummed(rev) for rev in move.revisions], direction=move.direction
+            )
+        _record_identity(connection, environment)
+        if not move.revisions:
+            output.success(console, f"Up to date at {executor.label(current)}")
+            return 0
+        run = executor.downgrade if move.direction == DOWNGRADE else executor.upgrade
+        try:
+            steps = run(
+                connection,
+                move.alembic_target,
+                on_step=lambda step: _applied(console, step),
+                in_transaction=lambda step: _write_down(connection, step, move.direction),
+            )
+        except MigrationFailed as failed:
+            if not connection.invalidated:  # a lost connection is not read again
+                connection.rollback()
+                at = executor.label(executor.current(connection))
+                if refused := ledger.refused(failed, at):
+                    raise refused from None
+            _report_failure(console, executor, connection, failed)
+            return 1
+        now = executor.current(connection)
     if not steps:
         output.success(
             console, f"Another migrate applied them; the database is at {executor.label(now)}"
         )
         return 0
+    done = "Undid" if move.direction == DOWNGRADE else "Applied"
     output.success(
-        console, f"Applied {len(steps)} revision(s); the database is at {executor.label(now)}"
+        console, f"{done} {len(steps)} revision(s); the database is at {executor.label(now)}"
     )
     return 0
+
+
+def _check_unmoved(executor: Executor, connection: Connection, before: Sequence[str]) -> None:
+    """What ``--to`` announced holds only from where the database was: another migrate that
+    moved it meanwhile (while this one waited for the lock) makes it plan again."""
+    now = executor.current(connection)
+    if tuple(now) != tuple(before):
+        raise FatalError(
+            f"migrate --to stopped before changing anything: another migrate moved the database "
+            f"from {executor.label(before)} to {executor.label(now)} meanwhile",
+            hint="run it again to see what it would do from there",
+        )
 
 
 def _check_identity(connection: Connection, environment: Environment) -> None:
@@ -122,9 +202,9 @@ def _checksummed(revision: Script) -> tuple[str, str]:
     return revision.revision, sums.digest(Path(revision.path).read_bytes())
 
 
-def _write_down(connection: Connection, step: Step) -> None:
+def _write_down(connection: Connection, step: Step, direction: str) -> None:
     """The revision in migrail.history, in its own transaction."""
-    ledger.record(connection, *_checksummed(step.revision), step.seconds)
+    ledger.record(connection, *_checksummed(step.revision), step.seconds, direction=direction)
 
 
 def _applied(console: Console, step: Step) -> None:
@@ -142,7 +222,9 @@ def _report_failure(
         return
     connection.rollback()
     if failed.revision is not None:
-        problem = ledger.record_failure(connection, *_checksummed(failed.revision), failed.error)
+        problem = ledger.record_failure(
+            connection, *_checksummed(failed.revision), failed.error, direction=failed.direction
+        )
         if problem is not None:
             output.info(console, f"  not recorded: {problem.message}")
     output.info(console, f"  the database is at {executor.label(executor.current(connection))}")

@@ -17,8 +17,17 @@ if TYPE_CHECKING:
     from migrail.core.config import Config
 
 
-def plan(config: Config, *, env_name: str | None, out: Path, force: bool, console: Console) -> int:
-    """Write ``out`` (plan.json, and plan.md beside it); 1 when drift or lint stops it."""
+def plan(
+    config: Config,
+    *,
+    env_name: str | None,
+    out: Path,
+    force: bool,
+    console: Console,
+    to: str | None = None,
+) -> int:
+    """Write ``out`` (plan.json, and plan.md beside it); 1 when drift or lint stops it. ``to``:
+    plan moving the database up or down to that revision instead of up to head."""
     from migrail.commands.drift import report_drift
     from migrail.release.plan import check_plan_path, write_plan
     from migrail.release.planning import failing_findings, make_plan, read_live
@@ -26,7 +35,7 @@ def plan(config: Config, *, env_name: str | None, out: Path, force: bool, consol
     check_plan_path(out)
     environment, url = resolve_environment(config, env_name)
     executor = Executor(config)
-    live = read_live(executor, url)
+    live = read_live(executor, url, to)
     if (problem := live.hidden_identity) is not None:
         output.info(
             console, f"the environment the database says it is: not shown: {problem.message}"
@@ -45,6 +54,7 @@ def plan(config: Config, *, env_name: str | None, out: Path, force: bool, consol
     made = make_plan(executor, environment.name, url, live, findings)
     summary = write_plan(made, out)
     names = ", ".join(revision.name for revision in made.revisions) or "nothing"
-    output.success(console, f"planned {names} for {environment.name}: {out} and {summary}")
+    undo = "undoing " if made.direction == "downgrade" else ""
+    output.success(console, f"planned {undo}{names} for {environment.name}: {out} and {summary}")
     output.info(console, f"plan id {made.plan_id}")
     return 0

@@ -10,7 +10,7 @@ from migrail.core.urls import mask_url
 from migrail.engine.executor import Executor
 from migrail.history.revisions import short_name
 from migrail.postgres.bookkeeping import TableProblem
-from migrail.release.ledger import read_ledger
+from migrail.release.ledger import DOWNGRADE, Entry, read_ledger
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -46,7 +46,7 @@ def status(config: Config, *, env_name: str | None, console: Console) -> int:
     if applied:
         output.info(console, "applied (newest first):")
         for entry in applied:
-            outcome = "ok" if entry.success else f"FAILED: {entry.error}"
+            outcome = _outcome(entry)
             when = entry.applied_at.strftime("%Y-%m-%d %H:%M:%S %Z")
             plan = f", plan {entry.plan_id[:12]}" if entry.plan_id else ""
             plan = ", stamped" if entry.stamped else plan
@@ -56,3 +56,11 @@ def status(config: Config, *, env_name: str | None, console: Console) -> int:
                 f"{entry.duration_ms} ms{plan}  {outcome}",
             )
     return 0
+
+
+def _outcome(entry: Entry) -> str:
+    """``ok`` for a revision applied; a revision undone (``migrate --to``) says so."""
+    undone = entry.direction == DOWNGRADE
+    if entry.success:
+        return "undone" if undone else "ok"
+    return f"FAILED{' to undo' if undone else ''}: {entry.error}"

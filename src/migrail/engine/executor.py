@@ -129,10 +129,14 @@ class Executor:
         return runner.upgrade(self, connection, target, on_step, in_transaction)
 
     def downgrade(
-        self, connection: Connection, target: str, on_step: Callable[[Step], None] | None = None
+        self,
+        connection: Connection,
+        target: str,
+        on_step: Callable[[Step], None] | None = None,
+        in_transaction: Callable[[Step], None] | None = None,
     ) -> list[Step]:
         """Undo revisions down to ``target`` (``runner.downgrade``)."""
-        return runner.downgrade(self, connection, target, on_step)
+        return runner.downgrade(self, connection, target, on_step, in_transaction)
 
     def compare(self, connection: Connection) -> list[Any]:
         """The differences between the database and the models (``autogenerate.compare``)."""

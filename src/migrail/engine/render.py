@@ -135,6 +135,51 @@ def _upgrade_offline(
         script.run_env()
 
 
+def render_downgrade(executor: Executor, start: str, target: str | None) -> list[Rendered]:
+    """The SQL that undoes each revision from ``start`` down to ``target`` (which stays; ``None``:
+    base), newest first, as a release plan records it. Alembic renders a downgrade offline only
+    from a stated start (``start:target``); a revision that cannot render is an error here, as
+    an unrenderable downgrade cannot be approved."""
+    from alembic.runtime.environment import EnvironmentContext
+
+    buffer = io.StringIO()
+    marks: list[tuple[str, int]] = []
+
+    def applied(step: Any, **_: Any) -> None:
+        marks.extend((revision_id, buffer.tell()) for revision_id in step.up_revision_ids[:1])
+
+    script = executor.script
+    cfg = executor.alembic_config(on_version_apply=[applied])
+    cfg.output_buffer = buffer
+    destination = target or "base"
+
+    def downgrade(revision: Any, context: Any) -> Any:
+        return script._downgrade_revs(destination, revision)
+
+    try:
+        with (
+            user_code(executor.config.root),
+            EnvironmentContext(
+                cfg,
+                script,
+                fn=downgrade,
+                as_sql=True,
+                starting_rev=start,
+                destination_rev=destination,
+            ),
+        ):
+            script.run_env()
+    except Exception as exc:
+        raise FatalError(
+            f"the downgrade cannot be rendered offline: {describe_error(exc)}",
+            hint="a downgrade that reads from the database cannot be planned for approval",
+        ) from exc
+    return [
+        Rendered(script.get_revision(revision_id), executor.session_settings + sql)
+        for revision_id, sql in _split(buffer.getvalue(), marks)
+    ]
+
+
 def _running(text: str) -> str | None:
     """The revision a stopped offline run was in: Alembic writes ``-- Running upgrade a -> b``."""
     match = _RUNNING.search(text)

@@ -47,10 +47,12 @@ def downgrade(
     connection: Connection,
     target: str,
     on_step: Callable[[Step], None] | None = None,
+    in_transaction: Callable[[Step], None] | None = None,
 ) -> list[Step]:
-    """Undo revisions down to ``target`` (which stays applied), one transaction each."""
+    """Undo revisions down to ``target`` (which stays applied), one transaction each;
+    ``in_transaction`` as for ``upgrade``."""
     plan = downgrade_plan(executor.script, executor.current(connection), target)
-    return _run(executor, "downgrade", connection, plan, target, on_step)
+    return _run(executor, "downgrade", connection, plan, target, on_step, in_transaction)
 
 
 def _run(

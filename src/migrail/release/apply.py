@@ -85,9 +85,10 @@ def apply_plan(
                 )
             identity = read_identity(connection)
             _check_target(config, made, url, identity)
-            ledger.ensure_ledger(connection)  # before anything is written
+            downgrade = made.direction == ledger.DOWNGRADE
+            ledger.ensure_ledger(connection, downgrades=downgrade)  # before anything is written
             planned = [(revision.revision, revision.checksum) for revision in made.revisions]
-            ledger.try_records(connection, planned, made.plan_id)
+            ledger.try_records(connection, planned, made.plan_id, made.direction)
             if identity is None:  # its first release says what it is
                 record_identity(connection, config.environment(made.environment))
             return _apply_with_retries(config, executor, connection, made, on_step, on_retry)
@@ -97,7 +98,8 @@ def _check_unchanged(
     config: Config, executor: Executor, connection: Connection, made: Plan
 ) -> None:
     """The database, the revision files and their SQL are what was planned and approved."""
-    from migrail.engine.render import render_each
+    from migrail.release.moving import replan
+    from migrail.release.planning import render_move
 
     current = list(executor.current(connection))
     if current != made.from_revision:
@@ -109,7 +111,8 @@ def _check_unchanged(
         )
     _check_applied_revisions(executor, connection)
     _check_planned_files(config, executor, made)
-    pieces = render_each(executor, current)
+    move = replan(executor, tuple(current), made.direction, made.to_revision)
+    pieces = render_move(executor, tuple(current), move)
     for piece in pieces:
         if piece.exited is not None:  # an exit from the revision's code: its failure
             piece.require_sql()
@@ -158,10 +161,12 @@ def _apply_with_retries(
     attempt = 0
     while True:
         try:
-            done += executor.upgrade(
+            run = executor.downgrade if made.direction == ledger.DOWNGRADE else executor.upgrade
+            done += run(
                 connection,
+                made.to_revision or ("base" if made.direction == ledger.DOWNGRADE else "heads"),
                 on_step=on_step,
-                in_transaction=lambda step: _write_down(connection, step, made.plan_id),
+                in_transaction=lambda step: _write_down(connection, step, made),
             )
             return Applied(done)
         except MigrationFailed as failed:
@@ -175,7 +180,12 @@ def _apply_with_retries(
             if failed.revision is not None:  # the attempt, as migrail.history keeps every one
                 checksum = sums.digest(Path(failed.revision.path).read_bytes())
                 unrecorded = ledger.record_failure(
-                    connection, failed.revision.revision, checksum, failed.error, made.plan_id
+                    connection,
+                    failed.revision.revision,
+                    checksum,
+                    failed.error,
+                    made.plan_id,
+                    made.direction,
                 )
             locked = _LOCK_NOT_AVAILABLE in failed.error
             if not locked or attempt == config.lock_retries:
@@ -194,9 +204,16 @@ def _apply_with_retries(
             attempt += 1
 
 
-def _write_down(connection: Connection, step: Step, plan_id: str) -> None:
+def _write_down(connection: Connection, step: Step, made: Plan) -> None:
     checksum = sums.digest(Path(step.revision.path).read_bytes())
-    ledger.record(connection, step.revision.revision, checksum, step.seconds, plan_id=plan_id)
+    ledger.record(
+        connection,
+        step.revision.revision,
+        checksum,
+        step.seconds,
+        plan_id=made.plan_id,
+        direction=made.direction,
+    )
 
 
 def _check_planned_files(config: Config, executor: Executor, made: Plan) -> None:

@@ -1,11 +1,15 @@
 """The target database's own record of what was applied to it: ``migrail.history``.
 
-One row per revision applied by ``migrate``: its file's checksum, the plan it came from, who,
-when, how long, and whether it succeeded. A success is written in the revision's own transaction,
-so the record and ``alembic_version`` can never disagree; a failure is written after the
-rollback. Sharing that transaction, a row the table refuses would take an innocent revision down
-with it: so the table, altered by hand or out of the role's reach, is checked before a run
-applies anything, and a refusal is named as the table's, not the revision's.
+One row per revision applied (or undone, by ``migrate --to``): its file's checksum, the plan it
+came from, who, when, how long, whether it succeeded, and which way it went. The direction came
+later: a table made before it has no such column, is given it where this role owns the table,
+and otherwise still records upgrades (the column's default says so) but refuses a downgrade.
+
+A success is written in the revision's own transaction, so the record and ``alembic_version``
+can never disagree; a failure is written after the rollback. Sharing that transaction, a row
+the table refuses would take an innocent revision down with it: so the table, altered by hand
+or out of the role's reach, is checked before a run applies anything, and a refusal is named
+as the table's, not the revision's.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ class Entry:
     duration_ms: int
     success: bool
     error: str | None
+    direction: str = "upgrade"
 
     @property
     def stamped(self) -> bool:
@@ -72,20 +77,34 @@ COLUMNS = (
     ("success", "boolean", "NOT NULL"),
     ("error", "text", ""),
 )
+# Added later: existing tables may lack it, and an upgrade's row does not need it.
+DIRECTION = ("direction", "text", "NOT NULL DEFAULT 'upgrade'")
+DOWNGRADE = "downgrade"
 TABLE = "history"
 # The plan_id of a revision recorded as applied without being run (``release.stamp``).
 STAMPED = "stamped"
 NAME = f"{SCHEMA}.{TABLE}"
 
 
-def ensure_ledger(connection: Connection) -> None:
+def ensure_ledger(connection: Connection, *, downgrades: bool = False) -> None:
     """Create ``migrail.history`` where it is missing; refuse one this role cannot write to, or
-    one altered so that migrail's rows no longer fit (before a revision depends on it)."""
+    one altered so that migrail's rows no longer fit (before a revision depends on it).
+
+    A table made before rows had a direction is given the column; where this role may not
+    alter it, upgrades are recorded as before, and ``downgrades`` (which must say so) refused.
+    """
     ensure_schema(connection)
-    ensure_table(connection, TABLE, [" ".join(column).strip() for column in COLUMNS])
+    ensure_table(connection, TABLE, [" ".join(column).strip() for column in (*COLUMNS, DIRECTION)])
     table = describe(connection, TABLE)
     assert table is not None  # just created, or found
     _check_shape(table)
+    if DIRECTION[0] not in table.columns and not _add_direction(connection) and downgrades:
+        connection.rollback()
+        raise TableProblem(
+            f"{NAME} has no column {DIRECTION[0]}, and this role may not add it: a revision "
+            "undone could not be recorded as such",
+            hint=f"an owner of {NAME} runs: ALTER TABLE {NAME} ADD COLUMN {' '.join(DIRECTION)}",
+        )
     if not (table.usable and table.writable and table.readable):
         who = role(connection)
         connection.rollback()
@@ -95,6 +114,21 @@ def ensure_ledger(connection: Connection) -> None:
             f"GRANT SELECT, INSERT ON {NAME} TO {who}",
         )
     connection.commit()
+
+
+def _add_direction(connection: Connection) -> bool:
+    """Give a table made before directions were recorded its column; whether it has it now."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        with connection.begin_nested():
+            connection.execute(text(f"ALTER TABLE {NAME} ADD COLUMN {' '.join(DIRECTION)}"))
+    except DBAPIError:
+        if connection.invalidated:
+            raise
+        return False
+    return True
 
 
 def _check_shape(table: Table) -> None:
@@ -114,7 +148,10 @@ def _check_shape(table: Table) -> None:
 
 
 def try_records(
-    connection: Connection, revisions: Sequence[tuple[str, str]], plan_id: str | None = None
+    connection: Connection,
+    revisions: Sequence[tuple[str, str]],
+    plan_id: str | None = None,
+    direction: str = "upgrade",
 ) -> None:
     """Insert the rows a run will record (revision id and checksum), then roll them back.
 
@@ -127,7 +164,7 @@ def try_records(
     try:
         connection.execute(text("SET CONSTRAINTS ALL IMMEDIATE"))
         for revision, checksum in revisions:
-            record(connection, revision, checksum, 0.0, plan_id=plan_id)
+            record(connection, revision, checksum, 0.0, plan_id=plan_id, direction=direction)
     finally:
         connection.rollback()
 
@@ -140,22 +177,27 @@ def record(
     *,
     plan_id: str | None = None,
     error: str | None = None,
+    direction: str = "upgrade",
 ) -> None:
     """One row; the caller's transaction decides when it commits. A row the table refuses is a
-    TableProblem naming it, not a failure of the revision being recorded."""
+    TableProblem naming it, not a failure of the revision being recorded. An upgrade's row
+    leaves the direction to the column's default: a table without that column still takes it."""
     from sqlalchemy import text
     from sqlalchemy.exc import DBAPIError, OperationalError
 
     from migrail.engine.steps import describe_error
 
+    downgrade = direction == DOWNGRADE
+    column, value = (", direction", ", :direction") if downgrade else ("", "")
     try:
         connection.execute(
             text(
                 f"INSERT INTO {NAME} (revision, checksum, plan_id, applied_by, duration_ms,"
-                " success, error) VALUES (:revision, :checksum, :plan_id, :by, :ms, :success,"
-                " :error)"
+                f" success, error{column}) VALUES (:revision, :checksum, :plan_id, :by, :ms,"
+                f" :success, :error{value})"
             ),
             {
+                "direction": direction,
                 "revision": revision,
                 "checksum": checksum,
                 "plan_id": plan_id,
@@ -181,10 +223,11 @@ def record_failure(
     checksum: str,
     error: str,
     plan_id: str | None = None,
+    direction: str = "upgrade",
 ) -> TableProblem | None:
     """Record a revision that failed (after its rollback); the problem, where the table refused."""
     try:
-        record(connection, revision, checksum, 0, plan_id=plan_id, error=error)
+        record(connection, revision, checksum, 0, plan_id=plan_id, error=error, direction=direction)
     except TableProblem as problem:
         connection.rollback()
         return problem
@@ -219,10 +262,11 @@ def read_ledger(connection: Connection, limit: int = 20) -> list[Entry]:
         _check_shape(table)
     finally:
         connection.rollback()
+    direction = DIRECTION[0] if DIRECTION[0] in table.columns else "'upgrade'"
     rows = connection.execute(
         text(
             f"SELECT revision, checksum, plan_id, applied_by, applied_at, duration_ms, success,"
-            f" error FROM {NAME} ORDER BY id DESC LIMIT :limit"
+            f" error, {direction} FROM {NAME} ORDER BY id DESC LIMIT :limit"
         ),
         {"limit": limit},
     ).all()

@@ -49,11 +49,15 @@ class Plan:
     author: str = ""
     created_at: str = ""
     plan_id: str = ""
+    direction: str = "upgrade"  # "downgrade": the revisions are undone, newest first
 
     def content(self) -> dict[str, Any]:
-        """Everything the id is computed over (all but the id)."""
+        """Everything the id is computed over (all but the id). An upgrade's plan leaves the
+        direction out, so that plans (and their approvals) made before it keep their ids."""
         data = asdict(self)
         data.pop("plan_id")
+        if data["direction"] == "upgrade":
+            data.pop("direction")
         return {"format": PLAN_FORMAT, **data}
 
     def seal(self) -> Plan:
@@ -168,6 +172,11 @@ def render_markdown(plan: Plan) -> str:
     ]
     if plan.forced:
         lines.append("- **forced**: planned in spite of lint errors or drift")
+    if plan.direction == "downgrade":
+        lines.append(
+            "- **downgrade**: undoes the revisions below, newest first; what they added goes "
+            "with its data"
+        )
     lines += ["", "## Revisions", ""]
     if not plan.revisions:
         lines.append("Nothing is pending.")

@@ -11,6 +11,7 @@ from migrail.history import sums
 from migrail.history.revisions import short_name
 from migrail.postgres.bookkeeping import TableProblem
 from migrail.release import ledger
+from migrail.release.moving import DOWNGRADE, UPGRADE, Move, check_reversible, plan_move
 from migrail.release.plan import Plan, PlannedRevision, now, touched_tables
 
 if TYPE_CHECKING:
@@ -33,11 +34,34 @@ class LiveDatabase:
     drifted: list[str]
     effects: dict[str, Effects]  # each pending revision's locks and rewrites, measured
     sizes: dict[str, dict[str, int]]  # the tables the pending SQL touches
+    move: Move  # up to head, or (``plan --to``) up or down to a revision
 
 
-def read_live(executor: Executor, url: URL) -> LiveDatabase:
-    """Read the database ``url`` names for a plan; nothing is written to it."""
-    from migrail.engine.render import render_each
+def render_move(executor: Executor, current: tuple[str, ...], move: Move) -> list[Rendered]:
+    """The SQL of the revisions ``move`` applies (oldest first) or undoes (newest first), as
+    ``plan`` records it and ``apply`` renders it again to compare."""
+    from migrail.engine.render import render_downgrade, render_each
+
+    if not move.revisions:
+        return []
+    if move.direction == DOWNGRADE:
+        return render_downgrade(executor, current[0], move.target)
+    wanted = {revision.revision for revision in move.revisions}
+    return [piece for piece in render_each(executor, current) if piece.revision.revision in wanted]
+
+
+def planned_move(executor: Executor, current: tuple[str, ...], to: str | None) -> Move:
+    """Up to head, or where ``to`` names; a downgrade through an irreversible revision refused."""
+    if to is None:
+        return Move(UPGRADE, executor.head, executor.pending(current))
+    move = plan_move(executor, current, to, "plan")
+    check_reversible(move, "plan")
+    return move
+
+
+def read_live(executor: Executor, url: URL, to: str | None = None) -> LiveDatabase:
+    """Read the database ``url`` names for a plan (``to``: for moving it to that revision);
+    nothing is written to it."""
     from migrail.postgres.catalog import table_sizes
     from migrail.postgres.database import server_version
     from migrail.postgres.target import connect_target
@@ -48,13 +72,15 @@ def read_live(executor: Executor, url: URL) -> LiveDatabase:
         url, "plan", lock_timeout=config.lock_timeout, statement_timeout=config.statement_timeout
     ) as connection:
         current = executor.current(connection)
-        pieces = render_each(executor, current)
+        move = planned_move(executor, current, to)
+        pieces = render_move(executor, current, move)
         identity, hidden = _stated_identity(connection)
         version = server_version(connection)
         connection.rollback()
-        drifted, effects = find_drift(executor, connection, current, measure=True)
+        measure = move.direction == UPGRADE  # what an upgrade does to the tables, measured
+        drifted, effects = find_drift(executor, connection, current, measure=measure)
         sizes = table_sizes(connection, {t for p in pieces for t in touched_tables(p.sql or "")})
-    return LiveDatabase(current, pieces, identity, hidden, version, drifted, effects, sizes)
+    return LiveDatabase(current, pieces, identity, hidden, version, drifted, effects, sizes, move)
 
 
 def _stated_identity(connection: Connection) -> tuple[str, TableProblem | None]:
@@ -75,9 +101,11 @@ def failing_findings(executor: Executor, live: LiveDatabase) -> list[dict[str, A
     for a revision that cannot be rendered as SQL, which could not be approved."""
     from migrail.lint.linter import lint_history
 
-    pending = executor.pending(live.current)
     for piece in live.pieces:
         piece.require_sql(", so its SQL cannot be approved")
+    if live.move.direction == DOWNGRADE:  # lint judges what revisions do going up
+        return []
+    pending = live.move.revisions
     scope = {Path(revision.path).resolve() for revision in pending}
     failing = lint_history(executor, scope).failing if pending else []
     return [
@@ -110,7 +138,8 @@ def make_plan(
             "env.py": sums.digest((config.migrations_dir / "env.py").read_bytes()),
         },
         from_revision=list(live.current),
-        to_revision=executor.head,
+        to_revision=live.move.target,
+        direction=live.move.direction,
         revisions=[
             PlannedRevision(
                 revision=piece.revision.revision,
