@@ -9,14 +9,14 @@ writing revisions (``autogenerate``); rendering offline is ``render``'s.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from migrail.core.errors import FatalError
-from migrail.engine import autogenerate, runner
+from migrail.engine import autogenerate, environment, runner
 from migrail.engine.loading import load_script
+from migrail.engine.usercode import user_code
 from migrail.history.revisions import ordered_revisions, short_name, upgrade_plan
 
 if TYPE_CHECKING:
@@ -35,21 +35,20 @@ class Executor:
     def __init__(self, config: Config, metadata: MetaData | None = None) -> None:
         self.config = config
         self.metadata = metadata
+        self._env_options: dict[str, Any] | None = None
 
     def alembic_config(self, **attributes: Any) -> AlembicConfig:
-        """An Alembic ``Config`` built in code; ``attributes`` reach ``env.py``."""
-        from argparse import Namespace
+        """An Alembic ``Config``, the project's settings kept; ``attributes`` reach env.py."""
+        return environment.alembic_config(self.config, target_metadata=self.metadata, **attributes)
 
-        from alembic.config import Config as AlembicConfig
-
-        # quiet: Alembic's own "Generating ..." lines would go to stdout, which is for data.
-        cfg = AlembicConfig(stdout=io.StringIO(), cmd_opts=Namespace(quiet=True))
-        cfg.set_main_option("script_location", str(self.config.migrations_dir))
-        cfg.set_main_option("file_template", "%%(rev)s_%%(slug)s")
-        cfg.set_main_option("truncate_slug_length", "60")
-        cfg.attributes["target_metadata"] = self.metadata
-        cfg.attributes.update(attributes)
-        return cfg
+    def env_options(self, connection: Connection) -> dict[str, Any]:
+        """The options the project's env.py passes to ``configure()`` (once per run)."""
+        if self._env_options is None:
+            with user_code(self.config.root):
+                self._env_options = environment.options(
+                    self.alembic_config(connection=connection), self.config, self.script, connection
+                )
+        return self._env_options
 
     @cached_property
     def script(self) -> ScriptDirectory:

@@ -31,16 +31,18 @@ _BACKFILL = re.compile(
 
 
 def file_name_matches_revision(revision: Script, tree: ast.Module) -> Iterator[Finding]:
-    """The file name starts with the revision id, so that people and tools find one from the other.
+    """The file name holds the revision id, so that people and tools find one from the other.
 
     A copied revision file that kept its old name, or an id edited by hand, breaks that link.
+    The id is the whole name, its start (``<rev>_<slug>``), or a part of it between ``_``, ``-``
+    or ``.`` (Alembic's dated ``file_template``: ``2024_01_02_0304-<rev>_<slug>``).
     """
     stem = Path(revision.path).stem
-    if stem != revision.revision and not stem.startswith(f"{revision.revision}_"):
+    if not re.search(rf"(?:^|[_.-]){re.escape(revision.revision)}(?:$|[_.-])", stem):
         yield own_finding(
             revision,
             "file-name-mismatch",
-            f"the file name {stem}.py does not start with its revision id {revision.revision}",
+            f"the file name {stem}.py does not hold its revision id {revision.revision}",
         )
 
 

@@ -1,0 +1,161 @@
+"""``migrail init`` on projects made with plain Alembic, then migrail and alembic on them."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import URL
+
+from migrail.main import main
+from testing.alembic_projects import alembic, alembic_project
+from testing.files import tree
+from testing.postgres import columns, query, version
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Where the project is made; its models module is forgotten afterwards."""
+    yield tmp_path
+    sys.modules.pop("app_models", None)
+    sys.path[:] = [entry for entry in sys.path if not entry.startswith(str(tmp_path))]
+
+
+def _head(project: Path) -> str:
+    done = alembic(project, "heads")
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()[0]
+
+
+def test_init_adopts_a_generic_alembic_project_and_alembic_still_works(
+    home: Path,
+    database_url: URL,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    project = alembic_project(home / "app", "generic", database_url)
+    original_env = (project / "migrations" / "env.py").read_text()
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("DATABASE_URL", database_url.render_as_string(hide_password=False))
+
+    assert main(["init"]) == 0
+    err = capsys.readouterr().err
+    assert "_migrail_connection(connectable.connect) as connection:  # migrail-adopt" in err
+    assert "edited migrations/env.py" in err
+    assert "recorded 2 revision(s) in migrations/migrail.sum" in err
+    assert "migrail-schema-sync" in err
+    assert (project / "migrations" / "env.py.migrail-bak").read_text() == original_env
+    pyproject = (project / "pyproject.toml").read_text()
+    assert pyproject == (
+        '[tool.migrail]\nmigrations = "migrations"\nmetadata = "app_models:metadata"\n'
+    )
+    assert list((project / "migrations" / "schema").glob("*.sql"))
+
+    before = tree(project)
+    assert main(["init"]) == 0
+    assert "nothing to do" in capsys.readouterr().err
+    assert tree(project) == before
+
+    # legacy_audit is in the database, not in the models: include_object keeps it out.
+    assert main(["check"]) == 0, capsys.readouterr().err
+    assert main(["migrate-staging"]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["migrate"]) == 0, capsys.readouterr().err
+    head = _head(project)
+    assert version(database_url) == [head]
+    assert "legacy_audit" in {
+        row[0] for row in query(database_url, "select tablename from pg_tables")
+    }
+
+    current = alembic(project, "current")
+    assert current.returncode == 0, current.stderr
+    assert head in current.stdout
+    down = alembic(project, "downgrade", "-1")
+    assert down.returncode == 0, down.stderr
+    assert version(database_url) != [head]
+    assert "name" not in columns(database_url, "accounts")
+    capsys.readouterr()
+    assert main(["migrate"]) == 0, capsys.readouterr().err
+    assert version(database_url) == [head]
+
+
+def test_init_adopts_an_async_alembic_project(
+    home: Path,
+    database_url: URL,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    project = alembic_project(home / "app", "async", database_url)
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("DATABASE_URL", database_url.render_as_string(hide_password=False))
+
+    assert main(["init"]) == 0
+    env_py = (project / "migrations" / "env.py").read_text()
+    assert 'do_run_migrations(context.config.attributes.get("connection"))' in env_py
+    before = tree(project)
+    assert main(["init"]) == 0
+    assert tree(project) == before
+    capsys.readouterr()
+
+    assert main(["check"]) == 0, capsys.readouterr().err
+    assert main(["migrate"]) == 0, capsys.readouterr().err
+    head = _head(project)
+    assert version(database_url) == [head]
+    current = alembic(project, "current")
+    assert current.returncode == 0, current.stderr
+    assert head in current.stdout
+    down = alembic(project, "downgrade", "-1")
+    assert down.returncode == 0, down.stderr
+    assert "name" not in columns(database_url, "accounts")
+
+
+def test_an_env_py_that_connects_by_itself_is_refused_before_it_runs(
+    home: Path,
+    database_url: URL,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    project = alembic_project(home / "app", "generic", database_url)
+    (project / "pyproject.toml").write_text(
+        '[tool.migrail]\nmigrations = "migrations"\nmetadata = "app_models:metadata"\n'
+    )
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("DATABASE_URL", database_url.render_as_string(hide_password=False))
+
+    assert main(["migrate"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert (
+        "error: migrations/env.py opens its own database connection instead of using migrail's"
+        in err
+    )
+    assert "migrail init" in err
+    assert version(database_url) == []
+
+
+def test_init_without_alembic_creates_migrails_environment(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = home / "fresh"
+    project.mkdir()
+    monkeypatch.chdir(project)
+
+    assert main(["init"]) == 0
+    assert (
+        "from migrail.alembic_env import run_migrations"
+        in (project / "migrations" / "env.py").read_text()
+    )
+    assert (project / "migrations" / "script.py.mako").is_file()
+    assert (project / "migrations" / "versions").is_dir()
+    assert (
+        (project / "pyproject.toml")
+        .read_text()
+        .startswith('[tool.migrail]\nmigrations = "migrations"\n')
+    )
+    before = tree(project)
+    capsys.readouterr()
+    assert main(["init"]) == 0
+    assert "nothing to do" in capsys.readouterr().err
+    assert tree(project) == before
