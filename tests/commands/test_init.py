@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -159,3 +160,26 @@ def test_init_without_alembic_creates_migrails_environment(
     assert main(["init"]) == 0
     assert "nothing to do" in capsys.readouterr().err
     assert tree(project) == before
+
+
+def test_generate_in_an_adopted_project_keeps_its_file_template_and_include_object(
+    home: Path,
+    database_url: URL,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    project = alembic_project(home / "app", "generic", database_url)
+    monkeypatch.chdir(project)
+    assert main(["init"]) == 0
+    models = project / "app_models.py"
+    email = 'Column("name", Text), Column("email", Text)'
+    models.write_text(models.read_text().replace('Column("name", Text)', email))
+    sys.modules.pop("app_models", None)  # as in a new process: init imported the models
+    capsys.readouterr()
+
+    assert main(["generate", "add_email"]) == 0, capsys.readouterr().err
+    [written] = [p for p in (project / "migrations" / "versions").glob("*add_email.py")]
+    assert re.fullmatch(r"\d{4}_\d\d_\d\d_\d{4}-\w+_add_email\.py", written.name)
+    source = written.read_text()
+    assert "op.add_column('accounts', sa.Column('email'" in source
+    assert "legacy_audit" not in source
