@@ -183,3 +183,23 @@ def test_generate_in_an_adopted_project_keeps_its_file_template_and_include_obje
     source = written.read_text()
     assert "op.add_column('accounts', sa.Column('email'" in source
     assert "legacy_audit" not in source
+
+
+def test_init_reads_script_location_from_tool_alembic(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = home / "app"
+    project.mkdir()
+    done = alembic(project, "init", "-t", "pyproject", "db")
+    assert done.returncode == 0, done.stderr
+    assert alembic(project, "revision", "-m", "first").returncode == 0
+    monkeypatch.chdir(project)
+
+    assert main(["init"]) == 0
+    err = capsys.readouterr().err
+    assert "recorded 1 revision(s) in db/migrail.sum" in err
+    pyproject = (project / "pyproject.toml").read_text()
+    assert "[tool.alembic]" in pyproject
+    assert '\n[tool.migrail]\nmigrations = "db"\n' in pyproject
+    assert "# migrail-adopt" in (project / "db" / "env.py").read_text()
+    assert main(["check", "--only", "single-head,immutable"]) == 0, capsys.readouterr().err
