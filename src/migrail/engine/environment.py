@@ -61,6 +61,8 @@ def alembic_config(config: Config, **attributes: Any) -> AlembicConfig:
     )
     # Alembic reads a relative script_location against the working directory: made absolute.
     cfg.set_main_option("script_location", str(config.migrations_dir))
+    if cfg.get_main_option("prepend_sys_path") == ".":  # the templates' default: the project,
+        cfg.set_main_option("prepend_sys_path", str(config.root))  # not the working directory
     if not cfg.get_main_option("file_template"):
         cfg.set_main_option("file_template", "%%(rev)s_%%(slug)s")
         cfg.set_main_option("truncate_slug_length", "60")
