@@ -13,7 +13,7 @@ from sqlalchemy.engine import URL
 from migrail.main import main
 from testing.alembic_projects import alembic, alembic_project
 from testing.files import tree
-from testing.postgres import columns, query, version
+from testing.postgres import columns, query, run_sql, version
 
 
 @pytest.fixture
@@ -203,3 +203,32 @@ def test_init_reads_script_location_from_tool_alembic(
     assert '\n[tool.migrail]\nmigrations = "db"\n' in pyproject
     assert "# migrail-adopt" in (project / "db" / "env.py").read_text()
     assert main(["check", "--only", "single-head,immutable"]) == 0, capsys.readouterr().err
+
+
+def test_an_adopted_env_py_keeps_its_version_table_schema(
+    home: Path,
+    database_url: URL,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    project = alembic_project(home / "app", "generic", database_url)
+    env_py = project / "migrations" / "env.py"
+    env_py.write_text(
+        env_py.read_text().replace(
+            "include_object=include_object,",
+            'include_object=include_object, version_table_schema="meta",',
+        )
+    )
+    run_sql(database_url, "CREATE SCHEMA meta")
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("DATABASE_URL", database_url.render_as_string(hide_password=False))
+    assert main(["init"]) == 0
+    capsys.readouterr()
+
+    assert main(["migrate"]) == 0, capsys.readouterr().err
+    head = _head(project)
+    assert query(database_url, "SELECT version_num FROM meta.alembic_version") == [(head,)]
+    assert main(["migrate"]) == 0
+    assert "Up to date" in capsys.readouterr().err
+    current = alembic(project, "current")
+    assert head in current.stdout, current.stderr

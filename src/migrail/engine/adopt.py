@@ -63,6 +63,18 @@ def honours_connection(source: str) -> bool:
     return False
 
 
+def imports_migrail(source: str) -> bool:
+    """env.py is migrail's own: it imports from ``migrail``."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return False
+    return any(
+        isinstance(node, ast.ImportFrom) and (node.module or "").startswith("migrail")
+        for node in ast.walk(tree)
+    )
+
+
 def _is_attributes(node: ast.AST) -> bool:
     return isinstance(node, ast.Attribute) and node.attr == "attributes"
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migrail.core.errors import FatalError
-from migrail.engine.adopt import honours_connection
+from migrail.engine.adopt import honours_connection, imports_migrail
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
@@ -107,6 +107,11 @@ def own_connection(path: Path, config: Config) -> FatalError:
         hint="run `migrail init`: it makes env.py use config.attributes['connection'] when "
         "given (and keeps a backup), so plain alembic still works",
     )
+
+
+def is_migrails(config: Config) -> bool:
+    """env.py is migrail's own (it imports ``migrail.alembic_env``): its options are known."""
+    return imports_migrail(env_py(config).read_text())
 
 
 class EnvRefused(FatalError):

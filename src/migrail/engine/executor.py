@@ -73,8 +73,10 @@ class Executor:
 
         from migrail.postgres.bookkeeping import check_version_table
 
-        check_version_table(connection)
-        heads = MigrationContext.configure(connection).get_current_heads()
+        where = self._version_table(connection)
+        if not where:
+            check_version_table(connection)
+        heads = MigrationContext.configure(connection, opts=where).get_current_heads()
         connection.commit()
         unknown = [rev for rev in heads if not self._known(rev)]
         if unknown:
@@ -84,6 +86,16 @@ class Executor:
                 hint="the database is ahead of the code: check out the branch that added it",
             )
         return heads
+
+    def _version_table(self, connection: Connection) -> dict[str, Any]:
+        """Where the project's own env.py keeps the revision (``version_table_schema``...);
+        empty for migrail's env.py, which keeps Alembic's ``alembic_version``."""
+        if environment.is_migrails(self.config):
+            return {}
+        theirs = self.env_options(connection)
+        return {
+            key: theirs[key] for key in ("version_table", "version_table_schema") if theirs.get(key)
+        }
 
     def label(self, revisions: Sequence[str]) -> str:
         """``0002_add_priority`` for ``("0002",)``, as people know revisions; ``base`` for none."""
