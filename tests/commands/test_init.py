@@ -232,3 +232,18 @@ def test_an_adopted_env_py_keeps_its_version_table_schema(
     assert "Up to date" in capsys.readouterr().err
     current = alembic(project, "current")
     assert head in current.stdout, current.stderr
+
+
+def test_init_in_a_migrail_project_changes_nothing(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its migrail.sum and snapshot are its record: an edited revision must stay visible."""
+    revision = project / "migrations" / "versions" / "0001_create_tasks.py"
+    revision.write_text(revision.read_text() + "\n# edited after release\n")
+    (project / "migrations" / "schema").mkdir(exist_ok=True)
+    (project / "migrations" / "schema" / "0001_create_tasks.sql").write_text("-- kept\n")
+    before = tree(project)
+    assert main(["init"]) == 0
+    assert "nothing to do" in capsys.readouterr().err
+    assert tree(project) == before
+    assert main(["check", "--only", "immutable"]) == 1

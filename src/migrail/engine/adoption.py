@@ -194,7 +194,7 @@ def write_if_changed(path: Path, text: str) -> bool:
 
 def record_history(config: Config, result: Adoption) -> None:
     """``migrail.sum`` over every revision file, and the head's schema snapshot when models are
-    configured (what ``migrail sum --update`` and ``migrail snapshot`` write)."""
+    configured (what ``migrail sum --update`` and ``migrail snapshot`` write), where absent."""
     from migrail.engine.executor import Executor
     from migrail.engine.models import load_metadata
     from migrail.history import sums
@@ -206,7 +206,8 @@ def record_history(config: Config, result: Adoption) -> None:
     files = {p.name: data for p, data in DiskTree().files(config.versions_dir, ".py").items()}
     files.pop("__init__.py", None)
     path = config.migrations_dir / sums.SUM_FILE
-    if write_if_changed(path, sums.render_sum(files)):
+    # An existing record is kept: rewriting it would hide an edit of a released revision.
+    if not path.exists() and write_if_changed(path, sums.render_sum(files)):
         result.done.append(f"recorded {len(files)} revision(s) in {config.shown(path)}")
     metadata = load_metadata(config)
     if metadata is None:
@@ -216,5 +217,5 @@ def record_history(config: Config, result: Adoption) -> None:
     if head is None:
         return
     path = snapshot_path(config, short_name(executor.script.get_revision(head)))
-    if write_if_changed(path, models_snapshot(config, metadata)):
+    if not path.exists() and write_if_changed(path, models_snapshot(config, metadata)):
         result.done.append(f"wrote the head's schema snapshot {config.shown(path)}")
