@@ -247,3 +247,45 @@ def test_init_in_a_migrail_project_changes_nothing(
     assert "nothing to do" in capsys.readouterr().err
     assert tree(project) == before
     assert main(["check", "--only", "immutable"]) == 1
+
+
+BARE_CONNECT = """
+def run_migrations_online() -> None:
+    engine = engine_from_config(
+        config.get_section(config.config_ini_section, {}), prefix="sqlalchemy."
+    )
+    connection = engine.connect()
+    try:
+        context.configure(connection=connection, target_metadata=target_metadata)
+        with context.begin_transaction():
+            context.run_migrations()
+    finally:
+        connection.close()
+"""
+
+
+def test_an_env_py_that_closes_its_bare_connection_is_adopted_and_runs(
+    home: Path,
+    database_url: URL,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    project = alembic_project(home / "app", "generic", database_url)
+    env_py = project / "migrations" / "env.py"
+    source = env_py.read_text()
+    start = source.index("def run_migrations_online")
+    end = source.index("if context.is_offline_mode()")
+    env_py.write_text(source[:start] + BARE_CONNECT.lstrip() + "\n\n" + source[end:])
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("DATABASE_URL", database_url.render_as_string(hide_password=False))
+    assert main(["init"]) == 0
+    assert 'connection = context.config.attributes.get("connection") or engine.connect()' in (
+        env_py.read_text()
+    )
+    capsys.readouterr()
+
+    assert main(["migrate"]) == 0, capsys.readouterr().err
+    assert version(database_url) == [_head(project)]
+    assert query(database_url, "SELECT count(*) FROM migrail.history") == [(2,)]
+    current = alembic(project, "current")
+    assert _head(project) in current.stdout, current.stderr

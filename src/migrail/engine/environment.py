@@ -242,7 +242,7 @@ def run_env(
     set_url(cfg, given)
     env = EnvironmentContext(cfg, script, **kw)
     install(env, config, given, run, settings)
-    with env, kept_logging():
+    with env, kept_logging(), _kept_open(given):
         script.run_env()
     check_ran(run, config)
     return run
@@ -265,6 +265,20 @@ def every_environment(config: Config, given: Connection | None, run: Run) -> Ite
             yield
     finally:
         EnvironmentContext.__init__ = original  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
+def _kept_open(given: Connection | None) -> Iterator[None]:
+    """env.py's ``finally: connection.close()`` (the shape of a bare ``connect()``) must not end
+    migrail's session: its lock, its settings and the ledger's writes go on after env.py."""
+    if given is None:
+        yield
+        return
+    given.close = lambda: None  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        del given.close
 
 
 @contextlib.contextmanager
