@@ -805,6 +805,24 @@ CASES: list[tuple[str, list[str], Setup, str]] = [
         "error: migrate --sql prints what migrate would apply up to head; it does not take --to\n"
         "hint: without --to: migrail migrate --sql\n",
     ),
+    # the project's own env.py, run under migrail
+    (
+        "an env.py that never runs the migrations",
+        ["lint"],
+        _write("migrations/env.py", "from alembic import context\n\ncontext.configure()\n"),
+        "error: migrations/env.py returned without running migrations\n"
+        "hint: env.py must call context.run_migrations() (inside context.begin_transaction())\n",
+    ),
+    (
+        "an env.py that configures Alembic twice",
+        ["lint"],
+        _write(
+            "migrations/env.py",
+            "from alembic import context\n\ncontext.configure()\ncontext.configure()\n",
+        ),
+        "error: migrations/env.py configures Alembic more than once (several databases)\n"
+        "hint: migrail migrates one database per history: keep one configure() call\n",
+    ),
 ]
 
 

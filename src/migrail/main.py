@@ -182,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     _command(commands, "snapshot", "write the head's schema snapshot from the models")
 
+    _command(commands, "init", "adopt migrail here: [tool.migrail], env.py, migrail.sum, snapshot")
+
     _command(commands, "cleanup", "stop the warm cluster; remove what killed runs left behind")
     return parser
 
@@ -228,6 +230,7 @@ _COMMANDS = {
     "sum": "sum:sum_command",
     "drop": "drop:drop",
     "snapshot": "snapshot:snapshot",
+    "init": "init:init",
     "rebase": "rebase:rebase",
     "cleanup": "cleanup:cleanup",
 }
@@ -242,6 +245,8 @@ def _dispatch(command: str, project: Path | None, console: Console, options: dic
     )
     if command == "cleanup":  # needs no project: it tidies up the machine
         return run(console=console)
+    if command == "init":  # makes the project: there is no configuration to read yet
+        return run((project or Path.cwd()).resolve(), console=console)
     from migrail.core.config import load_config
 
     return run(load_config(project), console=console, **options)

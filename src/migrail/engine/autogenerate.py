@@ -21,11 +21,13 @@ def compare(executor: Executor, connection: Connection) -> list[Any]:
     from alembic.runtime.migration import MigrationContext
     from sqlalchemy.exc import DBAPIError
 
+    from migrail.engine.environment import COMPARE_OPTIONS
     from migrail.engine.steps import describe_error
 
-    context = MigrationContext.configure(
-        connection, opts={"compare_type": True, "compare_server_default": True}
-    )
+    theirs = executor.env_options(connection)
+    options = {"compare_type": True, "compare_server_default": True}
+    options.update({key: theirs[key] for key in COMPARE_OPTIONS if key in theirs})
+    context = MigrationContext.configure(connection, opts=options)
     metadata = executor.metadata
     try:
         diffs = compare_metadata(context, metadata) if metadata is not None else []
@@ -51,6 +53,7 @@ def new_revision(
     from alembic.util import CommandError
     from mako.exceptions import MakoException  # type: ignore[import-untyped]  # no stubs
 
+    from migrail.engine.environment import Run, every_environment, set_url
     from migrail.engine.safe_rewrite import make_safe
     from migrail.history.file_names import project_template, stem_pattern
     from migrail.history.naming import following
@@ -59,9 +62,9 @@ def new_revision(
     found: list[Any] = []
 
     def write_safe_changes(context: Any, revision: Any, directives: list[Any]) -> None:
-        operations = directives[0].upgrade_ops
-        if connection is None:
+        if connection is None or not directives:  # the project's own hook may have emptied them
             return
+        operations = directives[0].upgrade_ops
         if operations.is_empty():
             directives[:] = []
             return
@@ -73,6 +76,7 @@ def new_revision(
     cfg = executor.alembic_config(
         connection=connection, process_revision_directives=write_safe_changes
     )
+    set_url(cfg, connection)
     template = config.migrations_dir / "script.py.mako"
     if not template.is_file():
         raise FatalError(
@@ -80,7 +84,7 @@ def new_revision(
             hint="restore it (git checkout it), or copy the one alembic init writes",
         )
     try:
-        with user_code(config.root):
+        with user_code(config.root), every_environment(config, connection, Run()):
             written = command.revision(
                 cfg,
                 message=slug.replace("_", " "),

@@ -9,15 +9,14 @@ writing revisions (``autogenerate``); rendering offline is ``render``'s.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from migrail.core.errors import FatalError
-from migrail.engine import autogenerate, runner
+from migrail.engine import autogenerate, environment, runner
 from migrail.engine.loading import load_script
-from migrail.history.file_names import DEFAULT_TEMPLATE, project_template
+from migrail.engine.usercode import user_code
 from migrail.history.revisions import ordered_revisions, short_name, upgrade_plan
 
 if TYPE_CHECKING:
@@ -36,26 +35,20 @@ class Executor:
     def __init__(self, config: Config, metadata: MetaData | None = None) -> None:
         self.config = config
         self.metadata = metadata
+        self._env_options: dict[str, Any] | None = None
 
     def alembic_config(self, **attributes: Any) -> AlembicConfig:
-        """An Alembic ``Config`` built in code; ``attributes`` reach ``env.py``."""
-        from argparse import Namespace
+        """An Alembic ``Config``, the project's settings kept; ``attributes`` reach env.py."""
+        return environment.alembic_config(self.config, target_metadata=self.metadata, **attributes)
 
-        from alembic.config import Config as AlembicConfig
-
-        # quiet: Alembic's own "Generating ..." lines would go to stdout, which is for data.
-        cfg = AlembicConfig(stdout=io.StringIO(), cmd_opts=Namespace(quiet=True))
-        cfg.set_main_option("script_location", str(self.config.migrations_dir))
-        # New files are named as the project names them; ConfigParser wants "%" doubled.
-        template = project_template(self.config)
-        written = template.template if template is not None else DEFAULT_TEMPLATE
-        cfg.set_main_option("file_template", written.replace("%", "%%"))
-        if "/" in written:  # a template with directories needs Alembic to look into them
-            cfg.set_main_option("recursive_version_locations", "true")
-        cfg.set_main_option("truncate_slug_length", "60")
-        cfg.attributes["target_metadata"] = self.metadata
-        cfg.attributes.update(attributes)
-        return cfg
+    def env_options(self, connection: Connection) -> dict[str, Any]:
+        """The options the project's env.py passes to ``configure()`` (once per run)."""
+        if self._env_options is None:
+            with user_code(self.config.root):
+                self._env_options = environment.options(
+                    self.alembic_config(connection=connection), self.config, self.script, connection
+                )
+        return self._env_options
 
     @cached_property
     def script(self) -> ScriptDirectory:
@@ -80,8 +73,10 @@ class Executor:
 
         from migrail.postgres.bookkeeping import check_version_table
 
-        check_version_table(connection)
-        heads = MigrationContext.configure(connection).get_current_heads()
+        where = self._version_table(connection)
+        if not where:
+            check_version_table(connection)
+        heads = MigrationContext.configure(connection, opts=where).get_current_heads()
         connection.commit()
         unknown = [rev for rev in heads if not self._known(rev)]
         if unknown:
@@ -91,6 +86,16 @@ class Executor:
                 hint="the database is ahead of the code: check out the branch that added it",
             )
         return heads
+
+    def _version_table(self, connection: Connection) -> dict[str, Any]:
+        """Where the project's own env.py keeps the revision (``version_table_schema``...);
+        empty for migrail's env.py, which keeps Alembic's ``alembic_version``."""
+        if environment.is_migrails(self.config):
+            return {}
+        theirs = self.env_options(connection)
+        return {
+            key: theirs[key] for key in ("version_table", "version_table_schema") if theirs.get(key)
+        }
 
     def label(self, revisions: Sequence[str]) -> str:
         """``0002_add_priority`` for ``("0002",)``, as people know revisions; ``base`` for none."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
 from migrail.core.errors import FatalError
+from migrail.engine.environment import EnvRefused
 from migrail.engine.steps import describe_error
 from migrail.engine.usercode import UserExit, user_code
 from migrail.history.revisions import short_name
@@ -101,6 +102,8 @@ def _render_from(
     failure: Exception | None = None
     try:
         _upgrade_offline(executor, list(heads) or None, buffer, applied)
+    except EnvRefused:
+        raise
     except Exception as exc:
         failure = exc
     text = buffer.getvalue()
@@ -117,7 +120,7 @@ def _upgrade_offline(
     What ``command.upgrade(sql=True)`` does, on the history already loaded rather than on a
     second copy of it (loading 200 revision files costs as much as rendering them).
     """
-    from alembic.runtime.environment import EnvironmentContext
+    from migrail.engine.environment import run_env
 
     script = executor.script
     cfg = executor.alembic_config(on_version_apply=[on_step])
@@ -126,13 +129,17 @@ def _upgrade_offline(
     def upgrade(revision: Any, context: Any) -> Any:
         return script._upgrade_revs("heads", revision)
 
-    with (
-        user_code(executor.config.root),
-        EnvironmentContext(
-            cfg, script, fn=upgrade, as_sql=True, starting_rev=start, destination_rev="heads"
-        ),
-    ):
-        script.run_env()
+    with user_code(executor.config.root):
+        run_env(
+            cfg,
+            executor.config,
+            script,
+            None,
+            fn=upgrade,
+            as_sql=True,
+            starting_rev=start,
+            destination_rev="heads",
+        )
 
 
 def render_downgrade(executor: Executor, start: str, target: str | None) -> list[Rendered]:

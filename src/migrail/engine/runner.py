@@ -4,14 +4,15 @@ under the session settings every revision runs with."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from migrail.engine import environment
 from migrail.engine.steps import Step, StepWatch
 from migrail.engine.usercode import user_code
 from migrail.history.revisions import downgrade_plan, upgrade_plan
 
 if TYPE_CHECKING:
-    from alembic.script import Script
+    from alembic.script import Script, ScriptDirectory
     from sqlalchemy.engine import Connection
 
     from migrail.core.config import Config
@@ -64,25 +65,38 @@ def _run(
     on_step: Callable[[Step], None] | None,
     in_transaction: Callable[[Step], None] | None = None,
 ) -> list[Step]:
-    from alembic import command
-
     if not plan:
         return []
     root = executor.config.root
     for setting in session_settings(executor.config).split(";")[:-1]:
         connection.exec_driver_sql(setting.strip())
     connection.commit()  # session settings, outside the revisions' own transactions
+    script = executor.script
     watch = StepWatch(plan, on_step, in_transaction, root=root)
     cfg = executor.alembic_config(connection=connection, on_version_apply=[watch.applied])
     with watch.watching(connection):
         try:
             socket = connection.connection.dbapi_connection.fileno()  # type: ignore[union-attr]
             with user_code(root, sockets=[socket]):
-                if direction == "upgrade":
-                    command.upgrade(cfg, target)
-                else:
-                    command.downgrade(cfg, target)
+                environment.run_env(
+                    cfg,
+                    executor.config,
+                    script,
+                    connection,
+                    settings=session_settings(executor.config),
+                    fn=lambda revision, context: _revisions(script, direction, target, revision),
+                    destination_rev=target,
+                )
+        except environment.EnvRefused:
+            raise
         except Exception as exc:
             raise watch.failure(direction, exc) from exc
         watch.committed()
     return watch.steps
+
+
+def _revisions(script: ScriptDirectory, direction: str, target: str, current: Any) -> Any:
+    """Alembic's own work function for ``command.upgrade`` / ``command.downgrade``."""
+    if direction == "upgrade":
+        return script._upgrade_revs(target, current)
+    return script._downgrade_revs(target, current)
