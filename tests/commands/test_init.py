@@ -51,6 +51,7 @@ def test_init_adopts_a_generic_alembic_project_and_alembic_still_works(
     pyproject = (project / "pyproject.toml").read_text()
     assert pyproject == (
         '[tool.migrail]\nmigrations = "migrations"\nmetadata = "app_models:metadata"\n'
+        'revision_naming = "alembic"   # ids as the history has them\n'
     )
     assert list((project / "migrations" / "schema").glob("*.sql"))
 
@@ -179,7 +180,9 @@ def test_generate_in_an_adopted_project_keeps_its_file_template_and_include_obje
 
     assert main(["generate", "add_email"]) == 0, capsys.readouterr().err
     [written] = [p for p in (project / "migrations" / "versions").glob("*add_email.py")]
-    assert re.fullmatch(r"\d{4}_\d\d_\d\d_\d{4}-\w+_add_email\.py", written.name)
+    # ids like its neighbours': Alembic's random hex, not migrail's 0002
+    assert re.fullmatch(r"\d{4}_\d\d_\d\d_\d{4}-[0-9a-f]{12}_add_email\.py", written.name)
+    assert 'revision_naming = "alembic"' in (project / "pyproject.toml").read_text()
     source = written.read_text()
     assert "op.add_column('accounts', sa.Column('email'" in source
     assert "legacy_audit" not in source

@@ -91,7 +91,9 @@ def adopt_project(root: Path) -> Adoption:
             f"{migrations}/env.py does not exist: script_location names no Alembic environment",
             hint="check script_location in alembic.ini (or [tool.alembic])",
         )
-    _write_tool_migrail(root, migrations, adopt.target_metadata(env_py.read_text()), result)
+    metadata = adopt.target_metadata(env_py.read_text())
+    naming = guess_naming(root / migrations / "versions")
+    _write_tool_migrail(root, migrations, metadata, naming, result)
     _adopt_env_py(env_py, root, result)
     return result
 
@@ -113,8 +115,20 @@ def _scaffold(migrations: Path, result: Adoption, root: Path) -> None:
         result.done.append(f"created {versions.relative_to(root)}/")
 
 
+def guess_naming(versions: Path) -> str | None:
+    """The ``revision_naming`` a history already follows: Alembic's random hex ids give
+    ``"alembic"``, so that the next revision looks like its neighbours; numbers keep migrail's
+    default (``None``)."""
+    from migrail.history.graph import read_headers
+
+    ids = [header.revision for header in read_headers(versions) if header.revision]
+    if ids and not all(revision.replace("_", "").isdigit() for revision in ids):
+        return "alembic"
+    return None
+
+
 def _write_tool_migrail(
-    root: Path, migrations: str, metadata: str | None, result: Adoption
+    root: Path, migrations: str, metadata: str | None, naming: str | None, result: Adoption
 ) -> None:
     """Append ``[tool.migrail]`` to pyproject.toml (created when absent), unless it is there."""
     path = root / "pyproject.toml"
@@ -132,6 +146,8 @@ def _write_tool_migrail(
             "no `target_metadata = <module>.<attribute>` found in env.py: set [tool.migrail] "
             "metadata to compare the models"
         )
+    if naming:
+        lines.append(f"revision_naming = {_toml(naming)}   # ids as the history has them")
     existing = path.read_text() if path.is_file() else ""
     separator = "" if not existing else ("\n" if existing.endswith("\n") else "\n\n")
     _replace(path, existing + separator + "\n".join(lines) + "\n")
