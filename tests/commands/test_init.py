@@ -292,3 +292,39 @@ def test_an_env_py_that_closes_its_bare_connection_is_adopted_and_runs(
     assert query(database_url, "SELECT count(*) FROM migrail.history") == [(2,)]
     current = alembic(project, "current")
     assert _head(project) in current.stdout, current.stderr
+
+
+def test_plain_alembic_works_on_a_project_init_created(
+    home: Path, database_url: URL, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """migrail's own env.py, run by the alembic command: the development environment's URL,
+    migrail's timeouts and lock; a protected environment refused."""
+    project = home / "fresh"
+    project.mkdir()
+    monkeypatch.chdir(project)
+    assert main(["init"]) == 0
+    assert main(["generate", "--empty", "create_notes"]) == 0
+    [revision] = (project / "migrations" / "versions").glob("*create_notes.py")
+    text = revision.read_text()
+    revision.write_text(
+        re.sub(
+            r"(def upgrade\(\) -> None:\n(?:    \"\"\".*\"\"\"\n)?)    pass",
+            r'\1    op.execute("CREATE TABLE notes (id int)")',
+            text,
+        )
+    )
+    assert "CREATE TABLE notes" in revision.read_text()
+    url = database_url.render_as_string(hide_password=False)
+    monkeypatch.setenv("DATABASE_URL", url)
+    upgraded = alembic(project, "upgrade", "head")
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert query(database_url, "SELECT to_regclass('notes') IS NOT NULL") == [(True,)]
+    current = alembic(project, "current")
+    assert current.returncode == 0 and "0001 (head)" in current.stdout, current.stderr
+    monkeypatch.setenv("PRODUCTION_DATABASE_URL", url)
+    refused = alembic(project, "-x", "env=production", "downgrade", "base")
+    assert refused.returncode != 0
+    assert "FAILED: production is protected: it changes only through an approved plan" in (
+        refused.stdout + refused.stderr
+    )
+    assert query(database_url, "SELECT to_regclass('notes') IS NOT NULL") == [(True,)]

@@ -83,9 +83,10 @@ def adopt_project(root: Path) -> Adoption:
     result = Adoption()
     location = find_script_location(root)
     migrations = location or "migrations"
+    env_py = root / migrations / "env.py"
+    created = location is None and not env_py.exists()
     if location is None:
         _scaffold(root / migrations, result, root)
-    env_py = root / migrations / "env.py"
     if not env_py.is_file():
         raise FatalError(
             f"{migrations}/env.py does not exist: script_location names no Alembic environment",
@@ -94,8 +95,18 @@ def adopt_project(root: Path) -> Adoption:
     metadata = adopt.target_metadata(env_py.read_text())
     naming = guess_naming(root / migrations / "versions")
     _write_tool_migrail(root, migrations, metadata, naming, result)
+    if created:  # so that the plain alembic command finds the new environment too
+        _append_table(root, f"[tool.alembic]\nscript_location = {_toml(migrations)}", result)
     _adopt_env_py(env_py, root, result)
     return result
+
+
+def _append_table(root: Path, table: str, result: Adoption) -> None:
+    path = root / "pyproject.toml"
+    existing = path.read_text() if path.is_file() else ""
+    separator = "" if not existing else ("\n" if existing.endswith("\n") else "\n\n")
+    _replace(path, existing + separator + table + "\n")
+    result.done.append(f"wrote {table.splitlines()[0]} in pyproject.toml")
 
 
 def _scaffold(migrations: Path, result: Adoption, root: Path) -> None:

@@ -1,7 +1,10 @@
 """What ``migrations/env.py`` runs: Alembic configured from what migrail put in ``attributes``.
 
-migrail always passes the connection (online) or asks for SQL (offline); ``env.py`` never builds
-an engine or reads a URL, so no secret is needed to load it.
+migrail passes the connection (online) or asks for SQL (offline), so loading ``env.py`` needs no
+secret. Run by the plain ``alembic`` command instead (``alembic upgrade head``, ``current``,
+``downgrade -1``), it reaches the environment ``-x env=NAME`` names (the project's default
+otherwise) as migrail does: its URL from the environment or ``.env``, its timeouts, the migrate
+lock; a protected environment is refused, as ``migrail migrate`` refuses it.
 """
 
 from __future__ import annotations
@@ -27,7 +30,42 @@ def run_migrations() -> None:
     else:
         connection = attributes.get("connection")
         if connection is None:
-            raise RuntimeError("migrations/env.py is run by migrail: use `migrail migrate`")
+            _run_for_alembic(context, options)
+            return
         context.configure(connection=connection, **options)
     with context.begin_transaction():
         context.run_migrations()
+
+
+def _run_for_alembic(context: Any, options: dict[str, Any]) -> None:
+    """The plain ``alembic`` command's run, on the environment ``-x env=NAME`` names."""
+    import sys
+
+    from alembic.util import CommandError
+
+    from migrail.core.config import load_config, resolve_environment
+    from migrail.core.errors import FatalError
+    from migrail.engine.models import load_metadata
+    from migrail.postgres.database import advisory_lock, connect
+
+    try:
+        config = load_config()
+        environment, url = resolve_environment(config, context.get_x_argument(True).get("env"))
+    except FatalError as exc:  # Alembic prints its own errors as one line: FAILED: ...
+        raise CommandError(exc.message) from None
+    if environment.protected:
+        raise CommandError(
+            f"{environment.name} is protected: it changes only through an approved plan "
+            f"(migrail plan --env {environment.name}, approve, apply), not through alembic"
+        )
+    with connect(url) as connection:
+        connection.exec_driver_sql(f"SET lock_timeout = '{config.lock_timeout}'")
+        connection.exec_driver_sql(f"SET statement_timeout = '{config.statement_timeout}'")
+        connection.commit()  # session settings, outside the revisions' transactions
+        waiting = lambda: print("Waiting for another migrate to finish...", file=sys.stderr)  # noqa: E731
+        with advisory_lock(connection, on_wait=waiting):
+            if options["target_metadata"] is None:
+                options["target_metadata"] = load_metadata(config)
+            context.configure(connection=connection, **options)
+            with context.begin_transaction():
+                context.run_migrations()
