@@ -314,3 +314,36 @@ def test_a_plan_down_through_an_irreversible_revision_is_refused(
         "hint: go down no further than it: migrail plan --to 0002_add_legacy\n"
     )
     assert version(database_url) == ["0002"]
+
+
+def test_a_database_at_one_branch_of_a_merge_gets_the_other_named_as_it_runs(
+    project: Path, target: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Alembic applies the other branch too; each step is named as the revision it really is."""
+    write_revision(
+        project,
+        "0002",
+        "left",
+        "0001",
+        'op.execute("CREATE TABLE left_t ()")',
+        'op.execute("DROP TABLE left_t")',
+    )
+    write_revision(
+        project,
+        "0003",
+        "right",
+        "0001",
+        'op.execute("CREATE TABLE right_t ()")',
+        'op.execute("DROP TABLE right_t")',
+    )
+    write_revision(project, "0004", "merge", ("0002", "0003"), "pass")
+    assert main(["migrate", "--to", "0003"]) == 0
+    assert version(target) == ["0003"]
+    capsys.readouterr()
+    assert main(["migrate"]) == 0
+    err = capsys.readouterr().err
+    assert "2 pending: 0002_left, 0004_merge" in err
+    assert "[✓] 0002_left (" in err and "[✓] 0004_merge (" in err
+    assert "Applied 2 revision(s); the database is at 0004_merge" in err
+    assert version(target) == ["0004"]
+    assert query(target, "SELECT to_regclass('left_t') IS NOT NULL") == [(True,)]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from migrail.core.errors import FatalError
@@ -63,18 +64,38 @@ def ordered_revisions(script: ScriptDirectory) -> list[Script]:
 def upgrade_plan(
     script: ScriptDirectory, current: Sequence[str], target: str = "heads"
 ) -> list[Script]:
-    """The revisions an upgrade from ``current`` to ``target`` applies, in order."""
-    lower = current[0] if len(current) == 1 else "base"
-    if lower == target:
-        return []
-    return list(reversed(list(script.iterate_revisions(target, lower))))
+    """The revisions an upgrade from ``current`` to ``target`` applies, in the order Alembic
+    applies them: computed by Alembic itself, so that a database at one branch of a merge gets
+    the other branch too, and each step is named as the revision it really is."""
+    # Alembic's migration context passes the database's heads as a tuple, as here; the
+    # annotation says one revision.
+    with _as_history_error():
+        steps = script._upgrade_revs(target, tuple(current))  # type: ignore[arg-type]
+    return [step.revision for step in steps]
 
 
 def downgrade_plan(script: ScriptDirectory, current: Sequence[str], target: str) -> list[Script]:
-    """The revisions a downgrade from ``current`` to ``target`` undoes, newest first."""
+    """The revisions a downgrade from ``current`` to ``target`` undoes, newest first, as
+    Alembic undoes them (every branch of a merge included)."""
     if not current or (len(current) == 1 and current[0] == target):
         return []
-    return [rev for rev in script.iterate_revisions(current[0], target) if rev.revision != target]
+    with _as_history_error():
+        steps = script._downgrade_revs(target, tuple(current))  # type: ignore[arg-type]
+    return [step.revision for step in steps]
+
+
+@contextmanager
+def _as_history_error() -> Iterator[None]:
+    """Alembic's refusal to plan (overlapping heads in the database, say), in words."""
+    from alembic.util import CommandError
+
+    try:
+        yield
+    except CommandError as exc:
+        raise FatalError(
+            f"the revisions to apply cannot be worked out: {exc}",
+            hint="check what the database's alembic_version holds against the history",
+        ) from None
 
 
 def irreversible_reason(revision: Script) -> str | None:
