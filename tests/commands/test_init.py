@@ -328,3 +328,48 @@ def test_plain_alembic_works_on_a_project_init_created(
         refused.stdout + refused.stderr
     )
     assert query(database_url, "SELECT to_regclass('notes') IS NOT NULL") == [(True,)]
+
+
+def test_the_lint_hook_loads_an_adopted_env_py_that_imports_the_models(
+    home: Path,
+    database_url: URL,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Staged, the history is linted in a copy: the models module env.py imports is in it."""
+    from testing.git import commit_all, git
+
+    project = alembic_project(home / "app", "generic", database_url)
+    monkeypatch.chdir(project)
+    git(project, "init", "-q", "-b", "main")
+    assert main(["init"]) == 0
+    commit_all(project, "adopted")
+    git(project, "checkout", "-q", "-b", "feature")
+    from migrail.history.graph import heads, read_headers
+    from testing.projects import write_revision
+
+    [head] = heads(read_headers(project / "migrations" / "versions"))
+    write_revision(
+        project,
+        "0f0f0f0f0f0f",
+        "add_note",
+        head.revision,
+        "pass",
+        file_name="2026_01_01_0000-0f0f0f0f0f0f_add_note.py",
+    )
+    git(project, "add", "-A")
+    import os
+    import subprocess
+
+    migrail = Path(sys.executable).parent / "migrail"  # not python -m: that adds the folder
+    hook = subprocess.run(  # as pre-commit runs it: a new process, the project not on its path
+        [str(migrail), "check", "--staged", "--only", "lint"],
+        cwd=project,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert hook.returncode == 0, hook.stderr
+    assert "the staged history is sound" in hook.stderr

@@ -238,8 +238,14 @@ def lint(config: Config, tree: Tree) -> list[Finding]:
     scope = tree.changed(config.versions_dir)
     if scope is not None and not scope:
         return []
+    from migrail.history.snapshot import package_paths
+
+    # What env.py and the revisions load besides themselves: the models (an adopted env.py
+    # imports them) and the project's Alembic settings (its file_template).
+    alembic_ini = [path for path in (config.root / "alembic.ini",) if path.is_file()]
+    wanted = [config.migrations_dir, *package_paths(config), *alembic_ini]
     with scratch_directory("staged") as directory:
-        root = tree.checkout([config.migrations_dir], directory, config.root)
+        root = tree.checkout(wanted, directory, config.root)
         linted = config
         if root is not None and scope is not None:
             moved = root / config.migrations_dir.relative_to(config.root)
