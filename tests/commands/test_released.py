@@ -155,3 +155,20 @@ def test_a_lint_error_in_a_released_revision_is_a_note_in_a_new_one_a_failure(
     err = capsys.readouterr().err
     assert "note: lint/ban-drop-column: migrations/versions/0002_drop_owner.py:12: " in err
     assert "error: lint/ban-drop-column: migrations/versions/0003_drop_title.py:12: " in err
+
+
+def test_sql_files_are_asked_only_of_revisions_not_released(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An adopted history has no migrations/sql: its released revisions are not each a warning."""
+    write_revision(project, "0002", "add_note", "0001", "pass")
+    for path in (project / "migrations" / "sql").glob("*.sql"):
+        path.unlink()
+    commit_all(project, "released history, without SQL files")
+    git(project, "checkout", "-q", "-b", "feature")
+    write_revision(project, "0003", "add_tag", "0002", "pass")
+    capsys.readouterr()
+    assert main(["lint"]) == 0
+    err = capsys.readouterr().err
+    assert "warning missing-sql-file  migrations/versions/0003_add_tag.py" in err
+    assert err.count("warning missing-sql-file") == 1

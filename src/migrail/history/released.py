@@ -35,6 +35,11 @@ class Released:
     def is_released(self, name: str) -> bool:
         return self.files is None or name in self.files
 
+    def known_released(self, name: str) -> bool:
+        """On the base branch for certain: leniency for released revisions (an optional SQL
+        file) never extends to a revision whose state is unknown."""
+        return self.files is not None and name in self.files
+
     def in_baseline(self, name: str, content: bytes) -> bool:
         """Known to be released, and as it was released: what this branch did not touch."""
         return self.files is not None and self.files.get(name) == content

@@ -177,8 +177,13 @@ def _sql_files(executor: Executor, report: LintReport, fix: bool) -> list[Findin
 
     A revision that cannot render offline gets the statements it ran on a throwaway database,
     under a header saying so; those can differ from run to run, so only the header is checked.
-    Files of revisions that no longer exist are reported too (and removed by ``fix``).
+    Files of revisions that no longer exist are reported too (and removed by ``fix``). A
+    released revision needs no file: an adopted history ran for years without them, and one
+    warning per old revision would bury the new ones.
     """
+    from migrail.history.released import released
+
+    state = released(executor.config)
     findings = []
     for revision in report.revisions:
         sql = report.sql.get(revision.revision)
@@ -199,7 +204,7 @@ def _sql_files(executor: Executor, report: LintReport, fix: bool) -> list[Findin
                 f"{_relative(path, executor.config.root)} no longer says what the revision runs"
             )
             findings.append(own_finding(revision, "stale-sql-file", message, help=_FIX_SQL))
-        else:
+        elif not state.known_released(Path(revision.path).name):
             message = f"{_relative(path, executor.config.root)} does not exist"
             findings.append(
                 own_finding(
