@@ -13,6 +13,7 @@ from sqlalchemy.engine import URL
 
 from migrail.core.urls import libpq_conninfo
 from migrail.main import main
+from testing.git import commit_all, git
 from testing.postgres import columns, login_role, query, run_sql, version
 from testing.processes import terminated_while_locking
 from testing.projects import write_revision
@@ -734,3 +735,31 @@ def test_a_plan_in_a_folder_the_user_cannot_write_is_named(
         "",
         f"error: cannot write ro/p.json: Permission denied\nhint: {hint}\n",
     )
+
+
+def test_a_plan_names_the_revisions_its_branch_has_not_merged_yet(
+    project: Path, production: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Applied to production from a branch, a revision is released before it is merged."""
+    commit_all(project, "released history")
+    git(project, "checkout", "-q", "-b", "hotfix")
+    write_revision(
+        project,
+        "0002",
+        "add_note",
+        "0001",
+        'op.add_column("tasks", sa.Column("note", sa.Text()))',
+        'op.drop_column("tasks", "note")',
+    )
+    assert main(["plan", "--env", "production"]) == 0
+    plan = json.loads((project / "plan.json").read_text())
+    assert plan["unmerged"] == ["0002_add_note"]
+    assert (
+        "- **not merged yet**: 0002_add_note (once applied here, released all the same: merge "
+        "the branch before changing them)\n"
+    ) in (project / "plan.md").read_text()
+
+    git(project, "checkout", "-q", "main")
+    (project / "migrations" / "versions" / "0002_add_note.py").unlink()
+    assert main(["plan", "--env", "production"]) == 0
+    assert "unmerged" not in json.loads((project / "plan.json").read_text())

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import URL
 
 from migrail.history.sums import parse_sum
 from migrail.main import main
 from testing.git import commit_all, git
+from testing.postgres import run_sql
 from testing.projects import write_revision
 
 SUM_UPDATED = (
@@ -146,9 +148,7 @@ def test_a_lint_error_in_a_released_revision_is_a_note_in_a_new_one_a_failure(
     capsys.readouterr()
     assert main(["check", "--only", "lint"]) == 0
     err = capsys.readouterr().err
-    assert err.startswith(
-        "note: lint/ban-drop-column: migrations/versions/0002_drop_owner.py:12: "
-    )
+    assert err.startswith("note: lint/ban-drop-column: migrations/versions/0002_drop_owner.py:12: ")
     assert err.endswith("(released)\n[✓] lint: the history is sound\n")
     write_revision(project, "0003", "drop_title", "0002", 'op.drop_column("tasks", "title")')
     assert main(["check", "--only", "lint"]) == 1
@@ -172,3 +172,50 @@ def test_sql_files_are_asked_only_of_revisions_not_released(
     err = capsys.readouterr().err
     assert "warning missing-sql-file  migrations/versions/0003_add_tag.py" in err
     assert err.count("warning missing-sql-file") == 1
+
+
+def test_drop_refuses_a_draft_that_a_protected_environment_already_ran(
+    branch: Path,
+    database_url: URL,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Applied from its branch (a hotfix), a revision is released before git knows it."""
+    monkeypatch.setenv(
+        "PRODUCTION_DATABASE_URL", database_url.render_as_string(hide_password=False)
+    )
+    run_sql(
+        database_url,
+        "CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY);"
+        "INSERT INTO alembic_version VALUES ('0002')",
+    )
+    files = sorted(p.name for p in (branch / "migrations").rglob("*") if p.is_file())
+    capsys.readouterr()
+    assert main(["drop", "0002"]) == 2
+    assert capsys.readouterr().err == (
+        "error: 0002_add_note is applied to production (a protected environment), so it is "
+        "released although its branch is not merged\n"
+        "hint: undo it with a new revision instead: migrail generate NAME\n"
+    )
+    assert sorted(p.name for p in (branch / "migrations").rglob("*") if p.is_file()) == files
+
+    run_sql(database_url, "UPDATE alembic_version SET version_num = '0001'")
+    assert main(["drop", "0002"]) == 0
+    assert not (branch / "migrations" / "versions" / "0002_add_note.py").exists()
+
+
+def test_drop_says_when_a_protected_environment_cannot_be_asked(
+    branch: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(
+        "PRODUCTION_DATABASE_URL", "postgresql://app:s3cret@127.0.0.1:1/prod?connect_timeout=2"
+    )
+    capsys.readouterr()
+    assert main(["drop", "0002"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "warning: could not ask production whether 0002_add_note ran there: cannot connect to "
+        "postgresql://app:***@127.0.0.1:1/prod"
+    )
+    assert "s3cret" not in err
+    assert "[✓] removed migrations/versions/0002_add_note.py\n" in err

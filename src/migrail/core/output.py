@@ -78,6 +78,13 @@ def success(console: Console, message: str) -> None:
     console.print(f"[green]\\[✓][/green] {escape(message)}")
 
 
+def warning(console: Console, message: str) -> None:
+    """Something the user should know that does not stop the command."""
+    from rich.markup import escape
+
+    console.print(f"[yellow]warning:[/yellow] {escape(message)}")
+
+
 def failure(console: Console, message: str, hint: str | None = None) -> None:
     """An error the user can act on, and what to try."""
     from rich.markup import escape

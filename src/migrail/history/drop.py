@@ -21,9 +21,9 @@ if TYPE_CHECKING:
     from migrail.core.config import Config
 
 
-def drop_revision(config: Config, wanted: str) -> list[Path]:
-    """Remove the unreleased revision ``wanted`` (its id or file stem) and what belongs to it,
-    all or nothing; the paths removed (the sum, when it changed, last)."""
+def droppable(config: Config, wanted: str) -> graph.Header:
+    """The revision ``wanted`` (its id or file stem), if git says it is a draft nothing builds
+    on; a FatalError saying why not otherwise."""
     headers = graph.read_headers(config.versions_dir)
     header = _find(config, headers, wanted)
     _refuse_released(config, header)
@@ -33,6 +33,12 @@ def drop_revision(config: Config, wanted: str) -> list[Path]:
             f"{header.name} cannot be dropped: {', '.join(children)} build(s) on it",
             hint=f"drop those first, newest first: migrail drop {children[-1]}",
         )
+    return header
+
+
+def drop_revision(config: Config, header: graph.Header) -> list[Path]:
+    """Remove the revision ``header`` (see ``droppable``) and what belongs to it, all or
+    nothing; the paths removed (the sum, when it changed, last)."""
     paths = [
         path
         for path in (

@@ -50,6 +50,8 @@ class Plan:
     created_at: str = ""
     plan_id: str = ""
     direction: str = "upgrade"  # "downgrade": the revisions are undone, newest first
+    # Revisions not on the base branch yet: applied here, they are released all the same.
+    unmerged: list[str] = field(default_factory=list)
 
     def content(self) -> dict[str, Any]:
         """Everything the id is computed over (all but the id). An upgrade's plan leaves the
@@ -58,6 +60,8 @@ class Plan:
         data.pop("plan_id")
         if data["direction"] == "upgrade":
             data.pop("direction")
+        if not data["unmerged"]:
+            data.pop("unmerged")
         return {"format": PLAN_FORMAT, **data}
 
     def seal(self) -> Plan:
@@ -176,6 +180,11 @@ def render_markdown(plan: Plan) -> str:
         lines.append(
             "- **downgrade**: undoes the revisions below, newest first; what they added goes "
             "with its data"
+        )
+    if plan.unmerged:
+        lines.append(
+            f"- **not merged yet**: {', '.join(plan.unmerged)} "
+            "(once applied here, released all the same: merge the branch before changing them)"
         )
     lines += ["", "## Revisions", ""]
     if not plan.revisions:

@@ -157,6 +157,24 @@ def make_plan(
         drift=live.drifted,
         tables=live.sizes,
         forced=bool(findings or live.drifted),
+        unmerged=_unmerged(executor, live),
         author=ledger.actor(),
         created_at=now(),
     ).seal()
+
+
+def _unmerged(executor: Executor, live: LiveDatabase) -> list[str]:
+    """The revisions this plan applies that the base branch does not have (none where git
+    cannot tell): the approver should know a branch is being released."""
+    from migrail.history.released import released
+
+    if live.move.direction == DOWNGRADE:
+        return []
+    state = released(executor.config)
+    if state.files is None:
+        return []
+    return [
+        short_name(piece.revision)
+        for piece in live.pieces
+        if not state.known_released(Path(piece.revision.path).name)
+    ]
