@@ -96,8 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument(
         "--force", action="store_true", help="plan in spite of lint errors or drift (recorded)"
     )
-    plan.add_argument(
+    target = plan.add_mutually_exclusive_group()
+    target.add_argument(
         "--to", metavar="REV", help="plan going up or down to REV (as migrate --to) instead of head"
+    )
+    target.add_argument(
+        "--stamp",
+        action="store_true",
+        help="plan recording a pulled database as at the head, without running it",
     )
     _command(commands, "drift", "compare a database with what its revision implies", env=True)
     approve = _command(commands, "approve", "approve a plan: record who and when")
@@ -127,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     pull.add_argument(
         "--stamp",
         action="store_true",
-        help="also record the database as at the baseline (not on protected environments)",
+        help="also record the database as at the baseline (protected ones: plan --stamp)",
     )
     _command(
         commands, "stamp", "record a pulled database as at the head, without running it", env=True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -121,9 +122,8 @@ def test_pull_refuses_to_stamp_a_protected_environment_before_writing_anything(
     assert capsys.readouterr().err == (
         "error: stamping is refused: environment production is protected, and changes only "
         "through an approved plan\n"
-        "hint: a release plan (migrail plan, approve, apply) cannot record a stamp yet, and "
-        "applying the baseline would create tables that exist: commit the models and the "
-        "baseline, and stamp only unprotected environments for now\n"
+        "hint: stamp it through a release plan: migrail plan --env production --stamp, then "
+        "approve and apply\n"
     )
     assert sorted(adopted.rglob("*")) == before
     assert version(database_url) == []
@@ -158,3 +158,70 @@ def test_pull_without_sqlacodegen_says_what_to_install(
         "hint: pip install 'migrail[pull]'\n"
     )
     assert not (adopted / "app").exists()
+
+
+def test_a_protected_database_is_stamped_through_an_approved_plan(
+    adopted: Path,
+    database_url: URL,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv(
+        "PRODUCTION_DATABASE_URL", database_url.render_as_string(hide_password=False)
+    )
+    assert main(["pull", "--env", "production", "--models", "app/models.py"]) == 0
+    capsys.readouterr()
+    assert main(["stamp", "--env", "production"]) == 2
+    assert "migrail plan --env production --stamp" in capsys.readouterr().err
+
+    monkeypatch.setenv("MIGRAIL_ACTOR", "alice")
+    assert main(["plan", "--env", "production", "--stamp"]) == 0
+    assert "[✓] planned stamping 0001_baseline for production" in capsys.readouterr().err
+    plan_md = (adopted / "plan.md").read_text()
+    assert "- **stamp**: records the revision below as applied without running it" in plan_md
+    assert "-- Not run: recorded as applied" in plan_md
+    monkeypatch.setenv("MIGRAIL_ACTOR", "bob")
+    assert main(["approve", "plan.json"]) == 0
+    assert version(database_url) == [], "nothing before the approved plan is applied"
+    capsys.readouterr()
+    assert main(["apply", "--plan", "plan.json"]) == 0
+    assert capsys.readouterr().err.endswith(": stamped, nothing run\n")
+    assert version(database_url) == ["0001"]
+    plan_id = json.loads((adopted / "plan.json").read_text())["plan_id"]
+    assert query(
+        database_url, "SELECT revision, plan_id, direction, success FROM migrail.history"
+    ) == [("0001", plan_id, "stamp", True)]
+    assert query(database_url, "SELECT count(*) FROM tasks") == [(1,)], "nothing was run"
+    assert main(["status", "--env", "production"]) == 0
+    assert "stamped  ok\n" in capsys.readouterr().err
+    assert main(["plan", "--env", "production", "--stamp"]) == 2
+    assert capsys.readouterr().err == (
+        "error: stamping is refused: the database is already at 0001_baseline\n"
+        "hint: a database with a revision changes through migrail plan, without --stamp\n"
+    )
+
+
+def test_a_database_that_is_not_at_the_baseline_is_not_stamped(
+    adopted: Path,
+    database_url: URL,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A stamp claims the schema is there: a table the baseline creates must exist."""
+    assert main(["pull", "--models", "app/models.py"]) == 0
+    run_sql(database_url, "ALTER TABLE tasks DROP COLUMN priority")
+    capsys.readouterr()
+    assert main(["stamp"]) == 2
+    err = capsys.readouterr().err
+    assert "error: stamping is refused: the database is not at 0001_baseline's schema " in err
+    assert "+ column tasks.priority" in err
+    assert version(database_url) == []
+
+    monkeypatch.setenv(
+        "PRODUCTION_DATABASE_URL", database_url.render_as_string(hide_password=False)
+    )
+    assert main(["plan", "--env", "production", "--stamp"]) == 1
+    err = capsys.readouterr().err
+    assert "production has drifted from 0001_baseline" in err
+    assert "+ column tasks.priority" in err
+    assert not (adopted / "plan.json").exists()

@@ -38,6 +38,9 @@ def apply(config: Config, *, plan_path: Path, console: Console) -> int:
     if applied.failure is not None:
         _report_failure(console, config, applied.failure)
         return 1
+    if made.direction == "stamp":
+        output.success(console, f"Applied plan {made.plan_id[:19]}: stamped, nothing run")
+        return 0
     output.success(console, f"Applied plan {made.plan_id[:19]}: {len(applied.steps)} revision(s)")
     return 0
 

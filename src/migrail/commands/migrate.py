@@ -126,7 +126,7 @@ def _run(
         if to is not None:
             _check_unmoved(executor, connection, current)
         if move.revisions:  # before anything is written: a ledger that refuses rows stops it here
-            ledger.ensure_ledger(connection, downgrades=move.direction == DOWNGRADE)
+            ledger.ensure_ledger(connection, direction=move.direction)
             ledger.try_records(
                 connection, [_checksummed(rev) for rev in move.revisions], direction=move.direction
             )

@@ -25,9 +25,11 @@ def plan(
     force: bool,
     console: Console,
     to: str | None = None,
+    stamp: bool = False,
 ) -> int:
     """Write ``out`` (plan.json, and plan.md beside it); 1 when drift or lint stops it. ``to``:
-    plan moving the database up or down to that revision instead of up to head."""
+    plan moving the database up or down to that revision instead of up to head; ``stamp``:
+    plan recording it as at the head (a database adopted by ``pull``), which must not drift."""
     from migrail.commands.drift import report_drift
     from migrail.release.plan import check_plan_path, write_plan
     from migrail.release.planning import failing_findings, make_plan, read_live
@@ -35,14 +37,15 @@ def plan(
     check_plan_path(out)
     environment, url = resolve_environment(config, env_name)
     executor = Executor(config)
-    live = read_live(executor, url, to)
+    live = read_live(executor, url, to, stamp)
     if (problem := live.hidden_identity) is not None:
         output.info(
             console, f"the environment the database says it is: not shown: {problem.message}"
         )
         output.items(console, [problem.hint] if problem.hint else [])
     if live.drifted and not force:
-        report_drift(console, environment.name, executor.label(live.current), live.drifted)
+        claimed = (live.move.target,) if stamp and live.move.target else live.current
+        report_drift(console, environment.name, executor.label(claimed), live.drifted)
         output.info(console, "hint: find out who changed it and why; plan anyway with --force")
         return 1
     findings = failing_findings(executor, live)
@@ -54,7 +57,7 @@ def plan(
     made = make_plan(executor, environment.name, url, live, findings)
     summary = write_plan(made, out)
     names = ", ".join(revision.name for revision in made.revisions) or "nothing"
-    undo = "undoing " if made.direction == "downgrade" else ""
-    output.success(console, f"planned {undo}{names} for {environment.name}: {out} and {summary}")
+    verb = {"downgrade": "undoing ", "stamp": "stamping "}.get(made.direction, "")
+    output.success(console, f"planned {verb}{names} for {environment.name}: {out} and {summary}")
     output.info(console, f"plan id {made.plan_id}")
     return 0

@@ -73,7 +73,7 @@ class Executor:
 
         from migrail.postgres.bookkeeping import check_version_table
 
-        where = self._version_table(connection)
+        where = self.version_table(connection)
         if not where:
             check_version_table(connection)
         heads = MigrationContext.configure(connection, opts=where).get_current_heads()
@@ -87,7 +87,7 @@ class Executor:
             )
         return heads
 
-    def _version_table(self, connection: Connection) -> dict[str, Any]:
+    def version_table(self, connection: Connection) -> dict[str, Any]:
         """Where the project's own env.py keeps the revision (``version_table_schema``...);
         empty for migrail's env.py, which keeps Alembic's ``alembic_version``."""
         if environment.is_migrails(self.config):

@@ -85,13 +85,29 @@ def apply_plan(
                 )
             identity = read_identity(connection)
             _check_target(config, made, url, identity)
-            downgrade = made.direction == ledger.DOWNGRADE
-            ledger.ensure_ledger(connection, downgrades=downgrade)  # before anything is written
+            ledger.ensure_ledger(connection, direction=made.direction)  # before anything is written
             planned = [(revision.revision, revision.checksum) for revision in made.revisions]
             ledger.try_records(connection, planned, made.plan_id, made.direction)
             if identity is None:  # its first release says what it is
                 record_identity(connection, config.environment(made.environment))
+            if made.direction == ledger.STAMP:
+                return _stamp(executor, connection, made, on_step)
             return _apply_with_retries(config, executor, connection, made, on_step, on_retry)
+
+
+def _stamp(
+    executor: Executor, connection: Connection, made: Plan, on_step: Callable[[Step], None]
+) -> Applied:
+    """The approved stamp: the head recorded as applied, nothing run (plan checked the schema)."""
+    from migrail.release.stamp import record_stamp
+
+    [planned] = made.revisions
+    record_stamp(
+        executor, connection, planned.revision, plan_id=made.plan_id, direction=made.direction
+    )
+    step = Step(executor.script.get_revision(planned.revision), 0.0)
+    on_step(step)
+    return Applied([step])
 
 
 def _check_unchanged(

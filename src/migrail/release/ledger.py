@@ -56,8 +56,9 @@ class Entry:
 
     @property
     def stamped(self) -> bool:
-        """Recorded as applied without being run: the schema was there already."""
-        return self.plan_id == STAMPED
+        """Recorded as applied without being run: the schema was there already (by ``stamp``,
+        or by an approved plan that stamps)."""
+        return self.plan_id == STAMPED or self.direction == STAMP
 
 
 def actor() -> str:
@@ -80,29 +81,33 @@ COLUMNS = (
 # Added later: existing tables may lack it, and an upgrade's row does not need it.
 DIRECTION = ("direction", "text", "NOT NULL DEFAULT 'upgrade'")
 DOWNGRADE = "downgrade"
+STAMP = "stamp"  # a plan's revision recorded as applied, not run
 TABLE = "history"
 # The plan_id of a revision recorded as applied without being run (``release.stamp``).
 STAMPED = "stamped"
 NAME = f"{SCHEMA}.{TABLE}"
 
 
-def ensure_ledger(connection: Connection, *, downgrades: bool = False) -> None:
+def ensure_ledger(connection: Connection, *, direction: str = "upgrade") -> None:
     """Create ``migrail.history`` where it is missing; refuse one this role cannot write to, or
     one altered so that migrail's rows no longer fit (before a revision depends on it).
 
     A table made before rows had a direction is given the column; where this role may not
-    alter it, upgrades are recorded as before, and ``downgrades`` (which must say so) refused.
+    alter it, upgrades are recorded as before, and another ``direction`` (a downgrade, a
+    stamp: its row must say so) is refused.
     """
     ensure_schema(connection)
     ensure_table(connection, TABLE, [" ".join(column).strip() for column in (*COLUMNS, DIRECTION)])
     table = describe(connection, TABLE)
     assert table is not None  # just created, or found
     _check_shape(table)
-    if DIRECTION[0] not in table.columns and not _add_direction(connection) and downgrades:
+    says_direction = direction != "upgrade"
+    if DIRECTION[0] not in table.columns and not _add_direction(connection) and says_direction:
         connection.rollback()
+        what = "undone" if direction == DOWNGRADE else "stamped"
         raise TableProblem(
             f"{NAME} has no column {DIRECTION[0]}, and this role may not add it: a revision "
-            "undone could not be recorded as such",
+            f"{what} could not be recorded as such",
             hint=f"an owner of {NAME} runs: ALTER TABLE {NAME} ADD COLUMN {' '.join(DIRECTION)}",
         )
     if not (table.usable and table.writable and table.readable):
@@ -187,8 +192,7 @@ def record(
 
     from migrail.engine.steps import describe_error
 
-    downgrade = direction == DOWNGRADE
-    column, value = (", direction", ", :direction") if downgrade else ("", "")
+    column, value = (", direction", ", :direction") if direction != "upgrade" else ("", "")
     try:
         connection.execute(
             text(

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 UPGRADE = "upgrade"
 DOWNGRADE = "downgrade"
+STAMP = "stamp"  # the head recorded as applied to a database that already has its schema
 _RELATIVE = re.compile(r"[+-][0-9]+")
 
 
@@ -69,8 +70,32 @@ def plan_move(
     return Move(UPGRADE, target, upgrade_plan(executor.script, current, target))
 
 
+def stamp_move(executor: Executor, current: Sequence[str], command: str) -> Move:
+    """Recording the head as applied without running it (``pull``'s baseline on a database
+    that already has its schema): only a database with no revision yet is stamped."""
+    if current:
+        raise FatalError(
+            f"stamping is refused: the database is already at {executor.label(current)}",
+            hint="a database with a revision changes through migrail "
+            + ("plan, without --stamp" if command == "plan" else "migrate"),
+        )
+    head = executor.head
+    if head is None:
+        raise FatalError("stamping is refused: the history has no revision to record")
+    return Move(STAMP, head, [executor.script.get_revision(head)])
+
+
 def replan(executor: Executor, current: Sequence[str], direction: str, target: str | None) -> Move:
     """The move a plan recorded (its direction and target revision), from ``current``."""
+    if direction == STAMP:
+        move = stamp_move(executor, current, "plan")
+        if move.target != target:
+            head = executor.label((move.target,) if move.target else ())
+            raise FatalError(
+                f"the plan stamps {target}, and the history's head is {head} now",
+                hint="plan again",
+            )
+        return move
     if direction == DOWNGRADE:
         return Move(direction, target, downgrade_plan(executor.script, current, target or "base"))
     return Move(direction, target, upgrade_plan(executor.script, current, target or "heads"))

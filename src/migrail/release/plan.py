@@ -176,6 +176,12 @@ def render_markdown(plan: Plan) -> str:
     ]
     if plan.forced:
         lines.append("- **forced**: planned in spite of lint errors or drift")
+    if plan.direction == "stamp":
+        lines.append(
+            "- **stamp**: records the revision below as applied without running it; the "
+            "database already has its schema"
+            + (" (**it drifts: see below**)" if plan.drift else "")
+        )
     if plan.direction == "downgrade":
         lines.append(
             "- **downgrade**: undoes the revisions below, newest first; what they added goes "

@@ -11,7 +11,15 @@ from migrail.history import sums
 from migrail.history.revisions import short_name
 from migrail.postgres.bookkeeping import TableProblem
 from migrail.release import ledger
-from migrail.release.moving import DOWNGRADE, UPGRADE, Move, check_reversible, plan_move
+from migrail.release.moving import (
+    DOWNGRADE,
+    STAMP,
+    UPGRADE,
+    Move,
+    check_reversible,
+    plan_move,
+    stamp_move,
+)
 from migrail.release.plan import Plan, PlannedRevision, now, touched_tables
 
 if TYPE_CHECKING:
@@ -20,6 +28,13 @@ if TYPE_CHECKING:
     from migrail.engine.executor import Executor
     from migrail.engine.render import Rendered
     from migrail.postgres.observe import Effects
+
+
+# What a stamp "runs", as its plan shows it and apply compares it: nothing but the record.
+STAMP_SQL = (
+    "-- Not run: recorded as applied (the version table and migrail.history), since the\n"
+    "-- database already has this revision's schema (plan compared it: see Drift).\n"
+)
 
 
 @dataclass(frozen=True)
@@ -34,24 +49,31 @@ class LiveDatabase:
     drifted: list[str]
     effects: dict[str, Effects]  # each pending revision's locks and rewrites, measured
     sizes: dict[str, dict[str, int]]  # the tables the pending SQL touches
-    move: Move  # up to head, or (``plan --to``) up or down to a revision
+    move: Move  # up to head, (``plan --to``) up or down to a revision, or (``--stamp``) a stamp
 
 
 def render_move(executor: Executor, current: tuple[str, ...], move: Move) -> list[Rendered]:
     """The SQL of the revisions ``move`` applies (oldest first) or undoes (newest first), as
     ``plan`` records it and ``apply`` renders it again to compare."""
-    from migrail.engine.render import render_downgrade, render_each
+    from migrail.engine.render import Rendered, render_downgrade, render_each
 
     if not move.revisions:
         return []
+    if move.direction == STAMP:
+        return [Rendered(revision, STAMP_SQL) for revision in move.revisions]
     if move.direction == DOWNGRADE:
         return render_downgrade(executor, current[0], move.target)
     wanted = {revision.revision for revision in move.revisions}
     return [piece for piece in render_each(executor, current) if piece.revision.revision in wanted]
 
 
-def planned_move(executor: Executor, current: tuple[str, ...], to: str | None) -> Move:
-    """Up to head, or where ``to`` names; a downgrade through an irreversible revision refused."""
+def planned_move(
+    executor: Executor, current: tuple[str, ...], to: str | None, stamp: bool = False
+) -> Move:
+    """Up to head, or where ``to`` names; a downgrade through an irreversible revision refused.
+    ``stamp``: the head recorded as applied, on a database with no revision yet."""
+    if stamp:
+        return stamp_move(executor, current, "plan")
     if to is None:
         return Move(UPGRADE, executor.head, executor.pending(current))
     move = plan_move(executor, current, to, "plan")
@@ -59,8 +81,11 @@ def planned_move(executor: Executor, current: tuple[str, ...], to: str | None) -
     return move
 
 
-def read_live(executor: Executor, url: URL, to: str | None = None) -> LiveDatabase:
-    """Read the database ``url`` names for a plan (``to``: for moving it to that revision);
+def read_live(
+    executor: Executor, url: URL, to: str | None = None, stamp: bool = False
+) -> LiveDatabase:
+    """Read the database ``url`` names for a plan (``to``: for moving it to that revision;
+    ``stamp``: for recording it as at the head, its drift measured against the head's schema);
     nothing is written to it."""
     from migrail.postgres.catalog import table_sizes
     from migrail.postgres.database import server_version
@@ -72,13 +97,14 @@ def read_live(executor: Executor, url: URL, to: str | None = None) -> LiveDataba
         url, "plan", lock_timeout=config.lock_timeout, statement_timeout=config.statement_timeout
     ) as connection:
         current = executor.current(connection)
-        move = planned_move(executor, current, to)
+        move = planned_move(executor, current, to, stamp)
         pieces = render_move(executor, current, move)
         identity, hidden = _stated_identity(connection)
         version = server_version(connection)
         connection.rollback()
         measure = move.direction == UPGRADE  # what an upgrade does to the tables, measured
-        drifted, effects = find_drift(executor, connection, current, measure=measure)
+        claimed = (move.target,) if move.direction == STAMP and move.target else current
+        drifted, effects = find_drift(executor, connection, claimed, measure=measure)
         sizes = table_sizes(connection, {t for p in pieces for t in touched_tables(p.sql or "")})
     return LiveDatabase(current, pieces, identity, hidden, version, drifted, effects, sizes, move)
 
@@ -103,7 +129,7 @@ def failing_findings(executor: Executor, live: LiveDatabase) -> list[dict[str, A
 
     for piece in live.pieces:
         piece.require_sql(", so its SQL cannot be approved")
-    if live.move.direction == DOWNGRADE:  # lint judges what revisions do going up
+    if live.move.direction in (DOWNGRADE, STAMP):  # lint judges what revisions do going up
         return []
     pending = live.move.revisions
     scope = {Path(revision.path).resolve() for revision in pending}
@@ -168,7 +194,7 @@ def _unmerged(executor: Executor, live: LiveDatabase) -> list[str]:
     cannot tell): the approver should know a branch is being released."""
     from migrail.history.released import released
 
-    if live.move.direction == DOWNGRADE:
+    if live.move.direction != UPGRADE:
         return []
     state = released(executor.config)
     if state.files is None:

@@ -1,10 +1,12 @@
 """Recording that a database already is at a revision, without running it: the baseline of a
 database adopted by ``migrail pull``, whose schema the baseline only describes.
 
-Like ``migrate``, it is refused on a protected environment (which changes only through an
-approved plan, and a plan cannot state a stamp yet) and on a database that says it is one; it
-runs under the migrate lock, and ``alembic_version`` and ``migrail.history`` are written in one
-transaction, the ledger's row marked as stamped.
+A stamp is a claim about the schema, so it is checked first: the database must have no revision
+yet, and no drift from the schema the head implies (a database that lacks a table the baseline
+creates would otherwise be recorded as having it). ``migrail stamp`` does so on unprotected
+environments, under the migrate lock; a protected one is stamped only through an approved plan
+(``plan --stamp``), as it changes only through plans. Either way ``alembic_version`` and
+``migrail.history`` are written in one transaction, the ledger's row marked as stamped.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING
 from migrail.core.errors import FatalError
 from migrail.history import sums
 from migrail.release import ledger
+from migrail.release.moving import stamp_move
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -23,32 +26,59 @@ if TYPE_CHECKING:
     from migrail.core.config import Environment
     from migrail.engine.executor import Executor
 
-# Why a protected environment cannot be stamped, and what to do instead.
+# What to do instead of stamping a protected environment directly.
 PROTECTED_HINT = (
-    "a release plan (migrail plan, approve, apply) cannot record a stamp yet, and applying the "
-    "baseline would create tables that exist: commit the models and the baseline, and stamp "
-    "only unprotected environments for now"
+    "stamp it through a release plan: migrail plan --env {env} --stamp, then approve and apply"
 )
 
 
 def refuse_protected(environment: Environment, connection: Connection | None = None) -> None:
-    """A protected environment changes only through an approved plan, which cannot stamp; a
-    database that says it is protected is one, whatever it was reached as."""
+    """A protected environment changes only through an approved plan; a database that says it
+    is protected is one, whatever it was reached as."""
     from migrail.postgres.identity import read_identity
 
     if environment.protected:
         raise FatalError(
             f"stamping is refused: environment {environment.name} is protected, and changes only "
             "through an approved plan",
-            hint=PROTECTED_HINT,
+            hint=PROTECTED_HINT.format(env=environment.name),
         )
     identity = read_identity(connection) if connection is not None else None
     if identity is not None and identity.protected:
         raise FatalError(
             f"stamping is refused: the database says it is {identity.name}, a protected "
             f"environment (you named it {environment.name})",
-            hint=PROTECTED_HINT,
+            hint=PROTECTED_HINT.format(env=identity.name),
         )
+
+
+def refuse_drift(executor: Executor, connection: Connection, head: str) -> None:
+    """The database has the schema ``head`` implies, or stamping it would be a false record."""
+    from migrail.release.drift import find_drift
+
+    drifted, _ = find_drift(executor, connection, (head,))
+    connection.rollback()
+    if drifted:
+        lines = "".join(f"\n  {line}" for line in drifted)
+        raise FatalError(
+            f"stamping is refused: the database is not at {executor.label((head,))}'s schema "
+            f"(+ the history has it and the database does not; - the reverse):{lines}",
+            hint="make the baseline describe the database (migrail pull writes one from it), "
+            "or bring the database to it first",
+        )
+
+
+def record_stamp(
+    executor: Executor, connection: Connection, head: str, *, plan_id: str, direction: str
+) -> None:
+    """Write ``head`` into the version table and the ledger, in one transaction."""
+    from alembic.runtime.migration import MigrationContext
+
+    checksum = sums.digest(Path(executor.script.get_revision(head).path).read_bytes())
+    where = executor.version_table(connection)
+    MigrationContext.configure(connection, opts=where).stamp(executor.script, head)
+    ledger.record(connection, head, checksum, 0.0, plan_id=plan_id, direction=direction)
+    connection.commit()
 
 
 def stamp_head(
@@ -58,28 +88,18 @@ def stamp_head(
     on_wait: Callable[[], None],
 ) -> str:
     """Record the history's head as applied to a database that has no revision yet; its id."""
-    from alembic.runtime.migration import MigrationContext
-
     from migrail.postgres.database import advisory_lock
     from migrail.postgres.identity import read_identity, record_identity
     from migrail.postgres.target import refuse_read_only
 
     refuse_read_only(connection, "stamp")
     refuse_protected(environment, connection)
-    head = executor.head
-    assert head is not None  # pull has just written the baseline
     with advisory_lock(connection, on_wait=on_wait):
-        current = executor.current(connection)
-        if current:
-            raise FatalError(
-                f"stamping is refused: the database is already at {executor.label(current)}",
-                hint="a database with a revision changes through migrail migrate",
-            )
+        move = stamp_move(executor, executor.current(connection), "stamp")
+        assert move.target is not None  # stamp_move names the head or refuses
+        refuse_drift(executor, connection, move.target)
         ledger.ensure_ledger(connection)
-        checksum = sums.digest(Path(executor.script.get_revision(head).path).read_bytes())
-        MigrationContext.configure(connection).stamp(executor.script, head)
-        ledger.record(connection, head, checksum, 0.0, plan_id=ledger.STAMPED)
-        connection.commit()
+        record_stamp(executor, connection, move.target, plan_id=ledger.STAMPED, direction="upgrade")
         if read_identity(connection) is None:
             record_identity(connection, environment)
-    return head
+    return move.target
