@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import URL
 
 from testing.git import commit_all, git
 from testing.projects import REPO, write_revision
@@ -235,3 +236,60 @@ def test_deleting_a_released_revision_is_rejected(consumer: Path) -> None:
         "immutable/removed: 0001_create_tasks.py is recorded in migrail.sum but was removed"
         in output
     )
+
+
+def test_an_adopted_alembic_project_commits_a_generated_revision_through_the_hooks(
+    tmp_path: Path,
+    database_url: URL,
+    hook_repo: tuple[Path, str],
+    pre_commit_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A stock ``alembic init`` project (dated file names, its own env.py), adopted with
+    ``migrail init``: a model change and its generated revision pass every hook, a model change
+    alone does not, and the plain ``alembic`` command still reads the history."""
+    from migrail.main import main
+    from testing.alembic_projects import alembic, alembic_project
+
+    project = alembic_project(tmp_path / "app", "generic", database_url)
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("PRE_COMMIT_HOME", str(pre_commit_home))
+    monkeypatch.syspath_prepend(str(project))
+    git(project, "init", "-q", "-b", "main")
+    assert main(["init"]) == 0
+    path, rev = hook_repo
+    (project / ".pre-commit-config.yaml").write_text(
+        f"repos:\n  - repo: {path}\n    rev: {rev}\n    hooks:\n"
+        + "".join(
+            f"      - id: migrail-{hook}\n"
+            for hook in ("single-head", "immutable", "schema-sync", "lint")
+        )
+    )
+    commit_all(project, "adopted")
+    subprocess.run(
+        [sys.executable, "-m", "pre_commit", "install"], cwd=project, check=True, timeout=120
+    )
+    git(project, "checkout", "-q", "-b", "add-email")
+
+    models = project / "app_models.py"
+    email = 'Column("name", Text), Column("email", Text)'
+    models.write_text(models.read_text().replace('Column("name", Text)', email))
+    code, output = _commit(project, "a model change alone")
+    assert code == 1
+    assert _hook_line(output, "migrail models match the migrations") == "Failed"
+
+    sys.modules.pop("app_models", None)  # as in a new process
+    assert main(["generate", "add_email"]) == 0
+    code, output = _commit(project, "add email, with its migration")
+    assert code == 0, output
+    for name in (
+        "migrail single head",
+        "migrail released revisions are unchanged",
+        "migrail models match the migrations",
+        "migrail lint",
+    ):
+        assert _hook_line(output, name) == "Passed", output
+    history = alembic(project, "history")
+    assert history.returncode == 0, history.stderr
+    assert "(head), add email\n" in history.stdout
+    sys.modules.pop("app_models", None)
