@@ -592,3 +592,17 @@ def test_a_run_stopped_by_an_error_still_writes_its_report(
         f"The run stopped: --from 9999: no such revision in {project}/migrations/versions\n\n"
         "Hint: name a revision by its id or file name, e.g. one of: 0001_create_tasks\n"
     )
+
+
+def test_a_ci_log_shows_whole_revision_names(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Piped, with no COLUMNS (as in CI), the table is not cut at rich's 80 columns."""
+    monkeypatch.delenv("COLUMNS")
+    slug = "backfill_the_priority_of_every_task_from_its_owner_settings"
+    write_revision(project, "0002", slug, "0001", "pass")
+    code, err = _run(capsys)
+    assert code == 0, err
+    [row] = [line for line in err.splitlines() if f"0002_{slug}" in line]
+    assert row.startswith(f"│ 0002_{slug} │")
+    assert "…" not in err
