@@ -70,6 +70,12 @@ def migrate(
         if sql:
             if executor.pending(current):
                 output.write_data(render_range(executor, current[0] if current else None))
+            else:  # said on stderr: stdout stays the SQL, empty
+                output.success(
+                    console,
+                    f"Nothing pending: {environment.name} is at {executor.label(current)}, "
+                    "the head",
+                )
             return 0
         if to is None:
             move = Move(UPGRADE, "heads", executor.pending(current))
