@@ -48,7 +48,7 @@ def test_losing_data_needs_a_yes_and_is_refused_without_a_terminal(
         connection.execute("INSERT INTO legacy VALUES (1), (2), (3)")
     assert main(["push"]) == 2
     err = capsys.readouterr().err
-    assert "This loses data: - table legacy (1 columns) in legacy, 3 row(s)\n" in err
+    assert "Dropping table legacy deletes its 3 rows.\n" in err
     assert err.endswith(
         "error: push would lose data, and there is no terminal to confirm it\n"
         "hint: rerun with --yes if you mean it\n"
@@ -56,6 +56,12 @@ def test_losing_data_needs_a_yes_and_is_refused_without_a_terminal(
     assert query(development, "SELECT count(*) FROM legacy") == [(3,)], "nothing was changed"
     assert main(["push", "--yes"]) == 0
     assert query(development, "SELECT to_regclass('legacy')") == [(None,)]
+    with psycopg.connect(libpq_conninfo(development), autocommit=True) as connection:
+        connection.execute("ALTER TABLE tasks ADD COLUMN scratch text")
+        connection.execute("INSERT INTO tasks (id, name, status) VALUES ('a', 'a', 'todo')")
+    capsys.readouterr()
+    assert main(["push"]) == 2
+    assert "Dropping column tasks.scratch deletes its values in 1 row.\n" in capsys.readouterr().err
 
 
 def test_push_is_refused_on_a_protected_environment(

@@ -763,3 +763,28 @@ def test_a_plan_names_the_revisions_its_branch_has_not_merged_yet(
     (project / "migrations" / "versions" / "0002_add_note.py").unlink()
     assert main(["plan", "--env", "production"]) == 0
     assert "unmerged" not in json.loads((project / "plan.json").read_text())
+
+
+def test_plan_md_says_what_the_database_is_in_a_sentence(
+    project: Path, production: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["plan", "--env", "production"]) == 0
+    version_line = query(production, "SHOW server_version")[0][0]
+    assert (
+        f"- database: `{production.database}` on PostgreSQL {version_line}; it does not say which "
+        "environment it is yet (this apply records production)\n"
+    ) in (project / "plan.md").read_text()
+    assert _release(capsys)[0] == 0
+    write_revision(
+        project,
+        "0002",
+        "add_note",
+        "0001",
+        'op.add_column("tasks", sa.Column("note", sa.Text()))',
+        'op.drop_column("tasks", "note")',
+    )
+    assert main(["plan", "--env", "production"]) == 0
+    assert (
+        f"`{production.database}` on PostgreSQL {version_line}; it says it is production\n"
+        in (project / "plan.md").read_text()
+    )

@@ -80,9 +80,10 @@ def _refuse_protected_or_migrated(
 
 def _confirmed(console: Console, lossy: list[Change]) -> bool:
     """Ask before anything that loses data; without a terminal there is no one to ask."""
+    from migrail.engine.push import loss
+
     for change in lossy:
-        rows = f"{change.rows} row(s)" if change.rows is not None else "its rows"
-        output.info(console, f"This loses data: {change.description} in {change.table}, {rows}")
+        output.info(console, loss(change))
     if not sys.stdin.isatty():
         raise FatalError(
             "push would lose data, and there is no terminal to confirm it",

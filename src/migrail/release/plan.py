@@ -169,8 +169,8 @@ def render_markdown(plan: Plan) -> str:
         f"# Release plan for {plan.environment}",
         "",
         f"- plan id: `{plan.plan_id}`",
-        f"- database: `{database.get('name', '?')}` (says it is "
-        f"{database.get('identity', 'nothing yet')}), PostgreSQL {database.get('version', '?')}",
+        f"- database: `{database.get('name', '?')}` on PostgreSQL {database.get('version', '?')}; "
+        + _identity_sentence(plan.environment, database.get("identity", "nothing yet")),
         f"- from `{', '.join(plan.from_revision) or 'base'}` to `{plan.to_revision or 'base'}`",
         f"- planned by {plan.author} at {plan.created_at}",
     ]
@@ -217,6 +217,16 @@ def render_markdown(plan: Plan) -> str:
                 f"- {finding['severity']} `{finding['rule']}` in {where}: {finding['message']}"
             )
     return "\n".join(lines) + "\n"
+
+
+def _identity_sentence(environment: str, identity: str) -> str:
+    """What the database says it is, as the approver reads it (``identity`` as planning put it:
+    an environment's name, ``nothing yet``, or ``unknown to the role that planned``)."""
+    if identity == "nothing yet":
+        return f"it does not say which environment it is yet (this apply records {environment})"
+    if identity.startswith("unknown"):
+        return f"which environment it says it is is {identity} (apply checks it)"
+    return f"it says it is {identity}"
 
 
 def touched_tables(sql: str) -> set[str]:
