@@ -40,7 +40,7 @@ def pg_type(type_: Any) -> str:
     from sqlalchemy.exc import CompileError
 
     try:
-        return str(type_.compile(dialect=postgresql.dialect()))
+        return str(type_.compile(dialect=postgresql.dialect()))  # type: ignore[no-untyped-call]
     except (CompileError, AttributeError, NotImplementedError):
         return str(type_)
 
