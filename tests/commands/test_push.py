@@ -73,9 +73,19 @@ def test_push_is_refused_on_a_protected_environment(
     monkeypatch.setenv("PRODUCTION_DATABASE_URL", development.render_as_string(hide_password=False))
     assert main(["push", "--env", "production"]) == 2
     assert capsys.readouterr().err == (
-        "error: push is refused: environment production is protected ([tool.migrail.environments] "
-        "in pyproject.toml)\n"
-        "hint: change it through a revision: migrail generate NAME, then migrail migrate\n"
+        "error: push is refused: environment production is protected (protected = true in "
+        "[tool.migrail.environments.production] in pyproject.toml)\n"
+        "hint: write the change as a revision (migrail generate NAME), then release it: "
+        "migrail plan --env production, approve and apply\n"
+    )
+    pyproject = project / "pyproject.toml"  # no environments table: migrail's defaults apply
+    text = pyproject.read_text()
+    pyproject.write_text(text[: text.index("[tool.migrail.environments.development]")])
+    assert main(["push", "--env", "production"]) == 2
+    assert capsys.readouterr().err.startswith(
+        "error: push is refused: environment production is protected (migrail's default "
+        "environments protect production; a [tool.migrail.environments] table in pyproject.toml "
+        "replaces them)\n"
     )
 
 
@@ -95,7 +105,8 @@ def test_push_is_refused_when_the_database_says_it_is_protected(
     assert capsys.readouterr().err == (
         "error: push is refused: the database says it is production, a protected environment "
         "(you named it development)\n"
-        "hint: change it through a revision: migrail generate NAME, then migrail migrate\n"
+        "hint: write the change as a revision (migrail generate NAME), then release it: "
+        "migrail plan --env production, approve and apply\n"
     )
     assert main(["migrate"]) == 2
     assert (
