@@ -109,8 +109,15 @@ def test_a_model_change_without_migration_shows_the_schema_diff(
         "     owner TEXT,\n"
         "+    priority INTEGER DEFAULT '0' NOT NULL,\n"
         "     metadata JSONB,\n"
-        "hint: write the migration: nox -s generate -- <name> (or migrail generate <name>)\n"
+        "hint: write the migration: migrail generate NAME\n"
     )
+    # A project whose noxfile has the session is pointed to it.
+    (project / "noxfile.py").write_text(
+        "import nox\n\n\n@nox.session\ndef generate(session):\n"
+        '    session.run("migrail", "generate", *session.posargs)\n'
+    )
+    assert main(["check", "--only", "schema-sync"]) == 1
+    assert capsys.readouterr().err.endswith("hint: write the migration: nox -s generate -- NAME\n")
 
 
 def test_generate_writes_the_snapshot_and_a_data_migration_passes(

@@ -102,6 +102,7 @@ def test_models_ahead_of_the_migrations_fail(
         "error: the models and the schema at head differ:\n  + column tasks.priority (INTEGER)\n"
         in err
     )
+    assert "hint: write the missing revision: migrail generate NAME\n" in err
 
 
 def test_a_failing_downgrade_reports_where_the_database_stopped(

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from migrail.core import output
+from migrail.core.config import generate_command
 from migrail.core.errors import FatalError
 from migrail.engine.executor import Executor
 from migrail.engine.steps import Step
@@ -84,7 +85,7 @@ def _migrate_staging(
             f"template cache: kept the database at {executor.label(run.kept)} for next runs",
         )
     console.print(summary_table(run.proof))
-    for verdict in verdicts(run.proof, executor.label):
+    for verdict in verdicts(run.proof, executor.label, generate_command(executor.config.root)):
         _show(console, verdict)
     if report is not None:
         write_report(report, run.proof, executor)

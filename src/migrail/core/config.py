@@ -144,6 +144,18 @@ class Config:
             ) from None
 
 
+def generate_command(root: Path) -> str:
+    """How this project writes its next revision, for hints: its own nox session where its
+    noxfile has one, else the command itself."""
+    import re
+
+    noxfile = root / "noxfile.py"
+    text = noxfile.read_text(errors="replace") if noxfile.is_file() else ""
+    if re.search(r"""def generate\s*\(|name\s*=\s*["']generate["']""", text):
+        return "nox -s generate -- NAME"
+    return "migrail generate NAME"
+
+
 def find_pyproject(start: Path) -> Path:
     """The nearest pyproject.toml with a ``[tool.migrail]`` table, from ``start`` upwards."""
     nearest = None

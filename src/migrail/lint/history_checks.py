@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from migrail.core.config import generate_command
 from migrail.core.files import unwritable
 from migrail.history import graph, sums
 from migrail.history.released import judge_sum, released
@@ -201,7 +202,7 @@ def schema_sync(config: Config, tree: Tree) -> list[Finding]:
         recorded.splitlines(), current.splitlines(), f"snapshot {name}", "models", lineterm="", n=1
     )
     message = "the models differ from the schema at head:\n" + "\n".join(diff)
-    hint = "write the migration: nox -s generate -- <name> (or migrail generate <name>)"
+    hint = f"write the migration: {generate_command(config.root)}"
     return [_finding(config, "schema-sync/models-changed", message, hint)]
 
 

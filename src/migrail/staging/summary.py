@@ -58,13 +58,16 @@ def summary_table(report: StagingReport) -> Table:
     return table
 
 
-def verdicts(report: StagingReport, label: Label) -> list[Verdict]:
-    """What the proof found, in the order it is told."""
+def verdicts(
+    report: StagingReport, label: Label, generate: str = "migrail generate NAME"
+) -> list[Verdict]:
+    """What the proof found, in the order it is told (``generate``: how this project writes a
+    revision, for the hint)."""
     return [
         *_data_verdict(report),
         *_locks_verdict(report),
         *_step_verdict(report),
-        *_models_verdict(report),
+        *_models_verdict(report, generate),
         *_history_verdict(report, label),
     ]
 
@@ -112,7 +115,7 @@ def _step_verdict(report: StagingReport) -> list[Verdict]:
     return found
 
 
-def _models_verdict(report: StagingReport) -> list[Verdict]:
+def _models_verdict(report: StagingReport, generate: str) -> list[Verdict]:
     if not report.models_configured:
         return [Verdict("info", "models: check skipped (no [tool.migrail] metadata configured)")]
     if report.model_diffs is None:
@@ -124,7 +127,7 @@ def _models_verdict(report: StagingReport) -> list[Verdict]:
                 "the models and the schema at head differ:",
                 describe_all(report.model_diffs),
             ),
-            Verdict("info", "hint: write the missing revision: nox -s generate -- NAME"),
+            Verdict("info", f"hint: write the missing revision: {generate}"),
         ]
     return [Verdict("success", "models match the schema at head")]
 
