@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from migrail.core.files import unwritable
-from migrail.history import graph, sums
+from migrail.history import branches, graph, sums
 from migrail.history.released import judge_sum, released
 from migrail.lint.findings import Finding
 
@@ -37,13 +37,8 @@ def single_head(config: Config, tree: Tree) -> list[Finding]:
         hint = _HINTS.get(problem.kind)
         if problem.kind == "multiple-heads":
             tips = [h for h in headers if h.revision in problem.revisions]
-            base = set(_common_ancestors(headers, tips))
-            branches = [
-                f"{tip.name}: "
-                + " <- ".join(h.name for h in graph.branch_of(headers, tip.revision or "", base))
-                for tip in tips
-            ]
-            hint = f"branches ({'; '.join(branches)}); {hint}"
+            lines = branches.describe(branches.fork(headers, tips))
+            hint = "\n  ".join([f"{hint}", *lines])
         found.append(_finding(config, f"single-head/{problem.kind}", problem.message, hint))
     return found
 
@@ -104,24 +99,6 @@ def _headers(config: Config, tree: Tree) -> list[graph.Header]:
         for path, content in files.items()
         if path.name != "__init__.py"
     ]
-
-
-def _common_ancestors(headers: list[graph.Header], tips: list[graph.Header]) -> list[str]:
-    by_id = {header.revision: header for header in headers}
-
-    def ancestors(revision: str | None) -> set[str]:
-        seen: set[str] = set()
-        stack = [revision]
-        while stack:
-            current = by_id.get(stack.pop())
-            for parent in current.parents if current else ():
-                if parent not in seen:
-                    seen.add(parent)
-                    stack.append(parent)
-        return seen
-
-    common = set.intersection(*(ancestors(tip.revision) for tip in tips)) if tips else set()
-    return sorted(common)
 
 
 def _finding(config: Config, rule: str, message: str, hint: str | None) -> Finding:
