@@ -10,11 +10,14 @@ import pytest
 from sqlalchemy.engine import URL
 
 from migrail.main import main
+from testing.git import commit_all, git
 from testing.projects import NAMES_WITHOUT_IDS, UNDATED_TEMPLATE, date_named_history, write_revision
 
 CREATE = "2024-01-02-0304_create_tasks (1975ea83b712)"
 NOTE = "2024-02-03-0405_note_tasks (a1b2c3d4e5f6)"
 TAG = "2024-03-04-0506_tag_tasks (0f1e2d3c4b5a)"
+NOTE_FILE = "2024-06-01-0900_add_note.py"
+TAG_FILE = "2024-06-02-0900_add_tag.py"
 
 
 @pytest.fixture
@@ -89,3 +92,34 @@ def test_the_staging_summary_and_the_plan_name_each_revision_with_its_id(
         line for line in (undated / "plan.md").read_text().splitlines() if line.startswith("###")
     ]
     assert headings == [f"### {CREATE}", f"### {NOTE}", f"### {TAG}"]
+
+
+def test_rebase_names_each_moved_revision_with_its_id(
+    undated: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["sum", "--update"]) == 0
+    commit_all(undated, "released")
+    git(undated, "checkout", "-q", "-b", "feature")
+    write_revision(undated, "bbbb00000001", "add_note", "0f1e2d3c4b5a", "pass", file_name=NOTE_FILE)
+    commit_all(undated, "feature: note")
+    git(undated, "checkout", "-q", "main")
+    write_revision(undated, "cccc00000001", "add_tag", "0f1e2d3c4b5a", "pass", file_name=TAG_FILE)
+    commit_all(undated, "main: tag")
+    git(undated, "checkout", "-q", "feature")
+    git(undated, "merge", "-q", "main")
+    capsys.readouterr()
+    assert main(["check", "--only", "single-head"]) == 1
+    assert capsys.readouterr().err == (
+        "error: single-head/multiple-heads: the history has 2 heads: "
+        "2024-06-01-0900_add_note (bbbb00000001), 2024-06-02-0900_add_tag (cccc00000001)\n"
+        "hint: move this branch's new revisions after the other branch's head: "
+        "migrail rebase --onto main\n"
+        f"  the branches from {TAG}:\n"
+        "    2024-06-01-0900_add_note (bbbb00000001)\n"
+        "    2024-06-02-0900_add_tag (cccc00000001)\n"
+    )
+    assert main(["rebase", "--onto", "main"]) == 0
+    assert capsys.readouterr().err.startswith(
+        "[✓] 2024-06-01-0900_add_note (bbbb00000001) ➜ 2024-06-01-0900_add_note (bbbb00000001) "
+        "(after cccc00000001)\n"
+    )

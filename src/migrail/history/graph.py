@@ -155,7 +155,8 @@ def problems(headers: list[Header]) -> list[Problem]:
             )
             continue
         if not header.readable:
-            message = f"{header.path.name}: its down_revision is computed, not written out"
+            shown = with_id(header.path.name, header.revision)
+            message = f"{shown}: its down_revision is computed, not written out"
             found.append(Problem("unreadable-header", message, (header.revision,)))
         by_id.setdefault(header.revision, []).append(header)
     for revision, owners in by_id.items():
@@ -170,7 +171,8 @@ def problems(headers: list[Header]) -> list[Problem]:
                 found.append(
                     Problem(
                         "dangling-parent",
-                        f"{header.path.name} builds on revision {parent}, which does not exist",
+                        f"{with_id(header.path.name, header.revision)} builds on revision "
+                        f"{parent}, which does not exist",
                         (header.revision or "",),
                     )
                 )
