@@ -123,3 +123,14 @@ def test_rebase_names_each_moved_revision_with_its_id(
         "[✓] 2024-06-01-0900_add_note (bbbb00000001) ➜ 2024-06-01-0900_add_note (bbbb00000001) "
         "(after cccc00000001)\n"
     )
+
+
+def test_the_lint_hook_names_the_revision_with_its_id(
+    undated: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check", "--only", "lint"]) == 1
+    assert capsys.readouterr().err.splitlines()[0] == (
+        "error: lint/stale-sql-file: migrations/versions/2024-01-02-0304_create_tasks.py "
+        "(1975ea83b712): migrations/sql/2024-01-02-0304_create_tasks.sql no longer says what the "
+        "revision runs"
+    )

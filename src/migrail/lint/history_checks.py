@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from migrail.core.files import unwritable
 from migrail.history import branches, graph, sums
+from migrail.history.file_names import with_id
 from migrail.history.released import judge_sum, released
 from migrail.lint.findings import Finding
 
@@ -245,7 +246,9 @@ def lint(config: Config, tree: Tree) -> list[Finding]:
 
 
 def _where(config: Config, finding: Finding) -> str:
-    return _relative(config, finding.path) + (f":{finding.line}" if finding.line else "")
+    """``migrations/versions/0002_x.py:12``, and the revision's id when the name lacks it."""
+    where = _relative(config, finding.path) + (f":{finding.line}" if finding.line else "")
+    return with_id(where, finding.revision)
 
 
 CHECKS: dict[str, Check] = {
