@@ -279,8 +279,11 @@ CASES: list[tuple[str, list[str], Setup, str]] = [
         "two heads",
         ["migrate-staging"],
         _two_heads,
-        "error: the migration history has 2 heads: 0002, 0003\n"
-        "hint: merge them: alembic merge, or rebase one branch's revision onto the other\n",
+        "error: the migration history has 2 heads: 0002_left, 0003_right\n"
+        "hint: merge them: alembic merge, or rebase one branch's revision onto the other\n"
+        "  the branches from 0001_create_tasks:\n"
+        "    0002_left\n"
+        "    0003_right\n",
     ),
     (
         "unknown key in [tool.migrail]",

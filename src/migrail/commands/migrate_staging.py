@@ -12,7 +12,7 @@ from migrail.core.config import generate_command
 from migrail.core.errors import FatalError
 from migrail.engine.executor import Executor
 from migrail.engine.steps import Step
-from migrail.history.revisions import short_name
+from migrail.history.revisions import display_name
 from migrail.staging.run import Options
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ def _progress(console: Console) -> Iterator[Callable[[str, Step], None]]:
             if phase not in bars:
                 bars[phase] = progress.add_task(phase, total=None)
             bar = bars[phase]
-            progress.update(bar, advance=1, description=f"{phase}: {short_name(done.revision)}")
+            progress.update(bar, advance=1, description=f"{phase}: {display_name(done.revision)}")
 
         yield step
 

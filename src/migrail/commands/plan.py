@@ -57,7 +57,7 @@ def plan(
         return 1
     made = make_plan(executor, environment.name, url, live, findings)
     summary = write_plan(made, out)
-    names = ", ".join(revision.name for revision in made.revisions) or "nothing"
+    names = ", ".join(revision.shown for revision in made.revisions) or "nothing"
     verb = {"downgrade": "undoing ", "stamp": "stamping "}.get(made.direction, "")
     output.success(console, f"planned {verb}{names} for {environment.name}: {out} and {summary}")
     output.info(console, f"plan id {made.plan_id}")

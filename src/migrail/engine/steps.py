@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from migrail.core.urls import mask_text
 from migrail.engine.one_transaction import GUARD_SQLSTATE, TransactionGuard
 from migrail.engine.usercode import UserCodeError
-from migrail.history.revisions import short_name
+from migrail.history.revisions import display_name
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -40,9 +40,9 @@ class MigrationFailed(Exception):
 
     def __str__(self) -> str:
         if self.revision is not None:
-            return f"{self.direction} of {short_name(self.revision)} failed: {self.error}"
+            return f"{self.direction} of {display_name(self.revision)} failed: {self.error}"
         if self.completed:  # every revision went through; what came after them did not
-            last = short_name(self.completed[-1].revision)
+            last = display_name(self.completed[-1].revision)
             return f"{self.direction} failed after {last}: {self.error}"
         return f"{self.direction} failed: {self.error}"
 

@@ -146,7 +146,16 @@ def find_revision(revisions: Sequence[Script], name: str) -> Script | None:
 
 
 def short_name(revision: Script) -> str:
-    """The file stem people know a revision by, e.g. ``0002_add_priority``."""
+    """The file stem people know a revision by, e.g. ``0002_add_priority``: what its SQL and
+    snapshot files are named after. Output names a revision with ``display_name``."""
     from pathlib import Path
 
     return Path(revision.path).stem
+
+
+def display_name(revision: Script) -> str:
+    """How output names a revision: its file stem, and its id when the stem does not hold it
+    (``2024-11-07-1502_remove_x (ab12cd34ef56)``), so that what is shown can be searched for."""
+    from migrail.history.file_names import with_id
+
+    return with_id(short_name(revision), revision.revision)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from migrail.core.errors import FatalError
 from migrail.core.writes import all_or_nothing
+from migrail.history.file_names import with_id
 
 if TYPE_CHECKING:
     from migrail.engine.executor import Executor
@@ -33,6 +34,11 @@ class PlannedRevision:
     sql: str
     sql_checksum: str = ""
     measured: str = ""  # locks on and rewrites of existing tables, applied on a throwaway copy
+
+    @property
+    def shown(self) -> str:
+        """Its name as output shows it: with its id, unless the name holds it."""
+        return with_id(self.name, self.revision)
 
 
 @dataclass
@@ -196,7 +202,7 @@ def render_markdown(plan: Plan) -> str:
     if not plan.revisions:
         lines.append("Nothing is pending.")
     for revision in plan.revisions:
-        lines += [f"### {revision.name}", ""]
+        lines += [f"### {revision.shown}", ""]
         if revision.measured:
             lines += [f"Measured on a throwaway copy of the schema: **{revision.measured}**", ""]
         lines += ["```sql", revision.sql.rstrip(), "```", ""]

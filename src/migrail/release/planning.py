@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migrail.history import sums
-from migrail.history.revisions import short_name
+from migrail.history.revisions import display_name, short_name
 from migrail.postgres.bookkeeping import TableProblem
 from migrail.release import ledger
 from migrail.release.moving import (
@@ -201,7 +201,7 @@ def _unmerged(executor: Executor, live: LiveDatabase) -> list[str]:
     if state.files is None:
         return []
     return [
-        short_name(piece.revision)
+        display_name(piece.revision)
         for piece in live.pieces
         if not state.known_released(Path(piece.revision.path).name)
     ]

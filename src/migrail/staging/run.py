@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from migrail.core.errors import FatalError
 from migrail.engine.steps import Step
-from migrail.history.revisions import find_revision, is_linear, short_name
+from migrail.history.revisions import display_name, find_revision, is_linear
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -56,7 +56,7 @@ def start_revision(executor: Executor, name: str) -> str:
         )
     found = find_revision(revisions, name)
     if found is None:
-        known = ", ".join(short_name(r) for r in revisions[-5:])
+        known = ", ".join(display_name(r) for r in revisions[-5:])
         raise FatalError(
             f"--from {name}: no such revision in {executor.config.versions_dir}",
             hint=f"name a revision by its id or file name, e.g. one of: {known}",

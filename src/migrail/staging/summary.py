@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from migrail.engine.diffs import describe_all
-from migrail.history.revisions import short_name
+from migrail.history.revisions import display_name
 from migrail.staging.proof import PHASES
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def summary_table(report: StagingReport) -> Table:
         measured = escape(effects.summary()) if effects else ""
         if effects is not None and effects.flagged:
             measured = f"[yellow]{measured}[/yellow]"
-        table.add_row(short_name(revision), *times, measured, note)
+        table.add_row(display_name(revision), *times, measured, note)
     return table
 
 
@@ -88,7 +88,7 @@ def _locks_verdict(report: StagingReport) -> list[Verdict]:
             found.append(
                 Verdict(
                     "info",
-                    f"flagged: {short_name(revision)} {effects.summary()} "
+                    f"flagged: {display_name(revision)} {effects.summary()} "
                     "(it blocks reads and writes of a table that existed before it)",
                 )
             )
@@ -101,12 +101,12 @@ def _step_verdict(report: StagingReport) -> list[Verdict]:
         return []
     by_id = {revision.revision: revision for revision in report.revisions}
     found = [
-        Verdict("info", f"step round trip: skipped {short_name(by_id[rev])} ({reason})")
+        Verdict("info", f"step round trip: skipped {display_name(by_id[rev])} ({reason})")
         for rev, reason in report.step_skipped.items()
     ]
     for rev, lines in report.step_diffs.items():
         message = (
-            f"{short_name(by_id[rev])}: its downgrade does not restore the schema "
+            f"{display_name(by_id[rev])}: its downgrade does not restore the schema "
             "from before its upgrade (+ left behind, - removed):"
         )
         found.append(Verdict("failure", message, lines))
