@@ -360,7 +360,7 @@ def test_a_finding_never_shows_a_password_its_statement_holds(
         "0002",
         "reporting_role",
         "0001",
-        "op.execute(\"ALTER TABLE tasks ADD COLUMN upstream varchar(200) "
+        'op.execute("ALTER TABLE tasks ADD COLUMN upstream varchar(200) '
         "DEFAULT 'postgresql://sync:Sw0rdf1sh-77@replica/app'\")",
     )
     for format_ in ("terminal", "json", "sarif", "github"):

@@ -146,9 +146,7 @@ def test_a_lint_error_in_a_released_revision_is_a_note_in_a_new_one_a_failure(
     capsys.readouterr()
     assert main(["check", "--only", "lint"]) == 0
     err = capsys.readouterr().err
-    assert err.startswith(
-        "note: lint/ban-drop-column: migrations/versions/0002_drop_owner.py:12: "
-    )
+    assert err.startswith("note: lint/ban-drop-column: migrations/versions/0002_drop_owner.py:12: ")
     assert err.endswith("(released)\n[✓] lint: the history is sound\n")
     write_revision(project, "0003", "drop_title", "0002", 'op.drop_column("tasks", "title")')
     assert main(["check", "--only", "lint"]) == 1

@@ -46,13 +46,15 @@ def find_drift(
     applying them on the same throwaway database."""
     from sqlalchemy import MetaData
 
+    from migrail.history.extensions import created_extensions
     from migrail.postgres.database import connect
     from migrail.postgres.ephemeral import ephemeral_database
     from migrail.postgres.observe import Observer
 
     implied = MetaData()
     effects: dict[str, Effects] = {}
-    with ephemeral_database() as url, connect(url) as connection:
+    needed = created_extensions(executor.config)
+    with ephemeral_database(extensions=needed) as url, connect(url) as connection:
         _build(executor, connection, revision[0] if revision else None)
         implied.reflect(connection)
         connection.rollback()
