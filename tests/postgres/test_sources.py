@@ -93,9 +93,7 @@ def test_an_extension_no_source_has_is_named_with_the_sources_tried(
     assert list(private_tmp.iterdir()) == [], "no server was started"
 
 
-def test_a_given_server_is_asked_for_its_extensions(
-    project: Path, pg_server: Server, private_tmp: Path
-) -> None:
+def test_a_given_server_is_asked_for_its_extensions(pg_server: Server) -> None:
     """MIGRAIL_ADMIN_URL's server is tried first, through pg_available_extensions."""
     with (
         pytest.raises(FatalError) as caught,
