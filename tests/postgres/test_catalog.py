@@ -44,3 +44,14 @@ def test_a_replaced_function_is_a_changed_definition_with_its_first_differing_li
     assert _difference(database_url, create.format("  PERFORM 1;\n  RETURN 2;")) == [
         '~ function public.f(): definition changed: "RETURN 2;" became "PERFORM 1;"'
     ]
+
+
+def test_a_replaced_view_is_a_changed_definition(database_url: URL) -> None:
+    run_sql(database_url, "CREATE TABLE tasks (id int, done bool)")
+    run_sql(database_url, "CREATE VIEW open_tasks AS SELECT id FROM tasks WHERE NOT done")
+    assert _difference(
+        database_url, "CREATE OR REPLACE VIEW open_tasks AS SELECT id FROM tasks WHERE done"
+    ) == [
+        '~ view public.open_tasks: definition changed: "WHERE (NOT tasks.done);" became '
+        '"WHERE tasks.done;"'
+    ]

@@ -71,10 +71,6 @@ _QUERIES = {
         JOIN pg_class c ON c.oid = x.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE c.relkind IN ('r', 'm', 'p') AND {USER_SCHEMAS} AND c.relname <> {_SKIP}
           AND {_OWN_TABLE}""",
-    "view": f"""
-        SELECT n.nspname || '.' || c.relname || ': ' || pg_get_viewdef(c.oid) FROM pg_class c
-        JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.relkind IN ('v', 'm') AND {USER_SCHEMAS} AND {_OWN_TABLE}""",
     "domain": f"""
         SELECT n.nspname || '.' || t.typname || ' ' || format_type(t.typbasetype, t.typtypmod)
             || CASE WHEN t.typnotnull THEN ' NOT NULL' ELSE '' END
@@ -105,6 +101,10 @@ _QUERIES = {
 # Kinds whose objects have a definition too long for a line: the fact is the name and a digest,
 # and the text itself is kept beside the facts to say where two definitions part.
 _DEFINED = {
+    "view": f"""
+        SELECT n.nspname || '.' || c.relname, pg_get_viewdef(c.oid) FROM pg_class c
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('v', 'm') AND {USER_SCHEMAS} AND {_OWN_TABLE}""",
     "function": f"""
         SELECT n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid)
             || ')', pg_get_functiondef(p.oid)
@@ -116,7 +116,7 @@ _DEFINED = {
 @dataclass(frozen=True)
 class Schema:
     """A schema's facts, equal when the facts are; ``definitions`` maps each fact that stands
-    for a longer text (a function's) to its kind and name, and that text."""
+    for a longer text (a view's, a function's) to its kind and name, and that text."""
 
     facts: frozenset[str]
     definitions: Mapping[str, tuple[str, str]] = field(default_factory=dict, compare=False)
@@ -132,7 +132,7 @@ def schema_facts(connection: Connection) -> Schema:
     facts = set()
     for kind, query in _QUERIES.items():
         for (fact,) in connection.exec_driver_sql(query):
-            facts.add(f"{kind} {' '.join(fact.split())}")  # a view's definition spans lines
+            facts.add(f"{kind} {' '.join(fact.split())}")  # one line, whatever the text holds
     definitions = {}
     for kind, query in _DEFINED.items():
         for name, text in connection.exec_driver_sql(query):
