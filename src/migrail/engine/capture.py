@@ -30,11 +30,17 @@ def capture_online(executor: Executor, wanted: set[str]) -> tuple[dict[str, str]
 
     Returns the captured SQL by revision, and for wanted revisions that could not run, why.
     """
+    from migrail.history.extensions import created_extensions
     from migrail.postgres.database import connect
     from migrail.postgres.ephemeral import ephemeral_database
 
     captured: dict[str, str] = {}
-    with ephemeral_database() as url, connect(url) as connection, _recording(connection) as log:
+    needed = created_extensions(executor.config)
+    with (
+        ephemeral_database(extensions=needed) as url,
+        connect(url) as connection,
+        _recording(connection) as log,
+    ):
 
         def finished(step: Step) -> None:
             # A revision is known to be done when the next one begins: that BEGIN is the next's.

@@ -46,6 +46,7 @@ def find_drift(
     applying them on the same throwaway database."""
     from sqlalchemy import MetaData
 
+    from migrail.history.extensions import created_extensions
     from migrail.postgres.database import connect
     from migrail.postgres.ephemeral import ephemeral_database
     from migrail.postgres.observe import Observer
@@ -54,7 +55,8 @@ def find_drift(
     bookkeeping = {options.get("version_table") or VERSION_TABLE}
     implied = MetaData()
     effects: dict[str, Effects] = {}
-    with ephemeral_database() as url, connect(url) as connection:
+    needed = created_extensions(executor.config)
+    with ephemeral_database(extensions=needed) as url, connect(url) as connection:
         _build(executor, connection, revision[0] if revision else None)
         implied.reflect(connection)
         if options.get("include_schemas"):  # the project compares every schema: so does drift

@@ -68,9 +68,10 @@ def run_staging(
     executor: Executor, start: str, options: Options, *, note: Note, progress: Progress
 ) -> StagingRun:
     """Prove the history from ``start`` on a new database of a throwaway server."""
+    from migrail.history.extensions import created_extensions
     from migrail.postgres.ephemeral import TemplateGone, ephemeral_server
 
-    with ephemeral_server() as server:
+    with ephemeral_server(extensions=created_extensions(executor.config)) as server:
         note(f"Staging on a throwaway database: {server.description}, PostgreSQL {server.version}")
         templates = _template_cache(note, executor, server, start, options)
         cached = templates.longest() if templates is not None else 0
