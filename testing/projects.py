@@ -62,6 +62,50 @@ def write_revision(
     return path
 
 
+def midcommit_history(project: Path) -> None:
+    """Revisions 0002-0004 after 0001, as real histories have them (models to match): 0002 commits
+    part-way, allowed, to create an index concurrently; 0003 adds a column; 0004 reads a count (it
+    cannot render offline) and indexes the column."""
+    write_revision(
+        project,
+        "0002",
+        "index_concurrently",
+        "0001",
+        "op.get_bind().commit()  # migrail: allow ends-transaction -- CONCURRENTLY needs none\n"
+        "    with op.get_context().autocommit_block():\n"
+        '        op.execute("CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_tasks_name "\n'
+        '                   "ON tasks (name)")',
+        downgrade='op.drop_index("ix_tasks_name", table_name="tasks")',
+    )
+    write_revision(
+        project,
+        "0003",
+        "add_priority",
+        "0002",
+        'op.add_column("tasks", sa.Column("priority", sa.Integer()))',
+        downgrade='op.drop_column("tasks", "priority")',
+    )
+    write_revision(
+        project,
+        "0004",
+        "rank_tasks",
+        "0003",
+        'count = op.get_bind().execute(sa.text("SELECT count(*) FROM tasks")).scalar()\n'
+        '    op.execute(f"UPDATE tasks SET priority = {count}")\n'
+        '    op.create_index("ix_tasks_priority", "tasks", ["priority"])',
+        downgrade='op.drop_index("ix_tasks_priority", table_name="tasks")',
+    )
+    models = project / "tasks_models.py"
+    text = models.read_text().replace("Column, DateTime,", "Column, DateTime, Index, Integer,")
+    models.write_text(
+        text.replace(
+            '    Column("owner", Text),\n',
+            '    Column("owner", Text),\n    Column("priority", Integer),\n',
+        )
+        + 'Index("ix_tasks_name", tasks.c.name)\nIndex("ix_tasks_priority", tasks.c.priority)\n'
+    )
+
+
 def copy_repository(destination: Path) -> Path:
     """A copy of this repository's own project (agent_armor and its migrations) to work on."""
     destination.mkdir()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,12 @@ import pytest
 from migrail.main import main
 from migrail.postgres.ephemeral import Server
 from testing.postgres import database_names
-from testing.projects import add_priority_column, add_priority_with_revision, write_revision
+from testing.projects import (
+    add_priority_column,
+    add_priority_with_revision,
+    midcommit_history,
+    write_revision,
+)
 
 
 def _run(capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
@@ -607,3 +613,28 @@ def test_a_ci_log_shows_whole_revision_names(
     [row] = [line for line in err.splitlines() if f"0002_{slug}" in line]
     assert row.startswith(f"│ 0002_{slug} │")
     assert "…" not in err
+
+
+def test_a_revision_that_commits_part_way_moves_no_other_revisions_label(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """0002 commits part-way (allowed) before an index made concurrently: the lock 0003 takes
+    is 0003's, and every revision has its own time in each phase."""
+    midcommit_history(project)
+    code, err = _run(capsys)
+    assert code == 0
+    table = [line.split("│") for line in err.splitlines() if line.startswith("│ 0")]
+    rows = {cells[1].strip(): [cell.strip() for cell in cells[2:6]] for cells in table}
+    assert {name: cells[3] for name, cells in rows.items()} == {
+        "0001_create_tasks": "",
+        "0002_index_concurrently": "",
+        "0003_add_priority": "ACCESS EXCLUSIVE on tasks",
+        "0004_rank_tasks": "SHARE on tasks",
+    }
+    for name, cells in rows.items():  # upgrade, downgrade, upgrade again
+        assert all(re.fullmatch(r"\d+ ms", cell) for cell in cells[:3]), (name, cells)
+    assert (
+        "flagged: 0003_add_priority ACCESS EXCLUSIVE on tasks (it blocks reads and writes of a "
+        "table that existed before it)\n"
+    ) in err
+    assert err.endswith("[✓] round trip: down to base and up to head again\n")
