@@ -190,14 +190,15 @@ class TransactionGuard:
     def _watched(self, connection: Connection) -> bool:
         return self.running is not None and not self.in_block and not self.allowed
 
-    def _ends_allowed(self) -> bool:
-        """An allowed revision ends its transaction itself: let it, and remember it did."""
+    def _note_allowed_end(self) -> None:
+        """An allowed revision ends its transaction itself (``_watched`` lets it): remembered,
+        so that what it runs after is committed at its end."""
         if self.running is not None and not self.in_block and self.allowed:
             self.ended_part_way = True
-        return self.allowed
 
     def _commit(self, connection: Connection) -> None:
-        if not self._ends_allowed() and self._watched(connection):
+        self._note_allowed_end()
+        if self._watched(connection):
             self._ended = f"commit() {self._where()}".rstrip()
             # SQLAlchemy marks a transaction whose commit failed inactive, and then rolls it
             # back only in its own books: the driver's must really end here.
@@ -209,7 +210,8 @@ class TransactionGuard:
     def _rollback(self, connection: Connection) -> None:
         # Let through (Alembic rolls a failed revision back this way); a statement after it
         # would run in a second transaction, and fails.
-        if not self._ends_allowed() and self._watched(connection) and self._ended is None:
+        self._note_allowed_end()
+        if self._watched(connection) and self._ended is None:
             self._ended = f"rollback() {self._where()}".rstrip()
 
     def _before(self, connection: Connection, cursor: Any, sql: str, *_: Any) -> None:
