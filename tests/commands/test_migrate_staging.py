@@ -408,7 +408,10 @@ def test_step_roundtrip_passes_a_sound_history_and_skips_irreversible_revisions(
     assert main(["migrate-staging", "--step-roundtrip"]) == 0
     err = capsys.readouterr().err
     assert "step round trip: skipped 0003_forget_defaults (no way back)\n" in err
-    assert "[✓] step round trip: every downgrade restored the schema\n" in err
+    assert (
+        "[✓] step round trip: 2 downgrade(s) restored the schema; "
+        "1 skipped (declared irreversible)\n"
+    ) in err
 
 
 def test_step_roundtrip_still_measures_locks_on_tables_it_undid_and_redid(
@@ -434,19 +437,6 @@ def test_step_roundtrip_still_measures_locks_on_tables_it_undid_and_redid(
     err = capsys.readouterr().err
     assert "flagged: 0003_label_names ACCESS EXCLUSIVE on labels" in err
     assert "flagged: 0002" not in err
-
-
-def test_branches_skip_the_step_roundtrip_and_refuse_from(
-    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
-) -> None:
-    write_revision(project, "0002", "left", "0001", 'op.execute("SELECT 1")')
-    write_revision(project, "0003", "right", "0001", 'op.execute("SELECT 1")')
-    write_revision(project, "0004", "merge", ("0002", "0003"), "pass")
-    assert main(["migrate-staging", "--step-roundtrip"]) == 0
-    err = capsys.readouterr().err
-    assert "step round trip: skipped 0002_left (the history has branches)\n" in err
-    assert main(["migrate-staging", "--from", "0001"]) == 2
-    assert "--from needs a history without branches" in capsys.readouterr().err
 
 
 def test_a_failing_build_at_the_deployed_revision_says_so(
@@ -639,3 +629,140 @@ def test_a_revision_that_commits_part_way_moves_no_other_revisions_label(
         "table that existed before it)\n"
     ) in err
     assert err.endswith("[✓] round trip: down to base and up to head again\n")
+
+
+def _merged_history(project: Path) -> None:
+    """0002 and 0003 branch from 0001 and 0004 merges them (none of it in the models)."""
+    write_revision(
+        project,
+        "0002",
+        "left",
+        "0001",
+        'op.execute("CREATE VIEW open_tasks AS SELECT id FROM tasks")',
+        downgrade='op.execute("DROP VIEW open_tasks")',
+    )
+    write_revision(
+        project,
+        "0003",
+        "right",
+        "0001",
+        'op.execute("CREATE SEQUENCE task_numbers")',
+        downgrade='op.execute("DROP SEQUENCE task_numbers")',
+    )
+    write_revision(project, "0004", "merge", ("0002", "0003"), "pass")
+
+
+def test_step_roundtrip_goes_through_a_merge_and_names_a_later_downgrade(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _merged_history(project)
+    write_revision(
+        project,
+        "0005",
+        "note_text",
+        "0004",
+        'op.execute("ALTER TABLE tasks ADD COLUMN note text")',
+        downgrade="pass",  # leaves the column behind
+    )
+    assert main(["migrate-staging", "--step-roundtrip"]) == 1
+    err = capsys.readouterr().err
+    assert (
+        "error: 0005_note_text: its downgrade does not restore the schema from before its "
+        "upgrade (+ left behind, - removed):\n"
+        "  + column public.tasks.note text\n"
+    ) in err, err
+    assert "skipped" not in err
+    assert "error: step round trip: 1 of 5 downgrades broken\n" in err
+    assert "[✓] step round trip" not in err
+
+
+def test_step_roundtrip_passes_a_sound_history_with_a_merge(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _merged_history(project)
+    assert main(["migrate-staging", "--step-roundtrip"]) == 0
+    err = capsys.readouterr().err
+    assert "skipped" not in err
+    assert "[✓] step round trip: every downgrade restored the schema (4 revisions)\n" in err
+
+
+def test_a_downgrade_that_breaks_a_merge_is_named(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _merged_history(project)
+    write_revision(
+        project,
+        "0004",
+        "merge",
+        ("0002", "0003"),
+        'op.execute("CREATE VIEW task_names AS SELECT name FROM tasks")',
+        downgrade="pass",
+    )
+    assert main(["migrate-staging", "--step-roundtrip"]) == 1
+    err = capsys.readouterr().err
+    assert "error: 0004_merge: its downgrade does not restore the schema" in err
+    assert "  + view public.task_names" in err, err
+
+
+def test_from_works_on_a_history_with_a_merge_and_one_head(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _merged_history(project)
+    write_revision(project, "0005", "after", "0004", 'op.execute("SELECT 1")')
+    code = main(["migrate-staging", "--from", "0003"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "built at 0003_right (as deployed); proving only what is newer\n" in err
+    assert "│ 0005_after " in err
+    assert "│ 0002_left " in err  # not an ancestor of 0003: still to be proven
+    assert "│ 0003_right " not in err
+
+
+def test_step_roundtrip_goes_on_after_a_broken_downgrade_and_counts_them(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_revision(
+        project,
+        "0002",
+        "index_owner",
+        "0001",
+        'op.create_index("tasks_owner_idx", "tasks", ["owner"])',
+        downgrade="pass",  # leaves the index behind
+    )
+    write_revision(
+        project,
+        "0003",
+        "labels",
+        "0002",
+        'op.execute("CREATE TABLE labels (id int)")',
+        downgrade='raise NotImplementedError("cannot drop labels")',
+    )
+    write_revision(
+        project,
+        "0004",
+        "label_names",
+        "0003",
+        'op.execute("ALTER TABLE labels ADD COLUMN name text")',
+        downgrade='op.execute("ALTER TABLE labels DROP COLUMN name")',
+    )
+    write_revision(
+        project,
+        "0005",
+        "drop_owner",
+        "0004",
+        'op.execute("SELECT 1")',
+        downgrade='op.drop_column("tasks", "owner")',  # removes what it never added
+    )
+    before = database_names(pg_server.admin_url)
+    assert main(["migrate-staging", "--step-roundtrip"]) == 1
+    assert database_names(pg_server.admin_url) == before  # the rebuilt ones dropped too
+    err = capsys.readouterr().err
+    assert "error: 0002_index_owner: its downgrade does not restore the schema" in err
+    assert (
+        "error: 0003_labels: downgrade of 0003_labels failed: NotImplementedError: "
+        "cannot drop labels\n"
+    ) in err, err
+    assert "error: 0004_label_names" not in err
+    assert "error: 0005_drop_owner: its downgrade does not restore the schema" in err
+    assert "  - column public.tasks.owner text\n" in err
+    assert "error: step round trip: 3 of 5 downgrades broken\n" in err

@@ -143,6 +143,17 @@ class Executor:
         """Undo revisions down to ``target`` (``runner.downgrade``)."""
         return runner.downgrade(self, connection, target, on_step, in_transaction)
 
+    def apply_exactly(
+        self,
+        connection: Connection,
+        revisions: Sequence[Script],
+        direction: str,
+        on_step: Callable[[Step], None] | None = None,
+        in_transaction: Callable[[Step], None] | None = None,
+    ) -> list[Step]:
+        """Upgrade or downgrade exactly ``revisions``, in order (``runner.apply_exactly``)."""
+        return runner.apply_exactly(self, connection, revisions, direction, on_step, in_transaction)
+
     def compare(self, connection: Connection) -> list[Any]:
         """The differences between the database and the models (``autogenerate.compare``)."""
         return autogenerate.compare(self, connection)

@@ -3,7 +3,7 @@ under the session settings every revision runs with."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from migrail.engine import environment
@@ -12,7 +12,7 @@ from migrail.engine.usercode import user_code
 from migrail.history.revisions import downgrade_plan, upgrade_plan
 
 if TYPE_CHECKING:
-    from alembic.script import Script, ScriptDirectory
+    from alembic.script import Script
     from sqlalchemy.engine import Connection
 
     from migrail.core.config import Config
@@ -39,8 +39,13 @@ def upgrade(
     ``in_transaction`` runs at the end of each revision, in its transaction, so that what it
     writes commits (or not) with the revision itself.
     """
-    plan = upgrade_plan(executor.script, executor.current(connection), target)
-    return _run(executor, "upgrade", connection, plan, target, on_step, in_transaction)
+    script = executor.script
+    plan = upgrade_plan(script, executor.current(connection), target)
+
+    def steps(current: Any) -> Any:
+        return script._upgrade_revs(target, current)
+
+    return _run(executor, "upgrade", connection, plan, target, steps, on_step, in_transaction)
 
 
 def downgrade(
@@ -52,8 +57,40 @@ def downgrade(
 ) -> list[Step]:
     """Undo revisions down to ``target`` (which stays applied), one transaction each;
     ``in_transaction`` as for ``upgrade``."""
-    plan = downgrade_plan(executor.script, executor.current(connection), target)
-    return _run(executor, "downgrade", connection, plan, target, on_step, in_transaction)
+    script = executor.script
+    plan = downgrade_plan(script, executor.current(connection), target)
+
+    def steps(current: Any) -> Any:
+        return script._downgrade_revs(target, current)
+
+    return _run(executor, "downgrade", connection, plan, target, steps, on_step, in_transaction)
+
+
+def apply_exactly(
+    executor: Executor,
+    connection: Connection,
+    revisions: Sequence[Script],
+    direction: str,
+    on_step: Callable[[Step], None] | None = None,
+    in_transaction: Callable[[Step], None] | None = None,
+) -> list[Step]:
+    """Upgrade (or downgrade) exactly ``revisions``, in the order given, whatever the graph
+    around them: a merge, a branch point, one branch of several. Alembic's own step for each
+    keeps ``alembic_version`` right (a merge undone gives back its parents as heads). Each
+    upgrade needs its parents applied, each downgrade needs its revision to be a head by its
+    turn; ``in_transaction`` as for ``upgrade``."""
+    from alembic.runtime.migration import MigrationStep
+
+    script = executor.script
+    up = direction == "upgrade"
+    make = MigrationStep.upgrade_from_script if up else MigrationStep.downgrade_from_script
+    plan = list(revisions)
+
+    def steps(current: Any) -> Any:
+        return [make(script.revision_map, revision) for revision in plan]
+
+    target = plan[-1].revision if plan else "heads"
+    return _run(executor, direction, connection, plan, target, steps, on_step, in_transaction)
 
 
 def _run(
@@ -62,9 +99,12 @@ def _run(
     connection: Connection,
     plan: list[Script],
     target: str,
+    steps: Callable[[Any], Any],
     on_step: Callable[[Step], None] | None,
     in_transaction: Callable[[Step], None] | None = None,
 ) -> list[Step]:
+    """Run env.py once, with ``steps`` (given the database's heads) as Alembic's work
+    function: the revision steps to apply, as ``plan`` names them."""
     if not plan:
         return []
     root = executor.config.root
@@ -84,7 +124,7 @@ def _run(
                     script,
                     connection,
                     settings=session_settings(executor.config),
-                    fn=lambda revision, context: _revisions(script, direction, target, revision),
+                    fn=lambda current, context: steps(current),
                     destination_rev=target,
                 )
         except environment.EnvRefused:
@@ -93,10 +133,3 @@ def _run(
             raise watch.failure(direction, exc) from exc
         watch.committed()
     return watch.steps
-
-
-def _revisions(script: ScriptDirectory, direction: str, target: str, current: Any) -> Any:
-    """Alembic's own work function for ``command.upgrade`` / ``command.downgrade``."""
-    if direction == "upgrade":
-        return script._upgrade_revs(target, current)
-    return script._downgrade_revs(target, current)

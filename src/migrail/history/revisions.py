@@ -142,6 +142,17 @@ def round_trip_floor(revisions: Sequence[Script]) -> tuple[str, str | None]:
     return "base", None
 
 
+def undo_order(script: ScriptDirectory, revisions: Sequence[Script], floor: str) -> list[Script]:
+    """The revisions of ``revisions`` (oldest first) that going down to ``floor`` undoes, in the
+    order to undo them: all but ``floor`` and its ancestors, newest first. Unlike Alembic's
+    downgrade to ``floor``, this includes branches beside it, whatever the graph; each revision
+    is a head by its turn."""
+    kept = set()
+    if floor != "base":
+        kept = {r.revision for r in script.iterate_revisions(floor, "base")}
+    return [r for r in reversed(revisions) if r.revision not in kept]
+
+
 def parents(revision: Script) -> tuple[str, ...]:
     """The revisions ``revision`` follows: none for the first, two or more for a merge."""
     down = revision.down_revision

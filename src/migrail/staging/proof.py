@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from migrail.engine.executor import Executor
 from migrail.engine.steps import MigrationFailed, Step
-from migrail.history.revisions import irreversible_reason, is_linear, parents, round_trip_floor
+from migrail.history.revisions import round_trip_floor, undo_order
 from migrail.postgres.observe import Effects, Observer
 from migrail.staging.sample_data import DataReport, SampleData
+from migrail.staging.stepwise import Hooks, round_trip_each
 
 if TYPE_CHECKING:
     from alembic.script import Script
@@ -42,9 +43,11 @@ class StagingReport:
     # Measured during the first upgrade: locks on, and rewrites of, tables that existed before.
     effects: dict[str, Effects] = field(default_factory=dict)
 
-    # With --step-roundtrip: what each revision's downgrade failed to restore, and what was skipped.
+    # With --step-roundtrip: what each revision's downgrade failed to restore, the downgrades
+    # that failed (or after which the upgrade, run again, failed), and what was skipped.
     step_round_trip: bool = False
     step_diffs: dict[str, list[str]] = field(default_factory=dict)
+    step_failures: dict[str, MigrationFailed] = field(default_factory=dict)
     step_skipped: dict[str, str] = field(default_factory=dict)
 
     # The sample rows the tables were given before each revision; None: staging ran without.
@@ -58,7 +61,45 @@ class StagingReport:
     @property
     def history_proven(self) -> bool:
         """Every revision went up, down and up again (and, stepwise, restored its schema)."""
-        return self.failure is None and not self.step_diffs
+        return self.failure is None and not self.step_broken
+
+    @property
+    def step_broken(self) -> list[str]:
+        """The revisions whose downgrade the step round trip found broken, oldest first."""
+        broken = self.step_diffs.keys() | self.step_failures.keys()
+        return [r.revision for r in self.revisions if r.revision in broken]
+
+    @property
+    def step_tried(self) -> int:
+        """How many downgrades the step round trip ran (skipped ones and those after a failed
+        upgrade not counted)."""
+        reached = self.revisions
+        if self.failure is not None and self.failed_phase == "upgrade":
+            reached = [r for r in self.revisions if r.revision in self.timings["upgrade"]]
+        return len([r for r in reached if r.revision not in self.step_skipped])
+
+    def step_outcome(self) -> tuple[Literal["info", "success", "failure"], str]:
+        """The step round trip in one sentence, and its kind (``success``, ``failure`` or
+        ``info``): success only for what it ran, with what it skipped or did not reach said."""
+        if self.failed_phase == "build":
+            return "info", "not run (the database could not be built)"
+        tried, broken = self.step_tried, len(self.step_broken)
+        notes = []
+        if self.step_skipped:
+            notes.append(f"{len(self.step_skipped)} skipped (declared irreversible)")
+        if self.failure is not None and self.failed_phase == "upgrade":
+            unreached = len(self.revisions) - tried - len(self.step_skipped)
+            notes.append(f"{unreached} not reached (the upgrade failed)")
+        said = "".join(f"; {note}" for note in notes)
+        if broken:
+            return "failure", f"{broken} of {tried} downgrades broken{said}"
+        if notes:
+            stopped = self.failed_phase == "upgrade"
+            return (
+                "info" if stopped else "success",
+                f"{tried} downgrade(s) restored the schema{said}",
+            )
+        return "success", f"every downgrade restored the schema ({tried} revisions)"
 
     def times(self, revision: str) -> list[str]:
         """Each phase's time for ``revision``, as ``12 ms``; empty where it did not run."""
@@ -82,6 +123,7 @@ def prove(
     cloned: bool = False,
     copy_after: Collection[str] = (),
     copy: Callable[[str], Connection] | None = None,
+    fresh: Callable[[], Connection] | None = None,
 ) -> StagingReport:
     """Run the whole proof on ``connection`` (an empty database) and report what happened.
 
@@ -96,6 +138,8 @@ def prove(
     ``cloned``: the database is a copy of the template cache's at ``start``, with its rows.
     ``copy`` is called once the first upgrade reaches each revision of ``copy_after``, and
     returns the connection to go on with: the template cache copies the database there.
+    ``fresh`` returns a connection to a new empty database, which replaces the run's: the step
+    round trip goes on there after a broken downgrade (it needs ``fresh``).
     """
     revisions = executor.revisions()
     if start != "base":
@@ -112,6 +156,9 @@ def prove(
     report.floor, report.floor_reason = round_trip_floor(revisions)
     if report.floor_reason is None:
         report.floor = start
+    # Down to the floor: every revision but the floor and what it needs, newest first (a branch
+    # beside the floor too, which a downgrade to the floor would leave applied).
+    undone = undo_order(executor.script, revisions, report.floor)
     observer: Observer | None = None
 
     def fill(step: Step | None = None) -> None:
@@ -135,10 +182,23 @@ def prove(
         observer = Observer(connection)  # after the build: its tables are the pre-existing ones
         watched = observer
 
+        def rebuild(applied: Sequence[Script]) -> Connection:
+            """A new database at exactly ``applied`` (after ``start``), its tables with rows."""
+            nonlocal connection
+            assert fresh is not None
+            connection = watched.connection = fresh()
+            if start != "base":
+                executor.upgrade(connection, start)
+            fill()
+            connection.commit()
+            executor.apply_exactly(connection, applied, "upgrade", in_transaction=fill)
+            return connection
+
         def upgrade(cb: Callable[[Step], None]) -> list[Step]:
             nonlocal connection
             if step_round_trip:
-                steps = _step_by_step(executor, connection, report, cb, observe, fill, watched)
+                hooks = Hooks(cb, observe, fill, watched.reset)
+                steps = round_trip_each(executor, connection, report, hooks, rebuild)
             else:
                 steps = []
                 for stop in [r.revision for r in revisions if r.revision in copy_after]:
@@ -159,7 +219,7 @@ def prove(
         _phase(
             report,
             "downgrade",
-            lambda cb: executor.downgrade(connection, report.floor, cb),
+            lambda cb: executor.apply_exactly(connection, undone, "downgrade", cb),
             on_step,
         )
         _phase(
@@ -185,40 +245,6 @@ def _phase(
     report.failed_phase = phase
     run(record)
     report.failed_phase = None
-
-
-def _step_by_step(
-    executor: Executor,
-    connection: Connection,
-    report: StagingReport,
-    on_step: Callable[[Step], None],
-    observe: Callable[[Step], None],
-    fill: Callable[[Step], None],
-    observer: Observer,
-) -> list[Step]:
-    """Each revision up, down and up again; a downgrade that does not restore the schema as it
-    was before the upgrade (it leaves something behind, or removes more) is recorded."""
-    from migrail.postgres.catalog import describe_difference, schema_facts
-
-    if not is_linear(executor.revisions()):
-        for revision in report.revisions:
-            report.step_skipped[revision.revision] = "the history has branches"
-        return executor.upgrade(connection, "heads", on_step, in_transaction=observe)
-    steps: list[Step] = []
-    for revision in report.revisions:
-        before = schema_facts(connection)
-        steps += executor.upgrade(connection, revision.revision, on_step, in_transaction=observe)
-        reason = irreversible_reason(revision)
-        if reason is not None:
-            report.step_skipped[revision.revision] = reason
-            continue
-        executor.downgrade(connection, (parents(revision) or ("base",))[0])
-        after = schema_facts(connection)
-        if after != before:
-            report.step_diffs[revision.revision] = describe_difference(before, after)
-        executor.upgrade(connection, revision.revision, in_transaction=fill)
-        observer.reset()  # undone and redone: the next revision's tables are new relations
-    return steps
 
 
 def _missing_sql(executor: Executor, connection: Connection) -> str:

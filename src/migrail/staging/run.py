@@ -8,7 +8,7 @@ step function ``progress`` gives, and the outcome is returned as data.
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager, suppress
+from contextlib import AbstractContextManager, ExitStack, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -18,6 +18,8 @@ from migrail.history.revisions import display_name, find_revision, is_linear
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from sqlalchemy.engine import Connection
 
     from migrail.engine.executor import Executor
     from migrail.postgres.ephemeral import Server
@@ -48,12 +50,7 @@ def start_revision(executor: Executor, name: str) -> str:
     """The revision id ``--from`` names (id, unique prefix or file stem), or a usage error."""
     if name == "base":
         return name
-    revisions = executor.revisions()
-    if not is_linear(revisions):
-        raise FatalError(
-            "--from needs a history without branches: what comes after a revision is ambiguous",
-            hint="merge the heads first (alembic merge), or prove the whole history",
-        )
+    revisions = executor.revisions()  # loaded: a history with two heads is refused there
     found = find_revision(revisions, name)
     if found is None:
         known = ", ".join(display_name(r) for r in revisions[-5:])
@@ -112,8 +109,18 @@ def _prove_on(
     rows = SampleData(config.seeds_dir, shown=config.shown) if options.data else None
     copy_after = templates.copy_points(cached, options.step_roundtrip) if templates else []
     proof: StagingReport | None = None
-    with server.database(templates.name(cached) if templates and cached else None) as url:
+    with ExitStack() as databases:
+        url = databases.enter_context(
+            server.database(templates.name(cached) if templates and cached else None)
+        )
         run = RunDatabase(url, templates)
+
+        def fresh() -> Connection:
+            """A new empty database in place of the run's, which is dropped."""
+            with databases.pop_all():  # the replaced database, dropped however this ends
+                run.move(databases.enter_context(server.database()))
+            return run.connection
+
         try:
             with progress() as step:
                 proof = prove(
@@ -126,6 +133,7 @@ def _prove_on(
                     cloned=bool(cached),
                     copy_after=copy_after,
                     copy=run.copy if templates is not None else None,
+                    fresh=fresh,
                 )
         finally:
             run.close()

@@ -115,17 +115,24 @@ def _step_round_trip(report: StagingReport) -> list[str]:
         f"Step round trip: skipped `{names[rev]}` ({why})."
         for rev, why in report.step_skipped.items()
     ]
-    for rev, difference in report.step_diffs.items():
-        lines += [
-            f"**Step round trip:** `{names[rev]}`'s downgrade does not restore the schema "
-            "(+ left behind, - removed):",
-            "",
-            "```diff",
-            *difference,
-            "```",
-        ]
-    if not report.step_diffs and report.failed_phase not in ("build", "upgrade"):
-        lines.append("**Step round trip:** every downgrade restored the schema.")
+    for rev in report.step_broken:
+        difference = report.step_diffs.get(rev)
+        failure = report.step_failures.get(rev)
+        if difference is not None:
+            lines += [
+                f"**Step round trip:** `{names[rev]}`'s downgrade does not restore the schema "
+                "(+ left behind, - removed):",
+                "",
+                "```diff",
+                *difference,
+                "```",
+            ]
+        if failure is not None:
+            lines += [f"**Step round trip:** {_cell(str(failure))}", ""]
+    kind, message = report.step_outcome()
+    lines.append(
+        f"**Step round trip:** {message}." if kind != "info" else f"Step round trip: {message}."
+    )
     return [*lines, ""]
 
 

@@ -96,7 +96,8 @@ def _locks_verdict(report: StagingReport) -> list[Verdict]:
 
 
 def _step_verdict(report: StagingReport) -> list[Verdict]:
-    """Name each revision whose downgrade did not give back the schema its upgrade started from."""
+    """Name each revision whose downgrade did not give back the schema its upgrade started
+    from, or failed; then how many of those it ran were broken, and what it skipped."""
     if not report.step_round_trip:
         return []
     by_id = {revision.revision: revision for revision in report.revisions}
@@ -104,14 +105,23 @@ def _step_verdict(report: StagingReport) -> list[Verdict]:
         Verdict("info", f"step round trip: skipped {display_name(by_id[rev])} ({reason})")
         for rev, reason in report.step_skipped.items()
     ]
-    for rev, lines in report.step_diffs.items():
-        message = (
-            f"{display_name(by_id[rev])}: its downgrade does not restore the schema "
-            "from before its upgrade (+ left behind, - removed):"
-        )
-        found.append(Verdict("failure", message, lines))
-    if not report.step_diffs and report.failed_phase not in ("build", "upgrade"):
-        found.append(Verdict("success", "step round trip: every downgrade restored the schema"))
+    for rev in report.step_broken:
+        lines = report.step_diffs.get(rev)
+        failure = report.step_failures.get(rev)
+        if lines is not None:
+            message = (
+                f"{display_name(by_id[rev])}: its downgrade does not restore the schema "
+                "from before its upgrade (+ left behind, - removed):"
+            )
+            found.append(Verdict("failure", message, lines))
+            if failure is not None:  # what that breaks: the same upgrade, run again
+                found.append(Verdict("info", f"  and then: {failure}"))
+        elif failure is not None:
+            found.append(Verdict("failure", f"{display_name(by_id[rev])}: {failure}"))
+            if failure.statement:
+                found.append(Verdict("info", f"  statement: {failure.statement.strip()}"))
+    kind, message = report.step_outcome()
+    found.append(Verdict(kind, f"step round trip: {message}"))
     return found
 
 

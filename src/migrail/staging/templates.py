@@ -170,6 +170,16 @@ class RunDatabase:
         self.connection = self._open()
         return self.connection
 
+    def move(self, url: URL) -> None:
+        """Go on in the database at ``url``: the step round trip rebuilt the run's state there
+        (the one left is closed, to be dropped)."""
+        from migrail.postgres.database import create_engine
+
+        self.close()
+        self.url = url
+        self.engine = create_engine(url)
+        self.connection = self._open()
+
     def close(self) -> None:
         self.connection.close()
         self.engine.dispose()
