@@ -12,9 +12,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def make_history(root: Path, count: int) -> None:
-    """A project whose linear history adds ``count`` columns to ``tasks``, one a revision, and
-    whose models (``models.py``) have them all."""
+def make_history(root: Path, count: int, merges: int = 0) -> None:
+    """A project whose history adds ``count`` columns to ``tasks``, one a revision, and whose
+    models (``models.py``) have them all. Linear, unless ``merges``: then that many times, spread
+    evenly, two revisions branch from the same parent and the next one merges them."""
     (root / "migrations" / "versions").mkdir(parents=True)
     for name in ("env.py", "script.py.mako"):
         shutil.copy(REPO / "migrations" / name, root / "migrations" / name)
@@ -41,18 +42,26 @@ def make_history(root: Path, count: int) -> None:
         f"{fields})\n"
     )
     (root / "alembic.ini").write_text("[alembic]\nscript_location = migrations\n")
+    branch_points = {count * (k + 1) // (merges + 1) for k in range(merges)}
     for number in range(2, count + 1):
-        write_revision(root, number)
+        down: str | tuple[str, ...] = f"{number - 1:04d}"
+        if number - 1 in branch_points:  # a sibling of the revision before it
+            down = f"{number - 2:04d}"
+        elif number - 2 in branch_points:  # the merge of the two
+            down = (f"{number - 2:04d}", f"{number - 1:04d}")
+        write_revision(root, number, down)
 
 
-def write_revision(root: Path, number: int) -> Path:
-    """Revision ``number``, which adds ``field_<number>`` to ``tasks``."""
+def write_revision(root: Path, number: int, down: str | tuple[str, ...] | None = None) -> Path:
+    """Revision ``number``, which adds ``field_<number>`` to ``tasks`` (after the one before
+    it, or after ``down``)."""
     revision = f"{number:04d}"
+    down = down or f"{number - 1:04d}"
     path = root / "migrations" / "versions" / f"{revision}_add_field_{number}.py"
     path.write_text(
         f'"""Add field {number} to tasks"""\n\n'
         "import sqlalchemy as sa\nfrom alembic import op\n\n"
-        f'revision = "{revision}"\ndown_revision = "{number - 1:04d}"\n'
+        f'revision = "{revision}"\ndown_revision = {down!r}\n'
         "branch_labels = None\ndepends_on = None\n\n\n"
         "def upgrade() -> None:\n"
         f'    op.add_column("tasks", sa.Column("field_{number}", sa.Text()))\n\n\n'

@@ -142,14 +142,18 @@ def round_trip_floor(revisions: Sequence[Script]) -> tuple[str, str | None]:
     return "base", None
 
 
-def undo_order(script: ScriptDirectory, revisions: Sequence[Script], floor: str) -> list[Script]:
-    """The revisions of ``revisions`` (oldest first) that going down to ``floor`` undoes, in the
-    order to undo them: all but ``floor`` and its ancestors, newest first. Unlike Alembic's
-    downgrade to ``floor``, this includes branches beside it, whatever the graph; each revision
-    is a head by its turn."""
+def undo_order(
+    script: ScriptDirectory, revisions: Sequence[Script], floors: Sequence[str]
+) -> list[Script]:
+    """The revisions of ``revisions`` (oldest first) that going down to ``floors`` undoes, in
+    the order to undo them: all but the floors (``base`` is none) and their ancestors, newest
+    first. Unlike Alembic's downgrade to a revision, this includes branches beside it, whatever
+    the graph, and never an irreversible revision of another branch (pass them all as floors);
+    each revision is a head by its turn."""
     kept = set()
-    if floor != "base":
-        kept = {r.revision for r in script.iterate_revisions(floor, "base")}
+    for floor in floors:
+        if floor != "base":
+            kept |= {r.revision for r in script.iterate_revisions(floor, "base")}
     return [r for r in reversed(revisions) if r.revision not in kept]
 
 

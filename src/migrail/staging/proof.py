@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from migrail.engine.executor import Executor
 from migrail.engine.steps import MigrationFailed, Step
-from migrail.history.revisions import round_trip_floor, undo_order
+from migrail.history.revisions import irreversible_reason, round_trip_floor, undo_order
 from migrail.postgres.observe import Effects, Observer
 from migrail.staging.sample_data import DataReport, SampleData
 from migrail.staging.stepwise import Hooks, round_trip_each
@@ -156,9 +156,10 @@ def prove(
     report.floor, report.floor_reason = round_trip_floor(revisions)
     if report.floor_reason is None:
         report.floor = start
-    # Down to the floor: every revision but the floor and what it needs, newest first (a branch
-    # beside the floor too, which a downgrade to the floor would leave applied).
-    undone = undo_order(executor.script, revisions, report.floor)
+    # Down to the floor: every revision but where it started, the irreversible ones and what
+    # they need, newest first (a branch beside them too, which Alembic's downgrade would keep).
+    floors = [start, *(r.revision for r in revisions if irreversible_reason(r) is not None)]
+    undone = undo_order(executor.script, revisions, floors)
     observer: Observer | None = None
 
     def fill(step: Step | None = None) -> None:
