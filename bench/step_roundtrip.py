@@ -55,8 +55,7 @@ def main() -> None:
     )
     for name, times in (("migrate-staging --no-cache", plain), ("... --step-roundtrip", step)):
         print(
-            f"  {name:<30} {statistics.median(times):6.2f} s"
-            f"  ({min(times):.2f}-{max(times):.2f} s)"
+            f"  {name:<30} {statistics.median(times):6.2f} s  ({min(times):.2f}-{max(times):.2f} s)"
         )
     ratio = statistics.median(step) / statistics.median(plain)
     print(f"  the step round trip costs {ratio:.2f}x the plain proof")
