@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
     from migrail.engine.executor import Executor
+    from migrail.postgres.catalog import Schema
     from migrail.staging.proof import StagingReport
 
 # A new database at exactly the revisions given (and what the proof started from); its connection.
@@ -75,7 +76,7 @@ def _undo_and_redo(
     connection: Connection,
     report: StagingReport,
     revision: Script,
-    before: frozenset[str],
+    before: Schema,
     fill: Callable[[Step], None],
 ) -> bool:
     """Undo ``revision``, compare, apply it again; whether the database is still the history's
