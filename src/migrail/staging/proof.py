@@ -1,8 +1,9 @@
 """The proof ``migrate-staging`` runs on a throwaway database, as data: what ran, what failed.
 
 Up from base (or from the deployed revision) to head one revision at a time, the models compared
-with the result, down again (no lower than the newest revision declared irreversible), and up to
-head again.
+with the result, down again (undoing no revision declared irreversible, nor what it needs), and
+up to head again. With the step round trip, each revision is also undone and redone on its own
+(``stepwise``).
 """
 
 from __future__ import annotations
