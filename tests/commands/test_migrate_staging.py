@@ -767,3 +767,16 @@ def test_step_roundtrip_goes_on_after_a_broken_downgrade_and_counts_them(
     assert "error: 0005_drop_owner: its downgrade does not restore the schema" in err
     assert "  - column public.tasks.owner text\n" in err
     assert "error: step round trip: 3 of 5 downgrades broken\n" in err
+
+
+def test_a_step_roundtrip_stopped_by_a_failing_upgrade_says_what_it_did_not_reach(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write_failing_revision(project)
+    write_revision(project, "0003", "later", "0002", 'op.execute("SELECT 1")')
+    assert main(["migrate-staging", "--step-roundtrip"]) == 1
+    err = capsys.readouterr().err
+    assert (
+        "step round trip: 1 downgrade(s) restored the schema; 2 not reached (the upgrade failed)\n"
+    ) in err
+    assert "[✓] step round trip" not in err
