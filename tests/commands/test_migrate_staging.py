@@ -780,3 +780,43 @@ def test_a_step_roundtrip_stopped_by_a_failing_upgrade_says_what_it_did_not_reac
         "step round trip: 1 downgrade(s) restored the schema; 2 not reached (the upgrade failed)\n"
     ) in err
     assert "[✓] step round trip" not in err
+
+
+def test_the_progress_display_names_the_revision_running_with_its_count(
+    project: Path, pg_server: Server
+) -> None:
+    """On a terminal, while 0002 runs, the bar says so (not the revision that just finished)."""
+    import os
+    import pty
+    import re
+    import subprocess
+    import sys
+
+    write_revision(project, "0002", "slow", "0001", 'op.execute("SELECT pg_sleep(1.5)")')
+    write_revision(project, "0003", "add_note", "0002", "pass")
+    controller, terminal = pty.openpty()
+    migrail = Path(sys.executable).parent / "migrail"
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "120"}
+    run = subprocess.Popen(
+        [str(migrail), "migrate-staging", "--no-cache"],
+        cwd=project,
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        env=env,
+    )
+    os.close(terminal)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # the terminal closed: the run is over
+            break
+        if not chunk:
+            break
+        seen += chunk
+    assert run.wait(timeout=120) == 0, seen.decode(errors="replace")
+    os.close(controller)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", seen.decode(errors="replace"))
+    assert "upgrade 2/3: 0002_slow" in text
+    assert "upgrade 1/3: 0002_slow" not in text and "upgrade 3/3: 0002_slow" not in text

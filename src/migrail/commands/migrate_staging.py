@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from migrail.core import output
 from migrail.core.config import generate_command
@@ -16,9 +16,11 @@ from migrail.history.revisions import display_name
 from migrail.staging.run import Options
 
 if TYPE_CHECKING:
+    from alembic.script import Script
     from rich.console import Console
 
     from migrail.core.config import Config
+    from migrail.staging.proof import PhaseEvents
     from migrail.staging.summary import Verdict
 
 
@@ -94,20 +96,43 @@ def _migrate_staging(
 
 
 @contextmanager
-def _progress(console: Console) -> Iterator[Callable[[str, Step], None]]:
-    """A live bar per phase on a terminal; nothing in CI logs, where the summary says it all."""
-    from rich.progress import Progress, TaskID
+def _progress(console: Console) -> Iterator[PhaseEvents]:
+    """A bar per phase on a terminal, naming the revision running now with its count
+    (``upgrade 7/12: 0007_slow``); a finished phase is marked done. Nothing in CI logs, where
+    the summary says it all."""
+    from rich.progress import Progress
 
     with Progress(console=output.rich_console(console), transient=True) as progress:
-        bars: dict[str, TaskID] = {}
+        yield _PhaseBars(progress)
 
-        def step(phase: str, done: Step) -> None:
-            if phase not in bars:
-                bars[phase] = progress.add_task(phase, total=None)
-            bar = bars[phase]
-            progress.update(bar, advance=1, description=f"{phase}: {display_name(done.revision)}")
 
-        yield step
+class _PhaseBars:
+    """``PhaseEvents`` shown as rich progress bars."""
+
+    def __init__(self, progress: Any) -> None:
+        self.progress = progress
+        self.bars: dict[str, Any] = {}
+        self.order: dict[str, list[str]] = {}
+        self.names: dict[str, list[str]] = {}
+        self.count: dict[str, int] = {}
+
+    def begin(self, phase: str, revisions: Sequence[Script]) -> None:
+        self.order[phase] = [revision.revision for revision in revisions]
+        self.names[phase] = [display_name(revision) for revision in revisions]
+        self.bars[phase] = self.progress.add_task(self._running(phase, 0), total=len(revisions))
+
+    def done(self, phase: str, step: Step) -> None:
+        self.count[phase] = self.count.get(phase, 0) + 1
+        order = self.order[phase]
+        rev = step.revision.revision
+        at = max(order.index(rev) + 1 if rev in order else 0, self.count[phase])
+        self.progress.update(self.bars[phase], completed=at, description=self._running(phase, at))
+
+    def _running(self, phase: str, at: int) -> str:
+        names = self.names[phase]
+        if at >= len(names):
+            return f"{phase}: done ({len(names)})"
+        return f"{phase} {at + 1}/{len(names)}: {names[at]}"
 
 
 def _show(console: Console, verdict: Verdict) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from migrail.engine.executor import Executor
 from migrail.engine.steps import MigrationFailed, Step
@@ -113,10 +113,19 @@ class StagingReport:
         return floor if self.floor_reason is None else f"{floor} ({self.floor_reason})"
 
 
+class PhaseEvents(Protocol):
+    """Told as each phase begins (the revisions it will run, in order) and as each revision of
+    it is done: enough for a display to name the revision running now, with its count."""
+
+    def begin(self, phase: str, revisions: Sequence[Script]) -> None: ...
+
+    def done(self, phase: str, step: Step) -> None: ...
+
+
 def prove(
     executor: Executor,
     connection: Connection,
-    on_step: Callable[[str, Step], None] | None = None,
+    on_step: PhaseEvents | None = None,
     start: str = "base",
     step_round_trip: bool = False,
     data: SampleData | None = None,
@@ -213,7 +222,7 @@ def prove(
                 connection = watched.connection = copy(head)
             return steps
 
-        _phase(report, "upgrade", upgrade, on_step)
+        _phase(report, "upgrade", upgrade, on_step, revisions)
         if report.models_configured:
             report.model_diffs = executor.compare(connection)
             if report.model_diffs:
@@ -223,9 +232,14 @@ def prove(
             "downgrade",
             lambda cb: executor.apply_exactly(connection, undone, "downgrade", cb),
             on_step,
+            undone,
         )
         _phase(
-            report, "upgrade again", lambda cb: executor.upgrade(connection, "heads", cb), on_step
+            report,
+            "upgrade again",
+            lambda cb: executor.upgrade(connection, "heads", cb),
+            on_step,
+            undone[::-1],
         )
     except MigrationFailed as failed:
         report.failure = failed
@@ -237,13 +251,16 @@ def _phase(
     report: StagingReport,
     phase: str,
     run: Callable[[Callable[[Step], None]], list[Step]],
-    on_step: Callable[[str, Step], None] | None,
+    on_step: PhaseEvents | None,
+    expected: Sequence[Script],
 ) -> None:
     def record(step: Step) -> None:
         report.timings[phase][step.revision.revision] = step.seconds
         if on_step is not None:
-            on_step(phase, step)
+            on_step.done(phase, step)
 
+    if on_step is not None:
+        on_step.begin(phase, expected)
     report.failed_phase = phase
     run(record)
     report.failed_phase = None

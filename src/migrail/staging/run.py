@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from migrail.core.errors import FatalError
-from migrail.engine.steps import Step
 from migrail.history.revisions import display_name, find_revision, is_linear
 
 if TYPE_CHECKING:
@@ -23,12 +22,12 @@ if TYPE_CHECKING:
 
     from migrail.engine.executor import Executor
     from migrail.postgres.ephemeral import Server
-    from migrail.staging.proof import StagingReport
+    from migrail.staging.proof import PhaseEvents, StagingReport
     from migrail.staging.templates import TemplateCache
 
 Note = Callable[[str], None]
-# A block during which each applied revision is shown: the function takes the phase and step.
-Progress = Callable[[], AbstractContextManager[Callable[[str, Step], None]]]
+# A block during which each phase and revision is shown as it runs.
+Progress = Callable[[], AbstractContextManager["PhaseEvents"]]
 
 
 @dataclass(frozen=True)
