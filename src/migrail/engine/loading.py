@@ -84,10 +84,9 @@ def _check_revision_files(config: Config) -> None:
     UTF-16) and a header value of the wrong type (``revision = 6``). And a revision file of
     many megabytes is data, not a migration: loading it would take long and much memory,
     on every command (the hooks too)."""
-    versions = config.versions_dir
-    for path in sorted(versions.glob("*.py")) if versions.is_dir() else ():
-        if path.name.startswith((".", "_")):
-            continue  # as Alembic: an editor's lock file (.#x.py), __init__.py
+    from migrail.history.revision_files import revision_paths
+
+    for path in revision_paths(config.versions_dir):  # in subfolders too, as Alembic loads them
         try:
             size = path.stat().st_size
             content = b"" if size > MAX_REVISION_BYTES else path.read_bytes()
