@@ -4,6 +4,7 @@ folder the template names."""
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ from migrail.history.graph import read_header
 from migrail.main import main
 from testing.git import commit_all, git
 from testing.nested_projects import revision_files, versions, yearly_project
-from testing.projects import write_revision
+from testing.projects import DATED_NAMES, date_named_history, write_revision
 
 CREATE, NAME = 0, 1  # the 2024 and the 2025 revision, in revision_files' order
 
@@ -149,3 +150,31 @@ def test_generate_writes_into_the_templates_folder_and_migrate_staging_proves_it
     capsys.readouterr()
     assert main(["check"]) == 0, capsys.readouterr().err
     assert main(["migrate-staging"]) == 0, capsys.readouterr().err
+
+
+def test_a_history_grouped_by_release_by_hand_is_recorded_and_named_as_written(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A flat ``file_template``, and older revisions moved into a folder per release (Alembic
+    reads them with ``recursive_version_locations``): the sum records them by path, and their
+    names still follow the template."""
+    date_named_history(project)
+    ini = project / "alembic.ini"
+    ini.write_text(ini.read_text() + "recursive_version_locations = true\n")
+    folder = versions(project)
+    for release, name in zip(("v1.0", "v1.1"), sorted(DATED_NAMES.values())[1:], strict=True):
+        (folder / release).mkdir()
+        (folder / f"{name}.py").rename(folder / release / f"{name}.py")
+    assert main(["sum", "--update"]) == 0
+    recorded = (project / "migrations" / "migrail.sum").read_text()
+    assert [line.split()[0] for line in recorded.splitlines()] == [
+        f"{DATED_NAMES['1975ea83b712']}.py",  # at the top level: its bare name, as before
+        f"v1.0/{DATED_NAMES['a1b2c3d4e5f6']}.py",
+        f"v1.1/{DATED_NAMES['0f1e2d3c4b5a']}.py",
+        "total",
+    ]
+    capsys.readouterr()
+    main(["lint", "--format", "json"])
+    findings = json.loads(capsys.readouterr().out)
+    assert [f for f in findings if f["rule"] == "file-name-mismatch"] == []
+    assert main(["check", "--only", "single-head,immutable"]) == 0, capsys.readouterr().err
