@@ -178,3 +178,15 @@ def test_a_history_grouped_by_release_by_hand_is_recorded_and_named_as_written(
     findings = json.loads(capsys.readouterr().out)
     assert [f for f in findings if f["rule"] == "file-name-mismatch"] == []
     assert main(["check", "--only", "single-head,immutable"]) == 0, capsys.readouterr().err
+
+
+def test_an_empty_revision_file_in_a_subfolder_is_named_where_it_is(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = versions(project) / "2025" / "0002_empty.py"
+    empty.parent.mkdir()
+    empty.write_bytes(b"")
+    assert main(["lint"]) == 2  # what the user must fix before anything runs
+    assert capsys.readouterr().err.startswith(
+        f"error: {empty} declares no revision id (an empty or unfinished revision file)\n"
+    )
