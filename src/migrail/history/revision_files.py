@@ -32,15 +32,21 @@ def is_revision_file(relative: str) -> bool:
 
 
 def revision_paths(versions: Path) -> list[Path]:
-    """Every revision file under ``versions``, at any depth, in the order of their keys."""
+    """Every revision file under ``versions``, at any depth, in the order of their keys.
+
+    A folder named like a revision file (``0002_x.py/``) is listed, not entered: it stands
+    where a file should be, and reading it says so."""
     if not versions.is_dir():
         return []
     found = []
     for folder, folders, names in os.walk(versions):
+        misplaced = [name for name in folders if name.endswith(".py")]
         folders[:] = [
-            name for name in folders if not name.startswith(".") and name != "__pycache__"
+            name
+            for name in folders
+            if not name.startswith(".") and name != SKIPPED_FOLDER and name not in misplaced
         ]
-        for name in names:
+        for name in [*names, *misplaced]:
             path = Path(folder, name)
             if is_revision_file(path.relative_to(versions).as_posix()):
                 found.append(path)
