@@ -62,6 +62,50 @@ def write_revision(
     return path
 
 
+def midcommit_history(project: Path) -> None:
+    """Revisions 0002-0004 after 0001, as real histories have them (models to match): 0002 commits
+    part-way, allowed, to create an index concurrently; 0003 adds a column; 0004 reads a count (it
+    cannot render offline) and indexes the column."""
+    write_revision(
+        project,
+        "0002",
+        "index_concurrently",
+        "0001",
+        "op.get_bind().commit()  # migrail: allow ends-transaction -- CONCURRENTLY needs none\n"
+        "    with op.get_context().autocommit_block():\n"
+        '        op.execute("CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_tasks_name "\n'
+        '                   "ON tasks (name)")',
+        downgrade='op.drop_index("ix_tasks_name", table_name="tasks")',
+    )
+    write_revision(
+        project,
+        "0003",
+        "add_priority",
+        "0002",
+        'op.add_column("tasks", sa.Column("priority", sa.Integer()))',
+        downgrade='op.drop_column("tasks", "priority")',
+    )
+    write_revision(
+        project,
+        "0004",
+        "rank_tasks",
+        "0003",
+        'count = op.get_bind().execute(sa.text("SELECT count(*) FROM tasks")).scalar()\n'
+        '    op.execute(f"UPDATE tasks SET priority = {count}")\n'
+        '    op.create_index("ix_tasks_priority", "tasks", ["priority"])',
+        downgrade='op.drop_index("ix_tasks_priority", table_name="tasks")',
+    )
+    models = project / "tasks_models.py"
+    text = models.read_text().replace("Column, DateTime,", "Column, DateTime, Index, Integer,")
+    models.write_text(
+        text.replace(
+            '    Column("owner", Text),\n',
+            '    Column("owner", Text),\n    Column("priority", Integer),\n',
+        )
+        + 'Index("ix_tasks_name", tasks.c.name)\nIndex("ix_tasks_priority", tasks.c.priority)\n'
+    )
+
+
 def copy_repository(destination: Path) -> Path:
     """A copy of this repository's own project (agent_armor and its migrations) to work on."""
     destination.mkdir()
@@ -109,12 +153,27 @@ DATED_NAMES = {
 }
 
 
-def date_named_history(project: Path, naming: str = "alembic") -> None:
+# Alembic's date-based template without the id: the names do not hold the revision ids.
+UNDATED_TEMPLATE = "%%(year)d-%%(month).2d-%%(day).2d-%%(hour).2d%%(minute).2d_%%(slug)s"
+NAMES_WITHOUT_IDS = {
+    "1975ea83b712": "2024-01-02-0304_create_tasks",
+    "a1b2c3d4e5f6": "2024-02-03-0405_note_tasks",
+    "0f1e2d3c4b5a": "2024-03-04-0506_tag_tasks",
+}
+
+
+def date_named_history(
+    project: Path,
+    naming: str = "alembic",
+    template: str = DATED_TEMPLATE,
+    names: dict[str, str] = DATED_NAMES,
+) -> None:
     """Make the test project one adopted from plain Alembic: Alembic's date-based
     ``file_template`` in ``alembic.ini``, hex ids, three revisions named by that template, and
-    ``naming`` as its ``revision_naming`` (``""``: none set)."""
+    ``naming`` as its ``revision_naming`` (``""``: none set). ``names`` (by id) go with
+    ``template``: ``NAMES_WITHOUT_IDS`` with ``UNDATED_TEMPLATE``, say."""
     (project / "alembic.ini").write_text(
-        f"[alembic]\nscript_location = migrations\nfile_template = {DATED_TEMPLATE}\n"
+        f"[alembic]\nscript_location = migrations\nfile_template = {template}\n"
     )
     pyproject = project / "pyproject.toml"
     setting = f'\nrevision_naming = "{naming}"' if naming else ""
@@ -122,22 +181,22 @@ def date_named_history(project: Path, naming: str = "alembic") -> None:
         pyproject.read_text().replace('migrations = "migrations"', f"{_MIGRATIONS}{setting}")
     )
     migrations = project / "migrations"
-    first, second, third = DATED_NAMES
+    first, second, third = names
     for where, suffix in (("versions", ".py"), ("sql", ".sql"), ("schema", ".sql")):
         old = migrations / where / f"0001_create_tasks{suffix}"
         text = old.read_text().replace("'0001'", f"'{first}'").replace('"0001"', f'"{first}"')
         old.unlink()
         text = text.replace("Revision ID: 0001", f"Revision ID: {first}")
-        (migrations / where / f"{DATED_NAMES[first]}{suffix}").write_text(text)
+        (migrations / where / f"{names[first]}{suffix}").write_text(text)
     (migrations / "migrail.sum").unlink()
     for revision, parent in ((second, first), (third, second)):
         write_revision(
             project,
             revision,
-            DATED_NAMES[revision].split("_", 4)[-1],
+            "_".join(names[revision].split("_")[-2:]),
             parent,
             'op.execute("SELECT 1")',
-            file_name=f"{DATED_NAMES[revision]}.py",
+            file_name=f"{names[revision]}.py",
         )
 
 

@@ -61,3 +61,13 @@ def test_env_test_file_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     )  # registered so that the value from the file is undone
     monkeypatch.delenv("DATABASE_URL_TEST")
     assert database.database_url(test=True) == "postgresql+psycopg://app@db:5432/agent_armor_test"
+
+
+def test_this_repository_needs_a_second_person_to_approve_a_plan() -> None:
+    """The showcase is configured as a team should be: four_eyes on."""
+    from migrail.core.config import load_config
+    from testing.projects import REPO
+
+    config = load_config(REPO)
+    assert config.four_eyes is True
+    assert config.environment("production").protected is True

@@ -279,8 +279,11 @@ CASES: list[tuple[str, list[str], Setup, str]] = [
         "two heads",
         ["migrate-staging"],
         _two_heads,
-        "error: the migration history has 2 heads: 0002, 0003\n"
-        "hint: merge them: alembic merge, or rebase one branch's revision onto the other\n",
+        "error: the migration history has 2 heads: 0002_left, 0003_right\n"
+        "hint: merge them: alembic merge, or rebase one branch's revision onto the other\n"
+        "  the branches from 0001_create_tasks:\n"
+        "    0002_left\n"
+        "    0003_right\n",
     ),
     (
         "unknown key in [tool.migrail]",
@@ -409,9 +412,10 @@ CASES: list[tuple[str, list[str], Setup, str]] = [
         "push on a protected environment",
         ["push", "--env", "production", "--yes"],
         _env("PRODUCTION_DATABASE_URL", f"postgresql://app:{SECRET}@127.0.0.1:1/x"),
-        "error: push is refused: environment production is protected "
-        "([tool.migrail.environments] in pyproject.toml)\n"
-        "hint: change it through a revision: migrail generate NAME, then migrail migrate\n",
+        "error: push is refused: environment production is protected (protected = true in "
+        "[tool.migrail.environments.production] in pyproject.toml)\n"
+        "hint: write the change as a revision (migrail generate NAME), then release it: "
+        "migrail plan --env production, approve and apply\n",
     ),
     (
         "a file where the revisions folder should be",
@@ -783,9 +787,8 @@ CASES: list[tuple[str, list[str], Setup, str]] = [
         _env("PRODUCTION_DATABASE_URL", f"postgresql://app:{SECRET}@127.0.0.1:1/x"),
         "stamping is refused: environment production is protected, and changes only through an "
         "approved plan\n"
-        "hint: a release plan (migrail plan, approve, apply) cannot record a stamp yet, and "
-        "applying the baseline would create tables that exist: commit the models and the "
-        "baseline, and stamp only unprotected environments for now\n",
+        "hint: stamp it through a release plan: migrail plan --env production --stamp, then "
+        "approve and apply\n",
     ),
     (
         "stamp on a protected environment",
@@ -793,9 +796,8 @@ CASES: list[tuple[str, list[str], Setup, str]] = [
         _env("PRODUCTION_DATABASE_URL", f"postgresql://app:{SECRET}@127.0.0.1:1/x"),
         "stamping is refused: environment production is protected, and changes only through an "
         "approved plan\n"
-        "hint: a release plan (migrail plan, approve, apply) cannot record a stamp yet, and "
-        "applying the baseline would create tables that exist: commit the models and the "
-        "baseline, and stamp only unprotected environments for now\n",
+        "hint: stamp it through a release plan: migrail plan --env production --stamp, then "
+        "approve and apply\n",
     ),
     # migrate --to
     (
@@ -879,7 +881,14 @@ def test_no_project_is_found(
     assert main(["status"]) == 2
     assert capsys.readouterr().err == (
         f"error: no pyproject.toml with a [tool.migrail] table in {tmp_path} or above\n"
-        "hint: run migrail inside your project, or pass --project DIR\n"
+        "hint: add one: migrail init (it finds your Alembic environment, or makes one), or pass "
+        "--project DIR to name a project elsewhere\n"
+    )
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "app"\n')
+    assert main(["status"]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"error: {tmp_path / 'pyproject.toml'} has no [tool.migrail] table\nhint: add one: "
+        "migrail init"
     )
 
 

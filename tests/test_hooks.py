@@ -192,7 +192,7 @@ def test_a_model_change_needs_its_migration_in_the_same_commit(
     assert _hook_line(output, "migrail models match the migrations") == "Failed"
     assert "schema-sync/models-changed: the models differ from the schema at head:" in output
     assert "+    priority INTEGER DEFAULT '0' NOT NULL," in output
-    assert "hint: write the migration: nox -s generate -- <name>" in output
+    assert "hint: write the migration: migrail generate NAME" in output
     assert main(["generate", "add_priority"]) == 0
     code, output = _commit(consumer, "the model change with its migration")
     assert code == 0, output

@@ -31,9 +31,32 @@ def test_two_heads_are_named_with_their_branches(
     assert main(["check", "--only", "single-head"]) == 1
     assert capsys.readouterr().err == (
         "error: single-head/multiple-heads: the history has 2 heads: 0003_add_b, 0004_add_c\n"
-        "hint: branches (0003_add_b: 0003_add_b <- 0002_add_a; 0004_add_c: 0004_add_c); move this "
-        "branch's new revisions after the other branch's head: migrail rebase --onto main\n"
+        "hint: move this branch's new revisions after the other branch's head: "
+        "migrail rebase --onto main\n"
+        "  the branches from 0001_create_tasks:\n"
+        "    0002_add_a -> 0003_add_b\n"
+        "    0004_add_c\n"
     )
+
+
+def test_a_second_head_in_a_long_history_is_named_in_a_few_lines(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for number in range(2, 301):
+        write_revision(project, f"{number:04d}", f"step_{number}", f"{number - 1:04d}", "pass")
+    write_revision(project, "0301", "old_branch", "0005", "pass")
+    assert main(["check", "--only", "single-head"]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        "error: single-head/multiple-heads: the history has 2 heads: 0300_step_300, "
+        "0301_old_branch\n"
+        "hint: move this branch's new revisions after the other branch's head: "
+        "migrail rebase --onto main\n"
+        "  the branches from 0005_step_5:\n"
+        "    0006_step_6 -> 0007_step_7 -> 0008_step_8 -> (291 more) -> 0300_step_300\n"
+        "    0301_old_branch\n"
+    )
+    assert len(err) < 500
 
 
 def test_editing_a_recorded_revision_fails_until_the_sum_is_refreshed(
@@ -109,8 +132,15 @@ def test_a_model_change_without_migration_shows_the_schema_diff(
         "     owner TEXT,\n"
         "+    priority INTEGER DEFAULT '0' NOT NULL,\n"
         "     metadata JSONB,\n"
-        "hint: write the migration: nox -s generate -- <name> (or migrail generate <name>)\n"
+        "hint: write the migration: migrail generate NAME\n"
     )
+    # A project whose noxfile has the session is pointed to it.
+    (project / "noxfile.py").write_text(
+        "import nox\n\n\n@nox.session\ndef generate(session):\n"
+        '    session.run("migrail", "generate", *session.posargs)\n'
+    )
+    assert main(["check", "--only", "schema-sync"]) == 1
+    assert capsys.readouterr().err.endswith("hint: write the migration: nox -s generate -- NAME\n")
 
 
 def test_generate_writes_the_snapshot_and_a_data_migration_passes(

@@ -296,3 +296,21 @@ def test_a_new_table_with_an_enum_drops_the_type_in_its_downgrade(
     capsys.readouterr()
     assert main(["migrate-staging"]) == 0, "down to base and up again creates the type again"
     assert capsys.readouterr().err.endswith("[✓] round trip: down to base and up to head again\n")
+
+
+def test_the_changes_are_named_by_postgresql_types(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What generate lists matches the SQL beside it: no SQLAlchemy ``DATETIME``."""
+    models = project / "tasks_models.py"
+    models.write_text(
+        models.read_text().replace(
+            '    Column("owner", Text),\n',
+            '    Column("owner", Text),\n    Column("due_at", DateTime(timezone=True)),\n',
+        )
+    )
+    assert main(["generate", "add_due_at"]) == 0
+    err = capsys.readouterr().err
+    assert "  + column tasks.due_at (TIMESTAMP WITH TIME ZONE)\n" in err
+    sql = (project / "migrations" / "sql" / "0002_add_due_at.sql").read_text()
+    assert "ADD COLUMN due_at TIMESTAMP WITH TIME ZONE" in sql

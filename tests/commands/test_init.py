@@ -373,3 +373,42 @@ def test_the_lint_hook_loads_an_adopted_env_py_that_imports_the_models(
     )
     assert hook.returncode == 0, hook.stderr
     assert "the staged history is sound" in hook.stderr
+
+
+def test_drift_on_an_adopted_project_compares_as_its_env_py_does(
+    home: Path,
+    database_url: URL,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A table another service owns (left out by include_object) and the version table under
+    the name env.py gives it are not drift; a column added by hand still is."""
+    project = alembic_project(home / "app", "generic", database_url)
+    env_py = project / "migrations" / "env.py"
+    env_py.write_text(
+        env_py.read_text()
+        .replace(
+            'return not (type_ == "table" and name == "legacy_audit")',
+            'return not (type_ == "table" and name in ("legacy_audit", "external_cache"))',
+        )
+        .replace(
+            "include_object=include_object,",
+            'include_object=include_object, version_table="schema_versions",',
+        )
+    )
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("DATABASE_URL", database_url.render_as_string(hide_password=False))
+    assert main(["init"]) == 0
+    assert main(["migrate"]) == 0
+    head = _head(project)
+    assert query(database_url, "SELECT version_num FROM schema_versions") == [(head,)]
+    run_sql(database_url, "CREATE TABLE external_cache (key text PRIMARY KEY)")
+    capsys.readouterr()
+    assert main(["drift"]) == 0, capsys.readouterr().err
+    assert "[✓] development is exactly what " in capsys.readouterr().err
+
+    run_sql(database_url, "ALTER TABLE accounts ADD COLUMN nickname text")
+    assert main(["drift"]) == 1
+    err = capsys.readouterr().err
+    assert "- column accounts.nickname" in err
+    assert "schema_versions" not in err and "external_cache" not in err

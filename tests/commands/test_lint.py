@@ -12,7 +12,7 @@ from sqlalchemy.engine import URL
 from migrail.main import main
 from migrail.postgres.ephemeral import Server
 from testing.postgres import query
-from testing.projects import write_revision
+from testing.projects import midcommit_history, write_revision
 
 DROP_OWNER = 'op.drop_column("tasks", "owner")'
 ADD_OWNER = 'op.add_column("tasks", sa.Column("owner", sa.Text()))'
@@ -368,3 +368,40 @@ def test_a_finding_never_shows_a_password_its_statement_holds(
         out, err = capsys.readouterr()
         assert "prefer-text-field" in out + err, format_  # the statement is shown
         assert "Sw0rdf1sh" not in out + err, format_
+
+
+def test_a_revision_that_commits_part_way_is_captured_with_its_own_sql(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """0002 commits part-way (allowed) and 0004 reads a count: both are captured on a throwaway
+    database, each with the statements it ran, and the last keeps its finding."""
+    midcommit_history(project)
+    code, out, _ = _lint(capsys, "--format", "json")
+    assert code == 1
+    found = {
+        (f["revision"], f["rule"], f["context"].get("statement"), f["sql_from"])
+        for f in json.loads(out)
+        if f["rule"] != "missing-sql-file"
+    }
+    assert found == {
+        (
+            "0003",
+            "prefer-bigint-over-int",
+            "ALTER TABLE tasks ADD COLUMN priority INTEGER;",
+            "rendered offline",
+        ),
+        (
+            "0004",
+            "require-concurrent-index-creation",
+            "CREATE INDEX ix_tasks_priority ON tasks (priority);",
+            "captured on a throwaway database",
+        ),
+    }
+    assert main(["lint", "--fix-sql"]) == 1
+    capsys.readouterr()
+    sql = project / "migrations" / "sql"
+    index = (sql / "0002_index_concurrently.sql").read_text()
+    assert "CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_tasks_name ON tasks (name);" in index
+    assert "priority" not in index
+    rank = (sql / "0004_rank_tasks.sql").read_text()
+    assert "SELECT count(*) FROM tasks;\n\nUPDATE tasks SET priority = 0;" in rank

@@ -58,6 +58,13 @@ def test_migrate_sql_prints_the_sql_and_applies_nothing(
     assert "INSERT INTO alembic_version (version_num) VALUES ('0001')" in out
     assert err == ""
     assert version(target) == []
+    assert main(["migrate"]) == 0
+    capsys.readouterr()
+    assert main(["migrate", "--sql"]) == 0
+    assert capsys.readouterr() == (
+        "",
+        "[✓] Nothing pending: development is at 0001_create_tasks, the head\n",
+    )
 
 
 def test_a_failing_revision_is_rolled_back_and_earlier_ones_stay(

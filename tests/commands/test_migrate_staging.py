@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,12 @@ import pytest
 from migrail.main import main
 from migrail.postgres.ephemeral import Server
 from testing.postgres import database_names
-from testing.projects import add_priority_column, add_priority_with_revision, write_revision
+from testing.projects import (
+    add_priority_column,
+    add_priority_with_revision,
+    midcommit_history,
+    write_revision,
+)
 
 
 def _run(capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
@@ -102,6 +108,7 @@ def test_models_ahead_of_the_migrations_fail(
         "error: the models and the schema at head differ:\n  + column tasks.priority (INTEGER)\n"
         in err
     )
+    assert "hint: write the missing revision: migrail generate NAME\n" in err
 
 
 def test_a_failing_downgrade_reports_where_the_database_stopped(
@@ -592,3 +599,43 @@ def test_a_run_stopped_by_an_error_still_writes_its_report(
         f"The run stopped: --from 9999: no such revision in {project}/migrations/versions\n\n"
         "Hint: name a revision by its id or file name, e.g. one of: 0001_create_tasks\n"
     )
+
+
+def test_a_ci_log_shows_whole_revision_names(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Piped, with no COLUMNS (as in CI), the table is not cut at rich's 80 columns."""
+    monkeypatch.delenv("COLUMNS")
+    slug = "backfill_the_priority_of_every_task_from_its_owner_settings"
+    write_revision(project, "0002", slug, "0001", "pass")
+    code, err = _run(capsys)
+    assert code == 0, err
+    [row] = [line for line in err.splitlines() if f"0002_{slug}" in line]
+    assert row.startswith(f"│ 0002_{slug} │")
+    assert "…" not in err
+
+
+def test_a_revision_that_commits_part_way_moves_no_other_revisions_label(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """0002 commits part-way (allowed) before an index made concurrently: the lock 0003 takes
+    is 0003's, and every revision has its own time in each phase (none served from a cache)."""
+    midcommit_history(project)
+    code = main(["migrate-staging", "--no-cache"])
+    err = capsys.readouterr().err
+    assert code == 0
+    table = [line.split("│") for line in err.splitlines() if line.startswith("│ 0")]
+    rows = {cells[1].strip(): [cell.strip() for cell in cells[2:6]] for cells in table}
+    assert {name: cells[3] for name, cells in rows.items()} == {
+        "0001_create_tasks": "",
+        "0002_index_concurrently": "",
+        "0003_add_priority": "ACCESS EXCLUSIVE on tasks",
+        "0004_rank_tasks": "SHARE on tasks",
+    }
+    for name, cells in rows.items():  # upgrade, downgrade, upgrade again
+        assert all(re.fullmatch(r"\d+ ms", cell) for cell in cells[:3]), (name, cells)
+    assert (
+        "flagged: 0003_add_priority ACCESS EXCLUSIVE on tasks (it blocks reads and writes of a "
+        "table that existed before it)\n"
+    ) in err
+    assert err.endswith("[✓] round trip: down to base and up to head again\n")

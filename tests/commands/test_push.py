@@ -48,7 +48,7 @@ def test_losing_data_needs_a_yes_and_is_refused_without_a_terminal(
         connection.execute("INSERT INTO legacy VALUES (1), (2), (3)")
     assert main(["push"]) == 2
     err = capsys.readouterr().err
-    assert "This loses data: - table legacy (1 columns) in legacy, 3 row(s)\n" in err
+    assert "Dropping table legacy deletes its 3 rows.\n" in err
     assert err.endswith(
         "error: push would lose data, and there is no terminal to confirm it\n"
         "hint: rerun with --yes if you mean it\n"
@@ -56,6 +56,12 @@ def test_losing_data_needs_a_yes_and_is_refused_without_a_terminal(
     assert query(development, "SELECT count(*) FROM legacy") == [(3,)], "nothing was changed"
     assert main(["push", "--yes"]) == 0
     assert query(development, "SELECT to_regclass('legacy')") == [(None,)]
+    with psycopg.connect(libpq_conninfo(development), autocommit=True) as connection:
+        connection.execute("ALTER TABLE tasks ADD COLUMN scratch text")
+        connection.execute("INSERT INTO tasks (id, name, status) VALUES ('a', 'a', 'todo')")
+    capsys.readouterr()
+    assert main(["push"]) == 2
+    assert "Dropping column tasks.scratch deletes its values in 1 row.\n" in capsys.readouterr().err
 
 
 def test_push_is_refused_on_a_protected_environment(
@@ -67,9 +73,19 @@ def test_push_is_refused_on_a_protected_environment(
     monkeypatch.setenv("PRODUCTION_DATABASE_URL", development.render_as_string(hide_password=False))
     assert main(["push", "--env", "production"]) == 2
     assert capsys.readouterr().err == (
-        "error: push is refused: environment production is protected ([tool.migrail.environments] "
-        "in pyproject.toml)\n"
-        "hint: change it through a revision: migrail generate NAME, then migrail migrate\n"
+        "error: push is refused: environment production is protected (protected = true in "
+        "[tool.migrail.environments.production] in pyproject.toml)\n"
+        "hint: write the change as a revision (migrail generate NAME), then release it: "
+        "migrail plan --env production, approve and apply\n"
+    )
+    pyproject = project / "pyproject.toml"  # no environments table: migrail's defaults apply
+    text = pyproject.read_text()
+    pyproject.write_text(text[: text.index("[tool.migrail.environments.development]")])
+    assert main(["push", "--env", "production"]) == 2
+    assert capsys.readouterr().err.startswith(
+        "error: push is refused: environment production is protected (migrail's default "
+        "environments protect production; a [tool.migrail.environments] table in pyproject.toml "
+        "replaces them)\n"
     )
 
 
@@ -89,7 +105,8 @@ def test_push_is_refused_when_the_database_says_it_is_protected(
     assert capsys.readouterr().err == (
         "error: push is refused: the database says it is production, a protected environment "
         "(you named it development)\n"
-        "hint: change it through a revision: migrail generate NAME, then migrail migrate\n"
+        "hint: write the change as a revision (migrail generate NAME), then release it: "
+        "migrail plan --env production, approve and apply\n"
     )
     assert main(["migrate"]) == 2
     assert (

@@ -178,7 +178,9 @@ def test_lint_errors_block_the_plan_unless_forced_and_the_plan_says_so(
     assert main(["plan", "--env", "production", "--force"]) == 0
     plan = json.loads((project / "plan.json").read_text())
     assert plan["forced"] is True
-    assert [f["rule"] for f in plan["findings"]] == ["ban-drop-column"]
+    assert [(f["rule"], f["severity"]) for f in plan["findings"] if f["severity"] == "error"] == [
+        ("ban-drop-column", "error")
+    ]
     assert "**forced**: planned in spite of lint errors" in (project / "plan.md").read_text()
 
 
@@ -763,3 +765,53 @@ def test_a_plan_names_the_revisions_its_branch_has_not_merged_yet(
     (project / "migrations" / "versions" / "0002_add_note.py").unlink()
     assert main(["plan", "--env", "production"]) == 0
     assert "unmerged" not in json.loads((project / "plan.json").read_text())
+
+
+def test_plan_md_says_what_the_database_is_in_a_sentence(
+    project: Path, production: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["plan", "--env", "production"]) == 0
+    version_line = query(production, "SHOW server_version")[0][0]
+    assert (
+        f"- database: `{production.database}` on PostgreSQL {version_line}; it does not say which "
+        "environment it is yet (this apply records production)\n"
+    ) in (project / "plan.md").read_text()
+    assert _release(capsys)[0] == 0
+    write_revision(
+        project,
+        "0002",
+        "add_note",
+        "0001",
+        'op.add_column("tasks", sa.Column("note", sa.Text()))',
+        'op.drop_column("tasks", "note")',
+    )
+    assert main(["plan", "--env", "production"]) == 0
+    assert (
+        f"`{production.database}` on PostgreSQL {version_line}; it says it is production\n"
+        in (project / "plan.md").read_text()
+    )
+
+
+def test_the_plan_records_every_finding_warnings_too_and_only_errors_force_it(
+    project: Path, production: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The approver sees what lint saw: a warning is in the plan, and does not stop it."""
+    write_revision(
+        project,
+        "0002",
+        "add_count",
+        "0001",
+        'op.add_column("tasks", sa.Column("visits", sa.Integer()))',
+        'op.drop_column("tasks", "visits")',
+    )
+    assert main(["lint"]) == 0
+    assert "warning prefer-bigint-over-int" in capsys.readouterr().err
+    assert main(["plan", "--env", "production"]) == 0
+    plan = json.loads((project / "plan.json").read_text())
+    assert plan["forced"] is False
+    assert ("prefer-bigint-over-int", "warning") in {
+        (f["rule"], f["severity"]) for f in plan["findings"]
+    }
+    plan_md = (project / "plan.md").read_text()
+    assert "- warning `prefer-bigint-over-int` in migrations/versions/0002_add_count.py:" in plan_md
+    assert "**forced**" not in plan_md

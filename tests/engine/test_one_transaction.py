@@ -102,6 +102,32 @@ def test_an_end_among_several_statements_in_one_string_is_caught_before_they_run
     assert not {"a", "b"} & set(columns(database_url, "tasks"))
 
 
+def test_a_revision_allowed_to_commit_part_way_runs_and_keeps_its_version(
+    project: Path,
+    database_url: URL,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A revision whose file accepts ``ends-transaction`` runs as written. What it runs after its
+    own commit ends with it, version included: the next revision's failure does not undo it,
+    and is that revision's."""
+    allowed = "op.get_bind().commit()  # migrail: allow ends-transaction -- deployed as is"
+    _split_revision(project, allowed)
+    write_revision(
+        project, "0003", "broken", "0002", 'op.execute("ALTER TABLE tasks ADD COLUMN c nosuchtype")'
+    )
+    monkeypatch.setenv("DATABASE_URL", database_url.render_as_string(hide_password=False))
+    assert main(["migrate"]) == 1
+    err = capsys.readouterr().err
+    assert (
+        'error: upgrade of 0003_broken failed: type "nosuchtype" does not exist (SQLSTATE 42704)\n'
+    ) in err
+    assert version(database_url) == ["0002"]
+    assert {"a", "b"} <= set(columns(database_url, "tasks"))
+    rows = query(database_url, "SELECT revision, success FROM migrail.history ORDER BY id")
+    assert rows == [("0001", True), ("0002", True), ("0003", False)]
+
+
 # Ways past SQLAlchemy's events: the session's own guard fails the COMMIT they send.
 BEHIND_SQLALCHEMY = {
     "the driver's commit": "op.get_bind().connection.dbapi_connection.commit()",

@@ -8,7 +8,13 @@ import pytest
 
 from migrail.core.config import load_config
 from migrail.core.errors import FatalError
-from migrail.history.file_names import name_fits, project_template, renamed, stem_pattern
+from migrail.history.file_names import (
+    name_fits,
+    project_template,
+    renamed,
+    stem_pattern,
+    with_id,
+)
 
 DATED = "%(year)d_%(month).2d_%(day).2d_%(hour).2d%(minute).2d-%(rev)s_%(slug)s"
 
@@ -139,3 +145,21 @@ def test_a_dated_name_moved_into_a_release_folder_still_fits(tmp_path: Path) -> 
     assert renamed(moved, versions, "0002", "0003", DATED) == moved.with_name(
         "2024_01_02_0304-0003_add_note.py"
     )
+
+
+@pytest.mark.parametrize(
+    ("stem", "rev", "shown"),
+    [
+        ("0002_add_x", "0002", "0002_add_x"),
+        ("0002", "0002", "0002"),
+        ("2024_11_07_1502-ab12cd34ef56_remove_x", "ab12cd34ef56", None),
+        ("20240102_030405_add_x", "20240102_030405", None),
+        ("2024-11-07-1502_remove_x", "ab12cd34ef56", "2024-11-07-1502_remove_x (ab12cd34ef56)"),
+        ("10002_add_x", "0002", "10002_add_x (0002)"),  # the id inside a longer number
+        ("0002b_add_x", "0002", "0002b_add_x (0002)"),
+    ],
+)
+def test_output_adds_the_id_to_a_name_that_does_not_hold_it(
+    stem: str, rev: str, shown: str | None
+) -> None:
+    assert with_id(stem, rev) == (shown or stem)

@@ -36,6 +36,19 @@ def test_two_heads_duplicates_dangling_parents_and_cycles_are_named() -> None:
         "multiple-heads",
         "the history has 2 heads: 0002_x, 0003_x",
     )
+    dated = [
+        Header(Path("2024-11-07-1502_create_x.py"), "1975ea83b712", ()),
+        Header(Path("2024-11-08-0900_remove_x.py"), "ab12cd34ef56", ("1975ea83b712",)),
+        Header(Path("2024_11_09_1000-c0ffee000001_add_y.py"), "c0ffee000001", ("1975ea83b712",)),
+    ]
+    assert [p.message for p in problems(dated)] == [
+        "the history has 2 heads: 2024-11-08-0900_remove_x (ab12cd34ef56), "
+        "2024_11_09_1000-c0ffee000001_add_y"
+    ]
+    [dangling] = problems([Header(Path("2024-11-08-0900_remove_x.py"), "ab12cd34ef56", ("0009",))])
+    assert dangling.message == (
+        "2024-11-08-0900_remove_x.py (ab12cd34ef56) builds on revision 0009, which does not exist"
+    )
     kinds = [p.kind for p in problems([_header("0001"), _header("0001"), _header("0002", "0009")])]
     assert kinds == ["duplicate-id", "dangling-parent"]
     [cycle] = problems([_header("0001", "0002"), _header("0002", "0001")])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from migrail.core import output
-from migrail.history.revisions import short_name
+from migrail.history.revisions import display_name
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -27,7 +27,7 @@ def apply(config: Config, *, plan_path: Path, console: Console) -> int:
         made,
         plan_path,
         on_wait=lambda: output.info(console, "Waiting for another migrate to finish..."),
-        on_step=lambda step: output.success(console, short_name(step.revision)),
+        on_step=lambda step: output.success(console, display_name(step.revision)),
         on_retry=lambda pause: output.info(
             console, f"  a lock stayed taken; trying again in {pause:.1f} s"
         ),
@@ -54,7 +54,7 @@ def _report_failure(console: Console, config: Config, failure: ApplyFailure) -> 
         output.failure(console, str(failed))
         output.info(console, lost_connection_note(failed, rerun))
         return
-    name = short_name(failed.revision) if failed.revision else "?"
+    name = display_name(failed.revision) if failed.revision else "?"
     output.failure(console, f"{failed.direction} of {name} failed: {failed.error}")
     if failure.unrecorded is not None:
         output.info(console, f"  not recorded: {failure.unrecorded}")

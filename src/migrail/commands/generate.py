@@ -88,10 +88,11 @@ def _refuse_orphan_sql(config: Config, revision_id: str) -> None:
 def _autogenerate(
     executor: Executor, slug: str, revision_id: str, console: Console
 ) -> tuple[list[Script], list[Any]] | None:
+    from migrail.history.extensions import created_extensions
     from migrail.postgres.database import connect
     from migrail.postgres.ephemeral import ephemeral_server
 
-    with ephemeral_server() as server:
+    with ephemeral_server(extensions=created_extensions(executor.config)) as server:
         output.info(
             console,
             f"Comparing models with head on a throwaway database "

@@ -15,7 +15,7 @@ from migrail.engine.executor import Executor
 from migrail.engine.render import render_range
 from migrail.engine.steps import MigrationFailed, Step, lost_connection_note
 from migrail.history import sums
-from migrail.history.revisions import short_name
+from migrail.history.revisions import display_name
 from migrail.release import ledger
 from migrail.release.moving import DOWNGRADE, UPGRADE, Move, check_reversible, plan_move
 
@@ -70,6 +70,12 @@ def migrate(
         if sql:
             if executor.pending(current):
                 output.write_data(render_range(executor, current[0] if current else None))
+            else:  # said on stderr: stdout stays the SQL, empty
+                output.success(
+                    console,
+                    f"Nothing pending: {environment.name} is at {executor.label(current)}, "
+                    "the head",
+                )
             return 0
         if to is None:
             move = Move(UPGRADE, "heads", executor.pending(current))
@@ -88,7 +94,7 @@ def _announced(console: Console, move: Move, yes: bool) -> bool:
     """Say what will run; before undoing revisions, warn and ask (unless ``yes``)."""
     if not move.revisions:
         return True
-    names = ", ".join(map(short_name, move.revisions))
+    names = ", ".join(map(display_name, move.revisions))
     if move.direction == UPGRADE:
         output.info(console, f"{len(move.revisions)} pending: {names}")
         return True
@@ -208,7 +214,7 @@ def _write_down(connection: Connection, step: Step, direction: str) -> None:
 
 
 def _applied(console: Console, step: Step) -> None:
-    output.success(console, f"{short_name(step.revision)} ({step.seconds * 1000:.0f} ms)")
+    output.success(console, f"{display_name(step.revision)} ({step.seconds * 1000:.0f} ms)")
 
 
 def _report_failure(

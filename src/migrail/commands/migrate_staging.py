@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from migrail.core import output
+from migrail.core.config import generate_command
 from migrail.core.errors import FatalError
 from migrail.engine.executor import Executor
 from migrail.engine.steps import Step
-from migrail.history.revisions import short_name
+from migrail.history.revisions import display_name
 from migrail.staging.run import Options
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ def _migrate_staging(
             f"template cache: kept the database at {executor.label(run.kept)} for next runs",
         )
     console.print(summary_table(run.proof))
-    for verdict in verdicts(run.proof, executor.label):
+    for verdict in verdicts(run.proof, executor.label, generate_command(executor.config.root)):
         _show(console, verdict)
     if report is not None:
         write_report(report, run.proof, executor)
@@ -104,7 +105,7 @@ def _progress(console: Console) -> Iterator[Callable[[str, Step], None]]:
             if phase not in bars:
                 bars[phase] = progress.add_task(phase, total=None)
             bar = bars[phase]
-            progress.update(bar, advance=1, description=f"{phase}: {short_name(done.revision)}")
+            progress.update(bar, advance=1, description=f"{phase}: {display_name(done.revision)}")
 
         yield step
 

@@ -32,7 +32,7 @@ def plan(
     plan recording it as at the head (a database adopted by ``pull``), which must not drift."""
     from migrail.commands.drift import report_drift
     from migrail.release.plan import check_plan_path, write_plan
-    from migrail.release.planning import failing_findings, make_plan, read_live
+    from migrail.release.planning import lint_findings, make_plan, read_live
 
     check_plan_path(out)
     environment, url = resolve_environment(config, env_name)
@@ -48,15 +48,16 @@ def plan(
         report_drift(console, environment.name, executor.label(claimed), live.drifted)
         output.info(console, "hint: find out who changed it and why; plan anyway with --force")
         return 1
-    findings = failing_findings(executor, live)
-    if findings and not force:
-        for finding in findings:
+    findings = lint_findings(executor, live)
+    errors = [finding for finding in findings if finding["severity"] == "error"]
+    if errors and not force:
+        for finding in errors:
             output.failure(console, f"{finding['rule']}: {finding['path']}: {finding['message']}")
         output.info(console, "hint: make them safe, or plan anyway with --force (the plan says so)")
         return 1
     made = make_plan(executor, environment.name, url, live, findings)
     summary = write_plan(made, out)
-    names = ", ".join(revision.name for revision in made.revisions) or "nothing"
+    names = ", ".join(revision.shown for revision in made.revisions) or "nothing"
     verb = {"downgrade": "undoing ", "stamp": "stamping "}.get(made.direction, "")
     output.success(console, f"planned {verb}{names} for {environment.name}: {out} and {summary}")
     output.info(console, f"plan id {made.plan_id}")

@@ -17,7 +17,13 @@ if TYPE_CHECKING:
     from migrail.core.config import Config, Environment
     from migrail.engine.push import Change
 
-_INSTEAD = "change it through a revision: migrail generate NAME, then migrail migrate"
+
+def _instead(environment: str) -> str:
+    """How a protected database does change: a revision, released through an approved plan."""
+    return (
+        "write the change as a revision (migrail generate NAME), then release it: "
+        f"migrail plan --env {environment}, approve and apply"
+    )
 
 
 def push(config: Config, *, env_name: str | None, yes: bool, console: Console) -> int:
@@ -30,8 +36,8 @@ def push(config: Config, *, env_name: str | None, yes: bool, console: Console) -
     if environment.protected:
         raise FatalError(
             f"push is refused: environment {environment.name} is protected "
-            "([tool.migrail.environments] in pyproject.toml)",
-            hint=_INSTEAD,
+            f"({environment.protection})",
+            hint=_instead(environment.name),
         )
     metadata = load_metadata(config)
     if metadata is None:
@@ -66,7 +72,7 @@ def _refuse_protected_or_migrated(
         raise FatalError(
             f"push is refused: the database says it is {identity.name}, a protected environment "
             f"(you named it {environment.name})",
-            hint=_INSTEAD,
+            hint=_instead(identity.name),
         )
     executor = Executor(config)
     current = executor.current(connection)
@@ -80,9 +86,10 @@ def _refuse_protected_or_migrated(
 
 def _confirmed(console: Console, lossy: list[Change]) -> bool:
     """Ask before anything that loses data; without a terminal there is no one to ask."""
+    from migrail.engine.push import loss
+
     for change in lossy:
-        rows = f"{change.rows} row(s)" if change.rows is not None else "its rows"
-        output.info(console, f"This loses data: {change.description} in {change.table}, {rows}")
+        output.info(console, loss(change))
     if not sys.stdin.isatty():
         raise FatalError(
             "push would lose data, and there is no terminal to confirm it",

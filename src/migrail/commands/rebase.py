@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from migrail.core import output
+from migrail.history.file_names import with_id
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -25,9 +26,8 @@ def rebase(config: Config, *, onto: str, console: Console) -> int:
     metadata = load_metadata(config)  # before touching a file: the models must load (merged)
     apply_rebase(config, onto, moves)
     for move in moves:
-        output.success(
-            console, f"{move.old.path.stem} ➜ {move.new_path.stem} (after {move.parent})"
-        )
+        new = with_id(move.new_path.stem, move.new_id)
+        output.success(console, f"{move.old.display} ➜ {new} (after {move.parent})")
     _refresh_sql(config, console)
     if metadata is not None:
         _write_snapshot(config, metadata, moves[-1].new_path.stem, console)

@@ -22,13 +22,14 @@ def rehearse(config: Config, *, env_name: str | None, console: Console) -> int:
     """plan, approve (as someone else) and apply, end to end, on a throwaway database standing in
     for ``env_name`` (production by default): the release, rehearsed before it is real."""
     from migrail.core.scratch import scratch_directory
+    from migrail.history.extensions import created_extensions
     from migrail.postgres.ephemeral import ephemeral_database
 
     environment = config.environment(env_name or "production")
     output.info(console, f"Rehearsing a release to {environment.name} on a throwaway database")
     with scratch_directory("rehearsal") as directory:
         plan_path = directory / "plan.json"
-        with ephemeral_database() as url:
+        with ephemeral_database(extensions=created_extensions(config)) as url:
             stand_in = url.render_as_string(hide_password=False)
             with _variables({environment.url_env: stand_in}):
                 if plan(

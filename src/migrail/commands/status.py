@@ -8,7 +8,7 @@ from migrail.core import output
 from migrail.core.config import resolve_environment
 from migrail.core.urls import mask_url
 from migrail.engine.executor import Executor
-from migrail.history.revisions import short_name
+from migrail.history.revisions import display_name
 from migrail.postgres.bookkeeping import TableProblem
 from migrail.release.ledger import DOWNGRADE, Entry, read_ledger
 
@@ -37,7 +37,7 @@ def status(config: Config, *, env_name: str | None, console: Console) -> int:
     output.info(console, f"head:        {executor.label(head)}")
     if pending:
         output.info(console, f"pending ({len(pending)}):")
-        output.items(console, (short_name(revision) for revision in pending))
+        output.items(console, (display_name(revision) for revision in pending))
     else:
         output.success(console, "up to date")
     if unreadable is not None:

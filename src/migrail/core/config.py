@@ -73,6 +73,19 @@ class Environment:
     # A protected environment's database is never changed outside the release path: push is
     # refused there, and the database records that it is protected on its first migrate.
     protected: bool = False
+    # False for migrail's built-in environments (no [tool.migrail.environments] table): messages
+    # say where a setting comes from.
+    configured: bool = True
+
+    @property
+    def protection(self) -> str:
+        """Where this environment's protection is set, for a refusal to cite."""
+        if not self.configured:
+            return (
+                f"migrail's default environments protect {self.name}; a "
+                "[tool.migrail.environments] table in pyproject.toml replaces them"
+            )
+        return f"protected = true in [tool.migrail.environments.{self.name}] in pyproject.toml"
 
 
 @dataclass(frozen=True)
@@ -131,15 +144,32 @@ class Config:
             ) from None
 
 
+def generate_command(root: Path) -> str:
+    """How this project writes its next revision, for hints: its own nox session where its
+    noxfile has one, else the command itself."""
+    import re
+
+    noxfile = root / "noxfile.py"
+    text = noxfile.read_text(errors="replace") if noxfile.is_file() else ""
+    if re.search(r"""def generate\s*\(|name\s*=\s*["']generate["']""", text):
+        return "nox -s generate -- NAME"
+    return "migrail generate NAME"
+
+
 def find_pyproject(start: Path) -> Path:
     """The nearest pyproject.toml with a ``[tool.migrail]`` table, from ``start`` upwards."""
+    nearest = None
     for directory in (start, *start.parents):
         candidate = directory / "pyproject.toml"
         if candidate.is_file() and "migrail" in _tool_table(candidate):
             return candidate
+        nearest = nearest or (candidate if candidate.is_file() else None)
     raise FatalError(
-        f"no pyproject.toml with a [tool.migrail] table in {start} or above",
-        hint="run migrail inside your project, or pass --project DIR",
+        f"{nearest} has no [tool.migrail] table"
+        if nearest is not None
+        else f"no pyproject.toml with a [tool.migrail] table in {start} or above",
+        hint="add one: migrail init (it finds your Alembic environment, or makes one), or "
+        "pass --project DIR to name a project elsewhere",
     )
 
 
@@ -165,7 +195,9 @@ def load_config(project: Path | None = None) -> Config:
         metadata=_text(table, "metadata", "") or None,
         revision_naming=naming,
         default_environment=_text(table, "default_environment", "development"),
-        environments=_environments(table.get("environments", DEFAULT_ENVIRONMENTS)),
+        environments=_environments(table.get("environments", DEFAULT_ENVIRONMENTS))
+        if "environments" in table
+        else _environments(DEFAULT_ENVIRONMENTS, configured=False),
         lock_timeout=_duration(table, "lock_timeout", "5s"),
         statement_timeout=_duration(table, "statement_timeout", "30min"),
         lint=_lint_settings(root, table.get("lint", {})),
@@ -221,7 +253,7 @@ def resolve_environment(config: Config, name: str | None) -> tuple[Environment, 
     return environment, parse_url(str(raw), source=variable)
 
 
-def _environments(table: object) -> dict[str, Environment]:
+def _environments(table: object, configured: bool = True) -> dict[str, Environment]:
     if not isinstance(table, Mapping):
         raise FatalError("[tool.migrail.environments] must be a table of environments")
     environments = {}
@@ -233,7 +265,7 @@ def _environments(table: object) -> dict[str, Environment]:
         protected = settings.get("protected", False)
         if not isinstance(protected, bool):
             raise FatalError(f"{where} protected must be true or false, not {protected!r}")
-        environments[name] = Environment(name, settings["url_env"], protected)
+        environments[name] = Environment(name, settings["url_env"], protected, configured)
     return environments
 
 

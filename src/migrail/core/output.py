@@ -33,11 +33,28 @@ class _LazyConsole:
         if self._console is None:
             from rich.console import Console
 
-            self._console = Console(file=self._file, highlight=False, soft_wrap=True)
+            self._console = Console(
+                file=self._file, highlight=False, soft_wrap=True, width=_width(self._file)
+            )
         return self._console
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.rich, name)
+
+
+# A CI log has no width: cut at rich's default of 80 columns, tables wrap their headers and
+# cut revision names. Wide enough for whole names; COLUMNS, when set, still decides.
+PIPED_WIDTH = 200
+
+
+def _width(file: IO[str]) -> int | None:
+    """None (rich measures the terminal, or reads COLUMNS) unless ``file`` is a pipe or a file
+    and COLUMNS is not set."""
+    import os
+
+    if os.environ.get("COLUMNS") or (hasattr(file, "isatty") and file.isatty()):
+        return None
+    return PIPED_WIDTH
 
 
 def rich_console(console: Console) -> Console:

@@ -2,7 +2,9 @@
 
 Data migrations read through ``op.get_bind()`` and cannot render without a database. For them,
 the whole history is applied to a throwaway database while SQLAlchemy's cursor events record
-every statement, with its parameters bound and its transaction boundaries, revision by revision.
+every statement, with its parameters bound and its transaction boundaries, revision by revision:
+each statement belongs to the revision Alembic was running when it was sent (as its
+``on_version_apply`` tells), however many transactions a revision ends and begins.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
     from migrail.engine.executor import Executor
 
 _BEGIN = "BEGIN;\n\n"
+_COMMIT = "COMMIT;\n\n"
 # What migrail and Alembic send around the revisions: the session settings (rendered anyway) and
 # Alembic's look at its version table.
 _BOOKKEEPING = re.compile(r"\s*(SET (lock|statement)_timeout\b|SELECT pg_catalog\.)", re.IGNORECASE)
@@ -30,26 +33,49 @@ def capture_online(executor: Executor, wanted: set[str]) -> tuple[dict[str, str]
 
     Returns the captured SQL by revision, and for wanted revisions that could not run, why.
     """
+    from migrail.history.extensions import created_extensions
     from migrail.postgres.database import connect
     from migrail.postgres.ephemeral import ephemeral_database
 
     captured: dict[str, str] = {}
-    with ephemeral_database() as url, connect(url) as connection, _recording(connection) as log:
+    ran: dict[str, list[str]] = {}  # what each revision sent, by the revision Alembic ran
+    needed = created_extensions(executor.config)
+    with (
+        ephemeral_database(extensions=needed) as url,
+        connect(url) as connection,
+        _recording(connection) as log,
+    ):
+
+        def applied(step: Step) -> None:
+            # Alembic reports the revision applied after its last statement, in its transaction:
+            # what was sent since the one before is its own, but for that one's COMMIT.
+            _close(ran, log)
+            ran[step.revision.revision] = log[:]
+            log.clear()
 
         def finished(step: Step) -> None:
-            # A revision is known to be done when the next one begins: that BEGIN is the next's.
-            carry = [log.pop()] if log and log[-1] == _BEGIN else []
-            if step.revision.revision in wanted:
-                captured[step.revision.revision] = executor.session_settings + "".join(log)
-            log[:] = carry
+            _close(ran, log)
+            name = step.revision.revision
+            if name in wanted:
+                captured[name] = executor.session_settings + "".join(ran.get(name, ()))
 
         try:
-            executor.upgrade(connection, on_step=finished)
+            executor.upgrade(connection, on_step=finished, in_transaction=applied)
         except MigrationFailed as failed:
             name = failed.revision.revision if failed.revision else "?"
             why = f"the history stopped at {name} on a throwaway database: {failed.error}"
             return captured, {rev: why for rev in wanted - captured.keys()}
     return captured, {}
+
+
+def _close(ran: dict[str, list[str]], log: list[str]) -> None:
+    """The COMMITs at the head of ``log`` end the transaction of the last revision that ran."""
+    closing = 0
+    while closing < len(log) and log[closing] == _COMMIT:
+        closing += 1
+    if ran and closing:
+        ran[next(reversed(ran))] += log[:closing]
+        del log[:closing]
 
 
 @contextmanager
@@ -76,7 +102,7 @@ def _recording(connection: Connection) -> Iterator[list[str]]:
 
     def commit(conn: Connection) -> None:
         if not autocommit(conn):
-            log.append("COMMIT;\n\n")
+            log.append(_COMMIT)
 
     event.listen(connection, "before_cursor_execute", statement)
     event.listen(connection, "begin", begin)

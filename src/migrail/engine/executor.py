@@ -17,7 +17,7 @@ from migrail.core.errors import FatalError
 from migrail.engine import autogenerate, environment, runner
 from migrail.engine.loading import load_script
 from migrail.engine.usercode import user_code
-from migrail.history.revisions import ordered_revisions, short_name, upgrade_plan
+from migrail.history.revisions import display_name, ordered_revisions, upgrade_plan
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
@@ -102,7 +102,7 @@ class Executor:
         if not revisions:
             return "base"
         return ", ".join(
-            short_name(self.script.get_revision(rev)) if self._known(rev) else rev
+            display_name(self.script.get_revision(rev)) if self._known(rev) else rev
             for rev in revisions
         )
 

@@ -15,6 +15,8 @@ from migrail.history.revision_files import revision_paths
 from migrail.history.revisions import check_versions_folder
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from alembic.script import ScriptDirectory
 
     from migrail.core.config import Config
@@ -73,11 +75,28 @@ def load_script(executor: Executor) -> ScriptDirectory:
             f"{_culprit(config, exc)}a revision file failed to load: {type(exc).__name__}: {exc}"
         ) from None
     if len(heads) > 1:
-        raise FatalError(
-            f"the migration history has {len(heads)} heads: {', '.join(sorted(heads))}",
-            hint="merge them: alembic merge, or rebase one branch's revision onto the other",
-        )
+        raise _several_heads(script, heads)
     return script
+
+
+def _several_heads(script: ScriptDirectory, heads: Sequence[str]) -> FatalError:
+    """The heads by name, and where their branches part: what to merge or rebase."""
+    from migrail.history import branches
+    from migrail.history.graph import Header
+    from migrail.history.revisions import parents
+
+    headers = [
+        Header(Path(revision.path), revision.revision, parents(revision))
+        for revision in script.walk_revisions("base", "heads")
+    ]
+    tips = sorted((h for h in headers if h.revision in heads), key=lambda h: h.path.name)
+    lines = branches.describe(branches.fork(headers, tips))
+    return FatalError(
+        f"the migration history has {len(tips)} heads: " + ", ".join(tip.display for tip in tips),
+        hint="\n  ".join(
+            ["merge them: alembic merge, or rebase one branch's revision onto the other", *lines]
+        ),
+    )
 
 
 def _check_revision_files(config: Config) -> None:

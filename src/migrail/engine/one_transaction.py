@@ -5,7 +5,9 @@ Alembic gives each revision a transaction, so that a failure leaves nothing of i
 revision that calls ``op.get_bind().commit()`` (or runs ``COMMIT``) splits it in two: when a
 later statement fails, the first half stays committed while ``alembic_version`` still names the
 revision before. The one sanctioned way out of the transaction, Alembic's
-``autocommit_block()``, is recognised and allowed.
+``autocommit_block()``, is recognised and allowed; so is a revision whose file accepts it with
+``# migrail: allow ends-transaction -- reason`` (histories already deployed do it), whose
+transaction migrail then lets end where the revision ends it.
 
 Two layers hold it. SQLAlchemy's events stop a commit, a rollback or a ``COMMIT`` statement
 before it happens and name the line. Below them, in the session itself, a deferred constraint
@@ -91,6 +93,8 @@ class TransactionGuard:
         self.root = root
         self.running: str | None = None  # the revision running, by id
         self.in_block = False  # inside Alembic's autocommit_block(), where commits are its own
+        self.allowed = False  # the running revision may end its transaction (its file says so)
+        self.ended_part_way = False  # and it did, outside an autocommit block
         self._ended: str | None = None  # how this revision's transaction ended, and where
         self._ran = False  # a statement ran in the revision's current transaction
         self._armed = False  # the session's guard holds the current transaction
@@ -113,14 +117,15 @@ class TransactionGuard:
             driver.rollback()
             self._server_side = False
 
-    def enter(self, revision: str) -> None:
+    def enter(self, revision: str, *, allowed: bool = False) -> None:
         self.running, self._ended, self._ran, self._armed = revision, None, False, False
+        self.allowed, self.ended_part_way = allowed, False
 
     def leave(self, connection: Connection) -> None:
         """The revision finished inside its transaction: the COMMIT that follows is migrail's."""
         if self._armed:
             _driver(connection).execute("SET LOCAL migrail.revision_done = 'on'")
-        self.running, self._armed = None, False
+        self.running, self._armed, self.allowed = None, False, False
 
     def began(self, connection: Connection) -> None:
         """Another transaction begins inside the running revision: in an autocommit block,
@@ -183,9 +188,16 @@ class TransactionGuard:
             )
 
     def _watched(self, connection: Connection) -> bool:
-        return self.running is not None and not self.in_block
+        return self.running is not None and not self.in_block and not self.allowed
+
+    def _note_allowed_end(self) -> None:
+        """An allowed revision ends its transaction itself (``_watched`` lets it): remembered,
+        so that what it runs after is committed at its end."""
+        if self.running is not None and not self.in_block and self.allowed:
+            self.ended_part_way = True
 
     def _commit(self, connection: Connection) -> None:
+        self._note_allowed_end()
         if self._watched(connection):
             self._ended = f"commit() {self._where()}".rstrip()
             # SQLAlchemy marks a transaction whose commit failed inactive, and then rolls it
@@ -198,6 +210,7 @@ class TransactionGuard:
     def _rollback(self, connection: Connection) -> None:
         # Let through (Alembic rolls a failed revision back this way); a statement after it
         # would run in a second transaction, and fails.
+        self._note_allowed_end()
         if self._watched(connection) and self._ended is None:
             self._ended = f"rollback() {self._where()}".rstrip()
 

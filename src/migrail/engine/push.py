@@ -28,6 +28,23 @@ class Change:
     rows: int | None = None
 
 
+def loss(change: Change) -> str:
+    """What a lossy change destroys, as a sentence: ``Dropping column tasks.owner deletes its
+    values in 2 rows.``"""
+    from alembic.operations import ops
+
+    operation = change.operation
+    count = "an unknown number of" if change.rows is None else f"{change.rows:,}"
+    rows = f"{count} row{'' if change.rows == 1 else 's'}"
+    if isinstance(operation, ops.DropTableOp):
+        return f"Dropping table {change.table} deletes its {rows}."
+    if isinstance(operation, ops.DropColumnOp):
+        column = f"{change.table}.{operation.column_name}"
+        return f"Dropping column {column} deletes its values in {rows}."
+    column = f"{change.table}.{getattr(operation, 'column_name', '?')}"
+    return f"Changing the type of {column} converts its values in {rows}; some may not convert."
+
+
 def planned_changes(connection: Connection, metadata: MetaData) -> list[Change]:
     """What it takes to make the database match the models, in order."""
     from alembic.autogenerate import produce_migrations

@@ -19,7 +19,7 @@ from migrail.core.errors import FatalError
 from migrail.engine.environment import EnvRefused
 from migrail.engine.steps import describe_error
 from migrail.engine.usercode import UserExit, user_code
-from migrail.history.revisions import short_name
+from migrail.history.revisions import display_name
 
 if TYPE_CHECKING:
     from alembic.script import Script
@@ -44,7 +44,7 @@ class Rendered:
         exit from the revision's code is its failure, like any exit from user code."""
         if self.sql is not None:
             return self.sql
-        name = short_name(self.revision)
+        name = display_name(self.revision)
         if self.exited is not None:
             raise UserExit(
                 f"{name} cannot be rendered as SQL: {self.exited.call}", self.exited.where

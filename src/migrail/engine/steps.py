@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from migrail.core.urls import mask_text
 from migrail.engine.one_transaction import GUARD_SQLSTATE, TransactionGuard
 from migrail.engine.usercode import UserCodeError
-from migrail.history.revisions import short_name
+from migrail.history.revisions import allows, display_name
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -40,9 +40,9 @@ class MigrationFailed(Exception):
 
     def __str__(self) -> str:
         if self.revision is not None:
-            return f"{self.direction} of {short_name(self.revision)} failed: {self.error}"
+            return f"{self.direction} of {display_name(self.revision)} failed: {self.error}"
         if self.completed:  # every revision went through; what came after them did not
-            last = short_name(self.completed[-1].revision)
+            last = display_name(self.completed[-1].revision)
             return f"{self.direction} failed after {last}: {self.error}"
         return f"{self.direction} failed: {self.error}"
 
@@ -50,6 +50,8 @@ class MigrationFailed(Exception):
 class StepWatch:
     """Which revisions really committed, and how long each took.
 
+    Each step is the revision Alembic reports applied (``on_version_apply``), in the order they
+    ran: never counted from transactions, which a revision that commits part-way multiplies.
     Alembic reports a revision as applied inside its transaction, before the COMMIT, which can
     still fail (a deferred constraint). A revision counts as done only when the next transaction
     begins or the run ends; its time runs from its own BEGIN, so no commit of another is in it.
@@ -69,8 +71,10 @@ class StepWatch:
         self.in_transaction = in_transaction
         self.guard = TransactionGuard(root)
         self.steps: list[Step] = []
-        self._uncommitted: Step | None = None
+        self._uncommitted: list[Step] = []
+        self._applied = 0  # revisions Alembic reported applied: plan[_applied] runs next
         self._started: float | None = None
+        self._ended: float | None = None  # when the last revision was reported applied
         self._connection: Connection | None = None
 
     @contextmanager
@@ -86,32 +90,44 @@ class StepWatch:
         finally:
             event.remove(connection, "begin", self._began)
 
-    def applied(self, **_: Any) -> None:
-        started = self._started if self._started is not None else time.perf_counter()
-        self._uncommitted = Step(self.plan[len(self.steps)], time.perf_counter() - started)
-        self._started = None
-        if self._connection is not None:
-            self.guard.leave(self._connection)
+    def applied(self, **kwargs: Any) -> None:
+        """Alembic's ``on_version_apply``: the revision it ran is done, in its transaction."""
+        now = time.perf_counter()
+        started = self._started if self._started is not None else self._ended or now
+        revision = _ran(kwargs.get("step"), self.plan[min(self._applied, len(self.plan) - 1)])
+        step = Step(revision, now - started)
+        self._uncommitted.append(step)
+        self._applied += 1
+        self._started, self._ended = None, now
+        connection = self._connection
+        if connection is not None:
+            self.guard.leave(connection)
         if self.in_transaction is not None:  # still inside the revision's transaction
-            self.in_transaction(self._uncommitted)
+            self.in_transaction(step)
+        if connection is not None and self.guard.ended_part_way and connection.in_transaction():
+            # It ended Alembic's transaction and went on in one Alembic does not know of, which
+            # would carry on into the next revision: it ends here, with the revision's version.
+            connection.commit()
 
     def committed(self) -> None:
-        if self._uncommitted is not None:
-            self.steps.append(self._uncommitted)
-            self._uncommitted = None
+        while self._uncommitted:
+            self.steps.append(self._uncommitted.pop(0))
             if self.on_step is not None:
                 self.on_step(self.steps[-1])
 
     def failure(self, direction: str, exc: Exception) -> MigrationFailed:
-        """The revision that failed: the first in the plan that did not commit."""
+        """The revision that failed: the one reported applied whose COMMIT failed, or else the
+        one running."""
         # The driver's errors name their statement, and so does a lost connection's.
         statement: str | None = getattr(exc, "statement", None)
         statement = mask_text(statement) if statement else None
-        if self._uncommitted is not None and self._committed_meanwhile(exc):
+        if self._uncommitted and self._committed_meanwhile(exc):
             self.committed()  # its COMMIT went through: what failed came after it
-        if self._uncommitted is not None:
+        if self._uncommitted:
             statement = "COMMIT"
-        failed = self.plan[len(self.steps)] if len(self.steps) < len(self.plan) else None
+            failed: Script | None = self._uncommitted[0].revision
+        else:
+            failed = self.plan[self._applied] if self._applied < len(self.plan) else None
         error = describe_error(exc)
         if _sqlstate(exc) == GUARD_SQLSTATE:  # the session's guard refused a COMMIT
             error = self.guard.refused_commit(exc)
@@ -124,7 +140,7 @@ class StepWatch:
         from migrail.engine.one_transaction import in_transaction
 
         connection = self._connection
-        last = len(self.steps) + 1 == len(self.plan)
+        last = self._applied == len(self.plan)
         if connection is None or connection.invalidated or not last:
             return False
         return isinstance(exc, UserCodeError) and not in_transaction(connection)
@@ -133,10 +149,18 @@ class StepWatch:
         self.committed()
         if self._started is None:
             self._started = time.perf_counter()
-            if len(self.steps) < len(self.plan):
-                self.guard.enter(self.plan[len(self.steps)].revision)
+            if self._applied < len(self.plan):
+                running = self.plan[self._applied]
+                allowed = allows(running, "ends-transaction")
+                self.guard.enter(running.revision, allowed=allowed)
         else:
             self.guard.began(connection)
+
+
+def _ran(step: Any, planned: Script) -> Script:
+    """The revision Alembic says it ran (``on_version_apply``'s ``step``), else the planned one."""
+    revision = getattr(step, "up_revision", None) if step is not None else None
+    return revision if revision is not None else planned
 
 
 def _sqlstate(exc: BaseException) -> str | None:

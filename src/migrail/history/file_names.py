@@ -112,6 +112,15 @@ def name_fits(stem: str, rev: str, template: str | None) -> bool:
     return pattern is not None and any(pattern.fullmatch(name) for name in (stem, base))
 
 
+def with_id(stem: str, rev: str | None) -> str:
+    """``stem`` as output names a revision: with ``(rev)`` after it unless the name already holds
+    the id (``0002_add_x``, ``2024_01_02_0304-1975ea83b712_x``). A name made by a date-based
+    template (``2024-11-07-1502_remove_x``) does not, and the id is what people search for."""
+    if not rev or re.search(rf"(?<![0-9A-Za-z]){re.escape(rev)}(?![0-9A-Za-z])", stem):
+        return stem
+    return f"{stem} ({rev})"
+
+
 def renamed(path: Path, versions_dir: Path, old: str, new: str, template: str | None) -> Path:
     """``path`` with revision ``old``'s id in its name replaced by ``new``, wherever the name
     holds it; a name that does not hold it gets ``<new>_`` in front."""

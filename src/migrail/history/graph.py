@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from migrail.history.file_names import with_id
+
 _ASSIGNMENT = re.compile(
     r"^(?P<name>revision|down_revision)\s*(?::[^=\n]+)?=\s*(?P<value>.+?)\s*(?:#.*)?$", re.MULTILINE
 )
@@ -30,6 +32,11 @@ class Header:
     @property
     def name(self) -> str:
         return self.path.stem
+
+    @property
+    def display(self) -> str:
+        """How output names it: its file stem, with its id unless the stem holds it."""
+        return with_id(self.path.stem, self.revision)
 
 
 @dataclass(frozen=True)
@@ -148,7 +155,8 @@ def problems(headers: list[Header]) -> list[Problem]:
             )
             continue
         if not header.readable:
-            message = f"{header.path.name}: its down_revision is computed, not written out"
+            shown = with_id(header.path.name, header.revision)
+            message = f"{shown}: its down_revision is computed, not written out"
             found.append(Problem("unreadable-header", message, (header.revision,)))
         by_id.setdefault(header.revision, []).append(header)
     for revision, owners in by_id.items():
@@ -163,7 +171,8 @@ def problems(headers: list[Header]) -> list[Problem]:
                 found.append(
                     Problem(
                         "dangling-parent",
-                        f"{header.path.name} builds on revision {parent}, which does not exist",
+                        f"{with_id(header.path.name, header.revision)} builds on revision "
+                        f"{parent}, which does not exist",
                         (header.revision or "",),
                     )
                 )
@@ -173,21 +182,11 @@ def problems(headers: list[Header]) -> list[Problem]:
         found.append(
             Problem(
                 "multiple-heads",
-                f"the history has {len(tips)} heads: " + ", ".join(tip.name for tip in tips),
+                f"the history has {len(tips)} heads: " + ", ".join(tip.display for tip in tips),
                 tuple(tip.revision or "" for tip in tips),
             )
         )
     return found
-
-
-def branch_of(headers: list[Header], tip: str, stop_at: set[str]) -> list[Header]:
-    """The revisions from ``tip`` back to (not including) any of ``stop_at``, newest first."""
-    by_id = {header.revision: header for header in headers}
-    line, current = [], by_id.get(tip)
-    while current is not None and current.revision not in stop_at:
-        line.append(current)
-        current = by_id.get(current.parents[0]) if len(current.parents) == 1 else None
-    return line
 
 
 def _cycles(by_id: dict[str, list[Header]]) -> list[Problem]:

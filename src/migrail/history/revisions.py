@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from migrail.core.errors import FatalError
@@ -14,6 +16,10 @@ if TYPE_CHECKING:
     from migrail.core.config import Config
 
 IRREVERSIBLE_MARKER = "irreversible"
+# ``# migrail: allow RULE[, RULE] -- reason``: a finding accepted, next to the code it is about.
+ALLOW_COMMENT = re.compile(
+    r"#\s*migrail:\s*allow\s+(?P<rules>[\w\-,\s]+?)\s*(?:--\s*(?P<reason>.*?))?\s*$"
+)
 
 
 def check_versions_folder(config: Config) -> None:
@@ -110,6 +116,23 @@ def irreversible_reason(revision: Script) -> str | None:
     return reason if isinstance(reason, str) and reason.strip() else "declared irreversible"
 
 
+def allows(revision: Script, rule: str) -> bool:
+    """Whether the revision's file accepts ``rule`` with a ``# migrail: allow`` comment that
+    gives a reason: what runs the revision lets it do what the rule is about (lint holds the
+    comment to the lines it covers)."""
+    try:
+        source = Path(revision.path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    found = (ALLOW_COMMENT.search(line) for line in source.splitlines() if "migrail:" in line)
+    return any(
+        rule in (name.strip() for name in comment["rules"].split(","))
+        and bool((comment["reason"] or "").strip())
+        for comment in found
+        if comment
+    )
+
+
 def round_trip_floor(revisions: Sequence[Script]) -> tuple[str, str | None]:
     """How far down the round trip goes: ``("base", None)`` or the newest irreversible revision."""
     for revision in reversed(revisions):
@@ -146,7 +169,16 @@ def find_revision(revisions: Sequence[Script], name: str) -> Script | None:
 
 
 def short_name(revision: Script) -> str:
-    """The file stem people know a revision by, e.g. ``0002_add_priority``."""
+    """The file stem people know a revision by, e.g. ``0002_add_priority``: what its SQL and
+    snapshot files are named after. Output names a revision with ``display_name``."""
     from pathlib import Path
 
     return Path(revision.path).stem
+
+
+def display_name(revision: Script) -> str:
+    """How output names a revision: its file stem, and its id when the stem does not hold it
+    (``2024-11-07-1502_remove_x (ab12cd34ef56)``), so that what is shown can be searched for."""
+    from migrail.history.file_names import with_id
+
+    return with_id(short_name(revision), revision.revision)

@@ -13,8 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from migrail.core.config import generate_command
 from migrail.core.files import unwritable
-from migrail.history import graph, sums
+from migrail.history import branches, graph, sums
+from migrail.history.file_names import with_id
 from migrail.history.released import judge_sum, released
 from migrail.history.revision_files import by_key, revision_key
 from migrail.lint.findings import Finding
@@ -38,13 +40,8 @@ def single_head(config: Config, tree: Tree) -> list[Finding]:
         hint = _HINTS.get(problem.kind)
         if problem.kind == "multiple-heads":
             tips = [h for h in headers if h.revision in problem.revisions]
-            base = set(_common_ancestors(headers, tips))
-            branches = [
-                f"{tip.name}: "
-                + " <- ".join(h.name for h in graph.branch_of(headers, tip.revision or "", base))
-                for tip in tips
-            ]
-            hint = f"branches ({'; '.join(branches)}); {hint}"
+            lines = branches.describe(branches.fork(headers, tips))
+            hint = "\n  ".join([f"{hint}", *lines])
         found.append(_finding(config, f"single-head/{problem.kind}", problem.message, hint))
     return found
 
@@ -101,24 +98,6 @@ def _headers(config: Config, tree: Tree) -> list[graph.Header]:
     return [
         graph.read_header(path, content.decode(errors="replace")) for path, content in files.items()
     ]
-
-
-def _common_ancestors(headers: list[graph.Header], tips: list[graph.Header]) -> list[str]:
-    by_id = {header.revision: header for header in headers}
-
-    def ancestors(revision: str | None) -> set[str]:
-        seen: set[str] = set()
-        stack = [revision]
-        while stack:
-            current = by_id.get(stack.pop())
-            for parent in current.parents if current else ():
-                if parent not in seen:
-                    seen.add(parent)
-                    stack.append(parent)
-        return seen
-
-    common = set.intersection(*(ancestors(tip.revision) for tip in tips)) if tips else set()
-    return sorted(common)
 
 
 def _finding(config: Config, rule: str, message: str, hint: str | None) -> Finding:
@@ -198,7 +177,7 @@ def schema_sync(config: Config, tree: Tree) -> list[Finding]:
         recorded.splitlines(), current.splitlines(), f"snapshot {name}", "models", lineterm="", n=1
     )
     message = "the models differ from the schema at head:\n" + "\n".join(diff)
-    hint = "write the migration: nox -s generate -- <name> (or migrail generate <name>)"
+    hint = f"write the migration: {generate_command(config.root)}"
     return [_finding(config, "schema-sync/models-changed", message, hint)]
 
 
@@ -265,7 +244,9 @@ def lint(config: Config, tree: Tree) -> list[Finding]:
 
 
 def _where(config: Config, finding: Finding) -> str:
-    return _relative(config, finding.path) + (f":{finding.line}" if finding.line else "")
+    """``migrations/versions/0002_x.py:12``, and the revision's id when the name lacks it."""
+    where = _relative(config, finding.path) + (f":{finding.line}" if finding.line else "")
+    return with_id(where, finding.revision)
 
 
 CHECKS: dict[str, Check] = {

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migrail import __version__
-from migrail.history.revisions import short_name
+from migrail.history.revisions import display_name
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -32,7 +32,7 @@ def terminal(console: Console, report: LintReport, root: Path) -> None:
         if findings := by_revision.get(revision.revision):
             origin = report.origins.get(revision.revision)
             note = f" (SQL {origin})" if origin and origin != "rendered offline" else ""
-            console.print(f"[bold]{escape(short_name(revision))}[/bold]{escape(note)}")
+            console.print(f"[bold]{escape(display_name(revision))}[/bold]{escape(note)}")
             _findings(console, findings, root)
     if others := by_revision.get(None):
         console.print("[bold]other files[/bold]")

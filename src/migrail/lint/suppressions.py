@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import ast
 import io
-import re
 import tokenize
 from dataclasses import dataclass, field
 
+from migrail.history.revisions import ALLOW_COMMENT
 from migrail.lint.sourcemap import function_named, op_call_nodes
-
-_ALLOW = re.compile(
-    r"#\s*migrail:\s*allow\s+(?P<rules>[\w\-,\s]+?)\s*(?:--\s*(?P<reason>.*?))?\s*$"
-)
 
 
 @dataclass
@@ -48,7 +44,7 @@ def read_suppressions(source: str, tree: ast.Module | None = None) -> list[Suppr
     calls = op_call_nodes(tree) if tree is not None else []
     found = []
     for tok in tokens:
-        if tok.type != tokenize.COMMENT or not (match := _ALLOW.match(tok.string)):
+        if tok.type != tokenize.COMMENT or not (match := ALLOW_COMMENT.match(tok.string)):
             continue
         line = tok.start[0]
         covers: int | None = line

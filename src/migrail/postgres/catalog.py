@@ -5,11 +5,17 @@ compare as two sets, and a difference reads as the lines only one side has. Used
 step-by-step round trip: the schema before a revision's upgrade must equal the schema after its
 downgrade. Alembic's own bookkeeping table is left out.
 
+An extension is one fact (``extension citext``): the functions, types and tables it brings are
+its own business (``pg_depend`` records them with ``deptype = 'e'``), and listing them one by one
+buried a forgotten ``DROP EXTENSION`` under dozens of lines.
+
 Also the tables' sizes, which a release plan shows beside the revisions that touch them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -20,14 +26,27 @@ USER_SCHEMAS = (
 )
 _SKIP = "'alembic_version'"
 
+
+def _own(catalog: str, oid: str) -> str:
+    """The object is not an extension's member (which its extension's fact stands for)."""
+    return (
+        f"NOT EXISTS (SELECT FROM pg_depend e WHERE e.classid = '{catalog}'::regclass"
+        f" AND e.objid = {oid} AND e.deptype = 'e')"
+    )
+
+
+_OWN_TABLE = _own("pg_class", "c.oid")
+
 _QUERIES = {
-    "schema": f"SELECT n.nspname FROM pg_namespace n WHERE {USER_SCHEMAS}",
+    "schema": f"SELECT n.nspname FROM pg_namespace n WHERE {USER_SCHEMAS}"
+    f" AND {_own('pg_namespace', 'n.oid')}",
     "extension": "SELECT extname FROM pg_extension WHERE extname <> 'plpgsql'",
     "table": f"""
         SELECT n.nspname || '.' || c.relname
             || COALESCE(' ' || pg_get_expr(c.relpartbound, c.oid), '') FROM pg_class c
         JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.relkind IN ('r', 'p', 'v', 'm') AND {USER_SCHEMAS} AND c.relname <> {_SKIP}""",
+        WHERE c.relkind IN ('r', 'p', 'v', 'm') AND {USER_SCHEMAS} AND c.relname <> {_SKIP}
+          AND {_OWN_TABLE}""",
     "column": f"""
         SELECT n.nspname || '.' || c.relname || '.' || a.attname || ' '
             || format_type(a.atttypid, a.atttypmod)
@@ -40,39 +59,31 @@ _QUERIES = {
         JOIN pg_namespace n ON n.oid = c.relnamespace
         LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
         WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm')
-          AND {USER_SCHEMAS} AND c.relname <> {_SKIP}""",
+          AND {USER_SCHEMAS} AND c.relname <> {_SKIP} AND {_OWN_TABLE}""",
     "constraint": f"""
         SELECT n.nspname || '.' || c.relname || ' ' || k.conname || ': '
             || pg_get_constraintdef(k.oid)
         FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
         JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE {USER_SCHEMAS} AND c.relname <> {_SKIP}""",
+        WHERE {USER_SCHEMAS} AND c.relname <> {_SKIP} AND {_OWN_TABLE}""",
     "index": f"""
-        SELECT indexdef FROM pg_indexes n_
-        JOIN pg_namespace n ON n.nspname = n_.schemaname
-        WHERE {USER_SCHEMAS} AND n_.tablename <> {_SKIP}""",
-    "view": f"""
-        SELECT n.nspname || '.' || c.relname || ': ' || pg_get_viewdef(c.oid) FROM pg_class c
-        JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.relkind IN ('v', 'm') AND {USER_SCHEMAS}""",
-    "function": f"""
-        SELECT n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid)
-            || ') ' || md5(pg_get_functiondef(p.oid))
-        FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-        WHERE p.prokind IN ('f', 'p') AND {USER_SCHEMAS}""",
+        SELECT pg_get_indexdef(x.indexrelid) FROM pg_index x
+        JOIN pg_class c ON c.oid = x.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'm', 'p') AND {USER_SCHEMAS} AND c.relname <> {_SKIP}
+          AND {_OWN_TABLE}""",
     "domain": f"""
         SELECT n.nspname || '.' || t.typname || ' ' || format_type(t.typbasetype, t.typtypmod)
             || CASE WHEN t.typnotnull THEN ' NOT NULL' ELSE '' END
             || COALESCE((SELECT ' ' || string_agg(pg_get_constraintdef(k.oid), ' '
                 ORDER BY k.conname) FROM pg_constraint k WHERE k.contypid = t.oid), '')
         FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
-        WHERE t.typtype = 'd' AND {USER_SCHEMAS}""",
+        WHERE t.typtype = 'd' AND {USER_SCHEMAS} AND {_own("pg_type", "t.oid")}""",
     "enum": f"""
         SELECT n.nspname || '.' || t.typname || ' ('
             || string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder) || ')'
         FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid
         JOIN pg_namespace n ON n.oid = t.typnamespace
-        WHERE {USER_SCHEMAS} GROUP BY n.nspname, t.typname""",
+        WHERE {USER_SCHEMAS} AND {_own("pg_type", "t.oid")} GROUP BY n.nspname, t.typname""",
     "sequence": f"""
         SELECT n.nspname || '.' || c.relname || ' ' || format_type(s.seqtypid, NULL)
             || ' start ' || s.seqstart || ' increment ' || s.seqincrement
@@ -80,31 +91,94 @@ _QUERIES = {
             || CASE WHEN s.seqcycle THEN ' cycle' ELSE '' END
         FROM pg_class c JOIN pg_sequence s ON s.seqrelid = c.oid
         JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE {USER_SCHEMAS}""",
+        WHERE {USER_SCHEMAS} AND {_OWN_TABLE}""",
     "trigger": f"""
         SELECT pg_get_triggerdef(g.oid) FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid
         JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE NOT g.tgisinternal AND {USER_SCHEMAS}""",
+        WHERE NOT g.tgisinternal AND {USER_SCHEMAS} AND {_OWN_TABLE}""",
+}
+
+# Kinds whose objects have a definition too long for a line: the fact is the name and a digest,
+# and the text itself is kept beside the facts to say where two definitions part.
+_DEFINED = {
+    "view": f"""
+        SELECT n.nspname || '.' || c.relname, pg_get_viewdef(c.oid) FROM pg_class c
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('v', 'm') AND {USER_SCHEMAS} AND {_OWN_TABLE}""",
+    "function": f"""
+        SELECT n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid)
+            || ')', pg_get_functiondef(p.oid)
+        FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+        WHERE p.prokind IN ('f', 'p') AND {USER_SCHEMAS} AND {_own("pg_proc", "p.oid")}""",
 }
 
 
-def schema_facts(connection: Connection) -> frozenset[str]:
+@dataclass(frozen=True)
+class Schema:
+    """A schema's facts, equal when the facts are; ``definitions`` maps each fact that stands
+    for a longer text (a view's, a function's) to its kind and name, and that text."""
+
+    facts: frozenset[str]
+    definitions: Mapping[str, tuple[str, str]] = field(default_factory=dict, compare=False)
+
+
+def schema_facts(connection: Connection) -> Schema:
     """Every schema, extension, table (and partition bound), column (type, nullability,
     default, identity), constraint, index, view, function, domain, enum, sequence and trigger
-    outside PostgreSQL's own schemas, one line each, prefixed by its kind."""
+    outside PostgreSQL's own schemas and outside extensions, one line each, prefixed by its
+    kind."""
+    import hashlib
+
     facts = set()
     for kind, query in _QUERIES.items():
         for (fact,) in connection.exec_driver_sql(query):
-            facts.add(f"{kind} {' '.join(fact.split())}")  # a view's definition spans lines
+            facts.add(f"{kind} {' '.join(fact.split())}")  # one line, whatever the text holds
+    definitions = {}
+    for kind, query in _DEFINED.items():
+        for name, text in connection.exec_driver_sql(query):
+            digest = hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()[:12]
+            definitions[f"{kind} {name} {digest}"] = (f"{kind} {name}", text)
     connection.rollback()
-    return frozenset(facts)
+    return Schema(frozenset(facts | definitions.keys()), definitions)
 
 
-def describe_difference(before: frozenset[str], after: frozenset[str]) -> list[str]:
-    """What the downgrade left behind (``+``) and what it removed that was there before (``-``)."""
-    return [f"+ {fact}" for fact in sorted(after - before)] + [
-        f"- {fact}" for fact in sorted(before - after)
-    ]
+def describe_difference(before: Schema, after: Schema) -> list[str]:
+    """What the downgrade left behind (``+``), what it removed that was there before (``-``),
+    and what it left defined otherwise than before (``~``, with the first line that differs)."""
+    left = {_shown(after, fact): fact for fact in after.facts - before.facts}
+    removed = {_shown(before, fact): fact for fact in before.facts - after.facts}
+    changed = left.keys() & removed.keys()  # only a defined object shows one name for two facts
+    return (
+        [f"+ {name}" for name in sorted(left.keys() - changed)]
+        + [
+            _changed(name, before.definitions[removed[name]][1], after.definitions[left[name]][1])
+            for name in sorted(changed)
+        ]
+        + [f"- {name}" for name in sorted(removed.keys() - changed)]
+    )
+
+
+def _shown(schema: Schema, fact: str) -> str:
+    """A fact as a line shows it: a defined object by its kind and name, without the digest."""
+    return schema.definitions[fact][0] if fact in schema.definitions else fact
+
+
+def _changed(name: str, was: str, now: str) -> str:
+    """``~ function f(): definition changed: "RETURN 1;" became "RETURN 2;"``, the first line
+    where the definitions part (none where only their line endings differ)."""
+    import itertools
+
+    for old, new in itertools.zip_longest(was.splitlines(), now.splitlines()):
+        if old != new:
+            return f"~ {name}: definition changed: {_quoted(old)} became {_quoted(new)}"
+    return f"~ {name}: definition changed"
+
+
+def _quoted(line: str | None, limit: int = 80) -> str:
+    if line is None:
+        return "(no line)"
+    text = line.strip()
+    return f'"{text if len(text) <= limit else text[: limit - 3] + "..."}"'
 
 
 def table_sizes(connection: Connection, tables: set[str]) -> dict[str, dict[str, int]]:

@@ -47,7 +47,16 @@ class Cluster:
 
 def find_local_bindir() -> Path | None:
     """Server binaries installed on this machine: PATH, ``pg_config --bindir``, Debian's layout."""
-    return next((path for path in _local_candidates() if _is_server_bindir(path)), None)
+    return next(local_bindirs(), None)
+
+
+def local_bindirs() -> Iterator[Path]:
+    """Every set of server binaries installed here, in the order ``find_local_bindir`` tries."""
+    seen = set()
+    for path in _local_candidates():
+        if path.resolve() not in seen and _is_server_bindir(path):
+            seen.add(path.resolve())
+            yield path
 
 
 def _local_candidates() -> Iterator[Path]:

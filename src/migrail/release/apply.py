@@ -15,7 +15,7 @@ from migrail.core.signals import sigterm_raises
 from migrail.engine.executor import Executor
 from migrail.engine.steps import MigrationFailed, Step
 from migrail.history import sums
-from migrail.history.revisions import short_name
+from migrail.history.revisions import display_name
 from migrail.release import ledger
 from migrail.release.approve import check_approval
 
@@ -240,7 +240,7 @@ def _check_planned_files(config: Config, executor: Executor, made: Plan) -> None
         revision = by_id.get(planned.revision)
         if revision is None or sums.digest(Path(revision.path).read_bytes()) != planned.checksum:
             raise FatalError(
-                f"apply is refused: {planned.name} is not the file that was planned",
+                f"apply is refused: {planned.shown} is not the file that was planned",
                 hint="plan again, and have the new plan approved",
             )
     env_py = sums.digest((config.migrations_dir / "env.py").read_bytes())
@@ -260,7 +260,7 @@ def _check_applied_revisions(executor: Executor, connection: Connection) -> None
             continue
         if sums.digest(Path(revision.path).read_bytes()) != entry.checksum:
             raise FatalError(
-                f"apply is refused: {short_name(revision)} was edited after it was "
+                f"apply is refused: {display_name(revision)} was edited after it was "
                 f"applied on {entry.applied_at:%Y-%m-%d}",
                 hint="restore it as it was applied; change the schema in a new revision",
             )

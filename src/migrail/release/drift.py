@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from migrail.engine.executor import Executor
     from migrail.postgres.observe import Effects
 
-_BOOKKEEPING = {"alembic_version"}
+VERSION_TABLE = "alembic_version"  # unless env.py names another (the ledger: schema migrail)
 
 
 def live_drift(executor: Executor, url: URL) -> tuple[tuple[str, ...], list[str]]:
@@ -46,15 +46,22 @@ def find_drift(
     applying them on the same throwaway database."""
     from sqlalchemy import MetaData
 
+    from migrail.history.extensions import created_extensions
     from migrail.postgres.database import connect
     from migrail.postgres.ephemeral import ephemeral_database
     from migrail.postgres.observe import Observer
 
+    options = _project_options(executor, live)
+    bookkeeping = {options.get("version_table") or VERSION_TABLE}
     implied = MetaData()
     effects: dict[str, Effects] = {}
-    with ephemeral_database() as url, connect(url) as connection:
+    needed = created_extensions(executor.config)
+    with ephemeral_database(extensions=needed) as url, connect(url) as connection:
         _build(executor, connection, revision[0] if revision else None)
         implied.reflect(connection)
+        if options.get("include_schemas"):  # the project compares every schema: so does drift
+            for schema in _schemas(connection):
+                implied.reflect(connection, schema=schema)
         connection.rollback()
         if measure:
             observer = Observer(connection)
@@ -65,9 +72,31 @@ def find_drift(
             # Best effort: a revision that fails here fails migrate-staging, which says why.
             with contextlib.suppress(MigrationFailed):
                 executor.upgrade(connection, "heads", in_transaction=observe)
-    for name in _BOOKKEEPING & set(implied.tables):
-        implied.remove(implied.tables[name])
-    return [describe(diff) for diff in _compare(live, implied)], effects
+    for table in [t for t in implied.tables.values() if t.name in bookkeeping]:
+        implied.remove(table)
+    return [describe(diff) for diff in _compare(live, implied, options, bookkeeping)], effects
+
+
+def _project_options(executor: Executor, live: Connection) -> dict[str, Any]:
+    """What the project's env.py tells Alembic's comparison: the objects it leaves out
+    (``include_object``, ``include_name``: a table another service owns is not drift), whether
+    it compares every schema, and where it keeps its version table."""
+    from migrail.engine import environment
+
+    if environment.is_migrails(executor.config):
+        return {}
+    theirs = executor.env_options(live)
+    return {key: theirs[key] for key in environment.COMPARE_OPTIONS if key in theirs}
+
+
+def _schemas(connection: Connection) -> list[str]:
+    from sqlalchemy import inspect
+
+    return [
+        name
+        for name in inspect(connection).get_schema_names()
+        if name not in ("public", "information_schema", "migrail") and not name.startswith("pg_")
+    ]
 
 
 def _build(executor: Executor, connection: Connection, target: str | None) -> None:
@@ -83,17 +112,28 @@ def _build(executor: Executor, connection: Connection, target: str | None) -> No
         ) from None
 
 
-def _compare(live: Connection, implied: Any) -> list[Any]:
+def _compare(
+    live: Connection, implied: Any, options: dict[str, Any], bookkeeping: set[str]
+) -> list[Any]:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    def include(obj: Any, name: str | None, kind: str, reflected: bool, compare_to: Any) -> bool:
-        return not (kind == "table" and name in _BOOKKEEPING)
+    theirs = options.get("include_object")
 
-    context = MigrationContext.configure(
-        live,
-        opts={"compare_type": True, "compare_server_default": True, "include_object": include},
+    def include(obj: Any, name: str | None, kind: str, reflected: bool, compare_to: Any) -> bool:
+        if kind == "table" and (name in bookkeeping or getattr(obj, "schema", None) == "migrail"):
+            return False
+        return theirs is None or bool(theirs(obj, name, kind, reflected, compare_to))
+
+    opts: dict[str, Any] = {
+        "compare_type": True,
+        "compare_server_default": True,
+        "include_object": include,
+    }
+    opts.update(
+        {key: options[key] for key in ("include_name", "include_schemas") if key in options}
     )
+    context = MigrationContext.configure(live, opts=opts)
     diffs = list(compare_metadata(context, implied))
     live.rollback()
     return diffs

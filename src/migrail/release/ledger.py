@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from migrail.core.errors import FatalError
-from migrail.history.revisions import short_name
+from migrail.history.revisions import display_name
 from migrail.postgres.bookkeeping import (
     SCHEMA,
     TABLE_KINDS,
@@ -246,7 +246,7 @@ def refused(failed: MigrationFailed, database_at: str) -> FatalError | None:
     problem = failed.__cause__
     if not isinstance(problem, TableProblem):
         return None
-    name = short_name(failed.revision) if failed.revision else "the revision"
+    name = display_name(failed.revision) if failed.revision else "the revision"
     return FatalError(
         f"{problem.message}; {name} was rolled back with it, and the database is at {database_at}",
         hint=problem.hint,

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from migrail.core.errors import FatalError
 from migrail.history.revisions import (
+    display_name,
     downgrade_plan,
     find_revision,
     irreversible_reason,
@@ -113,7 +114,7 @@ def _resolve(
         return _relative(order, at, int(name), command)
     found = find_revision(order, name)
     if found is None:
-        known = ", ".join(["base", *(short_name(rev) for rev in order), "head"])
+        known = ", ".join(["base", *(display_name(rev) for rev in order), "head"])
         raise FatalError(
             f"{command} --to {name}: no such revision (known: {known})",
             hint="name a revision by its id, a unique prefix of it, or its file name; "
@@ -128,7 +129,7 @@ def _relative(order: list[Script], at: str | None, offset: int, command: str) ->
     position = ids.index(at) + 1 if at is not None else 0  # 0 is base
     wanted = position + offset
     if not 0 <= wanted <= len(ids):
-        where = short_name(order[position - 1]) if position else "base"
+        where = display_name(order[position - 1]) if position else "base"
         raise FatalError(
             f"{command} --to {offset:+d}: the database is at {where}, and the history has no "
             f"revision {abs(offset)} {'below' if offset < 0 else 'above'} it",
@@ -143,6 +144,6 @@ def check_reversible(move: Move, command: str = "migrate") -> None:
         reason = irreversible_reason(revision)
         if reason is not None:
             raise FatalError(
-                f"{command} --to is refused: {short_name(revision)} cannot be undone: {reason}",
+                f"{command} --to is refused: {display_name(revision)} cannot be undone: {reason}",
                 hint=f"go down no further than it: migrail {command} --to {short_name(revision)}",
             )

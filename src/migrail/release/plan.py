@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from migrail.core.errors import FatalError
 from migrail.core.writes import all_or_nothing
+from migrail.history.file_names import with_id
 
 if TYPE_CHECKING:
     from migrail.engine.executor import Executor
@@ -33,6 +34,11 @@ class PlannedRevision:
     sql: str
     sql_checksum: str = ""
     measured: str = ""  # locks on and rewrites of existing tables, applied on a throwaway copy
+
+    @property
+    def shown(self) -> str:
+        """Its name as output shows it: with its id, unless the name holds it."""
+        return with_id(self.name, self.revision)
 
 
 @dataclass
@@ -169,8 +175,8 @@ def render_markdown(plan: Plan) -> str:
         f"# Release plan for {plan.environment}",
         "",
         f"- plan id: `{plan.plan_id}`",
-        f"- database: `{database.get('name', '?')}` (says it is "
-        f"{database.get('identity', 'nothing yet')}), PostgreSQL {database.get('version', '?')}",
+        f"- database: `{database.get('name', '?')}` on PostgreSQL {database.get('version', '?')}; "
+        + _identity_sentence(plan.environment, database.get("identity", "nothing yet")),
         f"- from `{', '.join(plan.from_revision) or 'base'}` to `{plan.to_revision or 'base'}`",
         f"- planned by {plan.author} at {plan.created_at}",
     ]
@@ -196,7 +202,7 @@ def render_markdown(plan: Plan) -> str:
     if not plan.revisions:
         lines.append("Nothing is pending.")
     for revision in plan.revisions:
-        lines += [f"### {revision.name}", ""]
+        lines += [f"### {revision.shown}", ""]
         if revision.measured:
             lines += [f"Measured on a throwaway copy of the schema: **{revision.measured}**", ""]
         lines += ["```sql", revision.sql.rstrip(), "```", ""]
@@ -217,6 +223,16 @@ def render_markdown(plan: Plan) -> str:
                 f"- {finding['severity']} `{finding['rule']}` in {where}: {finding['message']}"
             )
     return "\n".join(lines) + "\n"
+
+
+def _identity_sentence(environment: str, identity: str) -> str:
+    """What the database says it is, as the approver reads it (``identity`` as planning put it:
+    an environment's name, ``nothing yet``, or ``unknown to the role that planned``)."""
+    if identity == "nothing yet":
+        return f"it does not say which environment it is yet (this apply records {environment})"
+    if identity.startswith("unknown"):
+        return f"which environment it says it is is {identity} (apply checks it)"
+    return f"it says it is {identity}"
 
 
 def touched_tables(sql: str) -> set[str]:

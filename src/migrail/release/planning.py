@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migrail.history import sums
-from migrail.history.revisions import short_name
+from migrail.history.revisions import display_name, short_name
 from migrail.postgres.bookkeeping import TableProblem
 from migrail.release import ledger
 from migrail.release.moving import (
@@ -122,8 +122,9 @@ def _stated_identity(connection: Connection) -> tuple[str, TableProblem | None]:
     return (identity.name if identity else "nothing yet"), None
 
 
-def failing_findings(executor: Executor, live: LiveDatabase) -> list[dict[str, Any]]:
-    """The lint findings that fail the pending revisions, as the plan records them; a FatalError
+def lint_findings(executor: Executor, live: LiveDatabase) -> list[dict[str, Any]]:
+    """Every lint finding in the pending revisions, warnings too (the approver sees what lint
+    saw; errors stop the plan unless forced), as the plan records them; a FatalError
     for a revision that cannot be rendered as SQL, which could not be approved."""
     from migrail.lint.linter import lint_history
 
@@ -133,7 +134,7 @@ def failing_findings(executor: Executor, live: LiveDatabase) -> list[dict[str, A
         return []
     pending = live.move.revisions
     scope = {Path(revision.path).resolve() for revision in pending}
-    failing = lint_history(executor, scope).failing if pending else []
+    found = lint_history(executor, scope).findings if pending else []
     return [
         {
             "rule": f.rule,
@@ -142,7 +143,7 @@ def failing_findings(executor: Executor, live: LiveDatabase) -> list[dict[str, A
             "line": f.line,
             "message": f.message,
         }
-        for f in failing
+        for f in found
     ]
 
 
@@ -182,7 +183,7 @@ def make_plan(
         findings=findings,
         drift=live.drifted,
         tables=live.sizes,
-        forced=bool(findings or live.drifted),
+        forced=bool(live.drifted or any(f["severity"] == "error" for f in findings)),
         unmerged=_unmerged(executor, live),
         author=ledger.actor(),
         created_at=now(),
@@ -202,7 +203,7 @@ def _unmerged(executor: Executor, live: LiveDatabase) -> list[str]:
         return []
     versions = executor.config.versions_dir
     return [
-        short_name(piece.revision)
+        display_name(piece.revision)
         for piece in live.pieces
         if not state.known_released(revision_key(Path(piece.revision.path), versions))
     ]

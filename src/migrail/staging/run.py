@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from migrail.core.errors import FatalError
 from migrail.engine.steps import Step
-from migrail.history.revisions import find_revision, is_linear, short_name
+from migrail.history.revisions import display_name, find_revision, is_linear
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -56,7 +56,7 @@ def start_revision(executor: Executor, name: str) -> str:
         )
     found = find_revision(revisions, name)
     if found is None:
-        known = ", ".join(short_name(r) for r in revisions[-5:])
+        known = ", ".join(display_name(r) for r in revisions[-5:])
         raise FatalError(
             f"--from {name}: no such revision in {executor.config.versions_dir}",
             hint=f"name a revision by its id or file name, e.g. one of: {known}",
@@ -68,9 +68,10 @@ def run_staging(
     executor: Executor, start: str, options: Options, *, note: Note, progress: Progress
 ) -> StagingRun:
     """Prove the history from ``start`` on a new database of a throwaway server."""
+    from migrail.history.extensions import created_extensions
     from migrail.postgres.ephemeral import TemplateGone, ephemeral_server
 
-    with ephemeral_server() as server:
+    with ephemeral_server(extensions=created_extensions(executor.config)) as server:
         note(f"Staging on a throwaway database: {server.description}, PostgreSQL {server.version}")
         templates = _template_cache(note, executor, server, start, options)
         cached = templates.longest() if templates is not None else 0

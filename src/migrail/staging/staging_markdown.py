@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from migrail.engine.diffs import describe_all
-from migrail.history.revisions import short_name
+from migrail.history.revisions import display_name
 from migrail.staging.proof import PHASES
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ def render(
         if effects is not None and effects.flagged:
             measured = f"⚠️ {measured}"
         lint = "not run" if findings is None else _lint_cell(by_revision.get(rev, []))
-        cells = [f"`{short_name(revision)}`", *times, _cell(measured), lint]
+        cells = [f"`{display_name(revision)}`", *times, _cell(measured), lint]
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
@@ -71,7 +71,7 @@ def render(
         for finding in by_revision.get(revision.revision, []):
             where = f"line {finding.line}" if finding.line else "revision"
             lines.append(
-                f"- `{short_name(revision)}` {where}: **{finding.rule}** "
+                f"- `{display_name(revision)}` {where}: **{finding.rule}** "
                 f"({finding.severity}) {_cell(finding.message)}"
             )
     return "\n".join(lines).rstrip() + "\n"
@@ -110,7 +110,7 @@ def _round_trip(report: StagingReport, label: Callable[[Sequence[str]], str]) ->
 def _step_round_trip(report: StagingReport) -> list[str]:
     if not report.step_round_trip:
         return []
-    names = {revision.revision: short_name(revision) for revision in report.revisions}
+    names = {revision.revision: display_name(revision) for revision in report.revisions}
     lines = [
         f"Step round trip: skipped `{names[rev]}` ({why})."
         for rev, why in report.step_skipped.items()

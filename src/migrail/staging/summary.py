@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from migrail.engine.diffs import describe_all
-from migrail.history.revisions import short_name
+from migrail.history.revisions import display_name
 from migrail.staging.proof import PHASES
 
 if TYPE_CHECKING:
@@ -54,17 +54,20 @@ def summary_table(report: StagingReport) -> Table:
         measured = escape(effects.summary()) if effects else ""
         if effects is not None and effects.flagged:
             measured = f"[yellow]{measured}[/yellow]"
-        table.add_row(short_name(revision), *times, measured, note)
+        table.add_row(display_name(revision), *times, measured, note)
     return table
 
 
-def verdicts(report: StagingReport, label: Label) -> list[Verdict]:
-    """What the proof found, in the order it is told."""
+def verdicts(
+    report: StagingReport, label: Label, generate: str = "migrail generate NAME"
+) -> list[Verdict]:
+    """What the proof found, in the order it is told (``generate``: how this project writes a
+    revision, for the hint)."""
     return [
         *_data_verdict(report),
         *_locks_verdict(report),
         *_step_verdict(report),
-        *_models_verdict(report),
+        *_models_verdict(report, generate),
         *_history_verdict(report, label),
     ]
 
@@ -85,7 +88,7 @@ def _locks_verdict(report: StagingReport) -> list[Verdict]:
             found.append(
                 Verdict(
                     "info",
-                    f"flagged: {short_name(revision)} {effects.summary()} "
+                    f"flagged: {display_name(revision)} {effects.summary()} "
                     "(it blocks reads and writes of a table that existed before it)",
                 )
             )
@@ -98,12 +101,12 @@ def _step_verdict(report: StagingReport) -> list[Verdict]:
         return []
     by_id = {revision.revision: revision for revision in report.revisions}
     found = [
-        Verdict("info", f"step round trip: skipped {short_name(by_id[rev])} ({reason})")
+        Verdict("info", f"step round trip: skipped {display_name(by_id[rev])} ({reason})")
         for rev, reason in report.step_skipped.items()
     ]
     for rev, lines in report.step_diffs.items():
         message = (
-            f"{short_name(by_id[rev])}: its downgrade does not restore the schema "
+            f"{display_name(by_id[rev])}: its downgrade does not restore the schema "
             "from before its upgrade (+ left behind, - removed):"
         )
         found.append(Verdict("failure", message, lines))
@@ -112,7 +115,7 @@ def _step_verdict(report: StagingReport) -> list[Verdict]:
     return found
 
 
-def _models_verdict(report: StagingReport) -> list[Verdict]:
+def _models_verdict(report: StagingReport, generate: str) -> list[Verdict]:
     if not report.models_configured:
         return [Verdict("info", "models: check skipped (no [tool.migrail] metadata configured)")]
     if report.model_diffs is None:
@@ -124,7 +127,7 @@ def _models_verdict(report: StagingReport) -> list[Verdict]:
                 "the models and the schema at head differ:",
                 describe_all(report.model_diffs),
             ),
-            Verdict("info", "hint: write the missing revision: nox -s generate -- NAME"),
+            Verdict("info", f"hint: write the missing revision: {generate}"),
         ]
     return [Verdict("success", "models match the schema at head")]
 

@@ -1,0 +1,110 @@
+"""``migrate-staging --step-roundtrip``: what a downgrade fails to restore, in the fewest true
+lines (an extension as one object, a changed function as a change, not as two objects)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from migrail.main import main
+from migrail.postgres.ephemeral import Server
+from testing.projects import write_revision
+
+VERDICT = (
+    "error: {}: its downgrade does not restore the schema from before its upgrade "
+    "(+ left behind, - removed):\n"
+)
+
+
+def _step_roundtrip(capsys: pytest.CaptureFixture[str]) -> str:
+    assert main(["migrate-staging", "--step-roundtrip", "--no-data"]) == 1
+    return capsys.readouterr().err
+
+
+def _plpgsql(name: str, body: str, create: str = "CREATE") -> str:
+    """An ``op.execute`` line creating a PL/pgSQL function of one text argument."""
+    return (
+        f'op.execute("{create} FUNCTION {name}(t text) RETURNS text LANGUAGE plpgsql AS $$\\n'
+        f'BEGIN\\n  {body}\\nEND\\n$$")'
+    )
+
+
+def test_an_extension_left_behind_is_one_line_not_its_members(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_revision(
+        project, "0002", "citext", "0001", 'op.execute("CREATE EXTENSION IF NOT EXISTS citext")'
+    )
+    err = _step_roundtrip(capsys)
+    assert VERDICT.format("0002_citext") + "  + extension citext\n" in err, err
+    assert "+ function" not in err and "citext(" not in err, err
+
+
+def test_a_function_a_downgrade_does_not_restore_is_a_changed_definition(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_revision(
+        project,
+        "0002",
+        "label",
+        "0001",
+        _plpgsql("task_label", "RETURN upper(t);"),
+        downgrade='op.execute("DROP FUNCTION task_label(text)")',
+    )
+    write_revision(
+        project,
+        "0003",
+        "lower_label",
+        "0002",
+        _plpgsql("task_label", "RETURN lower(t);", "CREATE OR REPLACE"),
+    )
+    err = _step_roundtrip(capsys)
+    assert (
+        VERDICT.format("0003_lower_label")
+        + '  ~ function public.task_label(t text): definition changed: "RETURN upper(t);" '
+        'became "RETURN lower(t);"\n'
+    ) in err, err
+    assert "+ function" not in err and "- function" not in err, err
+
+
+def test_a_unique_index_recreated_as_not_unique_is_named(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_revision(
+        project,
+        "0002",
+        "unique_name",
+        "0001",
+        'op.create_index("tasks_name_key", "tasks", ["name"], unique=True)',
+        downgrade='op.drop_index("tasks_name_key")',
+    )
+    write_revision(
+        project,
+        "0003",
+        "drop_unique_name",
+        "0002",
+        'op.drop_index("tasks_name_key")',
+        downgrade='op.create_index("tasks_name_key", "tasks", ["name"])',
+    )
+    err = _step_roundtrip(capsys)
+    assert (
+        VERDICT.format("0003_drop_unique_name")
+        + "  + index CREATE INDEX tasks_name_key ON public.tasks USING btree (name)\n"
+        "  - index CREATE UNIQUE INDEX tasks_name_key ON public.tasks USING btree (name)\n"
+    ) in err, err
+
+
+def test_an_enum_its_downgrade_never_drops_is_named(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_revision(
+        project,
+        "0002",
+        "labels",
+        "0001",
+        'op.create_table("labels", sa.Column("level", sa.Enum("low", "high", name="level")))',
+        downgrade='op.drop_table("labels")',
+    )
+    err = _step_roundtrip(capsys)
+    assert VERDICT.format("0002_labels") + "  + enum public.level ('low', 'high')\n" in err, err

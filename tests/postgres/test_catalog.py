@@ -1,0 +1,57 @@
+"""Schema facts from the catalogs: an extension is one fact, and a function's changed body is
+one change, so that a step round trip's difference is as short as what was forgotten."""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import URL
+
+from migrail.postgres.catalog import describe_difference, schema_facts
+from migrail.postgres.database import connect
+from testing.postgres import run_sql
+
+
+def _difference(url: URL, change: str) -> list[str]:
+    with connect(url) as connection:
+        before = schema_facts(connection)
+        run_sql(url, change)
+        return describe_difference(before, schema_facts(connection))
+
+
+def test_an_extensions_functions_types_and_views_are_its_one_fact(database_url: URL) -> None:
+    run_sql(database_url, "CREATE TABLE tasks (id int)")
+    found = _difference(
+        database_url,
+        "CREATE EXTENSION citext; CREATE EXTENSION pg_stat_statements;"
+        " ALTER TABLE tasks ADD COLUMN email citext;"
+        " CREATE FUNCTION shout(t citext) RETURNS citext LANGUAGE sql AS 'SELECT upper(t)'",
+    )
+    assert found == [
+        "+ column public.tasks.email citext",
+        "+ extension citext",
+        "+ extension pg_stat_statements",
+        "+ function public.shout(t citext)",
+    ]
+
+
+def test_a_replaced_function_is_a_changed_definition_with_its_first_differing_line(
+    database_url: URL,
+) -> None:
+    create = "CREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $$\nBEGIN\n{}\nEND\n$$"
+    run_sql(database_url, create.format("  RETURN 1;"))
+    assert _difference(database_url, create.format("  RETURN 2;")) == [
+        '~ function public.f(): definition changed: "RETURN 1;" became "RETURN 2;"'
+    ]
+    assert _difference(database_url, create.format("  PERFORM 1;\n  RETURN 2;")) == [
+        '~ function public.f(): definition changed: "RETURN 2;" became "PERFORM 1;"'
+    ]
+
+
+def test_a_replaced_view_is_a_changed_definition(database_url: URL) -> None:
+    run_sql(database_url, "CREATE TABLE tasks (id int, done bool)")
+    run_sql(database_url, "CREATE VIEW open_tasks AS SELECT id FROM tasks WHERE NOT done")
+    assert _difference(
+        database_url, "CREATE OR REPLACE VIEW open_tasks AS SELECT id FROM tasks WHERE done"
+    ) == [
+        '~ view public.open_tasks: definition changed: "WHERE (NOT tasks.done);" became '
+        '"WHERE tasks.done;"'
+    ]
