@@ -190,3 +190,19 @@ def test_an_empty_revision_file_in_a_subfolder_is_named_where_it_is(
     assert capsys.readouterr().err.startswith(
         f"error: {empty} declares no revision id (an empty or unfinished revision file)\n"
     )
+
+
+def test_a_nested_draft_is_dropped_with_its_sql_and_sum_line(
+    adopted: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = set(revision_files(adopted))
+    assert main(["generate", "--empty", "note"]) == 0, capsys.readouterr().err
+    [new] = set(revision_files(adopted)) - before
+    sum_path = adopted / "migrations" / "migrail.sum"
+    assert f"\n{new} sha256:" in sum_path.read_text()
+    stem = new.rpartition("/")[2].removesuffix(".py")
+    assert main(["drop", stem]) == 0, capsys.readouterr().err
+    assert set(revision_files(adopted)) == before
+    assert not (adopted / "migrations" / "sql" / f"{stem}.sql").exists()
+    assert new not in sum_path.read_text()
+    assert _check("immutable") == 0, capsys.readouterr().err
