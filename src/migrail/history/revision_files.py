@@ -38,7 +38,7 @@ def revision_paths(versions: Path) -> list[Path]:
     where a file should be, and reading it says so."""
     if not versions.is_dir():
         return []
-    found = []
+    found: list[tuple[str, Path]] = []
     for folder, folders, names in os.walk(versions):
         misplaced = [name for name in folders if name.endswith(".py")]
         folders[:] = [
@@ -46,11 +46,14 @@ def revision_paths(versions: Path) -> list[Path]:
             for name in folders
             if not name.startswith(".") and name != SKIPPED_FOLDER and name not in misplaced
         ]
-        for name in [*names, *misplaced]:
-            path = Path(folder, name)
-            if is_revision_file(path.relative_to(versions).as_posix()):
-                found.append(path)
-    return sorted(found, key=lambda path: revision_key(path, versions))
+        inside = os.path.relpath(folder, versions)
+        prefix = "" if inside == "." else inside.replace(os.sep, "/") + "/"
+        found += [
+            (prefix + name, Path(folder, name))
+            for name in [*names, *misplaced]
+            if is_revision_file(prefix + name)
+        ]
+    return [path for _, path in sorted(found)]
 
 
 def revision_key(path: Path, versions: Path) -> str:
