@@ -293,3 +293,53 @@ def test_an_adopted_alembic_project_commits_a_generated_revision_through_the_hoo
     assert history.returncode == 0, history.stderr
     assert "(head), add email\n" in history.stdout
     sys.modules.pop("app_models", None)
+
+
+def test_the_hooks_read_revisions_in_subfolders(
+    tmp_path: Path,
+    database_url: URL,
+    hook_repo: tuple[Path, str],
+    pre_commit_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A history kept in a folder per year (``file_template`` with a folder part): a second
+    head and an edit of a released revision, both in subfolders, fail their hooks."""
+    from migrail.history.graph import read_header
+    from migrail.main import main
+    from testing.nested_projects import revision_files, versions, yearly_project
+
+    project = yearly_project(tmp_path / "app", database_url)
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("PRE_COMMIT_HOME", str(pre_commit_home))
+    monkeypatch.syspath_prepend(str(project))
+    git(project, "init", "-q", "-b", "main")
+    assert main(["init"]) == 0
+    sys.modules.pop("app_models", None)
+    path, rev = hook_repo
+    (project / ".pre-commit-config.yaml").write_text(
+        f"repos:\n  - repo: {path}\n    rev: {rev}\n    hooks:\n"
+        + "".join(f"      - id: migrail-{hook}\n" for hook in ("single-head", "immutable"))
+    )
+    commit_all(project, "adopted")
+    subprocess.run(
+        [sys.executable, "-m", "pre_commit", "install"], cwd=project, check=True, timeout=120
+    )
+    git(project, "checkout", "-q", "-b", "feature")
+    first, _ = revision_files(project)
+    parent = read_header(versions(project) / first).revision
+    fork = write_revision(
+        project, "f0f0f0f0f0f0", "fork", parent, "pass", file_name="2025/2025_09_10_f0f0_fork.py"
+    )
+    code, output = _commit(project, "a second head, in 2025/")
+    assert code == 1
+    assert _hook_line(output, "migrail single head") == "Failed"
+    assert "single-head/multiple-heads: the history has 2 heads: " in output
+
+    fork.unlink()
+    released = versions(project) / first
+    released.write_text(released.read_text().replace("def upgrade", "# tweaked\ndef upgrade"))
+    code, output = _commit(project, "an edit of a released revision, in 2024/")
+    assert code == 1
+    assert _hook_line(output, "migrail released revisions are unchanged") == "Failed"
+    assert f"immutable/changed: {first} was changed after it was recorded in migrail.sum" in output
+    sys.modules.pop("app_models", None)

@@ -104,7 +104,7 @@ def test_staged_judges_the_index_not_the_disk(
 def test_staged_tree_reads_many_files_in_one_batch(project: Path) -> None:
     commit_all(project)
     tree = StagedTree(project)
-    files = tree.files(project / "migrations" / "versions", ".py")
+    files = tree.revisions(project / "migrations" / "versions")
     assert [path.name for path in files] == ["0001_create_tasks.py"]
     assert tree.read(project / "migrations" / "nope.sql") is None
     assert parse_batch(b"abc blob 3\nxyz\n:f missing\n", 2) == [b"xyz", None]

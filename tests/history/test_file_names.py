@@ -135,6 +135,18 @@ def test_no_template_when_the_project_sets_none(tmp_path: Path) -> None:
     assert project_template(load_config(root)) is None
 
 
+def test_a_dated_name_moved_into_a_release_folder_still_fits(tmp_path: Path) -> None:
+    """Projects group revisions by release by hand: the folder is not the template's."""
+    stem = "v1.0/2024_01_02_0304-1975ea83b712_create_account"
+    assert name_fits(stem, "1975ea83b712", DATED)
+    assert not name_fits(stem.replace("1975ea83b712", "0badc0ffee00"), "1975ea83b712", DATED)
+    versions = tmp_path / "versions"
+    moved = versions / "v1.0" / "2024_01_02_0304-0002_add_note.py"
+    assert renamed(moved, versions, "0002", "0003", DATED) == moved.with_name(
+        "2024_01_02_0304-0003_add_note.py"
+    )
+
+
 @pytest.mark.parametrize(
     ("stem", "rev", "shown"),
     [

@@ -122,6 +122,7 @@ def _record_in_sum(config: Config, writes: Writes, paths: list[Path]) -> None:
     """New revisions go into migrations/migrail.sum; what it recorded before stays as it was."""
     from migrail.core.files import read_bytes
     from migrail.history import sums
+    from migrail.history.revision_files import revision_key, revision_paths
     from migrail.history.tree import DiskTree
 
     sum_path = config.migrations_dir / sums.SUM_FILE
@@ -134,8 +135,8 @@ def _record_in_sum(config: Config, writes: Writes, paths: list[Path]) -> None:
             hint="restore it (git checkout it), or record the history anew: migrail sum --update",
         ) from None
     if current is None:  # the first sum records the whole history as it stands
-        paths = list(DiskTree().files(config.versions_dir, ".py"))
-    files = {path.name: read_bytes(path) for path in paths if path.name != "__init__.py"}
+        paths = revision_paths(config.versions_dir)
+    files = {revision_key(path, config.versions_dir): read_bytes(path) for path in paths}
     writes.write(sum_path, sums.record(current, files))
 
 

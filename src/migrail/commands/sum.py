@@ -9,6 +9,7 @@ from migrail.core import output
 from migrail.core.files import read_bytes, unwritable
 from migrail.history import sums
 from migrail.history.released import released, update_sum
+from migrail.history.revision_files import by_key
 from migrail.history.revisions import check_versions_folder
 from migrail.history.tree import DiskTree
 
@@ -25,8 +26,7 @@ def sum_command(config: Config, *, update: bool, force: bool, console: Console) 
     if not update:
         return check(config, only="immutable", staged=False, console=console)
     check_versions_folder(config)
-    files = {p.name: content for p, content in DiskTree().files(config.versions_dir, ".py").items()}
-    files.pop("__init__.py", None)
+    files = by_key(DiskTree().revisions(config.versions_dir), config.versions_dir)
     # Not UTF-8 (a bad merge, an editor): what is legible of it still guards released lines.
     text = read_bytes(path).decode(errors="replace") if path.is_file() else None
     updated, forced = update_sum(text, files, released(config), force=force)

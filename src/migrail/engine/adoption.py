@@ -225,13 +225,13 @@ def record_history(config: Config, result: Adoption) -> None:
     from migrail.engine.executor import Executor
     from migrail.engine.models import load_metadata
     from migrail.history import sums
+    from migrail.history.revision_files import by_key
     from migrail.history.revisions import check_versions_folder, short_name
     from migrail.history.snapshot import models_snapshot, snapshot_path
     from migrail.history.tree import DiskTree
 
     check_versions_folder(config)
-    files = {p.name: data for p, data in DiskTree().files(config.versions_dir, ".py").items()}
-    files.pop("__init__.py", None)
+    files = by_key(DiskTree().revisions(config.versions_dir), config.versions_dir)
     path = config.migrations_dir / sums.SUM_FILE
     # An existing record is kept: rewriting it would hide an edit of a released revision.
     if not path.exists() and write_if_changed(path, sums.render_sum(files)):

@@ -69,8 +69,9 @@ def alembic_config(config: Config, **attributes: Any) -> AlembicConfig:
     template = project_template(config)
     written = template.template if template is not None else DEFAULT_TEMPLATE
     cfg.set_main_option("file_template", written.replace("%", "%%"))
-    if "/" in written:  # a template with directories needs Alembic to look into them
-        cfg.set_main_option("recursive_version_locations", "true")
+    # Revisions in subfolders (a template with directories, a folder per release) are part of
+    # the history: migrail reads them all (history.revision_files), and so must Alembic.
+    cfg.set_main_option("recursive_version_locations", "true")
     if not cfg.get_main_option("truncate_slug_length"):
         cfg.set_main_option("truncate_slug_length", "60")
     cfg.attributes.update(attributes)

@@ -11,6 +11,7 @@ from migrail.core.errors import FatalError
 from migrail.core.files import read_bytes
 from migrail.engine.models import importable
 from migrail.engine.usercode import UserExit, user_code
+from migrail.history.revision_files import revision_paths
 from migrail.history.revisions import check_versions_folder
 
 if TYPE_CHECKING:
@@ -103,10 +104,7 @@ def _check_revision_files(config: Config) -> None:
     UTF-16) and a header value of the wrong type (``revision = 6``). And a revision file of
     many megabytes is data, not a migration: loading it would take long and much memory,
     on every command (the hooks too)."""
-    versions = config.versions_dir
-    for path in sorted(versions.glob("*.py")) if versions.is_dir() else ():
-        if path.name.startswith((".", "_")):
-            continue  # as Alembic: an editor's lock file (.#x.py), __init__.py
+    for path in revision_paths(config.versions_dir):  # in subfolders too, as Alembic loads them
         try:
             size = path.stat().st_size
             content = b"" if size > MAX_REVISION_BYTES else path.read_bytes()
@@ -156,8 +154,10 @@ def _history_error(exc: Exception, versions: Path) -> FatalError:
 
     found = re.search(r"Could not determine revision id from filename (.+?\.py)", str(exc))
     if found:
+        # Alembic names the file alone; it may be in a subfolder.
+        named = [path for path in revision_paths(versions) if path.name == found.group(1)]
         return FatalError(
-            f"{versions / found.group(1)} declares no revision id "
+            f"{named[0] if len(named) == 1 else versions / found.group(1)} declares no revision id "
             "(an empty or unfinished revision file)",
             hint="give it revision = '<id>' and down_revision, or delete it",
         )

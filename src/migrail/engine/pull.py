@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migrail.core.errors import FatalError
+from migrail.history.revision_files import revision_paths
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -77,7 +78,7 @@ def refuse_existing(config: Config, path: Path) -> None:
             f"pull is refused: {config.shown(path)} exists, and pull does not overwrite models",
             hint="move it away (or name another module with --models), then pull again",
         )
-    revisions = [file for file in config.versions_dir.glob("*.py") if file.name != "__init__.py"]
+    revisions = revision_paths(config.versions_dir)
     if revisions or (config.migrations_dir / "migrail.sum").exists():
         raise FatalError(
             f"pull is refused: {config.shown(config.migrations_dir)} already has a migration "

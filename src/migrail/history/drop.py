@@ -15,6 +15,7 @@ from migrail.core.files import read_text
 from migrail.core.writes import all_or_nothing
 from migrail.history import graph, sums
 from migrail.history.released import released
+from migrail.history.revision_files import revision_key
 from migrail.history.snapshot import snapshot_path
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ def drop_revision(config: Config, header: graph.Header) -> list[Path]:
     with all_or_nothing() as writes:
         for path in paths:
             writes.remove(path)
-        if recorded.pop(header.path.name, None) is not None:
+        if recorded.pop(revision_key(header.path, config.versions_dir), None) is not None:
             writes.write(sum_path, sums.render_digests(recorded))
             paths.append(sum_path)
     return paths
@@ -73,7 +74,7 @@ def _find(config: Config, headers: list[graph.Header], wanted: str) -> graph.Hea
 
 def _refuse_released(config: Config, header: graph.Header) -> None:
     state = released(config)
-    if not state.is_released(header.path.name):
+    if not state.is_released(revision_key(header.path, config.versions_dir)):
         return
     where = (
         f"it is on {state.base}"

@@ -103,12 +103,13 @@ def relative_stem(path: Path, versions_dir: Path) -> str:
 
 def name_fits(stem: str, rev: str, template: str | None) -> bool:
     """Whether ``stem`` (see ``relative_stem``) names revision ``rev``: migrail's ``<rev>_<slug>``
-    or ``<rev>``, or what ``template`` gives it."""
+    or ``<rev>``, or what ``template`` gives it, folders and all or (a file moved by hand into
+    a folder per release, say) the file name alone."""
     base = stem.rsplit("/", 1)[-1]
     if base == rev or base.startswith(f"{rev}_"):
         return True
     pattern = stem_pattern(template, rev) if template else None
-    return pattern is not None and pattern.fullmatch(stem) is not None
+    return pattern is not None and any(pattern.fullmatch(name) for name in (stem, base))
 
 
 def with_id(stem: str, rev: str | None) -> str:
@@ -130,10 +131,11 @@ def renamed(path: Path, versions_dir: Path, old: str, new: str, template: str | 
     if old and (base == old or base.startswith(f"{old}_")):
         return path.with_name(f"{new}{base[len(old) :]}.py")
     pattern = stem_pattern(template, old) if template and old else None
-    found = pattern.fullmatch(stem) if pattern is not None else None
-    if found is not None:
-        start, end = found.span("rev")
-        offset = len(stem) - len(base)  # the template may put directories before the name
-        if start >= offset:
+    # The template may put directories before the name, or the file may sit in a folder the
+    # template does not name (moved there by hand): the name alone then.
+    for named, offset in ((stem, len(stem) - len(base)), (base, 0)):
+        found = pattern.fullmatch(named) if pattern is not None else None
+        if found is not None and found.start("rev") >= offset:
+            start, end = found.span("rev")
             return path.with_name(f"{base[: start - offset]}{new}{base[end - offset :]}.py")
     return path.with_name(f"{new}_{base}.py")

@@ -127,10 +127,10 @@ def misdeclared(source: str) -> tuple[int, str] | None:
 
 
 def read_headers(versions: Path) -> list[Header]:
-    """Every revision file under ``versions`` (Alembic's layout: ``*.py``, not ``__init__``)."""
-    return [
-        read_header(path) for path in sorted(versions.glob("*.py")) if path.name != "__init__.py"
-    ]
+    """Every revision file under ``versions``, at any depth (``revision_files``)."""
+    from migrail.history.revision_files import revision_paths
+
+    return [read_header(path) for path in revision_paths(versions)]
 
 
 def heads(headers: Iterable[Header]) -> list[Header]:

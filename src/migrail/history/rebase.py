@@ -20,6 +20,7 @@ from migrail.core.config import Config
 from migrail.core.errors import FatalError
 from migrail.history import file_names, graph, sums
 from migrail.history.naming import SEQUENCE_WIDTH, following
+from migrail.history.revision_files import is_revision_file, revision_key
 from migrail.history.snapshot import SNAPSHOT_DIR
 
 
@@ -37,14 +38,18 @@ def plan_rebase(config: Config, onto: str) -> list[Move]:
     """What ``rebase`` would do: this branch's revisions, renumbered after ``onto``'s head."""
     headers = graph.read_headers(config.versions_dir)
     theirs_names = _files_at(config, onto)
-    here = {header.path.name for header in headers}
+
+    def key(header: graph.Header) -> str:
+        return revision_key(header.path, config.versions_dir)
+
+    here = {key(header) for header in headers}
     if missing := sorted(theirs_names - here):
         raise FatalError(
             f"{onto} has revisions this checkout does not: {', '.join(missing)}",
             hint=f"merge it first (git merge {onto}), then: migrail rebase --onto {onto}",
         )
-    theirs = [header for header in headers if header.path.name in theirs_names]
-    ours = [header for header in headers if header.path.name not in theirs_names]
+    theirs = [header for header in headers if key(header) in theirs_names]
+    ours = [header for header in headers if key(header) not in theirs_names]
     tips = graph.heads(theirs)
     if len(tips) != 1:
         raise FatalError(
@@ -87,7 +92,10 @@ def apply_rebase(config: Config, onto: str, moves: list[Move]) -> None:
         # head's from the models, which now hold both branches.
         (config.migrations_dir / SNAPSHOT_DIR / f"{move.old.path.stem}.sql").unlink(missing_ok=True)
     theirs_sum = _file_at(config, onto, config.migrations_dir / sums.SUM_FILE)
-    ours = {move.new_path.name: move.new_path.read_bytes() for move in moves}
+    ours = {
+        revision_key(move.new_path, config.versions_dir): move.new_path.read_bytes()
+        for move in moves
+    }
     (config.migrations_dir / sums.SUM_FILE).write_text(sums.record(theirs_sum, ours))
 
 
@@ -143,14 +151,14 @@ def _files_at(config: Config, ref: str) -> set[str]:
     relative = config.versions_dir.resolve().relative_to(top)
     try:
         listed = proc.run(
-            ["git", "-C", top, "ls-tree", "-z", "--name-only", f"{ref}:{relative.as_posix()}"]
+            ["git", "-C", top, "ls-tree", "-r", "-z", "--name-only", f"{ref}:{relative.as_posix()}"]
         )
     except FatalError:
         raise FatalError(
             f"{ref!r} is not a branch or commit with {relative}",
             hint="name the branch to rebase onto: --onto main",
         ) from None
-    return {name for name in listed.split("\0") if name.endswith(".py")}
+    return {name for name in listed.split("\0") if is_revision_file(name)}
 
 
 def _file_at(config: Config, ref: str, path: Path) -> str | None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from migrail.core import proc
 from migrail.core.errors import FatalError
 from migrail.history import sums
+from migrail.history.revision_files import is_revision_file
 from migrail.history.tree import parse_batch
 
 if TYPE_CHECKING:
@@ -26,8 +27,8 @@ DEFAULT_BASES = ("origin/main", "main", "origin/master", "master")
 
 @dataclass(frozen=True)
 class Released:
-    """The revision files at the fork point from the base branch, by file name (``None``:
-    every revision file counts as released)."""
+    """The revision files at the fork point from the base branch, by key (their path under
+    ``versions/``, see ``revision_files``; ``None``: every revision file counts as released)."""
 
     base: str | None
     files: dict[str, bytes] | None
@@ -58,15 +59,16 @@ def released(config: Config) -> Released:
     except FatalError:
         return Released(base, None)  # no commit yet, or unrelated histories: all released
     folder = config.versions_dir.resolve().relative_to(top).as_posix()
-    listed = _git(top, "ls-tree", "-z", "--name-only", fork, f"{folder}/")
-    paths = [path for path in listed.split("\0") if _is_revision(path)]
+    listed = _git(top, "ls-tree", "-r", "-z", "--name-only", fork, f"{folder}/")
+    keys = {path: path.removeprefix(f"{folder}/") for path in listed.split("\0") if path}
+    paths = [path for path, key in keys.items() if is_revision_file(key)]
     specs = "".join(f"{fork}:{path}\n" for path in paths).encode()
     output = proc.run_bytes(["git", "-C", top, "cat-file", "--batch"], stdin=specs)
     contents = parse_batch(output, len(paths)) if paths else []
     return Released(
         base,
         {
-            path.rpartition("/")[2]: content
+            keys[path]: content
             for path, content in zip(paths, contents, strict=True)
             if content is not None
         },
@@ -99,11 +101,6 @@ def _has(top: Path, ref: str) -> bool:
     except FatalError:
         return False
     return True
-
-
-def _is_revision(path: str) -> bool:
-    name = path.rpartition("/")[2]
-    return name.endswith(".py") and name != "__init__.py" and not name.startswith(".")
 
 
 def _git(root: Path, *args: str) -> str:

@@ -5,6 +5,9 @@ the check until the sum is deliberately refreshed (``migrail sum --update --forc
 of revisions only this branch has follow their files. The total sits on the last line, so two
 branches that each add a revision both change the end of the file and git reports a conflict
 when they meet, instead of a second head turning up later (as Atlas's atlas.sum does).
+
+Files are recorded by their path under ``versions/`` (``revision_files.revision_key``): a file
+at the top level by its bare name, as every sum before subfolders were read.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ def digest(content: bytes) -> str:
 
 
 def render_sum(files: Mapping[str, bytes]) -> str:
-    """The sum file for revision files by name: one sorted line each, then the total."""
+    """The sum file for revision files by key: one sorted line each, then the total."""
     return render_digests({name: digest(content) for name, content in files.items()})
 
 
@@ -46,13 +49,13 @@ def record(text: str | None, files: Mapping[str, bytes]) -> str:
 
 
 def render_digests(digests: Mapping[str, str]) -> str:
-    """The sum file for digests by file name."""
+    """The sum file for digests by key."""
     body = "".join(f"{name} {value}\n" for name, value in sorted(digests.items()))
     return f"{body}{_TOTAL} {digest(body.encode())}\n"
 
 
 def parse_sum(text: str) -> tuple[dict[str, str], str | None, str]:
-    """Recorded digests by file name, the recorded total, and the text the total covers."""
+    """Recorded digests by key, the recorded total, and the text the total covers."""
     recorded: dict[str, str] = {}
     total = None
     body = []

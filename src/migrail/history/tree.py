@@ -11,11 +11,12 @@ from typing import Protocol
 
 from migrail.core import proc
 from migrail.core.files import read_bytes
+from migrail.history.revision_files import is_revision_file, revision_paths
 
 
 class Tree(Protocol):
-    def files(self, directory: Path, suffix: str) -> dict[Path, bytes]:
-        """Files directly under ``directory`` ending in ``suffix``, by path."""
+    def revisions(self, versions: Path) -> dict[Path, bytes]:
+        """The revision files under ``versions``, at any depth (``revision_files``), by path."""
         ...
 
     def read(self, path: Path) -> bytes | None:
@@ -41,9 +42,8 @@ class DiskTree:
     skipped, as Alembic and Python's imports skip them; any other file that cannot be read is
     a FatalError naming it."""
 
-    def files(self, directory: Path, suffix: str) -> dict[Path, bytes]:
-        found = sorted(directory.glob(f"*{suffix}"))
-        return {path: read_bytes(path) for path in found if not path.name.startswith(".")}
+    def revisions(self, versions: Path) -> dict[Path, bytes]:
+        return {path: read_bytes(path) for path in revision_paths(versions)}
 
     def read(self, path: Path) -> bytes | None:
         return read_bytes(path) if path.exists() or path.is_symlink() else None
@@ -70,13 +70,11 @@ class StagedTree:
     def __init__(self, root: Path) -> None:
         self.top = Path(proc.run(["git", "-C", root, "rev-parse", "--show-toplevel"]).strip())
 
-    def files(self, directory: Path, suffix: str) -> dict[Path, bytes]:
-        listed = proc.run(["git", "-C", self.top, "ls-files", "-z", "--cached", "--", directory])
-        paths = [
-            self.top / name
-            for name in listed.split("\0")
-            if name.endswith(suffix) and (self.top / name).parent == directory.resolve()
-        ]
+    def revisions(self, versions: Path) -> dict[Path, bytes]:
+        listed = proc.run(["git", "-C", self.top, "ls-files", "-z", "--cached", "--", versions])
+        inside = versions.resolve()
+        found = [self.top / name for name in listed.split("\0") if name]
+        paths = [path for path in found if is_revision_file(path.relative_to(inside).as_posix())]
         contents = zip(paths, self._contents(paths), strict=True)
         return {path: content for path, content in contents if content is not None}
 

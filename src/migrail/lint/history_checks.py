@@ -18,6 +18,7 @@ from migrail.core.files import unwritable
 from migrail.history import branches, graph, sums
 from migrail.history.file_names import with_id
 from migrail.history.released import judge_sum, released
+from migrail.history.revision_files import by_key, revision_key
 from migrail.lint.findings import Finding
 
 if TYPE_CHECKING:
@@ -89,17 +90,13 @@ def immutable(config: Config, tree: Tree) -> list[Finding]:
 
 
 def _revision_files(config: Config, tree: Tree) -> dict[str, bytes]:
-    files = {path.name: content for path, content in tree.files(config.versions_dir, ".py").items()}
-    files.pop("__init__.py", None)
-    return files
+    return by_key(tree.revisions(config.versions_dir), config.versions_dir)
 
 
 def _headers(config: Config, tree: Tree) -> list[graph.Header]:
-    files = tree.files(config.versions_dir, ".py")
+    files = tree.revisions(config.versions_dir)
     return [
-        graph.read_header(path, content.decode(errors="replace"))
-        for path, content in files.items()
-        if path.name != "__init__.py"
+        graph.read_header(path, content.decode(errors="replace")) for path, content in files.items()
     ]
 
 
@@ -234,7 +231,7 @@ def lint(config: Config, tree: Tree) -> list[Finding]:
         state = released(config)
         return [
             _note(config, f"lint/{f.rule}", f"{_where(linted, f)}: {f.message} (released)")
-            if state.in_baseline(f.path.name, f.path.read_bytes())
+            if state.in_baseline(revision_key(f.path, linted.versions_dir), f.path.read_bytes())
             else Finding(
                 rule=f"lint/{f.rule}",
                 severity="error",

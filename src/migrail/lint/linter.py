@@ -182,6 +182,7 @@ def _sql_files(executor: Executor, report: LintReport, fix: bool) -> list[Findin
     warning per old revision would bury the new ones.
     """
     from migrail.history.released import released
+    from migrail.history.revision_files import revision_key
 
     state = released(executor.config)
     findings = []
@@ -204,7 +205,9 @@ def _sql_files(executor: Executor, report: LintReport, fix: bool) -> list[Findin
                 f"{_relative(path, executor.config.root)} no longer says what the revision runs"
             )
             findings.append(own_finding(revision, "stale-sql-file", message, help=_FIX_SQL))
-        elif not state.known_released(Path(revision.path).name):
+        elif not state.known_released(
+            revision_key(Path(revision.path), executor.config.versions_dir)
+        ):
             message = f"{_relative(path, executor.config.root)} does not exist"
             findings.append(
                 own_finding(

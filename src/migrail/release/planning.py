@@ -194,14 +194,16 @@ def _unmerged(executor: Executor, live: LiveDatabase) -> list[str]:
     """The revisions this plan applies that the base branch does not have (none where git
     cannot tell): the approver should know a branch is being released."""
     from migrail.history.released import released
+    from migrail.history.revision_files import revision_key
 
     if live.move.direction != UPGRADE:
         return []
     state = released(executor.config)
     if state.files is None:
         return []
+    versions = executor.config.versions_dir
     return [
         display_name(piece.revision)
         for piece in live.pieces
-        if not state.known_released(Path(piece.revision.path).name)
+        if not state.known_released(revision_key(Path(piece.revision.path), versions))
     ]

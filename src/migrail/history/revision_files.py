@@ -1,0 +1,73 @@
+"""Which files under ``versions/`` are revision files, and the key each is known by.
+
+Alembic reads ``versions/`` at any depth when ``recursive_version_locations`` is on (migrail
+always turns it on), and projects use it: a folder per year (a ``file_template`` such as
+``%(year)d/%(year)d_%(month).2d_%(rev)s_%(slug)s``) or per release. Every part of migrail that
+lists revisions (the graph, the sum, released or not, the staged hooks) asks here, so that none
+of them judges the top level alone and passes a history it did not read.
+
+A revision's key is its path relative to ``versions/`` (``2024/2024_03_04_ab12_x.py``): a file
+at the top level keeps its bare name, as ``migrail.sum`` has always recorded it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+SKIPPED_FOLDER = "__pycache__"
+
+
+def is_revision_file(relative: str) -> bool:
+    """Whether ``relative`` (a path under ``versions/``, ``/``-separated) is a revision file: a
+    ``.py`` file other than ``__init__.py``, with nothing hidden (an editor's ``.#x.py``, a
+    ``.ipynb_checkpoints`` folder) and no ``__pycache__`` on its way."""
+    parts = relative.split("/")
+    return (
+        parts[-1].endswith(".py")
+        and parts[-1] != "__init__.py"
+        and not any(part.startswith(".") or part == SKIPPED_FOLDER for part in parts)
+    )
+
+
+def revision_paths(versions: Path) -> list[Path]:
+    """Every revision file under ``versions``, at any depth, in the order of their keys.
+
+    A folder named like a revision file (``0002_x.py/``) is listed, not entered: it stands
+    where a file should be, and reading it says so."""
+    if not versions.is_dir():
+        return []
+    found: list[tuple[str, Path]] = []
+    for folder, folders, names in os.walk(versions):
+        misplaced = [name for name in folders if name.endswith(".py")]
+        folders[:] = [
+            name
+            for name in folders
+            if not name.startswith(".") and name != SKIPPED_FOLDER and name not in misplaced
+        ]
+        inside = os.path.relpath(folder, versions)
+        prefix = "" if inside == "." else inside.replace(os.sep, "/") + "/"
+        found += [
+            (prefix + name, Path(folder, name))
+            for name in [*names, *misplaced]
+            if is_revision_file(prefix + name)
+        ]
+    return [path for _, path in sorted(found)]
+
+
+def revision_key(path: Path, versions: Path) -> str:
+    """``2024/x.py`` for ``versions/2024/x.py``, ``x.py`` for ``versions/x.py``: what the sum
+    and the base branch's listing know the file by. Alembic hands over resolved paths, so
+    both are compared resolved when the plain ones do not nest."""
+    for inner, outer in ((path, versions), (path.resolve(), versions.resolve())):
+        try:
+            return inner.relative_to(outer).as_posix()
+        except ValueError:
+            continue
+    return path.name
+
+
+def by_key(files: Mapping[Path, bytes], versions: Path) -> dict[str, bytes]:
+    """Revision files' contents by their keys (``revision_key``)."""
+    return {revision_key(path, versions): content for path, content in files.items()}
