@@ -71,3 +71,15 @@ def test_this_repository_needs_a_second_person_to_approve_a_plan() -> None:
     config = load_config(REPO)
     assert config.four_eyes is True
     assert config.environment("production").protected is True
+
+
+def test_what_a_release_writes_is_not_committed_by_accident() -> None:
+    import subprocess
+
+    from testing.projects import REPO
+
+    names = ["plan.json", "plan.md", "plan.approval.json", "report.md"]
+    done = subprocess.run(
+        ["git", "check-ignore", *names], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    assert done.stdout.split() == names
