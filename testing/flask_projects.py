@@ -65,15 +65,17 @@ def flask(project: Path, app_url: URL, *args: str) -> subprocess.CompletedProces
     )
 
 
-def flask_project(root: Path, app_url: URL, *init_args: str) -> Path:
-    """A ``shop`` app (its factory found through ``.flaskenv``), ``flask db init`` (with
-    ``init_args``, ``--multidb`` say), and its first revision from ``flask db migrate`` against
-    the database at ``app_url``."""
+def flask_project(root: Path, app_url: URL, *init_args: str, wsgi: bool = False) -> Path:
+    """A ``shop`` app (its factory named by ``.flaskenv``; with ``wsgi``, an ``app`` made in
+    ``wsgi.py`` beside the package), ``flask db init`` (with ``init_args``, ``--multidb`` say),
+    and its first revision from ``flask db migrate`` against the database at ``app_url``."""
     package = root / "shop"
     package.mkdir(parents=True)
     (package / "__init__.py").write_text(APP)
     (package / "models.py").write_text(MODELS)
-    (root / ".flaskenv").write_text("FLASK_APP=shop:create_app\n")
+    if wsgi:
+        (root / "wsgi.py").write_text("from shop import create_app\n\napp = create_app()\n")
+    (root / ".flaskenv").write_text(f"FLASK_APP={'wsgi.py' if wsgi else 'shop:create_app'}\n")
     for args in (("db", "init", *init_args), ("db", "migrate", "-m", "create items")):
         done = flask(root, app_url, *args)
         assert done.returncode == 0, done.stderr

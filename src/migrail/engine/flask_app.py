@@ -64,7 +64,8 @@ def make_app(root: Path, spec: str) -> Any:
         raise FatalError(
             f"making the Flask app {spec!r} ({SETTING}) failed: {type(exc).__name__}: {exc}"
             + (f" {where}" if where else ""),
-            hint="fix the app factory, or point flask_app at one that needs no arguments",
+            hint="migrail makes the app as `flask db` does: give the factory what it needs "
+            f"(its environment variables), or point {SETTING} at an app that is made as is",
         ) from None
     if found is None:
         raise FatalError(f"{module_name} has no {attribute!r} ({SETTING} = {spec!r})", hint=HINT)

@@ -57,7 +57,7 @@ def find_settings(root: Path) -> tuple[str, str, str | None]:
     Flask-SQLAlchemy instance. The app is made here, so that one that cannot be is said now."""
     spec, found = find_app(root)
     db = migrate_db(make_app(root, spec), spec)
-    return spec, found, metadata_of(db, spec)
+    return spec, found, metadata_of(db, root)
 
 
 def find_migrations(root: Path) -> str | None:
@@ -159,14 +159,15 @@ def _module(root: Path, path: Path) -> str:
     return ".".join(parts)
 
 
-def metadata_of(db: Any, spec: str) -> str | None:
-    """``module:name.metadata`` for the Flask-SQLAlchemy instance ``db``: a models module that
-    holds it first (importing it imports the models), else the module that made it."""
-    top = spec.partition(":")[0].partition(".")[0]
+def metadata_of(db: Any, root: Path) -> str | None:
+    """``module:name.metadata`` for the Flask-SQLAlchemy instance ``db``, from the project's
+    own modules that hold it: a models module first (importing it imports the models), else
+    the one closest to the top."""
+    project = root.resolve()
     found = [
         (name, attribute)
         for name, module in list(sys.modules.items())
-        if (name == top or name.startswith(f"{top}.")) and module is not None
+        if _inside(module, project)
         for attribute, value in list(vars(module).items())
         if value is db and attribute.isidentifier()
     ]
@@ -182,3 +183,10 @@ def metadata_of(db: Any, spec: str) -> str | None:
         ),
     )
     return f"{name}:{attribute}.metadata"
+
+
+def _inside(module: object, project: Path) -> bool:
+    file = getattr(module, "__file__", None)
+    if not isinstance(file, str) or "site-packages" in file:
+        return False
+    return Path(file).resolve().is_relative_to(project)
