@@ -224,3 +224,43 @@ def test_init_says_what_to_set_when_no_flask_app_is_found(
     ) in err
     assert "Traceback" not in err
     assert tree(project) == before
+
+
+def test_a_revision_that_uses_the_apps_own_session_fails_and_names_op_get_bind(
+    home: Path,
+    database_url: URL,
+    pg_server: Server,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``db.session`` in a revision would reach the app's configured database, not the one
+    migrail locked: refused, and rolled back."""
+    project = flask_project(home / "shop_app", database_url)
+    never = database_url.set(database=NEVER_CREATED)
+    monkeypatch.chdir(project)
+    monkeypatch.setenv(URL_VARIABLE, address(never))
+    assert main(["init"]) == 0
+    done = flask(project, never, "db", "revision", "-m", "upper names")
+    assert done.returncode == 0, done.stderr
+    [path] = (project / "migrations" / "versions").glob("*_upper_names.py")
+    path.write_text(
+        path.read_text().replace(
+            "def upgrade():\n    pass",
+            "def upgrade():\n    from shop import db\n\n"
+            "    db.session.execute(sa.text('UPDATE items SET name = upper(name)'))\n"
+            "    db.session.commit()",
+        )
+    )
+    capsys.readouterr()
+
+    with pg_server.database() as development:
+        monkeypatch.setenv("DATABASE_URL", development.render_as_string(hide_password=False))
+        assert main(["migrate"]) == 1
+        err = " ".join(capsys.readouterr().err.split())
+        assert (
+            "the Flask app's own engine (its SQLALCHEMY_DATABASE_URI) was asked to connect: "
+            "under migrail, revisions run on migrail's connection only; use op.get_bind()"
+        ) in err
+        [first] = (project / "migrations" / "versions").glob("*_create_items.py")
+        assert version(development) == [first.name.partition("_")[0]]
+    assert NEVER_CREATED not in database_names(pg_server.admin_url)

@@ -73,8 +73,37 @@ def make_app(root: Path, spec: str) -> Any:
         raise FatalError(
             f"{spec} ({SETTING}) gave a {type(app).__name__}, not a Flask app", hint=HINT
         )
+    _refuse_own_engines(app)
     _made[key] = (module, app)
     return app
+
+
+class AppEngineUsed(RuntimeError):
+    """The app's own engine was about to connect, in a migrail run: to the app's configured
+    database (maybe a real one), not the database migrail locked and set up."""
+
+
+def _refused(*_: Any) -> None:
+    raise AppEngineUsed(
+        "the Flask app's own engine (its SQLALCHEMY_DATABASE_URI) was asked to connect: under "
+        "migrail, revisions run on migrail's connection only; use op.get_bind() (or "
+        "Session(bind=op.get_bind())) rather than db.session or db.engine"
+    )
+
+
+def _refuse_own_engines(app: Any) -> None:
+    """Flask-SQLAlchemy's engines, closed and made to refuse any new connection in this
+    process: env.py only reads the app's URL, and a revision that reaches for ``db.session``
+    must fail rather than change the app's database behind migrail's back."""
+    from sqlalchemy import event
+
+    state = app.extensions.get("migrate")
+    with app.app_context():
+        engines = getattr(getattr(state, "db", None), "engines", None)
+        for engine in dict(engines or {}).values():
+            engine.dispose()  # a connection the factory itself made is not reused either
+            if not event.contains(engine, "do_connect", _refused):
+                event.listen(engine, "do_connect", _refused)
 
 
 def is_app(value: object) -> bool:
