@@ -25,8 +25,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:'get_engine' is deprecated:Depre
 
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Where the project is made; the app's modules are forgotten afterwards. The app's own
-    database is one that does not exist: migrail must never connect to it."""
+    """Where the project is made; the app's modules are forgotten afterwards."""
+    monkeypatch.delenv("FLASK_APP", raising=False)  # the project's .flaskenv names it
     yield tmp_path
     _forget_app()
     sys.path[:] = [entry for entry in sys.path if not entry.startswith(str(tmp_path))]
@@ -57,7 +57,10 @@ def test_init_adopts_a_flask_migrate_project_and_flask_db_still_works(
     env_py = project / "migrations" / "env.py"
     original_env = env_py.read_text()
     monkeypatch.chdir(project)
-    monkeypatch.setenv(URL_VARIABLE, address(database_url.set(database=NEVER_CREATED)))
+    monkeypatch.delenv(URL_VARIABLE, raising=False)
+    # Read while the app is made, as `flask` reads it; never exported to migrail's process.
+    never = address(database_url.set(database=NEVER_CREATED))
+    (project / ".env").write_text(f"{URL_VARIABLE}={never}\n")
 
     assert main(["init"]) == 0
     err = capsys.readouterr().err
@@ -104,6 +107,7 @@ def test_init_adopts_a_flask_migrate_project_and_flask_db_still_works(
         assert main(["check"]) == 0, capsys.readouterr().err
 
     assert NEVER_CREATED not in database_names(pg_server.admin_url)
+    assert URL_VARIABLE not in os.environ
     upgrade = flask(project, database_url, "db", "upgrade")
     assert upgrade.returncode == 0, upgrade.stderr
     current = flask(project, database_url, "db", "current")

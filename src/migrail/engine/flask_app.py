@@ -11,9 +11,12 @@ edited by ``migrail init``, takes migrail's connection, and the app's URL is onl
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
 import sys
 import traceback
+from collections.abc import Iterator
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -50,7 +53,7 @@ def make_app(root: Path, spec: str) -> Any:
         return _made[key][1]
     importable(root)
     try:
-        with user_code(root):
+        with user_code(root), _flask_dotenv(root):
             module = importlib.import_module(module_name)
             found = getattr(module, attribute, None)
             app = found() if callable(found) and not is_app(found) else found
@@ -76,6 +79,26 @@ def make_app(root: Path, spec: str) -> Any:
     _refuse_own_engines(app)
     _made[key] = (module, app)
     return app
+
+
+@contextlib.contextmanager
+def _flask_dotenv(root: Path) -> Iterator[None]:
+    """While the app is made, the variables ``flask`` would load for it: ``.env``, then
+    ``.flaskenv``, neither over what is set. Only then: migrail reads its own URLs from these
+    files per environment, and must not find one exported by the app's making."""
+    from dotenv import dotenv_values
+
+    before = dict(os.environ)
+    for name in (".env", ".flaskenv"):
+        if (root / name).is_file():
+            for key, value in dotenv_values(root / name).items():
+                if value is not None:
+                    os.environ.setdefault(key, value)
+    try:
+        yield
+    finally:
+        for key in set(os.environ) - set(before):
+            del os.environ[key]
 
 
 class AppEngineUsed(RuntimeError):

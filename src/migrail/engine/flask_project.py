@@ -3,7 +3,7 @@ the Flask-SQLAlchemy models.
 
 ``flask db init`` puts ``alembic.ini`` inside the migrations folder (Flask-Migrate sets
 ``script_location`` in code), and its env.py reads ``current_app``. The app is looked for as
-``flask`` looks for it, kept simple and said: ``FLASK_APP`` (the environment, then
+``flask`` looks for it, kept simple and said: ``FLASK_APP`` (the environment, ``.env``, then
 ``.flaskenv``), else a ``create_app`` factory or an ``app`` in ``app.py``, ``wsgi.py`` or a
 package's ``__init__.py``.
 """
@@ -20,36 +20,37 @@ from migrail.core.errors import FatalError
 from migrail.engine.flask_app import HINT, SETTING, make_app, migrate_db
 
 _APP_FILES = ("app.py", "wsgi.py")
+_ENVS = (".env", ".flaskenv")
 
 
 def reads_current_app(source: str) -> bool:
     """env.py is Flask-Migrate's: it imports ``current_app`` from ``flask``."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return False
     return any(
         isinstance(node, ast.ImportFrom)
         and node.module == "flask"
         and any(alias.name == "current_app" for alias in node.names)
-        for node in ast.walk(tree)
+        for node in _nodes(source)
     )
 
 
 def migrates_several(source: str) -> bool:
     """env.py runs the history once per database (``run_migrations(engine_name=...)``), as
     Flask-Migrate's multidb template (``flask db init --multidb``) does."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return False
     return any(
         isinstance(node, ast.Call)
         and isinstance(node.func, ast.Attribute)
         and node.func.attr == "run_migrations"
         and any(keyword.arg == "engine_name" for keyword in node.keywords)
-        for node in ast.walk(tree)
+        for node in _nodes(source)
     )
+
+
+def _nodes(source: str) -> list[ast.AST]:
+    """Every node of ``source``; none when it does not parse (Alembic will say why)."""
+    try:
+        return list(ast.walk(ast.parse(source)))
+    except SyntaxError:
+        return []
 
 
 def find_settings(root: Path) -> tuple[str, str, str | None]:
@@ -79,9 +80,9 @@ def find_app(root: Path) -> tuple[str, str]:
     """``module:attribute`` of the project's Flask app, and where that was found."""
     from dotenv import dotenv_values
 
-    for value, source in (
+    for value, source in (  # flask's own order: the environment, then .env, then .flaskenv
         (os.environ.get("FLASK_APP"), "FLASK_APP"),
-        (dotenv_values(root / ".flaskenv").get("FLASK_APP"), "FLASK_APP in .flaskenv"),
+        *((dotenv_values(root / name).get("FLASK_APP"), f"FLASK_APP in {name}") for name in _ENVS),
     ):
         if value:
             return _from_flask_app(root, value, source), source
