@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
 from migrail.core.errors import FatalError
-from migrail.engine.environment import EnvRefused, in_app
+from migrail.engine.environment import EnvRefused, in_app, kept_logging
 from migrail.engine.steps import describe_error
 from migrail.engine.usercode import UserExit, user_code
 from migrail.history.revisions import display_name
@@ -167,6 +167,7 @@ def render_downgrade(executor: Executor, start: str, target: str | None) -> list
         with (
             user_code(executor.config.root),
             in_app(executor.config),
+            kept_logging(),
             EnvironmentContext(
                 cfg,
                 script,
