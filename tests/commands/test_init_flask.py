@@ -268,3 +268,28 @@ def test_a_revision_that_uses_the_apps_own_session_fails_and_names_op_get_bind(
         [first] = (project / "migrations" / "versions").glob("*_create_items.py")
         assert version(development) == [first.name.partition("_")[0]]
     assert NEVER_CREATED not in database_names(pg_server.admin_url)
+
+
+def test_a_planned_downgrade_renders_through_the_adopted_env_py(
+    home: Path,
+    database_url: URL,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``plan --to`` renders the downgrade offline with the project's env.py: in the app's
+    context, each revision's SQL found, and Alembic's log lines kept out of the output."""
+    project = flask_project(home / "shop_app", database_url)
+    monkeypatch.chdir(project)
+    monkeypatch.setenv(URL_VARIABLE, address(database_url.set(database=NEVER_CREATED)))
+    assert main(["init"]) == 0
+    upgrade = flask(project, database_url, "db", "upgrade")  # the database, as the app made it
+    assert upgrade.returncode == 0, upgrade.stderr
+    monkeypatch.setenv("PRODUCTION_DATABASE_URL", database_url.render_as_string())
+    capsys.readouterr()
+
+    assert main(["plan", "--env", "production", "--to", "base"]) == 0
+    out, err = capsys.readouterr()
+    assert "INFO" not in out + err
+    [revision] = (project / "migrations" / "versions").glob("*_create_items.py")
+    assert f"planned undoing {revision.stem} for production" in err
+    assert "DROP TABLE items;" in (project / "plan.md").read_text()
