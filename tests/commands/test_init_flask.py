@@ -140,18 +140,19 @@ def test_the_commit_hooks_run_a_flask_app_made_in_wsgi_py(
     git(project, "add", "-A")
 
     migrail = Path(sys.executable).parent / "migrail"  # not python -m: that adds the folder
-    hook = subprocess.run(  # as pre-commit runs it: a new process, the project not on its path
-        [str(migrail), "check", "--staged"],
-        cwd=project,
-        # Only the migrail under test on the path: the project is not.
-        env={**os.environ, "PYTHONPATH": str(Path(migrail_package.__file__).parents[1])},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert hook.returncode == 0, hook.stderr
-    assert "the staged history is sound" in hook.stderr
+    for check in ("single-head", "immutable", "schema-sync", "lint"):  # .pre-commit-hooks.yaml
+        hook = subprocess.run(  # as pre-commit runs each: a new process, the project not on
+            [str(migrail), "check", "--staged", "--only", check],  # its path
+            cwd=project,
+            # Only the migrail under test on the path.
+            env={**os.environ, "PYTHONPATH": str(Path(migrail_package.__file__).parents[1])},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert hook.returncode == 0, hook.stderr
+        assert "the staged history is sound" in hook.stderr
 
 
 def test_init_refuses_flask_migrates_multidb_template(

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 SETTING = "[tool.migrail] flask_app"
 HINT = (
     f'set {SETTING} in pyproject.toml to your app factory or app, e.g. "yourapp:create_app" '
-    "(`migrail init` also reads FLASK_APP, from the environment or .flaskenv)"
+    "(`migrail init` also reads FLASK_APP: the environment, .env, .flaskenv)"
 )
 
 # (project root, spec) -> the module the app came from, and the app: made again only when that
