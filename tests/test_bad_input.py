@@ -290,8 +290,9 @@ CASES: list[tuple[str, list[str], Setup, str]] = [
         ["status"],
         _edit("pyproject.toml", 'migrations = "migrations"', 'migration = "migrations"'),
         "error: unknown key(s) in [tool.migrail]: migration\n"
-        "hint: known keys: base_branch, default_environment, environments, four_eyes, lint, "
-        "lock_retries, lock_timeout, metadata, migrations, revision_naming, statement_timeout\n",
+        "hint: known keys: base_branch, default_environment, environments, flask_app, four_eyes, "
+        "lint, lock_retries, lock_timeout, metadata, migrations, revision_naming, "
+        "statement_timeout\n",
     ),
     (
         "unknown revision naming",

@@ -36,6 +36,7 @@ DEFAULT_ENVIRONMENTS: Mapping[str, Mapping[str, Any]] = {
 }
 _KNOWN_KEYS = {
     "base_branch",
+    "flask_app",
     "metadata",
     "migrations",
     "revision_naming",
@@ -95,6 +96,9 @@ class Config:
     root: Path
     migrations_dir: Path
     metadata: str | None = None
+    # A Flask-Migrate project's app ("package:create_app" or "module:app"): its env.py reads
+    # current_app, so every env.py run happens inside this app's application context.
+    flask_app: str | None = None
     revision_naming: RevisionNaming = "sequence"
     default_environment: str = "development"
     environments: Mapping[str, Environment] = field(default_factory=dict)
@@ -193,6 +197,7 @@ def load_config(project: Path | None = None) -> Config:
         root=root,
         migrations_dir=root / _text(table, "migrations", "migrations"),
         metadata=_text(table, "metadata", "") or None,
+        flask_app=_text(table, "flask_app", "") or None,
         revision_naming=naming,
         default_environment=_text(table, "default_environment", "development"),
         environments=_environments(table.get("environments", DEFAULT_ENVIRONMENTS))

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migrail.core.errors import FatalError
-from migrail.engine import adopt
+from migrail.engine import adopt, flask_project
 
 if TYPE_CHECKING:
     from migrail.core.config import Config
@@ -81,7 +81,7 @@ def _pyproject(root: Path) -> dict[str, object]:
 def adopt_project(root: Path) -> Adoption:
     """Make ``root`` a migrail project; its files are written, the database is not touched."""
     result = Adoption()
-    location = find_script_location(root)
+    location = find_script_location(root) or flask_project.find_migrations(root)
     migrations = location or "migrations"
     env_py = root / migrations / "env.py"
     created = location is None and not env_py.exists()
@@ -92,9 +92,24 @@ def adopt_project(root: Path) -> Adoption:
             f"{migrations}/env.py does not exist: script_location names no Alembic environment",
             hint="check script_location in alembic.ini (or [tool.alembic])",
         )
-    metadata = adopt.target_metadata(env_py.read_text())
+    source = env_py.read_text()
+    if flask_project.migrates_several(source):
+        raise FatalError(
+            f"{migrations}/env.py migrates several databases in one run "
+            "(run_migrations(engine_name=...): a multidb template, such as what "
+            "`flask db init --multidb` writes for SQLALCHEMY_BINDS)",
+            hint="migrail proves and migrates one database per history: give each database "
+            "a single-database migrations folder (`flask db init`), or keep this one on `flask db`",
+        )
+    metadata = adopt.target_metadata(source)
+    app = None
+    tool: Any = _pyproject(root).get("tool", {})
+    if flask_project.reads_current_app(source) and "migrail" not in tool:
+        app, found, guessed = flask_project.find_settings(root)
+        metadata = metadata or guessed
+        result.notes.append(f"env.py reads current_app: it will run in the app {app} ({found})")
     naming = guess_naming(root / migrations / "versions")
-    _write_tool_migrail(root, migrations, metadata, naming, result)
+    _write_tool_migrail(root, migrations, metadata, naming, result, app)
     if created:  # so that the plain alembic command finds the new environment too
         _append_table(root, f"[tool.alembic]\nscript_location = {_toml(migrations)}", result)
     _adopt_env_py(env_py, root, result)
@@ -139,7 +154,12 @@ def guess_naming(versions: Path) -> str | None:
 
 
 def _write_tool_migrail(
-    root: Path, migrations: str, metadata: str | None, naming: str | None, result: Adoption
+    root: Path,
+    migrations: str,
+    metadata: str | None,
+    naming: str | None,
+    result: Adoption,
+    flask_app: str | None = None,
 ) -> None:
     """Append ``[tool.migrail]`` to pyproject.toml (created when absent), unless it is there."""
     path = root / "pyproject.toml"
@@ -147,6 +167,8 @@ def _write_tool_migrail(
     if "migrail" in tool:
         return
     lines = ["[tool.migrail]", f"migrations = {_toml(migrations)}"]
+    if flask_app:
+        lines.append(f"flask_app = {_toml(flask_app)}   # env.py runs in its app context")
     if metadata:
         lines.append(f"metadata = {_toml(metadata)}")
     else:

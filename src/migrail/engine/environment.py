@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from migrail.core.errors import FatalError
 from migrail.engine.adopt import honours_connection, imports_migrail
+from migrail.engine.flask_app import make_app
 from migrail.history.file_names import DEFAULT_TEMPLATE, project_template
 
 if TYPE_CHECKING:
@@ -51,11 +52,11 @@ def alembic_config(config: Config, **attributes: Any) -> AlembicConfig:
 
     from alembic.config import Config as AlembicConfig
 
-    ini = config.root / "alembic.ini"
+    ini = project_ini(config)
     pyproject = config.root / "pyproject.toml"
     # quiet: Alembic's own "Generating ..." lines would go to stdout, which is for data.
     cfg = AlembicConfig(
-        file_=str(ini) if ini.is_file() else None,
+        file_=str(ini) if ini is not None else None,
         toml_file=str(pyproject) if _has_tool_alembic(pyproject) else None,
         stdout=io.StringIO(),
         cmd_opts=Namespace(quiet=True, x=None),
@@ -76,6 +77,13 @@ def alembic_config(config: Config, **attributes: Any) -> AlembicConfig:
         cfg.set_main_option("truncate_slug_length", "60")
     cfg.attributes.update(attributes)
     return cfg
+
+
+def project_ini(config: Config) -> Path | None:
+    """The project's ``alembic.ini``: in its root, or inside the migrations folder, where
+    ``flask db init`` puts it."""
+    candidates = (config.root / "alembic.ini", config.migrations_dir / "alembic.ini")
+    return next((path for path in candidates if path.is_file()), None)
 
 
 def _has_tool_alembic(pyproject: Path) -> bool:
@@ -250,7 +258,7 @@ def run_env(
     set_url(cfg, given)
     env = EnvironmentContext(cfg, script, **kw)
     install(env, config, given, run, settings)
-    with env, kept_logging(), _kept_open(given):
+    with in_app(config), env, kept_logging(), _kept_open(given):
         script.run_env()
     check_ran(run, config)
     return run
@@ -269,10 +277,24 @@ def every_environment(config: Config, given: Connection | None, run: Run) -> Ite
 
     EnvironmentContext.__init__ = init  # type: ignore[method-assign]
     try:
-        with kept_logging():
+        with in_app(config), kept_logging():
             yield
     finally:
         EnvironmentContext.__init__ = original  # type: ignore[method-assign]
+
+
+def in_app(config: Config) -> contextlib.AbstractContextManager[Any]:
+    """The application context of the project's Flask app (``[tool.migrail] flask_app``), which
+    a Flask-Migrate env.py reads; an app that cannot be made refuses the run before env.py
+    starts, as an env.py that cannot run does, not as a revision's failure."""
+    if config.flask_app is None:
+        return contextlib.nullcontext()
+    try:
+        app = make_app(config.root, config.flask_app)
+    except FatalError as exc:
+        raise EnvRefused(exc.message, hint=exc.hint) from None
+    context: contextlib.AbstractContextManager[Any] = app.app_context()
+    return context
 
 
 @contextlib.contextmanager

@@ -37,6 +37,13 @@ def load_metadata(config: Config, source: Path | None = None) -> MetaData | None
     importable(root)
     if source is not None:
         _forget(module_name.partition(".")[0])
+    if config.flask_app is not None:
+        # The models as `flask db migrate` sees them: the app factory imports them all.
+        from migrail.engine.flask_app import make_app
+
+        if source is not None:
+            _forget(config.flask_app.partition(".")[0].partition(":")[0])
+        make_app(root, config.flask_app)
     try:
         with user_code(root):
             module = importlib.import_module(module_name)

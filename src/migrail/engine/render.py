@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
 from migrail.core.errors import FatalError
-from migrail.engine.environment import EnvRefused
+from migrail.engine.environment import EnvRefused, run_env
 from migrail.engine.steps import describe_error
 from migrail.engine.usercode import UserExit, user_code
 from migrail.history.revisions import display_name
@@ -120,8 +120,6 @@ def _upgrade_offline(
     What ``command.upgrade(sql=True)`` does, on the history already loaded rather than on a
     second copy of it (loading 200 revision files costs as much as rendering them).
     """
-    from migrail.engine.environment import run_env
-
     script = executor.script
     cfg = executor.alembic_config(on_version_apply=[on_step])
     cfg.output_buffer = output
@@ -147,8 +145,6 @@ def render_downgrade(executor: Executor, start: str, target: str | None) -> list
     base), newest first, as a release plan records it. Alembic renders a downgrade offline only
     from a stated start (``start:target``); a revision that cannot render is an error here, as
     an unrenderable downgrade cannot be approved."""
-    from alembic.runtime.environment import EnvironmentContext
-
     buffer = io.StringIO()
     marks: list[tuple[str, int]] = []
 
@@ -164,18 +160,19 @@ def render_downgrade(executor: Executor, start: str, target: str | None) -> list
         return script._downgrade_revs(destination, revision)
 
     try:
-        with (
-            user_code(executor.config.root),
-            EnvironmentContext(
+        # Through run_env, as the upgrade: an adopted env.py gets migrail's callbacks (the
+        # marks), and runs in the project's app context, its logging setup kept out.
+        with user_code(executor.config.root):
+            run_env(
                 cfg,
+                executor.config,
                 script,
+                None,
                 fn=downgrade,
                 as_sql=True,
                 starting_rev=start,
                 destination_rev=destination,
-            ),
-        ):
-            script.run_env()
+            )
     except Exception as exc:
         raise FatalError(
             f"the downgrade cannot be rendered offline: {describe_error(exc)}",

@@ -37,12 +37,17 @@ class FileTemplate:
 
 
 def project_template(config: Config) -> FileTemplate | None:
-    """The ``file_template`` of the project's ``alembic.ini`` (in its root or beside the
-    migrations directory) or of ``[tool.alembic]`` in its ``pyproject.toml``; None without one."""
+    """The ``file_template`` of the project's ``alembic.ini`` (in its root, beside the
+    migrations directory, or inside it as ``flask db init`` puts it) or of ``[tool.alembic]``
+    in its ``pyproject.toml``; None without one."""
     from alembic.config import Config as AlembicConfig
 
     pyproject = config.root / "pyproject.toml"
-    candidates = [config.root / "alembic.ini", config.migrations_dir.parent / "alembic.ini"]
+    candidates = [
+        config.root / "alembic.ini",
+        config.migrations_dir.parent / "alembic.ini",
+        config.migrations_dir / "alembic.ini",
+    ]
     for ini in [path for path in dict.fromkeys(candidates) if path.is_file()] + [None]:
         alembic = AlembicConfig(file_=ini, toml_file=pyproject if pyproject.is_file() else None)
         try:

@@ -39,13 +39,18 @@ def model_files(config: Config, tree: Tree) -> dict[str, bytes]:
 
 def package_paths(config: Config) -> list[Path]:
     """What the models may import from the project, to copy what is staged of it: all of
-    ``src/`` in a src layout, else the models' top-level package or module."""
+    ``src/`` in a src layout, else the models' top-level package or module, and the Flask
+    app's (``flask_app``: its factory imports the models, and env.py runs in it)."""
     if config.metadata is None:
         return []
     if (config.root / "src").is_dir():
         return [config.root / "src"]
-    top = config.metadata.partition(":")[0].partition(".")[0]
-    candidates = [config.root / top, config.root / f"{top}.py"]
+    tops = [
+        spec.partition(":")[0].partition(".")[0]
+        for spec in (config.metadata, config.flask_app)
+        if spec
+    ]
+    candidates = [config.root / name for top in dict.fromkeys(tops) for name in (top, f"{top}.py")]
     return [path for path in candidates if path.exists()]
 
 
