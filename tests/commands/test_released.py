@@ -150,6 +150,13 @@ def test_a_lint_error_in_a_released_revision_is_a_note_in_a_new_one_a_failure(
     err = capsys.readouterr().err
     assert err.startswith("note: lint/ban-drop-column: migrations/versions/0002_drop_owner.py:12: ")
     assert err.endswith("(released)\n[✓] lint: the history is sound\n")
+    assert main(["lint"]) == 0  # as check: the baseline is shown, and fails nothing
+    err = capsys.readouterr().err
+    assert "  baseline ban-drop-column  migrations/versions/0002_drop_owner.py:12\n" in err
+    assert err.endswith(
+        "0 error(s), 0 warning(s) in 2 revision(s) linted, and 2 in released revisions (the "
+        "baseline: shown, not failing)\n"
+    )
     write_revision(project, "0003", "drop_title", "0002", 'op.drop_column("tasks", "title")')
     assert main(["check", "--only", "lint"]) == 1
     err = capsys.readouterr().err

@@ -239,7 +239,8 @@ def lint(config: Config, tree: Tree) -> list[Finding]:
                 path=config.root / f.path.relative_to(linted.root),
                 help=f.help or (f"see {f.url}" if f.url else None),
             )
-            for f in report.failing
+            for f in report.findings
+            if f.failing or f.severity == "baseline"
         ]
 
 

@@ -96,8 +96,28 @@ def lint_history(
         report.revisions, executor.revisions(), executor.config
     )
     report.findings += _sql_files(executor, report, fix_sql)
-    report.findings = _settle(executor, report)
+    report.findings = _baseline(executor, _settle(executor, report))
     return report
+
+
+def _baseline(executor: Executor, findings: list[Finding]) -> list[Finding]:
+    """Errors in released revisions that this branch did not touch are the baseline: an
+    adopted history's old findings are listed, and fail neither lint nor a plan."""
+    from migrail.history.released import released
+    from migrail.history.revision_files import revision_key
+
+    state = released(executor.config)
+    if state.files is None:
+        return findings
+    versions = executor.config.versions_dir
+    return [
+        replace(f, severity="baseline")
+        if f.failing
+        and f.path.is_file()
+        and state.in_baseline(revision_key(f.path, versions), f.path.read_bytes())
+        else f
+        for f in findings
+    ]
 
 
 def _render_start(revisions: list[Script], wanted: Collection[str]) -> tuple[str, ...]:

@@ -44,7 +44,7 @@ def _findings(console: Console, findings: list[Finding], root: Path) -> None:
     from rich.markup import escape
 
     for finding in findings:
-        colour = "red" if finding.failing else "yellow"
+        colour = "red" if finding.failing else "dim" if finding.severity == "baseline" else "yellow"
         where = _relative(finding.path, root) + (f":{finding.line}" if finding.line else "")
         severity = f"[{colour}]{finding.severity}[/{colour}]"
         console.print(f"  {severity} {escape(finding.rule)}  {escape(where)}")
@@ -136,11 +136,17 @@ def as_sarif(report: LintReport, root: Path) -> str:
 
 def _summary(report: LintReport) -> str:
     errors = len(report.failing)
-    warnings = len(report.findings) - errors
+    baseline = sum(finding.severity == "baseline" for finding in report.findings)
+    warnings = len(report.findings) - errors - baseline
     linted = len(report.revisions)
     if not report.findings:
         return f"[green]\\[✓][/green] {linted} revision(s) linted: no findings"
-    return f"{errors} error(s), {warnings} warning(s) in {linted} revision(s) linted"
+    released = (
+        f", and {baseline} in released revisions (the baseline: shown, not failing)"
+        if baseline
+        else ""
+    )
+    return f"{errors} error(s), {warnings} warning(s) in {linted} revision(s) linted{released}"
 
 
 def _relative(path: Path, root: Path) -> str:
