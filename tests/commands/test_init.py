@@ -412,3 +412,20 @@ def test_drift_on_an_adopted_project_compares_as_its_env_py_does(
     err = capsys.readouterr().err
     assert "- column accounts.nickname" in err
     assert "schema_versions" not in err and "external_cache" not in err
+
+
+def test_the_helper_init_adds_goes_below_every_import(
+    home: Path, database_url: URL, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With `from alembic import context` first among the imports, the helper goes below all
+    of them: no import is left below code (flake8 and ruff's E402)."""
+    project = alembic_project(home / "app", "generic", database_url)
+    env_py = project / "migrations" / "env.py"
+    source = env_py.read_text().replace("\nfrom alembic import context\n", "\n")
+    env_py.write_text("from alembic import context\n" + source)
+    monkeypatch.chdir(project)
+    assert main(["init"]) == 0
+    lines = env_py.read_text().splitlines()
+    helper = lines.index("import contextlib as _migrail_contextlib  # migrail-adopt")
+    assert helper > lines.index("from sqlalchemy import pool")
+    assert "def _migrail_connection(connect):  # migrail-adopt" in lines[helper:]

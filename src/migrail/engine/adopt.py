@@ -99,6 +99,7 @@ def adopted(source: str) -> str | None:
         line = _import_of_context(tree)
         if line is None:
             raise NoRule("env.py does not import `context` with `from alembic import context`")
+        line = max(line, _end_of_leading_imports(tree))  # no import below code (E402)
         edits.append((line + 1, line, _HELPER.splitlines(keepends=True)))
     for first, last, new in sorted(edits, key=lambda edit: edit[0], reverse=True):
         lines[first - 1 : last] = new
@@ -205,6 +206,19 @@ def _configures_with(body: list[ast.stmt], name: str) -> bool:
         ):
             return True
     return False
+
+
+def _end_of_leading_imports(tree: ast.Module) -> int:
+    """The last line of the imports at the top of the module (after its docstring)."""
+    end = 0
+    for index, node in enumerate(tree.body):
+        docstring = (
+            index == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+        )
+        if not (docstring or isinstance(node, (ast.Import, ast.ImportFrom))):
+            break
+        end = node.end_lineno or end
+    return end
 
 
 def _import_of_context(tree: ast.Module) -> int | None:
