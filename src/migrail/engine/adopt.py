@@ -25,7 +25,17 @@ def _migrail_connection(connect):  {MARK}
         yield given  {MARK}: the caller owns it; not closed here
     else:  {MARK}
         with connect() as connection:  {MARK}
+            _migrail_guard(connection)  {MARK}
             yield connection  {MARK}
+
+
+def _migrail_guard(connection):  {MARK}
+    """Plain alembic may not change a database that says it is protected."""  {MARK}
+    try:  {MARK}
+        from migrail.alembic_env import refuse_protected  {MARK}
+    except ImportError:  {MARK}: migrail is not installed where this runs
+        return  {MARK}
+    refuse_protected(context, connection)  {MARK}
 '''
 
 _Edit = tuple[int, int, list[str]]  # first and last line (1-based), and their replacement
@@ -43,7 +53,7 @@ def honours_connection(source: str) -> bool:
     except SyntaxError:
         return True
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("migrail"):
+        if _imports_run_migrations(node):
             return True
         if (
             isinstance(node, ast.Call)
@@ -64,14 +74,21 @@ def honours_connection(source: str) -> bool:
 
 
 def imports_migrail(source: str) -> bool:
-    """env.py is migrail's own: it imports from ``migrail``."""
+    """env.py is migrail's own: it imports ``run_migrations`` from ``migrail``."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
         return False
-    return any(
-        isinstance(node, ast.ImportFrom) and (node.module or "").startswith("migrail")
-        for node in ast.walk(tree)
+    return any(_imports_run_migrations(node) for node in ast.walk(tree))
+
+
+def _imports_run_migrations(node: ast.AST) -> bool:
+    """``from migrail.alembic_env import run_migrations``: what makes an env.py migrail's own
+    (an adopted one imports other things from migrail: its helper's guard)."""
+    return (
+        isinstance(node, ast.ImportFrom)
+        and (node.module or "").startswith("migrail")
+        and any(alias.name == "run_migrations" for alias in node.names)
     )
 
 
