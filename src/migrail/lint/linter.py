@@ -188,7 +188,11 @@ def _from_squawk(violation: Violation, revision: Script, report: LintReport) -> 
         url=f"{RULES_URL}{violation.rule}",
         # Masked: a statement may set a password ('CREATE ROLE ... PASSWORD'), and findings
         # go to CI logs and code scanning.
-        context={"statement": mask_text(statement.strip()), "sql line": str(violation.line)},
+        context={
+            "statement": mask_text(statement.strip()),
+            "sql line": str(violation.line),
+            **({"at": mask_text(violation.at)} if violation.at else {}),
+        },
     )
 
 

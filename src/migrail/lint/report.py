@@ -51,6 +51,8 @@ def _findings(console: Console, findings: list[Finding], root: Path) -> None:
         console.print(f"    {escape(finding.message)}")
         if finding.context.get("statement"):
             console.print(f"    sql: {escape(_one_line(finding.context['statement']))}")
+        if finding.context.get("at"):
+            console.print(f"    at: {escape(finding.context['at'])}")
         if finding.help:
             console.print(f"    help: {escape(finding.help)}")
         if finding.url:
