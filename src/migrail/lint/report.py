@@ -41,8 +41,12 @@ def terminal(console: Console, report: LintReport, root: Path) -> None:
 
 
 def _findings(console: Console, findings: list[Finding], root: Path) -> None:
+    from collections import Counter
+
     from rich.markup import escape
 
+    # Where one rule fires more than once on one line, each says what it points at.
+    repeated = Counter((finding.rule, finding.line) for finding in findings)
     for finding in findings:
         colour = "red" if finding.failing else "dim" if finding.severity == "baseline" else "yellow"
         where = _relative(finding.path, root) + (f":{finding.line}" if finding.line else "")
@@ -51,7 +55,7 @@ def _findings(console: Console, findings: list[Finding], root: Path) -> None:
         console.print(f"    {escape(finding.message)}")
         if finding.context.get("statement"):
             console.print(f"    sql: {escape(_one_line(finding.context['statement']))}")
-        if finding.context.get("at"):
+        if finding.context.get("at") and repeated[(finding.rule, finding.line)] > 1:
             console.print(f"    at: {escape(finding.context['at'])}")
         if finding.help:
             console.print(f"    help: {escape(finding.help)}")
