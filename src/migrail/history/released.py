@@ -48,7 +48,7 @@ class Released:
 
 def released(config: Config) -> Released:
     """The revision files the base branch already had where this branch left it."""
-    top = _toplevel(config.root)
+    top = toplevel(config.root)
     if top is None:
         return Released(None, None)
     base = base_ref(config, top)
@@ -88,7 +88,8 @@ def base_ref(config: Config, top: Path) -> str | None:
     return next((ref for ref in DEFAULT_BASES if _has(top, ref)), None)
 
 
-def _toplevel(root: Path) -> Path | None:
+def toplevel(root: Path) -> Path | None:
+    """The top of the git work tree ``root`` is in; ``None`` outside git."""
     try:
         return Path(_git(root, "rev-parse", "--show-toplevel").strip()).resolve()
     except FatalError:
