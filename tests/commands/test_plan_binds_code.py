@@ -31,7 +31,9 @@ HINT = (
 @pytest.fixture
 def production(project: Path, database_url: URL, monkeypatch: pytest.MonkeyPatch) -> Iterator[URL]:
     """Production at 0001 with a row in tasks; the project committed with 0002, which calls a
-    helper of the application's (``tasks_backfill``) that does nothing."""
+    helper of the application's (``tasks_backfill``) that does nothing. The first release's
+    plan files are committed too, as a team that keeps its plans would: a new plan changes them,
+    and that is no change to the code."""
     monkeypatch.setenv(
         "PRODUCTION_DATABASE_URL", database_url.render_as_string(hide_password=False)
     )
@@ -120,6 +122,26 @@ def test_an_untracked_python_file_counts_as_a_change(
     assert "git status:\n  ?? tasks_backfill/__init__.py\n" in err
     assert "notes.txt" not in err
     assert query(production, "SELECT name FROM tasks") == [("keep me",)]
+
+
+def test_an_edit_hidden_from_git_status_is_seen_all_the_same(
+    project: Path, production: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _plan_and_approve(project)
+    git(project, "update-index", "--assume-unchanged", "tasks_backfill.py")
+    (project / "tasks_backfill.py").write_text(ONLY_ONLINE)
+    assert (  # all that git status sees: the plan's own files
+        git(project, "status", "--porcelain") == " M plan.approval.json\n M plan.json\n M plan.md\n"
+    )
+    code, err = _apply(capsys)
+    assert query(production, "SELECT name FROM tasks") == [("keep me",)]
+    assert (code, err) == (
+        2,
+        "error: apply is refused: the work tree differs from the one planned (it was planned "
+        "with a clean work tree); git status:\n"
+        "   M tasks_backfill.py (hidden from git status: assume-unchanged or skip-worktree)\n"
+        + HINT,
+    )
 
 
 def test_a_plan_made_from_uncommitted_changes_says_so_and_binds_them(

@@ -21,6 +21,7 @@ from migrail.core import proc
 from migrail.core.errors import FatalError
 from migrail.history.released import toplevel
 
+_HIDDEN = " (hidden from git status: assume-unchanged or skip-worktree)"
 SHOWN_CHANGES = 10  # the work tree's changes a plan.md or a refusal lists; the rest are counted
 
 
@@ -29,14 +30,15 @@ class Checkout:
     """A git checkout's state: its commit, and how its work tree differs from it."""
 
     commit: str
-    changes: list[str]  # as ``git status --porcelain`` puts them: "XY path"
+    changes: list[str]  # as ``git status --porcelain`` puts them: "XY path"; a plan keeps the
+    # first ones (``shown``), the digest binds them all
     digest: str  # of the changes' content; "" when the work tree is the commit's
 
     def record(self) -> dict[str, Any]:
         """As a plan records it (``code``): the digest only where there are changes."""
         if not self.changes:
             return {"commit": self.commit}
-        return {"commit": self.commit, "changes": self.changes, "digest": self.digest}
+        return {"commit": self.commit, "changes": shown(self.changes), "digest": self.digest}
 
 
 def read_checkout(root: Path, skip: Iterable[Path] = ()) -> Checkout | None:
@@ -52,6 +54,7 @@ def read_checkout(root: Path, skip: Iterable[Path] = ()) -> Checkout | None:
     spec = ["--", ".", *_excluded(top, skip)]
     listed = _git(top, "status", "--porcelain=v1", "-z", "--untracked-files=all", *spec)
     changes = [line for line in parse_status(listed) if _counts(line)]
+    changes += [f" M {path}{_HIDDEN}" for path in _hidden(top, commit, spec)]
     if not changes:
         return Checkout(commit, [], "")
     content = hashlib.sha256()
@@ -74,12 +77,46 @@ def read_checkout(root: Path, skip: Iterable[Path] = ()) -> Checkout | None:
             stdin=b"",
         )
     )
-    for line in changes:
-        if line.startswith("?? "):  # untracked: git diff does not show them
-            path = line[3:]
-            content.update(f"\0{path}\0".encode())
-            content.update((top / path).read_bytes())
+    for line in changes:  # what git diff does not show: untracked files, hidden changes
+        if line.startswith("?? ") or line.endswith(_HIDDEN):
+            path = line[3:].removesuffix(_HIDDEN)
+            content.update(f"\0{path}\0".encode() + _content(top / path))
     return Checkout(commit, changes, "sha256:" + content.hexdigest())
+
+
+def _hidden(top: Path, commit: str, spec: list[str]) -> list[str]:
+    """Tracked files that differ from ``commit`` although git status and git diff do not say
+    so: marked ``git update-index --assume-unchanged`` (or ``--skip-worktree``) and edited."""
+    listed = _git(top, "ls-files", "-v", "-z", *spec)
+    flagged = [
+        entry[2:]
+        for entry in listed.split("\0")
+        if entry[:1].islower() or entry[:1] == "S"
+        if "\n" not in entry and (top / entry[2:]).is_file()
+    ]
+    if not flagged:
+        return []
+    on_disk = proc.run_bytes(
+        ["git", "-C", top, "hash-object", "--stdin-paths"],
+        stdin="".join(f"{path}\n" for path in flagged).encode(),
+    )
+    committed = _git(top, "ls-tree", "-z", commit, "--", *flagged)
+    blobs = {
+        path: fields.split()[2]
+        for fields, _, path in (entry.partition("\t") for entry in committed.split("\0") if entry)
+    }
+    return [
+        path
+        for path, blob in zip(flagged, on_disk.decode().split(), strict=True)
+        if blobs.get(path) != blob
+    ]
+
+
+def _content(path: Path) -> bytes:
+    """A file's content, or where a symbolic link points (which may be nowhere)."""
+    if path.is_symlink():
+        return str(path.readlink()).encode()
+    return path.read_bytes()
 
 
 def plan_files(plan_path: Path) -> list[Path]:
