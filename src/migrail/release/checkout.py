@@ -21,6 +21,11 @@ from migrail.core import proc
 from migrail.core.errors import FatalError
 from migrail.history.released import toplevel
 
+# The work tree against HEAD, staged or not, byte for byte, whatever the user's git settings.
+_DIFF = (
+    *("diff", "HEAD", "--binary", "--full-index", "--no-ext-diff", "--no-textconv", "--no-color"),
+    *("--no-renames", "--src-prefix=a/", "--dst-prefix=b/"),
+)
 _HIDDEN = " (hidden from git status: assume-unchanged or skip-worktree)"
 SHOWN_CHANGES = 10  # the work tree's changes a plan.md or a refusal lists; the rest are counted
 
@@ -57,31 +62,18 @@ def read_checkout(root: Path, skip: Iterable[Path] = ()) -> Checkout | None:
     changes += [f" M {path}{_HIDDEN}" for path in _hidden(top, commit, spec)]
     if not changes:
         return Checkout(commit, [], "")
+    return Checkout(commit, changes, _digest(top, changes, spec))
+
+
+def _digest(top: Path, changes: list[str], spec: list[str]) -> str:
+    """Of the changes' content: git's diff from HEAD, and the files it does not show."""
     content = hashlib.sha256()
-    content.update(
-        proc.run_bytes(
-            [
-                "git",
-                "-C",
-                top,
-                "diff",
-                "HEAD",
-                "--binary",
-                "--full-index",
-                "--no-ext-diff",
-                "--no-textconv",
-                "--no-color",
-                "--no-renames",
-                *spec,
-            ],
-            stdin=b"",
-        )
-    )
+    content.update(proc.run_bytes(["git", "-C", top, *_DIFF, *spec], stdin=b""))
     for line in changes:  # what git diff does not show: untracked files, hidden changes
         if line.startswith("?? ") or line.endswith(_HIDDEN):
             path = line[3:].removesuffix(_HIDDEN)
             content.update(f"\0{path}\0".encode() + _content(top / path))
-    return Checkout(commit, changes, "sha256:" + content.hexdigest())
+    return "sha256:" + content.hexdigest()
 
 
 def _hidden(top: Path, commit: str, spec: list[str]) -> list[str]:
