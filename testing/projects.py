@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 
@@ -232,3 +233,15 @@ def unmigrated_project(root: Path) -> Path:
     for name in ("env.py", "script.py.mako"):
         shutil.copy(REPO / "migrations" / name, root / "migrations" / name)
     return root
+
+
+def forge_sum_line(project: Path, name: str, content: bytes | None) -> None:
+    """Rewrite ``name``'s line of migrail.sum for ``content`` (``None``: drop the line) and the
+    total, by hand, as someone hiding an edit of a released revision would."""
+    path = project / "migrations" / "migrail.sum"
+    lines = [line for line in path.read_text().splitlines() if not line.startswith("total ")]
+    lines = [line for line in lines if line.rpartition(" ")[0] != name]
+    if content is not None:
+        lines.append(f"{name} sha256:{hashlib.sha256(content).hexdigest()}")
+    body = "".join(f"{line}\n" for line in sorted(lines))
+    path.write_text(f"{body}total sha256:{hashlib.sha256(body.encode()).hexdigest()}\n")
