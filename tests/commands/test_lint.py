@@ -419,7 +419,7 @@ def test_two_findings_of_one_rule_in_one_statement_say_what_each_points_at(
         'sa.Column("label", sa.String(40)), sa.Column("colour", sa.String(7)))',
         'op.drop_table("tags")',
     )
-    code, out, _ = _lint(capsys, "--format", "json")
+    _, out, _ = _lint(capsys, "--format", "json")
     pointed = sorted(
         f["context"].get("at") for f in json.loads(out) if f["rule"] == "prefer-text-field"
     )
