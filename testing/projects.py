@@ -91,7 +91,7 @@ def midcommit_history(project: Path) -> None:
         "rank_tasks",
         "0003",
         'count = op.get_bind().execute(sa.text("SELECT count(*) FROM tasks")).scalar()\n'
-        '    op.execute(f"UPDATE tasks SET priority = {count}")\n'
+        '    op.execute(f"UPDATE tasks SET priority = {count} WHERE priority IS NULL")\n'
         '    op.create_index("ix_tasks_priority", "tasks", ["priority"])',
         downgrade='op.drop_index("ix_tasks_priority", table_name="tasks")',
     )
