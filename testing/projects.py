@@ -232,3 +232,23 @@ def unmigrated_project(root: Path) -> Path:
     for name in ("env.py", "script.py.mako"):
         shutil.copy(REPO / "migrations" / name, root / "migrations" / name)
     return root
+
+
+# A revision that leaves an INVALID index and still succeeds: its unique build fails over the
+# duplicates it inserts, and its retry with IF NOT EXISTS finds the failed index and builds nothing.
+INVALID_INDEX_UPGRADE = (
+    "op.execute(\"INSERT INTO tasks (id, name, status) VALUES ('a', 'same', 'x'), "
+    "('b', 'same', 'x')\")\n"
+    "    with op.get_context().autocommit_block():\n"
+    "        try:\n"
+    '            op.execute("CREATE UNIQUE INDEX CONCURRENTLY ix_tasks_name ON tasks (name)")\n'
+    "        except sa.exc.IntegrityError:\n"
+    "            op.execute(\n"
+    '                "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS ix_tasks_name ON tasks (name)"\n'
+    "            )"
+)
+INVALID_INDEX_DOWNGRADE = (
+    "with op.get_context().autocommit_block():\n"
+    '        op.execute("DROP INDEX CONCURRENTLY IF EXISTS ix_tasks_name")\n'
+    "    op.execute(\"DELETE FROM tasks WHERE id IN ('a', 'b')\")"
+)
