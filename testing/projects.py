@@ -244,7 +244,8 @@ INVALID_INDEX_UPGRADE = (
     '            op.execute("CREATE UNIQUE INDEX CONCURRENTLY ix_tasks_name ON tasks (name)")\n'
     "        except sa.exc.IntegrityError:\n"
     "            op.execute(\n"
-    '                "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS ix_tasks_name ON tasks (name)"\n'
+    '                "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS ix_tasks_name "\n'
+    '                "ON tasks (name)"\n'
     "            )"
 )
 INVALID_INDEX_DOWNGRADE = (
