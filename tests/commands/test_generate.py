@@ -131,6 +131,9 @@ def test_an_index_on_an_existing_table_is_built_concurrently_and_passes_lint(
     text = (project / "migrations" / "versions" / "0002_index_status.py").read_text()
     assert (
         "    with op.get_context().autocommit_block():\n"
+        '        op.execute("DO $$BEGIN IF EXISTS (SELECT FROM pg_index WHERE indexrelid = '
+        "to_regclass('ix_tasks_status') AND NOT indisvalid) THEN DROP INDEX ix_tasks_status; "
+        'END IF; END$$")\n'
         "        op.create_index('ix_tasks_status', 'tasks', ['status'], unique=False, "
         "postgresql_concurrently=True, if_not_exists=True)\n"
     ) in text
@@ -140,7 +143,7 @@ def test_an_index_on_an_existing_table_is_built_concurrently_and_passes_lint(
         "postgresql_concurrently=True, if_exists=True)\n"
     ) in text
     sql = (project / "migrations" / "sql" / "0002_index_status.sql").read_text()
-    assert "COMMIT;\n\nCREATE INDEX CONCURRENTLY IF NOT EXISTS ix_tasks_status" in sql
+    assert "END$$;\n\nCREATE INDEX CONCURRENTLY IF NOT EXISTS ix_tasks_status" in sql
     assert [f["rule"] for f in _lint_and_prove(capsys)] == []
 
 
@@ -314,3 +317,30 @@ def test_the_changes_are_named_by_postgresql_types(
     assert "  + column tasks.due_at (TIMESTAMP WITH TIME ZONE)\n" in err
     sql = (project / "migrations" / "sql" / "0002_add_due_at.sql").read_text()
     assert "ADD COLUMN due_at TIMESTAMP WITH TIME ZONE" in sql
+
+
+def test_a_concurrent_unique_index_that_failed_is_built_again_on_a_retry(
+    project: Path,
+    pg_server: Server,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The build fails over duplicates and leaves an INVALID index; a retry must not take it
+    for done: it fails again while the duplicates are there, and builds a valid index once
+    they are gone."""
+    from testing.postgres import query, run_sql
+
+    _extend_models(project, 'Index("ix_tasks_name", tasks.c.name, unique=True)\n')
+    assert main(["generate", "unique_names"]) == 0
+    with pg_server.database() as url:
+        monkeypatch.setenv("DATABASE_URL", url.render_as_string(hide_password=False))
+        assert main(["migrate", "--to", "0001"]) == 0
+        run_sql(url, "INSERT INTO tasks (id, name, status) VALUES ('a', 'x', 's'), ('b', 'x', 's')")
+        capsys.readouterr()
+        for _ in range(2):
+            assert main(["migrate"]) == 1
+            assert "could not create unique index" in capsys.readouterr().err
+        run_sql(url, "DELETE FROM tasks WHERE id = 'b'")
+        assert main(["migrate"]) == 0
+        valid = "SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_tasks_name'::regclass"
+        assert query(url, valid) == [(True,)]
