@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -344,3 +345,39 @@ def test_a_concurrent_unique_index_that_failed_is_built_again_on_a_retry(
         assert main(["migrate"]) == 0
         valid = "SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_tasks_name'::regclass"
         assert query(url, valid) == [(True,)]
+
+
+def test_a_unique_constraint_without_a_name_is_warned_about(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without a naming convention, ``unique=True`` is written as
+    ``op.create_unique_constraint(None, ...)``, whose downgrade cannot run."""
+    _extend_models(project, 'tasks.append_column(Column("code", Text, unique=True))\n')
+    migrations = project / "migrations"
+    sums = (migrations / "migrail.sum").read_text()
+    assert main(["generate", "add_code"]) == 0
+    err = capsys.readouterr().err
+    text = (project / "migrations" / "versions" / "0002_add_code.py").read_text()
+    assert "op.create_unique_constraint(None, 'tasks', ['code'])" in text
+    assert (
+        "warning: tasks gets a unique constraint on (code) without a name: its downgrade's "
+        "drop_constraint(None, ...) cannot run\n"
+    ) in err
+    assert "hint: name it, or give the models' MetaData a naming convention: " in err
+    assert "'uq': 'uq_%(table_name)s_%(column_0_name)s'" in err
+    # As the hint says: with a naming convention, it is named, and nothing is said.
+    for written in migrations.rglob("0002_add_code.*"):
+        written.unlink()
+    (migrations / "migrail.sum").write_text(sums)
+    models = project / "tasks_models.py"
+    convention = 'naming_convention={"uq": "uq_%(table_name)s_%(column_0_name)s"}'
+    models.write_text(
+        models.read_text().replace("metadata = MetaData()", f"metadata = MetaData({convention})")
+    )
+    sys.modules.pop("tasks_models", None)  # imported by the first generate, in this process
+    capsys.readouterr()
+    assert main(["generate", "add_code"]) == 0
+    err = capsys.readouterr().err
+    text = (project / "migrations" / "versions" / "0002_add_code.py").read_text()
+    assert "op.create_unique_constraint(op.f('uq_tasks_code'), 'tasks', ['code'])" in text
+    assert "warning" not in err
