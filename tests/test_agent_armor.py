@@ -71,3 +71,21 @@ def test_this_repository_needs_a_second_person_to_approve_a_plan() -> None:
     config = load_config(REPO)
     assert config.four_eyes is True
     assert config.environment("production").protected is True
+
+
+def test_the_models_name_every_kind_of_constraint() -> None:
+    """So that ``generate`` never writes ``op.create_unique_constraint(None, ...)`` for them."""
+    from sqlalchemy import Column, Table, Text
+
+    from agent_armor.persistence.schema import metadata
+
+    probe = Table(
+        "probe", metadata, Column("code", Text, unique=True), Column("id", Text, primary_key=True)
+    )
+    try:
+        assert {type(c).__name__: c.name for c in probe.constraints} == {
+            "UniqueConstraint": "uq_probe_code",
+            "PrimaryKeyConstraint": "probe_pkey",  # as PostgreSQL names it: the tables have those
+        }
+    finally:
+        metadata.remove(probe)
