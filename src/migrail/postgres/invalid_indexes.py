@@ -33,5 +33,5 @@ def invalid_indexes(connection: Connection) -> list[str]:
     from sqlalchemy import text
 
     major = (connection.dialect.server_version_info or (0,))[0]
-    sql = _INVALID.format(in_progress=_NOT_BUILDING if major >= 12 else "")
+    sql = _INVALID.format(in_progress=_NOT_BUILDING if int(major) >= 12 else "")
     return [str(name) for name in connection.execute(text(sql)).scalars()]
