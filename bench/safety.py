@@ -7,7 +7,7 @@ project's ``0001_create_tasks``, an unsafe folder named for the rule that must c
 in a copy of the test project without its models, so that staging judges what the revisions do
 and not that the models were left behind. A case is caught when either command exits non-zero;
 a safe case that does is a false alarm.
-Run: python bench/safety.py [--verbose]   (MIGRAIL_ADMIN_URL makes it faster)
+Run: python bench/safety.py [--verbose] [--only NAME]   (MIGRAIL_ADMIN_URL makes it faster)
 To compare with another checkout: PYTHONPATH=/path/to/other/src python bench/safety.py
 """
 
@@ -27,13 +27,15 @@ PYPROJECT_EXTRA = "pyproject.append.toml"
 COMMANDS = (["lint"], ["migrate-staging"])
 
 
-def cases(kind: str) -> list[Path]:
-    """Every case folder of ``kind`` (``unsafe`` or ``safe``) in the corpora."""
+def cases(kind: str, only: str = "") -> list[Path]:
+    """Every case folder of ``kind`` (``unsafe`` or ``safe``) in the corpora (with ``only`` in
+    its name)."""
     return sorted(
         folder
         for corpus in CORPORA
         if (corpus / kind).is_dir()
         for folder in (corpus / kind).iterdir()
+        if only in folder.name
     )
 
 
@@ -68,21 +70,22 @@ def verdicts(project: Path) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--verbose", action="store_true", help="one line per case")
+    parser.add_argument("--only", default="", help="only the cases with this in their name")
     options = parser.parse_args()
     totals: dict[str, list[str]] = {"unsafe": [], "safe": []}
     with tempfile.TemporaryDirectory(prefix="migrail-safety-") as directory:
         for kind in totals:
-            for case in cases(kind):
+            for case in cases(kind, options.only):
                 failed = verdicts(project_for(case, Path(directory) / kind))
                 if failed:
                     totals[kind].append(case.name)
                 if options.verbose:
                     shown = ", ".join(failed) or "passed"
                     print(f"  {kind:<6} {case.parent.parent.name}/{case.name:<48} {shown}")
-    unsafe, safe = len(cases("unsafe")), len(cases("safe"))
+    unsafe, safe = len(cases("unsafe", options.only)), len(cases("safe", options.only))
     print(f"unsafe caught: {len(totals['unsafe'])} of {unsafe}")
     print(f"safe passed:   {safe - len(totals['safe'])} of {safe}")
-    missed = sorted({case.name for case in cases("unsafe")} - set(totals["unsafe"]))
+    missed = sorted({case.name for case in cases("unsafe", options.only)} - set(totals["unsafe"]))
     if missed:
         print(f"missed: {', '.join(missed)}")
     if totals["safe"]:
