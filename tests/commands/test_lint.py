@@ -404,7 +404,10 @@ def test_a_revision_that_commits_part_way_is_captured_with_its_own_sql(
     assert "CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_tasks_name ON tasks (name);" in index
     assert "priority" not in index
     rank = (sql / "0004_rank_tasks.sql").read_text()
-    assert "SELECT count(*) FROM tasks;\n\nUPDATE tasks SET priority = 0;" in rank
+    assert (
+        "SELECT count(*) FROM tasks;\n\nUPDATE tasks SET priority = 0 WHERE priority IS NULL;"
+        in rank
+    )
 
 
 def test_two_findings_of_one_rule_in_one_statement_say_what_each_points_at(

@@ -20,6 +20,7 @@ from migrail.lint import sourcemap
 from migrail.lint.findings import Finding, own_finding, sort_key
 from migrail.lint.revision_rules import check_revision, file_names_match_revisions
 from migrail.lint.squawk import RULES_URL, Violation, run_squawk
+from migrail.lint.statement_rules import check_statements
 from migrail.lint.suppressions import Suppression, read_suppressions
 
 if TYPE_CHECKING:
@@ -89,9 +90,12 @@ def lint_history(
             report.sql[revision_id], report.origins[revision_id] = piece.sql, OFFLINE
     _capture_the_rest(executor, report, errors)
     report.findings += _squawk_findings(executor, report)
+    pg_version = executor.config.lint.pg_version
     for revision in report.revisions:
         if (tree := report.sources[revision.revision].tree) is not None:
             report.findings += check_revision(revision, tree)
+        if (sql := report.sql.get(revision.revision)) is not None:
+            report.findings += check_statements(revision, sql, tree, pg_version)
     report.findings += file_names_match_revisions(
         report.revisions, executor.revisions(), executor.config
     )
