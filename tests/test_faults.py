@@ -22,7 +22,15 @@ from sqlalchemy.engine import URL
 
 from migrail.core.urls import libpq_conninfo
 from migrail.postgres.ephemeral import DATABASE_PREFIX, Server
-from testing.postgres import columns, database_names, query, template_names, version
+from testing.postgres import (
+    columns,
+    database_names,
+    query,
+    run_database,
+    sessions,
+    template_names,
+    version,
+)
 from testing.projects import write_revision
 
 pytestmark = pytest.mark.faults
@@ -252,31 +260,6 @@ def _hold(project: Path) -> Path:
     return hold
 
 
-def _sessions(admin_url: URL, application: str) -> list[tuple[str, str]]:
-    """The database and last query of each session of the run started with
-    ``PGAPPNAME=application``: how a test tells its runs apart on a server others use too."""
-    rows = query(
-        admin_url,
-        f"SELECT datname, query FROM pg_stat_activity WHERE application_name = '{application}'",
-    )
-    return [(str(name), str(text)) for name, text in rows]
-
-
-def _run_database(
-    admin_url: URL, application: str, run: subprocess.Popen[str], doing: str = ""
-) -> str:
-    """The throwaway database of the run ``application``, once a session of the run there has
-    run a query starting with ``doing``."""
-    deadline = time.monotonic() + 60
-    while True:
-        for name, text in _sessions(admin_url, application):
-            if name.startswith(DATABASE_PREFIX) and text.startswith(doing):
-                return name
-        assert run.poll() is None, f"the run ended: {run.communicate()[1]}"
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-
-
 @pytest.fixture
 def server_databases(pg_server: Server) -> Iterator[list[URL]]:
     """Admin URLs naming three databases of their own on the suite's server, as other
@@ -314,13 +297,13 @@ def test_runs_and_cleanups_through_other_databases_drop_only_dead_runs_databases
 
     hold = _hold(project)
     live = start(first, "live", "migrate-staging", "--no-cache")
-    live_database = _run_database(pg_server.admin_url, f"{tag}_live", live, "SELECT pg_sleep")
+    live_database = run_database(pg_server.admin_url, f"{tag}_live", live, "SELECT pg_sleep")
     killed = start(second, "killed", "migrate-staging", "--no-cache")  # it sweeps first
-    killed_database = _run_database(pg_server.admin_url, f"{tag}_killed", killed)
+    killed_database = run_database(pg_server.admin_url, f"{tag}_killed", killed)
     killed.send_signal(signal.SIGKILL)
     killed.communicate(timeout=30)
     deadline = time.monotonic() + 30  # until the server has ended the killed run's sessions
-    while _sessions(pg_server.admin_url, f"{tag}_killed"):
+    while sessions(pg_server.admin_url, f"{tag}_killed"):
         assert time.monotonic() < deadline
         time.sleep(0.01)
 

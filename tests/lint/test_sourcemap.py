@@ -13,13 +13,13 @@ from migrail.lint.sourcemap import locate, op_calls, statement_at
 from migrail.main import main
 from testing.projects import write_revision
 
-UPGRADE = '''
+UPGRADE = """
 def upgrade():
     op.add_column("tasks", sa.Column("title", sa.Text()))
     op.alter_column("tasks", "title", type_=sa.String(20))
     op.alter_column("tasks", "title", nullable=True)
     op.execute("UPDATE tasks SET title = 'x'")
-'''
+"""
 
 
 def _calls() -> list[tuple[str, int]]:
