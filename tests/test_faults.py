@@ -210,6 +210,7 @@ def _staging(project: Path, application: str, *arguments: str) -> subprocess.Pop
         return _migrail(project, None, "migrate-staging", *arguments)
 
 
+@pytest.mark.timeout(900)  # fifty runs: 4 min on a loaded machine
 def test_staging_killed_fifty_times_leaves_nothing_behind(project: Path, pg_server: Server) -> None:
     """Killed while it proves (its database exists): SIGTERM cleans up at once, and SIGKILL's
     leftovers go with the next run's sweep."""
@@ -309,7 +310,8 @@ def test_runs_and_cleanups_through_other_databases_drop_only_dead_runs_databases
 
     code, err = _finish(start(third, "cleanup", "cleanup"))
     assert code == 0, err
-    assert f"dropped {killed_database}, left by a run that is gone\n" in err
+    # The killed run's database is gone: dropped by this cleanup, or by another run's sweep
+    # first on a server others use too (its message then names it no more).
     assert live_database not in err
     left = database_names(pg_server.admin_url)
     assert live_database in left and killed_database not in left
