@@ -116,6 +116,7 @@ def _when_applied(url: URL, run: subprocess.Popen[str], count: int) -> None:
 KILL_POINTS = [(count, pause) for count in range(5) for pause in (0.0, 0.04, 0.08, 0.12)]
 
 
+@pytest.mark.timeout(900)  # twenty kills and reruns: 3 min on a loaded machine
 def test_migrate_killed_at_twenty_points_is_never_half_applied(
     project: Path, pg_server: Server
 ) -> None:
@@ -210,7 +211,7 @@ def _staging(project: Path, application: str, *arguments: str) -> subprocess.Pop
         return _migrail(project, None, "migrate-staging", *arguments)
 
 
-@pytest.mark.timeout(900)  # fifty runs: 4 min on a loaded machine
+@pytest.mark.timeout(900)  # fifty kills: 4.5 min on a loaded machine
 def test_staging_killed_fifty_times_leaves_nothing_behind(project: Path, pg_server: Server) -> None:
     """Killed while it proves (its database exists): SIGTERM cleans up at once, and SIGKILL's
     leftovers go with the next run's sweep."""
@@ -342,6 +343,7 @@ def test_staging_killed_on_private_clusters_leaves_no_cluster_behind(
     assert ours.stdout == "", "server processes left behind"
 
 
+@pytest.mark.timeout(900)  # six plans, kills and reruns: 1.5 min on a loaded machine
 def test_apply_killed_at_six_points_is_never_half_applied(
     project: Path, pg_server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
