@@ -60,6 +60,9 @@ def test_a_signal_during_staging_exits_cleanly_and_drops_the_database(
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PGAPPNAME": application},
+        # As from a terminal: under a shell without job control (a background job, some CI
+        # runners) SIGINT is ignored, and the run would rightly ignore it too.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     staging = run_database(pg_server.admin_url, application, run, "SELECT pg_sleep(60)")
     run.send_signal(signum)

@@ -15,6 +15,8 @@ _SCRIPT = """
 import os, signal, sys, threading, time
 from migrail.core.signals import shielded, sigterm_raises
 
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal: a job started
+# in the background by a shell without job control has SIGINT ignored, and so would this
 threading.Thread(target=time.sleep, args=(60,), daemon=True).start()
 with sigterm_raises():
     try:
