@@ -946,7 +946,6 @@ def test_a_database_that_does_not_exist(
 ) -> None:
     missing = pg_server.admin_url.set(database="no_such_database", password=SECRET)
     monkeypatch.setenv("DATABASE_URL", missing.render_as_string(hide_password=False))
-    before = database_names(pg_server.admin_url)
     assert main(["migrate"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: cannot connect to postgresql://postgres:***@")
@@ -955,7 +954,7 @@ def test_a_database_that_does_not_exist(
         "hint: create the database (createdb NAME) or fix its name\n"
     )
     assert SECRET not in err
-    assert database_names(pg_server.admin_url) == before
+    assert "no_such_database" not in database_names(pg_server.admin_url)  # not made by migrate
 
 
 def test_a_sql_error_inside_a_revision_changes_nothing(

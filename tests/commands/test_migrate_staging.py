@@ -9,7 +9,7 @@ import pytest
 
 from migrail.main import main
 from migrail.postgres.ephemeral import Server
-from testing.postgres import database_names
+from testing.postgres import left_behind
 from testing.projects import (
     add_priority_column,
     add_priority_with_revision,
@@ -35,23 +35,27 @@ def _write_failing_revision(project: Path) -> None:
 
 
 def test_a_sound_history_passes_and_leaves_no_database(
-    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+    project: Path,
+    pg_server: Server,
+    throwaway_names: list[str],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    before = database_names(pg_server.admin_url)
     code, err = _run(capsys)
     assert code == 0
     assert err.startswith("Staging on a throwaway database: server from MIGRAIL_ADMIN_URL")
     assert "│ 0001_create_tasks │" in err
     assert "[✓] models match the schema at head\n" in err
     assert err.endswith("[✓] round trip: down to base and up to head again\n")
-    assert database_names(pg_server.admin_url) == before
+    assert left_behind(pg_server.admin_url, throwaway_names) == set()
 
 
 def test_a_failing_revision_is_named_with_its_statement_and_error(
-    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+    project: Path,
+    pg_server: Server,
+    throwaway_names: list[str],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     _write_failing_revision(project)
-    before = database_names(pg_server.admin_url)
     code, err = _run(capsys)
     assert code == 1
     assert "│ 0002_add_priority │" in err and "upgrade failed" in err
@@ -63,7 +67,7 @@ def test_a_failing_revision_is_named_with_its_statement_and_error(
         "  the database was at revision 0001_create_tasks when it stopped\n"
     ) in err
     assert "models: not checked (the upgrade failed first)\n" in err
-    assert database_names(pg_server.admin_url) == before
+    assert left_behind(pg_server.admin_url, throwaway_names) == set()
 
 
 @pytest.mark.parametrize(
@@ -262,10 +266,12 @@ def test_locks_and_rewrites_are_measured_and_flagged(
 
 
 def test_from_a_deployed_revision_only_the_newer_ones_are_proven(
-    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+    project: Path,
+    pg_server: Server,
+    throwaway_names: list[str],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     add_priority_with_revision(project)
-    before = database_names(pg_server.admin_url)
     code = main(["migrate-staging", "--from", "0001_create_tasks"])
     err = capsys.readouterr().err
     assert code == 0, err
@@ -274,7 +280,7 @@ def test_from_a_deployed_revision_only_the_newer_ones_are_proven(
     assert "flagged: 0002_add_priority ACCESS EXCLUSIVE on tasks" in err
     assert "│ 0001_create_tasks │" not in err
     assert err.endswith("[✓] round trip: down to 0001_create_tasks and up to head again\n")
-    assert database_names(pg_server.admin_url) == before
+    assert left_behind(pg_server.admin_url, throwaway_names) == set()
 
 
 def test_from_a_revision_whose_successor_fails_names_the_successor(
@@ -466,10 +472,12 @@ def _add_priority_without_default(project: Path) -> None:
 
 
 def test_a_not_null_column_without_default_fails_only_with_data(
-    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+    project: Path,
+    pg_server: Server,
+    throwaway_names: list[str],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     _add_priority_without_default(project)
-    before = database_names(pg_server.admin_url)
     code, err = _run(capsys)
     assert code == 1
     assert "data: sample rows: 3 in tasks\n" in err
@@ -480,7 +488,7 @@ def test_a_not_null_column_without_default_fails_only_with_data(
         "  the tables held sample rows, as production's do (--no-data runs without them)\n"
         "  the database was at revision 0001_create_tasks when it stopped\n"
     ) in err
-    assert database_names(pg_server.admin_url) == before
+    assert left_behind(pg_server.admin_url, throwaway_names) == set()
 
     assert main(["migrate-staging", "--no-data"]) == 0
     err = capsys.readouterr().err
@@ -720,7 +728,10 @@ def test_from_works_on_a_history_with_a_merge_and_one_head(
 
 
 def test_step_roundtrip_goes_on_after_a_broken_downgrade_and_counts_them(
-    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+    project: Path,
+    pg_server: Server,
+    throwaway_names: list[str],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     write_revision(
         project,
@@ -754,9 +765,9 @@ def test_step_roundtrip_goes_on_after_a_broken_downgrade_and_counts_them(
         'op.execute("SELECT 1")',
         downgrade='op.drop_column("tasks", "owner")',  # removes what it never added
     )
-    before = database_names(pg_server.admin_url)
     assert main(["migrate-staging", "--step-roundtrip"]) == 1
-    assert database_names(pg_server.admin_url) == before  # the rebuilt ones dropped too
+    # the rebuilt ones dropped too
+    assert left_behind(pg_server.admin_url, throwaway_names) == set()
     err = capsys.readouterr().err
     assert "error: 0002_index_owner: its downgrade does not restore the schema" in err
     assert (
