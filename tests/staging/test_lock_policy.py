@@ -254,8 +254,10 @@ def test_a_varchar_widening_measured_without_rewrite_is_only_a_note_in_the_plan(
     models.write_text(
         models.read_text()
         .replace("Column, DateTime,", "Column, DateTime, String,")
-        .replace('    Column("owner", Text),\n', '    Column("owner", Text),\n'
-                 '    Column("code", String(50)),\n')
+        .replace(
+            '    Column("owner", Text),\n',
+            '    Column("owner", Text),\n    Column("code", String(50)),\n',
+        )
     )
     assert main(["migrate", "--env", "staging", "--to", "0002"]) == 0
     assert main(["plan", "--env", "staging", "--force"]) == 0  # squawk's prefer-text-field

@@ -93,9 +93,7 @@ class Effects:
     @property
     def rewrote_or_scanned(self) -> bool:
         """Whether it rewrote or scanned a table under a lock: what makes a type change slow."""
-        return any(
-            kind in ("rewrite", "scan-under-exclusive") for kind in self.classify().values()
-        )
+        return any(kind in ("rewrite", "scan-under-exclusive") for kind in self.classify().values())
 
     def summary(self) -> str:
         """``rewrite: ACCESS EXCLUSIVE on tasks, SHARE on tags``: each lock, with its class."""
@@ -118,7 +116,9 @@ class Observer:
         from sqlalchemy import text
 
         rows = self.connection.execute(text(_ALL)).all()
-        self.before = {int(oid): (str(name), str(kind), int(node)) for oid, name, kind, node in rows}
+        self.before = {
+            int(oid): (str(name), str(kind), int(node)) for oid, name, kind, node in rows
+        }
         version = self.connection.execute(text("SHOW server_version_num")).scalar_one()
         self.flushes = int(version) >= 150000
         self._flush()

@@ -1,8 +1,8 @@
 """``migrate-staging --report``: the staging proof as one Markdown page, fit for a PR comment.
 
 Per revision: its timings, the locks and rewrites measured in staging (with their class), and
-its lint findings; then the lock policy's verdicts, the round trip's result and, when the models and the schema disagree, the difference as
-operations and as the SQL that would close it.
+its lint findings; then the lock policy's verdicts, the round trip's result and, when the models
+and the schema disagree, the difference as operations and as the SQL that would close it.
 """
 
 from __future__ import annotations
