@@ -53,9 +53,11 @@ def test_a_type_change_that_rewrites_the_table_fails_and_says_what_to_do(
         'op.alter_column("tasks", "number", type_=sa.BigInteger())',
         'op.alter_column("tasks", "number", type_=sa.Integer())',
     )
-    code, err = _staging(capsys)
-    assert "│ rewrite: ACCESS EXCLUSIVE on tasks " in err, err
-    assert code == 1
+    for _ in range(2):  # the template cache keeps nothing a lock error would then skip
+        code = main(["migrate-staging"])
+        err = capsys.readouterr().err
+        assert "│ rewrite: ACCESS EXCLUSIVE on tasks " in err, err
+        assert code == 1
     assert (
         "error: 0003_bigger_number: rewrite of tasks: it rewrites the whole table under ACCESS "
         "EXCLUSIVE: reads and writes wait for as long as that takes\n"

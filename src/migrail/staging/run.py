@@ -137,11 +137,12 @@ def _prove_on(
                 )
         finally:
             run.close()
+            if proof is not None:
+                proof.locks = judge(proof.revisions, proof.effects, config.locks)
+                proof.lock_timeout = config.lock_timeout
             # Still inside the run: its lock keeps sweeps of other runs off the copies.
             kept = _settle(templates, proof)
     assert proof is not None
-    proof.locks = judge(proof.revisions, proof.effects, config.locks)
-    proof.lock_timeout = config.lock_timeout
     return StagingRun(proof, kept)
 
 
@@ -182,10 +183,11 @@ def _template_cache(
 
 def _settle(templates: TemplateCache | None, proof: StagingReport | None) -> list[str]:
     """Keep the run's copies as templates when it proved the history; otherwise drop them.
-    The revisions whose templates were kept."""
+    A lock error drops them too: a revision served from a template is not measured again, and
+    its error would pass unsaid on the next run. The revisions whose templates were kept."""
     if templates is None:
         return []
-    if proof is None or not proof.history_proven:
+    if proof is None or not proof.history_proven or proof.lock_errors:
         templates.discard()
         return []
     return [templates.revisions[position - 1] for position in templates.keep()]
