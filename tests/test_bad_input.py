@@ -291,7 +291,7 @@ CASES: list[tuple[str, list[str], Setup, str]] = [
         _edit("pyproject.toml", 'migrations = "migrations"', 'migration = "migrations"'),
         "error: unknown key(s) in [tool.migrail]: migration\n"
         "hint: known keys: base_branch, default_environment, environments, flask_app, four_eyes, "
-        "lint, lock_retries, lock_timeout, metadata, migrations, revision_naming, "
+        "lint, lock_retries, lock_timeout, locks, metadata, migrations, revision_naming, "
         "statement_timeout\n",
     ),
     (

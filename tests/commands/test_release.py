@@ -442,7 +442,7 @@ def test_the_plan_shows_the_locks_and_rewrites_each_revision_takes(
     )
     assert main(["plan", "--env", "production", "--force"]) == 0, capsys.readouterr().err
     plan = json.loads((project / "plan.json").read_text())
-    measured = "ACCESS EXCLUSIVE on tasks, rewrites tasks, rewrites tasks_pkey"
+    measured = "rewrite: ACCESS EXCLUSIVE on tasks"
     assert plan["revisions"][0]["measured"] == measured
     assert (
         f"Measured on a throwaway copy of the schema: **{measured}**"
