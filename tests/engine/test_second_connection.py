@@ -164,3 +164,31 @@ def test_a_second_connection_waiting_for_the_revisions_lock_is_refused_not_left_
     assert completed.returncode == 1, completed.stderr
     assert f"error: {_refusal('psycopg.connect', _connecting_line(path))}" in completed.stderr
     assert "x" not in columns(database_url, "tasks")
+
+
+def test_an_env_py_connecting_by_itself_is_refused_where_it_connects(
+    project: Path,
+    database_url: URL,
+    other: URL,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """env.py may build an engine of its own (adopted projects do, at import); connecting it
+    is what is refused: the revisions run on migrail's connection."""
+    url = other.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    env_py = project / "migrations" / "env.py"
+    env_py.write_text(
+        "import sqlalchemy as sa\n"
+        "from migrail.alembic_env import run_migrations\n\n"
+        f"ENGINE = sa.create_engine({url!r})\n"
+        "with ENGINE.begin() as c:\n"
+        '    c.exec_driver_sql("DELETE FROM customers")\n'
+        "run_migrations()\n"
+    )
+    monkeypatch.setenv("DATABASE_URL", database_url.render_as_string(hide_password=False))
+    exit_code = main(["migrate"])
+    _untouched(other)
+    assert exit_code == 1
+    err = capsys.readouterr().err
+    assert "failed: it opens a second connection at migrations/env.py:5 (psycopg.connect)" in err
+    assert version(database_url) == []

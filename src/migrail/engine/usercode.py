@@ -129,10 +129,12 @@ def user_code(
     try:
         yield
         if len(_Running.refused) > refused_before:  # caught by the code, which went on
-            raise take_refusal() or SecondConnection("a connection", "")
+            late = _Running.refused[refused_before]
+            del _Running.refused[refused_before:]
+            raise late
         status = 0
     except _ConnectionRefused as exc:
-        take_refusal()
+        del _Running.refused[refused_before:]
         raise SecondConnection(exc.call, exc.where) from None
     except _Refused as exc:
         status = exc.status
