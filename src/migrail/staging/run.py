@@ -18,6 +18,7 @@ from migrail.history.revisions import display_name, find_revision, is_linear
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from alembic.script import Script
     from sqlalchemy.engine import Connection
 
     from migrail.engine.executor import Executor
@@ -138,7 +139,9 @@ def _prove_on(
         finally:
             run.close()
             if proof is not None:
-                proof.locks = judge(proof.revisions, proof.effects, config.locks)
+                proof.locks = judge(
+                    proof.revisions, proof.effects, config.locks, _baseline(executor)
+                )
                 proof.lock_timeout = config.lock_timeout
             # Still inside the run: its lock keeps sweeps of other runs off the copies.
             kept = _settle(templates, proof)
@@ -220,3 +223,21 @@ def write_error_report(path: Path, error: FatalError) -> None:
     with suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(render_error(error.message, error.hint), encoding="utf-8")
+
+
+def _baseline(executor: Executor) -> Callable[[Script], bool]:
+    """Whether a revision is released and untouched by this branch (git decides; outside git,
+    none is): its measured lock errors are the baseline, said and not failed."""
+    from pathlib import Path as FilePath
+
+    from migrail.history.released import released
+    from migrail.history.revision_files import revision_key
+
+    state = released(executor.config)
+    versions = executor.config.versions_dir
+
+    def untouched(revision: Script) -> bool:
+        path = FilePath(revision.path)
+        return state.in_baseline(revision_key(path, versions), path.read_bytes())
+
+    return untouched

@@ -88,6 +88,8 @@ def _locks_verdict(report: StagingReport) -> list[Verdict]:
     for finding in report.locks:
         if finding.allowed:
             found.append(Verdict("info", f"allowed: {finding.message} (the revision says why)"))
+        elif finding.baseline:
+            found.append(Verdict("info", f"baseline: {finding.message} (released: not failing)"))
         elif finding.severity in ("error", "warning"):
             kind: Literal["info", "failure"] = "failure" if finding.failing else "info"
             prefix = "" if finding.failing else "warning: "
