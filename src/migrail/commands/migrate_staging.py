@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from migrail.core.config import Config
     from migrail.staging.proof import PhaseEvents
+    from migrail.staging.scope import StepMode
     from migrail.staging.summary import Verdict
 
 
@@ -29,13 +30,14 @@ def migrate_staging(
     *,
     console: Console,
     start: str = "base",
-    step_roundtrip: bool = False,
+    step: StepMode = "branch",
     report: Path | None = None,
     data: bool = True,
     from_plan: Path | None = None,
     cache: bool = True,
 ) -> int:
     """Up, check the models, down, up again; 0 when all of it held, 1 when something failed.
+    ``step``: which revisions are also undone and redone on their own (``staging.scope``).
 
     With ``report``, a run stopped by an error still writes the page, saying so: a CI job's
     summary then shows why there is no proof.
@@ -43,7 +45,7 @@ def migrate_staging(
     from migrail.staging.run import write_error_report
 
     try:
-        options = Options(step_roundtrip, data, cache)
+        options = Options(step, data, cache)
         return _migrate_staging(config, console, start, options, report, from_plan)
     except FatalError as error:
         if report is not None:

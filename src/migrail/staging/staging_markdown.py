@@ -109,7 +109,7 @@ def _round_trip(report: StagingReport, label: Callable[[Sequence[str]], str]) ->
 
 def _step_round_trip(report: StagingReport) -> list[str]:
     if not report.step_round_trip:
-        return []
+        return [f"Step round trip: {report.step_scope}.", ""] if report.step_scope else []
     names = {revision.revision: display_name(revision) for revision in report.revisions}
     lines = [
         f"Step round trip: skipped `{names[rev]}` ({why})."
@@ -130,8 +130,11 @@ def _step_round_trip(report: StagingReport) -> list[str]:
         if failure is not None:
             lines += [f"**Step round trip:** {_cell(str(failure))}", ""]
     kind, message = report.step_outcome()
+    scope = f"{report.step_scope}: " if report.step_scope not in ("", "every revision") else ""
     lines.append(
-        f"**Step round trip:** {message}." if kind != "info" else f"Step round trip: {message}."
+        f"**Step round trip:** {scope}{message}."
+        if kind != "info"
+        else f"Step round trip: {scope}{message}."
     )
     return [*lines, ""]
 

@@ -1,4 +1,5 @@
-"""The step round trip: each revision up, down and up again, its downgrade judged on its own.
+"""The step round trip: each revision up, down and up again, its downgrade judged on its own
+(every revision, or those a branch adds: ``scope``).
 
 For each revision, in the order the first upgrade applies them (merges and branches included),
 the schema before its upgrade is compared with the schema after its downgrade. Each revision
@@ -47,20 +48,26 @@ def round_trip_each(
     report: StagingReport,
     hooks: Hooks,
     rebuild: Rebuild,
+    applied: Sequence[Script],
+    revisions: Sequence[Script],
 ) -> list[Step]:
-    """Upgrade through ``report.revisions``, each undone and redone right after its upgrade;
-    what a downgrade broke goes in ``report.step_diffs`` / ``report.step_failures``. The first
-    upgrade's steps; a failing upgrade is MigrationFailed, as in the plain proof."""
+    """Upgrade through ``revisions`` (after ``applied``, already up), each of
+    ``report.stepped`` undone and redone right after its upgrade; what a downgrade broke goes
+    in ``report.step_diffs`` / ``report.step_failures``. The first upgrade's steps; a failing
+    upgrade is MigrationFailed, as in the plain proof."""
     from migrail.postgres.catalog import schema_facts
 
     steps: list[Step] = []
-    applied: list[Script] = []
-    for revision in report.revisions:
-        before = schema_facts(connection)
+    applied = list(applied)
+    for revision in revisions:
+        stepped = revision.revision in report.stepped
+        before = schema_facts(connection) if stepped else None
         steps += executor.apply_exactly(
             connection, [revision], "upgrade", hooks.on_step, hooks.observe
         )
         applied.append(revision)
+        if before is None:
+            continue
         reason = irreversible_reason(revision)
         if reason is not None:
             report.step_skipped[revision.revision] = reason
