@@ -82,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="prove the whole history, not only what is newer than the cached templates",
     )
     staging.add_argument(
+        "--allow-version-mismatch",
+        action="store_true",
+        help="in CI, only warn when staging's PostgreSQL is not production's major version "
+        "([tool.migrail.lint] pg_version)",
+    )
+    staging.add_argument(
         "--report",
         type=Path,
         metavar="PATH",

@@ -156,14 +156,17 @@ def make_plan(
 ) -> Plan:
     """The plan of what a release runs on ``live``, sealed with its id."""
     config = executor.config
+    database = {
+        "name": url.database or "",
+        "identity": live.identity,
+        "version": live.version,
+        "env.py": sums.digest((config.migrations_dir / "env.py").read_bytes()),
+    }
+    if config.lint.pg_version is not None:  # what lint and staging were told production runs
+        database["pg_version"] = config.lint.pg_version
     return Plan(
         environment=environment,
-        database={
-            "name": url.database or "",
-            "identity": live.identity,
-            "version": live.version,
-            "env.py": sums.digest((config.migrations_dir / "env.py").read_bytes()),
-        },
+        database=database,
         from_revision=list(live.current),
         to_revision=live.move.target,
         direction=live.move.direction,

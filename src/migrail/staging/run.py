@@ -48,6 +48,28 @@ class StagingRun:
     server_version: str = ""
 
 
+def version_difference(pg_version: str | None, server_version: str) -> str | None:
+    """How the staging server's major version differs from production's (``pg_version`` in
+    ``[tool.migrail.lint]``), in words; ``None`` when they agree or production's is not given.
+    A failure specific to a version (a syntax, a default, a planner's choice) shows only on
+    that version."""
+    from migrail.postgres.database import major_version
+
+    if pg_version is None:
+        return None
+    staging, production = major_version(server_version), major_version(pg_version)
+    if staging == production:
+        return None
+    return f"staging ran on PostgreSQL {staging}, production is {production} (pg_version)"
+
+
+def in_ci() -> bool:
+    """Whether this runs in CI: GitHub Actions, GitLab CI and most others set ``CI``."""
+    import os
+
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
 def start_revision(executor: Executor, name: str) -> str:
     """The revision id ``--from`` names (id, unique prefix or file stem), or a usage error."""
     if name == "base":
