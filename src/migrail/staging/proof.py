@@ -88,7 +88,15 @@ class StagingReport:
 
     def step_outcome(self) -> tuple[Literal["info", "success", "failure"], str]:
         """The step round trip in one sentence, and its kind (``success``, ``failure`` or
-        ``info``): success only for what it ran, with what it skipped or did not reach said."""
+        ``info``): success only for what it ran, with what it skipped or did not reach said,
+        after what it took where that was not every revision (``the 2 revisions this branch
+        adds (not on main): ...``)."""
+        kind, message = self._step_outcome()
+        if self.step_scope in ("", "every revision") or self.failed_phase == "build":
+            return kind, message
+        return kind, f"{self.step_scope}: {message}"
+
+    def _step_outcome(self) -> tuple[Literal["info", "success", "failure"], str]:
         if self.failed_phase == "build":
             return "info", "not run (the database could not be built)"
         tried, broken = self.step_tried, len(self.step_broken)

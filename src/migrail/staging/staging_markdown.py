@@ -130,11 +130,8 @@ def _step_round_trip(report: StagingReport) -> list[str]:
         if failure is not None:
             lines += [f"**Step round trip:** {_cell(str(failure))}", ""]
     kind, message = report.step_outcome()
-    scope = f"{report.step_scope}: " if report.step_scope not in ("", "every revision") else ""
     lines.append(
-        f"**Step round trip:** {scope}{message}."
-        if kind != "info"
-        else f"Step round trip: {scope}{message}."
+        f"**Step round trip:** {message}." if kind != "info" else f"Step round trip: {message}."
     )
     return [*lines, ""]
 

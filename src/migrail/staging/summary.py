@@ -123,8 +123,7 @@ def _step_verdict(report: StagingReport) -> list[Verdict]:
             if failure.statement:
                 found.append(Verdict("info", f"  statement: {failure.statement.strip()}"))
     kind, message = report.step_outcome()
-    scope = f"{report.step_scope}: " if report.step_scope not in ("", "every revision") else ""
-    found.append(Verdict(kind, f"step round trip: {scope}{message}"))
+    found.append(Verdict(kind, f"step round trip: {message}"))
     return found
 
 
