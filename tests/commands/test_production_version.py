@@ -60,7 +60,7 @@ def test_staging_on_another_version_than_production_fails_in_ci_unless_allowed(
     production = _other_than(pg_server)
     _production_is(project, production)
     staging = major_version(pg_server.version)
-    assert main(["migrate-staging"]) == 1
+    assert main(["migrate-staging", "--report", "staging.md"]) == 1
     err = capsys.readouterr().err
     assert (
         f"error: staging ran on PostgreSQL {staging}, production is {production} (pg_version)\n"
@@ -68,6 +68,15 @@ def test_staging_on_another_version_than_production_fails_in_ci_unless_allowed(
         "server), or accept the difference: --allow-version-mismatch\n"
     ) in err
     assert "[✓] round trip: down to base and up to head again\n" in err  # the proof itself held
+    assert (
+        (project / "staging.md")
+        .read_text()
+        .startswith(
+            "## migrate-staging: failed\n\n"
+            f"**PostgreSQL version:** staging ran on PostgreSQL {staging}, production is {production} "
+            "(pg_version).\n"
+        )
+    )
 
     assert main(["migrate-staging", "--allow-version-mismatch"]) == 0
     assert f"warning: staging ran on PostgreSQL {staging}" in capsys.readouterr().err

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from migrail.core.config import Config
     from migrail.staging.proof import PhaseEvents
+    from migrail.staging.run import Version
     from migrail.staging.scope import StepMode
     from migrail.staging.summary import Verdict
 
@@ -96,21 +97,23 @@ def _migrate_staging(
     console.print(summary_table(run.proof))
     for verdict in verdicts(run.proof, executor.label, generate_command(executor.config.root)):
         _show(console, verdict)
-    version_failed = _version_check(config, console, run.server_version, allow_version_mismatch)
+    version = _version_check(config, console, run.server_version, allow_version_mismatch)
     if report is not None:
-        write_report(report, run.proof, executor)
+        write_report(report, run.proof, executor, version)
         output.info(console, f"report written to {report}")
-    return 0 if run.proof.ok and not version_failed else 1
+    return 0 if run.proof.ok and not (version and version.fails) else 1
 
 
-def _version_check(config: Config, console: Console, server_version: str, allowed: bool) -> bool:
-    """Say when staging's PostgreSQL is not production's major version; whether that fails
-    the run (in CI, unless allowed)."""
-    from migrail.staging.run import in_ci, version_difference
+def _version_check(
+    config: Config, console: Console, server_version: str, allowed: bool
+) -> Version | None:
+    """Say when staging's PostgreSQL is not production's major version; that fails the run in
+    CI, unless allowed."""
+    from migrail.staging.run import Version, in_ci, version_difference
 
     difference = version_difference(config.lint.pg_version, server_version)
     if difference is None:
-        return False
+        return None
     if in_ci() and not allowed:
         output.failure(
             console,
@@ -118,9 +121,9 @@ def _version_check(config: Config, console: Console, server_version: str, allowe
             hint="run staging on production's version (MIGRAIL_ADMIN_URL to a "
             "postgres:<version> server), or accept the difference: --allow-version-mismatch",
         )
-        return True
+        return Version(difference, fails=True)
     output.warning(console, difference)
-    return False
+    return Version(difference, fails=False)
 
 
 @contextmanager

@@ -48,6 +48,14 @@ class StagingRun:
     server_version: str = ""
 
 
+@dataclass(frozen=True)
+class Version:
+    """Staging's PostgreSQL against production's, in words, and whether that fails the run."""
+
+    difference: str
+    fails: bool
+
+
 def version_difference(pg_version: str | None, server_version: str) -> str | None:
     """How the staging server's major version differs from production's (``pg_version`` in
     ``[tool.migrail.lint]``), in words; ``None`` when they agree or production's is not given.
@@ -224,8 +232,11 @@ def _settle(templates: TemplateCache | None, proof: StagingReport | None) -> lis
     return [templates.revisions[position - 1] for position in templates.keep()]
 
 
-def write_report(path: Path, proof: StagingReport, executor: Executor) -> None:
-    """The Markdown report, with each proven revision's lint findings (squawk and migrail's)."""
+def write_report(
+    path: Path, proof: StagingReport, executor: Executor, version: Version | None = None
+) -> None:
+    """The Markdown report, with each proven revision's lint findings (squawk and migrail's),
+    and how staging's PostgreSQL differs from production's (``version``)."""
     from migrail.lint.linter import lint_history
     from migrail.staging.staging_markdown import render
 
@@ -237,7 +248,9 @@ def write_report(path: Path, proof: StagingReport, executor: Executor) -> None:
         lint_error = exc.message
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(render(proof, executor.label, findings, lint_error), encoding="utf-8")
+        path.write_text(
+            render(proof, executor.label, findings, lint_error, version), encoding="utf-8"
+        )
     except OSError as exc:
         raise FatalError(f"cannot write the report {path}: {exc.strerror}") from None
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from migrail.lint.findings import Finding
     from migrail.staging.proof import StagingReport
+    from migrail.staging.run import Version
 
 
 def render(
@@ -25,13 +26,17 @@ def render(
     label: Callable[[Sequence[str]], str],
     findings: list[Finding] | None,
     lint_error: str | None = None,
+    version: Version | None = None,
 ) -> str:
-    """The whole page; ``findings`` is ``None`` when lint did not run (``lint_error`` says why)."""
-    verdict = "passed" if report.ok else "failed"
+    """The whole page; ``findings`` is ``None`` when lint did not run (``lint_error`` says why);
+    ``version``: how staging's PostgreSQL differs from production's, and whether that failed."""
+    verdict = "passed" if report.ok and not (version and version.fails) else "failed"
     failing = sum(1 for finding in findings or [] if finding.failing)
     if failing:
         verdict += f", with {failing} failing lint finding(s)"
     lines = [f"## migrate-staging: {verdict}", ""]
+    if version is not None:
+        lines += [f"**PostgreSQL version:** {version.difference}.", ""]
     if report.cloned:
         lines += [
             f"Started from the template cache's copy of the database at "
