@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 
@@ -91,7 +92,7 @@ def midcommit_history(project: Path) -> None:
         "rank_tasks",
         "0003",
         'count = op.get_bind().execute(sa.text("SELECT count(*) FROM tasks")).scalar()\n'
-        '    op.execute(f"UPDATE tasks SET priority = {count}")\n'
+        '    op.execute(f"UPDATE tasks SET priority = {count} WHERE priority IS NULL")\n'
         '    op.create_index("ix_tasks_priority", "tasks", ["priority"])',
         downgrade='op.drop_index("ix_tasks_priority", table_name="tasks")',
     )
@@ -232,3 +233,36 @@ def unmigrated_project(root: Path) -> Path:
     for name in ("env.py", "script.py.mako"):
         shutil.copy(REPO / "migrations" / name, root / "migrations" / name)
     return root
+
+
+def forge_sum_line(project: Path, name: str, content: bytes | None) -> None:
+    """Rewrite ``name``'s line of migrail.sum for ``content`` (``None``: drop the line) and the
+    total, by hand, as someone hiding an edit of a released revision would."""
+    path = project / "migrations" / "migrail.sum"
+    lines = [line for line in path.read_text().splitlines() if not line.startswith("total ")]
+    lines = [line for line in lines if line.rpartition(" ")[0] != name]
+    if content is not None:
+        lines.append(f"{name} sha256:{hashlib.sha256(content).hexdigest()}")
+    body = "".join(f"{line}\n" for line in sorted(lines))
+    path.write_text(f"{body}total sha256:{hashlib.sha256(body.encode()).hexdigest()}\n")
+
+
+# A revision that leaves an INVALID index and still succeeds: its unique build fails over the
+# duplicates it inserts, and its retry with IF NOT EXISTS finds the failed index and builds nothing.
+INVALID_INDEX_UPGRADE = (
+    "op.execute(\"INSERT INTO tasks (id, name, status) VALUES ('a', 'same', 'x'), "
+    "('b', 'same', 'x')\")\n"
+    "    with op.get_context().autocommit_block():\n"
+    "        try:\n"
+    '            op.execute("CREATE UNIQUE INDEX CONCURRENTLY ix_tasks_name ON tasks (name)")\n'
+    "        except sa.exc.IntegrityError:\n"
+    "            op.execute(\n"
+    '                "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS ix_tasks_name "\n'
+    '                "ON tasks (name)"\n'
+    "            )"
+)
+INVALID_INDEX_DOWNGRADE = (
+    "with op.get_context().autocommit_block():\n"
+    '        op.execute("DROP INDEX CONCURRENTLY IF EXISTS ix_tasks_name")\n'
+    "    op.execute(\"DELETE FROM tasks WHERE id IN ('a', 'b')\")"
+)

@@ -83,3 +83,21 @@ def test_what_a_release_writes_is_not_committed_by_accident() -> None:
         ["git", "check-ignore", *names], cwd=REPO, capture_output=True, text=True, check=False
     )
     assert done.stdout.split() == names
+
+
+def test_the_models_name_every_kind_of_constraint() -> None:
+    """So that ``generate`` never writes ``op.create_unique_constraint(None, ...)`` for them."""
+    from sqlalchemy import Column, Table, Text
+
+    from agent_armor.persistence.schema import metadata
+
+    probe = Table(
+        "probe", metadata, Column("code", Text, unique=True), Column("id", Text, primary_key=True)
+    )
+    try:
+        assert {type(c).__name__: c.name for c in probe.constraints} == {
+            "UniqueConstraint": "uq_probe_code",
+            "PrimaryKeyConstraint": "probe_pkey",  # as PostgreSQL names it: the tables have those
+        }
+    finally:
+        metadata.remove(probe)

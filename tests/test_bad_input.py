@@ -1201,3 +1201,29 @@ def test_a_statement_cancelled_by_the_urls_statement_timeout_is_named(
         "each revision itself, with [tool.migrail] statement_timeout\n"
     ), err
     assert version(database_url) == []
+
+
+def test_a_project_that_defines_only_production_reaches_it_by_name(
+    project: Path,
+    database_url: URL,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The default environment (development) is not defined: only a run without --env says so."""
+    pyproject = project / "pyproject.toml"
+    text = pyproject.read_text()
+    pyproject.write_text(
+        text[: text.index("[tool.migrail.environments.development]")]
+        + '[tool.migrail.environments.production]\nurl_env = "PRODUCTION_DATABASE_URL"\n'
+    )
+    monkeypatch.setenv(
+        "PRODUCTION_DATABASE_URL", database_url.render_as_string(hide_password=False)
+    )
+    assert main(["status", "--env", "production"]) == 0, capsys.readouterr().err
+    assert "environment: production" in capsys.readouterr().err
+    assert main(["status"]) == 2
+    assert capsys.readouterr().err == (
+        "error: no --env given, and the default environment 'development' is not in "
+        "[tool.migrail.environments]\n"
+        "hint: name one with --env (production), or set [tool.migrail] default_environment\n"
+    )

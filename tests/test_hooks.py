@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy.engine import URL
 
 from testing.git import commit_all, git
-from testing.projects import REPO, write_revision
+from testing.projects import REPO, forge_sum_line, write_revision
 
 
 @pytest.fixture(scope="session")
@@ -100,6 +100,21 @@ def test_editing_a_released_revision_is_rejected(consumer: Path) -> None:
     assert (
         "hint: a released revision stays as it is: restore it; if the change is deliberate, "
         "record it: migrail sum --update --force" in output
+    )
+
+
+def test_a_released_revision_edited_with_a_forged_sum_is_rejected(consumer: Path) -> None:
+    """The sum line and total rewritten by hand to match: the base branch still tells."""
+    git(consumer, "checkout", "-q", "-b", "feature")
+    revision = consumer / "migrations" / "versions" / "0001_create_tasks.py"
+    revision.write_text(revision.read_text().replace("def upgrade", "# tweaked\ndef upgrade"))
+    forge_sum_line(consumer, "0001_create_tasks.py", revision.read_bytes())
+    code, output = _commit(consumer, "tweak a released revision, and its sum line")
+    assert code == 1
+    assert _hook_line(output, "migrail released revisions are unchanged") == "Failed"
+    assert (
+        "immutable/changed: 0001_create_tasks.py differs from the version released on main, "
+        "whatever migrail.sum records" in output
     )
 
 

@@ -1,4 +1,4 @@
--- models sha256:ef23820fc87f07e0ab39ebd27af724b8e67265c2718efffc0fbf5835d2782fa6
+-- models sha256:f05dcc828904e73b695f5afc5f4fe3848bbf36966a2f0f1b421791c2d9688fd7
 
 CREATE TABLE tasks (
     id TEXT NOT NULL,
@@ -8,6 +8,6 @@ CREATE TABLE tasks (
     metadata JSONB,
     created_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL,
     updated_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL,
-    PRIMARY KEY (id)
+    CONSTRAINT tasks_pkey PRIMARY KEY (id)
 );
 

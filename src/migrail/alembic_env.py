@@ -3,6 +3,6 @@ run_migrations``. A stable name for users' files; the work is in ``migrail.engin
 
 from __future__ import annotations
 
-from migrail.engine.alembic_env import run_migrations
+from migrail.engine.alembic_env import refuse_protected, run_migrations
 
-__all__ = ["run_migrations"]
+__all__ = ["refuse_protected", "run_migrations"]

@@ -153,7 +153,11 @@ def test_generate_writes_the_snapshot_and_a_data_migration_passes(
     snapshot = project / "migrations" / "schema" / "0002_add_priority.sql"
     assert "priority INTEGER DEFAULT '0' NOT NULL" in snapshot.read_text()
     write_revision(
-        project, "0003", "backfill", "0002", 'op.execute("UPDATE tasks SET priority = 1")'
+        project,
+        "0003",
+        "backfill",
+        "0002",
+        'op.execute("UPDATE tasks SET priority = 1 WHERE priority = 0")',
     )
     assert main(["sum", "--update"]) == 0
     assert main(["check"]) == 0, capsys.readouterr().err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -131,6 +132,9 @@ def test_an_index_on_an_existing_table_is_built_concurrently_and_passes_lint(
     text = (project / "migrations" / "versions" / "0002_index_status.py").read_text()
     assert (
         "    with op.get_context().autocommit_block():\n"
+        '        op.execute("DO $$BEGIN IF EXISTS (SELECT FROM pg_index WHERE indexrelid = '
+        "to_regclass('ix_tasks_status') AND NOT indisvalid) THEN DROP INDEX ix_tasks_status; "
+        'END IF; END$$")\n'
         "        op.create_index('ix_tasks_status', 'tasks', ['status'], unique=False, "
         "postgresql_concurrently=True, if_not_exists=True)\n"
     ) in text
@@ -140,7 +144,7 @@ def test_an_index_on_an_existing_table_is_built_concurrently_and_passes_lint(
         "postgresql_concurrently=True, if_exists=True)\n"
     ) in text
     sql = (project / "migrations" / "sql" / "0002_index_status.sql").read_text()
-    assert "COMMIT;\n\nCREATE INDEX CONCURRENTLY IF NOT EXISTS ix_tasks_status" in sql
+    assert "END$$;\n\nCREATE INDEX CONCURRENTLY IF NOT EXISTS ix_tasks_status" in sql
     assert [f["rule"] for f in _lint_and_prove(capsys)] == []
 
 
@@ -314,3 +318,66 @@ def test_the_changes_are_named_by_postgresql_types(
     assert "  + column tasks.due_at (TIMESTAMP WITH TIME ZONE)\n" in err
     sql = (project / "migrations" / "sql" / "0002_add_due_at.sql").read_text()
     assert "ADD COLUMN due_at TIMESTAMP WITH TIME ZONE" in sql
+
+
+def test_a_concurrent_unique_index_that_failed_is_built_again_on_a_retry(
+    project: Path,
+    pg_server: Server,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The build fails over duplicates and leaves an INVALID index; a retry must not take it
+    for done: it fails again while the duplicates are there, and builds a valid index once
+    they are gone."""
+    from testing.postgres import query, run_sql
+
+    _extend_models(project, 'Index("ix_tasks_name", tasks.c.name, unique=True)\n')
+    assert main(["generate", "unique_names"]) == 0
+    with pg_server.database() as url:
+        monkeypatch.setenv("DATABASE_URL", url.render_as_string(hide_password=False))
+        assert main(["migrate", "--to", "0001"]) == 0
+        run_sql(url, "INSERT INTO tasks (id, name, status) VALUES ('a', 'x', 's'), ('b', 'x', 's')")
+        capsys.readouterr()
+        for _ in range(2):
+            assert main(["migrate"]) == 1
+            assert "could not create unique index" in capsys.readouterr().err
+        run_sql(url, "DELETE FROM tasks WHERE id = 'b'")
+        assert main(["migrate"]) == 0
+        valid = "SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_tasks_name'::regclass"
+        assert query(url, valid) == [(True,)]
+
+
+def test_a_unique_constraint_without_a_name_is_warned_about(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without a naming convention, ``unique=True`` is written as
+    ``op.create_unique_constraint(None, ...)``, whose downgrade cannot run."""
+    _extend_models(project, 'tasks.append_column(Column("code", Text, unique=True))\n')
+    migrations = project / "migrations"
+    sums = (migrations / "migrail.sum").read_text()
+    assert main(["generate", "add_code"]) == 0
+    err = capsys.readouterr().err
+    text = (project / "migrations" / "versions" / "0002_add_code.py").read_text()
+    assert "op.create_unique_constraint(None, 'tasks', ['code'])" in text
+    assert (
+        "warning: tasks gets a unique constraint on (code) without a name: its downgrade's "
+        "drop_constraint(None, ...) cannot run\n"
+    ) in err
+    assert "hint: name it, or give the models' MetaData a naming convention: " in err
+    assert "'uq': 'uq_%(table_name)s_%(column_0_name)s'" in err
+    # As the hint says: with a naming convention, it is named, and nothing is said.
+    for written in migrations.rglob("0002_add_code.*"):
+        written.unlink()
+    (migrations / "migrail.sum").write_text(sums)
+    models = project / "tasks_models.py"
+    convention = 'naming_convention={"uq": "uq_%(table_name)s_%(column_0_name)s"}'
+    models.write_text(
+        models.read_text().replace("metadata = MetaData()", f"metadata = MetaData({convention})")
+    )
+    sys.modules.pop("tasks_models", None)  # imported by the first generate, in this process
+    capsys.readouterr()
+    assert main(["generate", "add_code"]) == 0
+    err = capsys.readouterr().err
+    text = (project / "migrations" / "versions" / "0002_add_code.py").read_text()
+    assert "op.create_unique_constraint(op.f('uq_tasks_code'), 'tasks', ['code'])" in text
+    assert "warning" not in err

@@ -412,3 +412,54 @@ def test_drift_on_an_adopted_project_compares_as_its_env_py_does(
     err = capsys.readouterr().err
     assert "- column accounts.nickname" in err
     assert "schema_versions" not in err and "external_cache" not in err
+
+
+def test_the_helper_init_adds_goes_below_every_import(
+    home: Path, database_url: URL, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With `from alembic import context` first among the imports, the helper goes below all
+    of them: no import is left below code (flake8 and ruff's E402)."""
+    project = alembic_project(home / "app", "generic", database_url)
+    env_py = project / "migrations" / "env.py"
+    source = env_py.read_text().replace("\nfrom alembic import context\n", "\n")
+    env_py.write_text("from alembic import context\n" + source)
+    monkeypatch.chdir(project)
+    assert main(["init"]) == 0
+    lines = env_py.read_text().splitlines()
+    helper = lines.index("import contextlib as _migrail_contextlib  # migrail-adopt")
+    assert helper > lines.index("from sqlalchemy import pool")
+    assert "def _migrail_connection(connect):  # migrail-adopt" in lines[helper:]
+
+
+def test_plain_alembic_on_an_adopted_project_may_not_change_a_protected_database(
+    home: Path,
+    database_url: URL,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The helper init adds asks the database: one that says it is protected is read, not
+    changed, by plain alembic."""
+    from migrail.core.config import Environment
+    from migrail.postgres.database import connect
+    from migrail.postgres.identity import record_identity
+
+    project = alembic_project(home / "app", "generic", database_url)
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("DATABASE_URL", database_url.render_as_string(hide_password=False))
+    assert main(["init"]) == 0
+    up = alembic(project, "upgrade", "head")
+    assert up.returncode == 0, up.stderr
+    head = _head(project)
+    with connect(database_url) as connection:  # what a first release to production records
+        record_identity(connection, Environment("production", "PRODUCTION_DATABASE_URL", True))
+    down = alembic(project, "downgrade", "-1")
+    assert down.returncode != 0
+    assert (
+        "the database says it is production, a protected environment: it changes only through "
+        "an approved plan (migrail plan --env production, approve, apply), not through alembic "
+        "downgrade" in down.stderr
+    )
+    assert version(database_url) == [head]
+    current = alembic(project, "current")
+    assert current.returncode == 0, current.stderr
+    assert head in current.stdout

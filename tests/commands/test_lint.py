@@ -404,4 +404,28 @@ def test_a_revision_that_commits_part_way_is_captured_with_its_own_sql(
     assert "CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_tasks_name ON tasks (name);" in index
     assert "priority" not in index
     rank = (sql / "0004_rank_tasks.sql").read_text()
-    assert "SELECT count(*) FROM tasks;\n\nUPDATE tasks SET priority = 0;" in rank
+    assert (
+        "SELECT count(*) FROM tasks;\n\nUPDATE tasks SET priority = 0 WHERE priority IS NULL;"
+        in rank
+    )
+
+
+def test_two_findings_of_one_rule_in_one_statement_say_what_each_points_at(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_revision(
+        project,
+        "0002",
+        "create_tags",
+        "0001",
+        'op.create_table("tags", sa.Column("id", sa.Text(), primary_key=True), '
+        'sa.Column("label", sa.String(40)), sa.Column("colour", sa.String(7)))',
+        'op.drop_table("tags")',
+    )
+    _, out, _ = _lint(capsys, "--format", "json")
+    pointed = sorted(
+        f["context"].get("at") for f in json.loads(out) if f["rule"] == "prefer-text-field"
+    )
+    assert pointed == ["colour VARCHAR(7)", "label VARCHAR(40)"]
+    _, _, err = _lint(capsys)
+    assert "    at: label VARCHAR(40)\n" in err

@@ -558,3 +558,22 @@ def test_a_failing_statement_that_sets_a_password_shows_and_records_no_piece_of_
     shown = err + str(recorded)
     assert not [piece for piece in pieces if piece in shown], shown
     assert query(target, "SELECT 1 FROM pg_roles WHERE rolname = 'reporting'") == []
+
+
+def test_a_revision_that_leaves_an_invalid_index_fails_naming_it(
+    project: Path, target: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A unique build that failed, retried with IF NOT EXISTS, looks applied: it is not."""
+    from testing.projects import INVALID_INDEX_DOWNGRADE, INVALID_INDEX_UPGRADE
+
+    write_revision(
+        project, "0002", "unique_names", "0001", INVALID_INDEX_UPGRADE, INVALID_INDEX_DOWNGRADE
+    )
+    assert main(["migrate"]) == 1
+    err = capsys.readouterr().err
+    assert (
+        "upgrade of 0002_unique_names failed: it leaves INVALID index public.ix_tasks_name "
+        "(pg_index.indisvalid is false)"
+    ) in err
+    assert "DROP INDEX CONCURRENTLY public.ix_tasks_name" in err
+    assert version(target) == ["0001"], "its version is not recorded"

@@ -113,6 +113,17 @@ def test_push_is_refused_when_the_database_says_it_is_protected(
         "the database says it is production, a protected environment, but was reached as development"
         in capsys.readouterr().err
     )
+    # The configuration no longer protects production: the database still does, and says so.
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace("protected = true\n", ""))
+    monkeypatch.setenv("PRODUCTION_DATABASE_URL", development.render_as_string(hide_password=False))
+    assert main(["migrate", "--env", "production"]) == 2
+    assert capsys.readouterr().err.endswith(
+        "error: the database says it is production, a protected environment, and production is "
+        "no longer protected in the configuration\n"
+        "hint: release through a plan (migrail plan --env production); to lift the protection, "
+        "an owner runs: UPDATE migrail.environment SET protected = false\n"
+    )
 
 
 def test_push_is_refused_on_a_database_with_a_history(

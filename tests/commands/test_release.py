@@ -588,7 +588,8 @@ def test_sigterm_cancels_the_running_revision_of_an_apply_and_releases_its_locks
         "0002",
         "slow",
         "0001",
-        f'op.execute("LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE")\n    op.execute("{pause}")',
+        "# migrail: allow lock-table -- held on purpose, to be cancelled\n"
+        f'    op.execute("LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE")\n    op.execute("{pause}")',
     )
     assert main(["plan", "--env", "production"]) == 0
     monkeypatch.setenv("MIGRAIL_ACTOR", "bob")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from migrail.history.sums import parse_sum
 from migrail.main import main
 from testing.git import commit_all, git
 from testing.postgres import run_sql
-from testing.projects import write_revision
+from testing.projects import forge_sum_line, write_revision
 
 SUM_UPDATED = (
     "error: immutable/sum-updated: migrations/migrail.sum updated for unreleased revision(s): "
@@ -150,6 +151,13 @@ def test_a_lint_error_in_a_released_revision_is_a_note_in_a_new_one_a_failure(
     err = capsys.readouterr().err
     assert err.startswith("note: lint/ban-drop-column: migrations/versions/0002_drop_owner.py:12: ")
     assert err.endswith("(released)\n[✓] lint: the history is sound\n")
+    assert main(["lint"]) == 0  # as check: the baseline is shown, and fails nothing
+    err = capsys.readouterr().err
+    assert "  baseline ban-drop-column  migrations/versions/0002_drop_owner.py:12\n" in err
+    assert err.endswith(
+        "0 error(s), 0 warning(s) in 2 revision(s) linted, and 2 in released revisions (the "
+        "baseline: shown, not failing)\n"
+    )
     write_revision(project, "0003", "drop_title", "0002", 'op.drop_column("tasks", "title")')
     assert main(["check", "--only", "lint"]) == 1
     err = capsys.readouterr().err
@@ -219,3 +227,77 @@ def test_drop_says_when_a_protected_environment_cannot_be_asked(
     )
     assert "s3cret" not in err
     assert "[✓] removed migrations/versions/0002_add_note.py\n" in err
+
+
+def test_a_released_revision_edited_with_the_sum_forged_to_match_is_still_refused(
+    branch: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The sum can be edited along with the revision; the base branch cannot."""
+    revision = branch / "migrations" / "versions" / "0001_create_tasks.py"
+    revision.write_text(revision.read_text() + "\nop.execute('DELETE FROM tasks')\n")
+    forge_sum_line(branch, "0001_create_tasks.py", revision.read_bytes())
+    capsys.readouterr()
+    assert main(["check", "--only", "immutable"]) == 1
+    changed = (
+        "error: immutable/changed: 0001_create_tasks.py differs from the version released on "
+        "main, whatever migrail.sum records\n"
+        "hint: a released revision stays as it is: restore it; if the change is deliberate, "
+        "record it: migrail sum --update --force\n"
+    )
+    assert capsys.readouterr().err == changed
+    assert main(["sum"]) == 1
+    assert capsys.readouterr().err == changed
+    assert main(["sum", "--update"]) == 2  # nor is it recorded as it stands without --force
+    assert "changed since recorded in migrail.sum: 0001_create_tasks.py\n" in (
+        capsys.readouterr().err
+    )
+
+    revision.unlink()
+    forge_sum_line(branch, "0001_create_tasks.py", None)
+    assert main(["check", "--only", "immutable"]) == 1
+    assert capsys.readouterr().err.startswith(
+        "error: immutable/removed: 0001_create_tasks.py is released on main but was removed\n"
+    )
+
+
+def test_a_deliberate_change_to_a_released_revision_is_marked_in_the_sum_and_noted(
+    branch: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    revision = branch / "migrations" / "versions" / "0001_create_tasks.py"
+    released = "sha256:" + hashlib.sha256(revision.read_bytes()).hexdigest()
+    revision.write_text(revision.read_text() + "\n# a comment, on purpose\n")
+    assert main(["sum", "--update", "--force"]) == 0
+    now = "sha256:" + hashlib.sha256(revision.read_bytes()).hexdigest()
+    line = f"0001_create_tasks.py {now}+released-as:{released}\n"
+    assert line in (branch / "migrations" / "migrail.sum").read_text()
+    capsys.readouterr()
+    assert main(["check", "--only", "immutable"]) == 0
+    assert capsys.readouterr().err == (
+        "note: immutable/changed-released: 0001_create_tasks.py differs from the version "
+        "released on main: recorded as deliberate in migrations/migrail.sum (migrail sum "
+        "--update --force)\n"
+        "[✓] immutable: the history is sound\n"
+    )
+    assert main(["sum", "--update"]) == 0  # recorded once, it stays recorded
+    assert line in (branch / "migrations" / "migrail.sum").read_text()
+
+    revision.write_text(revision.read_text() + "# and one more, not recorded\n")
+    forge_sum_line(branch, "0001_create_tasks.py", revision.read_bytes())  # the mark binds content
+    assert main(["check", "--only", "immutable"]) == 1
+    assert "error: immutable/changed: 0001_create_tasks.py differs" in capsys.readouterr().err
+
+    revision.unlink()
+    assert main(["sum", "--update", "--force"]) == 0
+    assert f"0001_create_tasks.py removed+released-as:{released}\n" in (
+        (branch / "migrations" / "migrail.sum").read_text()
+    )
+    capsys.readouterr()
+    assert main(["check", "--only", "immutable"]) == 0
+    assert "note: immutable/changed-released: 0001_create_tasks.py" in capsys.readouterr().err
+
+    commit_all(branch, "0001 removed, deliberately")  # merged: released as it is now
+    git(branch, "checkout", "-q", "main")
+    git(branch, "merge", "-q", "--ff-only", "feature")
+    capsys.readouterr()
+    assert main(["check", "--only", "immutable"]) == 0
+    assert "note:" not in capsys.readouterr().err

@@ -1,7 +1,9 @@
 """The corpus of unsafe revisions, each caught by its rule, and the safe rewrites, passing clean.
 
 Each folder under ``tests/fixtures/lint_corpus`` holds revisions that follow the test project's
-``0001_create_tasks``; an unsafe folder is named for the rule that must catch it.
+``0001_create_tasks``; an unsafe folder is named for the rule that must catch it, with
+``--variant`` after it when one rule has several. A ``pyproject.append.toml`` beside the revisions
+is added to the project's ``pyproject.toml`` (a ``pg_version``, say).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ CORPUS = Path(__file__).parents[1] / "fixtures" / "lint_corpus"
 UNSAFE = sorted(path.name for path in (CORPUS / "unsafe").iterdir())
 SAFE = sorted(path.name for path in (CORPUS / "safe").iterdir())
 CAPTURED = "captured-"
+VARIANT = "--"
+PYPROJECT_EXTRA = "pyproject.append.toml"
 # Where each finding must point: the first line of the revision containing this text.
 POINTS_AT = {
     "changing-column-type": "op.alter_column",
@@ -40,14 +44,23 @@ POINTS_AT = {
     "missing-message": "import sqlalchemy",
     "suppression-without-reason": "# migrail: allow",
     "unused-suppression": "# migrail: allow",
+    "truncate-table": "op.execute",
+    "vacuum-full": "op.execute",
+    "cluster-table": "op.execute",
+    "lock-table": "op.execute",
+    "unbatched-write": "op.execute",
+    "enum-value-in-transaction": "ALTER TYPE",
 }
 
 
 def _lint(
     project: Path, scenario: Path, capsys: pytest.CaptureFixture[str]
 ) -> tuple[int, list[dict[str, object]]]:
-    for revision in scenario.iterdir():
+    for revision in scenario.glob("*.py"):
         shutil.copy(revision, project / "migrations" / "versions" / revision.name)
+    if (extra := scenario / PYPROJECT_EXTRA).is_file():
+        with (project / "pyproject.toml").open("a") as pyproject:
+            pyproject.write(extra.read_text())
     code = main(["lint", "--format", "json"])
     return code, json.loads(capsys.readouterr().out)
 
@@ -61,12 +74,12 @@ def test_each_unsafe_revision_is_caught_by_its_rule(
     scenario: str, project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, findings = _lint(project, CORPUS / "unsafe" / scenario, capsys)
-    rule = scenario.removeprefix(CAPTURED)
+    rule = scenario.removeprefix(CAPTURED).split(VARIANT)[0]
     caught = [f for f in findings if f["rule"] == rule and f["revision"] != "0001"]
     assert caught, f"{rule} not among {[f['rule'] for f in findings]}"
     finding = caught[0]
     assert str(finding["path"]).startswith("migrations/versions/000")
-    [revision] = (CORPUS / "unsafe" / scenario).iterdir()
+    [revision] = (CORPUS / "unsafe" / scenario).glob("*.py")
     lines = revision.read_text().splitlines()
     marker = POINTS_AT.get(rule)
     expected_line = next((i for i, line in enumerate(lines, 1) if marker and marker in line), None)

@@ -11,7 +11,22 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
 class Base(DeclarativeBase):
-    """Declarative base; its ``metadata`` is what migrail compares migrations against."""
+    """Declarative base; its ``metadata`` is what migrail compares migrations against.
+
+    Every constraint gets its name from the naming convention, so that a revision can drop the
+    constraint it added by that name (``op.drop_constraint(None, ...)`` cannot run). A primary key
+    keeps the name PostgreSQL gives it, which the tables already have.
+    """
+
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "%(table_name)s_pkey",
+        }
+    )
 
 
 class Task(Base):

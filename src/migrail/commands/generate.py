@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from migrail.core import output
 from migrail.core.errors import FatalError
 from migrail.core.writes import Writes, all_or_nothing
-from migrail.engine.diffs import describe_all
+from migrail.engine.diffs import NAMING_CONVENTION, describe_all, unnamed_constraints
 from migrail.engine.executor import Executor
 from migrail.engine.render import render_one
 from migrail.engine.steps import MigrationFailed
@@ -60,10 +60,28 @@ def generate(config: Config, *, name: str, empty: bool, console: Console) -> int
         if metadata is not None and not empty:  # a hand-written revision keeps its schema
             _write_snapshots(config, writes, metadata, [path.stem for path in paths])
     output.items(console, describe_all(diffs))
+    _warn_unnamed(console, metadata, diffs)
     for path, sql_path in zip(paths, sql_paths, strict=True):
         output.success(console, f"Your migration ➜ {_relative(path, config.root)}")
         output.success(console, f"Its SQL, for review ➜ {_relative(sql_path, config.root)}")
     return 0
+
+
+def _warn_unnamed(console: Console, metadata: MetaData | None, diffs: list[Any]) -> None:
+    """A constraint written without a name has a downgrade that cannot drop it: say which, and
+    what names it (a naming convention, when the models have none)."""
+    unnamed = unnamed_constraints(diffs)
+    if not unnamed:
+        return
+    for line in unnamed:
+        output.warning(console, f"{line}: its downgrade's drop_constraint(None, ...) cannot run")
+    convention = metadata.naming_convention if metadata is not None else {}
+    missing = {key: value for key, value in NAMING_CONVENTION.items() if key not in convention}
+    output.info(
+        console,
+        f"hint: name it, or give the models' MetaData a naming convention: "
+        f"MetaData(naming_convention={missing!r}); then generate again",
+    )
 
 
 def _refuse_orphan_sql(config: Config, revision_id: str) -> None:

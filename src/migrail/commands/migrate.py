@@ -187,6 +187,13 @@ def _check_identity(connection: Connection, environment: Environment) -> None:
 
     identity = read_identity(connection)
     if identity is not None and identity.protected and not environment.protected:
+        if identity.name == environment.name:  # the configuration dropped the protection
+            raise FatalError(
+                f"the database says it is {identity.name}, a protected environment, and "
+                f"{environment.name} is no longer protected in the configuration",
+                hint=f"release through a plan (migrail plan --env {environment.name}); to lift "
+                "the protection, an owner runs: UPDATE migrail.environment SET protected = false",
+            )
         raise FatalError(
             f"the database says it is {identity.name}, a protected environment, but was reached "
             f"as {environment.name}",

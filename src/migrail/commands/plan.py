@@ -59,7 +59,7 @@ def plan(
             output.failure(console, f"{finding['rule']}: {finding['path']}: {finding['message']}")
         output.info(console, "hint: make them safe, or plan anyway with --force (the plan says so)")
         return 1
-    made = make_plan(executor, environment.name, url, live, findings)
+    made = make_plan(executor, environment.name, url, live, findings, out)
     summary = write_plan(made, out)
     names = ", ".join(revision.shown for revision in made.revisions) or "nothing"
     verb = {"downgrade": "undoing ", "stamp": "stamping "}.get(made.direction, "")

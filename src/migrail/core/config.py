@@ -137,11 +137,17 @@ class Config:
 
     def environment(self, name: str | None) -> Environment:
         """The environment called ``name`` (the default one when ``None``)."""
+        known = ", ".join(sorted(self.environments)) or "none"
+        if name is None and self.default_environment not in self.environments:
+            raise FatalError(
+                f"no --env given, and the default environment {self.default_environment!r} is "
+                "not in [tool.migrail.environments]",
+                hint=f"name one with --env ({known}), or set [tool.migrail] default_environment",
+            )
         name = name or self.default_environment
         try:
             return self.environments[name]
         except KeyError:
-            known = ", ".join(sorted(self.environments)) or "none"
             raise FatalError(
                 f"unknown environment {name!r}",
                 hint=f"environments in [tool.migrail.environments]: {known}",
@@ -210,7 +216,8 @@ def load_config(project: Path | None = None) -> Config:
         lock_retries=_count(table, "lock_retries", 3),
         base_branch=_text(table, "base_branch", "") or None,
     )
-    config.environment(None)
+    if "default_environment" in table:  # named on purpose: it must exist
+        config.environment(None)
     return config
 
 

@@ -25,7 +25,17 @@ def _migrail_connection(connect):  {MARK}
         yield given  {MARK}: the caller owns it; not closed here
     else:  {MARK}
         with connect() as connection:  {MARK}
+            _migrail_guard(connection)  {MARK}
             yield connection  {MARK}
+
+
+def _migrail_guard(connection):  {MARK}
+    """Plain alembic may not change a database that says it is protected."""  {MARK}
+    try:  {MARK}
+        from migrail.alembic_env import refuse_protected  {MARK}
+    except ImportError:  {MARK}: migrail is not installed where this runs
+        return  {MARK}
+    refuse_protected(context, connection)  {MARK}
 '''
 
 _Edit = tuple[int, int, list[str]]  # first and last line (1-based), and their replacement
@@ -43,7 +53,7 @@ def honours_connection(source: str) -> bool:
     except SyntaxError:
         return True
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("migrail"):
+        if _imports_run_migrations(node):
             return True
         if (
             isinstance(node, ast.Call)
@@ -64,14 +74,21 @@ def honours_connection(source: str) -> bool:
 
 
 def imports_migrail(source: str) -> bool:
-    """env.py is migrail's own: it imports from ``migrail``."""
+    """env.py is migrail's own: it imports ``run_migrations`` from ``migrail``."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
         return False
-    return any(
-        isinstance(node, ast.ImportFrom) and (node.module or "").startswith("migrail")
-        for node in ast.walk(tree)
+    return any(_imports_run_migrations(node) for node in ast.walk(tree))
+
+
+def _imports_run_migrations(node: ast.AST) -> bool:
+    """``from migrail.alembic_env import run_migrations``: what makes an env.py migrail's own
+    (an adopted one imports other things from migrail: its helper's guard)."""
+    return (
+        isinstance(node, ast.ImportFrom)
+        and (node.module or "").startswith("migrail")
+        and any(alias.name == "run_migrations" for alias in node.names)
     )
 
 
@@ -99,6 +116,7 @@ def adopted(source: str) -> str | None:
         line = _import_of_context(tree)
         if line is None:
             raise NoRule("env.py does not import `context` with `from alembic import context`")
+        line = max(line, _end_of_leading_imports(tree))  # no import below code (E402)
         edits.append((line + 1, line, _HELPER.splitlines(keepends=True)))
     for first, last, new in sorted(edits, key=lambda edit: edit[0], reverse=True):
         lines[first - 1 : last] = new
@@ -205,6 +223,19 @@ def _configures_with(body: list[ast.stmt], name: str) -> bool:
         ):
             return True
     return False
+
+
+def _end_of_leading_imports(tree: ast.Module) -> int:
+    """The last line of the imports at the top of the module (after its docstring)."""
+    end = 0
+    for index, node in enumerate(tree.body):
+        docstring = (
+            index == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+        )
+        if not (docstring or isinstance(node, (ast.Import, ast.ImportFrom))):
+            break
+        end = node.end_lineno or end
+    return end
 
 
 def _import_of_context(tree: ast.Module) -> int | None:

@@ -69,3 +69,32 @@ def _run_for_alembic(context: Any, options: dict[str, Any]) -> None:
             context.configure(connection=connection, **options)
             with context.begin_transaction():
                 context.run_migrations()
+
+
+# The commands of plain alembic that change a database (``current`` and ``history`` only read).
+_CHANGING = frozenset({"upgrade", "downgrade", "stamp"})
+
+
+def refuse_protected(context: Any, connection: Any) -> None:
+    """Called by an adopted env.py (``init``'s helper) when plain ``alembic`` connects: a
+    database that says it is a protected environment changes only through an approved plan."""
+    from alembic.util import CommandError
+
+    from migrail.postgres.bookkeeping import TableProblem
+    from migrail.postgres.identity import read_identity
+
+    command = getattr(getattr(context.config, "cmd_opts", None), "cmd", None)
+    name = getattr(command[0], "__name__", "") if command else ""
+    if name not in _CHANGING:
+        return
+    try:
+        identity = read_identity(connection)
+    except TableProblem:  # a role that may not read it: plain alembic runs as it always did
+        identity = None
+    connection.rollback()
+    if identity is not None and identity.protected:
+        raise CommandError(
+            f"the database says it is {identity.name}, a protected environment: it changes only "
+            f"through an approved plan (migrail plan --env {identity.name}, approve, apply), "
+            f"not through alembic {name}"
+        )

@@ -3,6 +3,7 @@ the difference, in its safe form."""
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from migrail.core.errors import FatalError
@@ -13,6 +14,9 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
     from migrail.engine.executor import Executor
+
+
+_UNNAMED_DROP = "Autogenerate rendered a drop_constraint"
 
 
 def compare(executor: Executor, connection: Connection) -> list[Any]:
@@ -84,7 +88,13 @@ def new_revision(
             hint="restore it (git checkout it), or copy the one alembic init writes",
         )
     try:
-        with user_code(config.root), every_environment(config, connection, Run()):
+        with (
+            warnings.catch_warnings(),
+            user_code(config.root),
+            every_environment(config, connection, Run()),
+        ):
+            # Said by generate itself, naming the table and the cure (diffs.unnamed_constraints).
+            warnings.filterwarnings("ignore", _UNNAMED_DROP, UserWarning)
             written = command.revision(
                 cfg,
                 message=slug.replace("_", " "),

@@ -47,3 +47,40 @@ def pg_type(type_: Any) -> str:
 
 def describe_all(diffs: list[Any]) -> list[str]:
     return [describe(diff) for diff in diffs]
+
+
+# The naming convention SQLAlchemy's documentation gives: every constraint named from its table
+# and columns, as the downgrade's ``drop_constraint`` needs.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+_KINDS = {"UniqueConstraint": "unique constraint", "ForeignKeyConstraint": "foreign key"}
+
+
+def unnamed_constraints(diffs: list[Any]) -> list[str]:
+    """A warning for each constraint the revision adds to an existing table without a name.
+
+    Alembic writes it as ``op.create_unique_constraint(None, ...)``: PostgreSQL names it, and the
+    downgrade's ``op.drop_constraint(None, ...)`` cannot run. A naming convention on the models'
+    ``MetaData`` names every constraint the same way in the models, the revision and the database.
+    """
+    found = []
+    for diff in _flat(diffs):
+        kind, *rest = diff
+        constraint = rest[0] if kind in ("add_constraint", "add_fk") and rest else None
+        what = _KINDS.get(type(constraint).__name__)
+        if what is None or getattr(constraint, "name", None) is not None:
+            continue
+        table = constraint.table.name  # type: ignore[union-attr]
+        columns = ", ".join(column.name for column in constraint.columns)  # type: ignore[union-attr]
+        found.append(f"{table} gets a {what} on ({columns}) without a name")
+    return found
+
+
+def _flat(diffs: list[Any]) -> list[tuple[Any, ...]]:
+    """``compare_metadata`` gives a list per modified column: one tuple per difference here."""
+    return [part for diff in diffs for part in (diff if isinstance(diff, list) else [diff])]

@@ -2,9 +2,12 @@
 
 On a table that already exists (not created in the same revision):
 
-- an index is built ``CONCURRENTLY`` (and ``IF NOT EXISTS``, so a failed build can be retried)
-  inside ``op.get_context().autocommit_block()``, since PostgreSQL refuses CONCURRENTLY in a
-  transaction; a plain build blocks every write to the table while it runs;
+- an index is built ``CONCURRENTLY`` inside ``op.get_context().autocommit_block()``, since
+  PostgreSQL refuses CONCURRENTLY in a transaction; a plain build blocks every write to the table
+  while it runs. A failed concurrent build leaves an INVALID index of that name, which
+  ``IF NOT EXISTS`` alone would take for done on a retry (a unique index then enforces nothing):
+  so the build is preceded by a drop of that name only while its index is INVALID, and a retry
+  builds it again (or fails again, saying why);
 - a foreign key (or a named CHECK constraint) is added ``NOT VALID`` (new rows are checked at
   once, under a short lock) and validated by ``VALIDATE CONSTRAINT``, which checks the existing
   rows without blocking writes.
@@ -77,7 +80,8 @@ def make_safe(directives: list[ops.MigrationScript], follow_up_id: Callable[[str
     drops = [_concurrent_drop(op) for op in _pop_index_drops(downgrade, index_names)]
     upgrade.ops = [op for op in upgrade.ops if not _is_empty_container(op)]
     downgrade.ops = [op for op in downgrade.ops if not _is_empty_container(op)]
-    steps: list[ops.MigrateOperation] = [AutocommitBlockOp(list(indexes))] if indexes else []
+    builds = [step for index in indexes for step in (_drop_if_invalid(index), index)]
+    steps: list[ops.MigrateOperation] = [AutocommitBlockOp(builds)] if builds else []
     steps += validations
     undo: list[ops.MigrateOperation] = [AutocommitBlockOp(drops)] if drops else []
     if not upgrade.ops:
@@ -123,6 +127,19 @@ def _concurrent_build(op: ops.CreateIndexOp) -> ops.CreateIndexOp:
         unique=op.unique,
         if_not_exists=True,
         **{**op.kw, "postgresql_concurrently": True},
+    )
+
+
+def _drop_if_invalid(op: ops.CreateIndexOp) -> ops.ExecuteSQLOp:
+    """The INVALID leftover of a failed build of this index, dropped; a valid index of the name
+    is kept (``IF NOT EXISTS`` then skips it). A function cannot drop CONCURRENTLY: dropping an
+    invalid index is a brief catalog change, under the revision's ``lock_timeout``."""
+    name = f"{_quote(op.schema)}.{_quote(str(op.index_name))}" if op.schema else ""
+    name = name or _quote(str(op.index_name))
+    literal = name.replace("'", "''")
+    return ops.ExecuteSQLOp(
+        f"DO $$BEGIN IF EXISTS (SELECT FROM pg_index WHERE indexrelid = to_regclass('{literal}')"
+        f" AND NOT indisvalid) THEN DROP INDEX {name}; END IF; END$$"
     )
 
 

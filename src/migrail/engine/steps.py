@@ -47,6 +47,29 @@ class MigrationFailed(Exception):
         return f"{self.direction} failed: {self.error}"
 
 
+class InvalidIndexesLeft(Exception):
+    """After a revision, the database holds INVALID indexes: a concurrent build failed."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        shown = ", ".join(names)
+        drops = "; ".join(f"DROP INDEX CONCURRENTLY {name}" for name in names)
+        super().__init__(
+            f"it leaves INVALID index {shown} (pg_index.indisvalid is false): a CREATE INDEX "
+            "CONCURRENTLY failed, and the index enforces and speeds up nothing. Find why the "
+            f"build failed (duplicates, for a unique index), then {drops}, and run it again"
+        )
+
+
+def _refuse_invalid_indexes(connection: Connection) -> None:
+    """Fail the revision, in its transaction, when an INVALID index is in the database after it."""
+    from migrail.postgres.invalid_indexes import invalid_indexes
+
+    found = invalid_indexes(connection)
+    if found:
+        raise InvalidIndexesLeft(found)
+
+
 class StepWatch:
     """Which revisions really committed, and how long each took.
 
@@ -102,6 +125,7 @@ class StepWatch:
         connection = self._connection
         if connection is not None:
             self.guard.leave(connection)
+            _refuse_invalid_indexes(connection)
         if self.in_transaction is not None:  # still inside the revision's transaction
             self.in_transaction(step)
         if connection is not None and self.guard.ended_part_way and connection.in_transaction():
@@ -118,6 +142,11 @@ class StepWatch:
     def failure(self, direction: str, exc: Exception) -> MigrationFailed:
         """The revision that failed: the one reported applied whose COMMIT failed, or else the
         one running."""
+        if isinstance(exc, InvalidIndexesLeft) and self._uncommitted:
+            # Found in its transaction, before its version committed: it rolls back.
+            left = self._uncommitted.pop()
+            self.committed()
+            return MigrationFailed(left.revision, direction, str(exc), None, self.steps)
         # The driver's errors name their statement, and so does a lost connection's.
         statement: str | None = getattr(exc, "statement", None)
         statement = mask_text(statement) if statement else None

@@ -48,7 +48,7 @@ class Released:
 
 def released(config: Config) -> Released:
     """The revision files the base branch already had where this branch left it."""
-    top = _toplevel(config.root)
+    top = toplevel(config.root)
     if top is None:
         return Released(None, None)
     base = base_ref(config, top)
@@ -88,7 +88,8 @@ def base_ref(config: Config, top: Path) -> str | None:
     return next((ref for ref in DEFAULT_BASES if _has(top, ref)), None)
 
 
-def _toplevel(root: Path) -> Path | None:
+def toplevel(root: Path) -> Path | None:
+    """The top of the git work tree ``root`` is in; ``None`` outside git."""
     try:
         return Path(_git(root, "rev-parse", "--show-toplevel").strip()).resolve()
     except FatalError:
@@ -112,15 +113,17 @@ class SumJudgement:
     """The sum against the revision files, released and not.
 
     ``failing``: what this branch did to released revisions (edited, removed, added
-    unrecorded), and a sum edited by hand. ``baseline``: released revisions that disagreed with
-    the sum before this branch touched them. ``followed``: unreleased revisions whose lines the
-    sum must follow, and ``updated`` the sum that does.
+    unrecorded), whatever the sum says of them, and a sum edited by hand. ``baseline``: released
+    revisions that disagreed with the sum before this branch touched them. ``followed``:
+    unreleased revisions whose lines the sum must follow, and ``updated`` the sum that does.
+    ``deliberate``: released revisions this branch changed and recorded so (``--force``).
     """
 
     failing: list[sums.SumProblem]
     baseline: list[sums.SumProblem]
     followed: list[str]
     updated: str
+    deliberate: list[str]
 
 
 def judge_sum(text: str, files: dict[str, bytes], state: Released) -> SumJudgement:
@@ -137,11 +140,44 @@ def judge_sum(text: str, files: dict[str, bytes], state: Released) -> SumJudgeme
         else:
             failing.append(problem)
     recorded, _, _ = sums.parse_sum(text)
+    named = {problem.name for problem in failing}
+    deliberate = []
+    for name in departed(files, state):
+        if recorded.get(name) == marked(name, files, state):
+            deliberate.append(name)
+        elif name not in named:  # the sum agrees with the file: edited by hand to hide it
+            failing.append(_departure(name, files, state))
     for name in followed:
         recorded.pop(name, None)
         if name in files:
             recorded[name] = sums.digest(files[name])
-    return SumJudgement(failing, baseline, followed, sums.render_digests(recorded))
+    return SumJudgement(failing, baseline, followed, sums.render_digests(recorded), deliberate)
+
+
+def departed(files: dict[str, bytes], state: Released) -> list[str]:
+    """The released revisions whose files differ from the base branch's, or are gone: the sum can
+    be edited along with them, the base branch cannot."""
+    if state.files is None:
+        return []
+    return sorted(name for name, content in state.files.items() if files.get(name) != content)
+
+
+def marked(name: str, files: dict[str, bytes], state: Released) -> str:
+    """The sum's value that records the change of released revision ``name`` as deliberate."""
+    assert state.files is not None
+    now = sums.digest(files[name]) if name in files else None
+    return sums.mark_released(now, sums.digest(state.files[name]))
+
+
+def _departure(name: str, files: dict[str, bytes], state: Released) -> sums.SumProblem:
+    if name in files:
+        return sums.SumProblem(
+            "changed",
+            name,
+            f"{name} differs from the version released on {state.base}, whatever "
+            f"{sums.SUM_FILE} records",
+        )
+    return sums.SumProblem("removed", name, f"{name} is released on {state.base} but was removed")
 
 
 def update_sum(
@@ -152,11 +188,18 @@ def update_sum(
     re-recording a released revision is a decision, never a side effect."""
     recorded = sums.parse_sum(text)[0] if text is not None else {}
     digests = {name: sums.digest(content) for name, content in files.items()}
-    again = sorted(
+    changed = {
         name
-        for name in {*recorded, *digests}
-        if name in recorded and state.is_released(name) and recorded[name] != digests.get(name)
-    )
+        for name in recorded
+        if state.is_released(name)
+        and sums.split_value(recorded[name])[0] != digests.get(name, sums.REMOVED)
+    }
+    for name in departed(files, state):
+        mark = marked(name, files, state)
+        if recorded.get(name) != mark:
+            changed.add(name)
+        digests[name] = mark
+    again = sorted(changed)
     if again and not force:
         raise FatalError(
             f"released revision(s) changed since recorded in {sums.SUM_FILE}: {', '.join(again)}",

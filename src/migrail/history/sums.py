@@ -8,6 +8,12 @@ when they meet, instead of a second head turning up later (as Atlas's atlas.sum 
 
 Files are recorded by their path under ``versions/`` (``revision_files.revision_key``): a file
 at the top level by its bare name, as every sum before subfolders were read.
+
+A released revision changed on purpose (``migrail sum --update --force``) is recorded with the
+digest it had on the base branch after its own: ``name sha256:<now>+released-as:sha256:<was>``,
+or ``name removed+released-as:sha256:<was>`` for one removed, so that the change stands out in
+review, is bound to that very content, and a version of migrail that does not know the mark
+reads a changed line and fails rather than passes.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from dataclasses import dataclass
 
 SUM_FILE = "migrail.sum"
 _TOTAL = "total"
+_RELEASED_AS = "+released-as:"
+REMOVED = "removed"
 
 
 @dataclass(frozen=True)
@@ -31,6 +39,19 @@ class SumProblem:
 
 def digest(content: bytes) -> str:
     return "sha256:" + hashlib.sha256(content).hexdigest()
+
+
+def mark_released(now: str | None, was: str) -> str:
+    """The sum's value for a released revision changed deliberately: its digest ``now`` (``None``:
+    removed), and ``was``, its digest on the base branch."""
+    return f"{now or REMOVED}{_RELEASED_AS}{was}"
+
+
+def split_value(value: str) -> tuple[str, str | None]:
+    """A sum value as the digest it records (or ``REMOVED``) and, for a released revision
+    changed deliberately, the digest it had on the base branch."""
+    now, mark, was = value.partition(_RELEASED_AS)
+    return now, (was if mark else None)
 
 
 def render_sum(files: Mapping[str, bytes]) -> str:
@@ -80,6 +101,9 @@ def verify(text: str, files: Mapping[str, bytes]) -> list[SumProblem]:
             )
         )
     for name, value in sorted(recorded.items()):
+        value = split_value(value)[0]
+        if name not in files and value == REMOVED:
+            continue  # removed deliberately: ``released.judge_sum`` holds it to the base branch
         if name not in files:
             problems.append(
                 SumProblem("removed", name, f"{name} is recorded in {SUM_FILE} but was removed")

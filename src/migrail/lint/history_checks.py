@@ -50,10 +50,13 @@ def immutable(config: Config, tree: Tree) -> list[Finding]:
     """A released revision recorded in ``migrail.sum`` is not edited, removed or added unrecorded.
 
     Released revisions may have run in production: editing one changes nothing there but makes
-    the repository lie about what ran. A deliberate change refreshes the sum (``migrail sum
-    --update --force``). Revisions only this branch has are drafts: the sum follows them, and
-    the check rewrites it and fails once, as a formatter does, so that the commit carries it.
-    Released revisions that disagreed with the sum before this branch are a note, not a failure.
+    the repository lie about what ran. They are compared with the base branch too, so that a sum
+    edited along with them hides nothing. A deliberate change is recorded in the sum with the
+    digest the revision was released with (``migrail sum --update --force``), where review sees
+    it, and is noted on every check. Revisions only this branch has are drafts: the sum follows
+    them, and the check rewrites it and fails once, as a formatter does, so that the commit
+    carries it. Released revisions that disagreed with the sum before this branch are a note,
+    not a failure.
     """
     sum_path = config.migrations_dir / sums.SUM_FILE
     text = tree.read(sum_path)
@@ -67,7 +70,8 @@ def immutable(config: Config, tree: Tree) -> list[Finding]:
                 "record the history as it stands: migrail sum --update",
             )
         ]
-    judged = judge_sum(text.decode(errors="replace"), files, released(config))
+    state = released(config)
+    judged = judge_sum(text.decode(errors="replace"), files, state)
     found = [
         _finding(config, f"immutable/{problem.kind}", problem.message, _SUM_HINT)
         for problem in judged.failing
@@ -75,6 +79,15 @@ def immutable(config: Config, tree: Tree) -> list[Finding]:
     found += [
         _note(config, f"immutable/{problem.kind}", f"{problem.message} (released)")
         for problem in judged.baseline
+    ]
+    found += [
+        _note(
+            config,
+            "immutable/changed-released",
+            f"{name} differs from the version released on {state.base}: recorded as deliberate "
+            f"in {_relative(config, sum_path)} (migrail sum --update --force)",
+        )
+        for name in judged.deliberate
     ]
     if judged.followed and not any(p.kind == "corrupt" for p in judged.failing):
         try:
@@ -239,7 +252,8 @@ def lint(config: Config, tree: Tree) -> list[Finding]:
                 path=config.root / f.path.relative_to(linted.root),
                 help=f.help or (f"see {f.url}" if f.url else None),
             )
-            for f in report.failing
+            for f in report.findings
+            if f.failing or f.severity == "baseline"
         ]
 
 

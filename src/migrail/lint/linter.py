@@ -20,6 +20,7 @@ from migrail.lint import sourcemap
 from migrail.lint.findings import Finding, own_finding, sort_key
 from migrail.lint.revision_rules import check_revision, file_names_match_revisions
 from migrail.lint.squawk import RULES_URL, Violation, run_squawk
+from migrail.lint.statement_rules import check_statements
 from migrail.lint.suppressions import Suppression, read_suppressions
 
 if TYPE_CHECKING:
@@ -89,15 +90,38 @@ def lint_history(
             report.sql[revision_id], report.origins[revision_id] = piece.sql, OFFLINE
     _capture_the_rest(executor, report, errors)
     report.findings += _squawk_findings(executor, report)
+    pg_version = executor.config.lint.pg_version
     for revision in report.revisions:
         if (tree := report.sources[revision.revision].tree) is not None:
             report.findings += check_revision(revision, tree)
+        if (sql := report.sql.get(revision.revision)) is not None:
+            report.findings += check_statements(revision, sql, tree, pg_version)
     report.findings += file_names_match_revisions(
         report.revisions, executor.revisions(), executor.config
     )
     report.findings += _sql_files(executor, report, fix_sql)
-    report.findings = _settle(executor, report)
+    report.findings = _baseline(executor, _settle(executor, report))
     return report
+
+
+def _baseline(executor: Executor, findings: list[Finding]) -> list[Finding]:
+    """Errors in released revisions that this branch did not touch are the baseline: an
+    adopted history's old findings are listed, and fail neither lint nor a plan."""
+    from migrail.history.released import released
+    from migrail.history.revision_files import revision_key
+
+    state = released(executor.config)
+    if state.files is None:
+        return findings
+    versions = executor.config.versions_dir
+    return [
+        replace(f, severity="baseline")
+        if f.failing
+        and f.path.is_file()
+        and state.in_baseline(revision_key(f.path, versions), f.path.read_bytes())
+        else f
+        for f in findings
+    ]
 
 
 def _render_start(revisions: list[Script], wanted: Collection[str]) -> tuple[str, ...]:
@@ -168,7 +192,11 @@ def _from_squawk(violation: Violation, revision: Script, report: LintReport) -> 
         url=f"{RULES_URL}{violation.rule}",
         # Masked: a statement may set a password ('CREATE ROLE ... PASSWORD'), and findings
         # go to CI logs and code scanning.
-        context={"statement": mask_text(statement.strip()), "sql line": str(violation.line)},
+        context={
+            "statement": mask_text(statement.strip()),
+            "sql line": str(violation.line),
+            **({"at": mask_text(violation.at)} if violation.at else {}),
+        },
     )
 
 

@@ -41,16 +41,22 @@ def terminal(console: Console, report: LintReport, root: Path) -> None:
 
 
 def _findings(console: Console, findings: list[Finding], root: Path) -> None:
+    from collections import Counter
+
     from rich.markup import escape
 
+    # Where one rule fires more than once on one line, each says what it points at.
+    repeated = Counter((finding.rule, finding.line) for finding in findings)
     for finding in findings:
-        colour = "red" if finding.failing else "yellow"
+        colour = "red" if finding.failing else "dim" if finding.severity == "baseline" else "yellow"
         where = _relative(finding.path, root) + (f":{finding.line}" if finding.line else "")
         severity = f"[{colour}]{finding.severity}[/{colour}]"
         console.print(f"  {severity} {escape(finding.rule)}  {escape(where)}")
         console.print(f"    {escape(finding.message)}")
         if finding.context.get("statement"):
             console.print(f"    sql: {escape(_one_line(finding.context['statement']))}")
+        if finding.context.get("at") and repeated[(finding.rule, finding.line)] > 1:
+            console.print(f"    at: {escape(finding.context['at'])}")
         if finding.help:
             console.print(f"    help: {escape(finding.help)}")
         if finding.url:
@@ -136,11 +142,17 @@ def as_sarif(report: LintReport, root: Path) -> str:
 
 def _summary(report: LintReport) -> str:
     errors = len(report.failing)
-    warnings = len(report.findings) - errors
+    baseline = sum(finding.severity == "baseline" for finding in report.findings)
+    warnings = len(report.findings) - errors - baseline
     linted = len(report.revisions)
     if not report.findings:
         return f"[green]\\[✓][/green] {linted} revision(s) linted: no findings"
-    return f"{errors} error(s), {warnings} warning(s) in {linted} revision(s) linted"
+    released = (
+        f", and {baseline} in released revisions (the baseline: shown, not failing)"
+        if baseline
+        else ""
+    )
+    return f"{errors} error(s), {warnings} warning(s) in {linted} revision(s) linted{released}"
 
 
 def _relative(path: Path, root: Path) -> str:

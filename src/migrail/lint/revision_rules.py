@@ -135,10 +135,16 @@ def backfill_apart_from_ddl(revision: Script, tree: ast.Module) -> Iterator[Find
 
     The DDL's ACCESS EXCLUSIVE lock is held until COMMIT, so every row the backfill touches is
     written while reads and writes of the table wait. Backfill in a revision of its own (or in
-    batches outside the DDL's transaction).
+    batches outside the DDL's transaction). A table created in that transaction is seen by no
+    one until it commits, so filling it there blocks nobody.
     """
     for segment in _transactions(tree):
-        ddl_tables = {call.table: call for call in segment if _is_ddl(call) and call.table}
+        created = {call.table for call in segment if call.name == "create_table"}
+        ddl_tables = {
+            call.table: call
+            for call in segment
+            if _is_ddl(call) and call.table and call.table not in created
+        }
         for call in segment:
             match = _BACKFILL.match(call.sql or "") if call.name == "execute" else None
             table = _bare(match["updated"] or match["inserted"] or "") if match else ""

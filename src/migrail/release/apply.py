@@ -18,6 +18,7 @@ from migrail.history import sums
 from migrail.history.revisions import display_name
 from migrail.release import ledger
 from migrail.release.approve import check_approval
+from migrail.release.checkout import check_checkout, plan_files
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Connection
@@ -66,6 +67,7 @@ def apply_plan(
     from migrail.postgres.target import connect_target, refuse_read_only
 
     check_approval(config, made, plan_path)
+    check_checkout(config.root, made.code, plan_files(plan_path))
     _, url = resolve_environment(config, made.environment)
     executor = Executor(config)
     with (

@@ -58,16 +58,22 @@ class Plan:
     direction: str = "upgrade"  # "downgrade": the revisions are undone, newest first
     # Revisions not on the base branch yet: applied here, they are released all the same.
     unmerged: list[str] = field(default_factory=list)
+    # The git commit it was made from and the work tree's changes (``release.checkout``); empty
+    # outside git, where only the revision files, env.py and the SQL are bound.
+    code: dict[str, Any] = field(default_factory=dict)
 
     def content(self) -> dict[str, Any]:
         """Everything the id is computed over (all but the id). An upgrade's plan leaves the
-        direction out, so that plans (and their approvals) made before it keep their ids."""
+        direction out, and the unmerged revisions and the code when there are none, so that
+        plans (and their approvals) made before those fields keep their ids."""
         data = asdict(self)
         data.pop("plan_id")
         if data["direction"] == "upgrade":
             data.pop("direction")
         if not data["unmerged"]:
             data.pop("unmerged")
+        if not data["code"]:
+            data.pop("code")
         return {"format": PLAN_FORMAT, **data}
 
     def seal(self) -> Plan:
@@ -180,6 +186,7 @@ def render_markdown(plan: Plan) -> str:
         f"- from `{', '.join(plan.from_revision) or 'base'}` to `{plan.to_revision or 'base'}`",
         f"- planned by {plan.author} at {plan.created_at}",
     ]
+    lines += _code_lines(plan.code)
     difference = pg_version_mismatch(database.get("pg_version"), database.get("version", ""))
     if difference is not None:
         lines.append(f"- **PostgreSQL version**: {difference}")
@@ -241,6 +248,26 @@ def pg_version_mismatch(pg_version: str | None, live_version: str) -> str | None
         f"[tool.migrail.lint] says {major_version(pg_version)}: lint and staging judged the "
         "revisions for another version"
     )
+
+
+def _code_lines(code: dict[str, Any]) -> list[str]:
+    """What code the plan binds, as the approver reads it: a commit, uncommitted changes (said
+    loudly: no commit holds what the approver would have to read), or none at all."""
+    from migrail.release.checkout import shown
+
+    if not code:
+        return [
+            "- code: **not bound**: not made in a git checkout, so apply checks only the "
+            "revision files, env.py and the SQL, not the code they import"
+        ]
+    lines = [f"- code: commit `{code['commit']}` (apply runs only on that commit)"]
+    if code.get("changes"):
+        lines.append(
+            "- **made from uncommitted changes**: the code that runs is not a commit anyone "
+            "reviewed; apply refuses unless the work tree is byte for byte as it was:"
+        )
+        lines += [f"  - `{change}`" for change in shown(code["changes"])]
+    return lines
 
 
 def _identity_sentence(environment: str, identity: str) -> str:

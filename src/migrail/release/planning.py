@@ -153,8 +153,12 @@ def make_plan(
     url: URL,
     live: LiveDatabase,
     findings: list[dict[str, Any]],
+    plan_path: Path,
 ) -> Plan:
-    """The plan of what a release runs on ``live``, sealed with its id."""
+    """The plan of what a release runs on ``live``, sealed with its id, bound to the code in the
+    git checkout (``plan_path``'s own files left out) where there is one."""
+    from migrail.release.checkout import plan_files, read_checkout
+
     config = executor.config
     database = {
         "name": url.database or "",
@@ -164,6 +168,7 @@ def make_plan(
     }
     if config.lint.pg_version is not None:  # what lint and staging were told production runs
         database["pg_version"] = config.lint.pg_version
+    checkout = read_checkout(config.root, plan_files(plan_path))
     return Plan(
         environment=environment,
         database=database,
@@ -188,6 +193,7 @@ def make_plan(
         tables=live.sizes,
         forced=bool(live.drifted or any(f["severity"] == "error" for f in findings)),
         unmerged=_unmerged(executor, live),
+        code=checkout.record() if checkout is not None else {},
         author=ledger.actor(),
         created_at=now(),
     ).seal()

@@ -9,11 +9,12 @@ of revisions 1..k, ``env.py`` and the other files beside the revisions, in ``ver
 files say, and whether each revision was round-tripped on its own (a prefix the step round trip
 left alone has the key a plain run gives it, so a branch's run finds its base branch's
 templates). Editing revision j changes the key of every prefix from j on, so those templates
-are never served again; they are dropped on the next run. Templates are copied during a run under throwaway names (swept like any of a
-killed run) and take their real names only when the run proved the history, so a template
-always holds a proven history. The cache lives on servers that outlive a run
-(``MIGRAIL_ADMIN_URL``'s, the warm cluster); it keeps at most ``MAX_TEMPLATES`` per server, the
-least recently used going first, and ``migrail cleanup`` drops them all.
+are never served again; they are dropped on the next run. Templates are copied during a run
+under throwaway names (swept like any of a killed run) and take their real names only when the
+run proved the history, so a template always holds a proven history. The cache lives on servers
+that outlive a run (``MIGRAIL_ADMIN_URL``'s, the warm cluster); it keeps at most
+``MAX_TEMPLATES`` per server, the least recently used going first, and ``migrail cleanup``
+drops them all.
 """
 
 from __future__ import annotations

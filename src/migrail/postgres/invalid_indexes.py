@@ -1,0 +1,37 @@
+"""INVALID indexes: what a failed ``CREATE INDEX CONCURRENTLY`` leaves behind.
+
+A concurrent build that fails (duplicates for a unique index, a lock wait, a cancel) leaves its
+index in the catalog with ``pg_index.indisvalid = false``: queries do not use it, and a unique one
+enforces nothing. ``CREATE INDEX CONCURRENTLY IF NOT EXISTS`` of the same name then succeeds
+without building anything, so a retried revision looks applied while its index is not there.
+Nothing else says so; this reads it from the catalog.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+_INVALID = """
+    SELECT format('%I.%I', n.nspname, c.relname) FROM pg_index i
+    JOIN pg_class c ON c.oid = i.indexrelid
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE NOT i.indisvalid {in_progress}
+    ORDER BY 1"""
+# A build running right now in another session is not valid yet either (PostgreSQL 12 and later
+# say which): it is not a leftover.
+_NOT_BUILDING = (
+    "AND NOT EXISTS (SELECT FROM pg_stat_progress_create_index p"
+    " WHERE p.index_relid = i.indexrelid)"
+)
+
+
+def invalid_indexes(connection: Connection) -> list[str]:
+    """``schema.name`` of every INVALID index in the database, but those being built now."""
+    from sqlalchemy import text
+
+    major = (connection.dialect.server_version_info or (0,))[0]
+    sql = _INVALID.format(in_progress=_NOT_BUILDING if int(major) >= 12 else "")
+    return [str(name) for name in connection.execute(text(sql)).scalars()]
