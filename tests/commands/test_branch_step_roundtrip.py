@@ -4,6 +4,7 @@ released revisions cost no step of their own."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ from migrail.main import main
 from migrail.postgres.ephemeral import Server
 from testing.git import commit_all, git
 from testing.projects import write_revision
+
+SAFE_CORPUS = Path(__file__).parents[1] / "fixtures" / "lint_corpus" / "safe"
 
 LEFT_BEHIND = (
     "error: 0002_add_due: its downgrade does not restore the schema from before its upgrade "
@@ -164,3 +167,22 @@ def test_a_branch_run_starts_from_the_base_branch_template(
         "  - column public.tasks.due date\n"
     ) in err
     assert "│ 0001_create_tasks" not in err and "│ 0002_add_due" not in err  # not run again
+
+
+@pytest.mark.parametrize("case", ["foreign-key-not-valid", "not-null-via-check"])
+def test_a_validated_constraint_needs_no_downgrade_to_unvalidate_it(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str], case: str
+) -> None:
+    """The safe forms (a constraint added NOT VALID, validated by the next revision; a NOT NULL
+    set through a validated CHECK) pass the step round trip: PostgreSQL cannot make a
+    constraint NOT VALID again, and a downgrade need not."""
+    commit_all(project)
+    git(project, "checkout", "-q", "-b", "feature")
+    for revision in (SAFE_CORPUS / case).glob("*.py"):
+        shutil.copy(revision, project / "migrations" / "versions" / revision.name)
+    code, err = _run(capsys)
+    assert code == 0, err
+    assert "[✓] step round trip: the " in err
+    code, err = _run(capsys, "--step-roundtrip")
+    assert code == 0, err
+    assert "[✓] step round trip: every downgrade restored the schema (" in err

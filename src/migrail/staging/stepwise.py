@@ -61,7 +61,7 @@ def round_trip_each(
     applied = list(applied)
     for revision in revisions:
         stepped = revision.revision in report.stepped
-        before = schema_facts(connection) if stepped else None
+        before = _as_restorable(schema_facts(connection)) if stepped else None
         steps += executor.apply_exactly(
             connection, [revision], "upgrade", hooks.on_step, hooks.observe
         )
@@ -76,6 +76,21 @@ def round_trip_each(
             connection = rebuild(applied)
         hooks.reset()  # undone and redone: the next revision's tables are new relations
     return steps
+
+
+def _as_restorable(schema: Schema) -> Schema:
+    """``schema`` without its constraints' ``NOT VALID``: PostgreSQL cannot make a validated
+    constraint NOT VALID again, so no downgrade can undo a ``VALIDATE CONSTRAINT`` (the safe
+    second step of a foreign key or a NOT NULL added to a live table), and none needs to: the
+    constraint holds either way. A downgrade that restores a constraint NOT VALID where it was
+    validated (re-adding the CHECK a SET NOT NULL replaced) restores it too."""
+    from migrail.postgres import catalog
+
+    facts = {
+        fact.removesuffix(" NOT VALID") if fact.startswith("constraint ") else fact
+        for fact in schema.facts
+    }
+    return catalog.Schema(frozenset(facts), schema.definitions)
 
 
 def _undo_and_redo(
@@ -95,7 +110,7 @@ def _undo_and_redo(
     except MigrationFailed as failed:
         report.step_failures[revision.revision] = failed
         return False
-    after = schema_facts(connection)
+    after = _as_restorable(schema_facts(connection))
     if after != before:
         report.step_diffs[revision.revision] = describe_difference(before, after)
     try:
