@@ -34,7 +34,7 @@ from migrail.postgres.ephemeral import (
     throwaway_name,
 )
 from migrail.postgres.warm import stop_warm_clusters
-from migrail.staging.templates import clear_templates
+from migrail.staging.templates import clear_templates, project_key
 
 BIN = Path(sys.executable).parent
 
@@ -122,7 +122,7 @@ def measure(root: Path, count: int, rounds: int, server: Server) -> list[tuple[s
         newest.unlink(missing_ok=True)
         (root / "models.py").write_text(models)
         shutil.rmtree(root / "migrations" / "versions" / "__pycache__", ignore_errors=True)
-        clear_templates(admin_url)
+        clear_templates(admin_url, project_key(root / "migrations"))
         subprocess.run(migrail, cwd=root, check=True, capture_output=True)
         add_revision(root, count + 1)
 

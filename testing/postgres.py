@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import os
 import secrets
+import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg
 from psycopg import sql
 from sqlalchemy.engine import URL
 
 from migrail.core.urls import libpq_conninfo
-from migrail.staging.templates import TEMPLATE_PREFIX
+from migrail.postgres.ephemeral import DATABASE_PREFIX
+from migrail.staging.templates import TEMPLATE_PREFIX, project_key
 
 
 def database_names(admin_url: URL) -> set[str]:
@@ -24,6 +28,16 @@ def database_names(admin_url: URL) -> set[str]:
 def template_names(admin_url: URL) -> set[str]:
     """Names of the template cache's databases on the server."""
     return {name for name in _all_databases(admin_url) if name.startswith(TEMPLATE_PREFIX)}
+
+
+def templates_of(admin_url: URL, project: Path) -> set[str]:
+    """Names of the template cache's databases of ``project`` (its root, with ``migrations/``):
+    the server may hold other projects' templates, other runs' included, as a team's does."""
+    return {
+        name
+        for name in template_names(admin_url)
+        if name.startswith(f"{TEMPLATE_PREFIX}{project_key(project / 'migrations')}_")
+    }
 
 
 def _all_databases(admin_url: URL) -> set[str]:
@@ -102,3 +116,43 @@ def running(url: URL, fragment: str) -> list[int]:
             (fragment,),
         )
         return [int(row[0]) for row in rows]
+
+
+def sessions(admin_url: URL, application: str) -> list[tuple[str, str]]:
+    """The database and last query of each session of the run started with
+    ``PGAPPNAME=application``: how a test tells its runs apart on a server others use too."""
+    rows = query(
+        admin_url,
+        f"SELECT datname, query FROM pg_stat_activity WHERE application_name = '{application}'",
+    )
+    return [(str(name), str(text)) for name, text in rows]
+
+
+def run_database(
+    admin_url: URL, application: str, run: subprocess.Popen[str], doing: str = ""
+) -> str:
+    """The throwaway database of the run ``application``, once a session of the run there has
+    run a query starting with ``doing``. Fails, rather than guess, if the run ends first or
+    it does not happen within a minute."""
+    deadline = time.monotonic() + 60
+    while True:
+        for name, text in sessions(admin_url, application):
+            if name.startswith(DATABASE_PREFIX) and text.startswith(doing):
+                return name
+        assert run.poll() is None, f"the run ended: {run.communicate()[1]}"
+        assert time.monotonic() < deadline, f"no session of {application} did {doing!r}"
+        time.sleep(0.01)
+
+
+def run_leftovers(admin_url: URL, database: str) -> set[str]:
+    """The databases left of the run that made the throwaway ``database``: it, and those that
+    carry its run's token (its template copies), templates aside."""
+    token = database.removeprefix(DATABASE_PREFIX).split("_")[1]
+    return {name for name in database_names(admin_url) if f"_{token}" in name}
+
+
+def left_behind(admin_url: URL, made: list[str]) -> set[str]:
+    """What is left of the runs that made the throwaway databases ``made`` (``run_leftovers``
+    of each); none made fails: a test that saw no run has nothing to say about what it left."""
+    assert made, "no throwaway database was made"
+    return set().union(*(run_leftovers(admin_url, name) for name in made))

@@ -64,6 +64,40 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, request: pytest.Fixtu
         monkeypatch.setenv(ADMIN_URL_ENV, admin)
 
 
+@pytest.fixture(autouse=True)
+def _own_templates_dropped(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test's projects (any ``migrations`` folder under its tmp_path) keep no templates after
+    it: on a server others share, the suite drops only what its own projects cached."""
+    if "pg_server" not in request.fixturenames:
+        yield
+        return
+    server: Server = request.getfixturevalue("pg_server")
+    tmp_path: Path = request.getfixturevalue("tmp_path")
+    yield
+    from migrail.staging.templates import clear_templates, project_key
+
+    for migrations in tmp_path.rglob("migrations"):
+        if migrations.is_dir():
+            clear_templates(server.admin_url, project_key(migrations))
+
+
+@pytest.fixture
+def throwaway_names(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the throwaway databases this test's in-process runs make, from now on: what
+    to look for afterwards on a server other runs use too (``testing.postgres.left_behind``)."""
+    from migrail.postgres import ephemeral
+
+    made: list[str] = []
+    name = ephemeral.throwaway_name
+
+    def recorded() -> str:
+        made.append(name())
+        return made[-1]
+
+    monkeypatch.setattr(ephemeral, "throwaway_name", recorded)
+    return made
+
+
 @pytest.fixture
 def private_tmp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A temporary directory of the test's own for clusters, so other runs cannot disturb it.

@@ -21,8 +21,18 @@ import pytest
 from sqlalchemy.engine import URL
 
 from migrail.core.urls import libpq_conninfo
-from migrail.postgres.ephemeral import DATABASE_PREFIX, Server
-from testing.postgres import columns, database_names, query, template_names, version
+from migrail.postgres.ephemeral import Server
+from migrail.staging.templates import MAX_TEMPLATES
+from testing.postgres import (
+    columns,
+    database_names,
+    left_behind,
+    query,
+    run_database,
+    sessions,
+    templates_of,
+    version,
+)
 from testing.projects import write_revision
 
 pytestmark = pytest.mark.faults
@@ -106,6 +116,7 @@ def _when_applied(url: URL, run: subprocess.Popen[str], count: int) -> None:
 KILL_POINTS = [(count, pause) for count in range(5) for pause in (0.0, 0.04, 0.08, 0.12)]
 
 
+@pytest.mark.timeout(900)  # twenty kills and reruns: 3 min on a loaded machine
 def test_migrate_killed_at_twenty_points_is_never_half_applied(
     project: Path, pg_server: Server
 ) -> None:
@@ -192,45 +203,44 @@ def test_a_revision_longer_than_statement_timeout_is_cancelled_and_rolled_back(
     assert version(database) == ["0001"] and _applied(database) == []
 
 
-def _staging_debris(admin_url: URL) -> set[str]:
-    return {name for name in database_names(admin_url) if name.startswith(DATABASE_PREFIX)}
+def _staging(project: Path, application: str, *arguments: str) -> subprocess.Popen[str]:
+    """migrate-staging, its sessions named ``application`` (PGAPPNAME): how the test tells its
+    own runs apart on a server other runs use too."""
+    with pytest.MonkeyPatch.context() as child:
+        child.setenv("PGAPPNAME", application)
+        return _migrail(project, None, "migrate-staging", *arguments)
 
 
-def _when_staging_started(admin_url: URL, before: set[str], run: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 60
-    while not _staging_debris(admin_url) - before and run.poll() is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.005)
-
-
+@pytest.mark.timeout(900)  # fifty kills: 4.5 min on a loaded machine
 def test_staging_killed_fifty_times_leaves_nothing_behind(project: Path, pg_server: Server) -> None:
     """Killed while it proves (its database exists): SIGTERM cleans up at once, and SIGKILL's
     leftovers go with the next run's sweep."""
     _slow_history(project, pause=0.02)
     killed_while_proving = 0
+    made = []
     for run_number in range(50):
-        before = _staging_debris(pg_server.admin_url)
-        run = _migrail(project, None, "migrate-staging", "--no-cache")
-        _when_staging_started(pg_server.admin_url, before, run)
+        application = f"mt_{os.getpid()}_{run_number}"
+        run = _staging(project, application, "--no-cache")
+        made.append(run_database(pg_server.admin_url, application, run))
         time.sleep((run_number % 5) * 0.05)
         killed_while_proving += run.poll() is None
         terminate = run_number % 2 == 0
         run.send_signal(signal.SIGTERM if terminate else signal.SIGKILL)
         run.communicate(timeout=60)
         if terminate:
-            assert _staging_debris(pg_server.admin_url) == set(), "SIGTERM cleans up at once"
+            assert left_behind(pg_server.admin_url, made[-1:]) == set(), "SIGTERM cleans up"
     assert killed_while_proving >= 40, killed_while_proving
     _, err = _finish(_migrail(project, None, "migrate-staging"))
     assert "[✓] round trip: down to " in err, err  # exit 1: the models lack the columns
-    assert _staging_debris(pg_server.admin_url) == set()  # the last run swept the rest
-    assert len(template_names(pg_server.admin_url)) <= 8
+    assert left_behind(pg_server.admin_url, made) == set()  # the last run swept the rest
+    assert len(templates_of(pg_server.admin_url, project)) <= MAX_TEMPLATES
 
 
 def test_a_sweep_leaves_the_databases_of_a_live_run_alone(project: Path, pg_server: Server) -> None:
     _slow_history(project, pause=0.5)
-    before = _staging_debris(pg_server.admin_url)
-    proving = _migrail(project, None, "migrate-staging", "--no-cache")
-    _when_staging_started(pg_server.admin_url, before, proving)
+    application = f"mt_{os.getpid()}_proving"
+    proving = _staging(project, application, "--no-cache")
+    run_database(pg_server.admin_url, application, proving)
     assert _finish(_migrail(project, None, "cleanup"))[0] == 0  # sweeps the server
     _, err = _finish(proving)
     assert "[✓] round trip: down to base and up to head again" in err, err
@@ -250,31 +260,6 @@ def _hold(project: Path) -> Path:
         extra="from pathlib import Path",
     )
     return hold
-
-
-def _sessions(admin_url: URL, application: str) -> list[tuple[str, str]]:
-    """The database and last query of each session of the run started with
-    ``PGAPPNAME=application``: how a test tells its runs apart on a server others use too."""
-    rows = query(
-        admin_url,
-        f"SELECT datname, query FROM pg_stat_activity WHERE application_name = '{application}'",
-    )
-    return [(str(name), str(text)) for name, text in rows]
-
-
-def _run_database(
-    admin_url: URL, application: str, run: subprocess.Popen[str], doing: str = ""
-) -> str:
-    """The throwaway database of the run ``application``, once a session of the run there has
-    run a query starting with ``doing``."""
-    deadline = time.monotonic() + 60
-    while True:
-        for name, text in _sessions(admin_url, application):
-            if name.startswith(DATABASE_PREFIX) and text.startswith(doing):
-                return name
-        assert run.poll() is None, f"the run ended: {run.communicate()[1]}"
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
 
 
 @pytest.fixture
@@ -314,21 +299,22 @@ def test_runs_and_cleanups_through_other_databases_drop_only_dead_runs_databases
 
     hold = _hold(project)
     live = start(first, "live", "migrate-staging", "--no-cache")
-    live_database = _run_database(pg_server.admin_url, f"{tag}_live", live, "SELECT pg_sleep")
+    live_database = run_database(pg_server.admin_url, f"{tag}_live", live, "SELECT pg_sleep")
     killed = start(second, "killed", "migrate-staging", "--no-cache")  # it sweeps first
-    killed_database = _run_database(pg_server.admin_url, f"{tag}_killed", killed)
+    killed_database = run_database(pg_server.admin_url, f"{tag}_killed", killed)
     killed.send_signal(signal.SIGKILL)
     killed.communicate(timeout=30)
     deadline = time.monotonic() + 30  # until the server has ended the killed run's sessions
-    while _sessions(pg_server.admin_url, f"{tag}_killed"):
+    while sessions(pg_server.admin_url, f"{tag}_killed"):
         assert time.monotonic() < deadline
         time.sleep(0.01)
 
     code, err = _finish(start(third, "cleanup", "cleanup"))
     assert code == 0, err
-    assert f"dropped {killed_database}, left by a run that is gone\n" in err
+    # The killed run's database is gone: dropped by this cleanup, or by another run's sweep
+    # first on a server others use too (its message then names it no more).
     assert live_database not in err
-    left = _staging_debris(pg_server.admin_url)
+    left = database_names(pg_server.admin_url)
     assert live_database in left and killed_database not in left
     assert live.poll() is None, "the live run was still live throughout"
 
@@ -336,7 +322,7 @@ def test_runs_and_cleanups_through_other_databases_drop_only_dead_runs_databases
     code, err = _finish(live)
     assert code == 0, err
     assert "[✓] round trip: down to base and up to head again" in err
-    assert live_database not in _staging_debris(pg_server.admin_url)
+    assert live_database not in database_names(pg_server.admin_url)
 
 
 def test_staging_killed_on_private_clusters_leaves_no_cluster_behind(
@@ -357,6 +343,7 @@ def test_staging_killed_on_private_clusters_leaves_no_cluster_behind(
     assert ours.stdout == "", "server processes left behind"
 
 
+@pytest.mark.timeout(900)  # six plans, kills and reruns: 1.5 min on a loaded machine
 def test_apply_killed_at_six_points_is_never_half_applied(
     project: Path, pg_server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:

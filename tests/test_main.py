@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,7 @@ from sqlalchemy.engine import URL
 
 from migrail import __version__
 from migrail.postgres.ephemeral import Server
-from testing.postgres import database_names
+from testing.postgres import run_database, run_leftovers, templates_of
 from testing.projects import add_priority_to_task, copy_repository, write_revision
 
 
@@ -50,25 +50,29 @@ def test_start_up_imports_nothing_heavy() -> None:
 def test_a_signal_during_staging_exits_cleanly_and_drops_the_database(
     project: Path, pg_server: Server, signum: int, code: int, message: str
 ) -> None:
+    """The signal lands while the run's own database runs the slow revision (seen on the
+    server, by the run's application name): a run that never got there fails the test."""
     write_revision(project, "0002", "slow", "0001", 'op.execute("SELECT pg_sleep(60)")')
-    before = database_names(pg_server.admin_url)
+    application = f"mt_signal_{os.getpid()}_{secrets.token_hex(3)}"
     run = subprocess.Popen(
         [sys.executable, "-m", "migrail", "migrate-staging"],
         cwd=project,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "PGAPPNAME": application},
+        # As from a terminal: under a shell without job control (a background job, some CI
+        # runners) SIGINT is ignored, and the run would rightly ignore it too.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    assert run.stderr is not None
-    assert run.stderr.readline().startswith("Staging on a throwaway database")
-    deadline = time.monotonic() + 30
-    while not database_names(pg_server.admin_url) - before and time.monotonic() < deadline:
-        time.sleep(0.05)
+    staging = run_database(pg_server.admin_url, application, run, "SELECT pg_sleep(60)")
     run.send_signal(signum)
     _, err = run.communicate(timeout=30)
     assert run.returncode == code, err
+    assert err.startswith("Staging on a throwaway database"), err
     assert err.endswith(message), err
-    left = database_names(pg_server.admin_url) - before
-    assert not left, (left, err)
+    assert run_leftovers(pg_server.admin_url, staging) == set(), err
+    # Its copy of the database at 0001 was not proven: no template of this project was kept.
+    assert not templates_of(pg_server.admin_url, project), err
 
 
 def test_the_repository_workflow_add_a_column_generate_and_prove(

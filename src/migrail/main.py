@@ -208,7 +208,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     _command(commands, "init", "adopt migrail here: [tool.migrail], env.py, migrail.sum, snapshot")
 
-    _command(commands, "cleanup", "stop the warm cluster; remove what killed runs left behind")
+    cleanup = _command(
+        commands, "cleanup", "stop the warm cluster; remove what killed runs left behind"
+    )
+    cleanup.add_argument(
+        "--all-projects",
+        action="store_true",
+        help="drop every project's cached templates on MIGRAIL_ADMIN_URL's server, not only this "
+        "project's",
+    )
     return parser
 
 
@@ -268,7 +276,7 @@ def _dispatch(command: str, project: Path | None, console: Console, options: dic
         importlib.import_module(f"migrail.commands.{module}"), function
     )
     if command == "cleanup":  # needs no project: it tidies up the machine
-        return run(console=console)
+        return run(console=console, project=project, **options)
     if command == "init":  # makes the project: there is no configuration to read yet
         return run((project or Path.cwd()).resolve(), console=console)
     from migrail.core.config import load_config

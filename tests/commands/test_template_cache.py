@@ -3,6 +3,10 @@ template, and the cache stays bounded and can be cleared."""
 
 from __future__ import annotations
 
+import json
+import secrets
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,7 +14,7 @@ import pytest
 from migrail.main import main
 from migrail.postgres.ephemeral import Server
 from migrail.staging import templates
-from testing.postgres import database_names, template_names
+from testing.postgres import left_behind, run_sql, template_names, templates_of
 from testing.projects import add_priority_with_revision, write_revision
 
 
@@ -26,14 +30,16 @@ def _add_revision_3(project: Path, body: str = 'op.execute("SELECT 3")') -> None
     write_revision(project, "0003", "third", "0002", body)
 
 
-@pytest.fixture
-def ours(project: Path, pg_server: Server) -> set[str]:
-    """The templates on the server before the test: other tests' projects'."""
-    return template_names(pg_server.admin_url)
+def _ours(pg_server: Server, project: Path) -> set[str]:
+    """This test's project's templates: the server may hold other projects' (other runs')."""
+    return templates_of(pg_server.admin_url, project)
 
 
 def test_a_warm_run_proves_only_what_is_newer_than_its_template(
-    project: Path, pg_server: Server, ours: set[str], capsys: pytest.CaptureFixture[str]
+    project: Path,
+    pg_server: Server,
+    throwaway_names: list[str],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     add_priority_with_revision(project)
     code, err, proven = _run(capsys)
@@ -43,10 +49,9 @@ def test_a_warm_run_proves_only_what_is_newer_than_its_template(
         "template cache: kept the database at 0001_create_tasks, 0002_add_priority for next runs"
         in err
     )
-    assert len(template_names(pg_server.admin_url) - ours) == 2
+    assert len(_ours(pg_server, project)) == 2
 
     _add_revision_3(project)
-    before = database_names(pg_server.admin_url)
     code, err, proven = _run(capsys)
     assert code == 0, err
     assert (
@@ -56,8 +61,10 @@ def test_a_warm_run_proves_only_what_is_newer_than_its_template(
     assert proven == ["0003_third"]
     assert "data: sample rows: 1 table(s) as the cached template's run left them\n" in err
     assert err.endswith("[✓] round trip: down to 0002_add_priority and up to head again\n")
-    assert database_names(pg_server.admin_url) == before  # the run's own database is gone
-    assert len(template_names(pg_server.admin_url) - ours) == 3
+    assert (
+        left_behind(pg_server.admin_url, throwaway_names) == set()
+    )  # the run's own database is gone
+    assert len(_ours(pg_server, project)) == 3
 
     code, err, proven = _run(capsys, "--report", "report.md")  # the models are still checked
     assert code == 0 and proven == []
@@ -70,12 +77,12 @@ def test_a_warm_run_proves_only_what_is_newer_than_its_template(
 
 
 def test_a_changed_revision_invalidates_its_template_and_every_later_one(
-    project: Path, pg_server: Server, ours: set[str], capsys: pytest.CaptureFixture[str]
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
 ) -> None:
     add_priority_with_revision(project)
     _add_revision_3(project)
     assert _run(capsys)[0] == 0
-    kept = template_names(pg_server.admin_url) - ours
+    kept = _ours(pg_server, project)
     assert len(kept) == 2  # at 0002 and 0003
 
     _add_revision_3(project, 'op.execute("SELECT 33")')  # the newest revision, edited
@@ -83,8 +90,8 @@ def test_a_changed_revision_invalidates_its_template_and_every_later_one(
     assert code == 0, err
     assert "copy of the database at 0002_add_priority" in err
     assert proven == ["0003_third"]
-    assert len(template_names(pg_server.admin_url) - ours - kept) == 1  # the new 0003
-    assert len(kept - template_names(pg_server.admin_url)) == 1  # the stale 0003 is gone
+    assert len(_ours(pg_server, project) - kept) == 1  # the new 0003
+    assert len(kept - _ours(pg_server, project)) == 1  # the stale 0003 is gone
 
     first = project / "migrations" / "versions" / "0001_create_tasks.py"
     first.write_text(first.read_text() + "\n# reviewed\n")  # same ids, other content
@@ -92,25 +99,27 @@ def test_a_changed_revision_invalidates_its_template_and_every_later_one(
     assert code == 0, err
     assert "template cache: starting from" not in err
     assert proven == ["0001_create_tasks", "0002_add_priority", "0003_third"]
-    assert not kept & template_names(pg_server.admin_url)  # none of the old ones is left
+    assert not kept & _ours(pg_server, project)  # none of the old ones is left
 
 
 def test_a_failed_run_keeps_no_template_and_leaves_no_copy(
-    project: Path, pg_server: Server, ours: set[str], capsys: pytest.CaptureFixture[str]
+    project: Path,
+    pg_server: Server,
+    throwaway_names: list[str],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     add_priority_with_revision(project)
     write_revision(project, "0003", "broken", "0002", "pass", downgrade='op.execute("nonsense")')
-    before = database_names(pg_server.admin_url)
     code, err, _ = _run(capsys)
     assert code == 1
     assert "downgrade of 0003_broken failed" in err
     assert "template cache: kept" not in err
-    assert template_names(pg_server.admin_url) == ours
-    assert database_names(pg_server.admin_url) == before
+    assert _ours(pg_server, project) == set()
+    assert left_behind(pg_server.admin_url, throwaway_names) == set()
 
 
 def test_the_cache_is_skipped_on_request_and_where_it_cannot_serve(
-    project: Path, pg_server: Server, ours: set[str], capsys: pytest.CaptureFixture[str]
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
 ) -> None:
     add_priority_with_revision(project)
     assert _run(capsys)[0] == 0
@@ -124,9 +133,24 @@ def test_the_cache_is_skipped_on_request_and_where_it_cannot_serve(
     assert proven == ["0002_add_priority"]
 
 
-def test_the_cache_is_bounded_and_cleared_by_cleanup(
+@pytest.fixture
+def another_projects_template(pg_server: Server) -> Iterator[str]:
+    """A template of another project on the same server, used just before the test's own: the
+    first to go were the bound or a cleanup the server's rather than the project's."""
+    name = f"{templates.TEMPLATE_PREFIX}{secrets.token_hex(4)}_{secrets.token_hex(12)}"
+    run_sql(pg_server.admin_url, f'CREATE DATABASE "{name}"')
+    about = json.dumps({"revision": "0001", "used": time.time()})
+    run_sql(pg_server.admin_url, f"COMMENT ON DATABASE \"{name}\" IS '{about}'")
+    try:
+        yield name
+    finally:
+        run_sql(pg_server.admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_the_cache_is_bounded_and_cleared_by_cleanup_per_project(
     project: Path,
     pg_server: Server,
+    another_projects_template: str,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
     private_tmp: Path,  # cleanup stops warm clusters: only this test's own
@@ -138,17 +162,35 @@ def test_the_cache_is_bounded_and_cleared_by_cleanup(
         write_revision(project, f"000{number}", f"step_{number}", previous, "pass")
         previous = f"000{number}"
         assert _run(capsys)[0] == 0
-    assert len(template_names(pg_server.admin_url)) == 3  # of all projects: the newest three
+    assert len(_ours(pg_server, project)) == 3  # this project's newest three
     code, err, proven = _run(capsys)
     assert code == 0 and proven == []
     assert "copy of the database at 0005_step_5" in err
     assert main(["cleanup"]) == 0
-    assert "dropped 3 cached template(s)" in capsys.readouterr().err
-    assert template_names(pg_server.admin_url) == set()
+    assert "dropped 3 cached template(s) of this project" in capsys.readouterr().err
+    assert _ours(pg_server, project) == set()
+    assert another_projects_template in template_names(pg_server.admin_url)
+
+
+def test_cleanup_outside_a_project_leaves_the_template_cache_alone(
+    tmp_path: Path,
+    pg_server: Server,
+    another_projects_template: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    private_tmp: Path,  # cleanup stops warm clusters: only this test's own
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["cleanup"]) == 0
+    assert (
+        "left the template cache alone: no migrail project here (--all-projects drops every "
+        "project's templates)\n"
+    ) in capsys.readouterr().err
+    assert another_projects_template in template_names(pg_server.admin_url)
 
 
 def test_a_file_beside_the_revisions_is_part_of_every_template(
-    project: Path, pg_server: Server, ours: set[str], capsys: pytest.CaptureFixture[str]
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A revision that runs SQL from a file: changing the file changes what the revision does."""
     raw = project / "migrations" / "raw"
@@ -175,7 +217,6 @@ def test_a_file_beside_the_revisions_is_part_of_every_template(
 def test_a_file_among_the_revisions_is_part_of_every_template(
     project: Path,
     pg_server: Server,
-    ours: set[str],
     capsys: pytest.CaptureFixture[str],
     beside: str,
 ) -> None:
@@ -202,7 +243,7 @@ def test_a_file_among_the_revisions_is_part_of_every_template(
 
 
 def test_an_editors_leftovers_and_compiled_python_change_no_template(
-    project: Path, pg_server: Server, ours: set[str], capsys: pytest.CaptureFixture[str]
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Swap files, backups and bytecode come and go while one edits; what revisions read does
     not change with them, so the templates are still served."""
@@ -229,7 +270,6 @@ def test_an_editors_leftovers_and_compiled_python_change_no_template(
 def test_a_template_dropped_by_another_run_meanwhile_means_a_full_run(
     project: Path,
     pg_server: Server,
-    ours: set[str],
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -239,7 +279,7 @@ def test_a_template_dropped_by_another_run_meanwhile_means_a_full_run(
 
     def found_then_dropped_by_another_run(cache: templates.TemplateCache) -> int:
         position = found(cache)
-        templates.clear_templates(pg_server.admin_url)
+        templates.clear_templates(pg_server.admin_url, cache.project)
         return position
 
     monkeypatch.setattr(templates.TemplateCache, "longest", found_then_dropped_by_another_run)

@@ -1,6 +1,7 @@
 """``migrail cleanup``: stop the warm cluster, remove what killed runs left behind (clusters,
 temporary directories, throwaway databases), and clear the template cache (on the warm cluster,
-by stopping it; on MIGRAIL_ADMIN_URL's server, by dropping its templates)."""
+by stopping it; on MIGRAIL_ADMIN_URL's server, which other projects may share, by dropping the
+templates of the project it is run in, or with ``--all-projects`` every project's)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from typing import TYPE_CHECKING
 from migrail.core import output
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from rich.console import Console
 
 
-def cleanup(*, console: Console) -> int:
+def cleanup(*, console: Console, project: Path | None = None, all_projects: bool = False) -> int:
     """Stop warm clusters, remove clusters and temporary directories of dead runs, and sweep
     stale throwaway databases."""
     import os
@@ -37,9 +40,34 @@ def cleanup(*, console: Console) -> int:
         url = parse_url(os.environ[ADMIN_URL_ENV], source=ADMIN_URL_ENV)
         for name in sweep_stale_databases(url):
             output.success(console, f"dropped {name}, left by a run that is gone")
-        dropped = clear_templates(url)
+        if all_projects:
+            dropped = clear_templates(url, None)
+        elif (key := _project_key(project)) is not None:
+            dropped = clear_templates(url, key)
+        else:
+            dropped = []
+            output.info(
+                console,
+                "left the template cache alone: no migrail project here (--all-projects drops "
+                "every project's templates)",
+            )
         if dropped:
-            output.success(console, f"dropped {len(dropped)} cached template(s) of migrate-staging")
+            whose = "of every project" if all_projects else "of this project"
+            output.success(
+                console, f"dropped {len(dropped)} cached template(s) {whose} of migrate-staging"
+            )
     if not busy:
         output.info(console, "Nothing of migrail's is left running")
     return 0
+
+
+def _project_key(project: Path | None) -> str | None:
+    """The template cache's key of the project here (``None``: there is none to read)."""
+    from migrail.core.config import load_config
+    from migrail.core.errors import FatalError
+    from migrail.staging.templates import project_key
+
+    try:
+        return project_key(load_config(project).migrations_dir)
+    except FatalError:
+        return None

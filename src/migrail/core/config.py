@@ -45,6 +45,7 @@ _KNOWN_KEYS = {
     "lock_timeout",
     "statement_timeout",
     "lint",
+    "locks",
     "four_eyes",
     "lock_retries",
 }
@@ -53,6 +54,17 @@ _KNOWN_LINT_KEYS = {"pg_version", "exclude", "warn", "squawk_config"}
 # Squawk rules about style rather than about what blocks or breaks production: reported, but
 # they do not fail the lint unless [tool.migrail.lint] warn is set without them.
 DEFAULT_WARN = ("prefer-bigint-over-int", "prefer-bigint-over-smallint", "prefer-identity")
+
+# What staging measures a revision doing to a table that existed before it, each class with the
+# severity it has unless [tool.migrail.locks] says otherwise (docs/rules.md has one section each).
+LOCK_CLASSES = {
+    "rewrite": "error",
+    "scan-under-exclusive": "error",
+    "write-blocking-index-build": "error",
+    "metadata-only": "note",
+}
+# error: fails migrate-staging; warning: named, does not fail; note: counted in one line; off.
+LOCK_SEVERITIES = ("error", "warning", "note", "off")
 
 
 @dataclass(frozen=True)
@@ -106,6 +118,8 @@ class Config:
     lock_timeout: str = "5s"
     statement_timeout: str = "30min"
     lint: LintSettings = field(default_factory=LintSettings)
+    # [tool.migrail.locks]: each measured lock class's severity in staging (LOCK_CLASSES).
+    locks: Mapping[str, str] = field(default_factory=lambda: dict(LOCK_CLASSES))
     # Release: whether a plan's author may approve it, and how often ``apply`` tries again when
     # a revision's lock wait times out (with growing pauses between tries).
     four_eyes: bool = False
@@ -212,6 +226,7 @@ def load_config(project: Path | None = None) -> Config:
         lock_timeout=_duration(table, "lock_timeout", "5s"),
         statement_timeout=_duration(table, "statement_timeout", "30min"),
         lint=_lint_settings(root, table.get("lint", {})),
+        locks=_lock_settings(table.get("locks", {})),
         four_eyes=_flag(table, "four_eyes"),
         lock_retries=_count(table, "lock_retries", 3),
         base_branch=_text(table, "base_branch", "") or None,
@@ -295,6 +310,22 @@ def _lint_settings(root: Path, table: object) -> LintSettings:
         warn=_names(table, "warn", DEFAULT_WARN, where),
         squawk_config=root / squawk_config if squawk_config else None,
     )
+
+
+def _lock_settings(table: object) -> dict[str, str]:
+    where = "[tool.migrail.locks]"
+    if not isinstance(table, Mapping):
+        raise FatalError(f"{where} must be a table")
+    _reject_unknown(table, set(LOCK_CLASSES), where)
+    found = dict(LOCK_CLASSES)
+    for name in LOCK_CLASSES:
+        value = _text(table, name, LOCK_CLASSES[name], where)
+        if value not in LOCK_SEVERITIES:
+            raise FatalError(
+                f"{where} {name} must be one of {', '.join(LOCK_SEVERITIES)}, not {value!r}"
+            )
+        found[name] = value
+    return found
 
 
 def _flag(table: Mapping[str, Any], key: str) -> bool:

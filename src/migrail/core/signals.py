@@ -38,13 +38,25 @@ def sigterm_raises() -> Iterator[None]:
 
 @contextmanager
 def shielded() -> Iterator[None]:
-    """Hold off Ctrl-C and SIGTERM while cleanup runs; they are delivered when the block ends."""
+    """Hold off Ctrl-C and SIGTERM while cleanup runs; they are delivered when the block ends.
+
+    The handlers are swapped for one that notes the signal, rather than the signals blocked:
+    a signal blocked in the main thread is delivered to another thread (a watchdog's, rich's
+    refresh), and Python runs its handler in the main thread all the same, inside the block.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    held = {signal.SIGINT, signal.SIGTERM}
-    signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    held: list[int] = []
+    swapped = {
+        signum: signal.signal(signum, lambda caught, _: held.append(caught))
+        for signum in (signal.SIGINT, signal.SIGTERM)
+        if signal.getsignal(signum) is not None  # None: set outside Python, not ours to swap
+    }
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
+        for signum, previous in swapped.items():
+            signal.signal(signum, previous)
+        for caught in dict.fromkeys(held):
+            signal.raise_signal(caught)

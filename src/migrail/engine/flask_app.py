@@ -53,7 +53,7 @@ def make_app(root: Path, spec: str) -> Any:
         return _made[key][1]
     importable(root)
     try:
-        with user_code(root), _flask_dotenv(root):
+        with user_code(root, may_connect=True), _flask_dotenv(root):  # the application's
             module = importlib.import_module(module_name)
             found = getattr(module, attribute, None)
             app = found() if callable(found) and not is_app(found) else found

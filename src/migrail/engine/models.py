@@ -45,7 +45,7 @@ def load_metadata(config: Config, source: Path | None = None) -> MetaData | None
             _forget(config.flask_app.partition(".")[0].partition(":")[0])
         make_app(root, config.flask_app)
     try:
-        with user_code(root):
+        with user_code(root, may_connect=True):  # the application's code: it may reflect
             module = importlib.import_module(module_name)
     except UserExit as exc:
         call = f"importing the models module {module_name!r}: {exc.call}"

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from migrail.engine.usercode import UserCodeError, located
+from migrail.engine.usercode import STOPPED, UserCodeError, located
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -34,7 +34,6 @@ ADVICE = (
     "A revision runs in one transaction; what cannot run in one goes in "
     "`with op.get_context().autocommit_block():`"
 )
-STOPPED = "stopped there and rolled back, none of it applied"
 # What a statement's text may hide a transaction's end in: quoted strings, comments, bodies.
 _OPAQUE = re.compile(
     r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\$(\w*)\$.*?\$\1\$|--[^\n]*|/\*.*?\*/", re.DOTALL

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from migrail.core.urls import mask_text
 from migrail.engine.one_transaction import GUARD_SQLSTATE, TransactionGuard
-from migrail.engine.usercode import UserCodeError
+from migrail.engine.usercode import UserCodeError, take_refusal
 from migrail.history.revisions import allows, display_name
 
 if TYPE_CHECKING:
@@ -114,7 +114,12 @@ class StepWatch:
             event.remove(connection, "begin", self._began)
 
     def applied(self, **kwargs: Any) -> None:
-        """Alembic's ``on_version_apply``: the revision it ran is done, in its transaction."""
+        """Alembic's ``on_version_apply``: the revision it ran is done, in its transaction;
+        unless it caught the refusal of a second connection and went on, which fails it here,
+        before its transaction commits."""
+        refused = take_refusal()
+        if refused is not None:
+            raise refused
         now = time.perf_counter()
         started = self._started if self._started is not None else self._ended or now
         revision = _ran(kwargs.get("step"), self.plan[min(self._applied, len(self.plan) - 1)])

@@ -6,6 +6,11 @@ mode), and a script copied into a revision may call ``sys.exit()``. Left alone, 
 ends migrail itself with the code the user's code chose, often 0: "done", with nothing applied or
 proved. Inside ``user_code()``, it becomes ``UserExit``, an ordinary exception: the revision
 that raised it is rolled back and named like any other failure.
+
+A new database connection opened inside ``user_code()`` is refused the same way, at the line that
+opens it: its work would be committed on its own whatever becomes of the revision, on whatever
+database it names (a real one hard-coded in a revision), and it may wait for a lock the
+revision holds while the revision waits for it. The code runs on the connection migrail gives it.
 """
 
 from __future__ import annotations
@@ -19,10 +24,24 @@ from pathlib import Path
 from typing import Any
 
 from migrail.core.errors import Terminated
+from migrail.engine.drivers import watch_connects
+
+STOPPED = "stopped there and rolled back, none of it applied"
 
 
 class UserCodeError(Exception):
     """A failure of the project's code whose message is complete as it is (no type prefix)."""
+
+
+class SecondConnection(UserCodeError):
+    """The project's code opened a database connection of its own while it ran."""
+
+    def __init__(self, call: str, where: str) -> None:
+        place = f" {where}" if where else ""
+        super().__init__(
+            f"it opens a second connection{place} ({call}), whose work would not be part of "
+            f"its transaction: {STOPPED}. Use op.get_bind(), the revision's own"
+        )
 
 
 class UserExit(UserCodeError):
@@ -51,14 +70,16 @@ _EXITS = (
 
 
 class _Running:
-    """Which process runs the project's code, how deep (user_code may nest), and the sockets
-    of the connections it runs on."""
+    """Which process runs the project's code, how deep (user_code may nest), the sockets of the
+    connections it runs on, whether each block may connect, and the connections refused."""
 
     owner: int | None = None
     depth = 0
     originals: dict[tuple[object, str], Any] = {}  # noqa: RUF012  (one table, for the process)
     sockets: set[int] = set()  # noqa: RUF012
     fork_hook = False
+    blocks: list[tuple[Path, bool]] = []  # noqa: RUF012  (root, may connect), innermost last
+    refused: list[SecondConnection] = []  # noqa: RUF012  (not yet reported)
 
 
 def _close_inherited_sockets() -> None:
@@ -73,9 +94,16 @@ def _close_inherited_sockets() -> None:
 
 
 @contextmanager
-def user_code(root: Path, sockets: Sequence[int] = ()) -> Iterator[None]:
-    """Run the block as the project's code: an exit from it raises ``UserExit``, any other
-    ``BaseException`` but Ctrl-C and SIGTERM a ``UserCodeError``.
+def user_code(
+    root: Path, sockets: Sequence[int] = (), *, may_connect: bool = False
+) -> Iterator[None]:
+    """Run the block as the project's code: an exit from it raises ``UserExit``, a new database
+    connection ``SecondConnection``, any other ``BaseException`` but Ctrl-C and SIGTERM a
+    ``UserCodeError``.
+
+    The innermost block decides whether the code may connect: the application's own code (its
+    models module, its Flask app factory) may, as it does when the application runs; revisions
+    and env.py, which run on the connection migrail gives them, may not.
 
     ``root`` is the project folder, to say which of its files exited. ``os._exit``,
     ``posix._exit`` and the ``exec`` functions (a process replaced ends the run as surely)
@@ -85,6 +113,7 @@ def user_code(root: Path, sockets: Sequence[int] = ()) -> Iterator[None]:
     """
     if not _Running.fork_hook:
         os.register_at_fork(after_in_child=_close_inherited_sockets)
+        watch_connects(_refuse_connection)
         _Running.fork_hook = True
     added = set(sockets) - _Running.sockets
     _Running.sockets |= added
@@ -94,10 +123,19 @@ def user_code(root: Path, sockets: Sequence[int] = ()) -> Iterator[None]:
             _Running.originals[(module, name)] = getattr(module, name)
             setattr(module, name, _refused(name))
     _Running.depth += 1
+    _Running.blocks.append((root, may_connect))
+    refused_before = len(_Running.refused)
     status = 1
     try:
         yield
+        if len(_Running.refused) > refused_before:  # caught by the code, which went on
+            late = _Running.refused[refused_before]
+            del _Running.refused[refused_before:]
+            raise late
         status = 0
+    except _ConnectionRefused as exc:
+        del _Running.refused[refused_before:]
+        raise SecondConnection(exc.call, exc.where) from None
     except _Refused as exc:
         status = exc.status
         where = located(traceback.extract_tb(exc.__traceback__), root)
@@ -118,10 +156,40 @@ def user_code(root: Path, sockets: Sequence[int] = ()) -> Iterator[None]:
         if os.getpid() != _Running.owner:  # a forked child, at the end of what it was to run
             _Running.originals[(os, "_exit")](status)
         _Running.depth -= 1
+        _Running.blocks.pop()
         _Running.sockets -= added
         if _Running.depth == 0:
             for module, name in _EXITS:
                 setattr(module, name, _Running.originals[(module, name)])
+
+
+def _refuse_connection(call: str) -> None:
+    """Before a driver connects: refused inside a block that may not connect (in a child the
+    code forked as well), where the code called it."""
+    if not _Running.blocks or _Running.blocks[-1][1]:
+        return
+    where = located(traceback.extract_stack(), _Running.blocks[-1][0])
+    _Running.refused.append(SecondConnection(call, where))
+    raise _ConnectionRefused(call, where)
+
+
+def take_refusal() -> SecondConnection | None:
+    """The first connection refused and not yet reported (one the code caught, and went on):
+    the revision that ran fails with it, however it carried on."""
+    refused = _Running.refused[:1]
+    _Running.refused.clear()
+    return refused[0] if refused else None
+
+
+class _ConnectionRefused(BaseException):
+    """A connection refused, raised where the code connects: not an ``Exception``, so that an
+    ``except Exception`` around it does not carry on as if the work were done. ``where`` is
+    taken when refused, as drivers re-raise their errors without a traceback."""
+
+    def __init__(self, call: str, where: str) -> None:
+        super().__init__(f"{call} {where}")
+        self.call = call
+        self.where = where
 
 
 def _refused(name: str) -> Callable[..., None]:

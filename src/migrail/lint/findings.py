@@ -10,8 +10,9 @@ if TYPE_CHECKING:
     from alembic.script import Script
 
 # "baseline": an error in a released revision this branch did not touch: shown, never failing
-# (it already ran wherever it ran; a new revision changes what needs changing).
-Severity = Literal["error", "warning", "baseline"]
+# (it already ran wherever it ran; a new revision changes what needs changing). "note": staging
+# measured that the finding does not apply (``staging.lock_policy``).
+Severity = Literal["error", "warning", "baseline", "note"]
 
 # migrail's own rules, each documented in docs/rules.md; every other rule name is squawk's.
 OWN_RULES = frozenset(

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from migrail.core.config import LOCK_CLASSES
 from migrail.core.errors import FatalError
 from migrail.core.scratch import scratch_directory
 from migrail.core.urls import mask_text
@@ -320,7 +321,12 @@ def _suppression_findings(revision: Script, suppression: Suppression) -> list[Fi
                 help="say why after --: # migrail: allow ban-drop-column -- unused since v42",
             )
         )
-    unused = [rule for rule in suppression.rules if rule not in suppression.used]
+    # A lock class is judged by staging, which measures it: lint cannot tell it unused.
+    unused = [
+        rule
+        for rule in suppression.rules
+        if rule not in suppression.used and rule not in LOCK_CLASSES
+    ]
     if unused:
         findings.append(
             own_finding(

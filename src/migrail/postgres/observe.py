@@ -1,10 +1,22 @@
 """What a revision does to the tables that existed before it, measured while it runs.
 
-Inside each revision's transaction (at its end, before COMMIT), ``pg_locks`` says which locks it
-holds on relations that existed before it, and ``pg_class.relfilenode`` says which of them it
-rewrote (a rewrite gives a relation new files). Measured, not guessed from SQL: what no static
-linter can see. Locks taken and released outside the transaction (an autocommit block) are not
-in it.
+Inside each revision's transaction (at its end, before COMMIT), one query reads ``pg_locks``
+joined to ``pg_class``: the locks the revision holds, each locked relation's ``relfilenode`` (a
+rewrite gives a relation new files), the table each index belongs to, and each table's
+sequential scans in this transaction (``pg_stat_get_xact_numscans``). Every relation a revision
+creates, changes or scans under a lock is locked by it, so reading only locked relations sees all
+of it, at a cost that does not grow with the schema. Measured, not guessed from SQL: what no
+static linter can see. Locks taken and released outside the transaction (an autocommit block)
+are not in it.
+
+Each pre-existing table the revision locked gets one class (``classify``), the first that fits:
+
+- ``rewrite``: the table's relfilenode changed;
+- ``write-blocking-index-build``: an index on it was built (or rebuilt) under a lock that
+  blocks writes;
+- ``scan-under-exclusive``: a lock that blocks writes held while the table was scanned whole
+  (``SET NOT NULL``, a validating constraint, a type change that checks every row);
+- ``metadata-only``: ACCESS EXCLUSIVE, briefly, for a change of the catalog alone.
 """
 
 from __future__ import annotations
@@ -26,25 +38,70 @@ _MODES = (
     "RowShareLock",
     "AccessShareLock",
 )
+# The modes that conflict with ROW EXCLUSIVE: while one is held, INSERT, UPDATE and DELETE wait.
+_BLOCKS_WRITES = frozenset(_MODES[:4])
 _BOOKKEEPING = ("alembic_version",)  # its table and its index: migrail's own record
+_TABLES = ("r", "m", "p")
+
+# One row per relation the transaction holds a lock on: enough to tell what happened to it.
+_LOCKED = (
+    "SELECT c.oid::bigint, c.relname, c.relkind::text, c.relfilenode::bigint,"
+    " coalesce(i.indrelid, 0)::bigint, pg_stat_get_xact_numscans(c.oid),"
+    " array_agg(l.mode::text)"
+    " FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
+    " JOIN pg_namespace n ON n.oid = c.relnamespace"
+    " LEFT JOIN pg_index i ON i.indexrelid = c.oid"
+    " WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted"
+    " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    " AND c.relkind IN ('r', 'i', 'm', 'p') AND c.relpersistence <> 't'"
+    " AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast', 'migrail')"
+    " GROUP BY c.oid, c.relname, c.relkind, c.relfilenode, i.indrelid"
+)
+_ALL = (
+    "SELECT c.oid::bigint, c.relname, c.relkind::text, c.relfilenode::bigint FROM pg_class c"
+    " JOIN pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE c.relkind IN ('r', 'i', 'm', 'p') AND c.relpersistence <> 't'"
+    " AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast', 'migrail')"
+)
 
 
 @dataclass
 class Effects:
-    """One revision's locks (strongest mode per table) and rewrites, on pre-existing relations."""
+    """One revision's locks (strongest mode per table), rewrites, tables indexed and tables
+    scanned, on pre-existing relations."""
 
     locks: dict[str, str] = field(default_factory=dict)
-    rewrites: list[str] = field(default_factory=list)
+    rewrites: list[str] = field(default_factory=list)  # tables and indexes given new files
+    indexed: list[str] = field(default_factory=list)  # tables an index was built on
+    scanned: list[str] = field(default_factory=list)  # tables scanned whole
+
+    def classify(self) -> dict[str, str]:
+        """Each locked table's class (see the module's docstring); unclassed tables left out."""
+        found = {}
+        for table, mode in sorted(self.locks.items()):
+            blocks_writes = _raw(mode) in _BLOCKS_WRITES
+            if table in self.rewrites:
+                found[table] = "rewrite"
+            elif table in self.indexed and blocks_writes:
+                found[table] = "write-blocking-index-build"
+            elif table in self.scanned and blocks_writes:
+                found[table] = "scan-under-exclusive"
+            elif mode == "ACCESS EXCLUSIVE":
+                found[table] = "metadata-only"
+        return found
 
     @property
-    def flagged(self) -> bool:
-        """ACCESS EXCLUSIVE on, or a rewrite of, a table that existed: it blocks readers."""
-        return bool(self.rewrites) or "ACCESS EXCLUSIVE" in self.locks.values()
+    def rewrote_or_scanned(self) -> bool:
+        """Whether it rewrote or scanned a table under a lock: what makes a type change slow."""
+        return any(kind in ("rewrite", "scan-under-exclusive") for kind in self.classify().values())
 
     def summary(self) -> str:
-        parts = [f"{mode} on {table}" for table, mode in sorted(self.locks.items())]
-        parts += [f"rewrites {table}" for table in self.rewrites]
-        return ", ".join(parts)
+        """``rewrite: ACCESS EXCLUSIVE on tasks, SHARE on tags``: each lock, with its class."""
+        classes = self.classify()
+        return ", ".join(
+            f"{classes[table]}: {mode} on {table}" if table in classes else f"{mode} on {table}"
+            for table, mode in sorted(self.locks.items())
+        )
 
 
 class Observer:
@@ -56,50 +113,53 @@ class Observer:
 
     def reset(self) -> None:
         """Take the relations as they are now as the ones that existed before."""
-        self.before = self._files()
+        from sqlalchemy import text
+
+        rows = self.connection.execute(text(_ALL)).all()
+        self.before = {
+            int(oid): (str(name), str(kind), int(node)) for oid, name, kind, node in rows
+        }
+        version = self.connection.execute(text("SHOW server_version_num")).scalar_one()
+        self.flushes = int(version) >= 150000
+        self._flush()
         self.connection.rollback()  # the revisions begin their own transactions
+
+    def _flush(self) -> None:
+        """Have this session's statistics flushed as its transaction ends: the counts of this
+        transaction read are otherwise its own plus those not yet flushed from earlier ones
+        (the sample rows' checks, the previous revision), which would look like scans."""
+        from sqlalchemy import text
+
+        if self.flushes:  # pg_stat_force_next_flush() is new in PostgreSQL 15
+            self.connection.execute(text("SELECT pg_stat_force_next_flush()"))
 
     def during(self) -> Effects:
         """The current revision's effects so far; what it created counts from the next one on."""
         from sqlalchemy import text
 
-        rows = self.connection.execute(
-            text(
-                "SELECT c.oid::bigint, c.relname, l.mode FROM pg_locks l"
-                " JOIN pg_class c ON c.oid = l.relation"
-                " WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted"
-                " AND c.relkind IN ('r', 'm', 'p')"  # a table's indexes are locked with it
-            )
-        ).all()
-        strongest: dict[str, str] = {}
-        for oid, name, mode in rows:
-            if oid in self.before and not name.startswith(_BOOKKEEPING) and mode in _MODES:
-                held = strongest.get(name)
-                if held is None or _MODES.index(mode) < _MODES.index(held):
-                    strongest[name] = mode
-        effects = Effects(locks={name: _plain(mode) for name, mode in strongest.items()})
-        now = self._files()
-        effects.rewrites = sorted(
-            name
-            for oid, (name, files) in self.before.items()
-            if oid in now and now[oid][1] != files and not name.startswith(_BOOKKEEPING)
-        )
-        self.before = now
+        rows = self.connection.execute(text(_LOCKED)).all()
+        self._flush()
+        effects = Effects()
+        previous = dict(self.before)  # as before this revision, whatever order the rows come in
+        for oid, name, kind, node, table_oid, scans, modes in rows:
+            known = previous.get(oid)
+            self.before[oid] = (name, kind, node)  # from the next revision on, it existed
+            if name.startswith(_BOOKKEEPING):
+                continue
+            if kind in _TABLES and known is not None:
+                strongest = min((_MODES.index(m) for m in modes if m in _MODES), default=None)
+                if strongest is not None:
+                    effects.locks[name] = _plain(_MODES[strongest])
+                if scans:
+                    effects.scanned.append(name)
+            if known is not None and known[2] != node:
+                effects.rewrites.append(name)
+            table = previous.get(table_oid)
+            built = known is None or known[2] != node
+            if kind == "i" and built and table is not None and table[1] in _TABLES:
+                effects.indexed.append(table[0])
+        effects.rewrites.sort()
         return effects
-
-    def _files(self) -> dict[int, tuple[str, int]]:
-        from sqlalchemy import text
-
-        rows = self.connection.execute(
-            text(
-                "SELECT c.oid::bigint, c.relname, c.relfilenode::bigint FROM pg_class c"
-                " JOIN pg_namespace n ON n.oid = c.relnamespace"
-                " WHERE c.relkind IN ('r', 'i', 'm', 'p') AND c.relpersistence <> 't'"
-                " AND n.nspname NOT IN"
-                " ('pg_catalog', 'information_schema', 'pg_toast', 'migrail')"
-            )
-        ).all()
-        return {int(oid): (str(name), int(node)) for oid, name, node in rows}
 
 
 def _plain(mode: str) -> str:
@@ -110,3 +170,8 @@ def _plain(mode: str) -> str:
             words.append(" ")
         words.append(char.upper())
     return "".join(words)
+
+
+def _raw(mode: str) -> str:
+    """``ACCESS EXCLUSIVE`` -> ``AccessExclusiveLock``."""
+    return "".join(word.capitalize() for word in mode.split()) + "Lock"

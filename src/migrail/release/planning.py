@@ -127,6 +127,7 @@ def lint_findings(executor: Executor, live: LiveDatabase) -> list[dict[str, Any]
     saw; errors stop the plan unless forced), as the plan records them; a FatalError
     for a revision that cannot be rendered as SQL, which could not be approved."""
     from migrail.lint.linter import lint_history
+    from migrail.staging.lock_policy import quiet_measured
 
     for piece in live.pieces:
         piece.require_sql(", so its SQL cannot be approved")
@@ -135,6 +136,7 @@ def lint_findings(executor: Executor, live: LiveDatabase) -> list[dict[str, Any]
     pending = live.move.revisions
     scope = {Path(revision.path).resolve() for revision in pending}
     found = lint_history(executor, scope).findings if pending else []
+    found = quiet_measured(found, live.effects)  # a type change measured as catalog-only
     return [
         {
             "rule": f.rule,

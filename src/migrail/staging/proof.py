@@ -16,6 +16,7 @@ from migrail.engine.executor import Executor
 from migrail.engine.steps import MigrationFailed, Step
 from migrail.history.revisions import irreversible_reason, round_trip_floor, undo_order
 from migrail.postgres.observe import Effects, Observer
+from migrail.staging.lock_policy import LockFinding
 from migrail.staging.sample_data import DataReport, SampleData
 from migrail.staging.stepwise import Hooks, round_trip_each
 
@@ -43,6 +44,9 @@ class StagingReport:
     final_revision: tuple[str, ...] | None = None
     # Measured during the first upgrade: locks on, and rewrites of, tables that existed before.
     effects: dict[str, Effects] = field(default_factory=dict)
+    # Those measurements judged by the lock policy (set by the run, which knows the config).
+    locks: list[LockFinding] = field(default_factory=list)
+    lock_timeout: str = ""  # what bounds a brief lock's wait, for the note that says so
 
     # The step round trip: the revisions it undid and redid (by default those the branch adds),
     # what it covered in words, what each downgrade failed to restore, the downgrades that
@@ -59,7 +63,12 @@ class StagingReport:
 
     @property
     def ok(self) -> bool:
-        return self.history_proven and not self.model_diffs
+        return self.history_proven and not self.model_diffs and not self.lock_errors
+
+    @property
+    def lock_errors(self) -> list[LockFinding]:
+        """What the lock policy fails the run for: measured, at ``error``, not allowed."""
+        return [finding for finding in self.locks if finding.failing]
 
     @property
     def history_proven(self) -> bool:

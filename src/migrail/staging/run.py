@@ -132,6 +132,7 @@ def _prove_on(
 ) -> StagingRun:
     """One proof on a new database of ``server`` (a copy of the template at ``cached``, when
     not 0), and the revisions whose templates it kept."""
+    from migrail.staging.lock_policy import judge
     from migrail.staging.proof import prove
     from migrail.staging.sample_data import SampleData
     from migrail.staging.templates import RunDatabase
@@ -176,8 +177,12 @@ def _prove_on(
                 )
         finally:
             run.close()
+            if proof is not None:
+                proof.locks = judge(proof.revisions, proof.effects, config.locks)
+                proof.lock_timeout = config.lock_timeout
             # Still inside the run: its lock keeps sweeps of other runs off the copies.
             kept = _settle(templates, proof)
+    assert proof is not None
     return StagingRun(proof, kept)
 
 
@@ -223,10 +228,11 @@ def _template_cache(
 
 def _settle(templates: TemplateCache | None, proof: StagingReport | None) -> list[str]:
     """Keep the run's copies as templates when it proved the history; otherwise drop them.
-    The revisions whose templates were kept."""
+    A lock error drops them too: a revision served from a template is not measured again, and
+    its error would pass unsaid on the next run. The revisions whose templates were kept."""
     if templates is None:
         return []
-    if proof is None or not proof.history_proven:
+    if proof is None or not proof.history_proven or proof.lock_errors:
         templates.discard()
         return []
     return [templates.revisions[position - 1] for position in templates.keep()]
@@ -238,12 +244,14 @@ def write_report(
     """The Markdown report, with each proven revision's lint findings (squawk and migrail's),
     and how staging's PostgreSQL differs from production's (``version``)."""
     from migrail.lint.linter import lint_history
+    from migrail.staging.lock_policy import quiet_measured
     from migrail.staging.staging_markdown import render
 
     findings, lint_error = None, None
     try:
         proven = {revision.revision for revision in proof.revisions}
         findings = [f for f in lint_history(executor).findings if f.revision in proven]
+        findings = quiet_measured(findings, proof.effects)
     except FatalError as exc:
         lint_error = exc.message
     try:

@@ -1,8 +1,8 @@
 """``migrate-staging --report``: the staging proof as one Markdown page, fit for a PR comment.
 
-Per revision: its timings, the locks and rewrites measured in staging, and its lint findings;
-then the round trip's result and, when the models and the schema disagree, the difference as
-operations and as the SQL that would close it.
+Per revision: its timings, the locks and rewrites measured in staging (with their class), and
+its lint findings; then the lock policy's verdicts, the round trip's result and, when the models
+and the schema disagree, the difference as operations and as the SQL that would close it.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from migrail.engine.diffs import describe_all
 from migrail.history.revisions import display_name
+from migrail.staging.lock_policy import notes
 from migrail.staging.proof import PHASES
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ def render(
         times = report.times(rev)
         effects = report.effects.get(rev)
         measured = effects.summary() if effects else ""
-        if effects is not None and effects.flagged:
+        if any(f.failing for f in report.locks if f.revision is revision):
             measured = f"⚠️ {measured}"
         lint = "not run" if findings is None else _lint_cell(by_revision.get(rev, []))
         cells = [f"`{display_name(revision)}`", *times, _cell(measured), lint]
@@ -66,6 +67,7 @@ def render(
     lines += [
         "",
         *_data(report),
+        *_locks(report),
         *_round_trip(report, label),
         *_step_round_trip(report),
         *_models(report),
@@ -96,6 +98,26 @@ def _data(report: StagingReport) -> list[str]:
     lines = [f"**Data:** {_cell(report.data.summary())}."]
     lines += [f"- {_cell(problem)}" for problem in report.data.problems()]
     return [*lines, ""]
+
+
+def _locks(report: StagingReport) -> list[str]:
+    """The lock policy's verdicts: errors with what to do instead, warnings, allowed ones, and
+    the notes counted."""
+    lines = []
+    for finding in report.locks:
+        if finding.allowed:
+            lines.append(f"- allowed: {_cell(finding.message)} (the revision says why)")
+        elif finding.severity in ("error", "warning"):
+            lines.append(
+                f"- **{finding.kind}** ({finding.severity}) {_cell(finding.message)}; "
+                f"instead: {_cell(finding.instead)}"
+            )
+    lines += [f"- {line}" for line in notes(report.locks, report.lock_timeout)]
+    if not lines:
+        return []
+    errors = len(report.lock_errors)
+    head = f"**Locks:** {errors} error(s)." if errors else "**Locks:** no error."
+    return [head, *lines, ""]
 
 
 def _round_trip(report: StagingReport, label: Callable[[Sequence[str]], str]) -> list[str]:

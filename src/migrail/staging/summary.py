@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Literal
 
 from migrail.engine.diffs import describe_all
 from migrail.history.revisions import display_name
+from migrail.staging.lock_policy import notes
 from migrail.staging.proof import PHASES
 
 if TYPE_CHECKING:
@@ -32,7 +33,8 @@ class Verdict:
 
 
 def summary_table(report: StagingReport) -> Table:
-    """Each revision's time in each phase, what it locked or rewrote, and what became of it."""
+    """Each revision's time in each phase, what it locked or rewrote (and the class of it, in
+    red where the lock policy fails it), and what became of it."""
     from rich.markup import escape
     from rich.table import Table
 
@@ -52,8 +54,8 @@ def summary_table(report: StagingReport) -> Table:
         times = report.times(revision.revision)
         effects = report.effects.get(revision.revision)
         measured = escape(effects.summary()) if effects else ""
-        if effects is not None and effects.flagged:
-            measured = f"[yellow]{measured}[/yellow]"
+        if any(f.failing for f in report.locks if f.revision is revision):
+            measured = f"[red]{measured}[/red]"
         table.add_row(display_name(revision), *times, measured, note)
     return table
 
@@ -80,18 +82,27 @@ def _data_verdict(report: StagingReport) -> list[Verdict]:
 
 
 def _locks_verdict(report: StagingReport) -> list[Verdict]:
-    """Name the revisions that block a live table: squawk may have passed them."""
+    """What the lock policy says of the measurements: each error (and what to do instead), each
+    warning and each allowed one by name; the notes counted, a line per class."""
     found = []
-    for revision in report.revisions:
-        effects = report.effects.get(revision.revision)
-        if effects is not None and effects.flagged:
+    for finding in report.locks:
+        if finding.allowed:
+            found.append(Verdict("info", f"allowed: {finding.message} (the revision says why)"))
+        elif finding.severity in ("error", "warning"):
+            kind: Literal["info", "failure"] = "failure" if finding.failing else "info"
+            prefix = "" if finding.failing else "warning: "
             found.append(
-                Verdict(
-                    "info",
-                    f"flagged: {display_name(revision)} {effects.summary()} "
-                    "(it blocks reads and writes of a table that existed before it)",
-                )
+                Verdict(kind, f"{prefix}{finding.message}", [f"instead: {finding.instead}"])
             )
+    found += [Verdict("info", line) for line in notes(report.locks, report.lock_timeout)]
+    if report.lock_errors:
+        found.append(
+            Verdict(
+                "info",
+                "hint: write the safe form, or accept it in the revision: "
+                f"# migrail: allow {report.lock_errors[0].kind} -- why it is safe here",
+            )
+        )
     return found
 
 

@@ -12,9 +12,11 @@ templates). Editing revision j changes the key of every prefix from j on, so tho
 are never served again; they are dropped on the next run. Templates are copied during a run
 under throwaway names (swept like any of a killed run) and take their real names only when the
 run proved the history, so a template always holds a proven history. The cache lives on servers
-that outlive a run (``MIGRAIL_ADMIN_URL``'s, the warm cluster); it keeps at most
-``MAX_TEMPLATES`` per server, the least recently used going first, and ``migrail cleanup``
-drops them all.
+that outlive a run (``MIGRAIL_ADMIN_URL``'s, the warm cluster), which other projects may share:
+a project is its migrations folder (``project_key``), and a run drops and bounds only its own
+project's templates, at most ``MAX_TEMPLATES`` of them, the least recently used going first.
+``migrail cleanup`` drops the templates of the project it is run in (``--all-projects``: every
+project's on the server).
 """
 
 from __future__ import annotations
@@ -141,7 +143,8 @@ class TemplateCache:
                     continue
                 kept.append(position)
             self.pending.clear()
-            newest_first = sorted(_templates(admin), key=lambda t: t.used, reverse=True)
+            ours = [t for t in _templates(admin) if t.project == self.project]
+            newest_first = sorted(ours, key=lambda t: t.used, reverse=True)
             for template in newest_first[MAX_TEMPLATES:]:
                 _drop_quietly(admin, template.name)
         return kept
@@ -209,7 +212,7 @@ def template_cache(
     template (sample rows or not, seed files); ``stepped``: the revisions the run undoes and
     redoes on their own."""
     config = executor.config
-    project = hashlib.sha256(str(config.migrations_dir.resolve()).encode()).hexdigest()[:8]
+    project = project_key(config.migrations_dir)
     scripts = executor.revisions()
     digest = hashlib.sha256(CACHE_FORMAT)
     digest.update(hashlib.sha256(settings).digest())
@@ -222,6 +225,12 @@ def template_cache(
         revisions.append(revision.revision)
         keys.append(digest.copy().hexdigest()[:24])
     return TemplateCache(admin_url, project, revisions, keys)
+
+
+def project_key(migrations: Path) -> str:
+    """The project a template belongs to, in its name: its migrations folder, where it is (two
+    checkouts of one repository are two projects, each dropping only its own stale templates)."""
+    return hashlib.sha256(str(migrations.resolve()).encode()).hexdigest()[:8]
 
 
 # What migrail writes at the top of migrations/ itself, or hashes on its own: not support files.
@@ -258,11 +267,14 @@ def _is_leftover(name: str) -> bool:
     return name.startswith(".") or name.endswith(("~", ".pyc", ".pyo")) or name == "__pycache__"
 
 
-def clear_templates(admin_url: URL) -> list[str]:
-    """Drop every template of every project on the server; the names dropped."""
+def clear_templates(admin_url: URL, project: str | None) -> list[str]:
+    """Drop the templates of ``project`` (a ``project_key``; ``None``: of every project on the
+    server); the names dropped."""
     dropped = []
     with admin_connection(admin_url) as admin:
         for template in _templates(admin):
+            if project not in (None, template.project):
+                continue
             if _drop_quietly(admin, template.name):
                 dropped.append(template.name)
     return dropped
