@@ -95,10 +95,10 @@ def test_only_what_the_branch_adds_is_stepped_and_named(
     write_revision(
         project,
         "0004",
-        "index_done",
+        "add_labels",
         "0003",
-        'op.create_index("tasks_done_idx", "tasks", ["done"])',
-        downgrade='op.drop_index("tasks_done_idx")',
+        'op.create_table("labels", sa.Column("id", sa.Integer(), primary_key=True))',
+        downgrade='op.drop_table("labels")',
     )
     code, err = _run(capsys)
     assert code == 0, err
