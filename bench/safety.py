@@ -5,8 +5,9 @@ The cases are the corpus of the tests (``tests/fixtures/lint_corpus``: revisions
 project's ``0001_create_tasks``, an unsafe folder named for the rule that must catch it) and
 ``tests/fixtures/staging_corpus`` (unsafe revisions only a run on a database can catch). Each runs
 in a copy of the test project without its models, so that staging judges what the revisions do
-and not that the models were left behind. A case is caught when either command exits non-zero;
-a safe case that does is a false alarm.
+and not that the models were left behind, committed on main with the case's revisions on a
+branch, as a pull request brings them. A case is caught when either command exits non-zero; a
+safe case that does is a false alarm.
 Run: python bench/safety.py [--verbose] [--only NAME]   (MIGRAIL_ADMIN_URL makes it faster)
 To compare with another checkout: PYTHONPATH=/path/to/other/src python bench/safety.py
 """
@@ -40,17 +41,21 @@ def cases(kind: str, only: str = "") -> list[Path]:
 
 
 def project_for(case: Path, root: Path) -> Path:
-    """The test project with the case's revisions, its models left out."""
+    """The test project, its models left out, on main; the case's revisions on a branch."""
     project = root / case.name
     shutil.copytree(FIXTURES / "tasks_app", project)
     for name in ("env.py", "script.py.mako"):
         shutil.copy(REPO / "migrations" / name, project / "migrations" / name)
-    for revision in case.glob("*.py"):
-        shutil.copy(revision, project / "migrations" / "versions" / revision.name)
     pyproject = project / "pyproject.toml"
     text = pyproject.read_text().replace('metadata = "tasks_models:metadata"\n', "")
     extra = case / PYPROJECT_EXTRA
     pyproject.write_text(text + (extra.read_text() if extra.is_file() else ""))
+    git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com"]
+    for arguments in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "main"]):
+        subprocess.run([*git, *arguments], cwd=project, check=True, capture_output=True)
+    subprocess.run([*git, "checkout", "-q", "-b", "case"], cwd=project, check=True)
+    for revision in case.glob("*.py"):
+        shutil.copy(revision, project / "migrations" / "versions" / revision.name)
     return project
 
 

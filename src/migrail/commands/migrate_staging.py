@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
     from migrail.core.config import Config
     from migrail.staging.proof import PhaseEvents
+    from migrail.staging.run import Version
+    from migrail.staging.scope import StepMode
     from migrail.staging.summary import Verdict
 
 
@@ -29,22 +31,27 @@ def migrate_staging(
     *,
     console: Console,
     start: str = "base",
-    step_roundtrip: bool = False,
+    step: StepMode = "branch",
     report: Path | None = None,
     data: bool = True,
     from_plan: Path | None = None,
     cache: bool = True,
+    allow_version_mismatch: bool = False,
 ) -> int:
     """Up, check the models, down, up again; 0 when all of it held, 1 when something failed.
+    ``step``: which revisions are also undone and redone on their own (``staging.scope``).
 
     With ``report``, a run stopped by an error still writes the page, saying so: a CI job's
-    summary then shows why there is no proof.
+    summary then shows why there is no proof. A staging server of another major version than
+    production's (``pg_version``) fails the run in CI unless ``allow_version_mismatch``.
     """
     from migrail.staging.run import write_error_report
 
     try:
-        options = Options(step_roundtrip, data, cache)
-        return _migrate_staging(config, console, start, options, report, from_plan)
+        options = Options(step, data, cache)
+        return _migrate_staging(
+            config, console, start, options, report, from_plan, allow_version_mismatch
+        )
     except FatalError as error:
         if report is not None:
             write_error_report(report, error)
@@ -58,6 +65,7 @@ def _migrate_staging(
     options: Options,
     report: Path | None,
     from_plan: Path | None,
+    allow_version_mismatch: bool,
 ) -> int:
     from migrail.engine.models import load_metadata
     from migrail.release.plan import plan_start
@@ -89,10 +97,33 @@ def _migrate_staging(
     console.print(summary_table(run.proof))
     for verdict in verdicts(run.proof, executor.label, generate_command(executor.config.root)):
         _show(console, verdict)
+    version = _version_check(config, console, run.server_version, allow_version_mismatch)
     if report is not None:
-        write_report(report, run.proof, executor)
+        write_report(report, run.proof, executor, version)
         output.info(console, f"report written to {report}")
-    return 0 if run.proof.ok else 1
+    return 0 if run.proof.ok and not (version and version.fails) else 1
+
+
+def _version_check(
+    config: Config, console: Console, server_version: str, allowed: bool
+) -> Version | None:
+    """Say when staging's PostgreSQL is not production's major version; that fails the run in
+    CI, unless allowed."""
+    from migrail.staging.run import Version, in_ci, version_difference
+
+    difference = version_difference(config.lint.pg_version, server_version)
+    if difference is None:
+        return None
+    if in_ci() and not allowed:
+        output.failure(
+            console,
+            difference,
+            hint="run staging on production's version (MIGRAIL_ADMIN_URL to a "
+            "postgres:<version> server), or accept the difference: --allow-version-mismatch",
+        )
+        return Version(difference, fails=True)
+    output.warning(console, difference)
+    return Version(difference, fails=False)
 
 
 @contextmanager

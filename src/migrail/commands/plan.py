@@ -31,7 +31,8 @@ def plan(
     plan moving the database up or down to that revision instead of up to head; ``stamp``:
     plan recording it as at the head (a database adopted by ``pull``), which must not drift."""
     from migrail.commands.drift import report_drift
-    from migrail.release.plan import check_plan_path, write_plan
+    from migrail.postgres.database import major_version
+    from migrail.release.plan import check_plan_path, pg_version_mismatch, write_plan
     from migrail.release.planning import lint_findings, make_plan, read_live
 
     check_plan_path(out)
@@ -48,6 +49,9 @@ def plan(
         report_drift(console, environment.name, executor.label(claimed), live.drifted)
         output.info(console, "hint: find out who changed it and why; plan anyway with --force")
         return 1
+    if (difference := pg_version_mismatch(config.lint.pg_version, live.version)) is not None:
+        output.warning(console, difference)
+        output.items(console, [f'set pg_version = "{major_version(live.version)}"'])
     findings = lint_findings(executor, live)
     errors = [finding for finding in findings if finding["severity"] == "error"]
     if errors and not force:

@@ -141,6 +141,16 @@ def server_version(connection: Connection) -> str:
     return str(connection.execute(text("SHOW server_version")).scalar_one())
 
 
+def major_version(version: str) -> str:
+    """The major version in ``version`` as PostgreSQL spells one (``15.20 (Debian ...)``,
+    ``16``, ``9.6.24``): ``15``, ``16``, ``9.6`` (before 10, a major version had two parts)."""
+    found = re.match(r"\s*(\d+)(?:\.(\d+))?", version)
+    if found is None:
+        return version.strip()
+    first, second = found.groups()
+    return first if int(first) >= 10 or second is None else f"{first}.{second}"
+
+
 def server_message(error: BaseException) -> str:
     """PostgreSQL's own words for a driver's error: its primary message and SQLSTATE, masked
     (a statement quoted in it may hold a URL with its password)."""

@@ -187,6 +187,9 @@ def render_markdown(plan: Plan) -> str:
         f"- planned by {plan.author} at {plan.created_at}",
     ]
     lines += _code_lines(plan.code)
+    difference = pg_version_mismatch(database.get("pg_version"), database.get("version", ""))
+    if difference is not None:
+        lines.append(f"- **PostgreSQL version**: {difference}")
     if plan.forced:
         lines.append("- **forced**: planned in spite of lint errors or drift")
     if plan.direction == "stamp":
@@ -230,6 +233,21 @@ def render_markdown(plan: Plan) -> str:
                 f"- {finding['severity']} `{finding['rule']}` in {where}: {finding['message']}"
             )
     return "\n".join(lines) + "\n"
+
+
+def pg_version_mismatch(pg_version: str | None, live_version: str) -> str | None:
+    """How the database's major version differs from ``pg_version`` (``[tool.migrail.lint]``,
+    which lint judges by and staging is held to), in words; ``None`` when they agree or it is
+    not set."""
+    from migrail.postgres.database import major_version
+
+    if pg_version is None or major_version(pg_version) == major_version(live_version):
+        return None
+    return (
+        f"the database runs PostgreSQL {major_version(live_version)}, but pg_version in "
+        f"[tool.migrail.lint] says {major_version(pg_version)}: lint and staging judged the "
+        "revisions for another version"
+    )
 
 
 def _code_lines(code: dict[str, Any]) -> list[str]:

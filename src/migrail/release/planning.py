@@ -162,15 +162,18 @@ def make_plan(
     from migrail.release.checkout import plan_files, read_checkout
 
     config = executor.config
+    database = {
+        "name": url.database or "",
+        "identity": live.identity,
+        "version": live.version,
+        "env.py": sums.digest((config.migrations_dir / "env.py").read_bytes()),
+    }
+    if config.lint.pg_version is not None:  # what lint and staging were told production runs
+        database["pg_version"] = config.lint.pg_version
     checkout = read_checkout(config.root, plan_files(plan_path))
     return Plan(
         environment=environment,
-        database={
-            "name": url.database or "",
-            "identity": live.identity,
-            "version": live.version,
-            "env.py": sums.digest((config.migrations_dir / "env.py").read_bytes()),
-        },
+        database=database,
         from_revision=list(live.current),
         to_revision=live.move.target,
         direction=live.move.direction,

@@ -2,8 +2,8 @@
 
 Up from base (or from the deployed revision) to head one revision at a time, the models compared
 with the result, down again (undoing no revision declared irreversible, nor what it needs), and
-up to head again. With the step round trip, each revision is also undone and redone on its own
-(``stepwise``).
+up to head again. With the step round trip, each revision it names (by default those the branch
+adds: ``scope``) is also undone and redone on its own (``stepwise``).
 """
 
 from __future__ import annotations
@@ -48,9 +48,11 @@ class StagingReport:
     locks: list[LockFinding] = field(default_factory=list)
     lock_timeout: str = ""  # what bounds a brief lock's wait, for the note that says so
 
-    # With --step-roundtrip: what each revision's downgrade failed to restore, the downgrades
-    # that failed (or after which the upgrade, run again, failed), and what was skipped.
-    step_round_trip: bool = False
+    # The step round trip: the revisions it undid and redid (by default those the branch adds),
+    # what it covered in words, what each downgrade failed to restore, the downgrades that
+    # failed (or after which the upgrade, run again, failed), and what was skipped.
+    stepped: frozenset[str] = frozenset()
+    step_scope: str = ""
     step_diffs: dict[str, list[str]] = field(default_factory=dict)
     step_failures: dict[str, MigrationFailed] = field(default_factory=dict)
     step_skipped: dict[str, str] = field(default_factory=dict)
@@ -74,6 +76,11 @@ class StagingReport:
         return self.failure is None and not self.step_broken
 
     @property
+    def step_round_trip(self) -> bool:
+        """Whether the step round trip undid and redid any revision of this run."""
+        return bool(self.stepped)
+
+    @property
     def step_broken(self) -> list[str]:
         """The revisions whose downgrade the step round trip found broken, oldest first."""
         broken = self.step_diffs.keys() | self.step_failures.keys()
@@ -83,14 +90,22 @@ class StagingReport:
     def step_tried(self) -> int:
         """How many downgrades the step round trip ran (skipped ones and those after a failed
         upgrade not counted)."""
-        reached = self.revisions
+        reached = [r for r in self.revisions if r.revision in self.stepped]
         if self.failure is not None and self.failed_phase == "upgrade":
-            reached = [r for r in self.revisions if r.revision in self.timings["upgrade"]]
+            reached = [r for r in reached if r.revision in self.timings["upgrade"]]
         return len([r for r in reached if r.revision not in self.step_skipped])
 
     def step_outcome(self) -> tuple[Literal["info", "success", "failure"], str]:
         """The step round trip in one sentence, and its kind (``success``, ``failure`` or
-        ``info``): success only for what it ran, with what it skipped or did not reach said."""
+        ``info``): success only for what it ran, with what it skipped or did not reach said,
+        after what it took where that was not every revision (``the 2 revisions this branch
+        adds (not on main): ...``)."""
+        kind, message = self._step_outcome()
+        if self.step_scope in ("", "every revision") or self.failed_phase == "build":
+            return kind, message
+        return kind, f"{self.step_scope}: {message}"
+
+    def _step_outcome(self) -> tuple[Literal["info", "success", "failure"], str]:
         if self.failed_phase == "build":
             return "info", "not run (the database could not be built)"
         tried, broken = self.step_tried, len(self.step_broken)
@@ -98,7 +113,7 @@ class StagingReport:
         if self.step_skipped:
             notes.append(f"{len(self.step_skipped)} skipped (declared irreversible)")
         if self.failure is not None and self.failed_phase == "upgrade":
-            unreached = len(self.revisions) - tried - len(self.step_skipped)
+            unreached = len(self.stepped) - tried - len(self.step_skipped)
             notes.append(f"{unreached} not reached (the upgrade failed)")
         said = "".join(f"; {note}" for note in notes)
         if broken:
@@ -109,6 +124,8 @@ class StagingReport:
                 "info" if stopped else "success",
                 f"{tried} downgrade(s) restored the schema{said}",
             )
+        if self.step_scope not in ("", "every revision"):  # the scope's words count them
+            return "success", "every downgrade restored the schema"
         return "success", f"every downgrade restored the schema ({tried} revisions)"
 
     def times(self, revision: str) -> list[str]:
@@ -136,7 +153,7 @@ def prove(
     connection: Connection,
     on_step: PhaseEvents | None = None,
     start: str = "base",
-    step_round_trip: bool = False,
+    stepped: Collection[str] = (),
     data: SampleData | None = None,
     *,
     cloned: bool = False,
@@ -148,11 +165,12 @@ def prove(
 
     With ``start``, a revision id, the database is first built at ``start`` (untimed, as what is
     deployed) and only the newer revisions are proven, as production will apply them; the round
-    trip then goes no lower than ``start``. With ``step_round_trip``, each revision is also
-    undone and redone right after its upgrade, and the schema before it is compared with the
-    schema after its downgrade. With ``data``, every table gets sample rows before each
-    revision of the first upgrade (in the transaction of the revision before), so that revisions
-    that fail only on tables with rows fail here.
+    trip then goes no lower than ``start``. Each revision in ``stepped`` (ids) is also undone and
+    redone right after its upgrade, and the schema before it is compared with the schema after
+    its downgrade; the revisions before the first of them go up as in the plain proof. With
+    ``data``, every table gets sample rows before each revision of the first upgrade (in the
+    transaction of the revision before), so that revisions that fail only on tables with rows
+    fail here.
 
     ``cloned``: the database is a copy of the template cache's at ``start``, with its rows.
     ``copy`` is called once the first upgrade reaches each revision of ``copy_after``, and
@@ -168,7 +186,7 @@ def prove(
         revisions=revisions,
         models_configured=executor.metadata is not None,
         start=start,
-        step_round_trip=step_round_trip,
+        stepped=frozenset(r.revision for r in revisions if r.revision in stepped),
         data=data.report if data is not None else None,
         cloned=cloned,
     )
@@ -216,9 +234,18 @@ def prove(
 
         def upgrade(cb: Callable[[Step], None]) -> list[Step]:
             nonlocal connection
-            if step_round_trip:
+            if report.stepped:
+                first = next(i for i, r in enumerate(revisions) if r.revision in report.stepped)
+                plain, rest = revisions[:first], revisions[first:]
+                steps, done = [], 0
+                for at, revision in enumerate(plain):  # up as in the plain proof, copies too
+                    if revision.revision in copy_after or at == len(plain) - 1:
+                        ahead, done = plain[done : at + 1], at + 1
+                        steps += executor.apply_exactly(connection, ahead, "upgrade", cb, observe)
+                        if copy is not None and revision.revision in copy_after:
+                            connection = watched.connection = copy(revision.revision)
                 hooks = Hooks(cb, observe, fill, watched.reset)
-                steps = round_trip_each(executor, connection, report, hooks, rebuild)
+                steps += round_trip_each(executor, connection, report, hooks, rebuild, plain, rest)
             else:
                 steps = []
                 for stop in [r.revision for r in revisions if r.revision in copy_after]:

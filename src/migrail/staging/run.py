@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from migrail.engine.executor import Executor
     from migrail.postgres.ephemeral import Server
     from migrail.staging.proof import PhaseEvents, StagingReport
+    from migrail.staging.scope import StepMode, StepScope
     from migrail.staging.templates import TemplateCache
 
 Note = Callable[[str], None]
@@ -33,17 +34,49 @@ Progress = Callable[[], AbstractContextManager["PhaseEvents"]]
 
 @dataclass(frozen=True)
 class Options:
-    step_roundtrip: bool = False
+    step: StepMode = "branch"  # which revisions are undone and redone on their own (``scope``)
     data: bool = True
     cache: bool = True
 
 
 @dataclass(frozen=True)
 class StagingRun:
-    """The proof, and the revisions whose databases were kept as templates for next runs."""
+    """The proof, the revisions whose databases were kept as templates for next runs, and the
+    server's version (``PostgreSQL 15.20 (Debian...)``'s ``15.20 (Debian...)``)."""
 
     proof: StagingReport
     kept: list[str]
+    server_version: str = ""
+
+
+@dataclass(frozen=True)
+class Version:
+    """Staging's PostgreSQL against production's, in words, and whether that fails the run."""
+
+    difference: str
+    fails: bool
+
+
+def version_difference(pg_version: str | None, server_version: str) -> str | None:
+    """How the staging server's major version differs from production's (``pg_version`` in
+    ``[tool.migrail.lint]``), in words; ``None`` when they agree or production's is not given.
+    A failure specific to a version (a syntax, a default, a planner's choice) shows only on
+    that version."""
+    from migrail.postgres.database import major_version
+
+    if pg_version is None:
+        return None
+    staging, production = major_version(server_version), major_version(pg_version)
+    if staging == production:
+        return None
+    return f"staging ran on PostgreSQL {staging}, production is {production} (pg_version)"
+
+
+def in_ci() -> bool:
+    """Whether this runs in CI: GitHub Actions, GitLab CI and most others set ``CI``."""
+    import os
+
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
 def start_revision(executor: Executor, name: str) -> str:
@@ -67,18 +100,24 @@ def run_staging(
     """Prove the history from ``start`` on a new database of a throwaway server."""
     from migrail.history.extensions import created_extensions
     from migrail.postgres.ephemeral import TemplateGone, ephemeral_server
+    from migrail.staging.scope import step_scope
 
+    scope = step_scope(executor, options.step)
     with ephemeral_server(extensions=created_extensions(executor.config)) as server:
         note(f"Staging on a throwaway database: {server.description}, PostgreSQL {server.version}")
-        templates = _template_cache(note, executor, server, start, options)
+        templates = _template_cache(note, executor, server, start, options, scope)
         cached = templates.longest() if templates is not None else 0
         try:
-            return _prove_on(note, progress, server, executor, templates, cached, start, options)
+            run = _prove_on(
+                note, progress, server, executor, templates, cached, start, options, scope
+            )
         except TemplateGone:  # another run dropped it after it was found: go without it
             note("template cache: its template was just dropped by another run")
             if templates is not None:
                 templates.present.clear()  # so that this run makes them again
-            return _prove_on(note, progress, server, executor, templates, 0, start, options)
+            run = _prove_on(note, progress, server, executor, templates, 0, start, options, scope)
+    run.proof.step_scope = scope.words(run.proof.revisions)
+    return StagingRun(run.proof, run.kept, server.version)
 
 
 def _prove_on(
@@ -90,6 +129,7 @@ def _prove_on(
     cached: int,
     start: str,
     options: Options,
+    scope: StepScope,
 ) -> StagingRun:
     """One proof on a new database of ``server`` (a copy of the template at ``cached``, when
     not 0), and the revisions whose templates it kept."""
@@ -108,7 +148,7 @@ def _prove_on(
         note(f"built at {executor.label((start,))} (as deployed); proving only what is newer")
     config = executor.config
     rows = SampleData(config.seeds_dir, shown=config.shown) if options.data else None
-    copy_after = templates.copy_points(cached, options.step_roundtrip) if templates else []
+    copy_after = templates.copy_points(cached, scope.revisions) if templates else []
     proof: StagingReport | None = None
     with ExitStack() as databases:
         url = databases.enter_context(
@@ -129,7 +169,7 @@ def _prove_on(
                     run.connection,
                     step,
                     start,
-                    options.step_roundtrip,
+                    scope.revisions,
                     rows,
                     cloned=bool(cached),
                     copy_after=copy_after,
@@ -150,7 +190,12 @@ def _prove_on(
 
 
 def _template_cache(
-    note: Note, executor: Executor, server: Server, start: str, options: Options
+    note: Note,
+    executor: Executor,
+    server: Server,
+    start: str,
+    options: Options,
+    scope: StepScope,
 ) -> TemplateCache | None:
     """The template cache for this run, or ``None`` (and why not, noted) where it has none."""
     import alembic
@@ -176,12 +221,12 @@ def _template_cache(
         return None
     config = executor.config
     settings = (
-        f"data={options.data} step={options.step_roundtrip} server={server.version}"
+        f"data={options.data} server={server.version}"
         f" migrail={migrail.__version__}"
         f" lock_timeout={config.lock_timeout} statement_timeout={config.statement_timeout}"
         f" alembic={alembic.__version__} sqlalchemy={sqlalchemy.__version__}\n"
     ).encode() + (files_content(config.seeds_dir) if options.data else b"")
-    return template_cache(server.admin_url, executor, settings)
+    return template_cache(server.admin_url, executor, settings, scope.revisions)
 
 
 def _settle(templates: TemplateCache | None, proof: StagingReport | None) -> list[str]:
@@ -196,8 +241,11 @@ def _settle(templates: TemplateCache | None, proof: StagingReport | None) -> lis
     return [templates.revisions[position - 1] for position in templates.keep()]
 
 
-def write_report(path: Path, proof: StagingReport, executor: Executor) -> None:
-    """The Markdown report, with each proven revision's lint findings (squawk and migrail's)."""
+def write_report(
+    path: Path, proof: StagingReport, executor: Executor, version: Version | None = None
+) -> None:
+    """The Markdown report, with each proven revision's lint findings (squawk and migrail's),
+    and how staging's PostgreSQL differs from production's (``version``)."""
     from migrail.lint.linter import lint_history
     from migrail.staging.lock_policy import quiet_measured
     from migrail.staging.staging_markdown import render
@@ -211,7 +259,9 @@ def write_report(path: Path, proof: StagingReport, executor: Executor) -> None:
         lint_error = exc.message
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(render(proof, executor.label, findings, lint_error), encoding="utf-8")
+        path.write_text(
+            render(proof, executor.label, findings, lint_error, version), encoding="utf-8"
+        )
     except OSError as exc:
         raise FatalError(f"cannot write the report {path}: {exc.strerror}") from None
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from migrail.lint.findings import Finding
     from migrail.staging.proof import StagingReport
+    from migrail.staging.run import Version
 
 
 def render(
@@ -26,13 +27,17 @@ def render(
     label: Callable[[Sequence[str]], str],
     findings: list[Finding] | None,
     lint_error: str | None = None,
+    version: Version | None = None,
 ) -> str:
-    """The whole page; ``findings`` is ``None`` when lint did not run (``lint_error`` says why)."""
-    verdict = "passed" if report.ok else "failed"
+    """The whole page; ``findings`` is ``None`` when lint did not run (``lint_error`` says why);
+    ``version``: how staging's PostgreSQL differs from production's, and whether that failed."""
+    verdict = "passed" if report.ok and not (version and version.fails) else "failed"
     failing = sum(1 for finding in findings or [] if finding.failing)
     if failing:
         verdict += f", with {failing} failing lint finding(s)"
     lines = [f"## migrate-staging: {verdict}", ""]
+    if version is not None:
+        lines += [f"**PostgreSQL version:** {version.difference}.", ""]
     if report.cloned:
         lines += [
             f"Started from the template cache's copy of the database at "
@@ -131,7 +136,7 @@ def _round_trip(report: StagingReport, label: Callable[[Sequence[str]], str]) ->
 
 def _step_round_trip(report: StagingReport) -> list[str]:
     if not report.step_round_trip:
-        return []
+        return [f"Step round trip: {report.step_scope}.", ""] if report.step_scope else []
     names = {revision.revision: display_name(revision) for revision in report.revisions}
     lines = [
         f"Step round trip: skipped `{names[rev]}` ({why})."

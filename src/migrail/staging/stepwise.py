@@ -1,4 +1,5 @@
-"""The step round trip: each revision up, down and up again, its downgrade judged on its own.
+"""The step round trip: each revision up, down and up again, its downgrade judged on its own
+(every revision, or those a branch adds: ``scope``).
 
 For each revision, in the order the first upgrade applies them (merges and branches included),
 the schema before its upgrade is compared with the schema after its downgrade. Each revision
@@ -47,20 +48,26 @@ def round_trip_each(
     report: StagingReport,
     hooks: Hooks,
     rebuild: Rebuild,
+    applied: Sequence[Script],
+    revisions: Sequence[Script],
 ) -> list[Step]:
-    """Upgrade through ``report.revisions``, each undone and redone right after its upgrade;
-    what a downgrade broke goes in ``report.step_diffs`` / ``report.step_failures``. The first
-    upgrade's steps; a failing upgrade is MigrationFailed, as in the plain proof."""
+    """Upgrade through ``revisions`` (after ``applied``, already up), each of
+    ``report.stepped`` undone and redone right after its upgrade; what a downgrade broke goes
+    in ``report.step_diffs`` / ``report.step_failures``. The first upgrade's steps; a failing
+    upgrade is MigrationFailed, as in the plain proof."""
     from migrail.postgres.catalog import schema_facts
 
     steps: list[Step] = []
-    applied: list[Script] = []
-    for revision in report.revisions:
-        before = schema_facts(connection)
+    applied = list(applied)
+    for revision in revisions:
+        stepped = revision.revision in report.stepped
+        before = _as_restorable(schema_facts(connection)) if stepped else None
         steps += executor.apply_exactly(
             connection, [revision], "upgrade", hooks.on_step, hooks.observe
         )
         applied.append(revision)
+        if before is None:
+            continue
         reason = irreversible_reason(revision)
         if reason is not None:
             report.step_skipped[revision.revision] = reason
@@ -69,6 +76,21 @@ def round_trip_each(
             connection = rebuild(applied)
         hooks.reset()  # undone and redone: the next revision's tables are new relations
     return steps
+
+
+def _as_restorable(schema: Schema) -> Schema:
+    """``schema`` without its constraints' ``NOT VALID``: PostgreSQL cannot make a validated
+    constraint NOT VALID again, so no downgrade can undo a ``VALIDATE CONSTRAINT`` (the safe
+    second step of a foreign key or a NOT NULL added to a live table), and none needs to: the
+    constraint holds either way. A downgrade that restores a constraint NOT VALID where it was
+    validated (re-adding the CHECK a SET NOT NULL replaced) restores it too."""
+    from migrail.postgres import catalog
+
+    facts = {
+        fact.removesuffix(" NOT VALID") if fact.startswith("constraint ") else fact
+        for fact in schema.facts
+    }
+    return catalog.Schema(frozenset(facts), schema.definitions)
 
 
 def _undo_and_redo(
@@ -88,7 +110,7 @@ def _undo_and_redo(
     except MigrationFailed as failed:
         report.step_failures[revision.revision] = failed
         return False
-    after = schema_facts(connection)
+    after = _as_restorable(schema_facts(connection))
     if after != before:
         report.step_diffs[revision.revision] = describe_difference(before, after)
     try:

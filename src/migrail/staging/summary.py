@@ -111,8 +111,10 @@ def _locks_verdict(report: StagingReport) -> list[Verdict]:
 def _step_verdict(report: StagingReport) -> list[Verdict]:
     """Name each revision whose downgrade did not give back the schema its upgrade started
     from, or failed; then how many of those it ran were broken, and what it skipped."""
-    if not report.step_round_trip:
-        return []
+    if not report.step_round_trip:  # nothing stepped: said once, never as a success
+        return (
+            [Verdict("info", f"step round trip: {report.step_scope}")] if report.step_scope else []
+        )
     by_id = {revision.revision: revision for revision in report.revisions}
     found = [
         Verdict("info", f"step round trip: skipped {display_name(by_id[rev])} ({reason})")

@@ -6,15 +6,17 @@ costs one revision, not the whole history. Each template is a database named
 ``migrail_tpl_<project>_<key>``: the key hashes everything that shaped it, in order: the content
 of revisions 1..k, ``env.py`` and the other files beside the revisions, in ``versions/`` too
 (SQL they read, helpers they import), whether the tables got sample rows and what the seed
-files say, and whether each revision was round-tripped on its own. Editing revision j changes
-the key of every prefix from j on, so those templates are never served again; they are dropped
-on the next run. Templates are copied during a run under throwaway names (swept like any of a
-killed run) and take their real names only when the run proved the history, so a template
-always holds a proven history. The cache lives on servers that outlive a run
-(``MIGRAIL_ADMIN_URL``'s, the warm cluster), which other projects may share: a project is its
-migrations folder (``project_key``), and a run drops and bounds only its own project's templates,
-at most ``MAX_TEMPLATES`` of them, the least recently used going first. ``migrail cleanup`` drops
-the templates of the project it is run in (``--all-projects``: every project's on the server).
+files say, and whether each revision was round-tripped on its own (a prefix the step round trip
+left alone has the key a plain run gives it, so a branch's run finds its base branch's
+templates). Editing revision j changes the key of every prefix from j on, so those templates
+are never served again; they are dropped on the next run. Templates are copied during a run
+under throwaway names (swept like any of a killed run) and take their real names only when the
+run proved the history, so a template always holds a proven history. The cache lives on servers
+that outlive a run (``MIGRAIL_ADMIN_URL``'s, the warm cluster), which other projects may share:
+a project is its migrations folder (``project_key``), and a run drops and bounds only its own
+project's templates, at most ``MAX_TEMPLATES`` of them, the least recently used going first.
+``migrail cleanup`` drops the templates of the project it is run in (``--all-projects``: every
+project's on the server).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from typing import TYPE_CHECKING
 from migrail.postgres.ephemeral import admin_connection, drop_database
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
     import psycopg
     from sqlalchemy.engine import URL, Connection
 
@@ -82,13 +86,16 @@ class TemplateCache:
                 _describe(admin, self.name(found), self.revisions[found - 1])  # recently used
         return found
 
-    def copy_points(self, since: int, stepwise: bool) -> list[str]:
+    def copy_points(self, since: int, stepped: Collection[str] = ()) -> list[str]:
         """The revisions after which a run starting at position ``since`` copies its database:
         the head, and the one before it (so that editing the newest revision, as one does while
-        writing it, still finds a template), where there is none yet. Stepwise, only the head:
-        the database is between two round trips only there."""
+        writing it, still finds a template), where there is none yet. With revisions to step
+        (``stepped``), a copy is made only before the first of them (the last one on the base
+        branch, the next branch's start) and at the head: the database is between two round
+        trips only there."""
         count = len(self.keys)
-        wanted = [count] if stepwise else [count - 1, count]
+        plain = next((k for k in range(count) if self.revisions[k] in stepped), count)
+        wanted = sorted({count - 1, count} if plain == count else {plain, count})
         return [
             self.revisions[k - 1] for k in wanted if k > since and k > 0 and k not in self.present
         ]
@@ -198,9 +205,12 @@ class RunDatabase:
             raise connection_error(self.url, exc.orig or exc) from None
 
 
-def template_cache(admin_url: URL, executor: Executor, settings: bytes) -> TemplateCache:
+def template_cache(
+    admin_url: URL, executor: Executor, settings: bytes, stepped: Collection[str] = ()
+) -> TemplateCache:
     """The cache for ``executor``'s (linear) history; ``settings`` are what else shapes a
-    template (sample rows or not, seed files, step round trip)."""
+    template (sample rows or not, seed files); ``stepped``: the revisions the run undoes and
+    redoes on their own."""
     config = executor.config
     project = project_key(config.migrations_dir)
     scripts = executor.revisions()
@@ -210,6 +220,8 @@ def template_cache(admin_url: URL, executor: Executor, settings: bytes) -> Templ
     revisions, keys = [], []
     for revision in scripts:
         digest.update(hashlib.sha256(_read(Path(revision.path))).digest())
+        if revision.revision in stepped:
+            digest.update(b"stepped")
         revisions.append(revision.revision)
         keys.append(digest.copy().hexdigest()[:24])
     return TemplateCache(admin_url, project, revisions, keys)

@@ -1,0 +1,97 @@
+"""The default ``migrate-staging`` on a branch that adds 2 revisions to a 200-revision history:
+the step round trip of the branch's revisions, against the same run without it
+(``--no-step-roundtrip``) and against stepping the whole history (``--step-roundtrip``).
+
+A run on main first keeps main's head as a template; each timed run on the branch edits the
+branch's first revision (a comment) beforehand, so every run starts from main's template and
+proves the branch's revisions, as a developer's next run after an edit does. All run on one
+warm cluster of the benchmark's own, as whole commands (process start included); medians.
+Run: python bench/branch_step.py [--revisions 200] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from histories import make_history, timed
+
+from migrail.postgres.ephemeral import WARM_ENV, ephemeral_server
+from migrail.postgres.warm import stop_warm_clusters
+
+BIN = Path(sys.executable).parent
+GIT = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--revisions", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3)
+    options = parser.parse_args()
+    saved_tmp = tempfile.tempdir
+    with tempfile.TemporaryDirectory(prefix="mb") as private_tmp:
+        Path(private_tmp).chmod(0o755)  # the server account must pass through
+        tempfile.tempdir = private_tmp
+        os.environ[WARM_ENV] = "1"  # for the commands too: they share this warm cluster
+        os.environ["TMPDIR"] = private_tmp
+        try:
+            with ephemeral_server():
+                root = Path(private_tmp) / "project"
+                root.mkdir()
+                times = measure(root, options.revisions, options.rounds)
+        finally:
+            stop_warm_clusters()
+            tempfile.tempdir = saved_tmp
+    print(
+        f"a branch adding 2 revisions to {options.revisions}, {options.rounds} rounds, "
+        "one warm cluster (median)"
+    )
+    for name, seconds in times.items():
+        print(f"  {name:<42} {seconds:6.2f} s")
+    ratio = times["default (branch's 2 stepped)"] / times["--no-step-roundtrip"]
+    print(f"  the branch's step round trip costs {ratio:.2f}x the run without it")
+
+
+def measure(root: Path, count: int, rounds: int) -> dict[str, float]:
+    """The history on main (its last 2 revisions held back), a run there to keep main's
+    templates, then the branch's runs."""
+    make_history(root, count + 2)
+    versions = root / "migrations" / "versions"
+    added = sorted(versions.glob("*.py"))[-2:]
+    held = {path: path.read_text() for path in added}
+    for path in added:
+        path.unlink()
+    subprocess.run([*GIT, "init", "-q", "-b", "main"], cwd=root, check=True)
+    subprocess.run([*GIT, "add", "-A"], cwd=root, check=True)
+    subprocess.run([*GIT, "commit", "-qm", "history"], cwd=root, check=True)
+    command = [str(BIN / "migrail"), "migrate-staging"]
+    # On main the models are ahead by 2 columns (exit 1): the run still proves, and keeps the
+    # templates of, the history.
+    subprocess.run([*command], cwd=root, check=False, capture_output=True)
+    subprocess.run([*GIT, "checkout", "-q", "-b", "feature"], cwd=root, check=True)
+    for path, text in held.items():
+        path.write_text(text)
+    edits = iter(range(10_000))
+
+    def edit() -> None:
+        """A new comment in the branch's first revision: its prefix and later are new."""
+        first = added[0]
+        first.write_text(held[first] + f"# edit {next(edits)}\n")
+
+    return {
+        "default (branch's 2 stepped)": timed(command, root, rounds, edit, ok=(0,)),
+        "--no-step-roundtrip": timed(
+            [*command, "--no-step-roundtrip"], root, rounds, edit, ok=(0,)
+        ),
+        "--step-roundtrip --no-cache (all stepped)": timed(
+            [*command, "--step-roundtrip", "--no-cache"], root, 1, edit, ok=(0,)
+        ),
+    }
+
+
+if __name__ == "__main__":
+    main()
