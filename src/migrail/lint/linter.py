@@ -16,6 +16,7 @@ from migrail.core.errors import FatalError
 from migrail.core.scratch import scratch_directory
 from migrail.core.urls import mask_text
 from migrail.engine.render import render_each
+from migrail.history.released import Released, released
 from migrail.history.revisions import short_name
 from migrail.lint import sourcemap
 from migrail.lint.findings import Finding, own_finding, sort_key
@@ -100,18 +101,17 @@ def lint_history(
     report.findings += file_names_match_revisions(
         report.revisions, executor.revisions(), executor.config
     )
-    report.findings += _sql_files(executor, report, fix_sql)
-    report.findings = _baseline(executor, _settle(executor, report))
+    state = released(executor.config)  # git, once: the SQL files and the baseline both ask
+    report.findings += _sql_files(executor, report, fix_sql, state)
+    report.findings = _baseline(executor, _settle(executor, report), state)
     return report
 
 
-def _baseline(executor: Executor, findings: list[Finding]) -> list[Finding]:
+def _baseline(executor: Executor, findings: list[Finding], state: Released) -> list[Finding]:
     """Errors in released revisions that this branch did not touch are the baseline: an
     adopted history's old findings are listed, and fail neither lint nor a plan."""
-    from migrail.history.released import released
     from migrail.history.revision_files import revision_key
 
-    state = released(executor.config)
     if state.files is None:
         return findings
     versions = executor.config.versions_dir
@@ -201,7 +201,7 @@ def _from_squawk(violation: Violation, revision: Script, report: LintReport) -> 
     )
 
 
-def _sql_files(executor: Executor, report: LintReport, fix: bool) -> list[Finding]:
+def _sql_files(executor: Executor, report: LintReport, fix: bool, state: Released) -> list[Finding]:
     """``migrations/sql/<stem>.sql`` must say what its revision runs; ``fix`` rewrites them.
 
     A revision that cannot render offline gets the statements it ran on a throwaway database,
@@ -210,10 +210,8 @@ def _sql_files(executor: Executor, report: LintReport, fix: bool) -> list[Findin
     released revision needs no file: an adopted history ran for years without them, and one
     warning per old revision would bury the new ones.
     """
-    from migrail.history.released import released
     from migrail.history.revision_files import revision_key
 
-    state = released(executor.config)
     findings = []
     for revision in report.revisions:
         sql = report.sql.get(revision.revision)
