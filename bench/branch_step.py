@@ -12,16 +12,11 @@ Run: python bench/branch_step.py [--revisions 200] [--rounds 3]
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-from histories import make_history, timed
-
-from migrail.postgres.ephemeral import WARM_ENV, ephemeral_server
-from migrail.postgres.warm import stop_warm_clusters
+from histories import make_history, timed, warm_cluster
 
 BIN = Path(sys.executable).parent
 GIT = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com"]
@@ -32,20 +27,10 @@ def main() -> None:
     parser.add_argument("--revisions", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
     options = parser.parse_args()
-    saved_tmp = tempfile.tempdir
-    with tempfile.TemporaryDirectory(prefix="mb") as private_tmp:
-        Path(private_tmp).chmod(0o755)  # the server account must pass through
-        tempfile.tempdir = private_tmp
-        os.environ[WARM_ENV] = "1"  # for the commands too: they share this warm cluster
-        os.environ["TMPDIR"] = private_tmp
-        try:
-            with ephemeral_server():
-                root = Path(private_tmp) / "project"
-                root.mkdir()
-                times = measure(root, options.revisions, options.rounds)
-        finally:
-            stop_warm_clusters()
-            tempfile.tempdir = saved_tmp
+    with warm_cluster() as (directory, _):
+        root = directory / "project"
+        root.mkdir()
+        times = measure(root, options.revisions, options.rounds)
     print(
         f"a branch adding 2 revisions to {options.revisions}, {options.rounds} rounds, "
         "one warm cluster (median)"

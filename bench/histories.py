@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import statistics
 import subprocess
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from migrail.postgres.ephemeral import Server
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -101,3 +108,24 @@ def timed(
 
     once()  # warm the file cache
     return statistics.median(once() for _ in range(rounds))
+
+
+@contextmanager
+def warm_cluster() -> Iterator[tuple[Path, Server]]:
+    """A private temporary directory and one warm cluster in it, which the timed commands
+    share (so no row pays for starting PostgreSQL); both gone afterwards."""
+    from migrail.postgres.ephemeral import WARM_ENV, ephemeral_server
+    from migrail.postgres.warm import stop_warm_clusters
+
+    saved_tmp = tempfile.tempdir
+    with tempfile.TemporaryDirectory(prefix="mb") as private_tmp:
+        Path(private_tmp).chmod(0o755)  # the server account must pass through
+        tempfile.tempdir = private_tmp
+        os.environ[WARM_ENV] = "1"  # for the commands too: they share this warm cluster
+        os.environ["TMPDIR"] = private_tmp
+        try:
+            with ephemeral_server() as server:
+                yield Path(private_tmp), server
+        finally:
+            stop_warm_clusters()
+            tempfile.tempdir = saved_tmp

@@ -20,20 +20,16 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-from histories import make_history, timed, write_revision
+from histories import make_history, timed, warm_cluster, write_revision
 from psycopg import sql
 
 from migrail.postgres.ephemeral import (
-    WARM_ENV,
     Server,
     admin_connection,
-    ephemeral_server,
     throwaway_name,
 )
-from migrail.postgres.warm import stop_warm_clusters
 from migrail.staging.templates import clear_templates, project_key
 
 BIN = Path(sys.executable).parent
@@ -74,18 +70,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     options = parser.parse_args()
     count = options.revisions
-    saved_tmp = tempfile.tempdir
-    with tempfile.TemporaryDirectory(prefix="mb") as private_tmp:
-        Path(private_tmp).chmod(0o755)  # the server account must pass through
-        tempfile.tempdir = private_tmp
-        os.environ[WARM_ENV] = "1"  # for the commands too: they share this warm cluster
-        os.environ["TMPDIR"] = private_tmp
-        try:
-            with ephemeral_server() as server:
-                rows = measure(Path(private_tmp) / "project", count, options.rounds, server)
-        finally:
-            stop_warm_clusters()
-            tempfile.tempdir = saved_tmp
+    with warm_cluster() as (directory, server):
+        rows = measure(directory / "project", count, options.rounds, server)
     baseline = rows[0][1]
     print(f"{count} revisions, median of {options.rounds} runs, one warm cluster")
     for name, seconds, goal in rows:

@@ -12,18 +12,13 @@ Run: python bench/step_roundtrip.py [--revisions 200] [--merges 2] [--rounds 5]
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from histories import make_history
-
-from migrail.postgres.ephemeral import WARM_ENV, ephemeral_server
-from migrail.postgres.warm import stop_warm_clusters
+from histories import make_history, warm_cluster
 
 BIN = Path(sys.executable).parent
 
@@ -34,21 +29,11 @@ def main() -> None:
     parser.add_argument("--merges", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=5)
     options = parser.parse_args()
-    saved_tmp = tempfile.tempdir
-    with tempfile.TemporaryDirectory(prefix="mb") as private_tmp:
-        Path(private_tmp).chmod(0o755)  # the server account must pass through
-        tempfile.tempdir = private_tmp
-        os.environ[WARM_ENV] = "1"  # for the commands too: they share this warm cluster
-        os.environ["TMPDIR"] = private_tmp
-        try:
-            with ephemeral_server():
-                root = Path(private_tmp) / "project"
-                root.mkdir()
-                make_history(root, options.revisions, options.merges)
-                plain, step = measure(root, options.rounds)
-        finally:
-            stop_warm_clusters()
-            tempfile.tempdir = saved_tmp
+    with warm_cluster() as (directory, _):
+        root = directory / "project"
+        root.mkdir()
+        make_history(root, options.revisions, options.merges)
+        plain, step = measure(root, options.rounds)
     print(
         f"{options.revisions} revisions with {options.merges} merges, {options.rounds} "
         "alternating pairs, one warm cluster (median, min-max)"
