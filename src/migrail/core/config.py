@@ -220,9 +220,9 @@ def load_config(project: Path | None = None) -> Config:
         flask_app=_text(table, "flask_app", "") or None,
         revision_naming=naming,
         default_environment=_text(table, "default_environment", "development"),
-        environments=_environments(table.get("environments", DEFAULT_ENVIRONMENTS))
-        if "environments" in table
-        else _environments(DEFAULT_ENVIRONMENTS, configured=False),
+        environments=_environments(
+            table.get("environments", DEFAULT_ENVIRONMENTS), configured="environments" in table
+        ),
         lock_timeout=_duration(table, "lock_timeout", "5s"),
         statement_timeout=_duration(table, "statement_timeout", "30min"),
         lint=_lint_settings(root, table.get("lint", {})),
