@@ -1,0 +1,258 @@
+"""Each SQLite value made into what its PostgreSQL column holds, or rejected with a reason.
+
+SQLite keeps any value in any column (a text ``'n/a'`` in an INTEGER column is stored as it is):
+a value whose storage class contradicts its column's declared type is reported as loose typing,
+never coerced. Then the target's type decides: 0/1 to boolean, ISO text (or Unix seconds or
+Julian days, when the mapping says so) to timestamptz, JSON text validated for jsonb, integer
+keys to text, BLOB to bytea. Anything else goes as text, for PostgreSQL to accept or reject.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
+    from migrail.sqlite_import.catalog import TargetColumn
+    from migrail.sqlite_import.source import SourceColumn
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+JULIAN_EPOCH_DAY = 2440587.5  # the Julian day of 1970-01-01 00:00 UTC
+_INT_RANGES = {"int2": 2**15, "int4": 2**31, "int8": 2**63}
+TEXT_TYPES = ("text", "varchar", "bpchar", "citext", "name")
+TIME_TYPES = ("timestamptz", "timestamp", "date")
+# What each affinity's column may hold without contradicting its declared type.
+_FITTING: dict[str, tuple[type, ...]] = {
+    "INTEGER": (int,),
+    "REAL": (float, int),
+    "TEXT": (str,),
+    "NUMERIC": (int, float, str),
+}
+_CLASS = {int: "integer", float: "real", str: "text", bytes: "blob"}
+
+
+class Rejected(Exception):
+    """A value that cannot be loaded as it is; ``reason`` says why, in one line."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+Convert = Callable[[object], object]
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """How one column's values are converted, and what the report calls it."""
+
+    convert: Convert
+    description: str
+
+
+def shown(value: object) -> str:
+    """A value as a reason names it: its storage class and a bounded repr."""
+    kind = _CLASS.get(type(value), type(value).__name__)
+    text = value.hex() if isinstance(value, bytes) else repr(value)
+    return f"{kind} {text[:40]}{'...' if len(text) > 40 else ''}"
+
+
+def conversion(
+    source: SourceColumn, target: TargetColumn, reading: str | None, zone: ZoneInfo | None
+) -> Conversion:
+    """The conversion of ``source``'s values into ``target`` (``reading``: the mapping's)."""
+    to_value, what = _by_target(source, target, reading, zone)
+    fitting = _FITTING.get(source.affinity)
+    declared = source.declared or "untyped"
+    not_null = target.not_null
+
+    def convert(value: object) -> object:
+        if value is None:
+            if not_null:
+                raise Rejected(f"NULL, and {target.name} is NOT NULL")
+            return None
+        if fitting is not None and not isinstance(value, fitting):
+            raise Rejected(f"{shown(value)} in a {declared} column (SQLite's loose typing)")
+        return to_value(value)
+
+    return Conversion(convert, f"{declared} -> {target.type}{f' ({what})' if what else ''}")
+
+
+def _by_target(
+    source: SourceColumn, target: TargetColumn, reading: str | None, zone: ZoneInfo | None
+) -> tuple[Convert, str]:
+    base = target.base
+    if base in TIME_TYPES:
+        return _time(base, reading, zone)
+    if base == "bool":
+        return _boolean, "0/1"
+    if base in _INT_RANGES:
+        return _integer(_INT_RANGES[base]), ""
+    if base in ("float4", "float8"):
+        return _number(float, "a number"), ""
+    if base == "numeric":
+        return _decimal, ""
+    if base in TEXT_TYPES:
+        keys = source.affinity in ("INTEGER", "NUMERIC")
+        return _text(target.length, keys), "integer as text" if keys and base == "text" else ""
+    if base in ("jsonb", "json"):
+        return _json, "validated JSON"
+    if base == "bytea":
+        return _only(bytes, "a blob"), ""
+    if base == "uuid":
+        return _uuid, ""
+    return _as_text, "as text, parsed by PostgreSQL"
+
+
+def _boolean(value: object) -> object:
+    if type(value) is int and value in (0, 1):
+        return bool(value)
+    raise Rejected(f"{shown(value)} where a boolean 0 or 1 was expected")
+
+
+def _integer(bound: int) -> Convert:
+    def convert(value: object) -> object:
+        if type(value) is not int:
+            raise Rejected(f"{shown(value)} where an integer was expected")
+        if not -bound <= value < bound:
+            raise Rejected(f"{value} is out of the column's integer range")
+        return value
+
+    return convert
+
+
+def _number(kind: type, wanted: str) -> Convert:
+    def convert(value: object) -> object:
+        if type(value) not in (int, float):
+            raise Rejected(f"{shown(value)} where {wanted} was expected")
+        return kind(value)
+
+    return convert
+
+
+def _decimal(value: object) -> object:
+    if type(value) is int:
+        return Decimal(value)
+    if type(value) is float:
+        return Decimal(repr(value))
+    raise Rejected(f"{shown(value)} where a number was expected")
+
+
+def _text(length: int | None, integers: bool) -> Convert:
+    def convert(value: object) -> object:
+        if type(value) is int and integers:
+            value = str(value)
+        if type(value) is not str:
+            raise Rejected(f"{shown(value)} where text was expected")
+        if length is not None and len(value) > length:
+            raise Rejected(f"{len(value)} characters, longer than the column's {length}")
+        return value
+
+    return convert
+
+
+def _only(kind: type, wanted: str) -> Convert:
+    def convert(value: object) -> object:
+        if type(value) is not kind:
+            raise Rejected(f"{shown(value)} where {wanted} was expected")
+        return value
+
+    return convert
+
+
+def _json(value: object) -> object:
+    if type(value) is not str:
+        raise Rejected(f"{shown(value)} where JSON text was expected")
+    try:
+        json.loads(value, parse_constant=_no_constant)
+    except ValueError as exc:
+        raise Rejected(f"not valid JSON: {exc}") from None
+    if "\\u0000" in value:
+        raise Rejected("JSON with \\u0000, which PostgreSQL's jsonb cannot hold")
+    return value
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _uuid(value: object) -> object:
+    try:
+        if type(value) is bytes:
+            return str(uuid.UUID(bytes=value))
+        if type(value) is str:
+            return str(uuid.UUID(value))
+    except ValueError:
+        pass
+    raise Rejected(f"{shown(value)} where a UUID was expected")
+
+
+def _as_text(value: object) -> object:
+    if type(value) in (int, float, str):
+        return str(value)
+    raise Rejected(f"{shown(value)} where text was expected")
+
+
+def _time(base: str, reading: str | None, zone: ZoneInfo | None) -> tuple[Convert, str]:
+    if base == "date":
+        return _date, "ISO date"
+    aware = base == "timestamptz"
+    if reading in ("unix-seconds", "unix-milliseconds", "julian-day"):
+        to_utc = _NUMERIC_TIMES[reading]
+
+        def from_number(value: object) -> object:
+            if type(value) not in (int, float):
+                raise Rejected(f"{shown(value)} where {reading} were expected")
+            try:
+                moment = to_utc(value)  # type: ignore[arg-type]
+            except (OverflowError, ValueError):
+                raise Rejected(f"{value} {reading} is out of range") from None
+            return moment if aware else moment.replace(tzinfo=None)
+
+        return from_number, reading
+    naive_in = f"naive in {zone.key}" if zone is not None and aware else "naive as given"
+
+    def from_text(value: object) -> object:
+        if type(value) is not str:
+            raise Rejected(
+                f"{shown(value)} in a DATETIME column: say what it counts with convert = "
+                '"unix-seconds", "unix-milliseconds" or "julian-day" in the mapping'
+            )
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise Rejected(f"{shown(value)} is not an ISO 8601 date and time") from None
+        if not aware:
+            if moment.tzinfo is not None:
+                raise Rejected(f"{value!r} has an offset, and the column is without time zone")
+            return moment
+        if moment.tzinfo is None:
+            if zone is None:
+                raise Rejected(f"{value!r} has no offset, and no time zone was stated")
+            return moment.replace(tzinfo=zone)
+        return moment
+
+    return from_text, f"ISO text, {naive_in}"
+
+
+def _date(value: object) -> object:
+    if type(value) is str:
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise Rejected(f"{shown(value)} where an ISO date was expected")
+
+
+_NUMERIC_TIMES: dict[str, Callable[[float], datetime]] = {
+    "unix-seconds": lambda value: EPOCH + timedelta(seconds=value),
+    "unix-milliseconds": lambda value: EPOCH + timedelta(milliseconds=value),
+    "julian-day": lambda value: EPOCH + timedelta(days=value - JULIAN_EPOCH_DAY),
+}

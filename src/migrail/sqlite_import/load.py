@@ -1,0 +1,244 @@
+"""The rows loaded: parents first, through COPY in batches, all in one transaction.
+
+A batch that PostgreSQL refuses (a duplicate key, a foreign key with no parent, a CHECK) is
+rolled back to its savepoint and split in halves until the rows at fault are found alone: they
+become rejects with PostgreSQL's reason, and the rest loads. Nothing is committed until every
+table is loaded and verified, so a failed, refused or interrupted run leaves the target as it
+was: the server rolls back a transaction whose client is gone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+import psycopg
+from psycopg import sql
+
+from migrail.core.errors import FatalError
+from migrail.sqlite_import.conversions import Rejected
+from migrail.sqlite_import.source import count_rows, read_rows
+from migrail.sqlite_import.verify import Checksum, stored_checksum
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from migrail.sqlite_import.matching import TablePlan
+
+BATCH = 10_000
+# Errors of a row's values or constraints, found by splitting the batch; any other ends the run.
+_ROW_ERRORS = (psycopg.errors.IntegrityError, psycopg.errors.DataError)
+Advance = Callable[[int], None]
+
+
+@dataclass
+class TableLoad:
+    """One table's outcome: rows read, loaded and rejected; the checksum of what was sent, and
+    the count and checksum the target held before (an appended load adds to them)."""
+
+    plan: TablePlan
+    read: int = 0
+    rejected: int = 0
+    sent: Checksum = field(init=False)
+    before: tuple[int, int] = (0, 0)
+
+    def __post_init__(self) -> None:
+        self.sent = Checksum([column.rendering for column in self.plan.columns])
+
+
+class Rejects:
+    """Rejected rows, one JSON object a line, written as they are found (memory stays flat)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.count = 0
+        self._file: IO[str] | None = None
+
+    def add(self, table: str, values: dict[str, object], column: str | None, reason: str) -> None:
+        if self._file is None:
+            self._file = self.path.open("w", encoding="utf-8")
+        shown = {k: v.hex() if isinstance(v, bytes) else v for k, v in values.items()}
+        record = {"table": table, "column": column, "reason": reason, "row": shown}
+        self._file.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+        self.count += 1
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+PgConnection = psycopg.Connection[tuple[object, ...]]
+
+
+def lock_targets(connection: PgConnection, plans: Sequence[TablePlan]) -> None:
+    """Hold off writers until the run ends: rows written meanwhile would break the checksums."""
+    names = sql.SQL(", ").join(sql.Identifier(*plan.target.qualified) for plan in plans)
+    try:
+        connection.execute(sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(names))
+    except psycopg.errors.LockNotAvailable:
+        raise FatalError(
+            "import waited longer than lock_timeout for its tables: another session is "
+            "writing to them",
+            hint="run the import when the application is stopped, or again once it is idle",
+        ) from None
+
+
+def holding_rows(connection: PgConnection, plans: Sequence[TablePlan]) -> list[str]:
+    """The target tables that already hold rows."""
+    return [
+        plan.target.name
+        for plan in plans
+        if (
+            connection.execute(
+                sql.SQL("SELECT EXISTS (SELECT FROM {})").format(
+                    sql.Identifier(*plan.target.qualified)
+                )
+            ).fetchone()
+            or (False,)
+        )[0]
+    ]
+
+
+def load_table(
+    connection: PgConnection,
+    source: sqlite3.Connection,
+    plan: TablePlan,
+    rejects: Rejects,
+    *,
+    append: bool,
+    advance: Advance,
+    batch: int = BATCH,
+) -> TableLoad:
+    """Load one table's rows; the rows PostgreSQL or a conversion refuses go to ``rejects``."""
+    result = TableLoad(plan)
+    if append:
+        result.before = _stored(connection, plan)
+    names = [column.source for column in plan.columns]
+    converts = [column.conversion.convert for column in plan.columns]
+    copy = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(*plan.target.qualified),
+        sql.SQL(", ").join(sql.Identifier(c.target.name) for c in plan.columns),
+    )
+    for rows in read_rows(source, plan.source.name, names, batch):
+        good: list[list[object]] = []
+        originals: list[tuple[object, ...]] = []
+        for row in rows:
+            try:
+                good.append([convert(value) for convert, value in zip(converts, row, strict=True)])
+            except Rejected:
+                column, reason = _first_rejected(plan, row)
+                rejects.add(plan.source.name, dict(zip(names, row, strict=True)), column, reason)
+                result.rejected += 1
+                continue
+            originals.append(row)
+        refused: dict[int, str] = {}
+        loaded = _copy(connection, copy, good, refused)
+        result.sent.add([good[i] for i in loaded])
+        for i, reason in sorted(refused.items()):
+            rejects.add(plan.source.name, dict(zip(names, originals[i], strict=True)), None, reason)
+            result.rejected += 1
+        result.read += len(rows)
+        advance(len(rows))
+    return result
+
+
+def _first_rejected(plan: TablePlan, row: tuple[object, ...]) -> tuple[str, str]:
+    for column, value in zip(plan.columns, row, strict=True):
+        try:
+            column.conversion.convert(value)
+        except Rejected as rejected:
+            return column.source, rejected.reason
+    return "", "rejected"  # pragma: no cover - the fast path raised for one of them
+
+
+def _copy(
+    connection: PgConnection,
+    statement: sql.Composed,
+    rows: list[list[object]],
+    refused: dict[int, str],
+    offset: int = 0,
+) -> list[int]:
+    """COPY ``rows`` under a savepoint; the indexes that loaded. A refused batch is split
+    until each refused row is alone: ``refused`` gets its index and PostgreSQL's reason."""
+    if not rows:
+        return []
+    try:
+        with connection.transaction(), connection.cursor() as cursor, cursor.copy(statement) as c:
+            for row in rows:
+                c.write_row(row)
+    except _ROW_ERRORS as error:
+        if len(rows) == 1:
+            refused[offset] = _reason(error)
+            return []
+        half = len(rows) // 2
+        return _copy(connection, statement, rows[:half], refused, offset) + _copy(
+            connection, statement, rows[half:], refused, offset + half
+        )
+    return list(range(offset, offset + len(rows)))
+
+
+def _reason(error: psycopg.Error) -> str:
+    """PostgreSQL's message and its detail, on one line (the COPY context left out)."""
+    diag = error.diag
+    parts = [diag.message_primary or str(error).splitlines()[0], diag.message_detail]
+    return ": ".join(part for part in parts if part)
+
+
+def _stored(connection: PgConnection, plan: TablePlan) -> tuple[int, int]:
+    return stored_checksum(
+        connection,
+        plan.target,
+        [column.target.name for column in plan.columns],
+        [column.rendering for column in plan.columns],
+    )
+
+
+def stored_after(connection: PgConnection, result: TableLoad) -> tuple[int, int]:
+    """What the load added to the table: its count and checksum now, less those before."""
+    count, total = _stored(connection, result.plan)
+    return count - result.before[0], total - result.before[1]
+
+
+def source_rows(source: sqlite3.Connection, plan: TablePlan) -> int:
+    return count_rows(source, plan.source.name)
+
+
+def advance_sequences(connection: PgConnection, plans: Sequence[TablePlan]) -> list[str]:
+    """Move each loaded serial or identity column's sequence past the largest value loaded, so
+    the application's next insert does not collide with an imported key."""
+    moved = []
+    for plan in plans:
+        table = sql.Identifier(*plan.target.qualified).as_string(connection)
+        for column in plan.columns:
+            row = connection.execute(
+                "SELECT pg_get_serial_sequence(%s, %s)", (table, column.target.name)
+            ).fetchone()
+            if row is None or row[0] is None:
+                continue
+            value = connection.execute(
+                sql.SQL(
+                    "SELECT setval(%(seq)s, m) FROM (SELECT max({col}) AS m FROM {table}) s"
+                    " WHERE m IS NOT NULL AND m >= (SELECT seqmin FROM pg_sequence"
+                    " WHERE seqrelid = %(seq)s::regclass) AND (pg_sequence_last_value(%(seq)s)"
+                    " IS NULL OR m > pg_sequence_last_value(%(seq)s))"
+                ).format(col=sql.Identifier(column.target.name), table=sql.SQL(table)),
+                {"seq": row[0]},
+            ).fetchone()
+            if value is not None:
+                moved.append(f"{row[0]} -> {value[0]}")
+    return moved
+
+
+@contextmanager
+def one_transaction(connection: PgConnection) -> Iterator[None]:
+    """The whole run: committed only by ``commit``; rolled back on any way out before."""
+    try:
+        yield
+    finally:
+        idle = connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        if not connection.closed and not idle:
+            connection.rollback()

@@ -1,0 +1,175 @@
+"""What was loaded, checked against what was sent: row counts and a checksum of the values.
+
+Each row is rendered as text column by column, the same way on both sides (in Python from the
+converted values as they were sent, in SQL from the values PostgreSQL stored), and hashed with
+md5; a table's checksum is the sum of its rows' hashes (their first 8 bytes as a signed
+bigint). A sum needs no ordering and no memory beyond one number, so a large table is checked
+in one scan, and an appended load is the difference of the sums before and after. A trigger
+that alters a value on insert, a type that rounds, a column that drops its time zone: each
+changes the sum.
+
+Columns whose text rendering cannot be reproduced exactly outside PostgreSQL (types migrail
+does not know) are left out of the checksum and named in the summary.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING
+
+from psycopg import sql
+
+from migrail.sqlite_import.conversions import EPOCH, TEXT_TYPES
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from migrail.sqlite_import.catalog import TargetColumn, TargetTable
+
+Render = Callable[[object], str]
+_EPOCH_NAIVE = EPOCH.replace(tzinfo=None)
+_MICROSECOND = 1e-6
+_DAY_ONE = date(1970, 1, 1)
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """One column's text on both sides: ``expression`` in SQL (``{}`` is the column)."""
+
+    expression: str
+    render: Render
+
+
+def rendering(column: TargetColumn) -> Rendering | None:
+    """How ``column`` is rendered for the checksum; None where it cannot be reproduced."""
+    base = column.base
+    if base in TEXT_TYPES or base in ("uuid", "json"):
+        strip = base == "bpchar"  # char(n) pads, and its cast to text removes the padding
+        return Rendering("{}::text", (lambda v: str(v).rstrip(" ")) if strip else str)
+    if base in ("int2", "int4", "int8"):
+        return Rendering("{}::text", str)
+    if base == "bool":
+        return Rendering("{}::text", lambda v: "true" if v else "false")
+    if base in ("float4", "float8"):
+        code = ">f" if base == "float4" else ">d"
+        return Rendering(f"encode({base}send({{}}), 'hex')", lambda v: struct.pack(code, v).hex())
+    if base == "numeric":
+        return Rendering("{}::text", _numeric(column.scale))
+    if base in ("timestamptz", "timestamp"):
+        return Rendering("(extract(epoch from {}) * 1000000)::bigint::text", _microseconds)
+    if base == "date":
+        return Rendering("({} - date '1970-01-01')::text", lambda v: str((v - _DAY_ONE).days))  # type: ignore[operator]
+    if base == "jsonb":
+        return Rendering(
+            "{}::text",
+            lambda v: jsonb_text(json.loads(str(v), parse_float=Decimal, parse_int=Decimal)),
+        )
+    if base == "bytea":
+        return Rendering("md5({})", lambda v: hashlib.md5(v).hexdigest())  # type: ignore[arg-type]
+    return None
+
+
+def _microseconds(value: object) -> str:
+    assert isinstance(value, datetime)
+    epoch = EPOCH if value.tzinfo is not None else _EPOCH_NAIVE
+    delta = value - epoch
+    return str((delta.days * 86400 + delta.seconds) * 1000000 + delta.microseconds)
+
+
+def _numeric(scale: int | None) -> Render:
+    step = Decimal(1).scaleb(-scale) if scale is not None else None
+
+    def render(value: object) -> str:
+        number = Decimal(str(value))
+        if step is not None and number.is_finite():
+            number = number.quantize(step, rounding=ROUND_HALF_UP)
+        return _decimal_text(number)
+
+    return render
+
+
+def _decimal_text(number: Decimal) -> str:
+    if number.is_nan():
+        return "NaN"
+    if number.is_infinite():
+        return "Infinity" if number > 0 else "-Infinity"
+    if number.is_zero():
+        number = number.copy_abs()
+    return format(number, "f")
+
+
+def jsonb_text(value: object) -> str:
+    """``value`` (parsed with Decimal numbers) as PostgreSQL prints a jsonb: object keys by
+    length, then bytes; ``, `` and ``: `` between items; numbers as numeric prints them."""
+    if isinstance(value, dict):
+        items = sorted(value.items(), key=lambda item: (len(item[0].encode()), item[0].encode()))
+        inner = ", ".join(f"{_string(key)}: {jsonb_text(item)}" for key, item in items)
+        return "{" + inner + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(map(jsonb_text, value)) + "]"
+    if isinstance(value, str):
+        return _string(value)
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return "null"
+    assert isinstance(value, Decimal)
+    return _decimal_text(value)
+
+
+def _string(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
+
+
+class Checksum:
+    """Rows sent, and the sum of their hashes, built as batches are loaded."""
+
+    def __init__(self, renderings: Sequence[Rendering | None]) -> None:
+        self.renders = [(i, r.render) for i, r in enumerate(renderings) if r is not None]
+        self.rows = 0
+        self.total = 0
+
+    def add(self, rows: Sequence[Sequence[object]]) -> None:
+        renders = self.renders
+        total = 0
+        for row in rows:
+            text = "".join(
+                "-" if (value := row[i]) is None else _field(render(value)) for i, render in renders
+            )
+            total += int.from_bytes(hashlib.md5(text.encode()).digest()[:8], "big", signed=True)
+        self.rows += len(rows)
+        self.total += total
+
+
+def _field(text: str) -> str:
+    return f"{len(text)}:{text}"
+
+
+def stored_checksum(
+    connection: psycopg.Connection[tuple[object, ...]],
+    table: TargetTable,
+    columns: Sequence[str],
+    renderings: Sequence[Rendering | None],
+) -> tuple[int, int]:
+    """The table's row count and the sum of its rows' hashes, as PostgreSQL computes them."""
+    fields: list[sql.Composable] = [
+        sql.SQL("coalesce(length({e}) || ':' || {e}, '-')").format(
+            e=sql.SQL(r.expression).format(sql.Identifier(name))
+        )
+        for name, r in zip(columns, renderings, strict=True)
+        if r is not None
+    ] or [sql.SQL("''")]
+    query = sql.SQL(
+        "SELECT count(*), coalesce(sum(('x' || left(md5({row}), 16))::bit(64)::bigint), 0)"
+        " FROM {table}"
+    ).format(row=sql.SQL(" || ").join(fields), table=sql.Identifier(*table.qualified))
+    count, total = connection.execute(query).fetchone() or (0, 0)
+    return int(str(count)), int(str(total))
