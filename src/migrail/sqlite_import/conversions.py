@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from migrail.sqlite_import.source import SourceColumn
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-JULIAN_EPOCH_DAY = 2440587.5  # the Julian day of 1970-01-01 00:00 UTC
+JULIAN_EPOCH_MS = 210_866_760_000_000  # the Julian day of 1970-01-01 00:00 UTC, in ms
 _INT_RANGES = {"int2": 2**15, "int4": 2**31, "int8": 2**63}
 TEXT_TYPES = ("text", "varchar", "bpchar", "citext", "name")
 TIME_TYPES = ("timestamptz", "timestamp", "date")
@@ -79,7 +79,9 @@ def conversion(
                 raise Rejected(f"NULL, and {target.name} is NOT NULL")
             return None
         if fitting is not None and not isinstance(value, fitting):
-            raise Rejected(f"{shown(value)} in a {declared} column (SQLite's loose typing)")
+            raise Rejected(
+                f"{shown(value)} in a column declared {declared} (SQLite's loose typing)"
+            )
         return to_value(value)
 
     return Conversion(convert, f"{declared} -> {target.type}{f' ({what})' if what else ''}")
@@ -254,5 +256,8 @@ def _date(value: object) -> object:
 _NUMERIC_TIMES: dict[str, Callable[[float], datetime]] = {
     "unix-seconds": lambda value: EPOCH + timedelta(seconds=value),
     "unix-milliseconds": lambda value: EPOCH + timedelta(milliseconds=value),
-    "julian-day": lambda value: EPOCH + timedelta(days=value - JULIAN_EPOCH_DAY),
+    # As SQLite reads its own Julian days: to the millisecond (a double holds no finer).
+    "julian-day": lambda value: (
+        EPOCH + timedelta(milliseconds=round(value * 86_400_000) - JULIAN_EPOCH_MS)
+    ),
 }
