@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,8 +51,8 @@ def import_sqlite(
         )
     import_map = mapping.load_map(map_path, timezone)
     path = source.sqlite_path(sqlite_url)
-    sqlite = source.open_read_only(path)
     with (
+        closing(source.open_read_only(path)) as sqlite,
         sigterm_raises(),
         connect_target(url, "import", lock_timeout=config.lock_timeout) as connection,
     ):
@@ -71,7 +72,6 @@ def import_sqlite(
             output.items(console, found.problems)
             return 1
         outcome = _load(console, raw, sqlite, found, path, rejects_path, append, accept_rejects)
-    sqlite.close()
     return _report(console, outcome)
 
 
