@@ -11,8 +11,8 @@ import pytest
 
 from migrail.sqlite_import.catalog import TargetColumn
 from migrail.sqlite_import.conversions import Rejected, conversion
+from migrail.sqlite_import.jsonb import jsonb_text
 from migrail.sqlite_import.source import open_read_only, read_tables
-from migrail.sqlite_import.verify import jsonb_text
 from testing.sqlite import sqlite_file, stored
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -117,18 +117,26 @@ def test_json_text_is_validated_for_jsonb(tmp_path: Path) -> None:
         {"t": [(good,), ("{'single': 'quotes'}",), ('{"n": NaN}',), ('"\\u0000"',), (None,)]},
     )
     values = _converted(path, "t", "meta", _column("meta", "jsonb"))
-    assert values[0] == good
-    assert str(values[1]).startswith("rejected: not valid JSON: Expecting property name")
-    assert values[2] == "rejected: not valid JSON: NaN is not JSON"
-    assert values[3] == "rejected: JSON with \\u0000, which PostgreSQL's jsonb cannot hold"
+    assert values[0] == '{"n": 1.50, "é": null, "tags": ["a", "b"]}'
+    assert str(values[1]).startswith("rejected: not valid JSON for jsonb: Expecting property name")
+    assert values[2] == "rejected: not valid JSON for jsonb: NaN is not JSON"
+    assert values[3] == "rejected: not valid JSON for jsonb: \\u0000, which a jsonb cannot hold"
     assert values[4] is None
+    assert _converted(path, "t", "meta", _column("meta", "json"))[:1] == [good]
 
 
-def test_jsonb_rendering_orders_keys_as_postgresql_does() -> None:
-    from decimal import Decimal
-
-    value = {"bb": Decimal("1.50"), "a": [True, None, Decimal("1E+2")], "é": "x\ny", "c": {}}
-    assert jsonb_text(value) == '{"a": [true, null, 100], "c": {}, "bb": 1.50, "é": "x\\ny"}'
+def test_jsonb_is_sent_as_postgresql_prints_it() -> None:
+    """Keys by length then bytes, the last of duplicates, numbers as numeric prints them (the
+    same texts printed by PostgreSQL 15 by hand: '...'::jsonb::text)."""
+    assert jsonb_text('{"bb": 1.50, "a": [true, null, 1E+2], "é": "x\\ny", "c": {}}') == (
+        '{"a": [true, null, 100], "c": {}, "bb": 1.50, "é": "x\\ny"}'
+    )
+    assert jsonb_text('{"a":1,"a":2}') == '{"a": 2}'
+    assert jsonb_text("[0.1, -0.0, 1e20, 3]") == "[0.1, 0.0, 100000000000000000000, 3]"
+    assert (
+        jsonb_text('{"zz":1, "b":{"yy":2,"x":[1.0e-3]}}')
+        == '{"b": {"x": [0.0010], "yy": 2}, "zz": 1}'
+    )
 
 
 def test_integer_keys_become_text_blobs_become_bytea(tmp_path: Path) -> None:

@@ -17,6 +17,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from migrail.sqlite_import.jsonb import jsonb_text
+
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
@@ -55,6 +57,8 @@ class Conversion:
 
     convert: Convert
     description: str
+    # Values of exactly this type go through unchanged: the load skips calling ``convert``.
+    passthrough: type | None = None
 
 
 def shown(value: object) -> str:
@@ -84,7 +88,22 @@ def conversion(
             )
         return to_value(value)
 
-    return Conversion(convert, f"{declared} -> {target.type}{f' ({what})' if what else ''}")
+    unchanged = _UNCHANGED.get(target.base)
+    if target.base in ("varchar", "bpchar") and target.length is not None:
+        unchanged = None
+    if fitting is not None and unchanged not in fitting:
+        unchanged = None
+    described = f"{declared} -> {target.type}{f' ({what})' if what else ''}"
+    return Conversion(convert, described, unchanged)
+
+
+# The value types each target type takes as they are (int8 holds every SQLite integer).
+_UNCHANGED: dict[str, type] = {
+    **dict.fromkeys(TEXT_TYPES, str),
+    "int8": int,
+    "float8": float,
+    "bytea": bytes,
+}
 
 
 def _by_target(
@@ -104,7 +123,9 @@ def _by_target(
     if base in TEXT_TYPES:
         keys = source.affinity in ("INTEGER", "NUMERIC")
         return _text(target.length, keys), "integer as text" if keys and base == "text" else ""
-    if base in ("jsonb", "json"):
+    if base == "jsonb":
+        return _jsonb, "validated JSON"
+    if base == "json":
         return _json, "validated JSON"
     if base == "bytea":
         return _only(bytes, "a blob"), ""
@@ -176,9 +197,16 @@ def _json(value: object) -> object:
         json.loads(value, parse_constant=_no_constant)
     except ValueError as exc:
         raise Rejected(f"not valid JSON: {exc}") from None
-    if "\\u0000" in value:
-        raise Rejected("JSON with \\u0000, which PostgreSQL's jsonb cannot hold")
     return value
+
+
+def _jsonb(value: object) -> object:
+    if type(value) is not str:
+        raise Rejected(f"{shown(value)} where JSON text was expected")
+    try:
+        return jsonb_text(value)
+    except ValueError as exc:
+        raise Rejected(f"not valid JSON for jsonb: {exc}") from None
 
 
 def _no_constant(name: str) -> object:
@@ -220,6 +248,8 @@ def _time(base: str, reading: str | None, zone: ZoneInfo | None) -> tuple[Conver
 
         return from_number, reading
     naive_in = f"naive in {zone.key}" if zone is not None and aware else "naive as given"
+    if zone is not None and zone.key == "UTC":
+        zone = UTC  # type: ignore[assignment]  # the same zone, a fixed offset: faster to print
 
     def from_text(value: object) -> object:
         if type(value) is not str:
@@ -228,9 +258,9 @@ def _time(base: str, reading: str | None, zone: ZoneInfo | None) -> tuple[Conver
                 '"unix-seconds", "unix-milliseconds" or "julian-day" in the mapping'
             )
         try:
-            moment = datetime.fromisoformat(value.strip())
+            moment = datetime.fromisoformat(value)
         except ValueError:
-            raise Rejected(f"{shown(value)} is not an ISO 8601 date and time") from None
+            moment = _iso_padded(value)
         if not aware:
             if moment.tzinfo is not None:
                 raise Rejected(f"{value!r} has an offset, and the column is without time zone")
@@ -242,6 +272,13 @@ def _time(base: str, reading: str | None, zone: ZoneInfo | None) -> tuple[Conver
         return moment
 
     return from_text, f"ISO text, {naive_in}"
+
+
+def _iso_padded(value: str) -> datetime:
+    try:
+        return datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise Rejected(f"{shown(value)} is not an ISO 8601 date and time") from None
 
 
 def _date(value: object) -> object:

@@ -118,7 +118,7 @@ def load_table(
     if append:
         result.before = _stored(connection, plan)
     names = [column.source for column in plan.columns]
-    converts = [column.conversion.convert for column in plan.columns]
+    converts = [(c.conversion.convert, c.conversion.passthrough) for c in plan.columns]
     copy = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(*plan.target.qualified),
         sql.SQL(", ").join(sql.Identifier(c.target.name) for c in plan.columns),
@@ -128,7 +128,12 @@ def load_table(
         originals: list[tuple[object, ...]] = []
         for row in rows:
             try:
-                good.append([convert(value) for convert, value in zip(converts, row, strict=True)])
+                good.append(
+                    [
+                        value if type(value) is unchanged else convert(value)
+                        for (convert, unchanged), value in zip(converts, row, strict=True)
+                    ]
+                )
             except Rejected:
                 column, reason = _first_rejected(plan, row)
                 rejects.add(plan.source.name, dict(zip(names, row, strict=True)), column, reason)

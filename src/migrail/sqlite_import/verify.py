@@ -15,17 +15,17 @@ does not know) are left out of the checksum and named in the summary.
 from __future__ import annotations
 
 import hashlib
-import json
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING
 
 from psycopg import sql
 
 from migrail.sqlite_import.conversions import EPOCH, TEXT_TYPES
+from migrail.sqlite_import.jsonb import numeric_text
 
 if TYPE_CHECKING:
     import psycopg
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 Render = Callable[[object], str]
 _EPOCH_NAIVE = EPOCH.replace(tzinfo=None)
-_MICROSECOND = 1e-6
+_MICROSECOND = timedelta(microseconds=1)
 _DAY_ONE = date(1970, 1, 1)
 
 
@@ -43,15 +43,15 @@ class Rendering:
     """One column's text on both sides: ``expression`` in SQL (``{}`` is the column)."""
 
     expression: str
-    render: Render
+    render: Render | None  # None: the value sent is its own text (a str)
 
 
 def rendering(column: TargetColumn) -> Rendering | None:
     """How ``column`` is rendered for the checksum; None where it cannot be reproduced."""
     base = column.base
-    if base in TEXT_TYPES or base in ("uuid", "json"):
+    if base in TEXT_TYPES or base in ("uuid", "json", "jsonb"):  # jsonb: sent as printed
         strip = base == "bpchar"  # char(n) pads, and its cast to text removes the padding
-        return Rendering("{}::text", (lambda v: str(v).rstrip(" ")) if strip else str)
+        return Rendering("{}::text", (lambda v: str(v).rstrip(" ")) if strip else None)
     if base in ("int2", "int4", "int8"):
         return Rendering("{}::text", str)
     if base == "bool":
@@ -65,21 +65,14 @@ def rendering(column: TargetColumn) -> Rendering | None:
         return Rendering("(extract(epoch from {}) * 1000000)::bigint::text", _microseconds)
     if base == "date":
         return Rendering("({} - date '1970-01-01')::text", lambda v: str((v - _DAY_ONE).days))  # type: ignore[operator]
-    if base == "jsonb":
-        return Rendering(
-            "{}::text",
-            lambda v: jsonb_text(json.loads(str(v), parse_float=Decimal, parse_int=Decimal)),
-        )
     if base == "bytea":
         return Rendering("md5({})", lambda v: hashlib.md5(v).hexdigest())  # type: ignore[arg-type]
     return None
 
 
 def _microseconds(value: object) -> str:
-    assert isinstance(value, datetime)
-    epoch = EPOCH if value.tzinfo is not None else _EPOCH_NAIVE
-    delta = value - epoch
-    return str((delta.days * 86400 + delta.seconds) * 1000000 + delta.microseconds)
+    epoch = EPOCH if value.tzinfo is not None else _EPOCH_NAIVE  # type: ignore[attr-defined]
+    return str((value - epoch) // _MICROSECOND)  # type: ignore[operator]
 
 
 def _numeric(scale: int | None) -> Render:
@@ -89,44 +82,9 @@ def _numeric(scale: int | None) -> Render:
         number = Decimal(str(value))
         if step is not None and number.is_finite():
             number = number.quantize(step, rounding=ROUND_HALF_UP)
-        return _decimal_text(number)
+        return numeric_text(number)
 
     return render
-
-
-def _decimal_text(number: Decimal) -> str:
-    if number.is_nan():
-        return "NaN"
-    if number.is_infinite():
-        return "Infinity" if number > 0 else "-Infinity"
-    if number.is_zero():
-        number = number.copy_abs()
-    return format(number, "f")
-
-
-def jsonb_text(value: object) -> str:
-    """``value`` (parsed with Decimal numbers) as PostgreSQL prints a jsonb: object keys by
-    length, then bytes; ``, `` and ``: `` between items; numbers as numeric prints them."""
-    if isinstance(value, dict):
-        items = sorted(value.items(), key=lambda item: (len(item[0].encode()), item[0].encode()))
-        inner = ", ".join(f"{_string(key)}: {jsonb_text(item)}" for key, item in items)
-        return "{" + inner + "}"
-    if isinstance(value, list):
-        return "[" + ", ".join(map(jsonb_text, value)) + "]"
-    if isinstance(value, str):
-        return _string(value)
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if value is None:
-        return "null"
-    assert isinstance(value, Decimal)
-    return _decimal_text(value)
-
-
-def _string(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
 
 
 class Checksum:
@@ -139,18 +97,21 @@ class Checksum:
 
     def add(self, rows: Sequence[Sequence[object]]) -> None:
         renders = self.renders
+        md5 = hashlib.md5
         total = 0
         for row in rows:
-            text = "".join(
-                "-" if (value := row[i]) is None else _field(render(value)) for i, render in renders
-            )
-            total += int.from_bytes(hashlib.md5(text.encode()).digest()[:8], "big", signed=True)
+            parts = []
+            for i, render in renders:
+                value = row[i]
+                if value is None:
+                    parts.append("-")
+                    continue
+                text = value if render is None else render(value)
+                parts.append(f"{len(text)}:{text}")  # type: ignore[arg-type]
+            digest = md5("".join(parts).encode()).digest()
+            total += int.from_bytes(digest[:8], "big", signed=True)
         self.rows += len(rows)
         self.total += total
-
-
-def _field(text: str) -> str:
-    return f"{len(text)}:{text}"
 
 
 def stored_checksum(
