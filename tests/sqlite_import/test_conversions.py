@@ -186,6 +186,22 @@ def test_loose_typing_is_reported_never_coerced(tmp_path: Path) -> None:
     ]
 
 
+def test_uuids_as_text_or_as_16_byte_blobs(tmp_path: Path) -> None:
+    import uuid
+
+    key = uuid.UUID("6f1c2a4e-8d3b-4b8e-9a51-2f0c8e7d9b10")
+    path = sqlite_file(
+        tmp_path / "a.db",
+        "CREATE TABLE t (ref);",
+        {"t": [(str(key).upper(),), (key.bytes,), ("nope",)]},
+    )
+    assert _converted(path, "t", "ref", _column("ref", "uuid")) == [
+        key,
+        key,
+        "rejected: text 'nope' where a UUID was expected",
+    ]
+
+
 def test_a_null_in_a_not_null_column_is_rejected(tmp_path: Path) -> None:
     path = sqlite_file(tmp_path / "a.db", "CREATE TABLE t (name TEXT);", {"t": [(None,)]})
     assert _converted(path, "t", "name", _column("name", "text", not_null=True)) == [

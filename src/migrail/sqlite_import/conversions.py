@@ -216,9 +216,9 @@ def _no_constant(name: str) -> object:
 def _uuid(value: object) -> object:
     try:
         if type(value) is bytes:
-            return str(uuid.UUID(bytes=value))
+            return uuid.UUID(bytes=value)
         if type(value) is str:
-            return str(uuid.UUID(value))
+            return uuid.UUID(value)
     except ValueError:
         pass
     raise Rejected(f"{shown(value)} where a UUID was expected")

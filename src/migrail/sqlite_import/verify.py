@@ -49,7 +49,9 @@ class Rendering:
 def rendering(column: TargetColumn) -> Rendering | None:
     """How ``column`` is rendered for the checksum; None where it cannot be reproduced."""
     base = column.base
-    if base in TEXT_TYPES or base in ("uuid", "json", "jsonb"):  # jsonb: sent as printed
+    if base == "uuid":
+        return Rendering("{}::text", str)
+    if base in TEXT_TYPES or base in ("json", "jsonb"):  # jsonb: sent as printed
         strip = base == "bpchar"  # char(n) pads, and its cast to text removes the padding
         return Rendering("{}::text", (lambda v: str(v).rstrip(" ")) if strip else None)
     if base in ("int2", "int4", "int8"):
