@@ -151,10 +151,9 @@ def _print(
             f"  {label:<26} {statistics.median(times):7.2f} s ({min(times):.2f}-{max(times):.2f})"
             f"  {peak:6.0f} MB"
         )
-    ratio = statistics.median(s for s, _ in theirs) / statistics.median(s for s, _ in ours)
-    print(
-        f"  migrail is {ratio:.2f}x pgloader's speed ({rows / statistics.median(s for s, _ in ours):,.0f} rows/s)"
-    )
+    mine = statistics.median(s for s, _ in ours)
+    ratio = statistics.median(s for s, _ in theirs) / mine
+    print(f"  migrail is {ratio:.2f}x pgloader's speed ({rows / mine:,.0f} rows/s)")
     sys.stdout.flush()
 
 

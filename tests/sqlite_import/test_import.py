@@ -265,18 +265,24 @@ def test_a_value_changed_on_the_way_in_fails_verification_and_nothing_stays(
 def test_tables_holding_rows_are_refused_unless_appending(
     project: Path, target: URL, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    run_sql(target, "INSERT INTO tasks (id, name, status) VALUES ('new-1', 'kept', 'todo')")
+    run_sql(target, "INSERT INTO tasks (id, name, status) VALUES ('3', 'kept', 'todo')")
     url = _legacy_tasks(project)
     assert main(["import", url, "--timezone", "UTC"]) == 2
     assert capsys.readouterr().err.endswith(
         "error: import is refused: tasks already hold(s) rows\n"
         "hint: import into empty tables, or add --append to load beside what they hold\n"
     )
-    assert main(["import", url, "--timezone", "UTC", "--append"]) == 0
-    assert (
-        "│ tasks │ 12          │ 12     │ 0        │ ok   │ ok       │" in capsys.readouterr().err
+    assert main(["import", url, "--timezone", "UTC", "--append", "--accept-rejects"]) == 0
+    err = capsys.readouterr().err
+    assert "│ tasks │ 12          │ 11     │ 1        │ ok   │ ok       │" in err
+    assert err.endswith("[✓] Imported 11 row(s) into 1 table(s), 1 rejected (accepted); verified\n")
+    assert query(target, "SELECT count(*), min(name) FROM tasks WHERE id = '3'") == [(1, "kept")]
+    assert query(target, "SELECT count(*) FROM tasks") == [(12,)]
+    reject = json.loads((project / "legacy.rejects.jsonl").read_text())
+    assert reject["row"]["id"] == 3
+    assert reject["reason"].startswith(
+        'duplicate key value violates unique constraint "tasks_pkey"'
     )
-    assert query(target, "SELECT count(*) FROM tasks") == [(13,)]
 
 
 def test_protected_environments_are_refused_as_migrate_refuses_them(

@@ -18,9 +18,9 @@ from typing import IO, TYPE_CHECKING
 
 import psycopg
 from psycopg import sql
-from psycopg.adapt import Dumper
 
 from migrail.core.errors import FatalError
+from migrail.sqlite_import.binary import SIGNATURE, TRAILER, binary_types, encoder
 from migrail.sqlite_import.conversions import Rejected
 from migrail.sqlite_import.source import count_rows, read_rows
 from migrail.sqlite_import.verify import Checksum, stored_checksum
@@ -121,6 +121,7 @@ def load_table(
     names = [column.source for column in plan.columns]
     converts = [(c.conversion.convert, c.conversion.passthrough) for c in plan.columns]
     types = binary_types(plan)
+    encode = encoder(connection, types) if types else None
     copy = sql.SQL("COPY {} ({}) FROM STDIN{}").format(
         sql.Identifier(*plan.target.qualified),
         sql.SQL(", ").join(sql.Identifier(c.target.name) for c in plan.columns),
@@ -144,8 +145,12 @@ def load_table(
                 continue
             originals.append(row)
         refused: dict[int, str] = {}
-        loaded = _copy(connection, copy, types, good, refused)
-        result.sent.add([good[i] for i in loaded])
+        payloads = [encode(row) for row in good] if encode else None
+        loaded = _copy(connection, copy, good, payloads, refused)
+        if payloads is not None:
+            result.sent.add_encoded([payloads[i] for i in loaded])
+        else:
+            result.sent.add([good[i] for i in loaded])
         for i, reason in sorted(refused.items()):
             rejects.add(plan.source.name, dict(zip(names, originals[i], strict=True)), None, reason)
             result.rejected += 1
@@ -166,8 +171,8 @@ def _first_rejected(plan: TablePlan, row: tuple[object, ...]) -> tuple[str, str]
 def _copy(
     connection: PgConnection,
     statement: sql.Composed,
-    types: list[str] | None,
     rows: list[list[object]],
+    payloads: list[bytes] | None,
     refused: dict[int, str],
     offset: int = 0,
 ) -> list[int]:
@@ -176,12 +181,14 @@ def _copy(
     if not rows:
         return []
     try:
-        with connection.transaction(), connection.cursor() as cursor:
-            if types:
-                cursor.adapters.register_dumper(None, JsonbTextDumper)
-            with cursor.copy(statement) as copy:
-                if types:
-                    copy.set_types(types)
+        with (
+            connection.transaction(),
+            connection.cursor() as cursor,
+            cursor.copy(statement) as copy,
+        ):
+            if payloads is not None:  # encoded already (and hashed as encoded)
+                copy.write(b"".join((SIGNATURE, *payloads, TRAILER)))
+            else:
                 for row in rows:
                     copy.write_row(row)
     except _ROW_ERRORS as error:
@@ -189,51 +196,11 @@ def _copy(
             refused[offset] = _reason(error)
             return []
         half = len(rows) // 2
-        return _copy(connection, statement, types, rows[:half], refused, offset) + _copy(
-            connection, statement, types, rows[half:], refused, offset + half
+        first, second = (None, None) if payloads is None else (payloads[:half], payloads[half:])
+        return _copy(connection, statement, rows[:half], first, refused, offset) + _copy(
+            connection, statement, rows[half:], second, refused, offset + half
         )
     return list(range(offset, offset + len(rows)))
-
-
-# Types whose converted values psycopg writes in PostgreSQL's binary form: half the work of
-# text for the server (no timestamps to parse). A table with any other goes as text.
-_BINARY = frozenset(
-    (
-        "text",
-        "varchar",
-        "bpchar",
-        "int2",
-        "int4",
-        "int8",
-        "float4",
-        "float8",
-        "numeric",
-        "bool",
-        "bytea",
-        "timestamptz",
-        "timestamp",
-        "date",
-        "jsonb",
-        "uuid",
-    )
-)
-
-
-def binary_types(plan: TablePlan) -> list[str] | None:
-    """The columns' types for a binary COPY, or None where one has no binary form here."""
-    types = [column.target.base for column in plan.columns]
-    return types if set(types) <= _BINARY else None
-
-
-class JsonbTextDumper(Dumper):
-    """A jsonb's binary form from its text (a version byte, then the text): conversions
-    already made the text, as PostgreSQL prints it."""
-
-    format = psycopg.pq.Format.BINARY
-    oid = 3802  # jsonb
-
-    def dump(self, obj: object) -> bytes:
-        return b"\x01" + str(obj).encode()
 
 
 def _reason(error: psycopg.Error) -> str:
@@ -244,12 +211,7 @@ def _reason(error: psycopg.Error) -> str:
 
 
 def _stored(connection: PgConnection, plan: TablePlan) -> tuple[int, int]:
-    return stored_checksum(
-        connection,
-        plan.target,
-        [column.target.name for column in plan.columns],
-        [column.rendering for column in plan.columns],
-    )
+    return stored_checksum(connection, plan, binary=binary_types(plan) is not None)
 
 
 def stored_after(connection: PgConnection, result: TableLoad) -> tuple[int, int]:

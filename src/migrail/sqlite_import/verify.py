@@ -24,13 +24,15 @@ from typing import TYPE_CHECKING
 
 from psycopg import sql
 
+from migrail.sqlite_import.binary import row_hash, stored_row_bytes
 from migrail.sqlite_import.conversions import EPOCH, TEXT_TYPES
 from migrail.sqlite_import.jsonb import numeric_text
 
 if TYPE_CHECKING:
     import psycopg
 
-    from migrail.sqlite_import.catalog import TargetColumn, TargetTable
+    from migrail.sqlite_import.catalog import TargetColumn
+    from migrail.sqlite_import.matching import TablePlan
 
 Render = Callable[[object], str]
 _EPOCH_NAIVE = EPOCH.replace(tzinfo=None)
@@ -115,24 +117,32 @@ class Checksum:
         self.rows += len(rows)
         self.total += total
 
+    def add_encoded(self, payloads: Sequence[bytes]) -> None:
+        """Rows sent in the binary form, hashed as sent."""
+        self.rows += len(payloads)
+        self.total += sum(map(row_hash, payloads))
+
 
 def stored_checksum(
-    connection: psycopg.Connection[tuple[object, ...]],
-    table: TargetTable,
-    columns: Sequence[str],
-    renderings: Sequence[Rendering | None],
+    connection: psycopg.Connection[tuple[object, ...]], plan: TablePlan, *, binary: bool
 ) -> tuple[int, int]:
-    """The table's row count and the sum of its rows' hashes, as PostgreSQL computes them."""
-    fields: list[sql.Composable] = [
-        sql.SQL("coalesce(length({e}) || ':' || {e}, '-')").format(
-            e=sql.SQL(r.expression).format(sql.Identifier(name))
-        )
-        for name, r in zip(columns, renderings, strict=True)
-        if r is not None
-    ] or [sql.SQL("''")]
+    """The table's row count and the sum of its rows' hashes, as PostgreSQL computes them from
+    what it stored: over each row's binary COPY form, or its rendered text."""
+    columns = [column.target for column in plan.columns]
+    if binary:
+        row = stored_row_bytes([(column.name, column.base) for column in columns])
+    else:
+        fields: list[sql.Composable] = [
+            sql.SQL("coalesce(length({e}) || ':' || {e}, '-')").format(
+                e=sql.SQL(r.expression).format(sql.Identifier(c.name))
+            )
+            for c, r in zip(columns, (c.rendering for c in plan.columns), strict=True)
+            if r is not None
+        ] or [sql.SQL("''")]
+        row = sql.SQL(" || ").join(fields)
     query = sql.SQL(
         "SELECT count(*), coalesce(sum(('x' || left(md5({row}), 16))::bit(64)::bigint), 0)"
         " FROM {table}"
-    ).format(row=sql.SQL(" || ").join(fields), table=sql.Identifier(*table.qualified))
+    ).format(row=row, table=sql.Identifier(*plan.target.qualified))
     count, total = connection.execute(query).fetchone() or (0, 0)
     return int(str(count)), int(str(total))
