@@ -57,8 +57,11 @@ class Conversion:
 
     convert: Convert
     description: str
-    # Values of exactly this type go through unchanged: the load skips calling ``convert``.
-    passthrough: type | None = None
+    # Values of exactly these types go through unchanged: the load calls nothing for them.
+    passthrough: tuple[type, ...] = ()
+    # The common case, cheaply: it may raise anything (TypeError...) for a value it does not
+    # take, and ``convert`` then decides, and says why; it never takes one ``convert`` refuses.
+    fast: Convert | None = None
 
 
 def shown(value: object) -> str:
@@ -93,8 +96,28 @@ def conversion(
         unchanged = None
     if fitting is not None and unchanged not in fitting:
         unchanged = None
+    passthrough = ((unchanged,) if unchanged else ()) + (() if not_null else (type(None),))
+    fast = _fast(target.base, reading, zone) if fitting is None or str in fitting else None
     described = f"{declared} -> {target.type}{f' ({what})' if what else ''}"
-    return Conversion(convert, described, unchanged)
+    return Conversion(convert, described, passthrough, fast or convert)
+
+
+def _fast(base: str, reading: str | None, zone: ZoneInfo | None) -> Convert | None:
+    """The common case of a text column: JSON for jsonb, naive ISO text for timestamptz."""
+    if base == "jsonb":
+        return jsonb_text  # type: ignore[return-value]
+    if base != "timestamptz" or reading not in (None, "iso") or zone is None:
+        return None
+    if zone.key == "UTC":
+        return lambda value: datetime.fromisoformat(value + "+00:00")  # type: ignore[operator]
+
+    def naive(value: object) -> object:
+        moment = datetime.fromisoformat(value)  # type: ignore[arg-type]
+        if moment.tzinfo is not None:
+            raise ValueError("has an offset: the full conversion keeps it")
+        return moment.replace(tzinfo=zone)
+
+    return naive
 
 
 # The value types each target type takes as they are (int8 holds every SQLite integer).

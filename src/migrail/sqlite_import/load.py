@@ -114,12 +114,13 @@ def load_table(
     advance: Advance,
     batch: int = BATCH,
 ) -> TableLoad:
-    """Load one table's rows; the rows PostgreSQL or a conversion refuses go to ``rejects``."""
-    result = TableLoad(plan)
-    if append:
-        result.before = _stored(connection, plan)
-    names = [column.source for column in plan.columns]
-    converts = [(c.conversion.convert, c.conversion.passthrough) for c in plan.columns]
+    """Load one table's rows; the rows PostgreSQL or a conversion refuses go to ``rejects``.
+
+    First as one COPY, streamed: the server stores a batch while the next is converted. If
+    PostgreSQL refuses a row, that COPY is rolled back to its savepoint and the table loaded
+    again batch by batch, each refused batch split until the rows at fault are alone.
+    """
+    before = _stored(connection, plan) if append else (0, 0)
     types = binary_types(plan)
     encode = encoder(connection, types) if types else None
     copy = sql.SQL("COPY {} ({}) FROM STDIN{}").format(
@@ -127,36 +128,112 @@ def load_table(
         sql.SQL(", ").join(sql.Identifier(c.target.name) for c in plan.columns),
         sql.SQL(" (FORMAT BINARY)" if types else ""),
     )
+    result = TableLoad(plan, before=before)
+    try:
+        with connection.transaction():
+            _stream(
+                connection, copy, _batches(source, plan, encode, batch), result, rejects, advance
+            )
+        return result
+    except _ROW_ERRORS:
+        pass
+    result = TableLoad(plan, before=before)
+    for converted in _batches(source, plan, encode, batch):
+        refused: dict[int, str] = {}
+        loaded = _copy(connection, copy, converted.good, converted.payloads, refused)
+        _count(result, converted, loaded, None)  # its conversion rejects are in the file already
+        for i, reason in sorted(refused.items()):
+            rejects.add(plan.source.name, _named(plan, converted.originals[i]), None, reason)
+            result.rejected += 1
+    return result
+
+
+@dataclass
+class _Batch:
+    """Rows read, converted (and encoded, for a binary COPY), and those a conversion refused."""
+
+    read: int
+    good: list[list[object]]
+    originals: list[tuple[object, ...]]
+    payloads: list[bytes] | None
+    refused: list[tuple[tuple[object, ...], str, str]]
+
+
+def _batches(
+    source: sqlite3.Connection,
+    plan: TablePlan,
+    encode: Callable[[Sequence[object]], bytes] | None,
+    batch: int,
+) -> Iterator[_Batch]:
+    names = [column.source for column in plan.columns]
+    fast = [
+        (c.conversion.fast or c.conversion.convert, c.conversion.passthrough) for c in plan.columns
+    ]
+    converts = [c.conversion.convert for c in plan.columns]
     for rows in read_rows(source, plan.source.name, names, batch):
         good: list[list[object]] = []
         originals: list[tuple[object, ...]] = []
+        refused = []
         for row in rows:
             try:
                 good.append(
                     [
-                        value if type(value) is unchanged else convert(value)
-                        for (convert, unchanged), value in zip(converts, row, strict=True)
+                        value if type(value) in unchanged else convert(value)
+                        for (convert, unchanged), value in zip(fast, row, strict=True)
                     ]
                 )
-            except Rejected:
-                column, reason = _first_rejected(plan, row)
-                rejects.add(plan.source.name, dict(zip(names, row, strict=True)), column, reason)
-                result.rejected += 1
-                continue
+            except (Rejected, TypeError, ValueError):  # the full conversion decides, and says why
+                try:
+                    good.append([c(value) for c, value in zip(converts, row, strict=True)])
+                except Rejected:
+                    refused.append((row, *_first_rejected(plan, row)))
+                    continue
             originals.append(row)
-        refused: dict[int, str] = {}
         payloads = [encode(row) for row in good] if encode else None
-        loaded = _copy(connection, copy, good, payloads, refused)
-        if payloads is not None:
-            result.sent.add_encoded([payloads[i] for i in loaded])
-        else:
-            result.sent.add([good[i] for i in loaded])
-        for i, reason in sorted(refused.items()):
-            rejects.add(plan.source.name, dict(zip(names, originals[i], strict=True)), None, reason)
-            result.rejected += 1
-        result.read += len(rows)
-        advance(len(rows))
-    return result
+        yield _Batch(len(rows), good, originals, payloads, refused)
+
+
+def _stream(
+    connection: PgConnection,
+    statement: sql.Composed,
+    batches: Iterator[_Batch],
+    result: TableLoad,
+    rejects: Rejects,
+    advance: Advance,
+) -> None:
+    """Every batch into one COPY."""
+    with connection.cursor() as cursor, cursor.copy(statement) as copy:
+        started = False
+        for converted in batches:
+            if converted.payloads is not None:
+                head = b"" if started else SIGNATURE
+                copy.write(b"".join((head, *converted.payloads)))
+                started = True
+            else:
+                for row in converted.good:
+                    copy.write_row(row)
+            for original, column, reason in converted.refused:
+                rejects.add(result.plan.source.name, _named(result.plan, original), column, reason)
+            _count(result, converted, range(len(converted.good)), advance)
+        if started:
+            copy.write(TRAILER)
+
+
+def _count(
+    result: TableLoad, converted: _Batch, loaded: Sequence[int], advance: Advance | None
+) -> None:
+    if converted.payloads is not None:
+        result.sent.add_encoded([converted.payloads[i] for i in loaded])
+    else:
+        result.sent.add([converted.good[i] for i in loaded])
+    result.rejected += len(converted.refused)
+    result.read += converted.read
+    if advance is not None:
+        advance(converted.read)
+
+
+def _named(plan: TablePlan, row: tuple[object, ...]) -> dict[str, object]:
+    return {column.source: value for column, value in zip(plan.columns, row, strict=True)}
 
 
 def _first_rejected(plan: TablePlan, row: tuple[object, ...]) -> tuple[str, str]:
