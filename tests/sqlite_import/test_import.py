@@ -18,8 +18,9 @@ from sqlalchemy.engine import URL
 from agent_armor.legacy.generate import write as write_legacy_tasks
 from migrail.main import main
 from migrail.postgres.ephemeral import Server
+from migrail.sqlite_import.parallel import workers
 from testing.postgres import query, run_sql
-from testing.processes import within
+from testing.processes import children, within
 from testing.projects import write_revision
 from testing.sqlite import sqlite_file
 
@@ -342,6 +343,18 @@ def test_a_database_the_migrations_never_built_is_refused(
     )
 
 
+def test_a_large_table_is_converted_by_worker_processes_and_verified(
+    project: Path, target: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from migrail.sqlite_import.parallel import PARALLEL_FROM
+
+    rows = PARALLEL_FROM + 123
+    assert main(["import", _legacy_tasks(project, rows), "--timezone", "UTC"]) == 0
+    err = capsys.readouterr().err
+    assert f"│ tasks │ {rows:<11} │ {rows:<6} │ 0        │ ok   │ ok       │" in err
+    assert query(target, "SELECT count(*), max(id::int) FROM tasks") == [(rows, rows)]
+
+
 def test_an_import_killed_mid_load_leaves_the_target_as_it_was(
     project: Path, target: URL, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -357,6 +370,9 @@ def test_an_import_killed_mid_load_leaves_the_target_as_it_was(
     )
     try:
         assert within(60, lambda: bool(_copied(target))), run.communicate()[1]
+        # The conversion's worker processes, started with the table's first block.
+        assert within(30, lambda: len(children(run.pid)) >= workers()) is not None
+        helpers = children(run.pid)
         run.send_signal(signal.SIGKILL)
         run.communicate(timeout=30)
     finally:
@@ -364,6 +380,7 @@ def test_an_import_killed_mid_load_leaves_the_target_as_it_was(
             run.kill()
     assert query(target, "SELECT count(*) FROM tasks") == [(0,)]
     assert within(30, lambda: not _copied(target)) is not None
+    assert within(10, lambda: not any(Path(f"/proc/{pid}").exists() for pid in helpers))
     assert main(["import", _legacy_tasks(project), "--timezone", "UTC"]) == 0
     assert query(target, "SELECT count(*) FROM tasks") == [(12,)]
 

@@ -131,6 +131,7 @@ def _load(
             sqlite,
             found.tables,
             rejects,
+            path=path,
             append=append,
             accept_rejects=accept_rejects,
             on_table=on_table,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import psycopg
 from psycopg import sql
-from psycopg.adapt import Dumper, Transformer
+from psycopg.adapt import AdaptersMap, Dumper, Transformer
 
 try:  # the C row encoder COPY itself uses (psycopg 3.2+; 3.1 kept it in psycopg.copy)
     from psycopg._copy_base import format_row_binary
@@ -63,14 +63,13 @@ def binary_types(plan: TablePlan) -> list[str] | None:
     return types if set(types) <= set(SEND) else None
 
 
-def encoder(
-    connection: psycopg.Connection[tuple[object, ...]], types: Sequence[str]
-) -> Callable[[Sequence[object]], bytes]:
+def encoder(types: Sequence[str]) -> Callable[[Sequence[object]], bytes]:
     """A row's bytes in the binary COPY form (its field count, then each field's length and
-    bytes, -1 for NULL)."""
-    connection.adapters.register_dumper(None, JsonbTextDumper)
-    transformer = Transformer(connection)
-    oids = [connection.adapters.types.get_oid(name) for name in types]
+    bytes, -1 for NULL). Needs no connection: a worker process encodes too."""
+    adapters = AdaptersMap(psycopg.adapters)
+    adapters.register_dumper(None, JsonbTextDumper)
+    transformer = Transformer(_Context(adapters))
+    oids = [adapters.types.get_oid(name) for name in types]
     transformer.set_dumper_types(oids, psycopg.pq.Format.BINARY)
 
     def encode(row: Sequence[object]) -> bytes:
@@ -79,6 +78,14 @@ def encoder(
         return out  # type: ignore[return-value]  # a bytearray serves as bytes here
 
     return encode
+
+
+class _Context:
+    """What a Transformer reads its dumpers from: adapters, and no connection."""
+
+    def __init__(self, adapters: AdaptersMap) -> None:
+        self.adapters = adapters
+        self.connection = None
 
 
 def row_hash(data: bytes) -> int:

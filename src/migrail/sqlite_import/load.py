@@ -10,8 +10,8 @@ was: the server rolls back a transaction whose client is gone.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -20,8 +20,9 @@ import psycopg
 from psycopg import sql
 
 from migrail.core.errors import FatalError
-from migrail.sqlite_import.binary import SIGNATURE, TRAILER, binary_types, encoder
-from migrail.sqlite_import.conversions import Rejected
+from migrail.sqlite_import import parallel
+from migrail.sqlite_import.binary import SIGNATURE, TRAILER, binary_types, encoder, row_hash
+from migrail.sqlite_import.conversions import Refused, convert_rows
 from migrail.sqlite_import.source import count_rows, read_rows
 from migrail.sqlite_import.verify import Checksum, stored_checksum
 
@@ -112,17 +113,20 @@ def load_table(
     *,
     append: bool,
     advance: Advance,
+    path: Path | None = None,
+    rows: int = 0,
     batch: int = BATCH,
 ) -> TableLoad:
     """Load one table's rows; the rows PostgreSQL or a conversion refuses go to ``rejects``.
 
-    First as one COPY, streamed: the server stores a batch while the next is converted. If
+    First as one COPY, streamed: the server stores a batch while the next is converted (by
+    worker processes, for a large table of the file at ``path`` with ``rows`` rows). If
     PostgreSQL refuses a row, that COPY is rolled back to its savepoint and the table loaded
     again batch by batch, each refused batch split until the rows at fault are alone.
     """
     before = _stored(connection, plan) if append else (0, 0)
     types = binary_types(plan)
-    encode = encoder(connection, types) if types else None
+    encode = encoder(types) if types else None
     copy = sql.SQL("COPY {} ({}) FROM STDIN{}").format(
         sql.Identifier(*plan.target.qualified),
         sql.SQL(", ").join(sql.Identifier(c.target.name) for c in plan.columns),
@@ -131,9 +135,12 @@ def load_table(
     result = TableLoad(plan, before=before)
     try:
         with connection.transaction():
-            _stream(
-                connection, copy, _batches(source, plan, encode, batch), result, rejects, advance
-            )
+            if encode is not None:
+                with closing(_blocks(source, plan, encode, batch, path, rows)) as blocks:
+                    _stream_blocks(connection, copy, blocks, result, rejects, advance)
+            else:
+                batches = _batches(source, plan, None, batch)
+                _stream_rows(connection, copy, batches, result, rejects, advance)
         return result
     except _ROW_ERRORS:
         pass
@@ -141,7 +148,12 @@ def load_table(
     for converted in _batches(source, plan, encode, batch):
         refused: dict[int, str] = {}
         loaded = _copy(connection, copy, converted.good, converted.payloads, refused)
-        _count(result, converted, loaded, None)  # its conversion rejects are in the file already
+        if converted.payloads is not None:
+            result.sent.add_encoded([converted.payloads[i] for i in loaded])
+        else:
+            result.sent.add([converted.good[i] for i in loaded])
+        result.rejected += len(converted.refused)  # in the file already, from the first COPY
+        result.read += converted.read
         for i, reason in sorted(refused.items()):
             rejects.add(plan.source.name, _named(plan, converted.originals[i]), None, reason)
             result.rejected += 1
@@ -156,7 +168,7 @@ class _Batch:
     good: list[list[object]]
     originals: list[tuple[object, ...]]
     payloads: list[bytes] | None
-    refused: list[tuple[tuple[object, ...], str, str]]
+    refused: list[Refused]
 
 
 def _batches(
@@ -166,34 +178,56 @@ def _batches(
     batch: int,
 ) -> Iterator[_Batch]:
     names = [column.source for column in plan.columns]
-    fast = [
-        (c.conversion.fast or c.conversion.convert, c.conversion.passthrough) for c in plan.columns
-    ]
-    converts = [c.conversion.convert for c in plan.columns]
+    conversions = [column.conversion for column in plan.columns]
     for rows in read_rows(source, plan.source.name, names, batch):
-        good: list[list[object]] = []
-        originals: list[tuple[object, ...]] = []
-        refused = []
-        for row in rows:
-            try:
-                good.append(
-                    [
-                        value if type(value) in unchanged else convert(value)
-                        for (convert, unchanged), value in zip(fast, row, strict=True)
-                    ]
-                )
-            except (Rejected, TypeError, ValueError):  # the full conversion decides, and says why
-                try:
-                    good.append([c(value) for c, value in zip(converts, row, strict=True)])
-                except Rejected:
-                    refused.append((row, *_first_rejected(plan, row)))
-                    continue
-            originals.append(row)
+        good, originals, refused = convert_rows(rows, names, conversions)
         payloads = [encode(row) for row in good] if encode else None
         yield _Batch(len(rows), good, originals, payloads, refused)
 
 
-def _stream(
+def _blocks(
+    source: sqlite3.Connection,
+    plan: TablePlan,
+    encode: Callable[[Sequence[object]], bytes],
+    batch: int,
+    path: Path | None,
+    rows: int,
+) -> Generator[parallel.Block, None, None]:
+    """The table as blocks of COPY bytes: from worker processes when it is large enough."""
+    if path is not None and parallel.usable(source, plan, rows):
+        yield from parallel.blocks(path, source, plan, batch)
+        return
+    for converted in _batches(source, plan, encode, batch):
+        payloads = converted.payloads or []
+        yield parallel.Block(
+            converted.read,
+            b"".join(payloads),
+            len(payloads),
+            sum(map(row_hash, payloads)),
+            converted.refused,
+        )
+
+
+def _stream_blocks(
+    connection: PgConnection,
+    statement: sql.Composed,
+    blocks: Iterator[parallel.Block],
+    result: TableLoad,
+    rejects: Rejects,
+    advance: Advance,
+) -> None:
+    """Every block into one binary COPY."""
+    with connection.cursor() as cursor, cursor.copy(statement) as copy:
+        copy.write(SIGNATURE)
+        for block in blocks:
+            if block.data:
+                copy.write(block.data)
+            result.sent.add_sums(block.rows, block.total)
+            _refused(result, rejects, block.refused, block.read, advance)
+        copy.write(TRAILER)
+
+
+def _stream_rows(
     connection: PgConnection,
     statement: sql.Composed,
     batches: Iterator[_Batch],
@@ -201,48 +235,27 @@ def _stream(
     rejects: Rejects,
     advance: Advance,
 ) -> None:
-    """Every batch into one COPY."""
+    """Every batch into one text COPY."""
     with connection.cursor() as cursor, cursor.copy(statement) as copy:
-        started = False
         for converted in batches:
-            if converted.payloads is not None:
-                head = b"" if started else SIGNATURE
-                copy.write(b"".join((head, *converted.payloads)))
-                started = True
-            else:
-                for row in converted.good:
-                    copy.write_row(row)
-            for original, column, reason in converted.refused:
-                rejects.add(result.plan.source.name, _named(result.plan, original), column, reason)
-            _count(result, converted, range(len(converted.good)), advance)
-        if started:
-            copy.write(TRAILER)
+            for row in converted.good:
+                copy.write_row(row)
+            result.sent.add(converted.good)
+            _refused(result, rejects, converted.refused, converted.read, advance)
 
 
-def _count(
-    result: TableLoad, converted: _Batch, loaded: Sequence[int], advance: Advance | None
+def _refused(
+    result: TableLoad, rejects: Rejects, refused: list[Refused], read: int, advance: Advance
 ) -> None:
-    if converted.payloads is not None:
-        result.sent.add_encoded([converted.payloads[i] for i in loaded])
-    else:
-        result.sent.add([converted.good[i] for i in loaded])
-    result.rejected += len(converted.refused)
-    result.read += converted.read
-    if advance is not None:
-        advance(converted.read)
+    for original, column, reason in refused:
+        rejects.add(result.plan.source.name, _named(result.plan, original), column, reason)
+    result.rejected += len(refused)
+    result.read += read
+    advance(read)
 
 
 def _named(plan: TablePlan, row: tuple[object, ...]) -> dict[str, object]:
     return {column.source: value for column, value in zip(plan.columns, row, strict=True)}
-
-
-def _first_rejected(plan: TablePlan, row: tuple[object, ...]) -> tuple[str, str]:
-    for column, value in zip(plan.columns, row, strict=True):
-        try:
-            column.conversion.convert(value)
-        except Rejected as rejected:
-            return column.source, rejected.reason
-    return "", "rejected"  # pragma: no cover - the fast path raised for one of them
 
 
 def _copy(

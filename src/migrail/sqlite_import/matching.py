@@ -29,6 +29,9 @@ class ColumnPlan:
     target: TargetColumn
     conversion: Conversion
     rendering: Rendering | None
+    # What the conversion was made from, for a worker process to make it again.
+    reading: str | None = None
+    zone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,8 @@ def _table(
             problems.append(problem)
             continue
         plan = conversion(column, into, reading, mapping.timezone)
-        columns.append(ColumnPlan(column.name, into, plan, rendering(into)))
+        zone = mapping.timezone.key if mapping.timezone else None
+        columns.append(ColumnPlan(column.name, into, plan, rendering(into), reading, zone))
     loaded = {plan.target.name for plan in columns}
     for rest in target.columns:
         if rest.name in loaded or rest.generated:

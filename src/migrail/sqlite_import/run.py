@@ -24,6 +24,7 @@ from migrail.sqlite_import.load import (
 
 if TYPE_CHECKING:
     import sqlite3
+    from pathlib import Path
 
     from migrail.sqlite_import.matching import TablePlan
 
@@ -69,12 +70,13 @@ def run_import(
     plans: Sequence[TablePlan],
     rejects: Rejects,
     *,
+    path: Path | None,
     append: bool,
     accept_rejects: bool,
     on_table: OnTable,
 ) -> Outcome:
     """Load ``plans`` in their order, in one transaction, committed only when verified and
-    when rejects are none or accepted."""
+    when rejects are none or accepted. ``path``: the file ``source`` reads, for workers."""
     outcome = Outcome()
     with one_transaction(connection):
         lock_targets(connection, plans)
@@ -84,17 +86,22 @@ def run_import(
                 hint="import into empty tables, or add --append to load beside what they hold",
             )
         try:
-            loads = [
-                load_table(
-                    connection,
-                    source,
-                    plan,
-                    rejects,
-                    append=append,
-                    advance=on_table(plan.target.name, source_rows(source, plan)),
+            loads = []
+            for plan in plans:
+                rows = source_rows(source, plan)
+                advance = on_table(plan.target.name, rows)
+                loads.append(
+                    load_table(
+                        connection,
+                        source,
+                        plan,
+                        rejects,
+                        append=append,
+                        advance=advance,
+                        path=path,
+                        rows=rows,
+                    )
                 )
-                for plan in plans
-            ]
         finally:
             rejects.close()
         outcome.sequences = advance_sequences(connection, plans)

@@ -117,6 +117,11 @@ class Checksum:
         self.rows += len(rows)
         self.total += total
 
+    def add_sums(self, rows: int, total: int) -> None:
+        """Rows hashed elsewhere (a worker process): their count and the sum of their hashes."""
+        self.rows += rows
+        self.total += total
+
     def add_encoded(self, payloads: Sequence[bytes]) -> None:
         """Rows sent in the binary form, hashed as sent."""
         self.rows += len(payloads)
