@@ -94,13 +94,25 @@ def row_hash(data: bytes) -> int:
     return int.from_bytes(hashlib.md5(data).digest()[:8], "big", signed=True)
 
 
-def stored_row_bytes(columns: Sequence[tuple[str, str]]) -> sql.Composable:
-    """The SQL rebuilding each stored row's binary COPY form from ``(name, type)`` pairs."""
-    fields = [
-        sql.SQL("coalesce(int4send(octet_length({send}({c}))) || {send}({c}), {null})").format(
-            send=sql.SQL(SEND[base]), c=sql.Identifier(name), null=sql.Literal(b"\xff\xff\xff\xff")
+def stored_row_bytes(
+    columns: Sequence[tuple[str, str]], table: sql.Composable
+) -> tuple[sql.Composable, sql.Composable]:
+    """The SQL rebuilding each stored row's binary COPY form from ``(name, type)`` pairs: the
+    FROM clause over ``table`` (each value sent once, in a lateral), and the row's bytes."""
+    sends = sql.SQL(", ").join(
+        sql.SQL("{send}(t.{c}) AS {f}").format(
+            send=sql.SQL(SEND[base]), c=sql.Identifier(name), f=sql.Identifier(f"f{i}")
         )
-        for name, base in columns
+        for i, (name, base) in enumerate(columns)
+    )
+    source = sql.SQL("{table} AS t CROSS JOIN LATERAL (SELECT {sends}) AS s").format(
+        table=table, sends=sends
+    )
+    fields = [
+        sql.SQL("coalesce(int4send(octet_length(s.{f})) || s.{f}, {null})").format(
+            f=sql.Identifier(f"f{i}"), null=sql.Literal(b"\xff\xff\xff\xff")
+        )
+        for i in range(len(columns))
     ]
     count = sql.SQL("int2send({}::int2)").format(sql.Literal(len(columns)))
-    return sql.SQL(" || ").join([count, *fields])
+    return source, sql.SQL(" || ").join([count, *fields])

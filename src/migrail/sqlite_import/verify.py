@@ -134,8 +134,9 @@ def stored_checksum(
     """The table's row count and the sum of its rows' hashes, as PostgreSQL computes them from
     what it stored: over each row's binary COPY form, or its rendered text."""
     columns = [column.target for column in plan.columns]
+    source: sql.Composable = sql.Identifier(*plan.target.qualified)
     if binary:
-        row = stored_row_bytes([(column.name, column.base) for column in columns])
+        source, row = stored_row_bytes([(c.name, c.base) for c in columns], source)
     else:
         fields: list[sql.Composable] = [
             sql.SQL("coalesce(length({e}) || ':' || {e}, '-')").format(
@@ -147,7 +148,7 @@ def stored_checksum(
         row = sql.SQL(" || ").join(fields)
     query = sql.SQL(
         "SELECT count(*), coalesce(sum(('x' || left(md5({row}), 16))::bit(64)::bigint), 0)"
-        " FROM {table}"
-    ).format(row=row, table=sql.Identifier(*plan.target.qualified))
+        " FROM {source}"
+    ).format(row=row, source=source)
     count, total = connection.execute(query).fetchone() or (0, 0)
     return int(str(count)), int(str(total))
