@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 
 
 class _Inexact(Exception):
@@ -44,6 +45,10 @@ _FAST = json.JSONDecoder(
     object_pairs_hook=_ordered, parse_float=_exact_float, parse_constant=_no_constant
 )
 _PRINT = json.JSONEncoder(ensure_ascii=False).encode
+_SCAN = _FAST.scan_once  # type: ignore[attr-defined]  # the C scanner, set by __init__
+# The C printer, made once (JSONEncoder.encode makes one per call): ", " and ": ", no ASCII
+# escaping, keys in the order the decoder's hook left them.
+_ENCODE = c_make_encoder(None, None, encode_basestring, None, ": ", ", ", False, False, True)
 _SLOW = json.JSONDecoder(
     object_pairs_hook=_ordered, parse_float=Decimal, parse_constant=_no_constant
 )
@@ -55,7 +60,7 @@ def jsonb_text(text: str) -> str:
     if "\\u0000" in text:
         raise ValueError("\\u0000, which a jsonb cannot hold")
     try:
-        printed = _PRINT(_FAST.decode(text))
+        printed = "".join(_ENCODE(_parsed(text), 0))
     except _Inexact:
         printed = _printed(_SLOW.decode(text))
     if "\\u" in text:  # an escaped lone surrogate is no character: PostgreSQL refuses it
@@ -64,6 +69,18 @@ def jsonb_text(text: str) -> str:
         except UnicodeEncodeError:
             raise ValueError("a lone surrogate escape, which is no character") from None
     return printed
+
+
+def _parsed(text: str) -> object:
+    """The document, through the C scanner alone; the decoder's checks and messages where it
+    does not start or end cleanly (whitespace, trailing data, invalid JSON)."""
+    try:
+        value, end = _SCAN(text, 0)
+    except StopIteration:
+        return _FAST.decode(text)
+    if end != len(text):
+        return _FAST.decode(text)
+    return value
 
 
 def _printed(value: object) -> str:
