@@ -370,9 +370,10 @@ def test_an_import_killed_mid_load_leaves_the_target_as_it_was(
     )
     try:
         assert within(60, lambda: bool(_copied(target))), run.communicate()[1]
-        # The conversion's worker processes, started with the table's first block.
-        assert within(30, lambda: len(children(run.pid)) >= workers()) is not None
-        helpers = children(run.pid)
+        helpers: list[int] = []
+        if workers() >= 2:  # the conversion's worker processes, started with the first block
+            assert within(30, lambda: len(children(run.pid)) >= workers()) is not None
+            helpers = children(run.pid)
         run.send_signal(signal.SIGKILL)
         run.communicate(timeout=30)
     finally:
