@@ -21,6 +21,7 @@ from migrail.sqlite_import.load import (
     source_rows,
     stored_after,
 )
+from migrail.sqlite_import.verify import scan_in_parallel
 
 if TYPE_CHECKING:
     import sqlite3
@@ -105,6 +106,7 @@ def run_import(
         finally:
             rejects.close()
         outcome.sequences = advance_sequences(connection, plans)
+        scan_in_parallel(connection)
         outcome.checks = [Check(load, *stored_after(connection, load)) for load in loads]
         outcome.rejected = rejects.count
         if not outcome.verified:

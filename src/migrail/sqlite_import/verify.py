@@ -128,6 +128,13 @@ class Checksum:
         self.total += sum(map(row_hash, payloads))
 
 
+def scan_in_parallel(connection: psycopg.Connection[tuple[object, ...]]) -> None:
+    """Let the checksum scans use parallel workers (as many as the server allows per query):
+    the planner has no statistics on tables just loaded, and would scan them alone."""
+    for setting in ("parallel_setup_cost", "parallel_tuple_cost", "min_parallel_table_scan_size"):
+        connection.execute(sql.SQL("SET LOCAL {} = 0").format(sql.Identifier(setting)))
+
+
 def stored_checksum(
     connection: psycopg.Connection[tuple[object, ...]], plan: TablePlan, *, binary: bool
 ) -> tuple[int, int]:
