@@ -123,9 +123,13 @@ def _migrate_staging(
 
 
 def _receipt_key(config: Config, options: Options, allow_version_mismatch: bool) -> str | None:
-    """The key of this run's inputs (``receipts``); ``None`` where they cannot all be read."""
+    """The key of this run's inputs (``receipts``); ``None`` where they cannot all be read, or
+    where no warm cluster keeps receipts."""
+    from migrail.postgres.ephemeral import keep_warm
     from migrail.staging import receipts
 
+    if not keep_warm():
+        return None
     try:
         return receipts.receipt_key(config, options, allow_version_mismatch)
     except (OSError, FatalError):
