@@ -58,7 +58,7 @@ def read_header(path: Path, text: str | None = None) -> Header:
     values: dict[str, object] = {}
     for match in _ASSIGNMENT.finditer(source):
         try:
-            values.setdefault(match["name"], ast.literal_eval(match["value"]))
+            values.setdefault(match["name"], literal(match["value"]))
         except (ValueError, SyntaxError):
             values = _parsed_assignments(source)
             break
