@@ -102,6 +102,14 @@ def status(session: nox.Session) -> None:
     session.run("migrail", "status", *session.posargs)
 
 
+@nox.session(default=False)
+def studio(session: nox.Session) -> None:
+    """Browse, query and edit the database, see its migrations: nox -s studio -- --env staging."""
+    if session.venv_backend != "none":
+        session.install("-e.[embedded,studio]", silent=True, env={"UV_COMPILE_BYTECODE": "1"})
+    session.run("migrail", "studio", *session.posargs)
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the tests on real PostgreSQL (a throwaway one unless MIGRAIL_ADMIN_URL is set)."""
@@ -113,6 +121,8 @@ def tests(session: nox.Session) -> None:
 def check(session: nox.Session) -> None:
     """Static checks: ruff, mypy (strict), and migrail check on this repo's own history."""
     _install(session, "lint")
+    if session.venv_backend != "none":  # mypy reads the studio's web stack too
+        session.install("-e.[embedded,studio]", silent=True, env={"UV_COMPILE_BYTECODE": "1"})
     session.run("ruff", "check", "src", "tests", "testing", "bench", "noxfile.py")
     session.run("mypy")
     session.run("migrail", "check", "--only", "single-head,immutable,schema-sync")

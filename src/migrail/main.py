@@ -159,6 +159,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     _command(commands, "status", "show the database's revision and what is pending", env=True)
 
+    studio = _command(
+        commands, "studio", "browse, query and edit the database, and see its migrations", env=True
+    )
+    studio.add_argument("--host", default="127.0.0.1", help="the address (default: 127.0.0.1)")
+    studio.add_argument(
+        "--port", type=int, default=None, help="default: 4983, or a free one if it is taken"
+    )
+    studio.add_argument(
+        "--no-browser", dest="browser", action="store_false", help="only print the URL"
+    )
+
     lint = _command(commands, "lint", "check every revision's SQL for unsafe operations")
     lint.add_argument(
         "--since", metavar="GIT_REF", help="only revisions added or changed since GIT_REF"
@@ -249,6 +260,7 @@ _COMMANDS = {
     "migrate-staging": "migrate_staging:migrate_staging",
     "migrate": "migrate:migrate",
     "status": "status:status",
+    "studio": "studio:studio",
     "push": "push:push",
     "pull": "pull:pull",
     "stamp": "stamp:stamp",

@@ -1,0 +1,432 @@
+"""The studio's Starlette app: its routes, each a thin call into catalog, rows, query, diagram
+and migrations, rendered by a Jinja2 template (``?_format=json`` gives the data instead)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote, urlencode
+
+from migrail.core.urls import mask_text, mask_url
+from migrail.studio import catalog, diagram, migrations, query, rows, security
+from migrail.studio.database import StudioDatabase, WriteRefused
+from migrail.studio.query import Result as QueryResult
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
+    from sqlalchemy.engine import Connection
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from migrail.core.config import Config
+
+HERE = Path(__file__).parent
+T = TypeVar("T")
+PAGE_SIZE = 50
+
+
+@dataclass
+class Studio:
+    """What every request needs: the project, its environment's database, the token."""
+
+    config: Config
+    database: StudioDatabase
+    token: str
+
+
+def table_path(qualified: str) -> str:
+    """A table's URL: ``/tables/public.tasks``; a ``/`` (or ``~``, ``%``) in a name as ``~2F``,
+    so that every name, however odd, is one path segment."""
+    escaped = re.sub(r"[/~%?#]", lambda m: f"~{ord(m[0]):02X}", qualified)
+    return "/tables/" + quote(escaped, safe=".,\"'$")
+
+
+def _table_name(segment: str) -> str:
+    return re.sub(r"~([0-9A-F]{2})", lambda m: chr(int(m[1], 16)), segment)
+
+
+def create_app(studio: Studio) -> Starlette:
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.routing import Mount, Route
+    from starlette.staticfiles import StaticFiles
+
+    pages = _Pages(studio)
+    routes = [
+        Route("/", pages.home),
+        Route("/tables", pages.tables),
+        Route("/tables/{table}", pages.table),
+        Route("/tables/{table}/row", pages.row, methods=["GET", "POST"]),
+        Route("/tables/{table}/new", pages.new_row, methods=["GET", "POST"]),
+        Route("/query", pages.query, methods=["GET", "POST"]),
+        Route("/diagram", pages.diagram),
+        Route("/migrations", pages.migrations),
+        Route("/migrations/measure", pages.measure),
+        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(security.TokenGuard, token=studio.token)],
+        exception_handlers={Exception: pages.failure},
+    )
+
+
+def _environment() -> Environment:
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    from migrail.studio import cells
+
+    environment = Environment(
+        loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"])
+    )
+    environment.filters["cell"] = cells.cell
+    environment.filters["size"] = cells.size
+    environment.globals["table_path"] = table_path
+    return environment
+
+
+class _Pages:
+    """The route handlers; database work runs in a thread, one transaction each."""
+
+    def __init__(self, studio: Studio) -> None:
+        self.studio = studio
+        self.templates = _environment()
+
+    async def _run(self, work: Callable[[Connection], T], *, write: bool = False) -> T:
+        from starlette.concurrency import run_in_threadpool
+
+        def run() -> T:
+            with self.studio.database.transaction(write=write) as connection:
+                return work(connection)
+
+        return await run_in_threadpool(run)
+
+    def render(self, request: Request, template: str, status: int = 200, **values: Any) -> Response:
+        from starlette.responses import HTMLResponse
+
+        database = self.studio.database
+        html = self.templates.get_template(template).render(
+            request=request,
+            environment=database.environment,
+            protected=database.protected,
+            target=mask_url(database.url),
+            token=self.studio.token,
+            **values,
+        )
+        return HTMLResponse(html, status_code=status)
+
+    async def _form(self, request: Request) -> dict[str, str]:
+        """The POSTed form, refused (403) without the token: a page of another site sends none."""
+        from starlette.exceptions import HTTPException
+
+        form = await request.form()
+        given = form.get(security.FORM_FIELD) or request.headers.get(security.HEADER)
+        if not isinstance(given, str) or not security.same(given, self.studio.token):
+            raise HTTPException(403, "the form carries no valid token: reload the page")
+        return {key: value for key, value in form.multi_items() if isinstance(value, str)}
+
+    def _refuse_writes(self) -> None:
+        if self.studio.database.protected:
+            from starlette.exceptions import HTTPException
+
+            raise HTTPException(
+                403, f"{self.studio.database.environment} is protected: the studio only reads it"
+            )
+
+    async def failure(self, request: Request, exc: Exception) -> Response:
+        """Any error as one line on a page: PostgreSQL's words for a database error, masked."""
+        from starlette.exceptions import HTTPException
+
+        from migrail.core.errors import FatalError
+        from migrail.postgres.database import server_message
+
+        status = 500
+        if isinstance(exc, HTTPException):
+            status, message = exc.status_code, str(exc.detail)
+        elif isinstance(exc, WriteRefused):
+            status, message = 403, exc.message
+        elif isinstance(exc, FatalError):
+            message = exc.message + (f" ({exc.hint})" if exc.hint else "")
+        else:
+            message = server_message(getattr(exc, "orig", None) or exc)
+        return self.render(request, "error.html", status=status, message=mask_text(message))
+
+    async def home(self, request: Request) -> Response:
+        from starlette.responses import RedirectResponse
+
+        return RedirectResponse("/tables", status_code=303)
+
+    async def tables(self, request: Request) -> Response:
+        found = await self._run(catalog.tables)
+        if request.query_params.get("_format") == "json":
+            return _json([vars(table) for table in found])
+        return self.render(request, "tables.html", tables=found)
+
+    async def table(self, request: Request) -> Response:
+        name = _table_name(request.path_params["table"])
+        wanted = _page_request(request)
+
+        def read(connection: Connection) -> dict[str, Any]:
+            table = _found(connection, name)
+            columns = catalog.columns(connection, name)
+            _check_columns(wanted, columns)
+            return {
+                "table": table,
+                "page": rows.read_page(connection, table, columns, wanted),
+                "constraints": catalog.constraints(connection, name),
+                "indexes": catalog.indexes(connection, name),
+            }
+
+        found = await self._run(read)
+        page: rows.Page = found["page"]
+        if request.query_params.get("_format") == "json":
+            names = [column.name for column in page.columns]
+            return _json(
+                {
+                    "table": name,
+                    "count": page.count,
+                    "exact": page.exact,
+                    "rows": [dict(zip(names, row, strict=False)) for row in page.rows],
+                    "next": _next_url(request, page),
+                }
+            )
+        return self.render(
+            request,
+            "table.html",
+            operators=rows.OPERATORS,
+            next_url=_next_url(request, page),
+            first_url=_first_url(request),
+            sort_url=lambda column: _sort_url(request, column),
+            row_url=lambda row: _row_url(name, page.row_key(row)),
+            **found,
+        )
+
+    async def row(self, request: Request) -> Response:
+        name = _table_name(request.path_params["table"])
+        if request.method == "POST":
+            return await self._save_row(request, name)
+        key = json.loads(request.query_params["key"])
+
+        def read(connection: Connection) -> dict[str, Any]:
+            table = _found(connection, name)
+            columns = catalog.columns(connection, name)
+            return {
+                "table": table,
+                "columns": columns,
+                "values": rows.read_row(connection, table, columns, key),
+            }
+
+        found = await self._run(read)
+        return self.render(request, "row.html", key=json.dumps(key), conflict=None, **found)
+
+    async def _save_row(self, request: Request, name: str) -> Response:
+        from starlette.responses import RedirectResponse
+
+        self._refuse_writes()
+        form = await self._form(request)
+        key = json.loads(form["key"])
+        names = json.loads(form["columns"])
+        old = {column: _value(form, f"o{i}") for i, column in enumerate(names)}
+        new = {column: _value(form, f"v{i}") for i, column in enumerate(names)}
+        deleting = form.get("action") == "delete"
+
+        def save(connection: Connection) -> None:
+            table = _found(connection, name)
+            columns = catalog.columns(connection, name)
+            if [column.name for column in columns] != names:
+                raise rows.RowConflict("the table's columns changed since you read the row", None)
+            if deleting:
+                rows.delete_row(connection, table, columns, key, old)
+            else:
+                rows.update_row(connection, table, columns, key, old, new)
+
+        try:
+            await self._run(save, write=True)
+        except rows.RowConflict as conflict:
+            found: dict[str, Any] = await self._run(
+                lambda connection: {
+                    "table": _found(connection, name),
+                    "columns": catalog.columns(connection, name),
+                }
+            )
+            return self.render(
+                request,
+                "row.html",
+                status=409,
+                key=json.dumps(key),
+                values=conflict.current,
+                conflict=str(conflict),
+                **found,
+            )
+        done = "deleted" if deleting else "saved"
+        return RedirectResponse(f"{table_path(name)}?_done={done}", status_code=303)
+
+    async def new_row(self, request: Request) -> Response:
+        from starlette.responses import RedirectResponse
+
+        name = _table_name(request.path_params["table"])
+        if request.method == "GET":
+            found: dict[str, Any] = await self._run(
+                lambda connection: {
+                    "table": _found(connection, name),
+                    "columns": catalog.columns(connection, name),
+                }
+            )
+            return self.render(request, "new.html", **found)
+        self._refuse_writes()
+        form = await self._form(request)
+        names = json.loads(form["columns"])
+        values = {
+            column: _value(form, f"v{i}")
+            for i, column in enumerate(names)
+            if form.get(f"d{i}") != "on"  # left to its default
+        }
+
+        def insert(connection: Connection) -> list[str | None]:
+            table = _found(connection, name)
+            return rows.insert_row(connection, table, catalog.columns(connection, name), values)
+
+        await self._run(insert, write=True)
+        return RedirectResponse(f"{table_path(name)}?_done=inserted", status_code=303)
+
+    async def query(self, request: Request) -> Response:
+        if request.method == "GET":
+            return self.render(request, "query.html", statement="", result=None, error=None)
+        form = await self._form(request)
+        statement = form.get("sql", "").strip()
+        result, error = None, None
+        try:
+            result = await self._statement(statement)
+        except Exception as exc:
+            from migrail.postgres.database import server_message
+
+            error = (
+                exc.message
+                if isinstance(exc, WriteRefused)
+                else server_message(getattr(exc, "orig", None) or exc)
+            )
+        template = "query_result.html" if request.headers.get("hx-request") else "query.html"
+        return self.render(request, template, statement=statement, result=result, error=error)
+
+    async def _statement(self, statement: str) -> QueryResult:
+        """The statement in its own transaction, committed only on an unprotected environment;
+        its connection is closed after, so a ``SET`` it made reaches no other page."""
+        from starlette.concurrency import run_in_threadpool
+
+        database = self.studio.database
+
+        def run() -> QueryResult:
+            with database.transaction(
+                write=not database.protected, timeout=query.TIMEOUT, discard=True
+            ) as connection:
+                return query.run_query(connection, statement)
+
+        return await run_in_threadpool(run)
+
+    async def diagram(self, request: Request) -> Response:
+        graph = await self._run(diagram.graph)
+        if request.query_params.get("_format") == "json":
+            return _json(graph)
+        return self.render(request, "diagram.html", graph=graph)
+
+    async def migrations(self, request: Request) -> Response:
+        found = await self._run(lambda c: migrations.read_migrations(self.studio.config, c))
+        return self.render(request, "migrations.html", migrations=found, outcome=migrations.outcome)
+
+    async def measure(self, request: Request) -> Response:
+        found = await self._run(
+            lambda c: migrations.read_migrations(self.studio.config, c, measure=True)
+        )
+        return self.render(request, "measured.html", migrations=found)
+
+
+def _json(data: Any) -> Response:
+    from starlette.responses import JSONResponse
+
+    return JSONResponse(json.loads(json.dumps(data, default=str)))
+
+
+def _found(connection: Connection, name: str) -> catalog.TableInfo:
+    from starlette.exceptions import HTTPException
+
+    table = catalog.find_table(connection, name)
+    if table is None:
+        raise HTTPException(404, f"no table {name} in this database")
+    return table
+
+
+def _value(form: dict[str, str], field: str) -> str | None:
+    """A field's text, or None where its NULL box is ticked: NULL is not the empty string."""
+    return None if form.get(f"{field}n") == "on" else form.get(field, "")
+
+
+def _page_request(request: Request) -> rows.PageRequest:
+    params = request.query_params
+    filters = []
+    for key, value in params.multi_items():
+        column, _, operator = key.rpartition("__")
+        if column and operator in rows.OPERATORS:
+            filters.append(rows.Filter(column, operator, value))
+    after = json.loads(params["_after"]) if params.get("_after") else None
+    return rows.PageRequest(
+        sort=params.get("_sort") or None,
+        descending=params.get("_desc") == "1",
+        filters=tuple(filters),
+        after=tuple(after) if after is not None else None,
+        offset=int(params.get("_offset", "0") or 0),
+        size=min(int(params.get("_size", PAGE_SIZE) or PAGE_SIZE), 1000),
+    )
+
+
+def _check_columns(wanted: rows.PageRequest, columns: list[catalog.Column]) -> None:
+    """A sort or filter naming no column of the table is a 400, not an SQL error."""
+    from starlette.exceptions import HTTPException
+
+    known = {column.name for column in columns}
+    named = [f.column for f in wanted.filters] + ([wanted.sort] if wanted.sort else [])
+    unknown = [name for name in named if name not in known]
+    if unknown:
+        raise HTTPException(400, f"no column {unknown[0]} in this table")
+
+
+def _next_url(request: Request, page: rows.Page) -> str | None:
+    if page.next_after is None and page.next_offset is None:
+        return None
+    params = [(k, v) for k, v in request.query_params.multi_items() if k not in _PAGING]
+    if page.next_after is not None:
+        params.append(("_after", json.dumps(page.next_after)))
+    else:
+        params.append(("_offset", str(page.next_offset)))
+    return f"{request.url.path}?{urlencode(params)}"
+
+
+_PAGING = ("_after", "_offset", "_done", "_format")
+
+
+def _first_url(request: Request) -> str:
+    params = [(k, v) for k, v in request.query_params.multi_items() if k not in _PAGING]
+    return f"{request.url.path}?{urlencode(params)}" if params else request.url.path
+
+
+def _sort_url(request: Request, column: str) -> str:
+    """Sort by ``column``; again on the column sorted by: the other way round."""
+    params = [
+        (k, v)
+        for k, v in request.query_params.multi_items()
+        if k not in (*_PAGING, "_sort", "_desc")
+    ]
+    current = request.query_params.get("_sort") == column
+    descending = current and request.query_params.get("_desc") != "1"
+    params.append(("_sort", column))
+    if descending:
+        params.append(("_desc", "1"))
+    return f"{request.url.path}?{urlencode(params)}"
+
+
+def _row_url(name: str, key: list[str | None]) -> str:
+    return f"{table_path(name)}/row?{urlencode({'key': json.dumps(key)})}"
