@@ -18,7 +18,7 @@
       (c) => "~" + c.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0")));
   }
   function lines(node) {
-    const rows = node.columns.map((c) => (c.pk ? "🔑 " : c.fk ? "↗ " : "   ") + c.name + "  " + c.type);
+    const rows = node.columns.map((c) => (c.pk ? "PK " : c.fk ? "FK " : "   ") + c.name + "  " + c.type);
     if (node.more) rows.push("   + " + node.more + " more");
     return rows;
   }
@@ -58,9 +58,13 @@
     });
   });
 
-  // Fit the whole graph, then pan by dragging and zoom with the wheel.
+  // The whole graph when it fits at a readable size; else its top left corner, text readable
+  // (never below 70%), and the rest a drag or a wheel turn away.
   const size = g.graph();
-  let view = { x: 0, y: 0, w: Math.max(size.width, 200), h: Math.max(size.height, 200) };
+  const fit = Math.min(svg.clientWidth / size.width, svg.clientHeight / size.height, 1);
+  const scale = Math.max(fit, 0.7);
+  svg.setAttribute("preserveAspectRatio", "xMinYMin meet");
+  let view = { x: 0, y: 0, w: svg.clientWidth / scale, h: svg.clientHeight / scale };
   function apply() { svg.setAttribute("viewBox", [view.x, view.y, view.w, view.h].join(" ")); }
   apply();
   let drag = null;
