@@ -4,15 +4,13 @@ and migrations, rendered by a Jinja2 template (``?_format=json`` gives the data 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import quote, urlencode
 
 from migrail.core.urls import mask_text, mask_url
-from migrail.studio import catalog, diagram, migrations, query, rows, security
+from migrail.studio import catalog, diagram, edits, links, migrations, query, rows, security
 from migrail.studio.database import StudioDatabase, WriteRefused
 from migrail.studio.query import Result as QueryResult
 
@@ -27,7 +25,6 @@ if TYPE_CHECKING:
 
 HERE = Path(__file__).parent
 T = TypeVar("T")
-PAGE_SIZE = 50
 
 
 @dataclass
@@ -37,17 +34,6 @@ class Studio:
     config: Config
     database: StudioDatabase
     token: str
-
-
-def table_path(qualified: str) -> str:
-    """A table's URL: ``/tables/public.tasks``; a ``/`` (or ``~``, ``%``) in a name as ``~2F``,
-    so that every name, however odd, is one path segment."""
-    escaped = re.sub(r"[/~%?#]", lambda m: f"~{ord(m[0]):02X}", qualified)
-    return "/tables/" + quote(escaped, safe=".,\"'$")
-
-
-def _table_name(segment: str) -> str:
-    return re.sub(r"~([0-9A-F]{2})", lambda m: chr(int(m[1], 16)), segment)
 
 
 def create_app(studio: Studio) -> Starlette:
@@ -86,7 +72,7 @@ def _environment() -> Environment:
     )
     environment.filters["cell"] = cells.cell
     environment.filters["size"] = cells.size
-    environment.globals["table_path"] = table_path
+    environment.globals["table_path"] = links.table_path
     return environment
 
 
@@ -168,13 +154,13 @@ class _Pages:
         return self.render(request, "tables.html", tables=found)
 
     async def table(self, request: Request) -> Response:
-        name = _table_name(request.path_params["table"])
-        wanted = _page_request(request)
+        name = links.table_name(request.path_params["table"])
+        wanted = links.page_request(request)
 
         def read(connection: Connection) -> dict[str, Any]:
             table = _found(connection, name)
             columns = catalog.columns(connection, name)
-            _check_columns(wanted, columns)
+            links.check_columns(wanted, columns)
             return {
                 "table": table,
                 "page": rows.read_page(connection, table, columns, wanted),
@@ -192,22 +178,22 @@ class _Pages:
                     "count": page.count,
                     "exact": page.exact,
                     "rows": [dict(zip(names, row, strict=False)) for row in page.rows],
-                    "next": _next_url(request, page),
+                    "next": links.next_url(request, page),
                 }
             )
         return self.render(
             request,
             "table.html",
             operators=rows.OPERATORS,
-            next_url=_next_url(request, page),
-            first_url=_first_url(request),
-            sort_url=lambda column: _sort_url(request, column),
-            row_url=lambda row: _row_url(name, page.row_key(row)),
+            next_url=links.next_url(request, page),
+            first_url=links.first_url(request),
+            sort_url=lambda column: links.sort_url(request, column),
+            row_url=lambda row: links.row_url(name, page.row_key(row)),
             **found,
         )
 
     async def row(self, request: Request) -> Response:
-        name = _table_name(request.path_params["table"])
+        name = links.table_name(request.path_params["table"])
         if request.method == "POST":
             return await self._save_row(request, name)
         key = json.loads(request.query_params["key"])
@@ -231,23 +217,23 @@ class _Pages:
         form = await self._form(request)
         key = json.loads(form["key"])
         names = json.loads(form["columns"])
-        old = {column: _value(form, f"o{i}") for i, column in enumerate(names)}
-        new = {column: _value(form, f"v{i}") for i, column in enumerate(names)}
+        old = {column: links.form_value(form, f"o{i}") for i, column in enumerate(names)}
+        new = {column: links.form_value(form, f"v{i}") for i, column in enumerate(names)}
         deleting = form.get("action") == "delete"
 
         def save(connection: Connection) -> None:
             table = _found(connection, name)
             columns = catalog.columns(connection, name)
             if [column.name for column in columns] != names:
-                raise rows.RowConflict("the table's columns changed since you read the row", None)
+                raise edits.RowConflict("the table's columns changed since you read the row", None)
             if deleting:
-                rows.delete_row(connection, table, columns, key, old)
+                edits.delete_row(connection, table, columns, key, old)
             else:
-                rows.update_row(connection, table, columns, key, old, new)
+                edits.update_row(connection, table, columns, key, old, new)
 
         try:
             await self._run(save, write=True)
-        except rows.RowConflict as conflict:
+        except edits.RowConflict as conflict:
             found: dict[str, Any] = await self._run(
                 lambda connection: {
                     "table": _found(connection, name),
@@ -264,12 +250,12 @@ class _Pages:
                 **found,
             )
         done = "deleted" if deleting else "saved"
-        return RedirectResponse(f"{table_path(name)}?_done={done}", status_code=303)
+        return RedirectResponse(f"{links.table_path(name)}?_done={done}", status_code=303)
 
     async def new_row(self, request: Request) -> Response:
         from starlette.responses import RedirectResponse
 
-        name = _table_name(request.path_params["table"])
+        name = links.table_name(request.path_params["table"])
         if request.method == "GET":
             found: dict[str, Any] = await self._run(
                 lambda connection: {
@@ -282,17 +268,17 @@ class _Pages:
         form = await self._form(request)
         names = json.loads(form["columns"])
         values = {
-            column: _value(form, f"v{i}")
+            column: links.form_value(form, f"v{i}")
             for i, column in enumerate(names)
             if form.get(f"d{i}") != "on"  # left to its default
         }
 
         def insert(connection: Connection) -> list[str | None]:
             table = _found(connection, name)
-            return rows.insert_row(connection, table, catalog.columns(connection, name), values)
+            return edits.insert_row(connection, table, catalog.columns(connection, name), values)
 
         await self._run(insert, write=True)
-        return RedirectResponse(f"{table_path(name)}?_done=inserted", status_code=303)
+        return RedirectResponse(f"{links.table_path(name)}?_done=inserted", status_code=303)
 
     async def query(self, request: Request) -> Response:
         if request.method == "GET":
@@ -358,75 +344,3 @@ def _found(connection: Connection, name: str) -> catalog.TableInfo:
     if table is None:
         raise HTTPException(404, f"no table {name} in this database")
     return table
-
-
-def _value(form: dict[str, str], field: str) -> str | None:
-    """A field's text, or None where its NULL box is ticked: NULL is not the empty string."""
-    return None if form.get(f"{field}n") == "on" else form.get(field, "")
-
-
-def _page_request(request: Request) -> rows.PageRequest:
-    params = request.query_params
-    filters = []
-    for key, value in params.multi_items():
-        column, _, operator = key.rpartition("__")
-        if column and operator in rows.OPERATORS:
-            filters.append(rows.Filter(column, operator, value))
-    after = json.loads(params["_after"]) if params.get("_after") else None
-    return rows.PageRequest(
-        sort=params.get("_sort") or None,
-        descending=params.get("_desc") == "1",
-        filters=tuple(filters),
-        after=tuple(after) if after is not None else None,
-        offset=int(params.get("_offset", "0") or 0),
-        size=min(int(params.get("_size", PAGE_SIZE) or PAGE_SIZE), 1000),
-    )
-
-
-def _check_columns(wanted: rows.PageRequest, columns: list[catalog.Column]) -> None:
-    """A sort or filter naming no column of the table is a 400, not an SQL error."""
-    from starlette.exceptions import HTTPException
-
-    known = {column.name for column in columns}
-    named = [f.column for f in wanted.filters] + ([wanted.sort] if wanted.sort else [])
-    unknown = [name for name in named if name not in known]
-    if unknown:
-        raise HTTPException(400, f"no column {unknown[0]} in this table")
-
-
-def _next_url(request: Request, page: rows.Page) -> str | None:
-    if page.next_after is None and page.next_offset is None:
-        return None
-    params = [(k, v) for k, v in request.query_params.multi_items() if k not in _PAGING]
-    if page.next_after is not None:
-        params.append(("_after", json.dumps(page.next_after)))
-    else:
-        params.append(("_offset", str(page.next_offset)))
-    return f"{request.url.path}?{urlencode(params)}"
-
-
-_PAGING = ("_after", "_offset", "_done", "_format")
-
-
-def _first_url(request: Request) -> str:
-    params = [(k, v) for k, v in request.query_params.multi_items() if k not in _PAGING]
-    return f"{request.url.path}?{urlencode(params)}" if params else request.url.path
-
-
-def _sort_url(request: Request, column: str) -> str:
-    """Sort by ``column``; again on the column sorted by: the other way round."""
-    params = [
-        (k, v)
-        for k, v in request.query_params.multi_items()
-        if k not in (*_PAGING, "_sort", "_desc")
-    ]
-    current = request.query_params.get("_sort") == column
-    descending = current and request.query_params.get("_desc") != "1"
-    params.append(("_sort", column))
-    if descending:
-        params.append(("_desc", "1"))
-    return f"{request.url.path}?{urlencode(params)}"
-
-
-def _row_url(name: str, key: list[str | None]) -> str:
-    return f"{table_path(name)}/row?{urlencode({'key': json.dumps(key)})}"

@@ -6,9 +6,7 @@ before it. A table without a primary key pages by ``ctid`` (a TID range scan); a
 has neither, by ``OFFSET``.
 
 Values travel as PostgreSQL's own text form (``col::text``), and come back through
-``CAST(%s AS <type>)``: every type round-trips, and an edit's ``WHERE`` compares each column's
-old text, so a row changed since the page was read matches nothing and is reported, never
-overwritten.
+``CAST(%s AS <type>)``: every type round-trips (``edits`` writes them back the same way).
 """
 
 from __future__ import annotations
@@ -76,14 +74,6 @@ class Page:
         return list(row[len(self.columns) :])
 
 
-class RowConflict(Exception):
-    """The row was changed or deleted since the page showing it was read."""
-
-    def __init__(self, message: str, current: tuple[str | None, ...] | None) -> None:
-        super().__init__(message)
-        self.current = current
-
-
 def key_columns(table: TableInfo, columns: Sequence[Column]) -> list[str]:
     """The primary key's columns; ``ctid`` for a table without one; none for a view."""
     key = sorted((c for c in columns if c.key_position), key=lambda c: c.key_position)
@@ -98,7 +88,7 @@ def read_page(
     """One page of rows as ``request`` asks, and how many rows the filters leave."""
     key = key_columns(table, columns)
     types = {c.name: c.type for c in columns} | {CTID: "tid"}
-    name = _table(table)
+    name = table_sql(table)
     where, params = _filters(request.filters, types)
     arguments: list[str | None] = list(params)
     order = [request.sort] if request.sort and request.sort not in key else []
@@ -109,7 +99,7 @@ def read_page(
         condition, values = _after(order, request, types)
         conditions, arguments = [*where, condition], [*arguments, *values]
     # Named apart (c0, c1...): ORDER BY "id" would otherwise sort by the output "id", its text.
-    shown = [sql.Identifier(c.name) for c in columns] + [_ident(k) for k in key]
+    shown = [sql.Identifier(c.name) for c in columns] + [column_sql(k) for k in key]
     select = sql.SQL(", ").join(
         sql.SQL("{}::text AS {}").format(column, sql.Identifier(f"c{i}"))
         for i, column in enumerate(shown)
@@ -118,7 +108,9 @@ def read_page(
         select,
         name,
         _where(conditions),
-        sql.SQL(", ").join(sql.SQL("{} {} NULLS LAST").format(_ident(c), direction) for c in order),
+        sql.SQL(", ").join(
+            sql.SQL("{} {} NULLS LAST").format(column_sql(c), direction) for c in order
+        ),
         sql.Literal(request.size + 1),
     )
     if not key:
@@ -144,15 +136,17 @@ def _replace(page: Page, **changes: object) -> Page:
     return dataclasses.replace(page, **changes)  # type: ignore[arg-type]
 
 
-def _table(table: TableInfo) -> sql.Composable:
+def table_sql(table: TableInfo) -> sql.Composable:
+    """The table's name, quoted by the driver."""
     return sql.Identifier(table.schema, table.name)
 
 
-def _ident(column: str) -> sql.Composable:
+def column_sql(column: str) -> sql.Composable:
+    """A column's name, quoted; ``ctid`` as the system column it is."""
     return sql.SQL(CTID) if column == CTID else sql.Identifier(column)
 
 
-def _cast(column: str, types: Mapping[str, str]) -> sql.Composable:
+def cast_param(column: str, types: Mapping[str, str]) -> sql.Composable:
     """A parameter in the column's type; ``format_type``'s spelling is the catalog's own."""
     return sql.SQL("CAST(%s AS {})").format(sql.SQL(types[column]))
 
@@ -171,7 +165,9 @@ def _filters(
     params: list[str] = []
     for item in filters:
         template = OPERATORS[item.operator][1]
-        conditions.append(sql.SQL(template).format(_ident(item.column), _cast(item.column, types)))
+        conditions.append(
+            sql.SQL(template).format(column_sql(item.column), cast_param(item.column, types))
+        )
         if "%s" in template or "{1}" in template:
             params.append(item.value)
     return conditions, params
@@ -185,19 +181,22 @@ def _after(
     compare = sql.SQL("<" if request.descending else ">")
     if len(order) == len(request.after) and len(order) > 1 and order[0] == request.sort:
         first, rest, (value, *last) = order[0], order[1:], request.after
-        key = _row(rest, types, compare)
+        key = row_compare(rest, types, compare)
         if value is None:  # among the NULLs, which come last: only the key orders them
             return sql.SQL("({} IS NULL AND {})").format(sql.Identifier(first), key), last
-        both = _row(order, types, compare)
+        both = row_compare(order, types, compare)
         return sql.SQL("({} IS NULL OR {})").format(sql.Identifier(first), both), [value, *last]
-    return _row(order, types, compare), list(request.after)
+    return row_compare(order, types, compare), list(request.after)
 
 
-def _row(columns: list[str], types: Mapping[str, str], compare: sql.Composable) -> sql.Composable:
+def row_compare(
+    columns: list[str], types: Mapping[str, str], compare: sql.Composable
+) -> sql.Composable:
+    """``(a, b) > (CAST(%s AS ta), CAST(%s AS tb))``: one comparison, which an index serves."""
     return sql.SQL("({}) {} ({})").format(
-        sql.SQL(", ").join(_ident(c) for c in columns),
+        sql.SQL(", ").join(column_sql(c) for c in columns),
         compare,
-        sql.SQL(", ").join(_cast(c, types) for c in columns),
+        sql.SQL(", ").join(cast_param(c, types) for c in columns),
     )
 
 
@@ -235,115 +234,9 @@ def read_row(
     types = {c.name: c.type for c in columns} | {CTID: "tid"}
     query = sql.SQL("SELECT {} FROM {} WHERE {}").format(
         sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c.name)) for c in columns),
-        _table(table),
-        _row(names, types, sql.SQL("=")),
+        table_sql(table),
+        row_compare(names, types, sql.SQL("=")),
     )
     with cursor(connection) as cur:
         cur.execute(query, list(key))
         return cur.fetchone()
-
-
-def _matches(
-    table: TableInfo,
-    columns: list[Column],
-    key: Sequence[str],
-    old: Mapping[str, str | None],
-) -> tuple[sql.Composable, list[str | None]]:
-    """The row by its key, and only while every column still holds its old text."""
-    names = key_columns(table, columns)
-    types = {c.name: c.type for c in columns} | {CTID: "tid"}
-    conditions = [_row(names, types, sql.SQL("="))]
-    params: list[str | None] = list(key)
-    for column, value in old.items():
-        conditions.append(
-            sql.SQL("{}::text IS NOT DISTINCT FROM %s").format(sql.Identifier(column))
-        )
-        params.append(value)
-    return sql.SQL(" AND ").join(conditions), params
-
-
-def update_row(
-    connection: Connection,
-    table: TableInfo,
-    columns: list[Column],
-    key: Sequence[str],
-    old: Mapping[str, str | None],
-    new: Mapping[str, str | None],
-) -> None:
-    """Set the columns whose value changed, on the row as it was read; a RowConflict where it
-    changed or went since."""
-    types = {c.name: c.type for c in columns}
-    changed = {name: value for name, value in new.items() if value != old.get(name)}
-    if not changed:
-        return
-    match, params = _matches(table, columns, key, old)
-    query = sql.SQL("UPDATE {} SET {} WHERE {}").format(
-        _table(table),
-        sql.SQL(", ").join(
-            sql.SQL("{} = {}").format(sql.Identifier(name), _cast(name, types)) for name in changed
-        ),
-        match,
-    )
-    _change_one(connection, table, columns, key, query, [*changed.values(), *params], "saved")
-
-
-def delete_row(
-    connection: Connection,
-    table: TableInfo,
-    columns: list[Column],
-    key: Sequence[str],
-    old: Mapping[str, str | None],
-) -> None:
-    """Delete the row as it was read; a RowConflict where it changed or went since."""
-    match, params = _matches(table, columns, key, old)
-    query = sql.SQL("DELETE FROM {} WHERE {}").format(_table(table), match)
-    _change_one(connection, table, columns, key, query, params, "deleted")
-
-
-def _change_one(
-    connection: Connection,
-    table: TableInfo,
-    columns: list[Column],
-    key: Sequence[str],
-    query: sql.Composed,
-    params: Sequence[str | None],
-    done: str,
-) -> None:
-    with cursor(connection) as cur:
-        cur.execute(query, params)
-        changed = cur.rowcount
-    if changed == 1:
-        return
-    current = read_row(connection, table, columns, key)
-    if current is None:
-        raise RowConflict(f"nothing was {done}: the row was deleted since you read it", None)
-    raise RowConflict(
-        f"nothing was {done}: the row was changed since you read it (its values now are "
-        "shown); read them, then try again",
-        current,
-    )
-
-
-def insert_row(
-    connection: Connection,
-    table: TableInfo,
-    columns: list[Column],
-    values: Mapping[str, str | None],
-) -> list[str | None]:
-    """Insert a row (columns left out take their defaults); its key, to show it."""
-    types = {c.name: c.type for c in columns}
-    key = key_columns(table, columns)
-    returning = sql.SQL(", ").join(sql.SQL("{}::text").format(_ident(k)) for k in key)
-    if values:
-        query = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
-            _table(table),
-            sql.SQL(", ").join(sql.Identifier(name) for name in values),
-            sql.SQL(", ").join(_cast(name, types) for name in values),
-        )
-    else:
-        query = sql.SQL("INSERT INTO {} DEFAULT VALUES").format(_table(table))
-    if key:
-        query = sql.SQL("{} RETURNING {}").format(query, returning)
-    with cursor(connection) as cur:
-        cur.execute(query, list(values.values()))
-        return list(cur.fetchone() or ()) if key else []
