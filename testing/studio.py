@@ -45,6 +45,7 @@ SELECT 1 + g % 3, format('Book %s', lpad(g::text, 3, '0')),
     g * 1.5
 FROM generate_series(1, 120) g;
 INSERT INTO reviews VALUES (1, 5, 'superb'), (2, 3, NULL), (2, 4, repeat('long review ', 30));
+CREATE VIEW cheap_books AS SELECT id, title, price FROM books WHERE price < 30;
 ANALYZE;
 """
 

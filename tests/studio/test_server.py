@@ -13,7 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from migrail.studio.server import DEFAULT_PORT, bind
 from testing.postgres import query
@@ -98,6 +98,27 @@ def test_json_beside_the_pages_and_keyset_paging(writable: Served) -> None:
     assert [row["title"] for row in json.loads(body)["rows"]] == ["Book 009", "Book 012"]
     status, _, body = _fetch(writable.base + "/tables/public.books?nope__eq=1", cookie=cookie)
     assert status == 400 and "no column nope in this table" in body
+
+
+def test_a_table_without_a_key_pages_by_ctid_and_a_view_by_offset(writable: Served) -> None:
+    cookie = f"migrail_studio={writable.token}"
+
+    def page(path: str) -> dict[str, Any]:
+        status, _, body = _fetch(writable.base + path, cookie=cookie)
+        assert status == 200, body
+        return dict(json.loads(body))
+
+    first = page("/tables/public.reviews?_format=json&_size=2")
+    assert [row["stars"] for row in first["rows"]] == ["5", "3"]
+    assert first["next"] == "/tables/public.reviews?_size=2&_after=%5B%22%280%2C2%29%22%5D"
+    rest = page(first["next"] + "&_format=json")
+    assert [row["stars"] for row in rest["rows"]] == ["4"] and rest["next"] is None
+    view = page("/tables/public.cheap_books?_format=json&_size=15&_sort=price&_desc=1")
+    assert view["next"].endswith("&_offset=15")
+    more = page(view["next"] + "&_format=json")
+    assert [row["price"] for row in view["rows"] + more["rows"]] == [
+        f"{n * 1.5:.2f}" for n in range(19, 0, -1)
+    ]
 
 
 def test_the_usual_port_or_a_free_one() -> None:

@@ -44,6 +44,12 @@ def studio(
     address = url(sock, token)
     mode = "protected: read only" if environment.protected else "writable"
     output.info(console, f"environment: {environment.name} ({mask_url(target)}), {mode}")
+    if host not in ("127.0.0.1", "::1", "localhost"):
+        output.warning(
+            console,
+            f"listening on {host}: other machines can reach the studio (they still need the "
+            "token, which travels unencrypted over plain HTTP)",
+        )
     output.success(console, f"studio at {address}")
     output.info(console, "stop it with Ctrl-C")
     if browser:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from migrail.core.errors import FatalError
 from migrail.core.urls import mask_text, mask_url
 from migrail.studio import catalog, diagram, edits, links, migrations, query, rows, security
 from migrail.studio.database import StudioDatabase, WriteRefused
@@ -37,7 +38,10 @@ class Studio:
 
 
 def create_app(studio: Studio) -> Starlette:
+    import psycopg
+    from sqlalchemy.exc import DBAPIError
     from starlette.applications import Starlette
+    from starlette.exceptions import HTTPException
     from starlette.middleware import Middleware
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
@@ -58,7 +62,12 @@ def create_app(studio: Studio) -> Starlette:
     return Starlette(
         routes=routes,
         middleware=[Middleware(security.TokenGuard, token=studio.token)],
-        exception_handlers={Exception: pages.failure},
+        # What a person can act on (a refusal, PostgreSQL's error, a bad URL) is a page, not
+        # a traceback; anything else is a bug: a page too, and uvicorn logs its traceback.
+        exception_handlers=dict.fromkeys(
+            (HTTPException, FatalError, DBAPIError, psycopg.Error, ValueError, Exception),
+            pages.failure,
+        ),
     )
 
 
@@ -128,7 +137,6 @@ class _Pages:
         """Any error as one line on a page: PostgreSQL's words for a database error, masked."""
         from starlette.exceptions import HTTPException
 
-        from migrail.core.errors import FatalError
         from migrail.postgres.database import server_message
 
         status = 500
@@ -138,6 +146,8 @@ class _Pages:
             status, message = 403, exc.message
         elif isinstance(exc, FatalError):
             message = exc.message + (f" ({exc.hint})" if exc.hint else "")
+        elif isinstance(exc, ValueError):  # a URL's key or position that does not parse
+            status, message = 400, f"this URL does not make sense to the studio: {exc}"
         else:
             message = server_message(getattr(exc, "orig", None) or exc)
         return self.render(request, "error.html", status=status, message=mask_text(message))
