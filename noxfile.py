@@ -54,6 +54,14 @@ def lint(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def studio(session: nox.Session) -> None:
+    """Browse, query and edit the database, see its migrations: nox -s studio -- --env staging."""
+    if session.venv_backend != "none":
+        session.install("-e.[embedded,studio]", silent=True, env={"UV_COMPILE_BYTECODE": "1"})
+    session.run("migrail", "studio", *session.posargs)
+
+
+@nox.session(default=False)
 def hooks(session: nox.Session) -> None:
     """Run the commit hooks on the whole repository, as CI does."""
     session.install("pre-commit")
@@ -100,14 +108,6 @@ def status(session: nox.Session) -> None:
     """Show the database's revision and the pending revisions."""
     _install(session)
     session.run("migrail", "status", *session.posargs)
-
-
-@nox.session(default=False)
-def studio(session: nox.Session) -> None:
-    """Browse, query and edit the database, see its migrations: nox -s studio -- --env staging."""
-    if session.venv_backend != "none":
-        session.install("-e.[embedded,studio]", silent=True, env={"UV_COMPILE_BYTECODE": "1"})
-    session.run("migrail", "studio", *session.posargs)
 
 
 @nox.session
