@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
@@ -110,11 +112,25 @@ def status(session: nox.Session) -> None:
     session.run("migrail", "status", *session.posargs)
 
 
+# Parallel workers: much of the suite waits (on processes killed and rerun, on pre-commit, on
+# servers starting), so one worker more than the cores keeps them busy. Each worker has its own
+# throwaway server; ``-n 0`` after ``--`` runs in one process.
+TEST_WORKERS = str((os.cpu_count() or 1) + 1)
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the tests on real PostgreSQL (a throwaway one unless MIGRAIL_ADMIN_URL is set)."""
     _install(session, "test")
-    session.run("pytest", *session.posargs)
+    workers = (
+        []
+        if any(a.startswith(("-n", "--numprocesses")) for a in session.posargs)
+        else [
+            "--numprocesses",
+            TEST_WORKERS,
+        ]
+    )
+    session.run("pytest", *workers, *session.posargs)
 
 
 @nox.session(default=False)
