@@ -86,7 +86,7 @@ def start_studio(root: Path, url: str) -> tuple[subprocess.Popen[str], str, str]
             raise SystemExit("migrail studio did not start")
         if "studio at " in line:
             base, token = line.split("studio at ")[1].strip().split("/?token=")
-            return process, base, f"migrail_studio={token}"
+            return process, base, f"migrail_studio_{base.rsplit(':', 1)[1]}={token}"
 
 
 def fetch(base: str, path: str, cookie: str) -> float:

@@ -69,6 +69,13 @@ class Served:
     base: str  # without it
     token: str
 
+    @property
+    def cookie(self) -> str:
+        """The Cookie header of a browser that opened ``url``."""
+        from migrail.studio.security import cookie_name
+
+        return f"{cookie_name(int(self.base.rsplit(':', 1)[1]))}={self.token}"
+
 
 @contextmanager
 def serve(config: Config, url: URL, environment: str) -> Iterator[Served]:

@@ -167,7 +167,12 @@ def test_query_box(page: Page, writable: Served, studio_url: URL) -> None:
 
 
 def test_diagram_lays_out_every_table_and_opens_one(page: Page, writable: Served) -> None:
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
     _open(page, writable, "/diagram")
+    # Every script and style came from the studio itself: it works with no network.
+    assert f"{writable.base}/static/dagre.min.js" in requested
+    assert [url for url in requested if not url.startswith(writable.base + "/")] == []
     nodes = page.locator("#diagram a.node")
     assert nodes.count() >= WIDE_TABLES + 4
     assert page.locator("#diagram g.edge").count() >= WIDE_TABLES - 1 + 2

@@ -57,17 +57,15 @@ def test_the_token_is_exchanged_for_a_cookie_and_required(writable: Served) -> N
     )
     assert status == 303
     assert headers["location"] == "/tables/public.books?_sort=title"  # the token leaves the URL
-    assert headers["set-cookie"] == (
-        f"migrail_studio={writable.token}; HttpOnly; Path=/; SameSite=strict"
-    )
+    assert headers["set-cookie"] == f"{writable.cookie}; HttpOnly; Path=/; SameSite=strict"
     assert _fetch(writable.base + "/static/htmx.min.js")[0] == 403  # assets too
-    cookie = f"migrail_studio={writable.token}"
+    cookie = writable.cookie
     assert _fetch(writable.base + "/tables", cookie=cookie)[0] == 200
 
 
 def test_a_post_without_the_token_in_its_form_is_refused(writable: Served, studio_url: URL) -> None:
     """A page of another site can make the browser send the cookie, not read the token."""
-    cookie = f"migrail_studio={writable.token}"
+    cookie = writable.cookie
     form = {
         "key": '["3"]',
         "columns": '["id", "name", "born"]',
@@ -85,7 +83,7 @@ def test_a_post_without_the_token_in_its_form_is_refused(writable: Served, studi
 
 
 def test_json_beside_the_pages_and_keyset_paging(writable: Served) -> None:
-    cookie = f"migrail_studio={writable.token}"
+    cookie = writable.cookie
     status, _, body = _fetch(
         writable.base + "/tables/public.books?_format=json&_size=2&author_id__eq=1", cookie=cookie
     )
@@ -101,7 +99,7 @@ def test_json_beside_the_pages_and_keyset_paging(writable: Served) -> None:
 
 
 def test_a_table_without_a_key_pages_by_ctid_and_a_view_by_offset(writable: Served) -> None:
-    cookie = f"migrail_studio={writable.token}"
+    cookie = writable.cookie
 
     def page(path: str) -> dict[str, Any]:
         status, _, body = _fetch(writable.base + path, cookie=cookie)
@@ -156,7 +154,7 @@ def test_migrail_studio_prints_its_url_and_no_password(
         address = next(line for line in lines if "studio at" in line).split("studio at ")[1].strip()
         assert address.startswith("http://127.0.0.1:") and "/?token=" in address
         base, token = address.split("/?token=")
-        cookie = f"migrail_studio={token}"
+        cookie = f"migrail_studio_{base.rsplit(':', 1)[1]}={token}"
         time.sleep(0.3)  # the socket listens already: uvicorn takes it up in a moment
         pages = [
             _fetch(base + path, cookie=cookie)

@@ -135,6 +135,8 @@ class _Pages:
 
     async def failure(self, request: Request, exc: Exception) -> Response:
         """Any error as one line on a page: PostgreSQL's words for a database error, masked."""
+        import psycopg
+        from sqlalchemy.exc import DBAPIError
         from starlette.exceptions import HTTPException
 
         from migrail.postgres.database import server_message
@@ -148,8 +150,10 @@ class _Pages:
             message = exc.message + (f" ({exc.hint})" if exc.hint else "")
         elif isinstance(exc, ValueError):  # a URL's key or position that does not parse
             status, message = 400, f"this URL does not make sense to the studio: {exc}"
+        elif isinstance(exc, (DBAPIError, psycopg.Error)):  # PostgreSQL refused: its words
+            status, message = 400, server_message(getattr(exc, "orig", None) or exc)
         else:
-            message = server_message(getattr(exc, "orig", None) or exc)
+            message = f"unexpected {type(exc).__name__}: {exc} (a bug in migrail studio)"
         return self.render(request, "error.html", status=status, message=mask_text(message))
 
     async def home(self, request: Request) -> Response:

@@ -4,7 +4,9 @@ The token comes once in the URL; the response sets it as a cookie (HttpOnly, Sam
 and redirects to the same URL without it, so it does not stay in the address bar or history.
 Every later request must carry the cookie, and every POST the token in its form too: a page
 of another site cannot read the token, so it cannot forge a write (CSRF), and another user of
-the machine, who can reach the port, does not have it.
+the machine, who can reach the port, does not have it. Browsers keep cookies per host, not per
+port: the cookie's name carries the port, so two studios (development and production, say)
+side by side do not log each other out.
 """
 
 from __future__ import annotations
@@ -21,6 +23,11 @@ COOKIE = "migrail_studio"
 PARAMETER = "token"
 FORM_FIELD = "csrf"
 HEADER = "x-studio-token"
+
+
+def cookie_name(port: int) -> str:
+    """``migrail_studio_4983``: the cookie of the studio on that port."""
+    return f"{COOKIE}_{port}"
 
 
 def new_token() -> str:
@@ -47,15 +54,16 @@ class TokenGuard:
             await self.app(scope, receive, send)
             return
         request = HTTPConnection(scope)
+        cookie = cookie_name(scope["server"][1] if scope.get("server") else 0)
         given = request.query_params.get(PARAMETER)
         if given is not None and same(given, self.token):
             rest = [(k, v) for k, v in parse_qsl(scope["query_string"].decode()) if k != PARAMETER]
             location = request.url.path + (f"?{urlencode(rest)}" if rest else "")
             response = RedirectResponse(location, status_code=303)
-            response.set_cookie(COOKIE, self.token, httponly=True, samesite="strict")
+            response.set_cookie(cookie, self.token, httponly=True, samesite="strict")
             await response(scope, receive, send)
             return
-        if not same(request.cookies.get(COOKIE), self.token):
+        if not same(request.cookies.get(cookie), self.token):
             refused = PlainTextResponse(
                 "403: open the studio through the URL `migrail studio` printed (it carries a "
                 "token); this browser has not shown it one",
