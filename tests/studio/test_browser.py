@@ -93,10 +93,11 @@ def test_edit_insert_and_delete(page: Page, writable: Served, studio_url: URL) -
     page.uncheck("#v2n")
     page.fill("#v2", "1920-01-02")
     page.click("#insert-row")
-    assert 'duplicate key value violates unique constraint "authors_name_key"' in page.inner_text(
-        "#error"
+    assert page.inner_text("#refused") == (
+        'Not inserted: duplicate key value violates unique constraint "authors_name_key" '
+        "(SQLSTATE 23505): Key (name)=(Jorge) already exists."
     )
-    page.go_back()
+    assert page.input_value("#v2") == "1920-01-02"  # the form as it was sent, to correct
     page.fill("#v1", "Clarice")
     page.click("#insert-row")
     assert page.inner_text("#done") == "Row inserted."
@@ -115,6 +116,12 @@ def test_a_concurrent_change_is_reported_not_overwritten(
 ) -> None:
     _open(page, writable, "/tables/public.books")
     page.locator("#rows tbody tr", has_text="Book 007").locator("a.open").click()
+    page.fill("#v5", "-1")
+    page.click("#save")
+    assert page.inner_text("#refused").startswith(
+        'Not saved: new row for relation "books" violates check constraint "books_price_check"'
+    )
+    assert page.input_value("#v5") == "-1"  # what was typed, kept; the row's old values too
     page.fill("#v2", "Book 007, my edit")
     run_sql(studio_url, "UPDATE books SET price = 99 WHERE title = 'Book 007'")  # behind its back
     page.click("#save")

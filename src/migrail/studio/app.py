@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import psycopg
+from sqlalchemy.exc import DBAPIError
+
 from migrail.core.errors import FatalError
 from migrail.core.urls import mask_text, mask_url
 from migrail.studio import catalog, diagram, edits, links, migrations, query, rows, security
@@ -38,8 +41,6 @@ class Studio:
 
 
 def create_app(studio: Studio) -> Starlette:
-    import psycopg
-    from sqlalchemy.exc import DBAPIError
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
     from starlette.middleware import Middleware
@@ -135,8 +136,6 @@ class _Pages:
 
     async def failure(self, request: Request, exc: Exception) -> Response:
         """Any error as one line on a page: PostgreSQL's words for a database error, masked."""
-        import psycopg
-        from sqlalchemy.exc import DBAPIError
         from starlette.exceptions import HTTPException
 
         from migrail.postgres.database import server_message
@@ -248,12 +247,6 @@ class _Pages:
         try:
             await self._run(save, write=True)
         except edits.RowConflict as conflict:
-            found: dict[str, Any] = await self._run(
-                lambda connection: {
-                    "table": _found(connection, name),
-                    "columns": catalog.columns(connection, name),
-                }
-            )
             return self.render(
                 request,
                 "row.html",
@@ -261,7 +254,18 @@ class _Pages:
                 key=json.dumps(key),
                 values=conflict.current,
                 conflict=str(conflict),
-                **found,
+                **await self._structure(name),
+            )
+        except (DBAPIError, psycopg.Error) as exc:  # the form again, with PostgreSQL's words
+            return self.render(
+                request,
+                "row.html",
+                status=400,
+                key=json.dumps(key),
+                values=tuple(old.values()),
+                edited=tuple(new.values()),
+                refused=_refusal(exc),
+                **await self._structure(name),
             )
         done = "deleted" if deleting else "saved"
         return RedirectResponse(f"{links.table_path(name)}?_done={done}", status_code=303)
@@ -271,13 +275,7 @@ class _Pages:
 
         name = links.table_name(request.path_params["table"])
         if request.method == "GET":
-            found: dict[str, Any] = await self._run(
-                lambda connection: {
-                    "table": _found(connection, name),
-                    "columns": catalog.columns(connection, name),
-                }
-            )
-            return self.render(request, "new.html", **found)
+            return self.render(request, "new.html", form={}, **await self._structure(name))
         self._refuse_writes()
         form = await self._form(request)
         names = json.loads(form["columns"])
@@ -291,8 +289,27 @@ class _Pages:
             table = _found(connection, name)
             return edits.insert_row(connection, table, catalog.columns(connection, name), values)
 
-        await self._run(insert, write=True)
+        try:
+            await self._run(insert, write=True)
+        except (DBAPIError, psycopg.Error) as exc:  # the form again, with PostgreSQL's words
+            return self.render(
+                request,
+                "new.html",
+                status=400,
+                form=form,
+                refused=_refusal(exc),
+                **await self._structure(name),
+            )
         return RedirectResponse(f"{links.table_path(name)}?_done=inserted", status_code=303)
+
+    async def _structure(self, name: str) -> dict[str, Any]:
+        """The table and its columns, for a form."""
+        return await self._run(
+            lambda connection: {
+                "table": _found(connection, name),
+                "columns": catalog.columns(connection, name),
+            }
+        )
 
     async def query(self, request: Request) -> Response:
         if request.method == "GET":
@@ -349,6 +366,15 @@ def _json(data: Any) -> Response:
     from starlette.responses import JSONResponse
 
     return JSONResponse(json.loads(json.dumps(data, default=str)))
+
+
+def _refusal(exc: Exception) -> str:
+    """PostgreSQL's words for why it refused a write, and its detail (which key, which row)."""
+    from migrail.postgres.database import server_message
+
+    error = getattr(exc, "orig", None) or exc
+    detail = getattr(getattr(error, "diag", None), "message_detail", None)
+    return mask_text(server_message(error) + (f": {detail}" if detail else ""))
 
 
 def _found(connection: Connection, name: str) -> catalog.TableInfo:
