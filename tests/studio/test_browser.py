@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from migrail.release.ledger import actor
 from testing.postgres import query, run_sql
 from testing.studio import WIDE_TABLES, Served, screenshot
 
@@ -205,8 +206,9 @@ def test_migrations_page(page: Page, writable: Served) -> None:
     assert page.inner_text("#position") == (
         "Database at 0001_create_tasks · head of the checkout 0002_add_priority"
     )
-    history = page.locator("#history tbody tr").first.inner_text()
-    assert "0001" in history and "ok" in history
+    history = page.locator("#history tbody tr").first.locator("td").all_inner_texts()
+    assert history[0] == "0001_create_tasks" and history[-1] == "ok"
+    assert history[2] == actor() and history[3].endswith(" ms")  # who, and how long
     pending = page.inner_text("#pending")
     assert "0002_add_priority" in pending
     assert "ALTER TABLE tasks ADD COLUMN priority INTEGER DEFAULT '0' NOT NULL;" in pending

@@ -43,6 +43,7 @@ class Migrations:
     unreadable: str | None  # why the history is not shown (a GRANT missing)
     pending: list[PendingRevision]
     drift: list[str] | None = None  # None: not checked
+    names: dict[str, str] = field(default_factory=dict)  # each revision in the history, named
 
 
 def outcome(entry: Entry) -> str:
@@ -96,6 +97,7 @@ def read_migrations(config: Config, connection: Connection, measure: bool = Fals
             )
         )
     head = (executor.head,) if executor.head else ()
+    names = {entry.revision: executor.label((entry.revision,)) for entry in history}
     return Migrations(
-        executor.label(current), executor.label(head), history, unreadable, shown, drift
+        executor.label(current), executor.label(head), history, unreadable, shown, drift, names
     )
