@@ -78,7 +78,9 @@ class Served:
 
 
 @contextmanager
-def serve(config: Config, url: URL, environment: str) -> Iterator[Served]:
+def serve(
+    config: Config, url: URL, environment: str, staging_report: Path | None = None
+) -> Iterator[Served]:
     """The studio on ``url`` as ``environment`` of ``config`` (protected or not), on a free
     port, until the block ends."""
     from migrail.studio.app import Studio, create_app
@@ -91,7 +93,7 @@ def serve(config: Config, url: URL, environment: str) -> Iterator[Served]:
     database = StudioDatabase(url, environment=environment, protected=protected)
     token = new_token()
     sock = bind("127.0.0.1", 0)
-    uvicorn_server = server(create_app(Studio(config, database, token)))
+    uvicorn_server = server(create_app(Studio(config, database, token, staging_report)))
     thread = threading.Thread(target=uvicorn_server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

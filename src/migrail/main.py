@@ -169,6 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     studio.add_argument(
         "--no-browser", dest="browser", action="store_false", help="only print the URL"
     )
+    studio.add_argument(
+        "--staging-report",
+        type=Path,
+        metavar="PATH",
+        help="migrate-staging --report's page: show the locks it measured for pending revisions",
+    )
 
     lint = _command(commands, "lint", "check every revision's SQL for unsafe operations")
     lint.add_argument(

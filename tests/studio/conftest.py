@@ -61,8 +61,16 @@ def studio_config(studio_project: Path, studio_url: URL) -> Config:
 
 
 @pytest.fixture(scope="module")
-def writable(studio_config: Config, studio_url: URL) -> Iterator[Served]:
-    with serve(studio_config, studio_url, "development") as served:
+def staging_report(studio_project: Path, studio_url: URL) -> Path:
+    """``migrate-staging --report``'s page on the project, 0002 measured in it."""
+    report = studio_project / "staging.md"
+    assert main(["migrate-staging", "--project", str(studio_project), "--report", str(report)]) == 0
+    return report
+
+
+@pytest.fixture(scope="module")
+def writable(studio_config: Config, studio_url: URL, staging_report: Path) -> Iterator[Served]:
+    with serve(studio_config, studio_url, "development", staging_report) as served:
         yield served
 
 

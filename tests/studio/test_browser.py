@@ -213,6 +213,9 @@ def test_migrations_page(page: Page, writable: Served) -> None:
     assert "0002_add_priority" in pending
     assert "ALTER TABLE tasks ADD COLUMN priority INTEGER DEFAULT '0' NOT NULL;" in pending
     assert "missing-sql-file" in pending  # lint's findings, as migrail lint has them
+    assert page.inner_text(".staged") == (
+        "Locks measured in staging (staging.md): metadata-only: ACCESS EXCLUSIVE on tasks"
+    )
     screenshot(page, "migrations")
     page.click("#measure")
     page.wait_for_selector("#measured-result", timeout=60_000)

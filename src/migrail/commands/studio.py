@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from migrail.core import output
@@ -21,6 +22,7 @@ def studio(
     host: str,
     port: int | None,
     browser: bool,
+    staging_report: Path | None,
     console: Console,
 ) -> int:
     """Serve the studio until interrupted; print its URL (with its token) and open it."""
@@ -55,7 +57,8 @@ def studio(
     if browser:
         webbrowser.open(address)
     try:
-        server(create_app(Studio(config, database, token))).run(sockets=[sock])
+        app = create_app(Studio(config, database, token, staging_report))
+        server(app).run(sockets=[sock])
     finally:
         sock.close()
         database.close()

@@ -38,6 +38,7 @@ class Studio:
     config: Config
     database: StudioDatabase
     token: str
+    staging_report: Path | None = None  # migrate-staging --report's page, for measured locks
 
 
 def create_app(studio: Studio) -> Starlette:
@@ -352,8 +353,17 @@ class _Pages:
         return self.render(request, "diagram.html", graph=graph)
 
     async def migrations(self, request: Request) -> Response:
-        found = await self._run(lambda c: migrations.read_migrations(self.studio.config, c))
-        return self.render(request, "migrations.html", migrations=found, outcome=migrations.outcome)
+        report = self.studio.staging_report
+        found = await self._run(
+            lambda c: migrations.read_migrations(self.studio.config, c, staging_report=report)
+        )
+        return self.render(
+            request,
+            "migrations.html",
+            migrations=found,
+            outcome=migrations.outcome,
+            report=self.studio.config.shown(report) if report else None,
+        )
 
     async def measure(self, request: Request) -> Response:
         found = await self._run(

@@ -33,6 +33,7 @@ class PendingRevision:
     error: str | None  # why it cannot be rendered as SQL offline
     findings: list[Finding] = field(default_factory=list)
     locks: str | None = None  # measured, when asked: "rewrite: ACCESS EXCLUSIVE on tasks"
+    staged: str | None = None  # as the staging report measured them (None: not in it)
 
 
 @dataclass(frozen=True)
@@ -54,12 +55,19 @@ def outcome(entry: Entry) -> str:
     return f"FAILED{' to undo' if undone else ''}: {entry.error}"
 
 
-def read_migrations(config: Config, connection: Connection, measure: bool = False) -> Migrations:
-    """History, pending revisions with their SQL and lint; with ``measure``, drift and locks
-    too (a throwaway database is built at the current revision: seconds, not milliseconds)."""
+def read_migrations(
+    config: Config,
+    connection: Connection,
+    measure: bool = False,
+    staging_report: Path | None = None,
+) -> Migrations:
+    """History, pending revisions with their SQL and lint, and the locks a staging report
+    (``migrate-staging --report``) measured; with ``measure``, drift and locks measured now
+    (a throwaway database is built at the current revision: seconds, not milliseconds)."""
     from migrail.engine.executor import Executor
     from migrail.engine.render import render_each
     from migrail.lint.linter import lint_history
+    from migrail.staging.staging_markdown import measured_locks
 
     executor = Executor(config)
     current = executor.current(connection)
@@ -82,6 +90,7 @@ def read_migrations(config: Config, connection: Connection, measure: bool = Fals
         from migrail.release.drift import find_drift
 
         drift, effects = find_drift(executor, connection, current, measure=bool(pending))
+    staged = measured_locks(_read(staging_report)) if staging_report else {}
     shown = []
     for revision in pending:
         piece = pieces.get(revision.revision)
@@ -94,6 +103,7 @@ def read_migrations(config: Config, connection: Connection, measure: bool = Fals
                 piece.error if piece else "not rendered",
                 [f for f in findings if Path(f.path).resolve() == Path(revision.path).resolve()],
                 (measured.summary() or "no lock on an existing table") if measured else None,
+                staged.get(display_name(revision)),
             )
         )
     head = (executor.head,) if executor.head else ()
@@ -101,3 +111,11 @@ def read_migrations(config: Config, connection: Connection, measure: bool = Fals
     return Migrations(
         executor.label(current), executor.label(head), history, unreadable, shown, drift, names
     )
+
+
+def _read(path: Path) -> str:
+    """The report's text; none where it is not (yet) written."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return ""
