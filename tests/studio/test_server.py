@@ -119,6 +119,24 @@ def test_a_table_without_a_key_pages_by_ctid_and_a_view_by_offset(writable: Serv
     ]
 
 
+def test_without_the_studio_extra_it_says_how_to_install_it(studio_project: Path) -> None:
+    hide = "import sys; sys.modules['uvicorn'] = None; sys.modules['multipart'] = None\n"
+    run = "from migrail.main import main; sys.exit(main(['studio', '--no-browser']))"
+    done = subprocess.run(
+        [sys.executable, "-c", hide + run],
+        cwd=studio_project,
+        env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "error: migrail studio needs uvicorn, multipart, which are not installed",
+        "hint: pip install 'migrail[studio]' (or: nox -s studio)",
+    ]
+
+
 def test_the_usual_port_or_a_free_one() -> None:
     with socket.socket() as taken:
         try:

@@ -28,10 +28,12 @@ def studio(
     """Serve the studio until interrupted; print its URL (with its token) and open it."""
     import webbrowser
 
+    from migrail.studio.server import bind, require_web_stack, server, url
+
+    require_web_stack()
     from migrail.studio.app import Studio, create_app
     from migrail.studio.database import StudioDatabase
     from migrail.studio.security import new_token
-    from migrail.studio.server import bind, server, url
 
     environment, target = resolve_environment(config, env_name)
     database = StudioDatabase(

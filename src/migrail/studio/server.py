@@ -17,6 +17,22 @@ if TYPE_CHECKING:
 DEFAULT_PORT = 4983
 
 
+def require_web_stack() -> None:
+    """The studio's extra installed, or a FatalError saying how to install it."""
+    import importlib.util
+
+    missing = [
+        name
+        for name in ("starlette", "uvicorn", "jinja2", "multipart")
+        if importlib.util.find_spec(name) is None
+    ]
+    if missing:
+        raise FatalError(
+            f"migrail studio needs {', '.join(missing)}, which are not installed",
+            hint="pip install 'migrail[studio]' (or: nox -s studio)",
+        )
+
+
 def bind(host: str, port: int | None) -> socket.socket:
     """A listening socket on ``port``; with none asked for, the default or else a free one."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
