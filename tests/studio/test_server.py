@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migrail.studio.server import DEFAULT_PORT, bind
-from testing.postgres import query
+from testing.postgres import query, run_sql
 from testing.studio import Served
 
 if TYPE_CHECKING:
@@ -117,6 +117,27 @@ def test_a_table_without_a_key_pages_by_ctid_and_a_view_by_offset(writable: Serv
     assert [row["price"] for row in view["rows"] + more["rows"]] == [
         f"{n * 1.5:.2f}" for n in range(19, 0, -1)
     ]
+
+
+def test_a_large_table_is_counted_by_the_planner_not_by_count(
+    writable: Served, studio_url: URL
+) -> None:
+    run_sql(
+        studio_url,
+        "CREATE TABLE big AS SELECT g AS id, repeat('x', 100) AS pad"
+        " FROM generate_series(1, 80000) g; ANALYZE big",
+    )
+
+    def counted(path: str) -> tuple[int, bool]:
+        status, _, body = _fetch(writable.base + path, cookie=writable.cookie)
+        assert status == 200, body
+        found = json.loads(body)
+        return found["count"], found["exact"]
+
+    assert counted("/tables/public.big?_format=json") == (80000, False)  # pg_class.reltuples
+    estimate, exact = counted("/tables/public.big?_format=json&id__lt=20001")
+    assert not exact and 10000 < estimate < 40000  # the plan's rows: close, not counted
+    assert counted("/tables/public.authors?_format=json") == (3, True)  # small: counted
 
 
 def test_without_the_studio_extra_it_says_how_to_install_it(studio_project: Path) -> None:
