@@ -201,6 +201,7 @@ class _Pages:
             operators=rows.OPERATORS,
             next_url=links.next_url(request, page),
             first_url=links.first_url(request),
+            without=lambda item: links.without_filter(request, item),
             sort_url=lambda column: links.sort_url(request, column),
             row_url=lambda row: links.row_url(name, page.row_key(row)),
             **found,

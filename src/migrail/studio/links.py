@@ -82,6 +82,17 @@ def first_url(request: Request) -> str:
     return f"{request.url.path}?{urlencode(params)}" if params else request.url.path
 
 
+def without_filter(request: Request, item: rows.Filter) -> str:
+    """The same view less one filter (from the first page)."""
+    dropped = (f"{item.column}__{item.operator}", item.value)
+    params = [
+        (k, v)
+        for k, v in request.query_params.multi_items()
+        if k not in _PAGING and (k, v) != dropped
+    ]
+    return f"{request.url.path}?{urlencode(params)}" if params else request.url.path
+
+
 def sort_url(request: Request, column: str) -> str:
     """Sort by ``column``; again on the column sorted by: the other way round."""
     params = [
