@@ -180,6 +180,7 @@ class _Pages:
                 "page": rows.read_page(connection, table, columns, wanted),
                 "constraints": catalog.constraints(connection, name),
                 "indexes": catalog.indexes(connection, name),
+                "references": catalog.references(connection, name),
             }
 
         found = await self._run(read)

@@ -60,6 +60,17 @@ _FOREIGN_KEYS = f"""
     JOIN pg_class f ON f.oid = k.confrelid JOIN pg_namespace fn ON fn.oid = f.relnamespace
     WHERE k.contype = 'f' AND {USER_SCHEMAS} ORDER BY 1, 3"""
 
+# The table's single-column foreign keys: each column, the table and column it points at.
+_REFERENCES = """
+    SELECT a.attname, quote_ident(n.nspname) || '.' || quote_ident(f.relname), fa.attname
+    FROM pg_constraint k
+    JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1]
+    JOIN pg_class f ON f.oid = k.confrelid JOIN pg_namespace n ON n.oid = f.relnamespace
+    JOIN pg_attribute fa ON fa.attrelid = k.confrelid AND fa.attnum = k.confkey[1]
+    WHERE k.contype = 'f' AND k.conrelid = to_regclass(%(table)s)
+        AND cardinality(k.conkey) = 1
+    ORDER BY k.conname"""
+
 KINDS = {"r": "table", "p": "partitioned table", "v": "view", "m": "materialized view"}
 
 
@@ -132,3 +143,10 @@ def foreign_keys(connection: Connection) -> list[ForeignKey]:
         ForeignKey(source, target, name, tuple(cols), tuple(refs))
         for source, target, name, cols, refs in connection.exec_driver_sql(_FOREIGN_KEYS)
     ]
+
+
+def references(connection: Connection, table: str) -> dict[str, tuple[str, str]]:
+    """Each column of ``table`` that alone references another table: that table and column,
+    so that a value links to the row it names."""
+    found = connection.exec_driver_sql(_REFERENCES, {"table": table})
+    return {column: (target, referenced) for column, target, referenced in found}

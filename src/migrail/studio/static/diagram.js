@@ -78,6 +78,18 @@
     view.x -= dx * scale; view.y -= dy * scale; drag.x = ev.clientX; drag.y = ev.clientY; apply();
   });
   svg.addEventListener("click", (ev) => { if (drag && drag.moved) ev.preventDefault(); }, true);
+
+  // Find a table by a part of its name: centre it and mark it.
+  document.getElementById("find").addEventListener("keydown", (ev) => {
+    if (ev.key !== "Enter") return;
+    const wanted = ev.target.value.toLowerCase();
+    const id = g.nodes().find((name) => name.toLowerCase().includes(wanted));
+    document.querySelectorAll("#diagram a.node.found").forEach((n) => n.classList.remove("found"));
+    if (!id) return;
+    const n = g.node(id);
+    view.x = n.x - view.w / 2; view.y = n.y - view.h / 2; apply();
+    document.querySelector(`#diagram a.node[data-table="${CSS.escape(id)}"]`).classList.add("found");
+  });
   svg.addEventListener("wheel", (ev) => {
     ev.preventDefault();
     const factor = ev.deltaY > 0 ? 1.15 : 1 / 1.15;
