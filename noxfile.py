@@ -56,6 +56,14 @@ def lint(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def studio(session: nox.Session) -> None:
+    """Browse, query and edit the database, see its migrations: nox -s studio -- --env staging."""
+    if session.venv_backend != "none":
+        session.install("-e.[embedded,studio]", silent=True, env={"UV_COMPILE_BYTECODE": "1"})
+    session.run("migrail", "studio", *session.posargs)
+
+
+@nox.session(default=False)
 def hooks(session: nox.Session) -> None:
     """Run the commit hooks on the whole repository, as CI does."""
     session.install("pre-commit")
@@ -129,6 +137,8 @@ def tests(session: nox.Session) -> None:
 def check(session: nox.Session) -> None:
     """Static checks: ruff, mypy (strict), and migrail check on this repo's own history."""
     _install(session, "lint")
+    if session.venv_backend != "none":  # mypy reads the studio's web stack too
+        session.install("-e.[embedded,studio]", silent=True, env={"UV_COMPILE_BYTECODE": "1"})
     session.run("ruff", "check", "src", "tests", "testing", "bench", "noxfile.py")
     session.run("mypy")
     session.run("migrail", "check", "--only", "single-head,immutable,schema-sync")

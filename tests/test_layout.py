@@ -20,6 +20,7 @@ LAYERS = (
     "staging",
     "release",
     "sqlite_import",
+    "studio",
     "commands",
     "main",
 )
