@@ -167,7 +167,11 @@ def test_signals_remove_the_cluster_and_its_server(signum: int) -> None:
     directory = Path(child.stdout.readline().strip())
     postmaster = _postmaster(directory)
     child.send_signal(signum)
-    child.communicate(timeout=30)
+    try:
+        child.communicate(timeout=30)
+    finally:
+        child.kill()  # when it ignored the signal: not left running into the next test
+        child.communicate()
     assert child.returncode != 0
     assert not directory.exists()
     assert not proc.process_alive(postmaster)

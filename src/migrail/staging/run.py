@@ -108,7 +108,7 @@ def run_staging(
     scope = step_scope(executor, options.step)
     with ephemeral_server(extensions=created_extensions(executor.config)) as server:
         note(f"Staging on a throwaway database: {server.description}, PostgreSQL {server.version}")
-        templates = _template_cache(note, executor, server, start, options, scope)
+        templates = run_template_cache(note, executor, server, start, options, scope)
         cached = templates.longest() if templates is not None else 0
         try:
             run = _prove_on(
@@ -194,7 +194,7 @@ def _prove_on(
     return StagingRun(proof, kept, head_template=head)
 
 
-def _template_cache(
+def run_template_cache(
     note: Note,
     executor: Executor,
     server: Server,
