@@ -19,6 +19,7 @@ LAYERS = (
     "lint",
     "staging",
     "release",
+    "sqlite_import",
     "studio",
     "commands",
     "main",

@@ -159,6 +159,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     _command(commands, "status", "show the database's revision and what is pending", env=True)
 
+    importing = _command(
+        commands, "import", "load a legacy SQLite database into the migrated schema", env=True
+    )
+    importing.add_argument("sqlite_url", metavar="SQLITE_URL", help="sqlite:///path/legacy.db")
+    importing.add_argument(
+        "--map", dest="map_path", type=Path, metavar="FILE", help="renames, drops, conversions"
+    )
+    importing.add_argument(
+        "--append", action="store_true", help="load into tables that already hold rows"
+    )
+    importing.add_argument(
+        "--accept-rejects", action="store_true", help="commit even if some rows are rejected"
+    )
+    importing.add_argument(
+        "--rejects",
+        dest="rejects_path",
+        type=Path,
+        metavar="FILE",
+        help="where rejected rows go, with reasons (default: <name>.rejects.jsonl)",
+    )
+    importing.add_argument(
+        "--timezone", metavar="ZONE", help="the zone naive date-times are in, e.g. UTC"
+    )
+
     studio = _command(
         commands, "studio", "browse, query and edit the database, and see its migrations", env=True
     )
@@ -283,6 +307,7 @@ _COMMANDS = {
     "init": "init:init",
     "rebase": "rebase:rebase",
     "cleanup": "cleanup:cleanup",
+    "import": "import_sqlite:import_sqlite",
 }
 
 

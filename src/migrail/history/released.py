@@ -20,6 +20,8 @@ from migrail.history.revision_files import is_revision_file
 from migrail.history.tree import parse_batch
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
     from migrail.core.config import Config
 
 DEFAULT_BASES = ("origin/main", "main", "origin/master", "master")
@@ -46,14 +48,19 @@ class Released:
         return self.files is not None and self.files.get(name) == content
 
 
-def released(config: Config) -> Released:
-    """The revision files the base branch already had where this branch left it."""
+def released(config: Config, only: Collection[Path] | None = None) -> Released:
+    """The revision files the base branch already had where this branch left it; ``only``
+    (resolved paths): of those files alone, the others left out of ``files`` (a caller that
+    asks about one revision need not read a thousand)."""
     fork = _fork_listing(config)
     if fork.keys is None:
         return Released(fork.base, None)
     top, at, keys = fork.top, fork.commit, fork.keys
     assert top is not None
     paths = [path for path, key in keys.items() if is_revision_file(key)]
+    if only is not None:
+        wanted = {path.relative_to(top).as_posix() for path in only if path.is_relative_to(top)}
+        paths = [path for path in paths if path in wanted]
     specs = "".join(f"{at}:{path}\n" for path in paths).encode()
     output = proc.run_bytes(["git", "-C", top, "cat-file", "--batch"], stdin=specs)
     contents = parse_batch(output, len(paths)) if paths else []
