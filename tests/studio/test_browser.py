@@ -91,6 +91,7 @@ def test_paging_sorting_and_filtering(page: Page, writable: Served) -> None:
 def test_edit_insert_and_delete(page: Page, writable: Served, studio_url: URL) -> None:
     _open(page, writable, "/tables/public.authors")
     page.locator("#rows tbody tr", has_text="Italo").locator("a.open").click()
+    assert page.inner_text("#referenced-by") == "public.books where author_id = 2"
     page.fill("#v1", "Italo Calvino")
     page.check("#v2n")  # born stays NULL
     page.click("#save")

@@ -15,6 +15,8 @@ import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pytest
+
 from migrail.studio.server import DEFAULT_PORT, bind
 from testing.postgres import query, run_sql
 from testing.studio import Served
@@ -117,6 +119,21 @@ def test_a_table_without_a_key_pages_by_ctid_and_a_view_by_offset(writable: Serv
     assert [row["price"] for row in view["rows"] + more["rows"]] == [
         f"{n * 1.5:.2f}" for n in range(19, 0, -1)
     ]
+
+
+def test_the_query_box_stops_a_statement_at_its_timeout(
+    writable: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("migrail.studio.query.TIMEOUT", "300ms")  # the server runs in-process
+    started = time.monotonic()
+    status, _, body = _fetch(
+        writable.base + "/query",
+        cookie=writable.cookie,
+        data={"csrf": writable.token, "sql": "SELECT pg_sleep(5)"},
+    )
+    assert time.monotonic() - started < 4
+    assert status == 200
+    assert "canceling statement due to statement timeout (SQLSTATE 57014)" in body
 
 
 def test_a_large_table_is_counted_by_the_planner_not_by_count(

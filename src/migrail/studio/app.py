@@ -221,6 +221,7 @@ class _Pages:
                 "table": table,
                 "columns": columns,
                 "values": rows.read_row(connection, table, columns, key),
+                "referenced_by": catalog.referenced_by(connection, name),
             }
 
         found = await self._run(read)

@@ -71,6 +71,17 @@ _REFERENCES = """
         AND cardinality(k.conkey) = 1
     ORDER BY k.conname"""
 
+# The single-column foreign keys that reference the table: who points at its rows.
+_REFERENCED_BY = """
+    SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname), a.attname, fa.attname
+    FROM pg_constraint k
+    JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1]
+    JOIN pg_attribute fa ON fa.attrelid = k.confrelid AND fa.attnum = k.confkey[1]
+    WHERE k.contype = 'f' AND k.confrelid = to_regclass(%(table)s)
+        AND cardinality(k.conkey) = 1
+    ORDER BY 1, 2"""
+
 KINDS = {"r": "table", "p": "partitioned table", "v": "view", "m": "materialized view"}
 
 
@@ -150,3 +161,10 @@ def references(connection: Connection, table: str) -> dict[str, tuple[str, str]]
     so that a value links to the row it names."""
     found = connection.exec_driver_sql(_REFERENCES, {"table": table})
     return {column: (target, referenced) for column, target, referenced in found}
+
+
+def referenced_by(connection: Connection, table: str) -> list[tuple[str, str, str]]:
+    """Each table and column that alone references ``table``, and the column it references:
+    a row's page links to the rows that point at it."""
+    found = connection.exec_driver_sql(_REFERENCED_BY, {"table": table})
+    return [(source, column, referenced) for source, column, referenced in found]
