@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -253,13 +254,19 @@ def files_content(
     template's key. Left out: what ``skip`` names at the top of ``root``, the files in
     ``leave_out`` (resolved paths), and leftovers (``_is_leftover``) wherever they are."""
     found = []
-    for path in sorted(root.rglob("*")):
-        relative = path.relative_to(root)
-        if relative.parts[0] in skip or any(_is_leftover(part) for part in relative.parts):
-            continue
-        if path.is_file() and path.resolve() not in leave_out:
-            found.append(str(relative).encode() + b"\0" + _read(path))
-    return b"\0".join(found)
+    for directory, folders, names in os.walk(root):
+        here = Path(directory)
+        top = here == root
+        folders[:] = [f for f in folders if not _is_leftover(f) and not (top and f in skip)]
+        for name in names:
+            path = here / name
+            if _is_leftover(name) or (top and name in skip) or not path.is_file():
+                continue
+            if leave_out and path.resolve() in leave_out:
+                continue
+            found.append((path.relative_to(root), _read(path)))
+    found.sort(key=lambda file: file[0].parts)  # as the paths sort: folder by folder
+    return b"\0".join(str(relative).encode() + b"\0" + content for relative, content in found)
 
 
 def _is_leftover(name: str) -> bool:
