@@ -1,4 +1,5 @@
-"""Benchmark helpers: a project with a long linear history, and a timer for whole commands."""
+"""Benchmark helpers: a project with a long linear history, and one timer for whole commands,
+which alternates them and reports the median with its min and max, and each one's peak memory."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -88,6 +90,75 @@ def commit_history(root: Path, migrail: Path, *setup: list[str]) -> None:
     subprocess.run([*git, "commit", "-qm", "history"], cwd=root, check=True)
 
 
+@dataclass(frozen=True)
+class Command:
+    """A whole command to time (process start included); it must exit with one of ``ok`` (a
+    crash must not pass for a fast run). ``before`` runs ahead of each run, untimed."""
+
+    argv: list[str]
+    cwd: Path
+    before: Callable[[], None] = lambda: None
+    ok: tuple[int, ...] = (0,)
+
+
+@dataclass
+class Timing:
+    """The wall times and peak memory (RSS of the command's process) of one command's runs."""
+
+    seconds: list[float] = field(default_factory=list)
+    peaks_kb: list[int] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    @property
+    def peak_mb(self) -> float:
+        return max(self.peaks_kb) / 1024
+
+    def spread(self) -> str:
+        """``0.71 s (0.66-0.80)``: the median, then the min and the max."""
+        return f"{self.median:6.2f} s ({min(self.seconds):.2f}-{max(self.seconds):.2f})"
+
+    def row(self, name: str, baseline: Timing | None = None, goal: str = "") -> str:
+        """One line of a report: name, median (min-max), ratio to ``baseline``, peak RSS, goal."""
+        ratio = f"{self.median / baseline.median:5.2f}x" if baseline is not None else "  1.00x"
+        return f"  {name:<36} {self.spread()}  {ratio}  {self.peak_mb:5.0f} MB  {goal}".rstrip()
+
+
+def run_once(command: Command) -> tuple[float, int]:
+    """One run of ``command``: its wall time and its peak RSS in KB (``os.wait4`` gives the
+    child's own, where ``RUSAGE_CHILDREN`` would give the largest of every child so far)."""
+    command.before()
+    with tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        child = subprocess.Popen(
+            command.argv, cwd=command.cwd, stdout=subprocess.DEVNULL, stderr=err
+        )
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - started
+        child.returncode = os.waitstatus_to_exitcode(status)  # reaped: Popen must not wait
+        if child.returncode not in command.ok:
+            err.seek(0)
+            raise SystemExit(f"{command.argv} failed: {err.read().decode()[-800:]}")
+    return seconds, usage.ru_maxrss
+
+
+def alternate(commands: Mapping[str, Command], rounds: int) -> dict[str, Timing]:
+    """Time each of ``commands`` ``rounds`` times, in turns (A, B, C, A, B, C...), after one
+    untimed run of each (the file cache, the cluster): a slow moment of a shared machine falls
+    on all of them, not on one block of runs."""
+    timings = {name: Timing() for name in commands}
+    for command in commands.values():
+        run_once(command)
+    for _ in range(rounds):
+        for name, command in commands.items():
+            seconds, peak = run_once(command)
+            timings[name].seconds.append(seconds)
+            timings[name].peaks_kb.append(peak)
+    return timings
+
+
 def timed(
     command: list[str],
     cwd: Path,
@@ -95,19 +166,14 @@ def timed(
     before: Callable[[], None] = lambda: None,
     ok: tuple[int, ...] = (0, 1),
 ) -> float:
-    """Median wall time of a whole command (process start included), which must exit with one
-    of ``ok`` (a crash must not pass for a fast run). ``before`` runs ahead of each, untimed."""
+    """Median wall time of one command timed on its own (``alternate``, with one command)."""
+    return alternate({"": Command(command, cwd, before, ok)}, rounds)[""].median
 
-    def once() -> float:
-        before()
-        started = time.perf_counter()
-        done = subprocess.run(command, cwd=cwd, check=False, capture_output=True)
-        if done.returncode not in ok:
-            raise SystemExit(f"{command} failed: {done.stderr.decode()[-500:]}")
-        return time.perf_counter() - started
 
-    once()  # warm the file cache
-    return statistics.median(once() for _ in range(rounds))
+def machine_load() -> str:
+    """What ``uptime`` says of the load: other jobs share the machine, and times scale with it."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} on {os.cpu_count()} cores"
 
 
 @contextmanager

@@ -1,11 +1,12 @@
-"""The database-free commit hooks against one plain ``alembic heads``, on 200 revisions.
+"""The database-free commit hooks against one plain ``alembic heads``, on generated revisions.
 
 pre-commit runs each hook as a process of its own, so the three are timed as three commands
 (``migrail check --staged --only single-head``, ``immutable``, ``schema-sync``), summed, and
-compared with ``alembic heads`` on the same history, measured in the same run (goal: below 1.0).
-schema-sync renders the models only when their files differ from those the snapshot at head was
-rendered from (a commit that changes models without changing the schema); the last line times
-that case.
+compared with ``alembic heads`` on the same history, measured in the same run (goal: below 1.0);
+``check --staged`` runs all four checks (lint included) in one process. schema-sync renders the
+models only when their files differ from those the snapshot at head was rendered from (a
+commit that changes models without changing the schema); the last line times that case. All
+run in turns, median with its min and max.
 Run: python bench/hooks.py [--revisions 200] [--rounds 5]
 """
 
@@ -17,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from histories import commit_history, make_history, timed
+from histories import Command, alternate, commit_history, machine_load, make_history
 
 BIN = Path(sys.executable).parent
 HOOKS = ("single-head", "immutable", "schema-sync")
@@ -33,39 +34,41 @@ def main() -> None:
         make_history(root, options.revisions)
         migrail = str(BIN / "migrail")
         commit_history(root, BIN / "migrail", ["snapshot"], ["sum", "--update"])
-
-        alembic = timed([str(BIN / "alembic"), "heads"], root, options.rounds)
-        hooks = {
-            hook: timed(
-                [migrail, "check", "--staged", "--only", hook], root, options.rounds, ok=(0,)
-            )
-            for hook in HOOKS
-        }
         models = root / "models.py"
+        committed = models.read_text()
 
-        def touch_models() -> None:  # a change to the files that leaves the schema as it was
-            models.write_text(models.read_text() + "# touched\n")
+        def as_committed() -> None:
+            models.write_text(committed)
             subprocess.run(["git", "add", "models.py"], cwd=root, check=True)
 
-        cold = timed(
-            [migrail, "check", "--staged", "--only", "schema-sync"],
-            root,
-            options.rounds,
-            before=touch_models,
-            ok=(0,),
+        def touch_models() -> None:  # a change to the files that leaves the schema as it was
+            models.write_text(committed + "# touched\n")
+            subprocess.run(["git", "add", "models.py"], cwd=root, check=True)
+
+        check = [migrail, "check", "--staged"]
+        commands = {"alembic heads": Command([str(BIN / "alembic"), "heads"], root, as_committed)}
+        for hook in HOOKS:
+            commands[f"hook {hook}"] = Command([*check, "--only", hook], root, as_committed)
+        commands["check --staged (all four checks)"] = Command(check, root, as_committed)
+        commands["... schema-sync, model files changed"] = Command(
+            [*check, "--only", "schema-sync"], root, touch_models
         )
-    total = sum(hooks.values())
-    print(f"{options.revisions} revisions, median of {options.rounds} runs")
-    print(f"  {'alembic heads':<34} {alembic:6.2f} s  1.00x  (baseline)")
-    for hook, seconds in hooks.items():
-        print(f"  {'hook ' + hook:<34} {seconds:6.2f} s  {seconds / alembic:5.2f}x")
+        timings = alternate(commands, options.rounds)
+    print(f"{options.revisions} revisions, {options.rounds} rounds in turns ({machine_load()})")
+    print(f"  {'':<36} {'median (min-max)':>20}  ratio  peak RSS")
+    alembic = timings["alembic heads"]
+    for name, timing in timings.items():
+        print(timing.row(name, alembic))
+    total = sum(timings[f"hook {hook}"].median for hook in HOOKS)
     print(
-        f"  {'the three hooks together':<34} {total:6.2f} s  {total / alembic:5.2f}x  (goal < 1.0x)"
+        f"  {'the three hooks together':<36} {total:6.2f} s  {total / alembic.median:5.2f}x  "
+        "(goal < 1.0x)"
     )
-    together_cold = total - hooks["schema-sync"] + cold
+    cold = timings["... schema-sync, model files changed"].median
+    together_cold = total - timings["hook schema-sync"].median + cold
     print(
-        f"  {'... model files changed':<34} {together_cold:6.2f} s  "
-        f"{together_cold / alembic:5.2f}x  (schema-sync renders them: {cold:.2f} s)"
+        f"  {'... model files changed':<36} {together_cold:6.2f} s  "
+        f"{together_cold / alembic.median:5.2f}x  (schema-sync renders them)"
     )
 
 

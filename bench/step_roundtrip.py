@@ -12,13 +12,10 @@ Run: python bench/step_roundtrip.py [--revisions 200] [--merges 2] [--rounds 5]
 from __future__ import annotations
 
 import argparse
-import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-from histories import make_history, warm_cluster
+from histories import Command, alternate, machine_load, make_history, warm_cluster
 
 BIN = Path(sys.executable).parent
 
@@ -33,41 +30,23 @@ def main() -> None:
         root = directory / "project"
         root.mkdir()
         make_history(root, options.revisions, options.merges)
-        plain, step = measure(root, options.rounds)
+        command = [str(BIN / "migrail"), "migrate-staging", "--no-cache"]
+        timings = alternate(
+            {
+                "migrate-staging --no-cache": Command(command, root),
+                "... --step-roundtrip": Command([*command, "--step-roundtrip"], root),
+            },
+            options.rounds,
+        )
+    plain, step = timings.values()
     print(
         f"{options.revisions} revisions with {options.merges} merges, {options.rounds} "
-        "alternating pairs, one warm cluster (median, min-max)"
+        f"alternating pairs, one warm cluster ({machine_load()})"
     )
-    for name, times in (("migrate-staging --no-cache", plain), ("... --step-roundtrip", step)):
-        print(
-            f"  {name:<30} {statistics.median(times):6.2f} s  ({min(times):.2f}-{max(times):.2f} s)"
-        )
-    ratio = statistics.median(step) / statistics.median(plain)
-    print(f"  the step round trip costs {ratio:.2f}x the plain proof")
-
-
-def measure(root: Path, rounds: int) -> tuple[list[float], list[float]]:
-    """Wall times of the plain and the stepwise run, alternating, after one untimed of each."""
-    command = [str(BIN / "migrail"), "migrate-staging", "--no-cache"]
-    plain: list[float] = []
-    step: list[float] = []
-    once(command, root)  # warms the file cache, and the cluster
-    once([*command, "--step-roundtrip"], root)
-    for _ in range(rounds):
-        plain.append(once(command, root))
-        step.append(once([*command, "--step-roundtrip"], root))
-    return plain, step
-
-
-def once(command: list[str], root: Path) -> float:
-    """One whole command's wall time; it must prove the history (exit 0): a failed run would
-    stop early and pass for a fast one."""
-    started = time.perf_counter()
-    done = subprocess.run(command, cwd=root, check=False, capture_output=True)
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"{command} failed: {done.stderr.decode()[-800:]}")
-    return seconds
+    print(f"  {'':<36} {'median (min-max)':>20}  ratio  peak RSS")
+    for name, timing in timings.items():
+        print(timing.row(name, plain))
+    print(f"  the step round trip costs {step.median / plain.median:.2f}x the plain proof")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ LAYERS = (
     "staging",
     "release",
     "sqlite_import",
+    "studio",
     "commands",
     "main",
 )
@@ -27,7 +28,7 @@ LAYERS = (
 # alembic_env is the name users' env.py files import (``from migrail.alembic_env import
 # run_migrations``): kept stable at the top, it hands over to the engine.
 TOP_MODULES = {"__init__": "core", "__main__": "main", "main": "main", "alembic_env": "engine"}
-MAX_TOP_LEVEL_ENTRIES = 14
+MAX_TOP_LEVEL_ENTRIES = 15
 
 
 def _layer(parts: tuple[str, ...]) -> str | None:

@@ -183,6 +183,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--timezone", metavar="ZONE", help="the zone naive date-times are in, e.g. UTC"
     )
 
+    studio = _command(
+        commands, "studio", "browse, query and edit the database, and see its migrations", env=True
+    )
+    studio.add_argument("--host", default="127.0.0.1", help="the address (default: 127.0.0.1)")
+    studio.add_argument(
+        "--port", type=int, default=None, help="default: 4983, or a free one if it is taken"
+    )
+    studio.add_argument(
+        "--no-browser", dest="browser", action="store_false", help="only print the URL"
+    )
+    studio.add_argument(
+        "--staging-report",
+        type=Path,
+        metavar="PATH",
+        help="migrate-staging --report's page: show the locks it measured for pending revisions",
+    )
+
     lint = _command(commands, "lint", "check every revision's SQL for unsafe operations")
     lint.add_argument(
         "--since", metavar="GIT_REF", help="only revisions added or changed since GIT_REF"
@@ -273,6 +290,7 @@ _COMMANDS = {
     "migrate-staging": "migrate_staging:migrate_staging",
     "migrate": "migrate:migrate",
     "status": "status:status",
+    "studio": "studio:studio",
     "push": "push:push",
     "pull": "pull:pull",
     "stamp": "stamp:stamp",

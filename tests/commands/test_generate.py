@@ -381,3 +381,58 @@ def test_a_unique_constraint_without_a_name_is_warned_about(
     text = (project / "migrations" / "versions" / "0002_add_code.py").read_text()
     assert "op.create_unique_constraint(op.f('uq_tasks_code'), 'tasks', ['code'])" in text
     assert "warning" not in err
+
+
+def _generate_and_undo(project: Path, capsys: pytest.CaptureFixture[str]) -> tuple[str, str]:
+    """Run ``generate add_priority``; its messages and its revision file (without the line
+    that dates it), after which the project is put back as it was."""
+    before = {path: path.read_bytes() for path in project.rglob("*") if path.is_file()}
+    code = main(["generate", "add_priority"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    revision = project / "migrations" / "versions" / "0002_add_priority.py"
+    text = re.sub(r"Create Date: .*\n", "", revision.read_text())
+    for path in project.rglob("*"):
+        if path.is_file() and path not in before:
+            path.unlink()
+    for path, content in before.items():
+        path.write_bytes(content)
+    return err, text
+
+
+def test_generate_from_a_template_writes_what_a_replay_writes(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from testing.postgres import templates_of
+
+    add_priority_column(project)
+    assert templates_of(pg_server.admin_url, project) == set()
+    replayed, by_replay = _generate_and_undo(project, capsys)
+    assert "template cache" not in replayed
+    [kept] = templates_of(pg_server.admin_url, project)  # generate's own, at head
+
+    copied, from_template = _generate_and_undo(project, capsys)
+    assert "template cache: starting from a copy of the database at 0001_create_tasks\n" in copied
+    assert from_template == by_replay
+    assert "op.add_column('tasks', sa.Column('priority'" in from_template
+    assert templates_of(pg_server.admin_url, project) == {kept}  # none more, none dropped
+
+
+def test_generate_starts_from_the_template_migrate_staging_kept(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from migrail.staging.templates import clear_templates, project_key
+    from testing.postgres import templates_of
+
+    assert main(["migrate-staging"]) == 0  # proves 0001 and keeps its database, sample rows in
+    capsys.readouterr()
+    [proven] = templates_of(pg_server.admin_url, project)
+    del sys.modules["tasks_models"]  # loaded by that run: read the changed models anew
+    add_priority_column(project)
+    copied, from_template = _generate_and_undo(project, capsys)
+    assert "template cache: starting from a copy of the database at 0001_create_tasks\n" in copied
+    assert templates_of(pg_server.admin_url, project) == {proven}  # neither dropped nor doubled
+    clear_templates(pg_server.admin_url, project_key(project / "migrations"))
+    replayed, by_replay = _generate_and_undo(project, capsys)
+    assert "template cache" not in replayed
+    assert from_template == by_replay

@@ -138,6 +138,39 @@ def test_since_lints_only_what_changed_against_the_base(
     )
 
 
+def test_since_imports_no_revision_older_than_what_changed_and_finds_the_same(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_revision(project, "0002", "drop_owner", "0001", DROP_OWNER, ADD_OWNER)
+    write_revision(
+        project,
+        "0003",
+        "index_status",
+        "0002",
+        'op.create_index("ix_status", "tasks", ["status"])',
+        'op.drop_index("ix_status", table_name="tasks")',
+    )
+    imported = project.parent / "0002-imported"  # what importing the older revision leaves
+    older = project / "migrations" / "versions" / "0002_drop_owner.py"
+    older.write_text(older.read_text() + f"\nopen({str(imported)!r}, 'a').close()\n")
+    _sql_files_up_to_date(capsys)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], cwd=project, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=project, check=True)
+    subprocess.run([*git, "commit", "-qm", "released"], cwd=project, check=True)
+    newest = project / "migrations" / "versions" / "0003_index_status.py"
+    newest.write_text(newest.read_text().replace('"""index_status', '"""Index the status'))
+    imported.unlink()
+
+    code, out, _ = _lint(capsys, "--since", "main", "--format", "json")
+    assert not imported.exists()
+    full_code, full, _ = _lint(capsys, "--format", "json")
+    assert imported.exists()
+    assert code == full_code == 1
+    assert json.loads(out) == [f for f in json.loads(full) if f["revision"] == "0003"]
+    assert {f["rule"] for f in json.loads(out)} == {"require-concurrent-index-creation"}
+
+
 def test_a_revision_whose_sql_cannot_be_known_is_a_finding(
     project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from sqlalchemy import MetaData
 
     from migrail.core.config import Config
+    from migrail.postgres.ephemeral import Server
+    from migrail.staging.at_head import HeadTemplates, Start
 
 
 def generate(config: Config, *, name: str, empty: bool, console: Console) -> int:
@@ -107,8 +109,8 @@ def _autogenerate(
     executor: Executor, slug: str, revision_id: str, console: Console
 ) -> tuple[list[Script], list[Any]] | None:
     from migrail.history.extensions import created_extensions
-    from migrail.postgres.database import connect
-    from migrail.postgres.ephemeral import ephemeral_server
+    from migrail.postgres.ephemeral import TemplateGone, ephemeral_server
+    from migrail.staging.at_head import Start, head_templates
 
     with ephemeral_server(extensions=created_extensions(executor.config)) as server:
         output.info(
@@ -116,7 +118,34 @@ def _autogenerate(
             f"Comparing models with head on a throwaway database "
             f"({server.description}, PostgreSQL {server.version})",
         )
-        with server.database() as url, connect(url) as connection:
+        templates = head_templates(executor, server)
+        start = templates.start() if templates is not None else Start(None, 0, None)
+        try:
+            return _at_head(executor, server, templates, start, console, slug, revision_id)
+        except TemplateGone:  # another run dropped it after it was found: replay the history
+            return _at_head(
+                executor, server, templates, Start(None, 0, None), console, slug, revision_id
+            )
+
+
+def _at_head(
+    executor: Executor,
+    server: Server,
+    templates: HeadTemplates | None,
+    start: Start,
+    console: Console,
+    slug: str,
+    revision_id: str,
+) -> tuple[list[Script], list[Any]] | None:
+    """Bring a new database (a copy of ``start``'s template, or empty) to head, keep it as a
+    template when it was replayed, and write the revision from the difference."""
+    from migrail.postgres.database import connect
+
+    if start.revision is not None:
+        at = executor.label((start.revision,))
+        output.info(console, f"template cache: starting from a copy of the database at {at}")
+    with server.database(start.template) as url:
+        with connect(url) as connection:
             try:
                 executor.upgrade(connection)
             except MigrationFailed as failed:
@@ -124,6 +153,9 @@ def _autogenerate(
                     f"the existing history does not apply: {failed}",
                     hint="fix it first; `migrail migrate-staging` shows the details",
                 ) from None
+        if templates is not None and url.database is not None:
+            templates.keep(url.database, start)
+        with connect(url) as connection:
             return executor.new_revision(slug, revision_id, connection)
 
 

@@ -19,8 +19,8 @@ def lint(config: Config, *, since: str | None, fix_sql: bool, format: str, conso
     from migrail.history.git import changed_files
     from migrail.lint.linter import lint_history
 
-    executor = Executor(config)
     scope = changed_files(config.root, since) if since else None
+    executor = Executor(config, needed=scope)  # what is older than the changes: not imported
     result = lint_history(executor, scope, fix_sql=fix_sql)
     for path in result.rewritten:
         done = "rewrote" if path.exists() else "removed"

@@ -9,7 +9,7 @@ writing revisions (``autogenerate``); rendering offline is ``render``'s.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,8 @@ from migrail.engine.usercode import user_code
 from migrail.history.revisions import display_name, ordered_revisions, upgrade_plan
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from alembic.config import Config as AlembicConfig
     from alembic.script import Script, ScriptDirectory
     from sqlalchemy import MetaData
@@ -32,9 +34,17 @@ if TYPE_CHECKING:
 class Executor:
     """The project's migration history, and the Alembic calls migrail makes on it."""
 
-    def __init__(self, config: Config, metadata: MetaData | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        metadata: MetaData | None = None,
+        needed: Collection[Path] | None = None,
+    ) -> None:
+        """``needed``: the revision files (resolved paths) the run works on; the revisions
+        older than all of them are then imported only if used (``lazy_revisions``)."""
         self.config = config
         self.metadata = metadata
+        self.needed = needed
         self._env_options: dict[str, Any] | None = None
 
     def alembic_config(self, **attributes: Any) -> AlembicConfig:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from migrail.core.errors import FatalError
 from migrail.core.files import read_bytes
+from migrail.engine.lazy_revisions import read_lazily, realise_from
 from migrail.engine.models import importable
 from migrail.engine.usercode import UserExit, user_code
 from migrail.history.revision_files import revision_paths
@@ -42,15 +43,19 @@ def load_script(executor: Executor) -> ScriptDirectory:
     from alembic.script.revision import CycleDetected
 
     check_versions_folder(config)
-    _check_revision_files(config)
+    sources = _check_revision_files(config)
     importable(config.root)
     script = ScriptDirectory.from_config(executor.alembic_config())
+    if executor.needed is not None:
+        read_lazily(script, sources)
     try:
         with warnings.catch_warnings(), user_code(config.root):
             # Alembic only warns about a down_revision that names no revision, and about
             # two files declaring the same revision.
             warnings.simplefilter("error", UserWarning)
             heads = script.get_heads()
+            if executor.needed is not None:
+                realise_from(script, executor.needed)
     except UserExit as exc:
         raise UserExit(f"loading the revision files: {exc.call}", exc.where) from None
     except UserWarning as exc:
@@ -99,11 +104,12 @@ def _several_heads(script: ScriptDirectory, heads: Sequence[str]) -> FatalError:
     )
 
 
-def _check_revision_files(config: Config) -> None:
+def _check_revision_files(config: Config) -> dict[str, bytes]:
     """What Alembic would fail on without naming the file: NUL bytes (a binary file, or
     UTF-16) and a header value of the wrong type (``revision = 6``). And a revision file of
     many megabytes is data, not a migration: loading it would take long and much memory,
-    on every command (the hooks too)."""
+    on every command (the hooks too). The files' contents, by path, as read."""
+    sources = {}
     for path in revision_paths(config.versions_dir):  # in subfolders too, as Alembic loads them
         try:
             size = path.stat().st_size
@@ -118,6 +124,8 @@ def _check_revision_files(config: Config) -> None:
                 "not from the revision's own source",
             )
         _check_revision_source(path, content)
+        sources[str(path)] = content
+    return sources
 
 
 def _check_revision_source(path: Path, content: bytes) -> None:

@@ -58,7 +58,7 @@ def read_header(path: Path, text: str | None = None) -> Header:
     values: dict[str, object] = {}
     for match in _ASSIGNMENT.finditer(source):
         try:
-            values.setdefault(match["name"], ast.literal_eval(match["value"]))
+            values.setdefault(match["name"], literal(match["value"]))
         except (ValueError, SyntaxError):
             values = _parsed_assignments(source)
             break
@@ -110,7 +110,7 @@ def misdeclared(source: str) -> tuple[int, str] | None:
     TypeError that names no file. Values computed, or split over lines, are not judged."""
     for match in _DECLARATION.finditer(source):
         try:
-            value = ast.literal_eval(match["value"])
+            value = literal(match["value"])
         except (ValueError, SyntaxError, MemoryError, RecursionError):
             continue
         name = match["name"]
@@ -124,6 +124,35 @@ def misdeclared(source: str) -> tuple[int, str] | None:
             )
             return line, f"{name} = {value!r}: it names {what} (a string), a tuple of them, or None"
     return None
+
+
+_QUOTED = re.compile(r"'[^'\\\n]*'|\"[^\"\\\n]*\"")
+
+
+def literal(text: str) -> object:
+    """``ast.literal_eval``, without its parser for what headers mostly hold (a quoted id
+    without escapes, ``None``): a thousand headers are read on every commit."""
+    if text == "None":
+        return None
+    if _QUOTED.fullmatch(text):
+        return text[1:-1]
+    return ast.literal_eval(text)
+
+
+def declared(source: str) -> dict[str, object] | None:
+    """Every value Alembic reads from a revision's header (``revision``, ``down_revision``,
+    ``branch_labels``, ``depends_on``), when each is written once, as a one-line literal (the
+    last two may be left out); ``None`` when any is not, or is written twice (in a docstring,
+    say): only importing the file tells then."""
+    values: dict[str, object] = {}
+    for match in _DECLARATION.finditer(source):
+        if match["name"] in values:
+            return None
+        try:
+            values[match["name"]] = literal(match["value"])
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            return None
+    return values if {"revision", "down_revision"} <= values.keys() else None
 
 
 def read_headers(versions: Path) -> list[Header]:

@@ -56,18 +56,21 @@ def revision_paths(versions: Path) -> list[Path]:
     return [path for _, path in sorted(found)]
 
 
-def revision_key(path: Path, versions: Path) -> str:
+def revision_key(path: Path, versions: Path, resolved: Path | None = None) -> str:
     """``2024/x.py`` for ``versions/2024/x.py``, ``x.py`` for ``versions/x.py``: what the sum
-    and the base branch's listing know the file by. Alembic hands over resolved paths, so
-    both are compared resolved when the plain ones do not nest."""
-    for inner, outer in ((path, versions), (path.resolve(), versions.resolve())):
-        try:
-            return inner.relative_to(outer).as_posix()
-        except ValueError:
-            continue
+    and the base branch's listing know the file by. Alembic and git hand over resolved paths,
+    so the path is compared with ``versions`` resolved (``resolved``, when the caller has it)
+    when the plain ones do not nest, and resolved itself only when that does not either."""
+    if path.is_relative_to(versions):
+        return path.relative_to(versions).as_posix()
+    resolved = resolved or versions.resolve()
+    for inner in (path, path.resolve()):
+        if inner.is_relative_to(resolved):
+            return inner.relative_to(resolved).as_posix()
     return path.name
 
 
 def by_key(files: Mapping[Path, bytes], versions: Path) -> dict[str, bytes]:
     """Revision files' contents by their keys (``revision_key``)."""
-    return {revision_key(path, versions): content for path, content in files.items()}
+    resolved = versions.resolve()  # once, not once a file
+    return {revision_key(path, versions, resolved): content for path, content in files.items()}

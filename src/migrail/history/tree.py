@@ -42,8 +42,16 @@ class DiskTree:
     skipped, as Alembic and Python's imports skip them; any other file that cannot be read is
     a FatalError naming it."""
 
+    def __init__(self) -> None:
+        self._revisions: dict[Path, dict[Path, bytes]] = {}
+
     def revisions(self, versions: Path) -> dict[Path, bytes]:
-        return {path: read_bytes(path) for path in revision_paths(versions)}
+        """Read once per run: the checks of one run each ask for them."""
+        if versions not in self._revisions:
+            self._revisions[versions] = {
+                path: read_bytes(path) for path in revision_paths(versions)
+            }
+        return self._revisions[versions]
 
     def read(self, path: Path) -> bytes | None:
         return read_bytes(path) if path.exists() or path.is_symlink() else None
@@ -69,14 +77,22 @@ class StagedTree:
 
     def __init__(self, root: Path) -> None:
         self.top = Path(proc.run(["git", "-C", root, "rev-parse", "--show-toplevel"]).strip())
+        self._revisions: dict[Path, dict[Path, bytes]] = {}
 
     def revisions(self, versions: Path) -> dict[Path, bytes]:
+        """Read once per run (one ``ls-files``, one ``cat-file``): each check asks for them."""
+        if versions not in self._revisions:
+            self._revisions[versions] = self._read_revisions(versions)
+        return self._revisions[versions]
+
+    def _read_revisions(self, versions: Path) -> dict[Path, bytes]:
         listed = proc.run(["git", "-C", self.top, "ls-files", "-z", "--cached", "--", versions])
-        inside = versions.resolve()
-        found = [self.top / name for name in listed.split("\0") if name]
-        paths = [path for path in found if is_revision_file(path.relative_to(inside).as_posix())]
-        contents = zip(paths, self._contents(paths), strict=True)
-        return {path: content for path, content in contents if content is not None}
+        inside = versions.resolve().relative_to(self.top).as_posix()
+        names = [name for name in listed.split("\0") if name]
+        # git's names are relative to the top, which it gives resolved: nothing to resolve.
+        names = [name for name in names if is_revision_file(name.removeprefix(f"{inside}/"))]
+        contents = zip(names, self._staged(names), strict=True)
+        return {self.top / name: content for name, content in contents if content is not None}
 
     def read(self, path: Path) -> bytes | None:
         [content] = self._contents([path])
@@ -123,18 +139,21 @@ class StagedTree:
         if not paths:
             return {}
         listed = proc.run(["git", "-C", self.top, "ls-files", "-z", "--cached", "--", *paths])
-        found = [self.top / name for name in listed.split("\0") if name.endswith(".py")]
-        contents = zip(found, self._contents(found), strict=True)
-        return {path: content for path, content in contents if content is not None}
+        found = [name for name in listed.split("\0") if name.endswith(".py")]
+        contents = zip(found, self._staged(found), strict=True)
+        return {self.top / name: content for name, content in contents if content is not None}
 
     def _contents(self, paths: list[Path]) -> list[bytes | None]:
         """All the files' staged contents in one ``git cat-file --batch`` (not a git per file)."""
-        if not paths:
+        return self._staged([path.resolve().relative_to(self.top).as_posix() for path in paths])
+
+    def _staged(self, names: list[str]) -> list[bytes | None]:
+        """The staged contents of files named as git names them (relative to the top)."""
+        if not names:
             return []
-        names = [f":{path.resolve().relative_to(self.top).as_posix()}" for path in paths]
         output = proc.run_bytes(
             ["git", "-C", self.top, "cat-file", "--batch"],
-            stdin="".join(f"{n}\n" for n in names).encode(),
+            stdin="".join(f":{name}\n" for name in names).encode(),
         )
         return parse_batch(output, len(names))
 

@@ -73,17 +73,13 @@ def lint_history(
     executor: Executor, scope: set[Path] | None = None, fix_sql: bool = False
 ) -> LintReport:
     """Lint every revision, or those whose files are in ``scope`` (changed against a git base)."""
-    report = LintReport(
-        [
-            revision
-            for revision in executor.revisions()
-            if scope is None or Path(revision.path).resolve() in scope
-        ]
-    )
+    history = executor.revisions()
+    # Alembic's paths are resolved already, as ``scope``'s are.
+    report = LintReport([r for r in history if scope is None or Path(r.path) in scope])
     report.sources = {revision.revision: _Source.read(revision) for revision in report.revisions}
     wanted = report.sources.keys()
     errors: dict[str, str] = {}
-    pieces = render_each(executor, _render_start(executor.revisions(), wanted)) if wanted else []
+    pieces = render_each(executor, _render_start(history, wanted)) if wanted else []
     for piece in pieces:
         revision_id = piece.revision.revision
         if revision_id in wanted and piece.sql is None:
@@ -98,11 +94,11 @@ def lint_history(
             report.findings += check_revision(revision, tree)
         if (sql := report.sql.get(revision.revision)) is not None:
             report.findings += check_statements(revision, sql, tree, pg_version)
-    report.findings += file_names_match_revisions(
-        report.revisions, executor.revisions(), executor.config
-    )
-    state = released(executor.config)  # git, once: the SQL files and the baseline both ask
-    report.findings += _sql_files(executor, report, fix_sql, state)
+    report.findings += file_names_match_revisions(report.revisions, history, executor.config)
+    # git, once: the SQL files and the baseline both ask, and only about the revisions linted.
+    linted = None if scope is None else {Path(r.path) for r in report.revisions}
+    state = released(executor.config, linted)
+    report.findings += _sql_files(executor, report, fix_sql, state, history)
     report.findings = _baseline(executor, _settle(executor, report), state)
     return report
 
@@ -201,7 +197,9 @@ def _from_squawk(violation: Violation, revision: Script, report: LintReport) -> 
     )
 
 
-def _sql_files(executor: Executor, report: LintReport, fix: bool, state: Released) -> list[Finding]:
+def _sql_files(
+    executor: Executor, report: LintReport, fix: bool, state: Released, history: list[Script]
+) -> list[Finding]:
     """``migrations/sql/<stem>.sql`` must say what its revision runs; ``fix`` rewrites them.
 
     A revision that cannot render offline gets the statements it ran on a throwaway database,
@@ -241,12 +239,14 @@ def _sql_files(executor: Executor, report: LintReport, fix: bool, state: Release
                     revision, "missing-sql-file", message, help=_FIX_SQL, severity="warning"
                 )
             )
-    return findings + _orphans(executor, report, fix)
+    return findings + _orphans(executor, report, fix, history)
 
 
-def _orphans(executor: Executor, report: LintReport, fix: bool) -> list[Finding]:
+def _orphans(
+    executor: Executor, report: LintReport, fix: bool, history: list[Script]
+) -> list[Finding]:
     """SQL files whose revision was renamed or deleted."""
-    known = {short_name(revision) for revision in executor.revisions()}
+    known = {short_name(revision) for revision in history}
     findings = []
     for path in sorted(executor.config.sql_dir.glob("*.sql")):
         if path.stem in known:

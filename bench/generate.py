@@ -1,0 +1,85 @@
+"""``migrail generate`` with a warm cluster and no model change, against ``alembic upgrade head``.
+
+Before, generate replayed the whole history on a throwaway database before comparing the models
+with it; now it copies the template cache's database at head (migrate-staging's, or one a
+replay of its own kept). All on one warm cluster of the benchmark's own, as whole commands
+(process start included), in turns, median with its min and max:
+- ``alembic upgrade head`` on an empty database: the baseline, measured in the same run;
+- ``generate``, warm: a template at head exists (the untimed first run kept it);
+- ``generate``, replaying: the project's templates dropped before each run, so it replays the
+  history (and keeps a template again), as every run did before.
+The goal, from issue 16: at most drizzle-kit's ``generate`` (0.64-0.70 s measured on this kind of
+machine, no database), and flat in history length (run at 200 and 1,000 revisions).
+Run: python bench/generate.py [--revisions 200] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from histories import Command, alternate, machine_load, make_history, warm_cluster
+from psycopg import sql
+
+from migrail.postgres.ephemeral import admin_connection, throwaway_name
+from migrail.staging.templates import clear_templates, project_key
+from staging import ENV_PY
+
+BIN = Path(sys.executable).parent
+DRIZZLE_GOAL = 0.70  # seconds: drizzle-kit generate, as issue 16 measured it (0.64-0.70 s)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--revisions", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=5)
+    options = parser.parse_args()
+    with warm_cluster() as (directory, server):
+        root = directory / "project"
+        root.mkdir()
+        make_history(root, options.revisions)
+        (root / "migrations" / "env.py").write_text(ENV_PY)
+        admin_url = server.admin_url
+        databases: list[str] = []
+
+        def fresh_database() -> None:
+            name = throwaway_name()
+            with admin_connection(admin_url) as admin:
+                admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            databases.append(name)
+            url = admin_url.set(database=name).render_as_string(hide_password=False)
+            os.environ["BENCH_DATABASE_URL"] = url
+
+        def no_template() -> None:
+            clear_templates(admin_url, project_key(root / "migrations"))
+
+        generate = [str(BIN / "migrail"), "generate", "nothing"]
+        timings = alternate(
+            {
+                "alembic upgrade head (empty database)": Command(
+                    [str(BIN / "alembic"), "upgrade", "head"], root, fresh_database
+                ),
+                "generate, warm (template at head)": Command(generate, root),
+                "generate, replaying the history": Command(generate, root, no_template),
+            },
+            options.rounds,
+        )
+        with admin_connection(admin_url) as admin:
+            for name in databases:
+                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+    print(
+        f"{options.revisions} revisions, no model change, {options.rounds} rounds in turns, "
+        f"one warm cluster ({machine_load()})"
+    )
+    print(f"  {'':<36} {'median (min-max)':>20}  ratio  peak RSS")
+    baseline, warm, replay = timings.values()
+    goals = ["baseline", f"goal <= {DRIZZLE_GOAL:.2f} s (drizzle-kit generate)", "as before"]
+    for (name, timing), goal in zip(timings.items(), goals, strict=True):
+        print(timing.row(name, baseline, goal))
+    print(f"  the template makes generate {replay.median / warm.median:.1f} times faster")
+
+
+if __name__ == "__main__":
+    main()

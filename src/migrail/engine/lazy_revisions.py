@@ -1,0 +1,117 @@
+"""Revision files that are imported only when something uses them.
+
+Alembic imports every revision file to learn the graph, which is what ``lint --since`` pays
+for a thousand revisions when it lints one (about 0.2 s, more without bytecode caches). The
+graph is in each file's header, as literals (``history.graph.declared``): a revision whose
+header says everything Alembic reads there gets a stand-in module holding those values, and
+the file is imported the first time anything else (its ``upgrade``, its docstring) is asked
+for. A file whose header cannot be read so is imported at once, as Alembic would.
+"""
+
+from __future__ import annotations
+
+import types
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from migrail.history.graph import declared
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Iterator, Mapping
+
+    from alembic.script import Script, ScriptDirectory
+
+
+class LazyModule(types.ModuleType):
+    """A revision module whose header values are known and whose code runs when first used."""
+
+    def __init__(self, path: Path, header: dict[str, object]) -> None:
+        super().__init__(path.stem)
+        del self.__dict__["__doc__"]  # the file's, when asked for: see ``__getattr__``
+        self.__dict__.update(header)
+        self.__dict__["_migrail_path"] = path
+        self.__dict__["_migrail_module"] = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.loaded(), name)
+
+    def loaded(self) -> types.ModuleType:
+        """The real module, imported now if it was not yet (as Alembic imports it)."""
+        from alembic import util
+
+        module = self.__dict__["_migrail_module"]
+        if module is None:
+            path: Path = self.__dict__["_migrail_path"]
+            module = util.load_python_file(str(path.parent), path.name)
+            self.__dict__["_migrail_module"] = module
+        return module  # type: ignore[no-any-return]
+
+
+def _docstring(module: LazyModule) -> str | None:
+    return module.loaded().__doc__
+
+
+# The file's docstring (Alembic's ``Script.doc``): a property, which the instance's own
+# ``__doc__`` (set by ``ModuleType``, removed in ``__init__``) would otherwise hide.
+LazyModule.__doc__ = property(_docstring)  # type: ignore[assignment]
+
+
+def read_lazily(script: ScriptDirectory, sources: Mapping[str, bytes]) -> None:
+    """Let ``script`` (not yet asked for its revisions) import its revision files on use;
+    ``sources``: contents already read, by path (the others are read here)."""
+    from alembic.script.revision import RevisionMap
+
+    script.revision_map = RevisionMap(lambda: _revisions(script, sources))
+
+
+def realise_from(script: ScriptDirectory, needed: Collection[Path]) -> None:
+    """Import now the files of the revisions in ``needed`` and of every revision after the
+    oldest of them (what a run from there executes), so that a broken one fails here, as
+    when Alembic loads them all; those before stay stand-ins."""
+    left = set(needed)
+    for revision in script.walk_revisions("base", "heads"):  # newest first
+        if not left:
+            return
+        if isinstance(revision.module, LazyModule):
+            revision.module.loaded()
+        left.discard(Path(revision.path))
+
+
+def _revisions(script: ScriptDirectory, sources: Mapping[str, bytes]) -> Iterator[Script]:
+    """What ``ScriptDirectory._load_revisions`` yields, stand-ins where headers suffice."""
+    from alembic import util
+    from alembic.script import Script
+
+    seen = set()
+    for folder in (Path(location) for location in script._version_locations):
+        if not folder.exists():
+            continue
+        for file_path in Script._list_py_dir(script, folder):
+            real = Path(file_path).resolve()
+            if real in seen:  # as Alembic says it (load_script turns it into an error)
+                util.warn(
+                    f"File {real} loaded twice! ignoring. Please ensure "
+                    "version_locations is unique."
+                )
+                continue
+            seen.add(real)
+            content = sources.get(str(file_path))
+            header = _header(real, content) if not script.sourceless else None
+            if header is None:
+                found = Script._from_path(script, real)
+                if found is not None:
+                    yield found
+                continue
+            yield Script(LazyModule(real, header), str(header["revision"]), real)
+
+
+def _header(path: Path, content: bytes | None) -> dict[str, object] | None:
+    """The header of a revision file Alembic would load (``*.py``), if it reads as literals."""
+    from alembic.script.base import _only_source_rev_file
+
+    if not _only_source_rev_file.match(path.name):
+        return None
+    try:
+        return declared((path.read_bytes() if content is None else content).decode("utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return None
