@@ -69,8 +69,11 @@ Refused = tuple[tuple[object, ...], str, str]  # the row as read, its column, wh
 
 def convert_rows(
     rows: list[tuple[object, ...]], names: Sequence[str], conversions: Sequence[Conversion]
-) -> tuple[list[list[object]], list[tuple[object, ...]], list[Refused]]:
+) -> tuple[Sequence[Sequence[object]], list[tuple[object, ...]], list[Refused]]:
     """The rows converted, the same rows as read, and the rows a conversion refused."""
+    columns = _by_columns(rows, conversions)
+    if columns is not None:
+        return list(zip(*columns, strict=True)), rows, []
     fast = [(c.fast or c.convert, c.passthrough) for c in conversions]
     good: list[list[object]] = []
     originals: list[tuple[object, ...]] = []
@@ -91,6 +94,26 @@ def convert_rows(
                 continue
         originals.append(row)
     return good, originals, refused
+
+
+def _by_columns(
+    rows: list[tuple[object, ...]], conversions: Sequence[Conversion]
+) -> list[Sequence[object]] | None:
+    """The common case, a column at a time: a column whose values are all of the types it
+    takes as they are stays as read, the others are mapped by their fast conversion. None
+    when any value is not the common case: the rows are then converted one by one."""
+    if not rows:
+        return None
+    columns: list[Sequence[object]] = []
+    for values, conversion_ in zip(zip(*rows, strict=True), conversions, strict=True):
+        if conversion_.passthrough and set(map(type, values)) <= set(conversion_.passthrough):
+            columns.append(values)
+            continue
+        try:
+            columns.append(list(map(conversion_.fast or conversion_.convert, values)))
+        except (Rejected, TypeError, ValueError):
+            return None
+    return columns
 
 
 def _first_rejected(
@@ -138,8 +161,14 @@ def conversion(
         unchanged = None
     passthrough = ((unchanged,) if unchanged else ()) + (() if not_null else (type(None),))
     fast = _fast(target.base, reading, zone) if fitting is None or str in fitting else None
+    if fast is not None and not not_null:
+        fast = _or_null(fast)
     described = f"{declared} -> {target.type}{f' ({what})' if what else ''}"
     return Conversion(convert, described, passthrough, fast or convert)
+
+
+def _or_null(convert: Convert) -> Convert:
+    return lambda value: None if value is None else convert(value)
 
 
 def _fast(base: str, reading: str | None, zone: ZoneInfo | None) -> Convert | None:

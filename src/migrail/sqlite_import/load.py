@@ -165,7 +165,7 @@ class _Batch:
     """Rows read, converted (and encoded, for a binary COPY), and those a conversion refused."""
 
     read: int
-    good: list[list[object]]
+    good: Sequence[Sequence[object]]
     originals: list[tuple[object, ...]]
     payloads: list[bytes] | None
     refused: list[Refused]
@@ -261,7 +261,7 @@ def _named(plan: TablePlan, row: tuple[object, ...]) -> dict[str, object]:
 def _copy(
     connection: PgConnection,
     statement: sql.Composed,
-    rows: list[list[object]],
+    rows: Sequence[Sequence[object]],
     payloads: list[bytes] | None,
     refused: dict[int, str],
     offset: int = 0,
