@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migrail.sqlite_import.binary import encoder, row_hash
-from migrail.sqlite_import.conversions import Refused, conversion, convert_rows
+from migrail.sqlite_import.conversions import conversion
+from migrail.sqlite_import.rows import Refused, convert_rows
 from migrail.sqlite_import.source import open_read_only, quote_name
 
 if TYPE_CHECKING:

@@ -13,13 +13,15 @@ from migrail.sqlite_import.load import (
     PgConnection,
     Rejects,
     TableLoad,
-    advance_sequences,
-    holding_rows,
     load_table,
-    lock_targets,
-    one_transaction,
     source_rows,
     stored_after,
+)
+from migrail.sqlite_import.target import (
+    advance_sequences,
+    holding_rows,
+    lock_targets,
+    one_transaction,
 )
 from migrail.sqlite_import.verify import scan_in_parallel
 
