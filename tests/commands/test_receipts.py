@@ -141,3 +141,28 @@ def test_a_failing_answer_is_never_recorded(
         code, err = _in_process(capsys)
         assert code == 1 and ANSWERED not in err
         assert "priority" in err
+
+
+def test_what_the_branch_adds_is_an_input_though_no_file_changed(
+    project: Path, warm: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The step round trip takes the revisions the base branch lacks: once the base branch has
+    them, the same files give another answer, which a receipt must not hide."""
+    from testing.git import commit_all, git
+
+    commit_all(project)  # main: 0001
+    git(project, "checkout", "-q", "-b", "feature")
+    add_priority_with_revision(project)
+    commit_all(project, "add priority")
+    assert _in_process(capsys)[0] == 0
+    assert _in_process(capsys)[0] == 0
+    code, err = _in_process(capsys)
+    assert code == 0 and err.startswith(ANSWERED)
+    assert "step round trip: none this run: the 1 this branch adds are older than" in err, err
+
+    git(project, "checkout", "-q", "main")
+    git(project, "merge", "-q", "--ff-only", "feature")
+    git(project, "checkout", "-q", "feature")  # the same files, now released
+    code, err = _in_process(capsys)
+    assert code == 0 and ANSWERED not in err
+    assert "step round trip: none: this branch adds no revision to main" in err, err
