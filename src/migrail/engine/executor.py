@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from migrail.core.errors import FatalError
 from migrail.engine import autogenerate, environment, runner
-from migrail.engine.loading import load_script
+from migrail.engine.loading import import_after, load_script
 from migrail.engine.usercode import user_code
 from migrail.history.revisions import display_name, ordered_revisions, upgrade_plan
 
@@ -41,7 +41,8 @@ class Executor:
         needed: Collection[Path] | None = None,
     ) -> None:
         """``needed``: the revision files (resolved paths) the run works on; the revisions
-        older than all of them are then imported only if used (``lazy_revisions``)."""
+        older than all of them are then imported only if used (``lazy_revisions``), every
+        one when it is empty. ``None``: all imported as the history is loaded."""
         self.config = config
         self.metadata = metadata
         self.needed = needed
@@ -64,6 +65,12 @@ class Executor:
     def script(self) -> ScriptDirectory:
         """The revision files, all loaded, so that a broken one is reported here and clearly."""
         return load_script(self)
+
+    def import_after(self, start: str | None) -> None:
+        """Import the revision files an upgrade from ``start`` runs, if they were left for
+        later (``needed``), so that a broken one is reported as loading reports it."""
+        if self.needed is not None:
+            import_after(self, start)
 
     def forget_script(self) -> None:
         """Load the revision files again when next asked: they changed on disk."""

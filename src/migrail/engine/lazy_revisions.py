@@ -77,6 +77,14 @@ def realise_from(script: ScriptDirectory, needed: Collection[Path]) -> None:
         left.discard(Path(revision.path))
 
 
+def realise_after(script: ScriptDirectory, start: str | None) -> None:
+    """Import now the files of the revisions after ``start`` (``None``: every one): those an
+    upgrade from ``start`` runs."""
+    for revision in script.walk_revisions(start or "base", "heads"):  # newest first
+        if revision.revision != start and isinstance(revision.module, LazyModule):
+            revision.module.loaded()
+
+
 def _revisions(script: ScriptDirectory, sources: Mapping[str, bytes]) -> Iterator[Script]:
     """What ``ScriptDirectory._load_revisions`` yields, stand-ins where headers suffice."""
     from alembic import util
