@@ -46,6 +46,7 @@ class Executor:
         self.config = config
         self.metadata = metadata
         self.needed = needed
+        self._ordered: tuple[ScriptDirectory, list[Script]] | None = None
         self._env_options: dict[str, Any] | None = None
 
     def alembic_config(self, **attributes: Any) -> AlembicConfig:
@@ -81,8 +82,11 @@ class Executor:
         return self.script.get_current_head()
 
     def revisions(self) -> list[Script]:
-        """Every revision, oldest first."""
-        return ordered_revisions(self.script)
+        """Every revision, oldest first (walked once per loaded history: a run asks often)."""
+        script = self.script
+        if self._ordered is None or self._ordered[0] is not script:
+            self._ordered = (script, ordered_revisions(script))
+        return list(self._ordered[1])
 
     def current(self, connection: Connection) -> tuple[str, ...]:
         """The revision(s) the database is at, read from its ``alembic_version`` table."""
