@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
@@ -54,6 +56,14 @@ def lint(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def studio(session: nox.Session) -> None:
+    """Browse, query and edit the database, see its migrations: nox -s studio -- --env staging."""
+    if session.venv_backend != "none":
+        session.install("-e.[embedded,studio]", silent=True, env={"UV_COMPILE_BYTECODE": "1"})
+    session.run("migrail", "studio", *session.posargs)
+
+
+@nox.session(default=False)
 def hooks(session: nox.Session) -> None:
     """Run the commit hooks on the whole repository, as CI does."""
     session.install("pre-commit")
@@ -102,17 +112,33 @@ def status(session: nox.Session) -> None:
     session.run("migrail", "status", *session.posargs)
 
 
+# Parallel workers: much of the suite waits (on processes killed and rerun, on pre-commit, on
+# servers starting), so one worker more than the cores keeps them busy. Each worker has its own
+# throwaway server; ``-n 0`` after ``--`` runs in one process.
+TEST_WORKERS = str((os.cpu_count() or 1) + 1)
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the tests on real PostgreSQL (a throwaway one unless MIGRAIL_ADMIN_URL is set)."""
     _install(session, "test")
-    session.run("pytest", *session.posargs)
+    workers = (
+        []
+        if any(a.startswith(("-n", "--numprocesses")) for a in session.posargs)
+        else [
+            "--numprocesses",
+            TEST_WORKERS,
+        ]
+    )
+    session.run("pytest", *workers, *session.posargs)
 
 
 @nox.session(default=False)
 def check(session: nox.Session) -> None:
     """Static checks: ruff, mypy (strict), and migrail check on this repo's own history."""
     _install(session, "lint")
+    if session.venv_backend != "none":  # mypy reads the studio's web stack too
+        session.install("-e.[embedded,studio]", silent=True, env={"UV_COMPILE_BYTECODE": "1"})
     session.run("ruff", "check", "src", "tests", "testing", "bench", "noxfile.py")
     session.run("mypy")
     session.run("migrail", "check", "--only", "single-head,immutable,schema-sync")

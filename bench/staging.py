@@ -1,15 +1,17 @@
-"""``migrail migrate-staging`` on 200 generated revisions, against plain ``alembic upgrade head``.
+"""``migrail migrate-staging`` on generated revisions, against plain ``alembic upgrade head``.
 
 Everything runs on one warm cluster of the benchmark's own, started first, so that no row pays
-for starting PostgreSQL; each is a whole command (process start included), median of a few:
+for starting PostgreSQL; each is a whole command (process start included), timed in turns with
+the others (``histories.alternate``), median with its min and max, and the peak RSS:
 - ``alembic upgrade head`` on an empty database: the baseline;
 - a cold ``migrate-staging --no-cache``: every revision up, the models compared, down, up again;
 - the same with ``--no-data``: what giving the tables sample rows before each revision costs;
 - a warm ``migrate-staging`` after adding one revision: the template cache holds the history up
   to the revision before it (filled by an untimed run), so one revision is proven (goal: at
   least 10 times faster than the cold run);
-- a warm run with nothing new to prove: what every run pays (Python and its imports, loading the
-  revision files, one copy of a template, the model comparison).
+- a warm run with nothing new to prove, answered from the receipt the run before recorded
+  (goal: at most 0.25 s), and the same run in full (``--report``, which never uses a receipt:
+  Python and its imports, loading the revision files, one copy of a template, the models).
 Run: python bench/staging.py [--revisions 200] [--rounds 3]
 """
 
@@ -22,7 +24,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from histories import make_history, timed, warm_cluster, write_revision
+from histories import (
+    Command,
+    Timing,
+    alternate,
+    machine_load,
+    make_history,
+    warm_cluster,
+    write_revision,
+)
 from psycopg import sql
 
 from migrail.postgres.ephemeral import (
@@ -72,17 +82,30 @@ def main() -> None:
     count = options.revisions
     with warm_cluster() as (directory, server):
         rows = measure(directory / "project", count, options.rounds, server)
-    baseline = rows[0][1]
-    print(f"{count} revisions, median of {options.rounds} runs, one warm cluster")
-    for name, seconds, goal in rows:
-        print(f"  {name:<46} {seconds:6.2f} s  {seconds / baseline:6.2f}x baseline  {goal}")
-    cold, no_data, warm = rows[1][1], rows[2][1], rows[3][1]
+    baseline = rows["alembic upgrade head"]
+    print(
+        f"{count} revisions, median (min-max) of {options.rounds} runs in turns, one warm cluster"
+    )
+    print(f"  {machine_load()}")
+    goals = {
+        "cold (--no-cache)": "goal: 2.5x",
+        "warm, one revision added": "goal: cold / 10",
+        "warm, nothing new (receipt)": "goal: 0.25 s",
+    }
+    for name, timing in rows.items():
+        print(timing.row(name, baseline, goals.get(name, "")))
+    cold = rows["cold (--no-cache)"].median
+    warm = rows["warm, one revision added"].median
+    fast = rows["warm, nothing new (receipt)"].median
+    full = rows["warm, nothing new, in full"].median
+    no_data = rows["cold, --no-data"].median
     print(f"  warm run after adding one revision: {cold / warm:.1f} times faster than cold")
+    print(f"  nothing new from the receipt: {full / fast:.1f} times faster than in full")
     print(f"  sample rows cost {cold / no_data:.2f}x the same run without them")
 
 
-def measure(root: Path, count: int, rounds: int, server: Server) -> list[tuple[str, float, str]]:
-    """The four rows: name, median seconds, goal."""
+def measure(root: Path, count: int, rounds: int, server: Server) -> dict[str, Timing]:
+    """Each row's timing, by name."""
     admin_url = server.admin_url
     root.mkdir()
     make_history(root, count)
@@ -97,30 +120,44 @@ def measure(root: Path, count: int, rounds: int, server: Server) -> list[tuple[s
         url = admin_url.set(database=name).render_as_string(hide_password=False)
         os.environ["BENCH_DATABASE_URL"] = url
 
-    alembic = timed([str(BIN / "alembic"), "upgrade", "head"], root, rounds, fresh_database)
-    cold = timed([*migrail, "--no-cache"], root, rounds)
-    no_data = timed([*migrail, "--no-cache", "--no-data"], root, rounds)
     newest = root / "migrations" / "versions" / f"{count + 1:04d}_add_field_{count + 1}.py"
     models = (root / "models.py").read_text()
 
-    def cache_without_newest() -> None:
-        """The cache as a run of the history without the newest revision left it."""
+    def without_newest() -> None:
         newest.unlink(missing_ok=True)
         (root / "models.py").write_text(models)
         shutil.rmtree(root / "migrations" / "versions" / "__pycache__", ignore_errors=True)
+
+    def cache_without_newest() -> None:
+        """The cache as a run of the history without the newest revision left it."""
+        without_newest()
         clear_templates(admin_url, project_key(root / "migrations"))
         subprocess.run(migrail, cwd=root, check=True, capture_output=True)
         add_revision(root, count + 1)
 
-    warm = timed(migrail, root, rounds, cache_without_newest, ok=(0,))
-    unchanged = timed(migrail, root, rounds, ok=(0,))
-    return [
-        ("alembic upgrade head (empty database)", alembic, "baseline"),
-        ("migrate-staging, cold (--no-cache)", cold, ""),
-        ("migrate-staging, cold, --no-data", no_data, ""),
-        ("migrate-staging, warm, one revision added", warm, "goal: cold / 10"),
-        ("migrate-staging, warm, nothing new (fixed cost)", unchanged, ""),
-    ]
+    def unchanged() -> None:
+        """The history without the newest revision, proven, with a receipt recorded."""
+        if newest.exists():
+            without_newest()
+            subprocess.run(migrail, cwd=root, check=True, capture_output=True)
+            subprocess.run(migrail, cwd=root, check=True, capture_output=True)
+
+    report = root.parent / "report.md"
+    return alternate(
+        {
+            "alembic upgrade head": Command(
+                [str(BIN / "alembic"), "upgrade", "head"], root, fresh_database
+            ),
+            "cold (--no-cache)": Command([*migrail, "--no-cache"], root),
+            "cold, --no-data": Command([*migrail, "--no-cache", "--no-data"], root),
+            "warm, one revision added": Command(migrail, root, cache_without_newest),
+            "warm, nothing new (receipt)": Command(migrail, root, unchanged),
+            "warm, nothing new, in full": Command(
+                [*migrail, "--report", str(report)], root, unchanged
+            ),
+        },
+        rounds,
+    )
 
 
 if __name__ == "__main__":

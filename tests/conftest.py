@@ -32,6 +32,12 @@ ENV_VARIABLES = (
 )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The fault tests first: they run for minutes where others take seconds, and started last
+    on parallel workers they would leave one worker running them alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("faults") is None)
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[Server]:
     """The suite's server: MIGRAIL_ADMIN_URL's when set, otherwise a throwaway one of migrail's."""

@@ -11,12 +11,24 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "migrail"
 # Lowest first: each may import its own package and those before it.
-LAYERS = ("core", "postgres", "history", "engine", "lint", "staging", "release", "commands", "main")
+LAYERS = (
+    "core",
+    "postgres",
+    "history",
+    "engine",
+    "lint",
+    "staging",
+    "release",
+    "sqlite_import",
+    "studio",
+    "commands",
+    "main",
+)
 # Top-level modules and the layer they belong to; the package's own __init__ holds the version.
 # alembic_env is the name users' env.py files import (``from migrail.alembic_env import
 # run_migrations``): kept stable at the top, it hands over to the engine.
 TOP_MODULES = {"__init__": "core", "__main__": "main", "main": "main", "alembic_env": "engine"}
-MAX_TOP_LEVEL_ENTRIES = 13
+MAX_TOP_LEVEL_ENTRIES = 15
 
 
 def _layer(parts: tuple[str, ...]) -> str | None:

@@ -31,3 +31,12 @@ def test_the_wheel_holds_every_migrail_module_and_no_example_app(tmp_path: Path)
     }
     assert source - names == set()
     assert "migrail/py.typed" in names
+    # The studio's pages, styles and vendored scripts: it must work with no network at all.
+    studio = REPO / "src" / "migrail" / "studio"
+    assets = {
+        p.relative_to(REPO / "src").as_posix()
+        for folder in ("templates", "static")
+        for p in (studio / folder).iterdir()
+    }
+    assert "migrail/studio/static/htmx.min.js" in assets
+    assert assets - names == set()

@@ -159,6 +159,47 @@ def build_parser() -> argparse.ArgumentParser:
 
     _command(commands, "status", "show the database's revision and what is pending", env=True)
 
+    importing = _command(
+        commands, "import", "load a legacy SQLite database into the migrated schema", env=True
+    )
+    importing.add_argument("sqlite_url", metavar="SQLITE_URL", help="sqlite:///path/legacy.db")
+    importing.add_argument(
+        "--map", dest="map_path", type=Path, metavar="FILE", help="renames, drops, conversions"
+    )
+    importing.add_argument(
+        "--append", action="store_true", help="load into tables that already hold rows"
+    )
+    importing.add_argument(
+        "--accept-rejects", action="store_true", help="commit even if some rows are rejected"
+    )
+    importing.add_argument(
+        "--rejects",
+        dest="rejects_path",
+        type=Path,
+        metavar="FILE",
+        help="where rejected rows go, with reasons (default: <name>.rejects.jsonl)",
+    )
+    importing.add_argument(
+        "--timezone", metavar="ZONE", help="the zone naive date-times are in, e.g. UTC"
+    )
+
+    studio = _command(
+        commands, "studio", "browse, query and edit the database, and see its migrations", env=True
+    )
+    studio.add_argument("--host", default="127.0.0.1", help="the address (default: 127.0.0.1)")
+    studio.add_argument(
+        "--port", type=int, default=None, help="default: 4983, or a free one if it is taken"
+    )
+    studio.add_argument(
+        "--no-browser", dest="browser", action="store_false", help="only print the URL"
+    )
+    studio.add_argument(
+        "--staging-report",
+        type=Path,
+        metavar="PATH",
+        help="migrate-staging --report's page: show the locks it measured for pending revisions",
+    )
+
     lint = _command(commands, "lint", "check every revision's SQL for unsafe operations")
     lint.add_argument(
         "--since", metavar="GIT_REF", help="only revisions added or changed since GIT_REF"
@@ -249,6 +290,7 @@ _COMMANDS = {
     "migrate-staging": "migrate_staging:migrate_staging",
     "migrate": "migrate:migrate",
     "status": "status:status",
+    "studio": "studio:studio",
     "push": "push:push",
     "pull": "pull:pull",
     "stamp": "stamp:stamp",
@@ -265,6 +307,7 @@ _COMMANDS = {
     "init": "init:init",
     "rebase": "rebase:rebase",
     "cleanup": "cleanup:cleanup",
+    "import": "import_sqlite:import_sqlite",
 }
 
 

@@ -138,9 +138,14 @@ def test_a_live_runs_databases_are_kept_whichever_database_it_took_its_lock_thro
 
 
 def _child_with_a_cluster(then: str) -> subprocess.Popen[str]:
-    """A process that starts an embedded cluster, prints its directory, then runs ``then``."""
+    """A process that starts an embedded cluster, prints its directory, then runs ``then``.
+
+    Ctrl-C raises KeyboardInterrupt in it, as in a terminal, even when the suite runs in the
+    background of a shell without job control, which starts its children ignoring SIGINT (and
+    a process that inherits that ignores it, as it should)."""
     script = (
-        "import os, time\n"
+        "import os, signal, time\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "from migrail.postgres.ephemeral import ephemeral_database\n"
         "with ephemeral_database('embedded') as url:\n"
         "    print(url.query['host'], flush=True)\n"
@@ -162,7 +167,11 @@ def test_signals_remove_the_cluster_and_its_server(signum: int) -> None:
     directory = Path(child.stdout.readline().strip())
     postmaster = _postmaster(directory)
     child.send_signal(signum)
-    child.communicate(timeout=30)
+    try:
+        child.communicate(timeout=30)
+    finally:
+        child.kill()  # when it ignored the signal: not left running into the next test
+        child.communicate()
     assert child.returncode != 0
     assert not directory.exists()
     assert not proc.process_alive(postmaster)

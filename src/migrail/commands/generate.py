@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     from sqlalchemy import MetaData
 
     from migrail.core.config import Config
-    from migrail.engine.at_head import HeadTemplates, Start
     from migrail.postgres.ephemeral import Server
+    from migrail.staging.at_head import HeadTemplates, Start
 
 
 def generate(config: Config, *, name: str, empty: bool, console: Console) -> int:
@@ -109,9 +109,9 @@ def _refuse_orphan_sql(config: Config, revision_id: str) -> None:
 def _autogenerate(
     executor: Executor, slug: str, revision_id: str, console: Console
 ) -> tuple[list[Script], list[Any]] | None:
-    from migrail.engine.at_head import Start, head_templates
     from migrail.history.extensions import created_extensions
     from migrail.postgres.ephemeral import TemplateGone, ephemeral_server
+    from migrail.staging.at_head import Start, head_templates
 
     with ephemeral_server(extensions=created_extensions(executor.config)) as server:
         output.info(

@@ -16,6 +16,7 @@ from migrail.engine.render import render_range
 from migrail.engine.steps import MigrationFailed, Step, lost_connection_note
 from migrail.history import sums
 from migrail.history.revisions import display_name
+from migrail.postgres.identity import refuse_mislabeled
 from migrail.release import ledger
 from migrail.release.moving import DOWNGRADE, UPGRADE, Move, check_reversible, plan_move
 
@@ -83,7 +84,7 @@ def migrate(
             move = plan_move(executor, current, to)
             check_reversible(move)
         output.info(console, f"Environment {environment.name}: {mask_url(url)}")
-        _check_identity(connection, environment)
+        refuse_mislabeled(connection, environment)
         if not _announced(console, move, yes):
             output.info(console, "Nothing was undone")
             return 1
@@ -178,26 +179,6 @@ def _check_unmoved(executor: Executor, connection: Connection, before: Sequence[
             f"migrate --to stopped before changing anything: another migrate moved the database "
             f"from {executor.label(before)} to {executor.label(now)} meanwhile",
             hint="run it again to see what it would do from there",
-        )
-
-
-def _check_identity(connection: Connection, environment: Environment) -> None:
-    """A database that says it is protected is not migrated as something else."""
-    from migrail.postgres.identity import read_identity
-
-    identity = read_identity(connection)
-    if identity is not None and identity.protected and not environment.protected:
-        if identity.name == environment.name:  # the configuration dropped the protection
-            raise FatalError(
-                f"the database says it is {identity.name}, a protected environment, and "
-                f"{environment.name} is no longer protected in the configuration",
-                hint=f"release through a plan (migrail plan --env {environment.name}); to lift "
-                "the protection, an owner runs: UPDATE migrail.environment SET protected = false",
-            )
-        raise FatalError(
-            f"the database says it is {identity.name}, a protected environment, but was reached "
-            f"as {environment.name}",
-            hint=f"check {environment.url_env}: it points at {identity.name}'s database",
         )
 
 

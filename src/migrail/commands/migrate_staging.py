@@ -49,8 +49,14 @@ def migrate_staging(
 
     try:
         options = Options(step, data, cache)
+        receipt = None
+        if start == "base" and from_plan is None and report is None and cache:
+            receipt = _receipt_key(config, options, allow_version_mismatch)
+            answered = _recorded_answer(config, console, receipt)
+            if answered is not None:
+                return answered
         return _migrate_staging(
-            config, console, start, options, report, from_plan, allow_version_mismatch
+            config, console, start, options, report, from_plan, allow_version_mismatch, receipt
         )
     except FatalError as error:
         if report is not None:
@@ -66,6 +72,7 @@ def _migrate_staging(
     report: Path | None,
     from_plan: Path | None,
     allow_version_mismatch: bool,
+    receipt: str | None = None,
 ) -> int:
     from migrail.engine.models import load_metadata
     from migrail.release.plan import plan_start
@@ -95,13 +102,57 @@ def _migrate_staging(
             f"template cache: kept the database at {executor.label(run.kept)} for next runs",
         )
     console.print(summary_table(run.proof))
-    for verdict in verdicts(run.proof, executor.label, generate_command(executor.config.root)):
+    said = verdicts(run.proof, executor.label, generate_command(executor.config.root))
+    for verdict in said:
         _show(console, verdict)
     version = _version_check(config, console, run.server_version, allow_version_mismatch)
     if report is not None:
         write_report(report, run.proof, executor, version)
         output.info(console, f"report written to {report}")
-    return 0 if run.proof.ok and not (version and version.fails) else 1
+    code = 0 if run.proof.ok and not (version and version.fails) else 1
+    if receipt is not None and run.head_template is not None and code == 0:
+        from migrail.staging import receipts
+
+        lines = receipts.plain_lines(said)
+        if version is not None:
+            lines.append(f"warning: {version.difference}")
+        admin_url, template = run.head_template
+        head = executor.label((executor.head,)) if executor.head else ""
+        receipts.record(admin_url, template, receipt, head, lines)
+    return code
+
+
+def _receipt_key(config: Config, options: Options, allow_version_mismatch: bool) -> str | None:
+    """The key of this run's inputs (``receipts``); ``None`` where they cannot all be read, or
+    where no warm cluster keeps receipts."""
+    from migrail.postgres.ephemeral import keep_warm
+    from migrail.staging import receipts
+
+    if not keep_warm():
+        return None
+    try:
+        return receipts.receipt_key(config, options, allow_version_mismatch)
+    except (OSError, FatalError):
+        return None
+
+
+def _recorded_answer(config: Config, console: Console, key: str | None) -> int | None:
+    """Print the answer an earlier run with exactly these inputs recorded, and return its exit
+    code; ``None`` when there is none (the full run then answers)."""
+    import sys
+    import time
+
+    from migrail.staging import receipts
+
+    answer = receipts.recorded_answer(config, key) if key is not None else None
+    if answer is None:
+        return None
+    sys.stderr.write(
+        f"template cache: nothing changed since a run proved this history at {answer.head} "
+        f"on {time.strftime('%Y-%m-%d %H:%M', time.localtime(answer.proved))}: its answer "
+        "stands\n" + "".join(f"{line}\n" for line in answer.lines)
+    )
+    return 0
 
 
 def _version_check(

@@ -52,34 +52,64 @@ def released(config: Config, only: Collection[Path] | None = None) -> Released:
     """The revision files the base branch already had where this branch left it; ``only``
     (resolved paths): of those files alone, the others left out of ``files`` (a caller that
     asks about one revision need not read a thousand)."""
-    top = toplevel(config.root)
-    if top is None:
-        return Released(None, None)
-    base = base_ref(config, top)
-    if base is None:
-        return Released(None, None)
-    try:
-        fork = _git(top, "merge-base", base, "HEAD").strip()
-    except FatalError:
-        return Released(base, None)  # no commit yet, or unrelated histories: all released
-    folder = config.versions_dir.resolve().relative_to(top).as_posix()
-    listed = _git(top, "ls-tree", "-r", "-z", "--name-only", fork, f"{folder}/")
-    keys = {path: path.removeprefix(f"{folder}/") for path in listed.split("\0") if path}
+    fork = _fork_listing(config)
+    if fork.keys is None:
+        return Released(fork.base, None)
+    top, at, keys = fork.top, fork.commit, fork.keys
+    assert top is not None
     paths = [path for path, key in keys.items() if is_revision_file(key)]
     if only is not None:
         wanted = {path.relative_to(top).as_posix() for path in only if path.is_relative_to(top)}
         paths = [path for path in paths if path in wanted]
-    specs = "".join(f"{fork}:{path}\n" for path in paths).encode()
+    specs = "".join(f"{at}:{path}\n" for path in paths).encode()
     output = proc.run_bytes(["git", "-C", top, "cat-file", "--batch"], stdin=specs)
     contents = parse_batch(output, len(paths)) if paths else []
     return Released(
-        base,
+        fork.base,
         {
             keys[path]: content
             for path, content in zip(paths, contents, strict=True)
             if content is not None
         },
     )
+
+
+def released_names(config: Config) -> tuple[str | None, frozenset[str] | None]:
+    """The base branch, and the keys of the revision files it had where this branch left it
+    (``None``: every one counts as released), without reading the files: what decides which
+    revisions the step round trip takes, for a run that reads no more than it needs."""
+    fork = _fork_listing(config)
+    if fork.keys is None:
+        return fork.base, None
+    return fork.base, frozenset(key for key in fork.keys.values() if is_revision_file(key))
+
+
+@dataclass(frozen=True)
+class _Fork:
+    """Where this branch left the base branch, and the files under ``versions/`` there: their
+    paths from the top of the work tree, and keys (``None``: git cannot tell)."""
+
+    base: str | None
+    top: Path | None = None
+    commit: str = ""
+    keys: dict[str, str] | None = None
+
+
+def _fork_listing(config: Config) -> _Fork:
+    top = toplevel(config.root)
+    if top is None:
+        return _Fork(None)
+    base = base_ref(config, top)
+    if base is None:
+        return _Fork(None)
+    try:
+        fork = _git(top, "merge-base", base, "HEAD").strip()
+    except FatalError:
+        return _Fork(base)  # no commit yet, or unrelated histories: all released
+    folder = config.versions_dir.resolve().relative_to(top).as_posix()
+    listed = _git(top, "ls-tree", "-r", "-z", "--name-only", fork, f"{folder}/")
+    keys = {path: path.removeprefix(f"{folder}/") for path in listed.split("\0") if path}
+    return _Fork(base, top, fork, keys)
 
 
 def base_ref(config: Config, top: Path) -> str | None:

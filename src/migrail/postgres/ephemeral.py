@@ -174,7 +174,7 @@ def ephemeral_server(
     from migrail.postgres.sources import choose_source, describe_passed_over
 
     with sigterm_raises():
-        choice = choose_source(source or _requested_source(), extensions or {})
+        choice = choose_source(source or requested_source(), extensions or {})
         why = describe_passed_over(choice)
         if choice.source == "server":
             yield _given_server(why)
@@ -183,7 +183,7 @@ def ephemeral_server(
 
         assert choice.bindir is not None
         what = choice.what + why
-        if _keep_warm():
+        if keep_warm():
             from migrail.postgres.warm import warm_cluster
 
             with warm_cluster(choice.bindir) as warm:
@@ -259,11 +259,11 @@ def _cluster_server(
     return Server(kind, description, url, _version(url), persistent)
 
 
-def _keep_warm() -> bool:
+def keep_warm() -> bool:
     return os.environ.get(WARM_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
-def _requested_source() -> Source | None:
+def requested_source() -> Source | None:
     requested = os.environ.get(SOURCE_ENV, "").strip() or None
     if requested is not None and requested not in SOURCES:
         raise FatalError(

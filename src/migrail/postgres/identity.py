@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from migrail.core.errors import FatalError
 from migrail.postgres.bookkeeping import SCHEMA, ensure_schema, ensure_table, readable
 
 if TYPE_CHECKING:
@@ -64,3 +65,22 @@ def record_identity(connection: Connection, environment: Environment) -> None:
         {"name": environment.name, "protected": environment.protected},
     )
     connection.commit()
+
+
+def refuse_mislabeled(connection: Connection, environment: Environment) -> None:
+    """A database that says it is protected is not changed as something else (migrate,
+    import): the variable may be mislabeled, the database is not."""
+    identity = read_identity(connection)
+    if identity is not None and identity.protected and not environment.protected:
+        if identity.name == environment.name:  # the configuration dropped the protection
+            raise FatalError(
+                f"the database says it is {identity.name}, a protected environment, and "
+                f"{environment.name} is no longer protected in the configuration",
+                hint=f"release through a plan (migrail plan --env {environment.name}); to lift "
+                "the protection, an owner runs: UPDATE migrail.environment SET protected = false",
+            )
+        raise FatalError(
+            f"the database says it is {identity.name}, a protected environment, but was reached "
+            f"as {environment.name}",
+            hint=f"check {environment.url_env}: it points at {identity.name}'s database",
+        )

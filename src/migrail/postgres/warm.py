@@ -27,8 +27,7 @@ WARM_PREFIX = "migrail-warm-"
 @contextmanager
 def warm_cluster(bindir: Path) -> Iterator[cluster.Cluster]:
     """The warm cluster for ``bindir``, started if it is not running, in use for the block."""
-    tag = hashlib.sha256(str(bindir.resolve()).encode()).hexdigest()[:8]
-    directory = Path(tempfile.gettempdir()) / f"{WARM_PREFIX}{os.geteuid()}-{tag}"
+    directory = warm_directory(bindir)
     running = cluster.Cluster(directory=directory, bindir=bindir)
     with _lock_file(directory) as lock:
         fcntl.flock(lock, fcntl.LOCK_SH)  # runs share it: one does not wait for another
@@ -41,6 +40,26 @@ def warm_cluster(bindir: Path) -> Iterator[cluster.Cluster]:
                 cluster.initialise_and_start(running)
             fcntl.flock(lock, fcntl.LOCK_SH)
         yield running
+
+
+def warm_directory(bindir: Path) -> Path:
+    """Where this user's warm cluster of ``bindir`` lives (its socket too)."""
+    tag = hashlib.sha256(str(bindir.resolve()).encode()).hexdigest()[:8]
+    return Path(tempfile.gettempdir()) / f"{WARM_PREFIX}{os.geteuid()}-{tag}"
+
+
+def running_warm_cluster(bindir: Path) -> cluster.Cluster | None:
+    """The warm cluster of ``bindir`` if it is running and private, else ``None``; nothing is
+    started (a run that only reads from it, as a receipt is read, needs no lock)."""
+    directory = warm_directory(bindir)
+    running = cluster.Cluster(directory=directory, bindir=bindir)
+    try:
+        if not directory.exists() or directory.is_symlink():
+            return None
+        _check_private(directory)
+    except FatalError:
+        return None
+    return running if cluster.running_postmaster(running) is not None else None
 
 
 def _usable(directory: Path, running: cluster.Cluster) -> bool:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from alembic.script import Script
-    from sqlalchemy.engine import Connection
+    from sqlalchemy.engine import URL, Connection
 
     from migrail.engine.executor import Executor
     from migrail.postgres.ephemeral import Server
@@ -47,6 +47,9 @@ class StagingRun:
     proof: StagingReport
     kept: list[str]
     server_version: str = ""
+    # Where the run started from the template at head (the server's admin URL and the template's
+    # name): a run that proved nothing new, whose answer a receipt there can record.
+    head_template: tuple[URL, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,7 @@ def run_staging(
     scope = step_scope(executor, options.step)
     with ephemeral_server(extensions=created_extensions(executor.config)) as server:
         note(f"Staging on a throwaway database: {server.description}, PostgreSQL {server.version}")
-        templates = _template_cache(note, executor, server, start, options, scope)
+        templates = run_template_cache(note, executor, server, start, options, scope)
         cached = templates.longest() if templates is not None else 0
         try:
             run = _prove_on(
@@ -117,7 +120,7 @@ def run_staging(
                 templates.present.clear()  # so that this run makes them again
             run = _prove_on(note, progress, server, executor, templates, 0, start, options, scope)
     run.proof.step_scope = scope.words(run.proof.revisions)
-    return StagingRun(run.proof, run.kept, server.version)
+    return StagingRun(run.proof, run.kept, server.version, run.head_template)
 
 
 def _prove_on(
@@ -186,10 +189,12 @@ def _prove_on(
             # Still inside the run: its lock keeps sweeps of other runs off the copies.
             kept = _settle(templates, proof)
     assert proof is not None
-    return StagingRun(proof, kept)
+    at_head = templates is not None and cached == len(templates.keys)
+    head = (server.admin_url, templates.name(cached)) if templates and at_head else None
+    return StagingRun(proof, kept, head_template=head)
 
 
-def _template_cache(
+def run_template_cache(
     note: Note,
     executor: Executor,
     server: Server,

@@ -187,3 +187,18 @@ def _lint_cell(findings: list[Finding]) -> str:
 def _cell(text: str) -> str:
     """Text safe inside a Markdown table cell: one line, pipes escaped."""
     return " ".join(text.split()).replace("|", "\\|")
+
+
+def measured_locks(page: str) -> dict[str, str]:
+    """Each revision's locks and rewrites as a report ``render`` wrote states them, by the
+    revision's name (``0002_add_priority``): for a page that shows them beside the revision."""
+    import re
+
+    found = {}
+    for line in page.splitlines():
+        if not line.startswith("| `"):
+            continue
+        cells = [cell.strip().replace("\\|", "|") for cell in re.split(r"(?<!\\)\|", line)[1:-1]]
+        if len(cells) == len(PHASES) + 3:
+            found[cells[0].strip("`")] = cells[len(PHASES) + 1]
+    return found

@@ -24,10 +24,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from migrail.postgres.ephemeral import admin_connection, drop_database
 
@@ -53,6 +54,7 @@ class Template:
     project: str
     revision: str
     used: float  # when a run last cloned or made it (unix time)
+    receipt: dict[str, Any] = field(default_factory=dict)  # see ``receipts``
 
 
 @dataclass
@@ -252,13 +254,19 @@ def files_content(
     template's key. Left out: what ``skip`` names at the top of ``root``, the files in
     ``leave_out`` (resolved paths), and leftovers (``_is_leftover``) wherever they are."""
     found = []
-    for path in sorted(root.rglob("*")):
-        relative = path.relative_to(root)
-        if relative.parts[0] in skip or any(_is_leftover(part) for part in relative.parts):
-            continue
-        if path.is_file() and path.resolve() not in leave_out:
-            found.append(str(relative).encode() + b"\0" + _read(path))
-    return b"\0".join(found)
+    for directory, folders, names in os.walk(root):
+        here = Path(directory)
+        top = here == root
+        folders[:] = [f for f in folders if not _is_leftover(f) and not (top and f in skip)]
+        for name in names:
+            path = here / name
+            if _is_leftover(name) or (top and name in skip) or not path.is_file():
+                continue
+            if leave_out and path.resolve() in leave_out:
+                continue
+            found.append((path.relative_to(root), _read(path)))
+    found.sort(key=lambda file: file[0].parts)  # as the paths sort: folder by folder
+    return b"\0".join(str(relative).encode() + b"\0" + content for relative, content in found)
 
 
 def _is_leftover(name: str) -> bool:
@@ -289,13 +297,24 @@ def _templates(admin: Admin) -> list[Template]:
     found = []
     for name, comment in rows:
         project = str(name).removeprefix(TEMPLATE_PREFIX).split("_")[0]
+        about = _parsed(comment)
         try:
-            about = json.loads(str(comment or "{}"))
-        except ValueError:
-            about = {}
-        revision, used = str(about.get("revision", "")), float(about.get("used", 0.0))
-        found.append(Template(str(name), project, revision, used))
+            revision, used = str(about.get("revision", "")), float(about.get("used", 0.0))
+        except (TypeError, ValueError):
+            revision, used = "", 0.0
+        receipt = about.get("receipt")
+        receipt = receipt if isinstance(receipt, dict) else {}
+        found.append(Template(str(name), project, revision, used, receipt))
     return found
+
+
+def _parsed(comment: object) -> dict[str, Any]:
+    """A template's description (a JSON object in its comment); empty if it has none."""
+    try:
+        about = json.loads(str(comment or "{}"))
+    except ValueError:
+        return {}
+    return about if isinstance(about, dict) else {}
 
 
 def _describe(admin: Admin, name: str, revision: str) -> None:
@@ -310,6 +329,49 @@ def _describe(admin: Admin, name: str, revision: str) -> None:
                 sql.Identifier(name), sql.Literal(json.dumps(about))
             )
         )
+
+
+def describe_receipt(admin_url: URL, name: str, receipt: dict[str, object]) -> None:
+    """Add ``receipt`` (see ``receipts``) to the description of template ``name``."""
+    import psycopg
+
+    with contextlib.suppress(psycopg.Error), admin_connection(admin_url) as admin:
+        _rewrite_comment(admin, name, receipt=receipt)
+
+
+def find_receipt(conninfo: str, project: str, key: str) -> dict[str, Any] | None:
+    """The receipt recorded under ``key`` on a template of ``project``, now marked as used; or
+    ``None`` (none, or the server cannot be asked: the full run then decides). ``conninfo``:
+    libpq's, since this is read before SQLAlchemy is imported."""
+    import psycopg
+
+    try:
+        with psycopg.connect(conninfo, autocommit=True) as admin:
+            for template in _templates(admin):
+                if template.project == project and template.receipt.get("key") == key:
+                    _rewrite_comment(admin, template.name)
+                    return template.receipt
+    except psycopg.Error:
+        return None
+    return None
+
+
+def _rewrite_comment(admin: Admin, name: str, **changes: object) -> None:
+    """Set the template's ``used`` time to now, and ``changes``, keeping the rest of its
+    description."""
+    from psycopg import sql
+
+    row = admin.execute(
+        "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+        (name,),
+    ).fetchone()
+    about = _parsed(row[0] if row else None)
+    about.update(changes, used=time.time())
+    admin.execute(
+        sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+            sql.Identifier(name), sql.Literal(json.dumps(about))
+        )
+    )
 
 
 def _drop_quietly(admin: Admin, name: str) -> bool:

@@ -74,13 +74,13 @@ class HeadTemplates:
 def head_templates(executor: Executor, server: Server) -> HeadTemplates | None:
     """The templates for ``executor``'s history on ``server``; ``None`` where there is no cache
     (a server that lives for this run only, a history with branches)."""
-    from migrail.staging.run import Options, _template_cache
+    from migrail.staging.run import Options, run_template_cache
     from migrail.staging.scope import StepScope
     from migrail.staging.templates import TemplateCache
 
     # The keys of a default run, as far as its first stepped revision: a stepped prefix is
     # keyed apart, and what comes after it is applied here.
-    staging = _template_cache(
+    staging = run_template_cache(
         lambda _: None, executor, server, "base", Options(step="off"), StepScope("off", frozenset())
     )
     if staging is None:

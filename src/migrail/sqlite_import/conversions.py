@@ -1,0 +1,363 @@
+"""Each SQLite value made into what its PostgreSQL column holds, or rejected with a reason.
+
+SQLite keeps any value in any column (a text ``'n/a'`` in an INTEGER column is stored as it is):
+a value whose storage class contradicts its column's declared type is reported as loose typing,
+never coerced. Then the target's type decides: 0/1 to boolean, ISO text (or Unix seconds or
+Julian days, when the mapping says so) to timestamptz, JSON text validated for jsonb, integer
+keys to text, BLOB to bytea. Anything else goes as text, for PostgreSQL to accept or reject.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from migrail.sqlite_import.jsonb import jsonb_text
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
+    from migrail.sqlite_import.catalog import TargetColumn
+    from migrail.sqlite_import.source import SourceColumn
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+JULIAN_EPOCH_MS = 210_866_760_000_000  # the Julian day of 1970-01-01 00:00 UTC, in ms
+_INT_RANGES = {"int2": 2**15, "int4": 2**31, "int8": 2**63}
+TEXT_TYPES = ("text", "varchar", "bpchar", "citext", "name")
+TIME_TYPES = ("timestamptz", "timestamp", "date")
+# What each affinity's column may hold without contradicting its declared type.
+_FITTING: dict[str, tuple[type, ...]] = {
+    "INTEGER": (int,),
+    "REAL": (float, int),
+    "TEXT": (str,),
+    "NUMERIC": (int, float, str),
+}
+_CLASS = {int: "integer", float: "real", str: "text", bytes: "blob"}
+
+
+class Rejected(Exception):
+    """A value that cannot be loaded as it is; ``reason`` says why, in one line."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+Convert = Callable[[object], object]
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """How one column's values are converted, and what the report calls it."""
+
+    convert: Convert
+    description: str
+    # Values of exactly these types go through unchanged: the load calls nothing for them.
+    passthrough: tuple[type, ...] = ()
+    # The common case, cheaply: it may raise anything (TypeError...) for a value it does not
+    # take, and ``convert`` then decides, and says why; it never takes one ``convert`` refuses.
+    fast: Convert | None = None
+
+
+Refused = tuple[tuple[object, ...], str, str]  # the row as read, its column, why
+
+
+def convert_rows(
+    rows: list[tuple[object, ...]], names: Sequence[str], conversions: Sequence[Conversion]
+) -> tuple[list[list[object]], list[tuple[object, ...]], list[Refused]]:
+    """The rows converted, the same rows as read, and the rows a conversion refused."""
+    fast = [(c.fast or c.convert, c.passthrough) for c in conversions]
+    good: list[list[object]] = []
+    originals: list[tuple[object, ...]] = []
+    refused: list[Refused] = []
+    for row in rows:
+        try:
+            good.append(
+                [
+                    value if type(value) in unchanged else convert(value)
+                    for (convert, unchanged), value in zip(fast, row, strict=True)
+                ]
+            )
+        except (Rejected, TypeError, ValueError):  # the full conversion decides, and says why
+            try:
+                good.append([c.convert(value) for c, value in zip(conversions, row, strict=True)])
+            except Rejected:
+                refused.append((row, *_first_rejected(names, conversions, row)))
+                continue
+        originals.append(row)
+    return good, originals, refused
+
+
+def _first_rejected(
+    names: Sequence[str], conversions: Sequence[Conversion], row: tuple[object, ...]
+) -> tuple[str, str]:
+    for name, conversion_, value in zip(names, conversions, row, strict=True):
+        try:
+            conversion_.convert(value)
+        except Rejected as rejected:
+            return name, rejected.reason
+    return "", "rejected"  # pragma: no cover - the full conversion raised for one of them
+
+
+def shown(value: object) -> str:
+    """A value as a reason names it: its storage class and a bounded repr."""
+    kind = _CLASS.get(type(value), type(value).__name__)
+    text = value.hex() if isinstance(value, bytes) else repr(value)
+    return f"{kind} {text[:40]}{'...' if len(text) > 40 else ''}"
+
+
+def conversion(
+    source: SourceColumn, target: TargetColumn, reading: str | None, zone: ZoneInfo | None
+) -> Conversion:
+    """The conversion of ``source``'s values into ``target`` (``reading``: the mapping's)."""
+    to_value, what = _by_target(source, target, reading, zone)
+    fitting = _FITTING.get(source.affinity)
+    declared = source.declared or "untyped"
+    not_null = target.not_null
+
+    def convert(value: object) -> object:
+        if value is None:
+            if not_null:
+                raise Rejected(f"NULL, and {target.name} is NOT NULL")
+            return None
+        if fitting is not None and not isinstance(value, fitting):
+            raise Rejected(
+                f"{shown(value)} in a column declared {declared} (SQLite's loose typing)"
+            )
+        return to_value(value)
+
+    unchanged = _UNCHANGED.get(target.base)
+    if target.base in ("varchar", "bpchar") and target.length is not None:
+        unchanged = None
+    if fitting is not None and unchanged not in fitting:
+        unchanged = None
+    passthrough = ((unchanged,) if unchanged else ()) + (() if not_null else (type(None),))
+    fast = _fast(target.base, reading, zone) if fitting is None or str in fitting else None
+    described = f"{declared} -> {target.type}{f' ({what})' if what else ''}"
+    return Conversion(convert, described, passthrough, fast or convert)
+
+
+def _fast(base: str, reading: str | None, zone: ZoneInfo | None) -> Convert | None:
+    """The common case of a text column: JSON for jsonb, naive ISO text for timestamptz."""
+    if base == "jsonb":
+        return jsonb_text  # type: ignore[return-value]
+    if base != "timestamptz" or reading not in (None, "iso") or zone is None:
+        return None
+    if zone.key == "UTC":
+        return lambda value: datetime.fromisoformat(value + "+00:00")  # type: ignore[operator]
+
+    def naive(value: object) -> object:
+        moment = datetime.fromisoformat(value)  # type: ignore[arg-type]
+        if moment.tzinfo is not None:
+            raise ValueError("has an offset: the full conversion keeps it")
+        return moment.replace(tzinfo=zone)
+
+    return naive
+
+
+# The value types each target type takes as they are (int8 holds every SQLite integer).
+_UNCHANGED: dict[str, type] = {
+    **dict.fromkeys(TEXT_TYPES, str),
+    "int8": int,
+    "float8": float,
+    "bytea": bytes,
+}
+
+
+def _by_target(
+    source: SourceColumn, target: TargetColumn, reading: str | None, zone: ZoneInfo | None
+) -> tuple[Convert, str]:
+    base = target.base
+    if base in TIME_TYPES:
+        return _time(base, reading, zone)
+    if base == "bool":
+        return _boolean, "0/1"
+    if base in _INT_RANGES:
+        return _integer(_INT_RANGES[base]), ""
+    if base in ("float4", "float8"):
+        return _number(float, "a number"), ""
+    if base == "numeric":
+        return _decimal, ""
+    if base in TEXT_TYPES:
+        keys = source.affinity in ("INTEGER", "NUMERIC")
+        return _text(target.length, keys), "integer as text" if keys and base == "text" else ""
+    if base == "jsonb":
+        return _jsonb, "validated JSON"
+    if base == "json":
+        return _json, "validated JSON"
+    if base == "bytea":
+        return _only(bytes, "a blob"), ""
+    if base == "uuid":
+        return _uuid, ""
+    return _as_text, "as text, parsed by PostgreSQL"
+
+
+def _boolean(value: object) -> object:
+    if type(value) is int and value in (0, 1):
+        return bool(value)
+    raise Rejected(f"{shown(value)} where a boolean 0 or 1 was expected")
+
+
+def _integer(bound: int) -> Convert:
+    def convert(value: object) -> object:
+        if type(value) is not int:
+            raise Rejected(f"{shown(value)} where an integer was expected")
+        if not -bound <= value < bound:
+            raise Rejected(f"{value} is out of the column's integer range")
+        return value
+
+    return convert
+
+
+def _number(kind: type, wanted: str) -> Convert:
+    def convert(value: object) -> object:
+        if type(value) not in (int, float):
+            raise Rejected(f"{shown(value)} where {wanted} was expected")
+        return kind(value)
+
+    return convert
+
+
+def _decimal(value: object) -> object:
+    if type(value) is int:
+        return Decimal(value)
+    if type(value) is float:
+        return Decimal(repr(value))
+    raise Rejected(f"{shown(value)} where a number was expected")
+
+
+def _text(length: int | None, integers: bool) -> Convert:
+    def convert(value: object) -> object:
+        if type(value) is int and integers:
+            value = str(value)
+        if type(value) is not str:
+            raise Rejected(f"{shown(value)} where text was expected")
+        if length is not None and len(value) > length:
+            raise Rejected(f"{len(value)} characters, longer than the column's {length}")
+        return value
+
+    return convert
+
+
+def _only(kind: type, wanted: str) -> Convert:
+    def convert(value: object) -> object:
+        if type(value) is not kind:
+            raise Rejected(f"{shown(value)} where {wanted} was expected")
+        return value
+
+    return convert
+
+
+def _json(value: object) -> object:
+    if type(value) is not str:
+        raise Rejected(f"{shown(value)} where JSON text was expected")
+    try:
+        json.loads(value, parse_constant=_no_constant)
+    except ValueError as exc:
+        raise Rejected(f"not valid JSON: {exc}") from None
+    return value
+
+
+def _jsonb(value: object) -> object:
+    if type(value) is not str:
+        raise Rejected(f"{shown(value)} where JSON text was expected")
+    try:
+        return jsonb_text(value)
+    except ValueError as exc:
+        raise Rejected(f"not valid JSON for jsonb: {exc}") from None
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _uuid(value: object) -> object:
+    try:
+        if type(value) is bytes:
+            return uuid.UUID(bytes=value)
+        if type(value) is str:
+            return uuid.UUID(value)
+    except ValueError:
+        pass
+    raise Rejected(f"{shown(value)} where a UUID was expected")
+
+
+def _as_text(value: object) -> object:
+    if type(value) in (int, float, str):
+        return str(value)
+    raise Rejected(f"{shown(value)} where text was expected")
+
+
+def _time(base: str, reading: str | None, zone: ZoneInfo | None) -> tuple[Convert, str]:
+    if base == "date":
+        return _date, "ISO date"
+    aware = base == "timestamptz"
+    if reading in ("unix-seconds", "unix-milliseconds", "julian-day"):
+        to_utc = _NUMERIC_TIMES[reading]
+
+        def from_number(value: object) -> object:
+            if type(value) not in (int, float):
+                raise Rejected(f"{shown(value)} where {reading} were expected")
+            try:
+                moment = to_utc(value)  # type: ignore[arg-type]
+            except (OverflowError, ValueError):
+                raise Rejected(f"{value} {reading} is out of range") from None
+            return moment if aware else moment.replace(tzinfo=None)
+
+        return from_number, reading
+    naive_in = f"naive in {zone.key}" if zone is not None and aware else "naive as given"
+    if zone is not None and zone.key == "UTC":
+        zone = UTC  # type: ignore[assignment]  # the same zone, a fixed offset: faster to print
+
+    def from_text(value: object) -> object:
+        if type(value) is not str:
+            raise Rejected(
+                f"{shown(value)} in a DATETIME column: say what it counts with convert = "
+                '"unix-seconds", "unix-milliseconds" or "julian-day" in the mapping'
+            )
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            moment = _iso_padded(value)
+        if not aware:
+            if moment.tzinfo is not None:
+                raise Rejected(f"{value!r} has an offset, and the column is without time zone")
+            return moment
+        if moment.tzinfo is None:
+            if zone is None:
+                raise Rejected(f"{value!r} has no offset, and no time zone was stated")
+            return moment.replace(tzinfo=zone)
+        return moment
+
+    return from_text, f"ISO text, {naive_in}"
+
+
+def _iso_padded(value: str) -> datetime:
+    try:
+        return datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise Rejected(f"{shown(value)} is not an ISO 8601 date and time") from None
+
+
+def _date(value: object) -> object:
+    if type(value) is str:
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise Rejected(f"{shown(value)} where an ISO date was expected")
+
+
+_NUMERIC_TIMES: dict[str, Callable[[float], datetime]] = {
+    "unix-seconds": lambda value: EPOCH + timedelta(seconds=value),
+    "unix-milliseconds": lambda value: EPOCH + timedelta(milliseconds=value),
+    # As SQLite reads its own Julian days: to the millisecond (a double holds no finer).
+    "julian-day": lambda value: (
+        EPOCH + timedelta(milliseconds=round(value * 86_400_000) - JULIAN_EPOCH_MS)
+    ),
+}

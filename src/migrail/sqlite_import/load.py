@@ -1,0 +1,351 @@
+"""The rows loaded: parents first, through COPY in batches, all in one transaction.
+
+A batch that PostgreSQL refuses (a duplicate key, a foreign key with no parent, a CHECK) is
+rolled back to its savepoint and split in halves until the rows at fault are found alone: they
+become rejects with PostgreSQL's reason, and the rest loads. Nothing is committed until every
+table is loaded and verified, so a failed, refused or interrupted run leaves the target as it
+was: the server rolls back a transaction whose client is gone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+import psycopg
+from psycopg import sql
+
+from migrail.core.errors import FatalError
+from migrail.sqlite_import import parallel
+from migrail.sqlite_import.binary import SIGNATURE, TRAILER, binary_types, encoder, row_hash
+from migrail.sqlite_import.conversions import Refused, convert_rows
+from migrail.sqlite_import.source import count_rows, read_rows
+from migrail.sqlite_import.verify import Checksum, stored_checksum
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from migrail.sqlite_import.matching import TablePlan
+
+BATCH = 10_000
+# Errors of a row's values or constraints, found by splitting the batch; any other ends the run.
+_ROW_ERRORS = (psycopg.errors.IntegrityError, psycopg.errors.DataError)
+Advance = Callable[[int], None]
+
+
+@dataclass
+class TableLoad:
+    """One table's outcome: rows read, loaded and rejected; the checksum of what was sent, and
+    the count and checksum the target held before (an appended load adds to them)."""
+
+    plan: TablePlan
+    read: int = 0
+    rejected: int = 0
+    sent: Checksum = field(init=False)
+    before: tuple[int, int] = (0, 0)
+
+    def __post_init__(self) -> None:
+        self.sent = Checksum([column.rendering for column in self.plan.columns])
+
+
+class Rejects:
+    """Rejected rows, one JSON object a line, written as they are found (memory stays flat)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.count = 0
+        self._file: IO[str] | None = None
+
+    def add(self, table: str, values: dict[str, object], column: str | None, reason: str) -> None:
+        if self._file is None:
+            self._file = self.path.open("w", encoding="utf-8")
+        shown = {k: v.hex() if isinstance(v, bytes) else v for k, v in values.items()}
+        record = {"table": table, "column": column, "reason": reason, "row": shown}
+        self._file.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+        self.count += 1
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+PgConnection = psycopg.Connection[tuple[object, ...]]
+
+
+def lock_targets(connection: PgConnection, plans: Sequence[TablePlan]) -> None:
+    """Hold off writers until the run ends: rows written meanwhile would break the checksums."""
+    names = sql.SQL(", ").join(sql.Identifier(*plan.target.qualified) for plan in plans)
+    try:
+        connection.execute(sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(names))
+    except psycopg.errors.LockNotAvailable:
+        raise FatalError(
+            "import waited longer than lock_timeout for its tables: another session is "
+            "writing to them",
+            hint="run the import when the application is stopped, or again once it is idle",
+        ) from None
+
+
+def holding_rows(connection: PgConnection, plans: Sequence[TablePlan]) -> list[str]:
+    """The target tables that already hold rows."""
+    return [
+        plan.target.name
+        for plan in plans
+        if (
+            connection.execute(
+                sql.SQL("SELECT EXISTS (SELECT FROM {})").format(
+                    sql.Identifier(*plan.target.qualified)
+                )
+            ).fetchone()
+            or (False,)
+        )[0]
+    ]
+
+
+def load_table(
+    connection: PgConnection,
+    source: sqlite3.Connection,
+    plan: TablePlan,
+    rejects: Rejects,
+    *,
+    append: bool,
+    advance: Advance,
+    path: Path | None = None,
+    rows: int = 0,
+    batch: int = BATCH,
+) -> TableLoad:
+    """Load one table's rows; the rows PostgreSQL or a conversion refuses go to ``rejects``.
+
+    First as one COPY, streamed: the server stores a batch while the next is converted (by
+    worker processes, for a large table of the file at ``path`` with ``rows`` rows). If
+    PostgreSQL refuses a row, that COPY is rolled back to its savepoint and the table loaded
+    again batch by batch, each refused batch split until the rows at fault are alone.
+    """
+    before = _stored(connection, plan) if append else (0, 0)
+    types = binary_types(plan)
+    encode = encoder(types) if types else None
+    copy = sql.SQL("COPY {} ({}) FROM STDIN{}").format(
+        sql.Identifier(*plan.target.qualified),
+        sql.SQL(", ").join(sql.Identifier(c.target.name) for c in plan.columns),
+        sql.SQL(" (FORMAT BINARY)" if types else ""),
+    )
+    result = TableLoad(plan, before=before)
+    try:
+        with connection.transaction():
+            if encode is not None:
+                with closing(_blocks(source, plan, encode, batch, path, rows)) as blocks:
+                    _stream_blocks(connection, copy, blocks, result, rejects, advance)
+            else:
+                batches = _batches(source, plan, None, batch)
+                _stream_rows(connection, copy, batches, result, rejects, advance)
+        return result
+    except _ROW_ERRORS:
+        pass
+    result = TableLoad(plan, before=before)
+    for converted in _batches(source, plan, encode, batch):
+        refused: dict[int, str] = {}
+        loaded = _copy(connection, copy, converted.good, converted.payloads, refused)
+        if converted.payloads is not None:
+            result.sent.add_encoded([converted.payloads[i] for i in loaded])
+        else:
+            result.sent.add([converted.good[i] for i in loaded])
+        result.rejected += len(converted.refused)  # in the file already, from the first COPY
+        result.read += converted.read
+        for i, reason in sorted(refused.items()):
+            rejects.add(plan.source.name, _named(plan, converted.originals[i]), None, reason)
+            result.rejected += 1
+    return result
+
+
+@dataclass
+class _Batch:
+    """Rows read, converted (and encoded, for a binary COPY), and those a conversion refused."""
+
+    read: int
+    good: list[list[object]]
+    originals: list[tuple[object, ...]]
+    payloads: list[bytes] | None
+    refused: list[Refused]
+
+
+def _batches(
+    source: sqlite3.Connection,
+    plan: TablePlan,
+    encode: Callable[[Sequence[object]], bytes] | None,
+    batch: int,
+) -> Iterator[_Batch]:
+    names = [column.source for column in plan.columns]
+    conversions = [column.conversion for column in plan.columns]
+    for rows in read_rows(source, plan.source.name, names, batch):
+        good, originals, refused = convert_rows(rows, names, conversions)
+        payloads = [encode(row) for row in good] if encode else None
+        yield _Batch(len(rows), good, originals, payloads, refused)
+
+
+def _blocks(
+    source: sqlite3.Connection,
+    plan: TablePlan,
+    encode: Callable[[Sequence[object]], bytes],
+    batch: int,
+    path: Path | None,
+    rows: int,
+) -> Generator[parallel.Block, None, None]:
+    """The table as blocks of COPY bytes: from worker processes when it is large enough."""
+    if path is not None and parallel.usable(source, plan, rows):
+        yield from parallel.blocks(path, source, plan, batch)
+        return
+    for converted in _batches(source, plan, encode, batch):
+        payloads = converted.payloads or []
+        yield parallel.Block(
+            converted.read,
+            b"".join(payloads),
+            len(payloads),
+            sum(map(row_hash, payloads)),
+            converted.refused,
+        )
+
+
+def _stream_blocks(
+    connection: PgConnection,
+    statement: sql.Composed,
+    blocks: Iterator[parallel.Block],
+    result: TableLoad,
+    rejects: Rejects,
+    advance: Advance,
+) -> None:
+    """Every block into one binary COPY."""
+    with connection.cursor() as cursor, cursor.copy(statement) as copy:
+        copy.write(SIGNATURE)
+        for block in blocks:
+            if block.data:
+                copy.write(block.data)
+            result.sent.add_sums(block.rows, block.total)
+            _refused(result, rejects, block.refused, block.read, advance)
+        copy.write(TRAILER)
+
+
+def _stream_rows(
+    connection: PgConnection,
+    statement: sql.Composed,
+    batches: Iterator[_Batch],
+    result: TableLoad,
+    rejects: Rejects,
+    advance: Advance,
+) -> None:
+    """Every batch into one text COPY."""
+    with connection.cursor() as cursor, cursor.copy(statement) as copy:
+        for converted in batches:
+            for row in converted.good:
+                copy.write_row(row)
+            result.sent.add(converted.good)
+            _refused(result, rejects, converted.refused, converted.read, advance)
+
+
+def _refused(
+    result: TableLoad, rejects: Rejects, refused: list[Refused], read: int, advance: Advance
+) -> None:
+    for original, column, reason in refused:
+        rejects.add(result.plan.source.name, _named(result.plan, original), column, reason)
+    result.rejected += len(refused)
+    result.read += read
+    advance(read)
+
+
+def _named(plan: TablePlan, row: tuple[object, ...]) -> dict[str, object]:
+    return {column.source: value for column, value in zip(plan.columns, row, strict=True)}
+
+
+def _copy(
+    connection: PgConnection,
+    statement: sql.Composed,
+    rows: list[list[object]],
+    payloads: list[bytes] | None,
+    refused: dict[int, str],
+    offset: int = 0,
+) -> list[int]:
+    """COPY ``rows`` under a savepoint; the indexes that loaded. A refused batch is split
+    until each refused row is alone: ``refused`` gets its index and PostgreSQL's reason."""
+    if not rows:
+        return []
+    try:
+        with (
+            connection.transaction(),
+            connection.cursor() as cursor,
+            cursor.copy(statement) as copy,
+        ):
+            if payloads is not None:  # encoded already (and hashed as encoded)
+                copy.write(b"".join((SIGNATURE, *payloads, TRAILER)))
+            else:
+                for row in rows:
+                    copy.write_row(row)
+    except _ROW_ERRORS as error:
+        if len(rows) == 1:
+            refused[offset] = _reason(error)
+            return []
+        half = len(rows) // 2
+        first, second = (None, None) if payloads is None else (payloads[:half], payloads[half:])
+        return _copy(connection, statement, rows[:half], first, refused, offset) + _copy(
+            connection, statement, rows[half:], second, refused, offset + half
+        )
+    return list(range(offset, offset + len(rows)))
+
+
+def _reason(error: psycopg.Error) -> str:
+    """PostgreSQL's message and its detail, on one line (the COPY context left out)."""
+    diag = error.diag
+    parts = [diag.message_primary or str(error).splitlines()[0], diag.message_detail]
+    return ": ".join(part for part in parts if part)
+
+
+def _stored(connection: PgConnection, plan: TablePlan) -> tuple[int, int]:
+    return stored_checksum(connection, plan, binary=binary_types(plan) is not None)
+
+
+def stored_after(connection: PgConnection, result: TableLoad) -> tuple[int, int]:
+    """What the load added to the table: its count and checksum now, less those before."""
+    count, total = _stored(connection, result.plan)
+    return count - result.before[0], total - result.before[1]
+
+
+def source_rows(source: sqlite3.Connection, plan: TablePlan) -> int:
+    return count_rows(source, plan.source.name)
+
+
+def advance_sequences(connection: PgConnection, plans: Sequence[TablePlan]) -> list[str]:
+    """Move each loaded serial or identity column's sequence past the largest value loaded, so
+    the application's next insert does not collide with an imported key."""
+    moved = []
+    for plan in plans:
+        table = sql.Identifier(*plan.target.qualified).as_string(connection)
+        for column in plan.columns:
+            row = connection.execute(
+                "SELECT pg_get_serial_sequence(%s, %s)", (table, column.target.name)
+            ).fetchone()
+            if row is None or row[0] is None:
+                continue
+            value = connection.execute(
+                sql.SQL(
+                    "SELECT setval(%(seq)s, m) FROM (SELECT max({col}) AS m FROM {table}) s"
+                    " WHERE m IS NOT NULL AND m >= (SELECT seqmin FROM pg_sequence"
+                    " WHERE seqrelid = %(seq)s::regclass) AND (pg_sequence_last_value(%(seq)s)"
+                    " IS NULL OR m > pg_sequence_last_value(%(seq)s))"
+                ).format(col=sql.Identifier(column.target.name), table=sql.SQL(table)),
+                {"seq": row[0]},
+            ).fetchone()
+            if value is not None:
+                moved.append(f"{row[0]} -> {value[0]}")
+    return moved
+
+
+@contextmanager
+def one_transaction(connection: PgConnection) -> Iterator[None]:
+    """The whole run: committed only by ``commit``; rolled back on any way out before."""
+    try:
+        yield
+    finally:
+        idle = connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        if not connection.closed and not idle:
+            connection.rollback()

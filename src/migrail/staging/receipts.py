@@ -1,0 +1,153 @@
+"""Receipts: what a warm run that found nothing new answered, so that the next one answers at once.
+
+A run that starts from the template at head proves nothing new: it copies a database, compares
+the models and says again what the last such run said. Yet it pays for Python's imports
+(SQLAlchemy and Alembic), for loading every revision file and for the copy, about a second
+whatever the history's length. Its answer depends only on its inputs, so the run records it, in
+the comment of the head template it started from, under a key that hashes all of them:
+
+- every file under ``migrations/`` (revisions, ``env.py``, seeds, SQL files, snapshots, the sum);
+- the model files (as ``schema-sync`` reads them) and the configuration as loaded;
+- what the step round trip covers (the revisions the base branch does not have);
+- the options, ``MIGRAIL_*`` variables, whether this is CI, and the software: migrail's own
+  files, Alembic's, SQLAlchemy's and psycopg's versions, Python's.
+
+The next run with the same inputs reads the files as bytes, asks the warm cluster for a template
+holding that key, and prints the answer it records, without importing SQLAlchemy or starting
+anything. A change to any input is a new key, and a full run. The receipt lives and dies with
+its template: ``migrail cleanup``, the cache's bound, or a run that copies the template again
+(and describes it anew) removes it. Only answers that passed are recorded: a failing run is
+always run in full, so that its details are always shown.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from sqlalchemy.engine import URL
+
+    from migrail.core.config import Config
+    from migrail.staging.run import Options
+    from migrail.staging.summary import Verdict
+
+RECEIPT_FORMAT = b"migrail receipt 1"
+# The libraries whose behaviour shapes a proof, besides migrail itself.
+_LIBRARIES = ("alembic", "sqlalchemy", "psycopg")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A recorded answer: the lines the run printed after its proof, and when it ran."""
+
+    lines: list[str]
+    head: str  # the head revision, as messages name it
+    proved: float  # unix time
+
+
+def receipt_key(config: Config, options: Options, allow_version_mismatch: bool) -> str:
+    """The key of every input a run's answer depends on (see the module's docstring)."""
+    from migrail.history.snapshot import model_files, models_digest
+    from migrail.history.tree import DiskTree
+    from migrail.staging.run import in_ci
+    from migrail.staging.templates import files_content
+
+    digest = hashlib.sha256(RECEIPT_FORMAT)
+    variables = sorted((k, v) for k, v in os.environ.items() if k.startswith("MIGRAIL_"))
+    for part in (
+        repr(config),
+        repr(options),
+        f"allow_version_mismatch={allow_version_mismatch} ci={in_ci()}",
+        repr(variables),
+        _software(),
+        _step_scope(config, options),
+        models_digest(model_files(config, DiskTree())),
+    ):
+        digest.update(part.encode() + b"\0")
+    digest.update(files_content(config.migrations_dir))
+    return digest.hexdigest()[:32]
+
+
+def recorded_answer(config: Config, key: str) -> Answer | None:
+    """The answer recorded under ``key`` on the warm cluster a run would use, or ``None``: no
+    warm cluster running, no template with that receipt, or the server cannot be asked."""
+    from migrail.history.extensions import created_extensions
+    from migrail.postgres.ephemeral import keep_warm, requested_source
+    from migrail.postgres.sources import choose_source
+    from migrail.postgres.warm import running_warm_cluster
+    from migrail.staging.templates import find_receipt, project_key
+
+    if not keep_warm():
+        return None
+    choice = choose_source(requested_source(), created_extensions(config))
+    if choice.bindir is None:  # MIGRAIL_ADMIN_URL's server: the full run asks it
+        return None
+    warm = running_warm_cluster(choice.bindir)
+    if warm is None:
+        return None
+    conninfo = f"host={warm.socket_dir} user=postgres dbname=postgres connect_timeout=5"
+    found = find_receipt(conninfo, project_key(config.migrations_dir), key)
+    if found is None:
+        return None
+    try:
+        lines = [str(line) for line in found["lines"]]
+        return Answer(lines, str(found["head"]), float(found["proved"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def record(admin_url: URL, template: str, key: str, head: str, lines: list[str]) -> None:
+    """Record the answer ``lines`` under ``key`` in ``template``'s comment."""
+    from migrail.staging.templates import describe_receipt
+
+    receipt = {"key": key, "head": head, "proved": time.time(), "lines": lines}
+    describe_receipt(admin_url, template, receipt)
+
+
+def plain_lines(verdicts: Iterable[Verdict]) -> list[str]:
+    """The verdict's lines as the run printed them, without colour: what a receipt replays."""
+    prefix = {"info": "", "success": "[✓] ", "failure": "error: "}
+    lines = []
+    for verdict in verdicts:
+        lines.append(f"{prefix[verdict.kind]}{verdict.message}")
+        lines += [f"  {item}" for item in verdict.items]
+    return lines
+
+
+def _step_scope(config: Config, options: Options) -> str:
+    """What the step round trip covers, as far as it is not in the files: the base branch and
+    the revision files it has (by default, the round trip steps those it has not)."""
+    if options.step != "branch":
+        return options.step
+    from migrail.history.released import released_names
+
+    base, names = released_names(config)
+    return f"base={base} released={sorted(names) if names is not None else None}"
+
+
+def _software() -> str:
+    """Python's version, and each library's and migrail's own files by name, size and time of
+    change: an upgrade, or an edit to an editable install, is a new key. (Asking for versions
+    through ``importlib.metadata`` would cost more than the rest of a run that uses a receipt.)"""
+    from importlib.util import find_spec
+
+    package = Path(__file__).resolve().parents[1]
+    files = sorted(package.rglob("*.py"))
+    for name in _LIBRARIES:
+        spec = find_spec(name)
+        if spec is not None and spec.origin:
+            files.append(Path(spec.origin))
+    stats = []
+    for path in files:
+        info = path.stat()
+        stats.append(f"{path}:{info.st_size}:{info.st_mtime_ns}")
+    return f"python={sys.version} {json.dumps(stats)}"

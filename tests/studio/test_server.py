@@ -1,0 +1,228 @@
+"""The studio over plain HTTP: the token, the CSRF check, the JSON beside the pages, and
+``migrail studio`` itself, whose output and pages never show the password."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from migrail.studio.server import DEFAULT_PORT, bind
+from testing.postgres import query, run_sql
+from testing.studio import Served
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+def _fetch(
+    url: str, *, cookie: str | None = None, data: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], str]:
+    """Status, headers and body, redirects not followed."""
+    from urllib.parse import urlencode
+
+    request = urllib.request.Request(url, data=urlencode(data).encode() if data else None)
+    if cookie:
+        request.add_header("Cookie", cookie)
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        with opener.open(request, timeout=30) as response:
+            return response.status, dict(response.headers), response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read().decode()
+
+
+def test_the_token_is_exchanged_for_a_cookie_and_required(writable: Served) -> None:
+    status, _, body = _fetch(writable.base + "/tables")
+    assert status == 403
+    assert body.startswith("403: open the studio through the URL `migrail studio` printed")
+    assert _fetch(writable.base + "/tables?token=guess")[0] == 403
+    status, headers, _ = _fetch(
+        writable.base + f"/tables/public.books?_sort=title&token={writable.token}"
+    )
+    assert status == 303
+    assert headers["location"] == "/tables/public.books?_sort=title"  # the token leaves the URL
+    assert headers["set-cookie"] == f"{writable.cookie}; HttpOnly; Path=/; SameSite=strict"
+    assert _fetch(writable.base + "/static/htmx.min.js")[0] == 403  # assets too
+    cookie = writable.cookie
+    assert _fetch(writable.base + "/tables", cookie=cookie)[0] == 200
+
+
+def test_a_post_without_the_token_in_its_form_is_refused(writable: Served, studio_url: URL) -> None:
+    """A page of another site can make the browser send the cookie, not read the token."""
+    cookie = writable.cookie
+    form = {
+        "key": '["3"]',
+        "columns": '["id", "name", "born"]',
+        "o0": "3",
+        "o1": "Jorge",
+        "o2": "1899-08-24",
+        "v0": "3",
+        "v1": "forged",
+        "v2": "1899-08-24",
+    }
+    status, _, body = _fetch(writable.base + "/tables/public.authors/row", cookie=cookie, data=form)
+    assert status == 403
+    assert "the form carries no valid token: reload the page" in body
+    assert query(studio_url, "SELECT name FROM authors WHERE id = 3") == [("Jorge",)]
+
+
+def test_json_beside_the_pages_and_keyset_paging(writable: Served) -> None:
+    cookie = writable.cookie
+    status, _, body = _fetch(
+        writable.base + "/tables/public.books?_format=json&_size=2&author_id__eq=1", cookie=cookie
+    )
+    assert status == 200
+    first = json.loads(body)
+    assert [row["title"] for row in first["rows"]] == ["Book 003", "Book 006"]
+    assert first["count"] == 40 and first["exact"] is True
+    assert first["next"] == ("/tables/public.books?_size=2&author_id__eq=1&_after=%5B%226%22%5D")
+    _, _, body = _fetch(writable.base + first["next"] + "&_format=json", cookie=cookie)
+    assert [row["title"] for row in json.loads(body)["rows"]] == ["Book 009", "Book 012"]
+    status, _, body = _fetch(writable.base + "/tables/public.books?nope__eq=1", cookie=cookie)
+    assert status == 400 and "no column nope in this table" in body
+
+
+def test_a_table_without_a_key_pages_by_ctid_and_a_view_by_offset(writable: Served) -> None:
+    cookie = writable.cookie
+
+    def page(path: str) -> dict[str, Any]:
+        status, _, body = _fetch(writable.base + path, cookie=cookie)
+        assert status == 200, body
+        return dict(json.loads(body))
+
+    first = page("/tables/public.reviews?_format=json&_size=2")
+    assert [row["stars"] for row in first["rows"]] == ["5", "3"]
+    assert first["next"] == "/tables/public.reviews?_size=2&_after=%5B%22%280%2C2%29%22%5D"
+    rest = page(first["next"] + "&_format=json")
+    assert [row["stars"] for row in rest["rows"]] == ["4"] and rest["next"] is None
+    view = page("/tables/public.cheap_books?_format=json&_size=15&_sort=price&_desc=1")
+    assert view["next"].endswith("&_offset=15")
+    more = page(view["next"] + "&_format=json")
+    assert [row["price"] for row in view["rows"] + more["rows"]] == [
+        f"{n * 1.5:.2f}" for n in range(19, 0, -1)
+    ]
+
+
+def test_the_query_box_stops_a_statement_at_its_timeout(
+    writable: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("migrail.studio.query.TIMEOUT", "300ms")  # the server runs in-process
+    started = time.monotonic()
+    status, _, body = _fetch(
+        writable.base + "/query",
+        cookie=writable.cookie,
+        data={"csrf": writable.token, "sql": "SELECT pg_sleep(5)"},
+    )
+    assert time.monotonic() - started < 4
+    assert status == 200
+    assert "canceling statement due to statement timeout (SQLSTATE 57014)" in body
+
+
+def test_a_large_table_is_counted_by_the_planner_not_by_count(
+    writable: Served, studio_url: URL
+) -> None:
+    run_sql(
+        studio_url,
+        "CREATE TABLE big AS SELECT g AS id, repeat('x', 100) AS pad"
+        " FROM generate_series(1, 80000) g; ANALYZE big",
+    )
+
+    def counted(path: str) -> tuple[int, bool]:
+        status, _, body = _fetch(writable.base + path, cookie=writable.cookie)
+        assert status == 200, body
+        found = json.loads(body)
+        return found["count"], found["exact"]
+
+    assert counted("/tables/public.big?_format=json") == (80000, False)  # pg_class.reltuples
+    estimate, exact = counted("/tables/public.big?_format=json&id__lt=20001")
+    assert not exact and 10000 < estimate < 40000  # the plan's rows: close, not counted
+    assert counted("/tables/public.authors?_format=json") == (3, True)  # small: counted
+
+
+def test_without_the_studio_extra_it_says_how_to_install_it(studio_project: Path) -> None:
+    hide = "import sys; sys.modules['uvicorn'] = None; sys.modules['multipart'] = None\n"
+    run = "from migrail.main import main; sys.exit(main(['studio', '--no-browser']))"
+    done = subprocess.run(
+        [sys.executable, "-c", hide + run],
+        cwd=studio_project,
+        env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "error: migrail studio needs uvicorn, multipart, which are not installed",
+        "hint: pip install 'migrail[studio]' (or: nox -s studio)",
+    ]
+
+
+def test_the_usual_port_or_a_free_one() -> None:
+    with socket.socket() as taken:
+        try:
+            taken.bind(("127.0.0.1", DEFAULT_PORT))
+            taken.listen()
+        except OSError:
+            pass  # someone else has it: the same case
+        sock = bind("127.0.0.1", None)
+        with sock:
+            assert sock.getsockname()[1] != DEFAULT_PORT
+
+
+def test_migrail_studio_prints_its_url_and_no_password(
+    studio_project: Path, studio_url: URL
+) -> None:
+    secret = "s3cret-Pw"
+    url = studio_url.set(password=secret).render_as_string(hide_password=False)
+    environment = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": f"{REPO / 'src'}"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "migrail", "studio", "--no-browser", "--port", "0"],
+        cwd=studio_project,
+        env=environment,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    lines = []
+    try:
+        deadline = time.monotonic() + 60
+        while not any("studio at http" in line for line in lines):
+            assert time.monotonic() < deadline and process.poll() is None, lines
+            lines.append(process.stderr.readline())
+        address = next(line for line in lines if "studio at" in line).split("studio at ")[1].strip()
+        assert address.startswith("http://127.0.0.1:") and "/?token=" in address
+        base, token = address.split("/?token=")
+        cookie = f"migrail_studio_{base.rsplit(':', 1)[1]}={token}"
+        time.sleep(0.3)  # the socket listens already: uvicorn takes it up in a moment
+        pages = [
+            _fetch(base + path, cookie=cookie)
+            for path in ("/tables", "/tables/public.books", "/query", "/diagram", "/migrations")
+        ]
+        assert [status for status, _, _ in pages] == [200] * 5
+        assert all(secret not in body for _, _, body in pages)
+        assert "***@" in pages[0][2]  # the banner shows where, masked
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, rest = process.communicate(timeout=30)
+    output = "".join(lines) + rest
+    assert secret not in output
+    assert lines[0].startswith("environment: development (postgresql://postgres:***@")
+    assert lines[0].rstrip().endswith("), writable")
