@@ -11,7 +11,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -99,6 +99,11 @@ class Command:
     cwd: Path
     before: Callable[[], None] = lambda: None
     ok: tuple[int, ...] = (0,)
+    source: Path | None = None  # another checkout's src/ to run instead of this one's
+
+    def of(self, source: Path) -> Command:
+        """The same command, running the migrail in ``source`` (a checkout's ``src``)."""
+        return replace(self, source=source)
 
 
 @dataclass
@@ -123,7 +128,7 @@ class Timing:
     def row(self, name: str, baseline: Timing | None = None, goal: str = "") -> str:
         """One line of a report: name, median (min-max), ratio to ``baseline``, peak RSS, goal."""
         ratio = f"{self.median / baseline.median:5.2f}x" if baseline is not None else "  1.00x"
-        return f"  {name:<36} {self.spread()}  {ratio}  {self.peak_mb:5.0f} MB  {goal}".rstrip()
+        return f"  {name:<44} {self.spread()}  {ratio}  {self.peak_mb:5.0f} MB  {goal}".rstrip()
 
 
 def run_once(command: Command) -> tuple[float, int]:
@@ -132,8 +137,11 @@ def run_once(command: Command) -> tuple[float, int]:
     command.before()
     with tempfile.TemporaryFile() as err:
         started = time.perf_counter()
+        env = None
+        if command.source is not None:
+            env = {**os.environ, "PYTHONPATH": str(command.source)}
         child = subprocess.Popen(
-            command.argv, cwd=command.cwd, stdout=subprocess.DEVNULL, stderr=err
+            command.argv, cwd=command.cwd, stdout=subprocess.DEVNULL, stderr=err, env=env
         )
         _, status, usage = os.wait4(child.pid, 0)
         seconds = time.perf_counter() - started
@@ -168,6 +176,22 @@ def timed(
 ) -> float:
     """Median wall time of one command timed on its own (``alternate``, with one command)."""
     return alternate({"": Command(command, cwd, before, ok)}, rounds)[""].median
+
+
+def with_before(
+    commands: dict[str, Command], before: Path | None, *names: str
+) -> dict[str, Command]:
+    """``commands``, and for each of ``names`` the same command run by the checkout whose
+    ``src`` is ``before`` (``--before``), listed right after it: before and after measured in
+    the same run, in turns, under the same load."""
+    if before is None:
+        return commands
+    both = {}
+    for name, command in commands.items():
+        both[name] = command
+        if name in names:
+            both[f"{name} (before)"] = command.of(before)
+    return both
 
 
 def machine_load() -> str:

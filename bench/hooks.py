@@ -7,7 +7,8 @@ compared with ``alembic heads`` on the same history, measured in the same run (g
 models only when their files differ from those the snapshot at head was rendered from (a
 commit that changes models without changing the schema); the last line times that case. All
 run in turns, median with its min and max.
-Run: python bench/hooks.py [--revisions 200] [--rounds 5]
+``--before PATH`` times ``check --staged`` of another checkout's src/ alongside.
+Run: python bench/hooks.py [--revisions 200] [--rounds 5] [--before PATH]
 """
 
 from __future__ import annotations
@@ -18,7 +19,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from histories import Command, alternate, commit_history, machine_load, make_history
+from histories import (
+    Command,
+    alternate,
+    commit_history,
+    machine_load,
+    make_history,
+    with_before,
+)
 
 BIN = Path(sys.executable).parent
 HOOKS = ("single-head", "immutable", "schema-sync")
@@ -28,6 +36,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--revisions", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--before", type=Path, help="another checkout's src/, timed alongside")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="migrail-bench-") as directory:
         root = Path(directory)
@@ -53,9 +62,10 @@ def main() -> None:
         commands["... schema-sync, model files changed"] = Command(
             [*check, "--only", "schema-sync"], root, touch_models
         )
-        timings = alternate(commands, options.rounds)
+        all_four = "check --staged (all four checks)"
+        timings = alternate(with_before(commands, options.before, all_four), options.rounds)
     print(f"{options.revisions} revisions, {options.rounds} rounds in turns ({machine_load()})")
-    print(f"  {'':<36} {'median (min-max)':>20}  ratio  peak RSS")
+    print(f"  {'':<44} {'median (min-max)':>20}  ratio  peak RSS")
     alembic = timings["alembic heads"]
     for name, timing in timings.items():
         print(timing.row(name, alembic))

@@ -43,7 +43,7 @@ def main() -> None:
         f"{options.revisions} revisions with {options.merges} merges, {options.rounds} "
         f"alternating pairs, one warm cluster ({machine_load()})"
     )
-    print(f"  {'':<36} {'median (min-max)':>20}  ratio  peak RSS")
+    print(f"  {'':<44} {'median (min-max)':>20}  ratio  peak RSS")
     for name, timing in timings.items():
         print(timing.row(name, plain))
     print(f"  the step round trip costs {step.median / plain.median:.2f}x the plain proof")

@@ -406,13 +406,19 @@ def test_generate_from_a_template_writes_what_a_replay_writes(
     from testing.postgres import templates_of
 
     add_priority_column(project)
+    imported = project.parent / "0001-imported"  # what importing revision 0001 leaves
+    first = project / "migrations" / "versions" / "0001_create_tasks.py"
+    first.write_text(first.read_text() + f"\nopen({str(imported)!r}, 'a').close()\n")
     assert templates_of(pg_server.admin_url, project) == set()
     replayed, by_replay = _generate_and_undo(project, capsys)
     assert "template cache" not in replayed
+    assert imported.exists()
+    imported.unlink()
     [kept] = templates_of(pg_server.admin_url, project)  # generate's own, at head
 
     copied, from_template = _generate_and_undo(project, capsys)
     assert "template cache: starting from a copy of the database at 0001_create_tasks\n" in copied
+    assert not imported.exists()  # what the template holds is not imported, let alone run
     assert from_template == by_replay
     assert "op.add_column('tasks', sa.Column('priority'" in from_template
     assert templates_of(pg_server.admin_url, project) == {kept}  # none more, none dropped
@@ -436,3 +442,24 @@ def test_generate_starts_from_the_template_migrate_staging_kept(
     replayed, by_replay = _generate_and_undo(project, capsys)
     assert "template cache" not in replayed
     assert from_template == by_replay
+
+
+def test_a_revision_after_the_template_that_fails_to_import_stops_generate_first(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from testing.postgres import templates_of
+    from testing.projects import write_revision
+
+    add_priority_column(project)
+    _generate_and_undo(project, capsys)  # keeps a template at 0001
+    assert templates_of(pg_server.admin_url, project)
+    path = write_revision(project, "0002", "broken", "0001", 'op.execute("SELECT 1")')
+    path.write_text(path.read_text() + '\nraise RuntimeError("broken on import")\n')
+    assert main(["generate", "add_priority"]) == 2
+    err = capsys.readouterr().err
+    line = len(path.read_text().splitlines())
+    assert err.endswith(
+        f"error: {path.resolve()}:{line}: a revision file failed to load: "
+        "RuntimeError: broken on import\n"
+    )
+    assert "template cache: starting from a copy" not in err  # stopped before copying it

@@ -37,7 +37,8 @@ def generate(config: Config, *, name: str, empty: bool, console: Console) -> int
             hint="set [tool.migrail] metadata = 'package.module:metadata', "
             "or write the revision by hand: migrail generate --empty NAME",
         )
-    executor = Executor(config, metadata)
+    # The revision files are imported only where they run: from the template's copy on.
+    executor = Executor(config, metadata, needed=() if metadata is not None and not empty else None)
     previous = executor.head
     revision_id = naming.next_revision_id(
         (revision.revision for revision in executor.revisions()), config.revision_naming
@@ -141,6 +142,7 @@ def _at_head(
     template when it was replayed, and write the revision from the difference."""
     from migrail.postgres.database import connect
 
+    executor.import_after(start.revision)
     if start.revision is not None:
         at = executor.label((start.revision,))
         output.info(console, f"template cache: starting from a copy of the database at {at}")

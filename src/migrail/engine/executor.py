@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from migrail.core.errors import FatalError
 from migrail.engine import autogenerate, environment, runner
-from migrail.engine.loading import load_script
+from migrail.engine.loading import import_after, load_script
 from migrail.engine.usercode import user_code
 from migrail.history.revisions import display_name, ordered_revisions, upgrade_plan
 
@@ -41,10 +41,12 @@ class Executor:
         needed: Collection[Path] | None = None,
     ) -> None:
         """``needed``: the revision files (resolved paths) the run works on; the revisions
-        older than all of them are then imported only if used (``lazy_revisions``)."""
+        older than all of them are then imported only if used (``lazy_revisions``), every
+        one when it is empty. ``None``: all imported as the history is loaded."""
         self.config = config
         self.metadata = metadata
         self.needed = needed
+        self._ordered: tuple[ScriptDirectory, list[Script]] | None = None
         self._env_options: dict[str, Any] | None = None
 
     def alembic_config(self, **attributes: Any) -> AlembicConfig:
@@ -65,6 +67,12 @@ class Executor:
         """The revision files, all loaded, so that a broken one is reported here and clearly."""
         return load_script(self)
 
+    def import_after(self, start: str | None) -> None:
+        """Import the revision files an upgrade from ``start`` runs, if they were left for
+        later (``needed``), so that a broken one is reported as loading reports it."""
+        if self.needed is not None:
+            import_after(self, start)
+
     def forget_script(self) -> None:
         """Load the revision files again when next asked: they changed on disk."""
         self.__dict__.pop("script", None)
@@ -74,8 +82,11 @@ class Executor:
         return self.script.get_current_head()
 
     def revisions(self) -> list[Script]:
-        """Every revision, oldest first."""
-        return ordered_revisions(self.script)
+        """Every revision, oldest first (walked once per loaded history: a run asks often)."""
+        script = self.script
+        if self._ordered is None or self._ordered[0] is not script:
+            self._ordered = (script, ordered_revisions(script))
+        return list(self._ordered[1])
 
     def current(self, connection: Connection) -> tuple[str, ...]:
         """The revision(s) the database is at, read from its ``alembic_version`` table."""

@@ -68,13 +68,22 @@ def realise_from(script: ScriptDirectory, needed: Collection[Path]) -> None:
     """Import now the files of the revisions in ``needed`` and of every revision after the
     oldest of them (what a run from there executes), so that a broken one fails here, as
     when Alembic loads them all; those before stay stand-ins."""
-    left = set(needed)
-    for revision in script.walk_revisions("base", "heads"):  # newest first
+    revisions = list(script.walk_revisions("base", "heads"))  # newest first
+    left = set(needed) & {Path(revision.path) for revision in revisions}  # other files: none
+    for revision in revisions:
         if not left:
             return
         if isinstance(revision.module, LazyModule):
             revision.module.loaded()
         left.discard(Path(revision.path))
+
+
+def realise_after(script: ScriptDirectory, start: str | None) -> None:
+    """Import now the files of the revisions after ``start`` (``None``: every one): those an
+    upgrade from ``start`` runs."""
+    for revision in script.walk_revisions(start or "base", "heads"):  # newest first
+        if revision.revision != start and isinstance(revision.module, LazyModule):
+            revision.module.loaded()
 
 
 def _revisions(script: ScriptDirectory, sources: Mapping[str, bytes]) -> Iterator[Script]:

@@ -4,12 +4,14 @@ reported before anything runs, in words that name the file to fix."""
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from migrail.core.errors import FatalError
 from migrail.core.files import read_bytes
-from migrail.engine.lazy_revisions import read_lazily, realise_from
+from migrail.engine.lazy_revisions import read_lazily, realise_after, realise_from
 from migrail.engine.models import importable
 from migrail.engine.usercode import UserExit, user_code
 from migrail.history.revision_files import revision_paths
@@ -28,9 +30,10 @@ MAX_REVISION_BYTES = 10_000_000
 
 
 def load_script(executor: Executor) -> ScriptDirectory:
-    """The revision files, all loaded, with one head; any other history is a FatalError."""
+    """The revision files, all loaded, with one head; any other history is a FatalError.
+    With ``executor.needed``, those older than all the needed ones are read from their
+    headers and imported only when used (``lazy_revisions``)."""
     from alembic.script import ScriptDirectory
-    from alembic.util import CommandError
 
     config = executor.config
     env_py = config.migrations_dir / "env.py"
@@ -40,22 +43,41 @@ def load_script(executor: Executor) -> ScriptDirectory:
             hint="check [tool.migrail] migrations in pyproject.toml",
         )
     read_bytes(env_py)  # run later, for each revision: one it cannot read is not theirs
-    from alembic.script.revision import CycleDetected
-
     check_versions_folder(config)
     sources = _check_revision_files(config)
     importable(config.root)
     script = ScriptDirectory.from_config(executor.alembic_config())
     if executor.needed is not None:
         read_lazily(script, sources)
+    with _reported(config):
+        heads = script.get_heads()
+        if executor.needed is not None:
+            realise_from(script, executor.needed)
+    if len(heads) > 1:
+        raise _several_heads(script, heads)
+    return script
+
+
+def import_after(executor: Executor, start: str | None) -> None:
+    """Import the files of the revisions after ``start`` (``None``: all) that were left for
+    later, failing as loading them all would have: before any of them runs."""
+    with _reported(executor.config):
+        realise_after(executor.script, start)
+
+
+@contextmanager
+def _reported(config: Config) -> Iterator[None]:
+    """Alembic's and Python's failures to load the revision files, as FatalErrors that name
+    the file to fix."""
+    from alembic.script.revision import CycleDetected
+    from alembic.util import CommandError
+
     try:
         with warnings.catch_warnings(), user_code(config.root):
             # Alembic only warns about a down_revision that names no revision, and about
             # two files declaring the same revision.
             warnings.simplefilter("error", UserWarning)
-            heads = script.get_heads()
-            if executor.needed is not None:
-                realise_from(script, executor.needed)
+            yield
     except UserExit as exc:
         raise UserExit(f"loading the revision files: {exc.call}", exc.where) from None
     except UserWarning as exc:
@@ -79,9 +101,6 @@ def load_script(executor: Executor) -> ScriptDirectory:
         raise FatalError(
             f"{_culprit(config, exc)}a revision file failed to load: {type(exc).__name__}: {exc}"
         ) from None
-    if len(heads) > 1:
-        raise _several_heads(script, heads)
-    return script
 
 
 def _several_heads(script: ScriptDirectory, heads: Sequence[str]) -> FatalError:
