@@ -5,7 +5,8 @@ the step round trip of the branch's revisions, against the same run without it
 A run on main first keeps main's head as a template; each timed run on the branch edits the
 branch's first revision (a comment) beforehand, so every run starts from main's template and
 proves the branch's revisions, as a developer's next run after an edit does. All run on one
-warm cluster of the benchmark's own, as whole commands (process start included); medians.
+warm cluster of the benchmark's own, as whole commands (process start included), timed in
+turns (``histories.alternate``): median, min-max and peak RSS.
 Run: python bench/branch_step.py [--revisions 200] [--rounds 3]
 """
 
@@ -16,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from histories import make_history, timed, warm_cluster
+from histories import Command, Timing, alternate, machine_load, make_history, warm_cluster
 
 BIN = Path(sys.executable).parent
 GIT = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com"]
@@ -32,16 +33,18 @@ def main() -> None:
         root.mkdir()
         times = measure(root, options.revisions, options.rounds)
     print(
-        f"a branch adding 2 revisions to {options.revisions}, {options.rounds} rounds, "
-        "one warm cluster (median)"
+        f"a branch adding 2 revisions to {options.revisions}, {options.rounds} rounds in turns, "
+        "one warm cluster (median, min-max):"
     )
-    for name, seconds in times.items():
-        print(f"  {name:<42} {seconds:6.2f} s")
-    ratio = times["default (branch's 2 stepped)"] / times["--no-step-roundtrip"]
+    print(f"  {machine_load()}")
+    plain = times["--no-step-roundtrip"]
+    for name, timing in times.items():
+        print(timing.row(name, plain))
+    ratio = times["default (branch's 2 stepped)"].median / plain.median
     print(f"  the branch's step round trip costs {ratio:.2f}x the run without it")
 
 
-def measure(root: Path, count: int, rounds: int) -> dict[str, float]:
+def measure(root: Path, count: int, rounds: int) -> dict[str, Timing]:
     """The history on main (its last 2 revisions held back), a run there to keep main's
     templates, then the branch's runs."""
     make_history(root, count + 2)
@@ -67,15 +70,16 @@ def measure(root: Path, count: int, rounds: int) -> dict[str, float]:
         first = added[0]
         first.write_text(held[first] + f"# edit {next(edits)}\n")
 
-    return {
-        "default (branch's 2 stepped)": timed(command, root, rounds, edit, ok=(0,)),
-        "--no-step-roundtrip": timed(
-            [*command, "--no-step-roundtrip"], root, rounds, edit, ok=(0,)
-        ),
-        "--step-roundtrip --no-cache (all stepped)": timed(
-            [*command, "--step-roundtrip", "--no-cache"], root, 1, edit, ok=(0,)
-        ),
-    }
+    timings = alternate(
+        {
+            "--no-step-roundtrip": Command([*command, "--no-step-roundtrip"], root, edit),
+            "default (branch's 2 stepped)": Command(command, root, edit),
+        },
+        rounds,
+    )
+    everything = Command([*command, "--step-roundtrip", "--no-cache"], root, edit)
+    timings["--step-roundtrip --no-cache (all stepped)"] = alternate({"": everything}, 1)[""]
+    return timings
 
 
 if __name__ == "__main__":
