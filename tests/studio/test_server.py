@@ -226,3 +226,62 @@ def test_migrail_studio_prints_its_url_and_no_password(
     assert secret not in output
     assert lines[0].startswith("environment: development (postgresql://postgres:***@")
     assert lines[0].rstrip().endswith("), writable")
+
+
+def _query_box(served: Served, statement: str) -> str:
+    """What the query box shows for ``statement``: its status and rows, or its error, as text."""
+    import html
+    import re
+
+    status, _, body = _fetch(
+        served.base + "/query",
+        cookie=served.cookie,
+        data={"csrf": served.token, "sql": statement},
+    )
+    assert status == 200, body
+    shown = body.split('<div id="result">', 1)[1].split("</main>", 1)[0]
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", shown)).strip())
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "COPY (SELECT 1) TO PROGRAM 'true'",  # a shell command on the database's host
+        "copy authors TO STDOUT",
+        "LOCK TABLE authors IN ACCESS EXCLUSIVE MODE",  # every write would queue behind it
+        "  NOTIFY studio",
+        "ANALYZE authors",
+        "CHECKPOINT",
+        "SET statement_timeout = 0",
+    ],
+)
+def test_a_protected_query_box_refuses_what_is_not_a_query(
+    protected: Served, statement: str
+) -> None:
+    """A read-only transaction lets these run; only a query may on a protected environment."""
+    word = statement.split()[0].upper()
+    assert _query_box(protected, statement).endswith(
+        f"{word} refused: on a protected environment the query box runs only queries "
+        "(SELECT, WITH, VALUES, TABLE, EXPLAIN, SHOW)"
+    )
+
+
+def test_a_protected_query_box_runs_queries(protected: Served) -> None:
+    assert _query_box(protected, "SELECT name FROM authors ORDER BY id LIMIT 1").endswith(
+        "SELECT 1 name Ursula"
+    )
+    assert _query_box(protected, "WITH a AS (SELECT 2 AS n) SELECT n FROM a").endswith(
+        "SELECT 1 n 2"
+    )
+    assert _query_box(protected, "VALUES (3)").endswith("SELECT 1 column1 3")
+    assert "SELECT 3 id name born" in _query_box(protected, "TABLE authors")
+    assert "Seq Scan on authors" in _query_box(protected, "explain SELECT * FROM authors")
+    assert _query_box(protected, "SHOW transaction_read_only").endswith(
+        "SHOW transaction_read_only on"
+    )
+    many = _query_box(protected, "SELECT g FROM generate_series(1, 600) g")
+    assert "SELECT · first 500 rows shown g 1 2 3" in many and " 500 " in many
+    assert " 501 " not in many
+    assert _query_box(protected, "SELECT nme FROM authors").endswith(
+        'column "nme" does not exist (SQLSTATE 42703)'
+    )

@@ -345,7 +345,7 @@ class _Pages:
             with database.transaction(
                 write=not database.protected, timeout=query.TIMEOUT, discard=True
             ) as connection:
-                return query.run_query(connection, statement)
+                return query.run_query(connection, statement, query_only=database.protected)
 
         return await run_in_threadpool(run)
 

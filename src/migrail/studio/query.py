@@ -5,14 +5,23 @@ The statement is prepared (the extended protocol), which takes exactly one state
 ``COMMIT; UPDATE ...`` cannot end the read-only transaction of a protected environment and run
 on outside it. Its rows come back whole, as psql's do; the timeout bounds how many there can
 be, and only the first ``ROW_LIMIT`` become the page.
+
+On a protected environment the statement must also be a query: it runs as the cursor of a
+``DECLARE``, which PostgreSQL's grammar allows only for ``SELECT``, ``VALUES``, ``TABLE`` and
+``WITH`` (``EXPLAIN`` and ``SHOW`` run as they are, and so do ``INSERT``, ``UPDATE``,
+``DELETE`` and ``MERGE``, which the read-only transaction refuses). A read-only transaction
+alone lets through what writes outside the tables: ``COPY ... TO PROGRAM`` runs a shell command
+on the database's host, ``LOCK TABLE`` queues every write behind it, ``CHECKPOINT``,
+``ANALYZE``, ``NOTIFY``.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from migrail.studio.database import cursor
+from migrail.studio.database import WriteRefused, cursor
 
 if TYPE_CHECKING:
     import psycopg
@@ -20,6 +29,10 @@ if TYPE_CHECKING:
 
 ROW_LIMIT = 500
 TIMEOUT = "10s"
+# What a protected environment runs as typed: a plan and a setting, which only read, and the
+# writes to tables, which its read-only transaction refuses in PostgreSQL's own words.
+_AS_TYPED = re.compile(r"(?i)(explain|show|insert|update|delete|merge)\b")
+_CURSOR = "DECLARE studio_query NO SCROLL CURSOR FOR "
 
 
 @dataclass(frozen=True)
@@ -30,11 +43,16 @@ class Result:
     truncated: bool  # more rows than the limit: the first are shown
 
 
-def run_query(connection: Connection, statement: str, limit: int = ROW_LIMIT) -> Result:
+def run_query(
+    connection: Connection, statement: str, limit: int = ROW_LIMIT, *, query_only: bool = False
+) -> Result:
     """Run ``statement`` in the request's transaction; rows as PostgreSQL's text. The caller
-    commits (an unprotected environment) or rolls back."""
+    commits (an unprotected environment) or rolls back. ``query_only``: a protected
+    environment's, where anything but a query is refused."""
     with cursor(connection) as cur:
         as_text(cur)
+        if query_only and not _AS_TYPED.match(statement.lstrip()):
+            return _read(cur, statement, limit)
         # Prepared: the extended protocol, which refuses a second statement.
         cur.execute(statement.encode(), prepare=True)
         rows = cur.fetchmany(limit) if cur.description else []
@@ -44,6 +62,31 @@ def run_query(connection: Connection, statement: str, limit: int = ROW_LIMIT) ->
             cur.statusmessage or "",
             cur.description is not None and cur.rowcount > limit,
         )
+
+
+def _read(cur: psycopg.Cursor[Any], statement: str, limit: int) -> Result:
+    """The query's first rows through a cursor: a statement that is not a query is a syntax
+    error at its first word, said plainly."""
+    import psycopg
+
+    try:
+        cur.execute((_CURSOR + statement).encode(), prepare=True)
+    except psycopg.errors.SyntaxError as exc:
+        first = len(_CURSOR) + len(statement) - len(statement.lstrip()) + 1
+        if exc.diag.statement_position != str(first):
+            raise
+        word = re.match(r"\s*(\w*)", statement)[1].upper() or "this statement"  # type: ignore[index]
+        raise WriteRefused(
+            f"{word} refused: on a protected environment the query box runs only queries "
+            "(SELECT, WITH, VALUES, TABLE, EXPLAIN, SHOW)",
+            hint="change a protected database through a reviewed revision",
+        ) from None
+    cur.execute(f"FETCH FORWARD {limit + 1} FROM studio_query".encode())
+    rows = cur.fetchall()
+    columns = [column.name for column in cur.description or ()]
+    if len(rows) > limit:
+        return Result(columns, rows[:limit], "SELECT", truncated=True)
+    return Result(columns, rows, f"SELECT {len(rows)}", truncated=False)
 
 
 def as_text(cur: psycopg.Cursor[Any]) -> None:
