@@ -285,3 +285,44 @@ def test_a_protected_query_box_runs_queries(protected: Served) -> None:
     assert _query_box(protected, "SELECT nme FROM authors").endswith(
         'column "nme" does not exist (SQLSTATE 42703)'
     )
+
+
+def test_a_view_pages_without_a_sort(writable: Served) -> None:
+    """A view has no key to order by: its first page is the view's rows as they come."""
+    status, _, body = _fetch(
+        writable.base + "/tables/public.cheap_books?_format=json&_size=15", cookie=writable.cookie
+    )
+    assert status == 200, body
+    first = json.loads(body)
+    assert len(first["rows"]) == 15 and first["next"].endswith("&_offset=15")
+    _, _, body = _fetch(writable.base + first["next"] + "&_format=json", cookie=writable.cookie)
+    rest = json.loads(body)["rows"]
+    assert sorted(float(row["price"]) for row in first["rows"] + rest) == [
+        n * 1.5 for n in range(1, 20)
+    ]
+
+
+def test_a_percent_sign_in_a_name_is_a_name_not_a_placeholder(
+    writable: Served, studio_url: URL
+) -> None:
+    run_sql(
+        studio_url,
+        'CREATE TABLE "100%d a/b" (id integer PRIMARY KEY, "50%s off" text);'
+        """INSERT INTO "100%d a/b" VALUES (1, 'one'), (2, 'two');""",
+    )
+    table = writable.base + "/tables/public.%22100%25d%20a~2Fb%22"
+    cookie = writable.cookie
+    status, _, body = _fetch(table + "?_format=json&50%25s%20off__eq=two", cookie=cookie)
+    assert status == 200, body
+    assert json.loads(body)["rows"] == [{"id": "2", "50%s off": "two"}]
+    assert _fetch(table + "/row?key=%5B%221%22%5D", cookie=cookie)[0] == 200
+    edit = {"csrf": writable.token, "key": '["1"]', "columns": '["id", "50%s off"]'}
+    edit |= {"o0": "1", "o1": "one", "v0": "1", "v1": "uno"}
+    status, _, body = _fetch(table + "/row", cookie=cookie, data=edit)
+    assert status == 303, body
+    added = {"csrf": writable.token, "columns": '["id", "50%s off"]', "v0": "3", "v1": "tres"}
+    assert _fetch(table + "/new", cookie=cookie, data=added)[0] == 303
+    gone = {"csrf": writable.token, "key": '["2"]', "columns": '["id", "50%s off"]'}
+    gone |= {"o0": "2", "o1": "two", "action": "delete"}
+    assert _fetch(table + "/row", cookie=cookie, data=gone)[0] == 303
+    assert query(studio_url, 'SELECT * FROM "100%d a/b" ORDER BY id') == [(1, "uno"), (3, "tres")]

@@ -15,6 +15,7 @@ from migrail.studio.rows import (
     CTID,
     cast_param,
     column_sql,
+    identifier,
     key_columns,
     read_row,
     row_compare,
@@ -47,9 +48,7 @@ def _matches(
     conditions = [row_compare(names, types, sql.SQL("="))]
     params: list[str | None] = list(key)
     for column, value in old.items():
-        conditions.append(
-            sql.SQL("{}::text IS NOT DISTINCT FROM %s").format(sql.Identifier(column))
-        )
+        conditions.append(sql.SQL("{}::text IS NOT DISTINCT FROM %s").format(identifier(column)))
         params.append(value)
     return sql.SQL(" AND ").join(conditions), params
 
@@ -72,8 +71,7 @@ def update_row(
     query = sql.SQL("UPDATE {} SET {} WHERE {}").format(
         table_sql(table),
         sql.SQL(", ").join(
-            sql.SQL("{} = {}").format(sql.Identifier(name), cast_param(name, types))
-            for name in changed
+            sql.SQL("{} = {}").format(identifier(name), cast_param(name, types)) for name in changed
         ),
         match,
     )
@@ -130,7 +128,7 @@ def insert_row(
     if values:
         query = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
             table_sql(table),
-            sql.SQL(", ").join(sql.Identifier(name) for name in values),
+            sql.SQL(", ").join(identifier(name) for name in values),
             sql.SQL(", ").join(cast_param(name, types) for name in values),
         )
     else:
