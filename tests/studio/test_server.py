@@ -326,3 +326,21 @@ def test_a_percent_sign_in_a_name_is_a_name_not_a_placeholder(
     gone |= {"o0": "2", "o1": "two", "action": "delete"}
     assert _fetch(table + "/row", cookie=cookie, data=gone)[0] == 303
     assert query(studio_url, 'SELECT * FROM "100%d a/b" ORDER BY id') == [(1, "uno"), (3, "tres")]
+
+
+@pytest.mark.parametrize(
+    ("path", "said"),
+    [
+        ("/tables/public.books?_after=5", "_after is not a list of values"),
+        ("/tables/public.books?_after=%5B1%2C2%2C3%5D", "_after holds 3 values, the order 1"),
+        ("/tables/public.books/row", "key is missing"),
+        ("/tables/public.books/row?key=null", "key is not a list of values"),
+        ("/tables/public.books/row?key=%5B%221%22%2C%222%22%5D", "key holds 2 values, the key 1"),
+    ],
+)
+def test_a_url_edited_by_hand_is_a_400_that_says_why(
+    writable: Served, path: str, said: str
+) -> None:
+    status, _, body = _fetch(writable.base + path, cookie=writable.cookie)
+    assert status == 400
+    assert f"this URL does not make sense to the studio: {said}" in body

@@ -212,7 +212,7 @@ class _Pages:
         name = links.table_name(request.path_params["table"])
         if request.method == "POST":
             return await self._save_row(request, name)
-        key = json.loads(request.query_params["key"])
+        key = links.json_values(request.query_params.get("key"), "key")
 
         def read(connection: Connection) -> dict[str, Any]:
             table = _found(connection, name)
@@ -232,7 +232,7 @@ class _Pages:
 
         self._refuse_writes()
         form = await self._form(request)
-        key = json.loads(form["key"])
+        key = links.json_values(form.get("key"), "key")
         names = json.loads(form["columns"])
         old = {column: links.form_value(form, f"o{i}") for i, column in enumerate(names)}
         new = {column: links.form_value(form, f"v{i}") for i, column in enumerate(names)}

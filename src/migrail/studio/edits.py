@@ -39,7 +39,7 @@ class RowConflict(Exception):
 def _matches(
     table: TableInfo,
     columns: list[Column],
-    key: Sequence[str],
+    key: Sequence[str | None],
     old: Mapping[str, str | None],
 ) -> tuple[sql.Composable, list[str | None]]:
     """The row by its key, and only while every column still holds its old text."""
@@ -57,7 +57,7 @@ def update_row(
     connection: Connection,
     table: TableInfo,
     columns: list[Column],
-    key: Sequence[str],
+    key: Sequence[str | None],
     old: Mapping[str, str | None],
     new: Mapping[str, str | None],
 ) -> None:
@@ -82,7 +82,7 @@ def delete_row(
     connection: Connection,
     table: TableInfo,
     columns: list[Column],
-    key: Sequence[str],
+    key: Sequence[str | None],
     old: Mapping[str, str | None],
 ) -> None:
     """Delete the row as it was read; a RowConflict where it changed or went since."""
@@ -95,7 +95,7 @@ def _change_one(
     connection: Connection,
     table: TableInfo,
     columns: list[Column],
-    key: Sequence[str],
+    key: Sequence[str | None],
     query: sql.Composed,
     params: Sequence[str | None],
     done: str,

@@ -97,6 +97,8 @@ def read_page(
     direction = sql.SQL("DESC" if request.descending else "ASC")
     conditions = list(where)
     if request.after is not None and key:
+        if len(request.after) != len(order):
+            raise ValueError(f"_after holds {len(request.after)} values, the order {len(order)}")
         condition, values = _after(order, request, types)
         conditions, arguments = [*where, condition], [*arguments, *values]
     # Named apart (c0, c1...): ORDER BY "id" would otherwise sort by the output "id", its text.
@@ -247,10 +249,12 @@ def _count(
 
 
 def read_row(
-    connection: Connection, table: TableInfo, columns: list[Column], key: Sequence[str]
+    connection: Connection, table: TableInfo, columns: list[Column], key: Sequence[str | None]
 ) -> tuple[str | None, ...] | None:
     """The row ``key`` finds (each column as text), or None where it is gone."""
     names = key_columns(table, columns)
+    if len(key) != len(names):
+        raise ValueError(f"key holds {len(key)} values, the key {len(names)}")
     types = {c.name: c.type for c in columns} | {CTID: "tid"}
     query = sql.SQL("SELECT {} FROM {} WHERE {}").format(
         sql.SQL(", ").join(sql.SQL("{}::text").format(identifier(c.name)) for c in columns),
