@@ -344,3 +344,26 @@ def test_a_url_edited_by_hand_is_a_400_that_says_why(
     status, _, body = _fetch(writable.base + path, cookie=writable.cookie)
     assert status == 400
     assert f"this URL does not make sense to the studio: {said}" in body
+
+
+def test_a_huge_value_is_cut_in_the_table_page_and_whole_in_its_json(
+    writable: Served, studio_url: URL
+) -> None:
+    """A 2 MB jsonb document made the table's page 2 MB of HTML (twice that folded open)."""
+    run_sql(
+        studio_url,
+        "CREATE TABLE documents (id integer PRIMARY KEY, doc jsonb, title text);"
+        "INSERT INTO documents SELECT 1, jsonb_agg(jsonb_build_object('n', g, 'pad', "
+        "repeat('x', 80))) , 'big' FROM generate_series(1, 20000) g;"
+        "INSERT INTO documents VALUES (2, '{\"small\": true}', 'small')",
+    )
+    table = writable.base + "/tables/public.documents"
+    status, _, body = _fetch(table, cookie=writable.cookie)
+    assert status == 200, body
+    assert len(body) < 40_000
+    assert "cut at 2,000 characters: the row's page shows all of it" in body
+    assert '<code class="json">{&#34;small&#34;: true}</code>' in body
+    _, _, body = _fetch(table + "?_format=json", cookie=writable.cookie)
+    assert len(json.loads(body)["rows"][0]["doc"]) > 2_000_000
+    _, _, body = _fetch(table + "?_format=json&_sort=doc&_size=1", cookie=writable.cookie)
+    assert json.loads(body)["next"].count("x") > 2_000_000 // 100  # the sort's value, whole

@@ -9,7 +9,7 @@ import re
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode
 
-from migrail.studio import rows
+from migrail.studio import cells, rows
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -52,6 +52,7 @@ def page_request(request: Request) -> rows.PageRequest:
         after=tuple(after) if after is not None else None,
         offset=int(params.get("_offset", "0") or 0),
         size=min(int(params.get("_size", PAGE_SIZE) or PAGE_SIZE), 1000),
+        cell_limit=None if params.get("_format") == "json" else cells.CELL_LIMIT,
     )
 
 

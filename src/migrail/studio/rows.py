@@ -58,6 +58,7 @@ class PageRequest:
     after: tuple[str | None, ...] | None = None
     offset: int = 0
     size: int = 50
+    cell_limit: int | None = None  # a page's cells cut past this many characters (HTML)
 
 
 @dataclass(frozen=True)
@@ -102,9 +103,10 @@ def read_page(
         condition, values = _after(order, request, types)
         conditions, arguments = [*where, condition], [*arguments, *values]
     # Named apart (c0, c1...): ORDER BY "id" would otherwise sort by the output "id", its text.
-    shown = [identifier(c.name) for c in columns] + [column_sql(k) for k in key]
+    shown = [_shown(c.name, request.cell_limit, order) for c in columns]
+    shown += [sql.SQL("{}::text").format(column_sql(k)) for k in key]
     select = sql.SQL(", ").join(
-        sql.SQL("{}::text AS {}").format(column, sql.Identifier(f"c{i}"))
+        sql.SQL("{} AS {}").format(column, sql.Identifier(f"c{i}"))
         for i, column in enumerate(shown)
     )
     sorting = sql.SQL(", ").join(
@@ -132,6 +134,15 @@ def read_page(
     if not key:
         return _replace(page, next_offset=request.offset + request.size)
     return _replace(page, next_after=tuple(last[positions[c]] for c in order))
+
+
+def _shown(column: str, limit: int | None, order: Sequence[str]) -> sql.Composable:
+    """A column's text; cut a character past ``limit``, so that a page of 2 MB documents is
+    not 100 MB (the column sorted by stays whole: the next page starts from its value)."""
+    text = sql.SQL("{}::text").format(identifier(column))
+    if limit is None or column in order:
+        return text
+    return sql.SQL("left({}, {})").format(text, sql.Literal(limit + 1))
 
 
 def _replace(page: Page, **changes: object) -> Page:
