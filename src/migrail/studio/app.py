@@ -28,6 +28,11 @@ if TYPE_CHECKING:
     from migrail.core.config import Config
 
 HERE = Path(__file__).parent
+# A field of a form holds a whole value, old and new (the optimistic check): PostgreSQL's
+# largest, not Starlette's default 1 MB, which refused to save any column of a row with a
+# larger one. The studio serves its own user: the memory is theirs.
+FIELD_LIMIT = 1024**3
+FIELDS = 4 * 1600 + 16  # four a column (old, new and their NULL boxes), 1,600 columns at most
 T = TypeVar("T")
 
 
@@ -121,7 +126,7 @@ class _Pages:
         """The POSTed form, refused (403) without the token: a page of another site sends none."""
         from starlette.exceptions import HTTPException
 
-        form = await request.form()
+        form = await request.form(max_fields=FIELDS, max_part_size=FIELD_LIMIT)
         given = form.get(security.FORM_FIELD) or request.headers.get(security.HEADER)
         if not isinstance(given, str) or not security.same(given, self.studio.token):
             raise HTTPException(403, "the form carries no valid token: reload the page")
