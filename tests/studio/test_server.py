@@ -24,6 +24,8 @@ from testing.studio import Served
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
+    from migrail.postgres.ephemeral import Server
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -387,3 +389,37 @@ def test_a_row_with_a_value_over_a_megabyte_can_be_edited(
     )
     assert status == 303, body[-2000:]
     assert query(studio_url, "SELECT title, length(body) FROM notes") == [("new", 1_500_000)]
+
+
+def test_a_database_that_says_it_is_protected_is_read_only_whatever_the_variable(
+    pg_server: Server,
+) -> None:
+    """``DATABASE_URL`` pointing at production's database: ``migrate`` and ``push`` refuse it
+    (the database records what it is); the studio opened it writable, as development."""
+    import sqlalchemy
+    from sqlalchemy.exc import DBAPIError
+
+    from migrail.core.config import Environment
+    from migrail.postgres.identity import record_identity
+    from migrail.studio.database import StudioDatabase, WriteRefused
+
+    with pg_server.database() as url:
+        engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+        with engine.connect() as connection:
+            record_identity(connection, Environment("production", "PRODUCTION_DATABASE_URL", True))
+        database = StudioDatabase(url, environment="development", protected=False)
+        try:
+            assert database.check() == (
+                "the database says it is production, a protected environment, but was reached "
+                "as development: the studio only reads it"
+            )
+            assert database.protected and database.environment == "production"
+            with pytest.raises(WriteRefused), database.transaction(write=True):
+                pass
+            with (
+                pytest.raises(DBAPIError, match="read-only transaction"),
+                database.transaction() as connection,
+            ):
+                connection.exec_driver_sql("CREATE TABLE planted (id int)")
+        finally:
+            database.close()

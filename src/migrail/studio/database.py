@@ -91,17 +91,35 @@ class StudioDatabase:
                 if discard and not connection.invalidated:
                     connection.invalidate()
 
-    def check(self) -> None:
-        """Connect once, so that a wrong URL is said at start, not on the first page."""
+    def check(self) -> str | None:
+        """Connect once, so that a wrong URL is said at start, not on the first page.
+
+        A database that says it is a protected environment (``migrail.environment``) is read
+        only, whatever the configuration calls it: a variable can be mislabeled, the database
+        cannot (``migrate`` and ``push`` refuse it). Then the studio takes the database's name
+        and returns what to warn of."""
         from sqlalchemy.exc import DBAPIError
 
+        from migrail.postgres.bookkeeping import TableProblem
         from migrail.postgres.database import connection_error
+        from migrail.postgres.identity import read_identity
 
         try:
-            with self.transaction() as connection:
-                connection.exec_driver_sql("SELECT 1")
+            with self.engine.connect() as connection:
+                identity = read_identity(connection)
+        except TableProblem:  # this role cannot read it: the configuration is all there is
+            identity = None
         except DBAPIError as exc:
             raise connection_error(self.url, exc.orig or exc) from None
+        if identity is None or not identity.protected or self.protected:
+            return None
+        reached = self.environment
+        self.close()  # its pool's connections were not opened read-only
+        self._engine, self.protected, self.environment = None, True, identity.name
+        return (
+            f"the database says it is {identity.name}, a protected environment, but was "
+            f"reached as {reached}: the studio only reads it"
+        )
 
     def close(self) -> None:
         if self._engine is not None:
