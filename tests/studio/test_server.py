@@ -423,3 +423,14 @@ def test_a_database_that_says_it_is_protected_is_read_only_whatever_the_variable
                 connection.exec_driver_sql("CREATE TABLE planted (id int)")
         finally:
             database.close()
+
+
+def test_the_readmes_configuration_keeps_production_protected(tmp_path: Path) -> None:
+    """The README's studio section says production opens read only; its configuration example,
+    copied as it is, replaces the built-in environments, so it must say ``protected = true``."""
+    from migrail.core.config import load_config
+
+    readme = (REPO / "README.md").read_text()
+    example = readme.split("## Configuration", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "pyproject.toml").write_text(example)
+    assert load_config(tmp_path).environment("production").protected
