@@ -434,3 +434,17 @@ def test_the_readmes_configuration_keeps_production_protected(tmp_path: Path) ->
     example = readme.split("## Configuration", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
     (tmp_path / "pyproject.toml").write_text(example)
     assert load_config(tmp_path).environment("production").protected
+
+
+def test_the_query_box_reads_no_more_rows_than_it_shows(writable: Served) -> None:
+    """It read every row and showed 500: ``SELECT`` of a cross join held gigabytes in the
+    studio for 10 s. A row past the 501st would divide by zero here, were it computed."""
+    shown = _query_box(writable, "SELECT 1 / (1000 - g) AS x FROM generate_series(1, 2000) g")
+    assert shown.startswith("SELECT · first 500 rows shown x 0 0")
+    # What a cursor cannot hold still runs, as typed:
+    gone = "WITH gone AS (DELETE FROM reviews WHERE false RETURNING *) SELECT count(*) FROM gone"
+    assert _query_box(writable, gone).endswith("SELECT 1 count 0")
+    assert _query_box(writable, "SELECT 1 AS x INTO TEMP kept").endswith("SELECT 1")
+    assert _query_box(writable, "SELECT nme FROM authors").endswith(
+        'column "nme" does not exist (SQLSTATE 42703)'
+    )

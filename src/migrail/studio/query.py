@@ -3,13 +3,17 @@ hundred rows shown.
 
 The statement is prepared (the extended protocol), which takes exactly one statement:
 ``COMMIT; UPDATE ...`` cannot end the read-only transaction of a protected environment and run
-on outside it. Its rows come back whole, as psql's do; the timeout bounds how many there can
-be, and only the first ``ROW_LIMIT`` become the page.
+on outside it.
 
-On a protected environment the statement must also be a query: it runs as the cursor of a
-``DECLARE``, which PostgreSQL's grammar allows only for ``SELECT``, ``VALUES``, ``TABLE`` and
-``WITH`` (``EXPLAIN`` and ``SHOW`` run as they are, and so do ``INSERT``, ``UPDATE``,
-``DELETE`` and ``MERGE``, which the read-only transaction refuses). A read-only transaction
+A query runs as the cursor of a ``DECLARE``, and only the rows shown are fetched: read whole,
+``SELECT`` of a cross join held gigabytes in the studio until its timeout, for 500 rows shown.
+What a cursor cannot hold (a ``WITH`` that writes, ``SELECT ... INTO``) runs as typed on an
+unprotected environment, from a savepoint, and so does any other statement.
+
+On a protected environment the statement must be a query: PostgreSQL's grammar allows a
+cursor only for ``SELECT``, ``VALUES``, ``TABLE`` and ``WITH`` (``EXPLAIN`` and ``SHOW`` run as
+they are, and so do ``INSERT``, ``UPDATE``, ``DELETE`` and ``MERGE``, which the read-only
+transaction refuses). A read-only transaction
 alone lets through what writes outside the tables: ``COPY ... TO PROGRAM`` runs a shell command
 on the database's host, ``LOCK TABLE`` queues every write behind it, ``CHECKPOINT``,
 ``ANALYZE``, ``NOTIFY``.
@@ -49,10 +53,18 @@ def run_query(
     """Run ``statement`` in the request's transaction; rows as PostgreSQL's text. The caller
     commits (an unprotected environment) or rolls back. ``query_only``: a protected
     environment's, where anything but a query is refused."""
+    import psycopg
+
     with cursor(connection) as cur:
         as_text(cur)
         if query_only and not _AS_TYPED.match(statement.lstrip()):
             return _read(cur, statement, limit)
+        if not _AS_TYPED.match(statement.lstrip()):
+            cur.execute(b"SAVEPOINT studio_query")
+            try:
+                return _read(cur, statement, limit)
+            except (WriteRefused, psycopg.errors.SyntaxError, psycopg.errors.FeatureNotSupported):
+                cur.execute(b"ROLLBACK TO SAVEPOINT studio_query")  # not a cursor's: as typed
         # Prepared: the extended protocol, which refuses a second statement.
         cur.execute(statement.encode(), prepare=True)
         rows = cur.fetchmany(limit) if cur.description else []
