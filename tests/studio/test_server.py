@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import signal
@@ -448,3 +449,25 @@ def test_the_query_box_reads_no_more_rows_than_it_shows(writable: Served) -> Non
     assert _query_box(writable, "SELECT nme FROM authors").endswith(
         'column "nme" does not exist (SQLSTATE 42703)'
     )
+
+
+def test_a_stale_edit_of_a_row_without_a_key_is_not_called_a_delete(
+    writable: Served, studio_url: URL
+) -> None:
+    """A table without a primary key finds its rows by ctid, which an update moves: the
+    second edit from the same page found nothing there, and said the row was deleted."""
+    run_sql(
+        studio_url, "CREATE TABLE tags (name text, uses integer); INSERT INTO tags VALUES ('a', 1)"
+    )
+    [(ctid,)] = query(studio_url, "SELECT ctid::text FROM tags")
+    form = {"csrf": writable.token, "key": json.dumps([ctid]), "columns": '["name", "uses"]'}
+    form |= {"o0": "a", "o1": "1", "v0": "a", "v1": "2"}
+    page = writable.base + "/tables/public.tags/row"
+    assert _fetch(page, cookie=writable.cookie, data=form)[0] == 303
+    status, _, body = _fetch(page, cookie=writable.cookie, data=form | {"v1": "3"})
+    assert status == 409
+    assert (
+        "nothing was saved: the row was changed or deleted since you read it (a table without "
+        "a primary key finds a row by its place, which every change moves)"
+    ) in html.unescape(body)
+    assert query(studio_url, "SELECT uses FROM tags") == [(2,)]

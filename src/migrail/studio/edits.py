@@ -106,6 +106,12 @@ def _change_one(
     if changed == 1:
         return
     current = read_row(connection, table, columns, key)
+    if current is None and key_columns(table, columns) == [CTID]:
+        raise RowConflict(
+            f"nothing was {done}: the row was changed or deleted since you read it (a table "
+            "without a primary key finds a row by its place, which every change moves)",
+            None,
+        )
     if current is None:
         raise RowConflict(f"nothing was {done}: the row was deleted since you read it", None)
     raise RowConflict(
