@@ -410,7 +410,7 @@ def test_a_database_that_says_it_is_protected_is_read_only_whatever_the_variable
             record_identity(connection, Environment("production", "PRODUCTION_DATABASE_URL", True))
         database = StudioDatabase(url, environment="development", protected=False)
         try:
-            assert database.check() == (
+            assert database.check()[0] == (
                 "the database says it is production, a protected environment, but was reached "
                 "as development: the studio only reads it"
             )
@@ -471,3 +471,26 @@ def test_a_stale_edit_of_a_row_without_a_key_is_not_called_a_delete(
         "a primary key finds a row by its place, which every change moves)"
     ) in html.unescape(body)
     assert query(studio_url, "SELECT uses FROM tags") == [(2,)]
+
+
+def test_a_protected_environment_reached_as_a_superuser_is_warned_of(pg_server: Server) -> None:
+    """A superuser's functions act outside any transaction (pg_terminate_backend, COPY TO
+    PROGRAM through a function): read only is then the studio's promise, not the role's."""
+    from migrail.studio.database import StudioDatabase
+
+    with pg_server.database() as url:
+        superuser = query(url, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        assert superuser == [(True,)]  # the test server's role: the case to warn of
+        for protected, said in ((False, []), (True, [SUPERUSER_WARNING])):
+            database = StudioDatabase(url, environment="production", protected=protected)
+            try:
+                assert database.check() == said
+            finally:
+                database.close()
+
+
+SUPERUSER_WARNING = (
+    "production is protected, and its URL's role is a superuser: a function can act beyond "
+    "the read-only transaction (pg_terminate_backend, pg_reload_conf); give the studio a role "
+    "that may only read"
+)
