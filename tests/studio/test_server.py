@@ -494,3 +494,30 @@ SUPERUSER_WARNING = (
     "the read-only transaction (pg_terminate_backend, pg_reload_conf); give the studio a role "
     "that may only read"
 )
+
+
+def test_the_migrations_page_shows_the_history_when_env_py_cannot_render_offline(
+    tmp_path: Path, studio_project: Path, studio_url: URL
+) -> None:
+    """An env.py that reads its own URL variable fails offline where that variable is unset
+    (``--env production`` with only PRODUCTION_DATABASE_URL): the whole page was an error."""
+    import shutil
+
+    import sqlalchemy
+
+    from migrail.core.config import load_config
+    from migrail.studio.migrations import read_migrations
+
+    root = tmp_path / "project"
+    shutil.copytree(studio_project, root)
+    env_py = root / "migrations" / "env.py"
+    env_py.write_text('import os\n\nos.environ["STUDIO_REVIEW_UNSET_URL"]\n' + env_py.read_text())
+    engine = sqlalchemy.create_engine(studio_url, poolclass=sqlalchemy.pool.NullPool)
+    with engine.connect() as connection:
+        found = read_migrations(load_config(root), connection)
+    assert [entry.revision for entry in found.history] == ["0001"]
+    [pending] = found.pending
+    assert pending.name == "0002_add_priority" and pending.sql is None
+    assert pending.error == (
+        "the history cannot be rendered offline: KeyError: 'STUDIO_REVIEW_UNSET_URL'"
+    )
