@@ -180,7 +180,7 @@ def test_query_box(page: Page, writable: Served, studio_url: URL) -> None:
     assert query(studio_url, "SELECT stars FROM reviews WHERE body = 'superb'") == [(4,)]
     page.fill("#sql", "SELECT g FROM generate_series(1, 100000) g")
     page.click("#run")
-    page.wait_for_selector("#query-status >> text=SELECT · first 500 rows shown")  # no more read
+    page.wait_for_selector("#query-status >> text=SELECT 100000 · first 500 rows shown")
     assert page.locator("#query-rows tbody tr").count() == 500
 
 

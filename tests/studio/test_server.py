@@ -437,11 +437,19 @@ def test_the_readmes_configuration_keeps_production_protected(tmp_path: Path) ->
     assert load_config(tmp_path).environment("production").protected
 
 
-def test_the_query_box_reads_no_more_rows_than_it_shows(writable: Served) -> None:
+def test_the_query_box_reads_no_more_rows_than_it_shows(
+    writable: Served, protected: Served, studio_url: URL
+) -> None:
     """It read every row and showed 500: ``SELECT`` of a cross join held gigabytes in the
-    studio for 10 s. A row past the 501st would divide by zero here, were it computed."""
-    shown = _query_box(writable, "SELECT 1 / (1000 - g) AS x FROM generate_series(1, 2000) g")
-    assert shown.startswith("SELECT · first 500 rows shown x 0 0")
+    studio for 10 s. Writable, the rest are computed in the database (a function called on
+    each row is, as psql would) and counted; protected, they are not even computed: a row
+    past the 501st would divide by zero here."""
+    run_sql(studio_url, "CREATE SEQUENCE counted")
+    every = "SELECT nextval('counted') AS n FROM generate_series(1, 600)"
+    assert _query_box(writable, every).startswith("SELECT 600 · first 500 rows shown n 1 2 3")
+    assert query(studio_url, "SELECT last_value FROM counted") == [(600,)]
+    first = "SELECT 1 / (1000 - g) AS x FROM generate_series(1, 2000) g"
+    assert _query_box(protected, first).startswith("SELECT · first 500 rows shown x 0 0")
     # What a cursor cannot hold still runs, as typed:
     gone = "WITH gone AS (DELETE FROM reviews WHERE false RETURNING *) SELECT count(*) FROM gone"
     assert _query_box(writable, gone).endswith("SELECT 1 count 0")

@@ -7,8 +7,11 @@ on outside it.
 
 A query runs as the cursor of a ``DECLARE``, and only the rows shown are fetched: read whole,
 ``SELECT`` of a cross join held gigabytes in the studio until its timeout, for 500 rows shown.
-What a cursor cannot hold (a ``WITH`` that writes, ``SELECT ... INTO``) runs as typed on an
-unprotected environment, from a savepoint, and so does any other statement.
+On an unprotected environment the rest of the rows are then computed and dropped in the
+database (``MOVE FORWARD ALL``), as psql would compute them: ``SELECT backfill(id) FROM t``
+calls the function for every row, and the count is exact. What a cursor cannot hold (a
+``WITH`` that writes, ``SELECT ... INTO``) runs as typed there, from a savepoint, and so does
+any other statement.
 
 On a protected environment the statement must be a query: PostgreSQL's grammar allows a
 cursor only for ``SELECT``, ``VALUES``, ``TABLE`` and ``WITH`` (``EXPLAIN`` and ``SHOW`` run as
@@ -58,11 +61,11 @@ def run_query(
     with cursor(connection) as cur:
         as_text(cur)
         if query_only and not _AS_TYPED.match(statement.lstrip()):
-            return _read(cur, statement, limit)
+            return _read(cur, statement, limit, whole=False)
         if not _AS_TYPED.match(statement.lstrip()):
             cur.execute(b"SAVEPOINT studio_query")
             try:
-                return _read(cur, statement, limit)
+                return _read(cur, statement, limit, whole=True)
             except (WriteRefused, psycopg.errors.SyntaxError, psycopg.errors.FeatureNotSupported):
                 cur.execute(b"ROLLBACK TO SAVEPOINT studio_query")  # not a cursor's: as typed
         # Prepared: the extended protocol, which refuses a second statement.
@@ -76,9 +79,9 @@ def run_query(
         )
 
 
-def _read(cur: psycopg.Cursor[Any], statement: str, limit: int) -> Result:
-    """The query's first rows through a cursor: a statement that is not a query is a syntax
-    error at its first word, said plainly."""
+def _read(cur: psycopg.Cursor[Any], statement: str, limit: int, *, whole: bool) -> Result:
+    """The query's first rows through a cursor (``whole``: the rest computed too, and counted):
+    a statement that is not a query is a syntax error at its first word, said plainly."""
     import psycopg
 
     try:
@@ -96,6 +99,10 @@ def _read(cur: psycopg.Cursor[Any], statement: str, limit: int) -> Result:
     cur.execute(f"FETCH FORWARD {limit + 1} FROM studio_query".encode())
     rows = cur.fetchall()
     columns = [column.name for column in cur.description or ()]
+    if len(rows) > limit and whole:
+        cur.execute(b"MOVE FORWARD ALL FROM studio_query")
+        total = len(rows) + cur.rowcount
+        return Result(columns, rows[:limit], f"SELECT {total}", truncated=True)
     if len(rows) > limit:
         return Result(columns, rows[:limit], "SELECT", truncated=True)
     return Result(columns, rows, f"SELECT {len(rows)}", truncated=False)
