@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import signal
@@ -23,6 +24,8 @@ from testing.studio import Served
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
+
+    from migrail.postgres.ephemeral import Server
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -226,3 +229,303 @@ def test_migrail_studio_prints_its_url_and_no_password(
     assert secret not in output
     assert lines[0].startswith("environment: development (postgresql://postgres:***@")
     assert lines[0].rstrip().endswith("), writable")
+
+
+def _query_box(served: Served, statement: str) -> str:
+    """What the query box shows for ``statement``: its status and rows, or its error, as text."""
+    import html
+    import re
+
+    status, _, body = _fetch(
+        served.base + "/query",
+        cookie=served.cookie,
+        data={"csrf": served.token, "sql": statement},
+    )
+    assert status == 200, body
+    shown = body.split('<div id="result">', 1)[1].split("</main>", 1)[0]
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", shown)).strip())
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "COPY (SELECT 1) TO PROGRAM 'true'",  # a shell command on the database's host
+        "copy authors TO STDOUT",
+        "LOCK TABLE authors IN ACCESS EXCLUSIVE MODE",  # every write would queue behind it
+        "  NOTIFY studio",
+        "ANALYZE authors",
+        "CHECKPOINT",
+        "SET statement_timeout = 0",
+    ],
+)
+def test_a_protected_query_box_refuses_what_is_not_a_query(
+    protected: Served, statement: str
+) -> None:
+    """A read-only transaction lets these run; only a query may on a protected environment."""
+    word = statement.split()[0].upper()
+    assert _query_box(protected, statement).endswith(
+        f"{word} refused: on a protected environment the query box runs only queries "
+        "(SELECT, WITH, VALUES, TABLE, EXPLAIN, SHOW)"
+    )
+
+
+def test_a_protected_query_box_runs_queries(protected: Served) -> None:
+    assert _query_box(protected, "SELECT name FROM authors ORDER BY id LIMIT 1").endswith(
+        "SELECT 1 name Ursula"
+    )
+    assert _query_box(protected, "WITH a AS (SELECT 2 AS n) SELECT n FROM a").endswith(
+        "SELECT 1 n 2"
+    )
+    assert _query_box(protected, "VALUES (3)").endswith("SELECT 1 column1 3")
+    assert "SELECT 3 id name born" in _query_box(protected, "TABLE authors")
+    assert "Seq Scan on authors" in _query_box(protected, "explain SELECT * FROM authors")
+    assert _query_box(protected, "SHOW transaction_read_only").endswith(
+        "SHOW transaction_read_only on"
+    )
+    many = _query_box(protected, "SELECT g FROM generate_series(1, 600) g")
+    assert "SELECT · first 500 rows shown g 1 2 3" in many and " 500 " in many
+    assert " 501 " not in many
+    assert _query_box(protected, "SELECT nme FROM authors").endswith(
+        'column "nme" does not exist (SQLSTATE 42703)'
+    )
+
+
+def test_a_view_pages_without_a_sort(writable: Served) -> None:
+    """A view has no key to order by: its first page is the view's rows as they come."""
+    status, _, body = _fetch(
+        writable.base + "/tables/public.cheap_books?_format=json&_size=15", cookie=writable.cookie
+    )
+    assert status == 200, body
+    first = json.loads(body)
+    assert len(first["rows"]) == 15 and first["next"].endswith("&_offset=15")
+    _, _, body = _fetch(writable.base + first["next"] + "&_format=json", cookie=writable.cookie)
+    rest = json.loads(body)["rows"]
+    assert sorted(float(row["price"]) for row in first["rows"] + rest) == [
+        n * 1.5 for n in range(1, 20)
+    ]
+
+
+def test_a_percent_sign_in_a_name_is_a_name_not_a_placeholder(
+    writable: Served, studio_url: URL
+) -> None:
+    run_sql(
+        studio_url,
+        'CREATE TABLE "100%d a/b" (id integer PRIMARY KEY, "50%s off" text);'
+        """INSERT INTO "100%d a/b" VALUES (1, 'one'), (2, 'two');""",
+    )
+    table = writable.base + "/tables/public.%22100%25d%20a~2Fb%22"
+    cookie = writable.cookie
+    status, _, body = _fetch(table + "?_format=json&50%25s%20off__eq=two", cookie=cookie)
+    assert status == 200, body
+    assert json.loads(body)["rows"] == [{"id": "2", "50%s off": "two"}]
+    assert _fetch(table + "/row?key=%5B%221%22%5D", cookie=cookie)[0] == 200
+    edit = {"csrf": writable.token, "key": '["1"]', "columns": '["id", "50%s off"]'}
+    edit |= {"o0": "1", "o1": "one", "v0": "1", "v1": "uno"}
+    status, _, body = _fetch(table + "/row", cookie=cookie, data=edit)
+    assert status == 303, body
+    added = {"csrf": writable.token, "columns": '["id", "50%s off"]', "v0": "3", "v1": "tres"}
+    assert _fetch(table + "/new", cookie=cookie, data=added)[0] == 303
+    gone = {"csrf": writable.token, "key": '["2"]', "columns": '["id", "50%s off"]'}
+    gone |= {"o0": "2", "o1": "two", "action": "delete"}
+    assert _fetch(table + "/row", cookie=cookie, data=gone)[0] == 303
+    assert query(studio_url, 'SELECT * FROM "100%d a/b" ORDER BY id') == [(1, "uno"), (3, "tres")]
+
+
+@pytest.mark.parametrize(
+    ("path", "said"),
+    [
+        ("/tables/public.books?_after=5", "_after is not a list of values"),
+        ("/tables/public.books?_after=%5B1%2C2%2C3%5D", "_after holds 3 values, the order 1"),
+        ("/tables/public.books/row", "key is missing"),
+        ("/tables/public.books/row?key=null", "key is not a list of values"),
+        ("/tables/public.books/row?key=%5B%221%22%2C%222%22%5D", "key holds 2 values, the key 1"),
+    ],
+)
+def test_a_url_edited_by_hand_is_a_400_that_says_why(
+    writable: Served, path: str, said: str
+) -> None:
+    status, _, body = _fetch(writable.base + path, cookie=writable.cookie)
+    assert status == 400
+    assert f"this URL does not make sense to the studio: {said}" in body
+
+
+def test_a_huge_value_is_cut_in_the_table_page_and_whole_in_its_json(
+    writable: Served, studio_url: URL
+) -> None:
+    """A 2 MB jsonb document made the table's page 2 MB of HTML (twice that folded open)."""
+    run_sql(
+        studio_url,
+        "CREATE TABLE documents (id integer PRIMARY KEY, doc jsonb, title text);"
+        "INSERT INTO documents SELECT 1, jsonb_agg(jsonb_build_object('n', g, 'pad', "
+        "repeat('x', 80))) , 'big' FROM generate_series(1, 20000) g;"
+        "INSERT INTO documents VALUES (2, '{\"small\": true}', 'small')",
+    )
+    table = writable.base + "/tables/public.documents"
+    status, _, body = _fetch(table, cookie=writable.cookie)
+    assert status == 200, body
+    assert len(body) < 40_000
+    assert "cut at 2,000 characters: the row's page shows all of it" in body
+    assert '<code class="json">{&#34;small&#34;: true}</code>' in body
+    _, _, body = _fetch(table + "?_format=json", cookie=writable.cookie)
+    assert len(json.loads(body)["rows"][0]["doc"]) > 2_000_000
+    _, _, body = _fetch(table + "?_format=json&_sort=doc&_size=1", cookie=writable.cookie)
+    assert json.loads(body)["next"].count("x") > 2_000_000 // 100  # the sort's value, whole
+
+
+def test_a_row_with_a_value_over_a_megabyte_can_be_edited(
+    writable: Served, studio_url: URL
+) -> None:
+    """The form carries every old value (the optimistic check): Starlette's default 1 MB a
+    field refused to save any column of such a row ("Field exceeded maximum size")."""
+    run_sql(
+        studio_url,
+        "CREATE TABLE notes (id integer PRIMARY KEY, title text, body text);"
+        "INSERT INTO notes VALUES (1, 'old', repeat('x', 1500000))",
+    )
+    big = "x" * 1_500_000
+    form = {"csrf": writable.token, "key": '["1"]', "columns": '["id", "title", "body"]'}
+    form |= {"o0": "1", "o1": "old", "o2": big, "v0": "1", "v1": "new", "v2": big}
+    status, _, body = _fetch(
+        writable.base + "/tables/public.notes/row", cookie=writable.cookie, data=form
+    )
+    assert status == 303, body[-2000:]
+    assert query(studio_url, "SELECT title, length(body) FROM notes") == [("new", 1_500_000)]
+
+
+def test_a_database_that_says_it_is_protected_is_read_only_whatever_the_variable(
+    pg_server: Server,
+) -> None:
+    """``DATABASE_URL`` pointing at production's database: ``migrate`` and ``push`` refuse it
+    (the database records what it is); the studio opened it writable, as development."""
+    import sqlalchemy
+    from sqlalchemy.exc import DBAPIError
+
+    from migrail.core.config import Environment
+    from migrail.postgres.identity import record_identity
+    from migrail.studio.database import StudioDatabase, WriteRefused
+
+    with pg_server.database() as url:
+        engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+        with engine.connect() as connection:
+            record_identity(connection, Environment("production", "PRODUCTION_DATABASE_URL", True))
+        database = StudioDatabase(url, environment="development", protected=False)
+        try:
+            assert database.check()[0] == (
+                "the database says it is production, a protected environment, but was reached "
+                "as development: the studio only reads it"
+            )
+            assert database.protected and database.environment == "production"
+            with pytest.raises(WriteRefused), database.transaction(write=True):
+                pass
+            with (
+                pytest.raises(DBAPIError, match="read-only transaction"),
+                database.transaction() as connection,
+            ):
+                connection.exec_driver_sql("CREATE TABLE planted (id int)")
+        finally:
+            database.close()
+
+
+def test_the_readmes_configuration_keeps_production_protected(tmp_path: Path) -> None:
+    """The README's studio section says production opens read only; its configuration example,
+    copied as it is, replaces the built-in environments, so it must say ``protected = true``."""
+    from migrail.core.config import load_config
+
+    readme = (REPO / "README.md").read_text()
+    example = readme.split("## Configuration", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "pyproject.toml").write_text(example)
+    assert load_config(tmp_path).environment("production").protected
+
+
+def test_the_query_box_reads_no_more_rows_than_it_shows(
+    writable: Served, protected: Served, studio_url: URL
+) -> None:
+    """It read every row and showed 500: ``SELECT`` of a cross join held gigabytes in the
+    studio for 10 s. Writable, the rest are computed in the database (a function called on
+    each row is, as psql would) and counted; protected, they are not even computed: a row
+    past the 501st would divide by zero here."""
+    run_sql(studio_url, "CREATE SEQUENCE counted")
+    every = "SELECT nextval('counted') AS n FROM generate_series(1, 600)"
+    assert _query_box(writable, every).startswith("SELECT 600 · first 500 rows shown n 1 2 3")
+    assert query(studio_url, "SELECT last_value FROM counted") == [(600,)]
+    first = "SELECT 1 / (1000 - g) AS x FROM generate_series(1, 2000) g"
+    assert _query_box(protected, first).startswith("SELECT · first 500 rows shown x 0 0")
+    # What a cursor cannot hold still runs, as typed:
+    gone = "WITH gone AS (DELETE FROM reviews WHERE false RETURNING *) SELECT count(*) FROM gone"
+    assert _query_box(writable, gone).endswith("SELECT 1 count 0")
+    assert _query_box(writable, "SELECT 1 AS x INTO TEMP kept").endswith("SELECT 1")
+    assert _query_box(writable, "SELECT nme FROM authors").endswith(
+        'column "nme" does not exist (SQLSTATE 42703)'
+    )
+
+
+def test_a_stale_edit_of_a_row_without_a_key_is_not_called_a_delete(
+    writable: Served, studio_url: URL
+) -> None:
+    """A table without a primary key finds its rows by ctid, which an update moves: the
+    second edit from the same page found nothing there, and said the row was deleted."""
+    run_sql(
+        studio_url, "CREATE TABLE tags (name text, uses integer); INSERT INTO tags VALUES ('a', 1)"
+    )
+    [(ctid,)] = query(studio_url, "SELECT ctid::text FROM tags")
+    form = {"csrf": writable.token, "key": json.dumps([ctid]), "columns": '["name", "uses"]'}
+    form |= {"o0": "a", "o1": "1", "v0": "a", "v1": "2"}
+    page = writable.base + "/tables/public.tags/row"
+    assert _fetch(page, cookie=writable.cookie, data=form)[0] == 303
+    status, _, body = _fetch(page, cookie=writable.cookie, data=form | {"v1": "3"})
+    assert status == 409
+    assert (
+        "nothing was saved: the row was changed or deleted since you read it (a table without "
+        "a primary key finds a row by its place, which every change moves)"
+    ) in html.unescape(body)
+    assert query(studio_url, "SELECT uses FROM tags") == [(2,)]
+
+
+def test_a_protected_environment_reached_as_a_superuser_is_warned_of(pg_server: Server) -> None:
+    """A superuser's functions act outside any transaction (pg_terminate_backend, COPY TO
+    PROGRAM through a function): read only is then the studio's promise, not the role's."""
+    from migrail.studio.database import StudioDatabase
+
+    with pg_server.database() as url:
+        superuser = query(url, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        assert superuser == [(True,)]  # the test server's role: the case to warn of
+        for protected, said in ((False, []), (True, [SUPERUSER_WARNING])):
+            database = StudioDatabase(url, environment="production", protected=protected)
+            try:
+                assert database.check() == said
+            finally:
+                database.close()
+
+
+SUPERUSER_WARNING = (
+    "production is protected, and its URL's role is a superuser: a function can act beyond "
+    "the read-only transaction (pg_terminate_backend, pg_reload_conf); give the studio a role "
+    "that may only read"
+)
+
+
+def test_the_migrations_page_shows_the_history_when_env_py_cannot_render_offline(
+    tmp_path: Path, studio_project: Path, studio_url: URL
+) -> None:
+    """An env.py that reads its own URL variable fails offline where that variable is unset
+    (``--env production`` with only PRODUCTION_DATABASE_URL): the whole page was an error."""
+    import shutil
+
+    import sqlalchemy
+
+    from migrail.core.config import load_config
+    from migrail.studio.migrations import read_migrations
+
+    root = tmp_path / "project"
+    shutil.copytree(studio_project, root)
+    env_py = root / "migrations" / "env.py"
+    env_py.write_text('import os\n\nos.environ["STUDIO_REVIEW_UNSET_URL"]\n' + env_py.read_text())
+    engine = sqlalchemy.create_engine(studio_url, poolclass=sqlalchemy.pool.NullPool)
+    with engine.connect() as connection:
+        found = read_migrations(load_config(root), connection)
+    assert [entry.revision for entry in found.history] == ["0001"]
+    [pending] = found.pending
+    assert pending.name == "0002_add_priority" and pending.sql is None
+    assert pending.error == (
+        "the history cannot be rendered offline: KeyError: 'STUDIO_REVIEW_UNSET_URL'"
+    )

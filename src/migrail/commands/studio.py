@@ -42,12 +42,14 @@ def studio(
         protected=environment.protected,
         lock_timeout=config.lock_timeout,
     )
-    database.check()
+    warnings = database.check()
     sock = bind(host, port)
     token = new_token()
     address = url(sock, token)
-    mode = "protected: read only" if environment.protected else "writable"
+    mode = "protected: read only" if database.protected else "writable"
     output.info(console, f"environment: {environment.name} ({mask_url(target)}), {mode}")
+    for warning in warnings:
+        output.warning(console, warning)
     if host not in ("127.0.0.1", "::1", "localhost"):
         output.warning(
             console,

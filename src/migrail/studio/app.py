@@ -28,6 +28,11 @@ if TYPE_CHECKING:
     from migrail.core.config import Config
 
 HERE = Path(__file__).parent
+# A field of a form holds a whole value, old and new (the optimistic check): PostgreSQL's
+# largest, not Starlette's default 1 MB, which refused to save any column of a row with a
+# larger one. The studio serves its own user: the memory is theirs.
+FIELD_LIMIT = 1024**3
+FIELDS = 4 * 1600 + 16  # four a column (old, new and their NULL boxes), 1,600 columns at most
 T = TypeVar("T")
 
 
@@ -121,7 +126,7 @@ class _Pages:
         """The POSTed form, refused (403) without the token: a page of another site sends none."""
         from starlette.exceptions import HTTPException
 
-        form = await request.form()
+        form = await request.form(max_fields=FIELDS, max_part_size=FIELD_LIMIT)
         given = form.get(security.FORM_FIELD) or request.headers.get(security.HEADER)
         if not isinstance(given, str) or not security.same(given, self.studio.token):
             raise HTTPException(403, "the form carries no valid token: reload the page")
@@ -212,7 +217,7 @@ class _Pages:
         name = links.table_name(request.path_params["table"])
         if request.method == "POST":
             return await self._save_row(request, name)
-        key = json.loads(request.query_params["key"])
+        key = links.json_values(request.query_params.get("key"), "key")
 
         def read(connection: Connection) -> dict[str, Any]:
             table = _found(connection, name)
@@ -232,7 +237,7 @@ class _Pages:
 
         self._refuse_writes()
         form = await self._form(request)
-        key = json.loads(form["key"])
+        key = links.json_values(form.get("key"), "key")
         names = json.loads(form["columns"])
         old = {column: links.form_value(form, f"o{i}") for i, column in enumerate(names)}
         new = {column: links.form_value(form, f"v{i}") for i, column in enumerate(names)}
@@ -345,7 +350,7 @@ class _Pages:
             with database.transaction(
                 write=not database.protected, timeout=query.TIMEOUT, discard=True
             ) as connection:
-                return query.run_query(connection, statement)
+                return query.run_query(connection, statement, query_only=database.protected)
 
         return await run_in_threadpool(run)
 

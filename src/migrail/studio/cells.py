@@ -9,6 +9,8 @@ from markupsafe import Markup, escape
 
 # Longer text is folded: its start shows, the rest opens on a click.
 FOLD_AT = 80
+# Longer text is cut (the table's page reads no more of it): the row's page shows it whole.
+CELL_LIMIT = 2000
 _JSON_TYPES = ("json", "jsonb")
 
 
@@ -17,6 +19,11 @@ def cell(value: str | None, base_type: str = "") -> Markup:
         return Markup('<span class="null">NULL</span>')
     if value == "":
         return Markup('<span class="empty" title="the empty string">\'\'</span>')
+    if len(value) > CELL_LIMIT:
+        return Markup(
+            '<details class="fold"><summary>{}…</summary><pre class="long">{}</pre>'
+            '<p class="cut">cut at {:,} characters: the row\'s page shows all of it</p></details>'
+        ).format(_first_line(value), value[:CELL_LIMIT], CELL_LIMIT)
     if base_type in _JSON_TYPES:
         try:
             pretty = json.dumps(json.loads(value), indent=2, ensure_ascii=False)
@@ -30,10 +37,13 @@ def cell(value: str | None, base_type: str = "") -> Markup:
         ).format(value[:FOLD_AT], pretty)
     if len(value) <= FOLD_AT and "\n" not in value:
         return escape(value)
-    first = value.splitlines()[0][:FOLD_AT] if value.strip() else value[:FOLD_AT]
     return Markup(
         '<details class="fold"><summary>{}…</summary><pre class="long">{}</pre></details>'
-    ).format(first, value)
+    ).format(_first_line(value), value)
+
+
+def _first_line(value: str) -> str:
+    return value.splitlines()[0][:FOLD_AT] if value.strip() else value[:FOLD_AT]
 
 
 def size(value: int) -> str:

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Connection, Engine
 
 
+_SUPERUSER = "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+
+
 class WriteRefused(FatalError):
     """A write asked of a protected environment's database."""
 
@@ -91,17 +94,45 @@ class StudioDatabase:
                 if discard and not connection.invalidated:
                     connection.invalidate()
 
-    def check(self) -> None:
-        """Connect once, so that a wrong URL is said at start, not on the first page."""
+    def check(self) -> list[str]:
+        """Connect once, so that a wrong URL is said at start, not on the first page; what to
+        warn of.
+
+        A database that says it is a protected environment (``migrail.environment``) is read
+        only, whatever the configuration calls it: a variable can be mislabeled, the database
+        cannot (``migrate`` and ``push`` refuse it). Then the studio takes the database's name.
+        A superuser's functions act outside any transaction: that is worth a warning where the
+        studio promises read only."""
         from sqlalchemy.exc import DBAPIError
 
+        from migrail.postgres.bookkeeping import TableProblem
         from migrail.postgres.database import connection_error
+        from migrail.postgres.identity import read_identity
 
         try:
-            with self.transaction() as connection:
-                connection.exec_driver_sql("SELECT 1")
+            with self.engine.connect() as connection:
+                superuser = bool(connection.exec_driver_sql(_SUPERUSER).scalar())
+                try:
+                    identity = read_identity(connection)
+                except TableProblem:  # this role cannot read it: the configuration is all
+                    identity = None
         except DBAPIError as exc:
             raise connection_error(self.url, exc.orig or exc) from None
+        warnings = []
+        if identity is not None and identity.protected and not self.protected:
+            warnings.append(
+                f"the database says it is {identity.name}, a protected environment, but was "
+                f"reached as {self.environment}: the studio only reads it"
+            )
+            self.close()  # its pool's connections were not opened read-only
+            self._engine, self.protected, self.environment = None, True, identity.name
+        if self.protected and superuser:
+            warnings.append(
+                f"{self.environment} is protected, and its URL's role is a superuser: a function "
+                "can act beyond the read-only transaction (pg_terminate_backend, pg_reload_conf); "
+                "give the studio a role that may only read"
+            )
+        return warnings
 
     def close(self) -> None:
         if self._engine is not None:

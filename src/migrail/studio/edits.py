@@ -15,6 +15,7 @@ from migrail.studio.rows import (
     CTID,
     cast_param,
     column_sql,
+    identifier,
     key_columns,
     read_row,
     row_compare,
@@ -38,7 +39,7 @@ class RowConflict(Exception):
 def _matches(
     table: TableInfo,
     columns: list[Column],
-    key: Sequence[str],
+    key: Sequence[str | None],
     old: Mapping[str, str | None],
 ) -> tuple[sql.Composable, list[str | None]]:
     """The row by its key, and only while every column still holds its old text."""
@@ -47,9 +48,7 @@ def _matches(
     conditions = [row_compare(names, types, sql.SQL("="))]
     params: list[str | None] = list(key)
     for column, value in old.items():
-        conditions.append(
-            sql.SQL("{}::text IS NOT DISTINCT FROM %s").format(sql.Identifier(column))
-        )
+        conditions.append(sql.SQL("{}::text IS NOT DISTINCT FROM %s").format(identifier(column)))
         params.append(value)
     return sql.SQL(" AND ").join(conditions), params
 
@@ -58,7 +57,7 @@ def update_row(
     connection: Connection,
     table: TableInfo,
     columns: list[Column],
-    key: Sequence[str],
+    key: Sequence[str | None],
     old: Mapping[str, str | None],
     new: Mapping[str, str | None],
 ) -> None:
@@ -72,8 +71,7 @@ def update_row(
     query = sql.SQL("UPDATE {} SET {} WHERE {}").format(
         table_sql(table),
         sql.SQL(", ").join(
-            sql.SQL("{} = {}").format(sql.Identifier(name), cast_param(name, types))
-            for name in changed
+            sql.SQL("{} = {}").format(identifier(name), cast_param(name, types)) for name in changed
         ),
         match,
     )
@@ -84,7 +82,7 @@ def delete_row(
     connection: Connection,
     table: TableInfo,
     columns: list[Column],
-    key: Sequence[str],
+    key: Sequence[str | None],
     old: Mapping[str, str | None],
 ) -> None:
     """Delete the row as it was read; a RowConflict where it changed or went since."""
@@ -97,7 +95,7 @@ def _change_one(
     connection: Connection,
     table: TableInfo,
     columns: list[Column],
-    key: Sequence[str],
+    key: Sequence[str | None],
     query: sql.Composed,
     params: Sequence[str | None],
     done: str,
@@ -108,6 +106,12 @@ def _change_one(
     if changed == 1:
         return
     current = read_row(connection, table, columns, key)
+    if current is None and key_columns(table, columns) == [CTID]:
+        raise RowConflict(
+            f"nothing was {done}: the row was changed or deleted since you read it (a table "
+            "without a primary key finds a row by its place, which every change moves)",
+            None,
+        )
     if current is None:
         raise RowConflict(f"nothing was {done}: the row was deleted since you read it", None)
     raise RowConflict(
@@ -130,7 +134,7 @@ def insert_row(
     if values:
         query = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
             table_sql(table),
-            sql.SQL(", ").join(sql.Identifier(name) for name in values),
+            sql.SQL(", ").join(identifier(name) for name in values),
             sql.SQL(", ").join(cast_param(name, types) for name in values),
         )
     else:

@@ -9,7 +9,7 @@ import re
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode
 
-from migrail.studio import rows
+from migrail.studio import cells, rows
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -44,7 +44,7 @@ def page_request(request: Request) -> rows.PageRequest:
         column, _, operator = key.rpartition("__")
         if column and operator in rows.OPERATORS:
             filters.append(rows.Filter(column, operator, value))
-    after = json.loads(params["_after"]) if params.get("_after") else None
+    after = json_values(params["_after"], "_after") if params.get("_after") else None
     return rows.PageRequest(
         sort=params.get("_sort") or None,
         descending=params.get("_desc") == "1",
@@ -52,7 +52,22 @@ def page_request(request: Request) -> rows.PageRequest:
         after=tuple(after) if after is not None else None,
         offset=int(params.get("_offset", "0") or 0),
         size=min(int(params.get("_size", PAGE_SIZE) or PAGE_SIZE), 1000),
+        cell_limit=None if params.get("_format") == "json" else cells.CELL_LIMIT,
     )
+
+
+def json_values(text: str | None, name: str) -> list[str | None]:
+    """``_after`` or a row's ``key``: a JSON list of texts (or nulls); anything else is a
+    ValueError, which the page says is a URL that does not make sense (a 400)."""
+    if text is None:
+        raise ValueError(f"{name} is missing")
+    values = json.loads(text)
+    if not isinstance(values, list) or not all(
+        value is None or (isinstance(value, (str, int, float)) and not isinstance(value, bool))
+        for value in values
+    ):
+        raise ValueError(f"{name} is not a list of values")
+    return [value if value is None else str(value) for value in values]
 
 
 def check_columns(wanted: rows.PageRequest, columns: list[Column]) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from migrail.core.errors import FatalError
 from migrail.history.revisions import display_name
 from migrail.postgres.bookkeeping import TableProblem
 from migrail.release.ledger import DOWNGRADE, Entry, read_ledger
@@ -77,13 +78,16 @@ def read_migrations(
         history, unreadable = [], f"{problem.message} ({problem.hint})"
     pending = executor.pending(current)
     wanted = {revision.revision for revision in pending}
-    pieces = {
-        piece.revision.revision: piece
-        for piece in (render_each(executor, current) if pending else [])
-        if piece.revision.revision in wanted
-    }
     scope = {Path(revision.path).resolve() for revision in pending}
-    findings = lint_history(executor, scope).findings if pending else []
+    not_rendered = "not rendered"
+    try:
+        rendered = render_each(executor, current) if pending else []
+        findings = lint_history(executor, scope).findings if pending else []
+    except FatalError as exc:  # env.py fails offline: the history and the rest still show
+        rendered, findings, not_rendered = [], [], exc.message
+    pieces = {
+        piece.revision.revision: piece for piece in rendered if piece.revision.revision in wanted
+    }
     drift: list[str] | None = None
     effects: dict[str, Effects] = {}
     if measure:
@@ -100,7 +104,7 @@ def read_migrations(
                 display_name(revision),
                 revision.doc or "",
                 piece.sql if piece else None,
-                piece.error if piece else "not rendered",
+                piece.error if piece else not_rendered,
                 [f for f in findings if Path(f.path).resolve() == Path(revision.path).resolve()],
                 (measured.summary() or "no lock on an existing table") if measured else None,
                 staged.get(display_name(revision)),

@@ -20,6 +20,7 @@ from psycopg import sql
 from migrail.studio.database import cursor
 
 if TYPE_CHECKING:
+    from psycopg.abc import AdaptContext
     from sqlalchemy.engine import Connection
 
     from migrail.studio.catalog import Column, TableInfo
@@ -57,6 +58,7 @@ class PageRequest:
     after: tuple[str | None, ...] | None = None
     offset: int = 0
     size: int = 50
+    cell_limit: int | None = None  # a page's cells cut past this many characters (HTML)
 
 
 @dataclass(frozen=True)
@@ -96,21 +98,25 @@ def read_page(
     direction = sql.SQL("DESC" if request.descending else "ASC")
     conditions = list(where)
     if request.after is not None and key:
+        if len(request.after) != len(order):
+            raise ValueError(f"_after holds {len(request.after)} values, the order {len(order)}")
         condition, values = _after(order, request, types)
         conditions, arguments = [*where, condition], [*arguments, *values]
     # Named apart (c0, c1...): ORDER BY "id" would otherwise sort by the output "id", its text.
-    shown = [sql.Identifier(c.name) for c in columns] + [column_sql(k) for k in key]
+    shown = [_shown(c.name, request.cell_limit, order) for c in columns]
+    shown += [sql.SQL("{}::text").format(column_sql(k)) for k in key]
     select = sql.SQL(", ").join(
-        sql.SQL("{}::text AS {}").format(column, sql.Identifier(f"c{i}"))
+        sql.SQL("{} AS {}").format(column, sql.Identifier(f"c{i}"))
         for i, column in enumerate(shown)
     )
-    query = sql.SQL("SELECT {} FROM {}{} ORDER BY {} LIMIT {}").format(
+    sorting = sql.SQL(", ").join(
+        sql.SQL("{} {} NULLS LAST").format(column_sql(c), direction) for c in order
+    )
+    query = sql.SQL("SELECT {} FROM {}{}{} LIMIT {}").format(
         select,
         name,
         _where(conditions),
-        sql.SQL(", ").join(
-            sql.SQL("{} {} NULLS LAST").format(column_sql(c), direction) for c in order
-        ),
+        sql.SQL(" ORDER BY {}").format(sorting) if order else sql.SQL(""),  # a view, unsorted
         sql.Literal(request.size + 1),
     )
     if not key:
@@ -130,25 +136,52 @@ def read_page(
     return _replace(page, next_after=tuple(last[positions[c]] for c in order))
 
 
+def _shown(column: str, limit: int | None, order: Sequence[str]) -> sql.Composable:
+    """A column's text; cut a character past ``limit``, so that a page of 2 MB documents is
+    not 100 MB (the column sorted by stays whole: the next page starts from its value)."""
+    text = sql.SQL("{}::text").format(identifier(column))
+    if limit is None or column in order:
+        return text
+    return sql.SQL("left({}, {})").format(text, sql.Literal(limit + 1))
+
+
 def _replace(page: Page, **changes: object) -> Page:
     import dataclasses
 
     return dataclasses.replace(page, **changes)  # type: ignore[arg-type]
 
 
+def identifier(*names: str) -> sql.Composable:
+    """A name quoted by the driver, its ``%`` doubled: the studio's queries carry parameters,
+    and psycopg reads a ``%`` anywhere in them as one (``"100%d"`` would be a bad placeholder)."""
+    return _Name(sql.Identifier(*names))
+
+
+class _Name(sql.Composable):
+    def __init__(self, quoted: sql.Identifier) -> None:
+        super().__init__(quoted)
+
+    def as_bytes(self, context: AdaptContext | None = None) -> bytes:
+        return bytes(self._obj.as_bytes(context)).replace(b"%", b"%%")
+
+
+def _percent(text: str) -> str:
+    return text.replace("%", "%%")
+
+
 def table_sql(table: TableInfo) -> sql.Composable:
     """The table's name, quoted by the driver."""
-    return sql.Identifier(table.schema, table.name)
+    return identifier(table.schema, table.name)
 
 
 def column_sql(column: str) -> sql.Composable:
     """A column's name, quoted; ``ctid`` as the system column it is."""
-    return sql.SQL(CTID) if column == CTID else sql.Identifier(column)
+    return sql.SQL(CTID) if column == CTID else identifier(column)
 
 
 def cast_param(column: str, types: Mapping[str, str]) -> sql.Composable:
     """A parameter in the column's type; ``format_type``'s spelling is the catalog's own."""
-    return sql.SQL("CAST(%s AS {})").format(sql.SQL(types[column]))
+    return sql.SQL("CAST(%s AS {})").format(sql.SQL(_percent(types[column])))
 
 
 def _where(conditions: list[sql.Composable]) -> sql.Composable:
@@ -183,9 +216,9 @@ def _after(
         first, rest, (value, *last) = order[0], order[1:], request.after
         key = row_compare(rest, types, compare)
         if value is None:  # among the NULLs, which come last: only the key orders them
-            return sql.SQL("({} IS NULL AND {})").format(sql.Identifier(first), key), last
+            return sql.SQL("({} IS NULL AND {})").format(identifier(first), key), last
         both = row_compare(order, types, compare)
-        return sql.SQL("({} IS NULL OR {})").format(sql.Identifier(first), both), [value, *last]
+        return sql.SQL("({} IS NULL OR {})").format(identifier(first), both), [value, *last]
     return row_compare(order, types, compare), list(request.after)
 
 
@@ -227,13 +260,15 @@ def _count(
 
 
 def read_row(
-    connection: Connection, table: TableInfo, columns: list[Column], key: Sequence[str]
+    connection: Connection, table: TableInfo, columns: list[Column], key: Sequence[str | None]
 ) -> tuple[str | None, ...] | None:
     """The row ``key`` finds (each column as text), or None where it is gone."""
     names = key_columns(table, columns)
+    if len(key) != len(names):
+        raise ValueError(f"key holds {len(key)} values, the key {len(names)}")
     types = {c.name: c.type for c in columns} | {CTID: "tid"}
     query = sql.SQL("SELECT {} FROM {} WHERE {}").format(
-        sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c.name)) for c in columns),
+        sql.SQL(", ").join(sql.SQL("{}::text").format(identifier(c.name)) for c in columns),
         table_sql(table),
         row_compare(names, types, sql.SQL("=")),
     )
