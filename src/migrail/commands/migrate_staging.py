@@ -10,16 +10,16 @@ from typing import TYPE_CHECKING, Any
 from migrail.core import output
 from migrail.core.config import generate_command
 from migrail.core.errors import FatalError
-from migrail.engine.executor import Executor
-from migrail.engine.steps import Step
-from migrail.history.revisions import display_name
 from migrail.staging.run import Options
 
+# Imported where used: a run that answers from a receipt (``staging.receipts``) needs none of
+# the engine.
 if TYPE_CHECKING:
     from alembic.script import Script
     from rich.console import Console
 
     from migrail.core.config import Config
+    from migrail.engine.steps import Step
     from migrail.staging.proof import PhaseEvents
     from migrail.staging.run import Version
     from migrail.staging.scope import StepMode
@@ -74,6 +74,7 @@ def _migrate_staging(
     allow_version_mismatch: bool,
     receipt: str | None = None,
 ) -> int:
+    from migrail.engine.executor import Executor
     from migrail.engine.models import load_metadata
     from migrail.release.plan import plan_start
     from migrail.staging.run import run_staging, start_revision, write_report
@@ -200,6 +201,8 @@ class _PhaseBars:
 
     def begin(self, phase: str, revisions: Sequence[Script]) -> None:
         self.order[phase] = [revision.revision for revision in revisions]
+        from migrail.history.revisions import display_name
+
         self.names[phase] = [display_name(revision) for revision in revisions]
         self.bars[phase] = self.progress.add_task(self._running(phase, 0), total=len(revisions))
 

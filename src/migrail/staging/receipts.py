@@ -94,8 +94,7 @@ def recorded_answer(config: Config, key: str) -> Answer | None:
     warm = running_warm_cluster(choice.bindir)
     if warm is None:
         return None
-    conninfo = f"host={warm.socket_dir} user=postgres dbname=postgres connect_timeout=5"
-    found = find_receipt(conninfo, project_key(config.migrations_dir), key)
+    found = find_receipt(warm.socket_dir, project_key(config.migrations_dir), key)
     if found is None:
         return None
     try:

@@ -339,19 +339,31 @@ def describe_receipt(admin_url: URL, name: str, receipt: dict[str, object]) -> N
         _rewrite_comment(admin, name, receipt=receipt)
 
 
-def find_receipt(conninfo: str, project: str, key: str) -> dict[str, Any] | None:
-    """The receipt recorded under ``key`` on a template of ``project``, now marked as used; or
-    ``None`` (none, or the server cannot be asked: the full run then decides). ``conninfo``:
-    libpq's, since this is read before SQLAlchemy is imported."""
-    import psycopg
+def find_receipt(socket_dir: Path, project: str, key: str) -> dict[str, Any] | None:
+    """The receipt recorded under ``key`` on a template of ``project`` on the warm cluster whose
+    socket is in ``socket_dir``, now marked as used; or ``None`` (none, or the server cannot be
+    asked: the full run then decides). Asked without a driver (``postgres.wire``): this is
+    read before psycopg or SQLAlchemy is imported, by a run that may need neither."""
+    from migrail.postgres.wire import WireError, query_rows
 
+    if not project.isalnum():
+        return None
     try:
-        with psycopg.connect(conninfo, autocommit=True) as admin:
-            for template in _templates(admin):
-                if template.project == project and template.receipt.get("key") == key:
-                    _rewrite_comment(admin, template.name)
-                    return template.receipt
-    except psycopg.Error:
+        rows = query_rows(
+            socket_dir,
+            "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database"
+            f" WHERE starts_with(datname, '{TEMPLATE_PREFIX}{project}_')",
+        )
+        for name, comment in rows:
+            about = _parsed(comment)
+            receipt = about.get("receipt")
+            ours = isinstance(receipt, dict) and receipt.get("key") == key
+            if ours and name and name.isidentifier():
+                about["used"] = time.time()
+                text = json.dumps(about).replace("'", "''")  # standard_conforming_strings
+                query_rows(socket_dir, f"COMMENT ON DATABASE \"{name}\" IS '{text}'")
+                return receipt
+    except WireError:
         return None
     return None
 
