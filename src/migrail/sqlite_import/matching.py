@@ -87,6 +87,10 @@ def match(
             continue
         fed[target.name] = source.name
         plans.append(_table(source, target, entry, mapping, found.problems))
+    if not plans and not found.problems:
+        found.problems.append(
+            "the SQLite file has no table to import (skipped ones aside); check the path in the URL"
+        )
     found.tables = _parents_first(plans, found.notes)
     return found
 
@@ -104,11 +108,21 @@ def _table(
         for unknown in sorted(set(given) - names):
             problems.append(f"{source.name}: {where} {key} names {unknown}, not a SQLite column")
     columns, notes = [], []
+    # Target columns something in the file is meant for, loaded or not: one with a problem is
+    # reported once, as that problem, never again as missing from the file.
+    claimed: dict[str, str] = {}
     for column in source.columns:
         if column.name in entry.drop:
             notes.append(f"{source.name}.{column.name}: dropped ({mapping.source} drop)")
             continue
         wanted = entry.target_column(column.name)
+        if wanted in claimed:
+            problems.append(
+                f"{source.name}.{column.name}: {target.name}.{wanted} is loaded from "
+                f"{source.name}.{claimed[wanted]} already; rename or drop one of them ({where})"
+            )
+            continue
+        claimed[wanted] = column.name
         into = target.column(wanted)
         if into is None or into.generated:
             why = "is generated" if into is not None else "does not exist"
@@ -125,9 +139,8 @@ def _table(
         plan = conversion(column, into, reading, mapping.timezone)
         zone = mapping.timezone.key if mapping.timezone else None
         columns.append(ColumnPlan(column.name, into, plan, rendering(into), reading, zone))
-    loaded = {plan.target.name for plan in columns}
     for rest in target.columns:
-        if rest.name in loaded or rest.generated:
+        if rest.name in claimed or rest.generated:
             continue
         if rest.not_null and not rest.has_default:
             problems.append(
