@@ -235,6 +235,8 @@ def test_rejects_are_listed_with_reasons_and_fail_the_import_unless_accepted(
         ),
     ]
     assert query(target, "SELECT count(*) FROM projects") == [(0,)]
+    assert "Sequences advanced" not in err  # setval outlives a rollback: only when committing
+    assert query(target, "SELECT last_value, is_called FROM projects_id_seq") == [(1, False)]
     assert main(["import", url, "--map", "import.toml", "--accept-rejects"]) == 0
     err = capsys.readouterr().err
     assert err.endswith("[✓] Imported 2 row(s) into 2 table(s), 4 rejected (accepted); verified\n")
@@ -242,6 +244,21 @@ def test_rejects_are_listed_with_reasons_and_fail_the_import_unless_accepted(
     assert query(
         target, "SELECT p.name, n.body FROM notes n JOIN projects p ON p.id = n.project_id"
     ) == [("alpha", "fine")]
+
+
+def test_a_rejects_file_that_cannot_be_written_is_refused_before_loading(
+    project: Path, target: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = _legacy_tasks(project)
+    assert main(["import", url, "--timezone", "UTC", "--rejects", "gone/out.jsonl"]) == 2
+    assert capsys.readouterr().err.endswith(
+        "error: cannot write the rejects file gone/out.jsonl: No such file or directory\n"
+        "hint: name a file in a writable directory: --rejects FILE\n"
+    )
+    assert query(target, "SELECT count(*) FROM tasks") == [(0,)]
+    (project / "legacy.rejects.jsonl").write_text('{"stale": "from an earlier run"}\n')
+    assert main(["import", url, "--timezone", "UTC"]) == 0
+    assert not (project / "legacy.rejects.jsonl").exists()
 
 
 def test_a_value_changed_on_the_way_in_fails_verification_and_nothing_stays(

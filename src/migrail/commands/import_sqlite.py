@@ -120,7 +120,11 @@ def _load(
     from migrail.sqlite_import.run import run_import
 
     rejects = Rejects(rejects_path or Path(f"{path.stem}.rejects.jsonl"))
-    with Progress(console=output.rich_console(console), transient=True) as progress:
+    rejects.open()
+    with (
+        closing(rejects),
+        Progress(console=output.rich_console(console), transient=True) as progress,
+    ):
 
         def on_table(name: str, total: int) -> Advance:
             task = progress.add_task(name, total=total)

@@ -19,6 +19,7 @@ from typing import IO, TYPE_CHECKING
 import psycopg
 from psycopg import sql
 
+from migrail.core.errors import FatalError
 from migrail.sqlite_import import parallel
 from migrail.sqlite_import.binary import SIGNATURE, TRAILER, binary_types, encoder, row_hash
 from migrail.sqlite_import.rows import Refused, convert_rows
@@ -52,24 +53,39 @@ class TableLoad:
 
 
 class Rejects:
-    """Rejected rows, one JSON object a line, written as they are found (memory stays flat)."""
+    """Rejected rows, one JSON object a line, written as they are found (memory stays flat).
+
+    The file is opened before the load (a path that cannot be written is said before a row is
+    sent, not after minutes of loading), and removed at the end if no row went to it: a rejects
+    file left by an earlier run is not mistaken for this one's."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.count = 0
         self._file: IO[str] | None = None
 
-    def add(self, table: str, values: dict[str, object], column: str | None, reason: str) -> None:
-        if self._file is None:
+    def open(self) -> IO[str]:
+        try:
             self._file = self.path.open("w", encoding="utf-8")
+        except OSError as exc:
+            raise FatalError(
+                f"cannot write the rejects file {self.path}: {exc.strerror}",
+                hint="name a file in a writable directory: --rejects FILE",
+            ) from None
+        return self._file
+
+    def add(self, table: str, values: dict[str, object], column: str | None, reason: str) -> None:
+        file = self._file or self.open()
         shown = {k: v.hex() if isinstance(v, bytes) else v for k, v in values.items()}
         record = {"table": table, "column": column, "reason": reason, "row": shown}
-        self._file.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+        file.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
         self.count += 1
 
     def close(self) -> None:
-        if self._file is not None:
+        if self._file is not None and not self._file.closed:
             self._file.close()
+            if not self.count:
+                self.path.unlink(missing_ok=True)
 
 
 PgConnection = psycopg.Connection[tuple[object, ...]]

@@ -107,7 +107,6 @@ def run_import(
                 )
         finally:
             rejects.close()
-        outcome.sequences = advance_sequences(connection, plans)
         scan_in_parallel(connection)
         outcome.checks = [Check(load, *stored_after(connection, load)) for load in loads]
         outcome.rejected = rejects.count
@@ -118,6 +117,8 @@ def run_import(
                 f"{outcome.rejected} row(s) rejected, listed with their reasons in {rejects.path}"
             )
         else:
+            # Only now: setval is not undone by a rollback, and a refused run changes nothing.
+            outcome.sequences = advance_sequences(connection, plans)
             connection.commit()
             outcome.committed = True
     return outcome
