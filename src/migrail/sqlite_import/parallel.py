@@ -150,10 +150,11 @@ def _end_with(parent: int) -> None:
 
 
 def _convert(start: int, end: int | None) -> Block:
-    query, bounds = _state["query"], (start, end)
+    query: str = _state["query"]
     if end is None:
-        query, bounds = query.removesuffix(" AND rowid < ?"), (start,)
-    rows = _state["sqlite"].execute(query, bounds).fetchall()
+        rows = _state["sqlite"].execute(query.removesuffix(" AND rowid < ?"), (start,)).fetchall()
+    else:
+        rows = _state["sqlite"].execute(query, (start, end)).fetchall()
     good, _, refused = convert_rows(rows, _state["names"], _state["conversions"])
     encode = _state["encode"]
     payloads = [encode(row) for row in good]
