@@ -217,3 +217,23 @@ def test_the_file_is_opened_read_only(tmp_path: Path) -> None:
     with pytest.raises(sqlite3.OperationalError, match="readonly"):
         connection.execute("INSERT INTO t VALUES (2)")
     connection.close()
+
+
+def test_a_file_a_writer_holds_locked_is_said_to_be_locked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from migrail.core.errors import FatalError
+    from migrail.sqlite_import import source
+
+    path = sqlite_file(tmp_path / "a.db", "CREATE TABLE t (n INTEGER);", {"t": [(1,)]})
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN EXCLUSIVE")
+    writer.execute("INSERT INTO t VALUES (2)")
+    monkeypatch.setattr(source, "BUSY_WAIT", 0.05)
+    with pytest.raises(FatalError) as raised:
+        open_read_only(path)
+    writer.close()
+    assert str(raised.value) == f"{path} is locked by a writer (database is locked)"
+    assert raised.value.hint == "stop the application that writes to it, then import again"
