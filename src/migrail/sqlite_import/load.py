@@ -56,17 +56,20 @@ class Rejects:
     """Rejected rows, one JSON object a line, written as they are found (memory stays flat).
 
     The file is opened before the load (a path that cannot be written is said before a row is
-    sent, not after minutes of loading), and removed at the end if no row went to it: a rejects
-    file left by an earlier run is not mistaken for this one's."""
+    sent, not after minutes of loading), for appending, and emptied only when a first row is
+    rejected: a run that rejects nothing (or is refused) leaves an earlier run's file as it
+    was, and creates none."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.count = 0
         self._file: IO[str] | None = None
+        self._existed = False
 
     def open(self) -> IO[str]:
         try:
-            self._file = self.path.open("w", encoding="utf-8")
+            self._existed = self.path.exists()
+            self._file = self.path.open("a", encoding="utf-8")
         except OSError as exc:
             raise FatalError(
                 f"cannot write the rejects file {self.path}: {exc.strerror}",
@@ -76,6 +79,8 @@ class Rejects:
 
     def add(self, table: str, values: dict[str, object], column: str | None, reason: str) -> None:
         file = self._file or self.open()
+        if not self.count:
+            file.truncate(0)
         shown = {k: v.hex() if isinstance(v, bytes) else v for k, v in values.items()}
         record = {"table": table, "column": column, "reason": reason, "row": shown}
         file.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
@@ -84,7 +89,7 @@ class Rejects:
     def close(self) -> None:
         if self._file is not None and not self._file.closed:
             self._file.close()
-            if not self.count:
+            if not self.count and not self._existed:
                 self.path.unlink(missing_ok=True)
 
 
