@@ -403,6 +403,37 @@ def test_an_import_killed_mid_load_leaves_the_target_as_it_was(
     assert query(target, "SELECT count(*) FROM tasks") == [(12,)]
 
 
+@pytest.mark.skipif(workers() < 2, reason="worker processes need two cores")
+def test_ctrl_c_in_a_terminal_reaches_the_workers_starting_and_says_one_line(
+    project: Path, target: URL
+) -> None:
+    """A terminal sends Ctrl-C to the whole process group, workers still starting included."""
+    url = _legacy_tasks(project, 100_000)
+    environment = {**os.environ, "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO}"}
+    run = subprocess.Popen(
+        [sys.executable, "-m", "migrail", "import", url, "--timezone", "UTC"],
+        cwd=project,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert within(60, lambda: len(children(run.pid)) >= 2) is not None
+        helpers = children(run.pid)
+        os.killpg(run.pid, signal.SIGINT)
+        err = run.communicate(timeout=30)[1]
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 130, err
+    assert "Traceback" not in err
+    assert err.endswith("error: interrupted\n")
+    assert within(10, lambda: not any(Path(f"/proc/{pid}").exists() for pid in helpers))
+    assert query(target, "SELECT count(*) FROM tasks") == [(0,)]
+
+
 def _copied(url: URL) -> list[tuple[object, ...]]:
     """Sessions of ``url``'s database that have run a COPY into tasks and are still there."""
     return query(

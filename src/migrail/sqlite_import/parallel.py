@@ -16,7 +16,8 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -83,22 +84,37 @@ def blocks(
         tuple((plan.source.column(c.source), c.target, c.reading, c.zone) for c in plan.columns),
     )
     count = workers()
-    pool = ProcessPoolExecutor(
-        count,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=_start,
-        initargs=(spec, os.getpid()),
-    )
+    with _ctrl_c_held():
+        pool = ProcessPoolExecutor(
+            count,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start,
+            initargs=(spec, os.getpid()),
+        )
     try:
         pending: deque[Future[Block]] = deque()
         for start, end in ranges(source, plan.source.name, batch):
-            pending.append(pool.submit(_convert, start, end))
+            with _ctrl_c_held():  # submit starts the workers
+                pending.append(pool.submit(_convert, start, end))
             if len(pending) >= count * _AHEAD:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+@contextmanager
+def _ctrl_c_held() -> Iterator[None]:
+    """SIGINT held back while processes start: they are born with it blocked, until their
+    initializer ignores it. A terminal's Ctrl-C goes to the whole process group, and a worker
+    still importing would print its KeyboardInterrupt traceback over the main process's one
+    line; the main process gets it as soon as it is released."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def ranges(
