@@ -71,7 +71,11 @@ def import_sqlite(
             output.failure(console, f"{len(found.problems)} problem(s); nothing was written")
             output.items(console, found.problems)
             return 1
-        outcome = _load(console, raw, sqlite, found, path, rejects_path, append, accept_rejects)
+        try:
+            outcome = _load(console, raw, sqlite, found, path, rejects_path, append, accept_rejects)
+        finally:
+            if raw.closed:  # by an interruption mid-COPY: nothing left for the pool to reset
+                connection.invalidate()
     return _report(console, outcome)
 
 
