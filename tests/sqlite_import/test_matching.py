@@ -51,3 +51,17 @@ def test_a_file_without_tables_is_a_problem_not_an_empty_import() -> None:
     assert found.problems == [
         "the SQLite file has no table to import (skipped ones aside); check the path in the URL"
     ]
+
+
+def test_hints_name_tables_and_columns_as_toml_keys_that_can_be_pasted() -> None:
+    import tomllib
+
+    odd = SourceTable("Order Items", (SourceColumn('say "hi"', "TEXT", False, False),), ())
+    target = TargetTable("public", "Order Items", (), ())
+    found = match([odd], {"Order Items": target}, ImportMap())
+    assert found.problems == [
+        'Order Items.say "hi": Order Items.say "hi" does not exist; rename it'
+        ' ([tables."Order Items"] rename = {"say \\"hi\\"" = ...}) or drop it (drop = [...])'
+    ]
+    pasted = '[tables."Order Items"]\nrename = {"say \\"hi\\"" = "greeting"}\n'
+    assert tomllib.loads(pasted)["tables"]["Order Items"]["rename"] == {'say "hi"': "greeting"}

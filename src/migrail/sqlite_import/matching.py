@@ -7,6 +7,8 @@ and does not (a target column left to its default, a table skipped on purpose).
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -77,7 +79,7 @@ def match(
         if target is None:
             found.problems.append(
                 f"{source.name}: no table {entry.target} in PostgreSQL; name its target "
-                f"([tables.{source.name}] target = ...) or skip it (skip = [...])"
+                f"([tables.{toml_key(source.name)}] target = ...) or skip it (skip = [...])"
             )
             continue
         if target.name in fed:
@@ -102,7 +104,7 @@ def _table(
     mapping: ImportMap,
     problems: list[str],
 ) -> TablePlan:
-    where = f"[tables.{source.name}]"
+    where = f"[tables.{toml_key(source.name)}]"
     names = {column.name for column in source.columns}
     for key, given in (("drop", entry.drop), ("rename", entry.rename), ("convert", entry.convert)):
         for unknown in sorted(set(given) - names):
@@ -128,7 +130,7 @@ def _table(
             why = "is generated" if into is not None else "does not exist"
             problems.append(
                 f"{source.name}.{column.name}: {target.name}.{wanted} {why}; rename it "
-                f"({where} rename = {{{column.name} = ...}}) or drop it (drop = [...])"
+                f"({where} rename = {{{toml_key(column.name)} = ...}}) or drop it (drop = [...])"
             )
             continue
         reading = entry.convert.get(column.name)
@@ -145,7 +147,7 @@ def _table(
         if rest.not_null and not rest.has_default:
             problems.append(
                 f"{target.name}.{rest.name} is NOT NULL without a default, and no column of "
-                f'{source.name} loads into it ({where} rename = {{... = "{rest.name}"}})'
+                f"{source.name} loads into it ({where} rename = {{... = {json.dumps(rest.name)}}})"
             )
         else:
             notes.append(f"{target.name}.{rest.name}: not in {source.name}, left to its default")
@@ -163,6 +165,12 @@ def _reading_problem(
             f'or timezone = "..." in {mapping.source}'
         )
     return None
+
+
+def toml_key(name: str) -> str:
+    """``name`` as a key of import.toml: bare where TOML allows it, quoted otherwise (a table
+    named ``Order Items`` is ``[tables."Order Items"]``), so a hint can be pasted as it is."""
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name, ensure_ascii=False)
 
 
 def _parents_first(plans: list[TablePlan], notes: list[str]) -> list[TablePlan]:
