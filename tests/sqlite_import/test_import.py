@@ -10,7 +10,9 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import URL
@@ -259,6 +261,32 @@ def test_a_rejects_file_that_cannot_be_written_is_refused_before_loading(
     assert not (project / "gone").exists()
     assert main(["import", url, "--timezone", "UTC"]) == 0
     assert not (project / "legacy.rejects.jsonl").exists()  # none rejected: no file made
+
+
+def test_a_writer_committing_to_the_file_mid_import_fails_it(
+    project: Path, target: URL, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from migrail.sqlite_import import run
+
+    url = _legacy_tasks(project)
+    load_table = run.load_table
+
+    def then_a_writer_commits(*args: Any, **kwargs: Any) -> Any:
+        loaded = load_table(*args, **kwargs)
+        with closing(sqlite3.connect(project / "legacy.db")) as writer, writer:
+            writer.execute("UPDATE tasks SET name = 'renamed meanwhile' WHERE id = 1")
+        return loaded
+
+    monkeypatch.setattr(run, "load_table", then_a_writer_commits)
+    assert main(["import", url, "--timezone", "UTC"]) == 1
+    assert capsys.readouterr().err.endswith(
+        "error: the SQLite file changed while it was read (a writer committed to it): the rows "
+        "loaded are no one moment's; stop the application that writes to it, and import again;"
+        " the target is unchanged\n"
+    )
+    assert query(target, "SELECT count(*) FROM tasks") == [(0,)]
 
 
 def test_a_value_changed_on_the_way_in_fails_verification_and_nothing_stays(
