@@ -289,6 +289,29 @@ def test_a_writer_committing_to_the_file_mid_import_fails_it(
     assert query(target, "SELECT count(*) FROM tasks") == [(0,)]
 
 
+def test_a_child_before_its_parent_in_a_later_batch_is_not_rejected(
+    project: Path, target: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One orphan sends the table to the batch-by-batch load; the children whose parent is in
+    a later batch load once it has, and only the orphan is rejected."""
+    from migrail.sqlite_import.load import BATCH
+
+    run_sql(target, "CREATE TABLE tree (id integer PRIMARY KEY, parent integer REFERENCES tree)")
+    rows = [(i, i + BATCH if i + BATCH <= BATCH + 49 else None) for i in range(1, BATCH + 50)]
+    path = sqlite_file(
+        project / "legacy.db",
+        "CREATE TABLE tree (id INTEGER PRIMARY KEY, parent INTEGER REFERENCES tree (id))",
+        {"tree": [*rows, (BATCH + 50, 999_999)]},
+    )
+    assert main(["import", f"sqlite:///{path}", "--accept-rejects"]) == 0
+    assert f"│ tree  │ {BATCH + 50:<11} │ {BATCH + 49:<6} │ 1        │ ok   │ ok       │" in (
+        capsys.readouterr().err
+    )
+    rejected = (project / "legacy.rejects.jsonl").read_text().splitlines()
+    assert [json.loads(line)["row"]["id"] for line in rejected] == [BATCH + 50]
+    assert query(target, "SELECT count(*) FROM tree WHERE parent IS NOT NULL") == [(49,)]
+
+
 def test_a_value_changed_on_the_way_in_fails_verification_and_nothing_stays(
     project: Path, target: URL, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -136,19 +136,65 @@ def load_table(
     except _ROW_ERRORS:
         pass
     result = TableLoad(plan, before=before)
+    orphans: list[_Orphan] = []
     for converted in _batches(source, plan, encode, batch):
         refused: dict[int, str] = {}
         loaded = _copy(connection, copy, converted.good, converted.payloads, refused)
-        if converted.payloads is not None:
-            result.sent.add_encoded([converted.payloads[i] for i in loaded])
-        else:
-            result.sent.add([converted.good[i] for i in loaded])
+        _sent(result, converted.good, converted.payloads, loaded)
         result.rejected += len(converted.refused)  # in the file already, from the first COPY
         result.read += converted.read
         for i, reason in sorted(refused.items()):
-            rejects.add(plan.source.name, _named(plan, converted.originals[i]), None, reason)
-            result.rejected += 1
+            payload = None if converted.payloads is None else converted.payloads[i]
+            orphans.append(_Orphan(converted.good[i], payload, converted.originals[i], reason))
+    for orphan in _retried(connection, copy, orphans, result):
+        rejects.add(plan.source.name, _named(plan, orphan.original), None, orphan.reason)
+        result.rejected += 1
     return result
+
+
+@dataclass(frozen=True)
+class _Orphan:
+    """A row PostgreSQL refused in its batch, kept to be tried again after the table's rest."""
+
+    row: Sequence[object]
+    payload: bytes | None
+    original: tuple[object, ...]
+    reason: str
+
+
+def _retried(
+    connection: PgConnection, copy: sql.Composed, orphans: list[_Orphan], result: TableLoad
+) -> list[_Orphan]:
+    """The refused rows tried again, together, until a round loads none: a row of a
+    self-referencing table whose parent comes in a later batch is refused in its own batch
+    (each batch is a COPY, checked as it ends), and loads once its parent has. The rows
+    still refused then, with their last reason."""
+    while orphans:
+        refused: dict[int, str] = {}
+        rows = [orphan.row for orphan in orphans]
+        payloads = None if orphans[0].payload is None else [o.payload or b"" for o in orphans]
+        loaded = _copy(connection, copy, rows, payloads, refused)
+        _sent(result, rows, payloads, loaded)
+        if not loaded:
+            break
+        orphans = [
+            _Orphan(o.row, o.payload, o.original, refused[i])
+            for i, o in enumerate(orphans)
+            if i in refused
+        ]
+    return orphans
+
+
+def _sent(
+    result: TableLoad,
+    rows: Sequence[Sequence[object]],
+    payloads: list[bytes] | None,
+    loaded: list[int],
+) -> None:
+    if payloads is not None:
+        result.sent.add_encoded([payloads[i] for i in loaded])
+    else:
+        result.sent.add([rows[i] for i in loaded])
 
 
 @dataclass
