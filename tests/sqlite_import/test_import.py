@@ -223,17 +223,17 @@ def test_rejects_are_listed_with_reasons_and_fail_the_import_unless_accepted(
         ),
         (
             "notes",
-            2,
-            None,
-            'insert or update on table "notes" violates foreign key constraint '
-            '"notes_project_id_fkey": Key (project_id)=(99) is not present in table "projects".',
-        ),
-        (
-            "notes",
             3,
             None,
             'new row for relation "notes" violates check constraint "notes_body_check": '
             "Failing row contains (3, 1, , null).",
+        ),
+        (  # last: a row without its parent is tried again once the rest of its table loaded
+            "notes",
+            2,
+            None,
+            'insert or update on table "notes" violates foreign key constraint '
+            '"notes_project_id_fkey": Key (project_id)=(99) is not present in table "projects".',
         ),
     ]
     assert query(target, "SELECT count(*) FROM projects") == [(0,)]

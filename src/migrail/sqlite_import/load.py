@@ -139,11 +139,16 @@ def load_table(
     orphans: list[_Orphan] = []
     for converted in _batches(source, plan, encode, batch):
         refused: dict[int, str] = {}
-        loaded = _copy(connection, copy, converted.good, converted.payloads, refused)
+        parentless: set[int] = set()
+        loaded = _copy(connection, copy, converted.good, converted.payloads, refused, parentless)
         _sent(result, converted.good, converted.payloads, loaded)
         result.rejected += len(converted.refused)  # in the file already, from the first COPY
         result.read += converted.read
         for i, reason in sorted(refused.items()):
+            if i not in parentless:  # a duplicate, a CHECK: no later row changes that
+                rejects.add(plan.source.name, _named(plan, converted.originals[i]), None, reason)
+                result.rejected += 1
+                continue
             payload = None if converted.payloads is None else converted.payloads[i]
             orphans.append(_Orphan(converted.good[i], payload, converted.originals[i], reason))
     for orphan in _retried(connection, copy, orphans, result):
@@ -154,7 +159,7 @@ def load_table(
 
 @dataclass(frozen=True)
 class _Orphan:
-    """A row PostgreSQL refused in its batch, kept to be tried again after the table's rest."""
+    """A row refused in its batch for a missing parent, tried again after the table's rest."""
 
     row: Sequence[object]
     payload: bytes | None
@@ -301,10 +306,12 @@ def _copy(
     rows: Sequence[Sequence[object]],
     payloads: list[bytes] | None,
     refused: dict[int, str],
+    parentless: set[int] | None = None,
     offset: int = 0,
 ) -> list[int]:
     """COPY ``rows`` under a savepoint; the indexes that loaded. A refused batch is split
-    until each refused row is alone: ``refused`` gets its index and PostgreSQL's reason."""
+    until each refused row is alone: ``refused`` gets its index and PostgreSQL's reason, and
+    ``parentless`` its index too when the reason is a foreign key."""
     if not rows:
         return []
     try:
@@ -321,11 +328,13 @@ def _copy(
     except _ROW_ERRORS as error:
         if len(rows) == 1:
             refused[offset] = _reason(error)
+            if parentless is not None and isinstance(error, psycopg.errors.ForeignKeyViolation):
+                parentless.add(offset)
             return []
         half = len(rows) // 2
         first, second = (None, None) if payloads is None else (payloads[:half], payloads[half:])
-        return _copy(connection, statement, rows[:half], first, refused, offset) + _copy(
-            connection, statement, rows[half:], second, refused, offset + half
+        return _copy(connection, statement, rows[:half], first, refused, parentless, offset) + (
+            _copy(connection, statement, rows[half:], second, refused, parentless, offset + half)
         )
     return list(range(offset, offset + len(rows)))
 
