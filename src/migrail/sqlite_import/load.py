@@ -10,6 +10,7 @@ was: the server rolls back a transaction whose client is gone.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -81,9 +82,9 @@ class Rejects:
         file = self._file or self.open()
         if not self.count:
             file.truncate(0)
-        shown = {k: v.hex() if isinstance(v, bytes) else v for k, v in values.items()}
+        shown = {k: _as_json(v) for k, v in values.items()}
         record = {"table": table, "column": column, "reason": reason, "row": shown}
-        file.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+        file.write(json.dumps(record, ensure_ascii=False, default=str, allow_nan=False) + "\n")
         self.count += 1
 
     def close(self) -> None:
@@ -91,6 +92,16 @@ class Rejects:
             self._file.close()
             if not self.count and not self._existed:
                 self.path.unlink(missing_ok=True)
+
+
+def _as_json(value: object) -> object:
+    """A SQLite value as JSON can hold it: a blob in hex, an infinity as text (json.dumps would
+    write a bare Infinity, which is not JSON, and the line would not parse)."""
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
 
 
 PgConnection = psycopg.Connection[tuple[object, ...]]
