@@ -217,3 +217,35 @@ def test_the_file_is_opened_read_only(tmp_path: Path) -> None:
     with pytest.raises(sqlite3.OperationalError, match="readonly"):
         connection.execute("INSERT INTO t VALUES (2)")
     connection.close()
+
+
+def test_a_file_a_writer_holds_locked_is_said_to_be_locked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from migrail.core.errors import FatalError
+    from migrail.sqlite_import import source
+
+    path = sqlite_file(tmp_path / "a.db", "CREATE TABLE t (n INTEGER);", {"t": [(1,)]})
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN EXCLUSIVE")
+    writer.execute("INSERT INTO t VALUES (2)")
+    monkeypatch.setattr(source, "BUSY_WAIT", 0.05)
+    with pytest.raises(FatalError) as raised:
+        open_read_only(path)
+    writer.close()
+    assert str(raised.value) == f"{path} is locked by a writer (database is locked)"
+    assert raised.value.hint == "stop the application that writes to it, then import again"
+
+
+def test_a_double_beyond_float4_is_rejected_for_a_real_column(tmp_path: Path) -> None:
+    values = [(1.5,), (1e300,), (-1e39,), (float("inf"),), (3.4e38,)]
+    path = sqlite_file(tmp_path / "a.db", "CREATE TABLE t (r REAL);", {"t": values})
+    assert _converted(path, "t", "r", _column("r", "float4")) == [
+        1.5,
+        "rejected: 1e+300 is out of the range of real (float4)",
+        "rejected: -1e+39 is out of the range of real (float4)",
+        float("inf"),
+        3.4e38,
+    ]

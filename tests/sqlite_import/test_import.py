@@ -10,7 +10,9 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import URL
@@ -221,20 +223,22 @@ def test_rejects_are_listed_with_reasons_and_fail_the_import_unless_accepted(
         ),
         (
             "notes",
-            2,
-            None,
-            'insert or update on table "notes" violates foreign key constraint '
-            '"notes_project_id_fkey": Key (project_id)=(99) is not present in table "projects".',
-        ),
-        (
-            "notes",
             3,
             None,
             'new row for relation "notes" violates check constraint "notes_body_check": '
             "Failing row contains (3, 1, , null).",
         ),
+        (  # last: a row without its parent is tried again once the rest of its table loaded
+            "notes",
+            2,
+            None,
+            'insert or update on table "notes" violates foreign key constraint '
+            '"notes_project_id_fkey": Key (project_id)=(99) is not present in table "projects".',
+        ),
     ]
     assert query(target, "SELECT count(*) FROM projects") == [(0,)]
+    assert "Sequences advanced" not in err  # setval outlives a rollback: only when committing
+    assert query(target, "SELECT last_value, is_called FROM projects_id_seq") == [(1, False)]
     assert main(["import", url, "--map", "import.toml", "--accept-rejects"]) == 0
     err = capsys.readouterr().err
     assert err.endswith("[✓] Imported 2 row(s) into 2 table(s), 4 rejected (accepted); verified\n")
@@ -242,6 +246,70 @@ def test_rejects_are_listed_with_reasons_and_fail_the_import_unless_accepted(
     assert query(
         target, "SELECT p.name, n.body FROM notes n JOIN projects p ON p.id = n.project_id"
     ) == [("alpha", "fine")]
+
+
+def test_a_rejects_file_that_cannot_be_written_is_refused_before_loading(
+    project: Path, target: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = _legacy_tasks(project)
+    assert main(["import", url, "--timezone", "UTC", "--rejects", "gone/out.jsonl"]) == 2
+    assert capsys.readouterr().err.endswith(
+        "error: cannot write the rejects file gone/out.jsonl: No such file or directory\n"
+        "hint: name a file in a writable directory: --rejects FILE\n"
+    )
+    assert query(target, "SELECT count(*) FROM tasks") == [(0,)]
+    assert not (project / "gone").exists()
+    assert main(["import", url, "--timezone", "UTC"]) == 0
+    assert not (project / "legacy.rejects.jsonl").exists()  # none rejected: no file made
+
+
+def test_a_writer_committing_to_the_file_mid_import_fails_it(
+    project: Path, target: URL, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from migrail.sqlite_import import run
+
+    url = _legacy_tasks(project)
+    load_table = run.load_table
+
+    def then_a_writer_commits(*args: Any, **kwargs: Any) -> Any:
+        loaded = load_table(*args, **kwargs)
+        with closing(sqlite3.connect(project / "legacy.db")) as writer, writer:
+            writer.execute("UPDATE tasks SET name = 'renamed meanwhile' WHERE id = 1")
+        return loaded
+
+    monkeypatch.setattr(run, "load_table", then_a_writer_commits)
+    assert main(["import", url, "--timezone", "UTC"]) == 1
+    assert capsys.readouterr().err.endswith(
+        "error: the SQLite file changed while it was read (a writer committed to it): the rows "
+        "loaded are no one moment's; stop the application that writes to it, and import again;"
+        " the target is unchanged\n"
+    )
+    assert query(target, "SELECT count(*) FROM tasks") == [(0,)]
+
+
+def test_a_child_before_its_parent_in_a_later_batch_is_not_rejected(
+    project: Path, target: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One orphan sends the table to the batch-by-batch load; the children whose parent is in
+    a later batch load once it has, and only the orphan is rejected."""
+    from migrail.sqlite_import.load import BATCH
+
+    run_sql(target, "CREATE TABLE tree (id integer PRIMARY KEY, parent integer REFERENCES tree)")
+    rows = [(i, i + BATCH if i + BATCH <= BATCH + 49 else None) for i in range(1, BATCH + 50)]
+    path = sqlite_file(
+        project / "legacy.db",
+        "CREATE TABLE tree (id INTEGER PRIMARY KEY, parent INTEGER REFERENCES tree (id))",
+        {"tree": [*rows, (BATCH + 50, 999_999)]},
+    )
+    assert main(["import", f"sqlite:///{path}", "--accept-rejects"]) == 0
+    assert f"│ tree  │ {BATCH + 50:<11} │ {BATCH + 49:<6} │ 1        │ ok   │ ok       │" in (
+        capsys.readouterr().err
+    )
+    rejected = (project / "legacy.rejects.jsonl").read_text().splitlines()
+    assert [json.loads(line)["row"]["id"] for line in rejected] == [BATCH + 50]
+    assert query(target, "SELECT count(*) FROM tree WHERE parent IS NOT NULL") == [(49,)]
 
 
 def test_a_value_changed_on_the_way_in_fails_verification_and_nothing_stays(
@@ -384,6 +452,37 @@ def test_an_import_killed_mid_load_leaves_the_target_as_it_was(
     assert within(10, lambda: not any(Path(f"/proc/{pid}").exists() for pid in helpers))
     assert main(["import", _legacy_tasks(project), "--timezone", "UTC"]) == 0
     assert query(target, "SELECT count(*) FROM tasks") == [(12,)]
+
+
+@pytest.mark.skipif(workers() < 2, reason="worker processes need two cores")
+def test_ctrl_c_in_a_terminal_reaches_the_workers_starting_and_says_one_line(
+    project: Path, target: URL
+) -> None:
+    """A terminal sends Ctrl-C to the whole process group, workers still starting included."""
+    url = _legacy_tasks(project, 100_000)
+    environment = {**os.environ, "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO}"}
+    run = subprocess.Popen(
+        [sys.executable, "-m", "migrail", "import", url, "--timezone", "UTC"],
+        cwd=project,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert within(60, lambda: len(children(run.pid)) >= 2) is not None
+        helpers = children(run.pid)
+        os.killpg(run.pid, signal.SIGINT)
+        err = run.communicate(timeout=30)[1]
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 130, err
+    assert "Traceback" not in err
+    assert err.endswith("error: interrupted\n")
+    assert within(10, lambda: not any(Path(f"/proc/{pid}").exists() for pid in helpers))
+    assert query(target, "SELECT count(*) FROM tasks") == [(0,)]
 
 
 def _copied(url: URL) -> list[tuple[object, ...]]:

@@ -71,7 +71,11 @@ def import_sqlite(
             output.failure(console, f"{len(found.problems)} problem(s); nothing was written")
             output.items(console, found.problems)
             return 1
-        outcome = _load(console, raw, sqlite, found, path, rejects_path, append, accept_rejects)
+        try:
+            outcome = _load(console, raw, sqlite, found, path, rejects_path, append, accept_rejects)
+        finally:
+            if raw.closed:  # by an interruption mid-COPY: nothing left for the pool to reset
+                connection.invalidate()
     return _report(console, outcome)
 
 
@@ -120,7 +124,11 @@ def _load(
     from migrail.sqlite_import.run import run_import
 
     rejects = Rejects(rejects_path or Path(f"{path.stem}.rejects.jsonl"))
-    with Progress(console=output.rich_console(console), transient=True) as progress:
+    rejects.open()
+    with (
+        closing(rejects),
+        Progress(console=output.rich_console(console), transient=True) as progress,
+    ):
 
         def on_table(name: str, total: int) -> Advance:
             task = progress.add_task(name, total=total)

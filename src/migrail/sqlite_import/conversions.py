@@ -10,6 +10,7 @@ keys to text, BLOB to bytea. Anything else goes as text, for PostgreSQL to accep
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 JULIAN_EPOCH_MS = 210_866_760_000_000  # the Julian day of 1970-01-01 00:00 UTC, in ms
+FLOAT4_MAX = 3.4028234663852886e38  # the largest finite float4
 _INT_RANGES = {"int2": 2**15, "int4": 2**31, "int8": 2**63}
 TEXT_TYPES = ("text", "varchar", "bpchar", "citext", "name")
 TIME_TYPES = ("timestamptz", "timestamp", "date")
@@ -145,7 +147,9 @@ def _by_target(
         return _boolean, "0/1"
     if base in _INT_RANGES:
         return _integer(_INT_RANGES[base]), ""
-    if base in ("float4", "float8"):
+    if base == "float4":
+        return _real, ""
+    if base == "float8":
         return _number(float, "a number"), ""
     if base == "numeric":
         return _decimal, ""
@@ -187,6 +191,15 @@ def _number(kind: type, wanted: str) -> Convert:
         return kind(value)
 
     return convert
+
+
+def _real(value: object) -> object:
+    """A float4 holds up to about 3.4e38: a larger double (SQLite's REAL is one) is out of its
+    range, as PostgreSQL would say of it; infinities and NaN fit."""
+    number = _number(float, "a number")(value)
+    if math.isfinite(number) and abs(number) > FLOAT4_MAX:  # type: ignore[arg-type]
+        raise Rejected(f"{number} is out of the range of real (float4)")
+    return number
 
 
 def _decimal(value: object) -> object:

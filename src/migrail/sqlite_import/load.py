@@ -10,6 +10,7 @@ was: the server rolls back a transaction whose client is gone.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from typing import IO, TYPE_CHECKING
 import psycopg
 from psycopg import sql
 
+from migrail.core.errors import FatalError
 from migrail.sqlite_import import parallel
 from migrail.sqlite_import.binary import SIGNATURE, TRAILER, binary_types, encoder, row_hash
 from migrail.sqlite_import.rows import Refused, convert_rows
@@ -52,24 +54,54 @@ class TableLoad:
 
 
 class Rejects:
-    """Rejected rows, one JSON object a line, written as they are found (memory stays flat)."""
+    """Rejected rows, one JSON object a line, written as they are found (memory stays flat).
+
+    The file is opened before the load (a path that cannot be written is said before a row is
+    sent, not after minutes of loading), for appending, and emptied only when a first row is
+    rejected: a run that rejects nothing (or is refused) leaves an earlier run's file as it
+    was, and creates none."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.count = 0
         self._file: IO[str] | None = None
+        self._existed = False
+
+    def open(self) -> IO[str]:
+        try:
+            self._existed = self.path.exists()
+            self._file = self.path.open("a", encoding="utf-8")
+        except OSError as exc:
+            raise FatalError(
+                f"cannot write the rejects file {self.path}: {exc.strerror}",
+                hint="name a file in a writable directory: --rejects FILE",
+            ) from None
+        return self._file
 
     def add(self, table: str, values: dict[str, object], column: str | None, reason: str) -> None:
-        if self._file is None:
-            self._file = self.path.open("w", encoding="utf-8")
-        shown = {k: v.hex() if isinstance(v, bytes) else v for k, v in values.items()}
+        file = self._file or self.open()
+        if not self.count:
+            file.truncate(0)
+        shown = {k: _as_json(v) for k, v in values.items()}
         record = {"table": table, "column": column, "reason": reason, "row": shown}
-        self._file.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+        file.write(json.dumps(record, ensure_ascii=False, default=str, allow_nan=False) + "\n")
         self.count += 1
 
     def close(self) -> None:
-        if self._file is not None:
+        if self._file is not None and not self._file.closed:
             self._file.close()
+            if not self.count and not self._existed:
+                self.path.unlink(missing_ok=True)
+
+
+def _as_json(value: object) -> object:
+    """A SQLite value as JSON can hold it: a blob in hex, an infinity as text (json.dumps would
+    write a bare Infinity, which is not JSON, and the line would not parse)."""
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
 
 
 PgConnection = psycopg.Connection[tuple[object, ...]]
@@ -115,19 +147,70 @@ def load_table(
     except _ROW_ERRORS:
         pass
     result = TableLoad(plan, before=before)
+    orphans: list[_Orphan] = []
     for converted in _batches(source, plan, encode, batch):
         refused: dict[int, str] = {}
-        loaded = _copy(connection, copy, converted.good, converted.payloads, refused)
-        if converted.payloads is not None:
-            result.sent.add_encoded([converted.payloads[i] for i in loaded])
-        else:
-            result.sent.add([converted.good[i] for i in loaded])
+        parentless: set[int] = set()
+        loaded = _copy(connection, copy, converted.good, converted.payloads, refused, parentless)
+        _sent(result, converted.good, converted.payloads, loaded)
         result.rejected += len(converted.refused)  # in the file already, from the first COPY
         result.read += converted.read
         for i, reason in sorted(refused.items()):
-            rejects.add(plan.source.name, _named(plan, converted.originals[i]), None, reason)
-            result.rejected += 1
+            if i not in parentless:  # a duplicate, a CHECK: no later row changes that
+                rejects.add(plan.source.name, _named(plan, converted.originals[i]), None, reason)
+                result.rejected += 1
+                continue
+            payload = None if converted.payloads is None else converted.payloads[i]
+            orphans.append(_Orphan(converted.good[i], payload, converted.originals[i], reason))
+    for orphan in _retried(connection, copy, orphans, result):
+        rejects.add(plan.source.name, _named(plan, orphan.original), None, orphan.reason)
+        result.rejected += 1
     return result
+
+
+@dataclass(frozen=True)
+class _Orphan:
+    """A row refused in its batch for a missing parent, tried again after the table's rest."""
+
+    row: Sequence[object]
+    payload: bytes | None
+    original: tuple[object, ...]
+    reason: str
+
+
+def _retried(
+    connection: PgConnection, copy: sql.Composed, orphans: list[_Orphan], result: TableLoad
+) -> list[_Orphan]:
+    """The refused rows tried again, together, until a round loads none: a row of a
+    self-referencing table whose parent comes in a later batch is refused in its own batch
+    (each batch is a COPY, checked as it ends), and loads once its parent has. The rows
+    still refused then, with their last reason."""
+    while orphans:
+        refused: dict[int, str] = {}
+        rows = [orphan.row for orphan in orphans]
+        payloads = None if orphans[0].payload is None else [o.payload or b"" for o in orphans]
+        loaded = _copy(connection, copy, rows, payloads, refused)
+        _sent(result, rows, payloads, loaded)
+        if not loaded:
+            break
+        orphans = [
+            _Orphan(o.row, o.payload, o.original, refused[i])
+            for i, o in enumerate(orphans)
+            if i in refused
+        ]
+    return orphans
+
+
+def _sent(
+    result: TableLoad,
+    rows: Sequence[Sequence[object]],
+    payloads: list[bytes] | None,
+    loaded: list[int],
+) -> None:
+    if payloads is not None:
+        result.sent.add_encoded([payloads[i] for i in loaded])
+    else:
+        result.sent.add([rows[i] for i in loaded])
 
 
 @dataclass
@@ -234,10 +317,12 @@ def _copy(
     rows: Sequence[Sequence[object]],
     payloads: list[bytes] | None,
     refused: dict[int, str],
+    parentless: set[int] | None = None,
     offset: int = 0,
 ) -> list[int]:
     """COPY ``rows`` under a savepoint; the indexes that loaded. A refused batch is split
-    until each refused row is alone: ``refused`` gets its index and PostgreSQL's reason."""
+    until each refused row is alone: ``refused`` gets its index and PostgreSQL's reason, and
+    ``parentless`` its index too when the reason is a foreign key."""
     if not rows:
         return []
     try:
@@ -254,11 +339,13 @@ def _copy(
     except _ROW_ERRORS as error:
         if len(rows) == 1:
             refused[offset] = _reason(error)
+            if parentless is not None and isinstance(error, psycopg.errors.ForeignKeyViolation):
+                parentless.add(offset)
             return []
         half = len(rows) // 2
         first, second = (None, None) if payloads is None else (payloads[:half], payloads[half:])
-        return _copy(connection, statement, rows[:half], first, refused, offset) + _copy(
-            connection, statement, rows[half:], second, refused, offset + half
+        return _copy(connection, statement, rows[:half], first, refused, parentless, offset) + (
+            _copy(connection, statement, rows[half:], second, refused, parentless, offset + half)
         )
     return list(range(offset, offset + len(rows)))
 

@@ -7,6 +7,8 @@ and does not (a target column left to its default, a table skipped on purpose).
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -77,7 +79,7 @@ def match(
         if target is None:
             found.problems.append(
                 f"{source.name}: no table {entry.target} in PostgreSQL; name its target "
-                f"([tables.{source.name}] target = ...) or skip it (skip = [...])"
+                f"([tables.{toml_key(source.name)}] target = ...) or skip it (skip = [...])"
             )
             continue
         if target.name in fed:
@@ -87,6 +89,10 @@ def match(
             continue
         fed[target.name] = source.name
         plans.append(_table(source, target, entry, mapping, found.problems))
+    if not plans and not found.problems:
+        found.problems.append(
+            "the SQLite file has no table to import (skipped ones aside); check the path in the URL"
+        )
     found.tables = _parents_first(plans, found.notes)
     return found
 
@@ -98,23 +104,33 @@ def _table(
     mapping: ImportMap,
     problems: list[str],
 ) -> TablePlan:
-    where = f"[tables.{source.name}]"
+    where = f"[tables.{toml_key(source.name)}]"
     names = {column.name for column in source.columns}
     for key, given in (("drop", entry.drop), ("rename", entry.rename), ("convert", entry.convert)):
         for unknown in sorted(set(given) - names):
             problems.append(f"{source.name}: {where} {key} names {unknown}, not a SQLite column")
     columns, notes = [], []
+    # Target columns something in the file is meant for, loaded or not: one with a problem is
+    # reported once, as that problem, never again as missing from the file.
+    claimed: dict[str, str] = {}
     for column in source.columns:
         if column.name in entry.drop:
             notes.append(f"{source.name}.{column.name}: dropped ({mapping.source} drop)")
             continue
         wanted = entry.target_column(column.name)
+        if wanted in claimed:
+            problems.append(
+                f"{source.name}.{column.name}: {target.name}.{wanted} is loaded from "
+                f"{source.name}.{claimed[wanted]} already; rename or drop one of them ({where})"
+            )
+            continue
+        claimed[wanted] = column.name
         into = target.column(wanted)
         if into is None or into.generated:
             why = "is generated" if into is not None else "does not exist"
             problems.append(
                 f"{source.name}.{column.name}: {target.name}.{wanted} {why}; rename it "
-                f"({where} rename = {{{column.name} = ...}}) or drop it (drop = [...])"
+                f"({where} rename = {{{toml_key(column.name)} = ...}}) or drop it (drop = [...])"
             )
             continue
         reading = entry.convert.get(column.name)
@@ -125,14 +141,13 @@ def _table(
         plan = conversion(column, into, reading, mapping.timezone)
         zone = mapping.timezone.key if mapping.timezone else None
         columns.append(ColumnPlan(column.name, into, plan, rendering(into), reading, zone))
-    loaded = {plan.target.name for plan in columns}
     for rest in target.columns:
-        if rest.name in loaded or rest.generated:
+        if rest.name in claimed or rest.generated:
             continue
         if rest.not_null and not rest.has_default:
             problems.append(
                 f"{target.name}.{rest.name} is NOT NULL without a default, and no column of "
-                f'{source.name} loads into it ({where} rename = {{... = "{rest.name}"}})'
+                f"{source.name} loads into it ({where} rename = {{... = {json.dumps(rest.name)}}})"
             )
         else:
             notes.append(f"{target.name}.{rest.name}: not in {source.name}, left to its default")
@@ -150,6 +165,12 @@ def _reading_problem(
             f'or timezone = "..." in {mapping.source}'
         )
     return None
+
+
+def toml_key(name: str) -> str:
+    """``name`` as a key of import.toml: bare where TOML allows it, quoted otherwise (a table
+    named ``Order Items`` is ``[tables."Order Items"]``), so a hint can be pasted as it is."""
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name, ensure_ascii=False)
 
 
 def _parents_first(plans: list[TablePlan], notes: list[str]) -> list[TablePlan]:

@@ -16,7 +16,8 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -82,29 +83,55 @@ def blocks(
         plan.source.name,
         tuple((plan.source.column(c.source), c.target, c.reading, c.zone) for c in plan.columns),
     )
-    low, high = source.execute(
-        f"SELECT min(rowid), max(rowid) FROM {quote_name(plan.source.name)}"
-    ).fetchone()
-    if low is None:
-        return
     count = workers()
-    pool = ProcessPoolExecutor(
-        count,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=_start,
-        initargs=(spec, os.getpid()),
-    )
+    with _ctrl_c_held():
+        pool = ProcessPoolExecutor(
+            count,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start,
+            initargs=(spec, os.getpid()),
+        )
     try:
-        ranges = iter(range(int(low), int(high) + 1, batch))
         pending: deque[Future[Block]] = deque()
-        for start in ranges:
-            pending.append(pool.submit(_convert, start, start + batch))
+        for start, end in ranges(source, plan.source.name, batch):
+            with _ctrl_c_held():  # submit starts the workers
+                pending.append(pool.submit(_convert, start, end))
             if len(pending) >= count * _AHEAD:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+@contextmanager
+def _ctrl_c_held() -> Iterator[None]:
+    """SIGINT held back while processes start: they are born with it blocked, until their
+    initializer ignores it. A terminal's Ctrl-C goes to the whole process group, and a worker
+    still importing would print its KeyboardInterrupt traceback over the main process's one
+    line; the main process gets it as soon as it is released."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+def ranges(
+    source: sqlite3.Connection, table: str, batch: int
+) -> Generator[tuple[int, int | None], None, None]:
+    """Rowid ranges of ``batch`` rows each (the last open-ended), stepped by rows, not by
+    values: keys taken from a clock or a hash leave rowids far apart, and a range per
+    ``batch`` values would then be billions of empty ones."""
+    name = quote_name(table)
+    row = source.execute(f"SELECT min(rowid) FROM {name}").fetchone()
+    start = None if row is None else row[0]
+    step = f"SELECT rowid FROM {name} WHERE rowid >= ? ORDER BY rowid LIMIT 1 OFFSET ?"
+    while start is not None:
+        following = source.execute(step, (start, batch)).fetchone()
+        end = None if following is None else int(following[0])
+        yield int(start), end
+        start = end
 
 
 _state: dict[str, Any] = {}
@@ -138,8 +165,12 @@ def _end_with(parent: int) -> None:
     os._exit(1)
 
 
-def _convert(start: int, end: int) -> Block:
-    rows = _state["sqlite"].execute(_state["query"], (start, end)).fetchall()
+def _convert(start: int, end: int | None) -> Block:
+    query: str = _state["query"]
+    if end is None:
+        rows = _state["sqlite"].execute(query.removesuffix(" AND rowid < ?"), (start,)).fetchall()
+    else:
+        rows = _state["sqlite"].execute(query, (start, end)).fetchall()
     good, _, refused = convert_rows(rows, _state["names"], _state["conversions"])
     encode = _state["encode"]
     payloads = [encode(row) for row in good]

@@ -67,6 +67,13 @@ class Outcome:
         return all(check.counts_match and check.sums_match for check in self.checks)
 
 
+def data_version(source: sqlite3.Connection) -> int:
+    """SQLite's count of commits made by other connections to the file, as this one sees it:
+    the worker processes read through connections of their own, so no one snapshot covers a
+    run, and a writer's commit in the middle would load some tables before it and some after."""
+    return int(source.execute("PRAGMA data_version").fetchone()[0])
+
+
 def run_import(
     connection: PgConnection,
     source: sqlite3.Connection,
@@ -81,6 +88,7 @@ def run_import(
     """Load ``plans`` in their order, in one transaction, committed only when verified and
     when rejects are none or accepted. ``path``: the file ``source`` reads, for workers."""
     outcome = Outcome()
+    version = data_version(source)
     with one_transaction(connection):
         lock_targets(connection, plans)
         if not append and (full := holding_rows(connection, plans)):
@@ -107,17 +115,24 @@ def run_import(
                 )
         finally:
             rejects.close()
-        outcome.sequences = advance_sequences(connection, plans)
         scan_in_parallel(connection)
         outcome.checks = [Check(load, *stored_after(connection, load)) for load in loads]
         outcome.rejected = rejects.count
         if not outcome.verified:
             outcome.refusal = "verification failed: what PostgreSQL holds is not what was sent"
+        elif data_version(source) != version:
+            outcome.refusal = (
+                "the SQLite file changed while it was read (a writer committed to it): the rows "
+                "loaded are no one moment's; stop the application that writes to it, and import "
+                "again"
+            )
         elif outcome.rejected and not accept_rejects:
             outcome.refusal = (
                 f"{outcome.rejected} row(s) rejected, listed with their reasons in {rejects.path}"
             )
         else:
+            # Only now: setval is not undone by a rollback, and a refused run changes nothing.
+            outcome.sequences = advance_sequences(connection, plans)
             connection.commit()
             outcome.committed = True
     return outcome

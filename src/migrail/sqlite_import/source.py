@@ -71,14 +71,23 @@ def sqlite_path(url: str) -> Path:
     return path
 
 
+# Seconds a read waits for a writer's lock on the file to go, as a brief write would.
+BUSY_WAIT = 5.0
+
+
 def open_read_only(path: Path) -> sqlite3.Connection:
     """The file opened read-only (``mode=ro``): an import never changes its source."""
     uri = f"file:{quote(str(path.resolve()))}?mode=ro"
-    connection = sqlite3.connect(uri, uri=True)
+    connection = sqlite3.connect(uri, uri=True, timeout=BUSY_WAIT)
     try:
         connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.DatabaseError as exc:
         connection.close()
+        if getattr(exc, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED"):
+            raise FatalError(
+                f"{path} is locked by a writer ({exc})",
+                hint="stop the application that writes to it, then import again",
+            ) from None
         raise FatalError(f"{path} is not a SQLite database ({exc})") from None
     return connection
 

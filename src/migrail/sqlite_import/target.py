@@ -81,4 +81,9 @@ def one_transaction(connection: PgConnection) -> Iterator[None]:
     finally:
         idle = connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
         if not connection.closed and not idle:
-            connection.rollback()
+            try:
+                connection.rollback()
+            except psycopg.OperationalError:
+                # Interrupted mid-COPY, the connection cannot take a ROLLBACK: closed, it ends
+                # the transaction all the same, and the interruption is what gets reported.
+                connection.close()

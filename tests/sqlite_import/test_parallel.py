@@ -1,0 +1,50 @@
+"""The worker processes' share of a large table, on rowids as real files have them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from migrail.sqlite_import import parallel
+from migrail.sqlite_import.catalog import TargetColumn, TargetTable
+from migrail.sqlite_import.mapping import ImportMap
+from migrail.sqlite_import.matching import match
+from migrail.sqlite_import.source import open_read_only, read_tables
+from testing.sqlite import sqlite_file
+
+# Keys from a clock (snowflake ids): rowids 10**15 apart from the first ones.
+SPARSE = [(i, f"e{i}") for i in range(1, 26)] + [(10**15 * i, f"s{i}") for i in range(1, 26)]
+EVENTS = TargetTable(
+    "public",
+    "events",
+    (
+        TargetColumn("id", "bigint", "int8", True, False, False),
+        TargetColumn("name", "text", "text", True, False, False),
+    ),
+    (),
+)
+
+
+def test_sparse_rowids_make_as_many_ranges_as_batches_of_rows(tmp_path: Path) -> None:
+    path = sqlite_file(
+        tmp_path / "sparse.db",
+        "CREATE TABLE events (id INTEGER PRIMARY KEY, name TEXT NOT NULL)",
+        {"events": SPARSE},
+    )
+    source = open_read_only(path)
+    assert list(parallel.ranges(source, "events", 20)) == [
+        (1, 21),
+        (21, 10**15 * 16),
+        (10**15 * 16, None),
+    ]
+    plan = match(read_tables(source), {"events": EVENTS}, ImportMap()).tables[0]
+    blocks = list(parallel.blocks(path, source, plan, 20))
+    source.close()
+    assert [block.rows for block in blocks] == [20, 20, 10]
+    assert all(not block.refused for block in blocks)
+
+
+def test_a_table_without_rows_makes_no_range(tmp_path: Path) -> None:
+    path = sqlite_file(tmp_path / "empty.db", "CREATE TABLE events (id INTEGER PRIMARY KEY)")
+    source = open_read_only(path)
+    assert list(parallel.ranges(source, "events", 20)) == []
+    source.close()
