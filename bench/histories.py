@@ -167,6 +167,22 @@ def alternate(commands: Mapping[str, Command], rounds: int) -> dict[str, Timing]
     return timings
 
 
+def with_before(
+    commands: dict[str, Command], before: Path | None, *names: str
+) -> dict[str, Command]:
+    """``commands``, and for each of ``names`` the same command run by the checkout whose
+    ``src`` is ``before`` (``--before``), listed right after it: before and after measured in
+    the same run, in turns, under the same load."""
+    if before is None:
+        return commands
+    both = {}
+    for name, command in commands.items():
+        both[name] = command
+        if name in names:
+            both[f"{name} (before)"] = command.of(before)
+    return both
+
+
 def machine_load() -> str:
     """What ``uptime`` says of the load: other jobs share the machine, and times scale with it."""
     one, five, fifteen = os.getloadavg()
