@@ -166,3 +166,34 @@ def test_what_the_branch_adds_is_an_input_though_no_file_changed(
     code, err = _in_process(capsys)
     assert code == 0 and ANSWERED not in err
     assert "step round trip: none: this branch adds no revision to main" in err, err
+
+
+def test_a_receipt_counts_only_on_the_cluster_the_full_run_would_choose(
+    project: Path, warm: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The receipt names the extensions that chose its server; with ones no source has, the
+    full run would choose none, so the receipt is not served and the full run says why."""
+    import json
+
+    from migrail.postgres.warm import running_warm_clusters
+    from migrail.postgres.wire import query_rows
+
+    add_priority_with_revision(project)
+    assert _in_process(capsys)[0] == 0
+    assert _in_process(capsys)[0] == 0
+    assert _in_process(capsys)[1].startswith(ANSWERED)
+    (directory,) = running_warm_clusters()
+    rows = query_rows(
+        directory,
+        "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database"
+        " WHERE shobj_description(oid, 'pg_database') LIKE '%receipt%'",
+    )
+    assert len(rows) == 1
+    name, comment = rows[0]
+    about = json.loads(str(comment))
+    about["receipt"]["extensions"] = {"no_such_extension": "0002_add_priority.py"}
+    text = json.dumps(about).replace("'", "''")
+    query_rows(directory, f"COMMENT ON DATABASE \"{name}\" IS '{text}'")
+    code, err = _in_process(capsys)
+    assert ANSWERED not in err
+    assert code == 0, err  # the files create no extension: the full run proves them

@@ -119,7 +119,7 @@ def _migrate_staging(
             lines.append(f"warning: {version.difference}")
         admin_url, template = run.head_template
         head = executor.label((executor.head,)) if executor.head else ""
-        receipts.record(admin_url, template, receipt, head, lines)
+        receipts.record(config, admin_url, template, receipt, head, lines)
     return code
 
 

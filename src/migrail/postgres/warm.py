@@ -48,18 +48,20 @@ def warm_directory(bindir: Path) -> Path:
     return Path(tempfile.gettempdir()) / f"{WARM_PREFIX}{os.geteuid()}-{tag}"
 
 
-def running_warm_cluster(bindir: Path) -> cluster.Cluster | None:
-    """The warm cluster of ``bindir`` if it is running and private, else ``None``; nothing is
-    started (a run that only reads from it, as a receipt is read, needs no lock)."""
-    directory = warm_directory(bindir)
-    running = cluster.Cluster(directory=directory, bindir=bindir)
-    try:
-        if not directory.exists() or directory.is_symlink():
-            return None
-        _check_private(directory)
-    except FatalError:
-        return None
-    return running if cluster.running_postmaster(running) is not None else None
+def running_warm_clusters() -> list[Path]:
+    """The directories of this user's warm clusters that are running and private; nothing is
+    started or locked (a run that only reads from one, as a receipt is read, needs neither)."""
+    found = []
+    for directory in Path(tempfile.gettempdir()).glob(f"{WARM_PREFIX}{os.geteuid()}-*"):
+        if not directory.is_dir() or directory.is_symlink():
+            continue
+        try:
+            _check_private(directory)
+        except FatalError:
+            continue
+        if cluster.running_postmaster(cluster.Cluster(directory, Path())) is not None:
+            found.append(directory)
+    return sorted(found)
 
 
 def _usable(directory: Path, running: cluster.Cluster) -> bool:

@@ -78,37 +78,53 @@ def receipt_key(config: Config, options: Options, allow_version_mismatch: bool) 
 
 
 def recorded_answer(config: Config, key: str) -> Answer | None:
-    """The answer recorded under ``key`` on the warm cluster a run would use, or ``None``: no
-    warm cluster running, no template with that receipt, or the server cannot be asked."""
-    from migrail.history.extensions import created_extensions
+    """The answer recorded under ``key`` on the warm cluster a full run would use, or ``None``:
+    no warm cluster running, no template with that receipt, or the server cannot be asked.
+
+    The full run chooses its server by the extensions the history creates, which takes a scan
+    of every revision file; the receipt records them (the key covers the files, so they are
+    the same now), and a receipt found on a running warm cluster counts only if that cluster is
+    the one the full run would choose with them."""
+    from migrail.core.errors import FatalError
     from migrail.postgres.ephemeral import keep_warm, requested_source
     from migrail.postgres.sources import choose_source
-    from migrail.postgres.warm import running_warm_cluster
+    from migrail.postgres.warm import running_warm_clusters, warm_directory
     from migrail.staging.templates import find_receipt, project_key
 
     if not keep_warm():
         return None
-    choice = choose_source(requested_source(), created_extensions(config))
-    if choice.bindir is None:  # MIGRAIL_ADMIN_URL's server: the full run asks it
-        return None
-    warm = running_warm_cluster(choice.bindir)
-    if warm is None:
-        return None
-    found = find_receipt(warm.socket_dir, project_key(config.migrations_dir), key)
-    if found is None:
-        return None
-    try:
-        lines = [str(line) for line in found["lines"]]
-        return Answer(lines, str(found["head"]), float(found["proved"]))
-    except (KeyError, TypeError, ValueError):
-        return None
+    project = project_key(config.migrations_dir)
+    for directory in running_warm_clusters():
+        found = find_receipt(directory, project, key)
+        if found is None:
+            continue
+        try:
+            extensions = {str(k): str(v) for k, v in dict(found["extensions"]).items()}
+            choice = choose_source(requested_source(), extensions)
+            if choice.bindir is None or warm_directory(choice.bindir) != directory:
+                continue
+            lines = [str(line) for line in found["lines"]]
+            return Answer(lines, str(found["head"]), float(found["proved"]))
+        except (KeyError, TypeError, ValueError, FatalError):  # the full run says what is wrong
+            continue
+    return None
 
 
-def record(admin_url: URL, template: str, key: str, head: str, lines: list[str]) -> None:
-    """Record the answer ``lines`` under ``key`` in ``template``'s comment."""
+def record(
+    config: Config, admin_url: URL, template: str, key: str, head: str, lines: list[str]
+) -> None:
+    """Record the answer ``lines`` under ``key`` in ``template``'s comment, with the extensions
+    the history creates (what chose the server it ran on)."""
+    from migrail.history.extensions import created_extensions
     from migrail.staging.templates import describe_receipt
 
-    receipt = {"key": key, "head": head, "proved": time.time(), "lines": lines}
+    receipt = {
+        "key": key,
+        "head": head,
+        "proved": time.time(),
+        "lines": lines,
+        "extensions": created_extensions(config),
+    }
     describe_receipt(admin_url, template, receipt)
 
 
