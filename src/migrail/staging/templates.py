@@ -54,7 +54,6 @@ class Template:
     project: str
     revision: str
     used: float  # when a run last cloned or made it (unix time)
-    receipt: dict[str, Any] = field(default_factory=dict)  # see ``receipts``
 
 
 @dataclass
@@ -302,9 +301,7 @@ def _templates(admin: Admin) -> list[Template]:
             revision, used = str(about.get("revision", "")), float(about.get("used", 0.0))
         except (TypeError, ValueError):
             revision, used = "", 0.0
-        receipt = about.get("receipt")
-        receipt = receipt if isinstance(receipt, dict) else {}
-        found.append(Template(str(name), project, revision, used, receipt))
+        found.append(Template(str(name), project, revision, used))
     return found
 
 
