@@ -52,7 +52,7 @@ def migrate_staging(
         receipt = None
         if start == "base" and from_plan is None and report is None and cache:
             receipt = _receipt_key(config, options, allow_version_mismatch)
-            answered = _recorded_answer(config, console, receipt)
+            answered = _recorded_answer(config, receipt)
             if answered is not None:
                 return answered
         return _migrate_staging(
@@ -137,9 +137,10 @@ def _receipt_key(config: Config, options: Options, allow_version_mismatch: bool)
         return None
 
 
-def _recorded_answer(config: Config, console: Console, key: str | None) -> int | None:
+def _recorded_answer(config: Config, key: str | None) -> int | None:
     """Print the answer an earlier run with exactly these inputs recorded, and return its exit
-    code; ``None`` when there is none (the full run then answers)."""
+    code; ``None`` when there is none (the full run then answers). Written as the commit hooks
+    write, without rich: its import alone would be a tenth of such a run."""
     import sys
     import time
 
@@ -200,9 +201,9 @@ class _PhaseBars:
         self.count: dict[str, int] = {}
 
     def begin(self, phase: str, revisions: Sequence[Script]) -> None:
-        self.order[phase] = [revision.revision for revision in revisions]
         from migrail.history.revisions import display_name
 
+        self.order[phase] = [revision.revision for revision in revisions]
         self.names[phase] = [display_name(revision) for revision in revisions]
         self.bars[phase] = self.progress.add_task(self._running(phase, 0), total=len(revisions))
 
