@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from migrail.postgres.database import MIGRATE_LOCK_KEY, connect
 from migrail.postgres.ephemeral import Server
 from migrail.release.plan import Plan, write_plan
 from testing.git import commit_all
-from testing.postgres import database_names, query, version
+from testing.postgres import database_names, query, run_sql, version
 from testing.projects import write_revision
 
 Setup = Callable[[Path, pytest.MonkeyPatch], None]
@@ -1184,22 +1185,47 @@ def test_a_statement_cancelled_by_the_urls_statement_timeout_is_named(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """A statement_timeout long enough to pass the check, too short for the wait for another
-    migrate's lock: the cancelled wait is said, with the URL's options to blame."""
+    """A statement_timeout long enough to pass the check, shorter than the lock_timeout (5 s)
+    of a read that waits for a lock: the cancelled read is said, with the URL's options to
+    blame."""
     url = database_url.update_query_dict({"options": "-c statement_timeout=1s"})
     monkeypatch.setenv("DATABASE_URL", url.render_as_string(hide_password=False))
-    with psycopg.connect(libpq_conninfo(database_url), autocommit=True) as other:
-        other.execute("SELECT pg_advisory_lock(%s)", (MIGRATE_LOCK_KEY,))
+    run_sql(database_url, "CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY)")
+    with psycopg.connect(libpq_conninfo(database_url)) as other:
+        other.execute("LOCK TABLE alembic_version IN ACCESS EXCLUSIVE MODE")
         assert main(["migrate"]) == 2
     err = capsys.readouterr().err
     assert err.endswith(
-        "Waiting for another migrate to finish...\n"
         "error: a statement was cancelled: the database URL's options set statement_timeout=1s "
         "(canceling statement due to statement timeout)\n"
         "hint: remove statement_timeout from the URL's options, or make it longer: migrail times "
         "each revision itself, with [tool.migrail] statement_timeout\n"
     ), err
     assert version(database_url) == []
+
+
+def test_the_urls_statement_timeout_does_not_cut_the_wait_for_another_migrate(
+    project: Path,
+    database_url: URL,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Waiting for another migrate is not a statement: a URL's statement_timeout of 1 s leaves a
+    wait of 2 s alone, and the revisions are applied once the other run is done."""
+    url = database_url.update_query_dict({"options": "-c statement_timeout=1s"})
+    monkeypatch.setenv("DATABASE_URL", url.render_as_string(hide_password=False))
+    with psycopg.connect(libpq_conninfo(database_url), autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(%s)", (MIGRATE_LOCK_KEY,))
+        release = threading.Timer(
+            2.0, other.execute, ("SELECT pg_advisory_unlock(%s)", (MIGRATE_LOCK_KEY,))
+        )
+        release.start()
+        try:
+            assert main(["migrate"]) == 0, capsys.readouterr().err
+        finally:
+            release.join()
+    assert "Waiting for another migrate to finish...\n" in capsys.readouterr().err
+    assert version(database_url) != []
 
 
 def test_a_project_that_defines_only_production_reaches_it_by_name(

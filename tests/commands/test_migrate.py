@@ -185,6 +185,38 @@ def test_concurrent_migrates_wait_for_the_lock_and_apply_each_revision_once(
     assert ledger == [("0001", True), ("0002", True)], "each revision recorded once"
 
 
+def test_a_waiting_migrate_lets_the_running_one_build_an_index_concurrently(
+    project: Path, target: URL
+) -> None:
+    """CREATE INDEX CONCURRENTLY waits for every older snapshot: a migrate waiting for the lock
+    must not hold one, or the two wait for each other until one is killed as a deadlock."""
+    run_sql(target, "CREATE TABLE events (id int)")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    with psycopg.connect(libpq_conninfo(target), autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (MIGRATE_LOCK_KEY,))
+        waiting = subprocess.Popen(
+            [sys.executable, "-m", "migrail", "migrate"],
+            cwd=project,
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert waiting.stderr is not None
+        lines = iter(waiting.stderr.readline, "")
+        assert any(line == "Waiting for another migrate to finish...\n" for line in lines)
+        # The lock's holder builds an index as a running migrate would; past deadlock_timeout
+        # (1 s) a deadlock would have been detected.
+        holder.execute("SET statement_timeout = '30s'")
+        holder.execute("CREATE INDEX CONCURRENTLY events_id ON events (id)")
+        holder.execute("SELECT pg_advisory_unlock(%s)", (MIGRATE_LOCK_KEY,))
+    err = waiting.communicate(timeout=60)[1]
+    assert waiting.returncode == 0, err
+    assert version(target) == ["0001"]
+    assert query(
+        target, "SELECT indisvalid FROM pg_index WHERE indexrelid = 'events_id'::regclass"
+    ) == [(True,)]
+
+
 def test_status_shows_revision_head_and_pending(
     project: Path, target: URL, capsys: pytest.CaptureFixture[str]
 ) -> None:

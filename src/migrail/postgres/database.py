@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -168,6 +169,21 @@ def _first_line(message: str) -> str:
     return lines[0].rsplit(" failed: ", 1)[-1].replace("FATAL:", "").strip()
 
 
+# How long a waiting migrate sleeps between its asks for the lock: short at first (the other run
+# may be about to finish), then at most a second.
+_FIRST_POLL = 0.05
+_LAST_POLL = 1.0
+
+
+def _try_advisory_lock(connection: Connection, key: dict[str, int]) -> bool:
+    """Ask for the migrate lock once, in a transaction ended at once (no snapshot kept)."""
+    from sqlalchemy import text
+
+    taken = bool(connection.execute(text("SELECT pg_try_advisory_lock(:key)"), key).scalar_one())
+    connection.commit()
+    return taken
+
+
 # One constant key: every migrail that migrates this database takes the same lock.
 MIGRATE_LOCK_KEY = 0x6D69677261696C  # "migrail"
 
@@ -178,16 +194,22 @@ def advisory_lock(connection: Connection, on_wait: Callable[[], None]) -> Iterat
 
     A session lock outlives the per-revision transactions, and is released by PostgreSQL itself
     if the process dies, so a killed run never leaves the database locked.
+
+    A waiting run asks again and again (``pg_try_advisory_lock``, each time in a transaction of
+    its own) rather than blocking in ``pg_advisory_lock``: a statement blocked there holds a
+    snapshot, and ``CREATE INDEX CONCURRENTLY`` in the run that holds the lock waits for every
+    older snapshot to end, so the two runs would wait for each other until PostgreSQL's deadlock
+    detector killed one of them, possibly leaving an INVALID index behind.
     """
     from sqlalchemy import text
 
     key = {"key": MIGRATE_LOCK_KEY}
-    if not connection.execute(text("SELECT pg_try_advisory_lock(:key)"), key).scalar_one():
+    if not _try_advisory_lock(connection, key):
         on_wait()
-        # Another migrate may take long: waited for without lock_timeout (until this commit).
-        connection.exec_driver_sql("SET LOCAL lock_timeout = 0")
-        connection.execute(text("SELECT pg_advisory_lock(:key)"), key)
-    connection.commit()
+        pause = _FIRST_POLL
+        while not _try_advisory_lock(connection, key):
+            time.sleep(pause)
+            pause = min(pause * 2, _LAST_POLL)
     try:
         yield
     finally:
