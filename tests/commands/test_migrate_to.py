@@ -153,6 +153,21 @@ def test_an_unknown_revision_is_named_with_the_known_ones(
     assert version(target) == []
 
 
+def test_a_prefix_of_several_ids_is_named_ambiguous_with_them(
+    three: Path, target: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """"000" begins all three ids: saying "no such revision" would send one looking for a typo."""
+    assert main(["migrate", "--to", "000"]) == 2
+    assert capsys.readouterr().err == (
+        "error: migrate --to 000: 3 revisions' ids begin with it: 0001_create_tasks, "
+        "0002_add_priority, 0003_add_due\n"
+        "hint: give more of the id, or the revision's file name\n"
+    )
+    assert version(target) == []
+    assert main(["migrate", "--to", "0002"]) == 0
+    assert version(target) == ["0002"]
+
+
 def test_a_failing_downgrade_leaves_the_database_at_the_last_completed_revision(
     project: Path, target: URL, capsys: pytest.CaptureFixture[str]
 ) -> None:

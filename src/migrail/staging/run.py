@@ -87,7 +87,7 @@ def start_revision(executor: Executor, name: str) -> str:
     if name == "base":
         return name
     revisions = executor.revisions()  # loaded: a history with two heads is refused there
-    found = find_revision(revisions, name)
+    found = find_revision(revisions, name, "--from")
     if found is None:
         known = ", ".join(display_name(r) for r in revisions[-5:])
         raise FatalError(
