@@ -156,7 +156,7 @@ def test_an_unknown_revision_is_named_with_the_known_ones(
 def test_a_prefix_of_several_ids_is_named_ambiguous_with_them(
     three: Path, target: URL, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """"000" begins all three ids: saying "no such revision" would send one looking for a typo."""
+    """ "000" begins all three ids: saying "no such revision" would send one looking for a typo."""
     assert main(["migrate", "--to", "000"]) == 2
     assert capsys.readouterr().err == (
         "error: migrate --to 000: 3 revisions' ids begin with it: 0001_create_tasks, "
