@@ -129,6 +129,10 @@ def test_a_failing_downgrade_reports_where_the_database_stopped(
     code, err = _run(capsys)
     assert code == 1
     assert "error: downgrade of 0002_seed failed: NotImplementedError: cannot unseed\n" in err
+    assert (
+        '  if 0002_seed cannot be undone, say so in its file: irreversible = "why" (the round '
+        "trip then stops above it, and migrate --to refuses to go below it)\n" in err
+    )
     assert "the database was at revision 0002_seed when it stopped\n" in err
 
 

@@ -170,6 +170,16 @@ def _history_verdict(report: StagingReport, label: Label) -> list[Verdict]:
     found.append(Verdict("failure", str(failure)))
     if failure.statement:
         found.append(Verdict("info", f"  statement: {failure.statement.strip()}"))
+    if report.failed_phase == "downgrade" and failure.revision is not None:
+        # An adopted history often has downgrades that raise or were never written.
+        found.append(
+            Verdict(
+                "info",
+                f"  if {display_name(failure.revision)} cannot be undone, say so in its file: "
+                'irreversible = "why" (the round trip then stops above it, and migrate --to '
+                "refuses to go below it)",
+            )
+        )
     if report.data is not None and report.data.rows and report.failed_phase != "build":
         found.append(
             Verdict(
