@@ -13,7 +13,12 @@ from migrail.core.signals import sigterm_raises
 from migrail.core.urls import mask_url
 from migrail.engine.executor import Executor
 from migrail.engine.render import render_range
-from migrail.engine.steps import MigrationFailed, Step, lost_connection_note
+from migrail.engine.steps import (
+    MigrationFailed,
+    Step,
+    lost_connection_note,
+    partly_committed_note,
+)
 from migrail.history import sums
 from migrail.history.revisions import display_name
 from migrail.postgres.identity import refuse_mislabeled
@@ -211,6 +216,9 @@ def _report_failure(
     output.failure(console, str(failed))
     if failed.statement:
         output.info(console, f"  statement: {failed.statement.strip()}")
+    partly = partly_committed_note(failed)
+    if partly is not None:
+        output.info(console, partly)
     if connection.invalidated:  # lost: nothing more can be read or recorded on it
         output.info(console, lost_connection_note(failed, "run migrate again"))
         return

@@ -94,6 +94,7 @@ class TransactionGuard:
         self.in_block = False  # inside Alembic's autocommit_block(), where commits are its own
         self.allowed = False  # the running revision may end its transaction (its file says so)
         self.ended_part_way = False  # and it did, outside an autocommit block
+        self.blocks = 0  # autocommit blocks the running revision entered: each commits before it
         self._ended: str | None = None  # how this revision's transaction ended, and where
         self._ran = False  # a statement ran in the revision's current transaction
         self._armed = False  # the session's guard holds the current transaction
@@ -118,13 +119,13 @@ class TransactionGuard:
 
     def enter(self, revision: str, *, allowed: bool = False) -> None:
         self.running, self._ended, self._ran, self._armed = revision, None, False, False
-        self.allowed, self.ended_part_way = allowed, False
+        self.allowed, self.ended_part_way, self.blocks = allowed, False, 0
 
     def leave(self, connection: Connection) -> None:
         """The revision finished inside its transaction: the COMMIT that follows is migrail's."""
         if self._armed:
             _driver(connection).execute("SET LOCAL migrail.revision_done = 'on'")
-        self.running, self._armed, self.allowed = None, False, False
+        self.running, self._armed, self.allowed, self.blocks = None, False, False, 0
 
     def began(self, connection: Connection) -> None:
         """Another transaction begins inside the running revision: in an autocommit block,
@@ -140,6 +141,8 @@ class TransactionGuard:
         if self._armed and connection.in_transaction():
             _driver(connection).execute("SET LOCAL migrail.revision_done = 'on'")
         self._armed, self.in_block = False, True
+        if self.running is not None:
+            self.blocks += 1
         try:
             yield
         finally:

@@ -37,6 +37,9 @@ class MigrationFailed(Exception):
     error: str
     statement: str | None = None
     completed: list[Step] = field(default_factory=list)
+    # The failed revision had committed part of its work first (an autocommit block commits
+    # what ran before it, and runs its own statements outside any transaction).
+    partly_committed: bool = False
 
     def __str__(self) -> str:
         if self.revision is not None:
@@ -165,7 +168,8 @@ class StepWatch:
         error = describe_error(exc)
         if _sqlstate(exc) == GUARD_SQLSTATE:  # the session's guard refused a COMMIT
             error = self.guard.refused_commit(exc)
-        return MigrationFailed(failed, direction, error, statement, self.steps)
+        partly = failed is not None and self.guard.blocks > 0 and not self._uncommitted
+        return MigrationFailed(failed, direction, error, statement, self.steps, partly)
 
     def _committed_meanwhile(self, exc: Exception) -> bool:
         """Whether the last revision, reported applied, has committed after all: the project's
@@ -223,6 +227,19 @@ def describe_error(exc: BaseException) -> str:
     if getattr(error, "diag", None) is None:  # not psycopg's, through SQLAlchemy or not
         return mask_text(f"{type(exc).__name__}: {exc}")
     return server_message(error)
+
+
+def partly_committed_note(failed: MigrationFailed) -> str | None:
+    """What stays of a revision that failed after an autocommit block had committed part of it:
+    said, since its version row is missing and "the database is at" the revision before."""
+    if not failed.partly_committed or failed.revision is None:
+        return None
+    return (
+        f"  {display_name(failed.revision)} had committed part of its work before it failed: "
+        "what ran before and inside its autocommit_block() stays in the database, without its "
+        "version. Run again, it starts from the beginning: make those statements safe to "
+        "repeat (IF NOT EXISTS), or undo them by hand first"
+    )
 
 
 def lost_connection_note(failed: MigrationFailed, rerun: str) -> str:

@@ -170,6 +170,11 @@ def _history_verdict(report: StagingReport, label: Label) -> list[Verdict]:
     found.append(Verdict("failure", str(failure)))
     if failure.statement:
         found.append(Verdict("info", f"  statement: {failure.statement.strip()}"))
+    from migrail.engine.steps import partly_committed_note
+
+    partly = partly_committed_note(failure)
+    if partly is not None:
+        found.append(Verdict("info", partly))
     if report.failed_phase == "downgrade" and failure.revision is not None:
         # An adopted history often has downgrades that raise or were never written.
         found.append(
