@@ -155,8 +155,13 @@ class Observer:
             if known is not None and known[2] != node:
                 effects.rewrites.append(name)
             table = previous.get(table_oid)
-            built = known is None or known[2] != node
-            if kind == "i" and built and table is not None and table[1] in _TABLES:
+            if kind != "i" or table is None or table[1] not in _TABLES:
+                continue
+            # A new index on an old table was built, unless it took over an old index's files:
+            # a type change that keeps the index valid (varchar(20) to varchar(50)) makes the
+            # index anew in the catalog on the old files, and builds nothing. A new relation
+            # gets files numbered as its oid; reused ones keep their number.
+            if (known is None and node == oid) or (known is not None and known[2] != node):
                 effects.indexed.append(table[0])
         effects.rewrites.sort()
         return effects
