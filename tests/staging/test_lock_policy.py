@@ -310,3 +310,36 @@ def test_a_varchar_widening_measured_without_rewrite_is_only_a_note_in_the_plan(
     assert finding["severity"] == "note"
     assert plan["revisions"][0]["measured"] == "metadata-only: ACCESS EXCLUSIVE on tasks"
     assert "**metadata-only: ACCESS EXCLUSIVE on tasks**" in (project / "plan.md").read_text()
+
+
+def test_an_exclusive_lock_held_for_seconds_is_not_called_brief(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A nullable ADD COLUMN, then a second of other work in the same transaction: the ACCESS
+    EXCLUSIVE lock is held until COMMIT, so it is a warning with how long, not a brief note."""
+    _without_models(project)
+    write_revision(
+        project,
+        "0002",
+        "add_number_then_wait",
+        "0001",
+        'op.add_column("tasks", sa.Column("number", sa.Integer()))\n'
+        '    op.execute("SELECT pg_sleep(1.1)")',
+        'op.drop_column("tasks", "number")',
+    )
+    code, err = _staging(capsys)
+    assert code == 0, err
+    assert (
+        "warning: 0002_add_number_then_wait: exclusive-held-long of tasks: it holds ACCESS "
+        "EXCLUSIVE until its transaction ends, 1."
+    ) in err, err
+    assert "│ exclusive-held-long: ACCESS EXCLUSIVE on tasks " in err
+    assert "a brief ACCESS EXCLUSIVE" not in err
+
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text() + '\n[tool.migrail.locks]\nexclusive-held-long = "error"\n'
+    )
+    code, err = _staging(capsys)
+    assert code == 1, err
+    assert "  instead: keep the lock's transaction short: the ALTER in a revision of its own" in err

@@ -16,6 +16,9 @@ Each pre-existing table the revision locked gets one class (``classify``), the f
   blocks writes;
 - ``scan-under-exclusive``: a lock that blocks writes held while the table was scanned whole
   (``SET NOT NULL``, a validating constraint, a type change that checks every row);
+- ``exclusive-held-long``: ACCESS EXCLUSIVE held by a transaction that ran for a second or
+  more: whatever the change, the lock is held until COMMIT (a backfill or a sleep after an
+  ``ALTER TABLE``), and it would be held longer on production's data than on sample rows;
 - ``metadata-only``: ACCESS EXCLUSIVE, briefly, for a change of the catalog alone.
 """
 
@@ -42,6 +45,9 @@ _MODES = (
 _BLOCKS_WRITES = frozenset(_MODES[:4])
 _BOOKKEEPING = ("alembic_version",)  # its table and its index: migrail's own record
 _TABLES = ("r", "m", "p")
+# A revision's transaction this long (in staging, on sample rows) holds its ACCESS EXCLUSIVE
+# locks too long to be called brief; a change of the catalog alone takes milliseconds.
+LONG_HOLD_SECONDS = 1.0
 
 # One row per relation the transaction holds a lock on: enough to tell what happened to it.
 _LOCKED = (
@@ -74,6 +80,7 @@ class Effects:
     rewrites: list[str] = field(default_factory=list)  # tables and indexes given new files
     indexed: list[str] = field(default_factory=list)  # tables an index was built on
     scanned: list[str] = field(default_factory=list)  # tables scanned whole
+    seconds: float = 0.0  # how long the revision's transaction ran: its locks were held as long
 
     def classify(self) -> dict[str, str]:
         """Each locked table's class (see the module's docstring); unclassed tables left out."""
@@ -86,6 +93,8 @@ class Effects:
                 found[table] = "write-blocking-index-build"
             elif table in self.scanned and blocks_writes:
                 found[table] = "scan-under-exclusive"
+            elif mode == "ACCESS EXCLUSIVE" and self.seconds >= LONG_HOLD_SECONDS:
+                found[table] = "exclusive-held-long"
             elif mode == "ACCESS EXCLUSIVE":
                 found[table] = "metadata-only"
         return found

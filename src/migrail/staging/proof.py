@@ -205,7 +205,9 @@ def prove(
 
     def observe(step: Step) -> None:
         assert observer is not None
-        report.effects[step.revision.revision] = observer.during()
+        effects = observer.during()
+        effects.seconds = step.seconds  # from its BEGIN: as long as its locks were held, at most
+        report.effects[step.revision.revision] = effects
         fill()  # after measuring: the rows are the next revision's, not this one's doing
 
     try:
