@@ -208,7 +208,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--since", metavar="GIT_REF", help="only revisions added or changed since GIT_REF"
     )
     lint.add_argument(
-        "--fix-sql", action="store_true", help="rewrite migrations/sql/*.sql from the revisions"
+        "--fix-sql",
+        action="store_true",
+        help="rewrite stale migrations/sql/*.sql and write missing ones (released revisions' "
+        "only with --all-sql)",
+    )
+    lint.add_argument(
+        "--all-sql",
+        action="store_true",
+        help="with --fix-sql: also write the SQL of released revisions that have none",
     )
     lint.add_argument(
         "--format",
