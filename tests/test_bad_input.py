@@ -801,14 +801,6 @@ CASES: list[tuple[str, list[str], Setup, str]] = [
         "hint: stamp it through a release plan: migrail plan --env production --stamp, then "
         "approve and apply\n",
     ),
-    # migrate --to
-    (
-        "migrate --to with --sql",
-        ["migrate", "--sql", "--to", "0001"],
-        _env("DATABASE_URL", f"postgresql://app:{SECRET}@127.0.0.1:1/agent_armor"),
-        "error: migrate --sql prints what migrate would apply up to head; it does not take --to\n"
-        "hint: without --to: migrail migrate --sql\n",
-    ),
     # the project's own env.py, run under migrail
     (
         "an env.py that never runs the migrations",
