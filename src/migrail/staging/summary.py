@@ -6,6 +6,7 @@ it (the data, the locks, the step round trip, the models, the history), as data 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -157,6 +158,16 @@ def _models_verdict(report: StagingReport, generate: str) -> list[Verdict]:
     return [Verdict("success", "models match the schema at head")]
 
 
+# A role is the server's, not the database's: one made by a revision can outlive the run.
+_ROLE_EXISTS = re.compile(r'\brole "[^"]+" already exists\b')
+_ROLE_HINT = (
+    "  roles belong to the server, not the database: a cached template of an earlier run keeps "
+    "the role its revision made (migrail cleanup drops both), or another project on the server "
+    "has it; a revision that makes a role only if it is missing (DO $$ ... IF NOT EXISTS (SELECT "
+    "FROM pg_roles ...) ... $$) runs anywhere"
+)
+
+
 def _history_verdict(report: StagingReport, label: Label) -> list[Verdict]:
     failure = report.failure
     if failure is None:
@@ -175,6 +186,8 @@ def _history_verdict(report: StagingReport, label: Label) -> list[Verdict]:
     partly = partly_committed_note(failure)
     if partly is not None:
         found.append(Verdict("info", partly))
+    if _ROLE_EXISTS.search(failure.error):
+        found.append(Verdict("info", _ROLE_HINT))
     if report.failed_phase == "downgrade" and failure.revision is not None:
         # An adopted history often has downgrades that raise or were never written.
         found.append(

@@ -107,10 +107,13 @@ class TemplateCache:
         from psycopg import sql
 
         from migrail.core.signals import shielded
+        from migrail.postgres.left_roles import makes_roles
 
         name = f"{database}_{position}"  # the run's token: its lock covers the copy too
-        self.pending[name] = position  # first: interrupted mid-copy, it is still dropped
         with admin_connection(self.admin_url) as admin, shielded():  # as Server._create
+            if makes_roles(admin, database):  # a template would keep them on the server
+                return
+            self.pending[name] = position  # first: interrupted mid-copy, it is still dropped
             admin.execute(
                 sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
                     sql.Identifier(name), sql.Identifier(database)
@@ -277,6 +280,8 @@ def _is_leftover(name: str) -> bool:
 def clear_templates(admin_url: URL, project: str | None) -> list[str]:
     """Drop the templates of ``project`` (a ``project_key``; ``None``: of every project on the
     server); the names dropped."""
+    from migrail.postgres.left_roles import drop_marked_roles
+
     dropped = []
     with admin_connection(admin_url) as admin:
         for template in _templates(admin):
@@ -284,6 +289,7 @@ def clear_templates(admin_url: URL, project: str | None) -> list[str]:
                 continue
             if _drop_quietly(admin, template.name):
                 dropped.append(template.name)
+        drop_marked_roles(admin)  # the roles kept for them, unless another template needs one
     return dropped
 
 
