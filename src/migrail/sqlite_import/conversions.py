@@ -68,6 +68,9 @@ class Conversion:
     # The common case, cheaply: it may raise anything (TypeError...) for a value it does not
     # take, and ``convert`` then decides, and says why; it never takes one ``convert`` refuses.
     fast: Convert | None = None
+    # A column whose values are all of this one type, mapped by this builtin: in C, with no
+    # Python call per value (integer keys into text: str).
+    bulk: tuple[type, Convert] | None = None
 
 
 def shown(value: object) -> str:
@@ -107,7 +110,9 @@ def conversion(
     if fast is not None and not not_null:
         fast = _or_null(fast)
     described = f"{declared} -> {target.type}{f' ({what})' if what else ''}"
-    return Conversion(convert, described, passthrough, fast or convert)
+    keys = target.base in TEXT_TYPES and target.length is None and fitting is not None
+    bulk = (int, str) if keys and source.affinity in ("INTEGER", "NUMERIC") else None
+    return Conversion(convert, described, passthrough, fast or convert, bulk)
 
 
 def _or_null(convert: Convert) -> Convert:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from psycopg import sql
 
-from migrail.sqlite_import.binary import row_hash, stored_row_bytes
+from migrail.sqlite_import.binary import rows_hash, stored_row_bytes
 from migrail.sqlite_import.conversions import EPOCH, TEXT_TYPES, WIDE
 from migrail.sqlite_import.jsonb import numeric_text
 
@@ -129,7 +129,7 @@ class Checksum:
     def add_encoded(self, payloads: Sequence[bytes]) -> None:
         """Rows sent in the binary form, hashed as sent."""
         self.rows += len(payloads)
-        self.total += sum(map(row_hash, payloads))
+        self.total += rows_hash(payloads)
 
 
 def scan_in_parallel(connection: psycopg.Connection[tuple[object, ...]]) -> None:
