@@ -122,23 +122,39 @@ class Schema:
     definitions: Mapping[str, tuple[str, str]] = field(default_factory=dict, compare=False)
 
 
+# Every kind in one statement, one row per fact: (kind, fact, definition or NULL). One round
+# trip and one plan where twelve queries took twelve (half the time on a 200-column table).
+# Each fact is cast to text: UNION ALL would otherwise give the column the first branch's
+# type, ``name``, and cut every fact to 63 bytes.
+_ALL_KINDS = "\nUNION ALL\n".join(
+    [f"SELECT '{kind}', f::text, NULL FROM ({query}) q(f)" for kind, query in _QUERIES.items()]
+    + [f"SELECT '{kind}', f::text, d FROM ({query}) q(f, d)" for kind, query in _DEFINED.items()]
+)
+
+
 def schema_facts(connection: Connection) -> Schema:
     """Every schema, extension, table (and partition bound), column (type, nullability,
     default, identity), constraint, index, view, function, domain, enum, sequence and trigger
     outside PostgreSQL's own schemas and outside extensions, one line each, prefixed by its
-    kind."""
+    kind; read in a transaction of its own (``read_schema``), ended."""
+    schema = read_schema(connection)
+    connection.rollback()
+    return schema
+
+
+def read_schema(connection: Connection) -> Schema:
+    """``schema_facts``, read inside the caller's transaction and left open: a revision's own
+    transaction (at its end) sees the schema it will commit."""
     import hashlib
 
     facts = set()
-    for kind, query in _QUERIES.items():
-        for (fact,) in connection.exec_driver_sql(query):
-            facts.add(f"{kind} {' '.join(fact.split())}")  # one line, whatever the text holds
     definitions = {}
-    for kind, query in _DEFINED.items():
-        for name, text in connection.exec_driver_sql(query):
+    for kind, fact, text in connection.exec_driver_sql(_ALL_KINDS):
+        if kind not in _DEFINED:
+            facts.add(f"{kind} {' '.join(fact.split())}")  # one line, whatever the text holds
+        else:
             digest = hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()[:12]
-            definitions[f"{kind} {name} {digest}"] = (f"{kind} {name}", text)
-    connection.rollback()
+            definitions[f"{kind} {fact} {digest}"] = (f"{kind} {fact}", text)
     return Schema(frozenset(facts | definitions.keys()), definitions)
 
 
