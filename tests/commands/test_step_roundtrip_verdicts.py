@@ -108,3 +108,54 @@ def test_an_enum_its_downgrade_never_drops_is_named(
     )
     err = _step_roundtrip(capsys)
     assert VERDICT.format("0002_labels") + "  + enum public.level ('low', 'high')\n" in err, err
+
+
+def test_each_kind_of_object_a_downgrade_forgets_is_named_in_one_run(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A default, a constraint, a sequence, an enum's new value and an index built in an
+    autocommit block, each left behind by its own revision's downgrade: every one is named,
+    read at the end of the downgrade's transaction, and the run goes on after each."""
+    forgets = {
+        "default": 'op.alter_column("tasks", "owner", server_default="nobody")',
+        "check": 'op.create_check_constraint("tasks_name_short", "tasks", "length(name) < 200")',
+        "sequence": 'op.execute("CREATE SEQUENCE task_numbers")',
+        "levels": "op.execute(\"CREATE TYPE level AS ENUM ('low', 'high')\")",
+        "urgent": "op.execute(\"ALTER TYPE level ADD VALUE 'urgent'\")",
+        "status_index": "with op.get_context().autocommit_block():\n        "
+        'op.create_index("tasks_status_idx", "tasks", ["status"], postgresql_concurrently=True)',
+    }
+    parent = "0001"
+    for number, (slug, upgrade) in enumerate(forgets.items(), start=2):
+        downgrade = 'op.execute("DROP TYPE level")' if slug == "levels" else "pass"
+        write_revision(project, f"{number:04d}", slug, parent, upgrade, downgrade=downgrade)
+        parent = f"{number:04d}"
+    err = _step_roundtrip(capsys)
+    for name, lines in (
+        (
+            "0002_default",
+            "  + column public.tasks.owner text DEFAULT 'nobody'::text\n"
+            "  - column public.tasks.owner text\n",
+        ),
+        (
+            "0003_check",
+            "  + constraint public.tasks tasks_name_short: CHECK ((length(name) < 200))\n",
+        ),
+        (
+            "0004_sequence",
+            "  + sequence public.task_numbers bigint start 1 increment 1 min 1 "
+            "max 9223372036854775807 cache 1\n",
+        ),
+        (
+            "0006_urgent",
+            "  + enum public.level ('low', 'high', 'urgent')\n"
+            "  - enum public.level ('low', 'high')\n",
+        ),
+        (
+            "0007_status_index",
+            "  + index CREATE INDEX tasks_status_idx ON public.tasks USING btree (status)\n",
+        ),
+    ):
+        assert VERDICT.format(name) + lines in err, err
+    assert "error: 0005_levels" not in err, err
+    assert "error: step round trip: 5 of 7 downgrades broken\n" in err, err

@@ -55,3 +55,21 @@ def test_a_replaced_view_is_a_changed_definition(database_url: URL) -> None:
         '~ view public.open_tasks: definition changed: "WHERE (NOT tasks.done);" became '
         '"WHERE tasks.done;"'
     ]
+
+
+def test_defaults_and_generated_columns_are_shown_whole(database_url: URL) -> None:
+    """A default is shown without its table (it names no column), a generated column's
+    expression with it; and no fact is cut at a name's 63 bytes."""
+    run_sql(database_url, "CREATE TABLE tasks (id int, name text)")
+    assert _difference(
+        database_url,
+        "ALTER TABLE tasks ALTER COLUMN name SET DEFAULT 'x' || now()::text;"
+        " ALTER TABLE tasks ADD COLUMN doubled int GENERATED ALWAYS AS (id * 2) STORED;"
+        " CREATE UNIQUE INDEX tasks_name_key_with_a_long_name ON tasks (name)",
+    ) == [
+        "+ column public.tasks.doubled integer DEFAULT (id * 2) GENERATED STORED",
+        "+ column public.tasks.name text DEFAULT ('x'::text || (now())::text)",
+        "+ index CREATE UNIQUE INDEX tasks_name_key_with_a_long_name ON public.tasks "
+        "USING btree (name)",
+        "- column public.tasks.name text",
+    ]

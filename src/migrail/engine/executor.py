@@ -9,7 +9,7 @@ writing revisions (``autogenerate``); rendering offline is ``render``'s.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
     from migrail.core.config import Config
+    from migrail.engine.runner import Move
     from migrail.engine.steps import Step
 
 
@@ -174,6 +175,10 @@ class Executor:
     ) -> list[Step]:
         """Upgrade or downgrade exactly ``revisions``, in order (``runner.apply_exactly``)."""
         return runner.apply_exactly(self, connection, revisions, direction, on_step, in_transaction)
+
+    def apply_moves(self, connection: Connection, moves: Iterable[Move]) -> list[Step]:
+        """Apply or undo revisions in turn in one run of env.py (``runner.apply_moves``)."""
+        return runner.apply_moves(self, connection, moves)
 
     def compare(self, connection: Connection) -> list[Any]:
         """The differences between the database and the models (``autogenerate.compare``)."""

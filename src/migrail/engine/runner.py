@@ -3,11 +3,13 @@ under the session settings every revision runs with."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from migrail.engine import environment
-from migrail.engine.steps import Step, StepWatch
+from migrail.engine.steps import MigrationFailed, Step, StepWatch
 from migrail.engine.usercode import user_code
 from migrail.history.revisions import downgrade_plan, upgrade_plan
 
@@ -91,6 +93,77 @@ def apply_exactly(
 
     target = plan[-1].revision if plan else "heads"
     return _run(executor, direction, connection, plan, target, steps, on_step, in_transaction)
+
+
+@dataclass(frozen=True)
+class Move:
+    """One revision applied (``upgrade``) or undone (``downgrade``) among several run in turn,
+    with what runs at its end inside its transaction and what is told once it committed."""
+
+    revision: Script
+    direction: str
+    in_transaction: Callable[[Step], None] | None = None
+    on_step: Callable[[Step], None] | None = None
+
+
+def apply_moves(executor: Executor, connection: Connection, moves: Iterable[Move]) -> list[Step]:
+    """Apply or undo each of ``moves`` in turn, each in its own transaction, all in ONE run of
+    env.py: a revision applied, undone and applied again pays once, not three times, for
+    env.py, the session settings and the version table read.
+
+    ``moves`` is read lazily: the next move is asked for once the one before it has committed,
+    so that what its transaction found can end the run there. A failure is MigrationFailed
+    with the direction of the move that failed; that move is the one at
+    ``len(failed.completed)``, or the last when every move committed and what failed came
+    after them."""
+    from alembic.runtime.migration import MigrationStep
+
+    pending = iter(moves)
+    first = next(pending, None)
+    if first is None:
+        return []
+    ran = [first]  # the moves asked for so far; their revisions are the plan, as it grows
+    plan = [first.revision]
+    script = executor.script
+    up, down = MigrationStep.upgrade_from_script, MigrationStep.downgrade_from_script
+
+    def steps(current: Any) -> Iterator[Any]:
+        for at in itertools.count():
+            if at == len(ran):
+                move = next(pending, None)
+                if move is None:
+                    return
+                ran.append(move)
+                plan.append(move.revision)
+            move = ran[at]
+            yield (up if move.direction == "upgrade" else down)(script.revision_map, move.revision)
+
+    def each(name: str) -> Callable[[Step], None]:
+        """Each move's callback ``name`` in turn: StepWatch calls it once per move, in order."""
+        calls = itertools.count()
+
+        def call(step: Step) -> None:
+            callback = getattr(ran[next(calls)], name)
+            if callback is not None:
+                callback(step)
+
+        return call
+
+    target = first.revision.revision
+    try:
+        return _run(
+            executor,
+            "upgrade",
+            connection,
+            plan,
+            target,
+            steps,
+            each("on_step"),
+            each("in_transaction"),
+        )
+    except MigrationFailed as failed:
+        failed.direction = ran[min(len(failed.completed), len(ran) - 1)].direction
+        raise
 
 
 def _run(

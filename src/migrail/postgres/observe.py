@@ -122,6 +122,11 @@ class Observer:
 
     def reset(self) -> None:
         """Take the relations as they are now as the ones that existed before."""
+        self.take_stock()
+        self.connection.rollback()  # the revisions begin their own transactions
+
+    def take_stock(self) -> None:
+        """``reset``, inside the caller's transaction (a revision's, at its end), left open."""
         from sqlalchemy import text
 
         rows = self.connection.execute(text(_ALL)).all()
@@ -131,7 +136,6 @@ class Observer:
         version = self.connection.execute(text("SHOW server_version_num")).scalar_one()
         self.flushes = int(version) >= 150000
         self._flush()
-        self.connection.rollback()  # the revisions begin their own transactions
 
     def _flush(self) -> None:
         """Have this session's statistics flushed as its transaction ends: the counts of this

@@ -232,6 +232,7 @@ def prove(
             fill()
             connection.commit()
             executor.apply_exactly(connection, applied, "upgrade", in_transaction=fill)
+            watched.reset()  # its relations are new: those there are now existed before
             return connection
 
         def upgrade(cb: Callable[[Step], None]) -> list[Step]:
@@ -246,7 +247,7 @@ def prove(
                         steps += executor.apply_exactly(connection, ahead, "upgrade", cb, observe)
                         if copy is not None and revision.revision in copy_after:
                             connection = watched.connection = copy(revision.revision)
-                hooks = Hooks(cb, observe, fill, watched.reset)
+                hooks = Hooks(cb, observe, fill, watched.take_stock)
                 steps += round_trip_each(executor, connection, report, hooks, rebuild, plain, rest)
             else:
                 steps = []

@@ -6,17 +6,24 @@ the schema before its upgrade is compared with the schema after its downgrade. E
 is applied and undone as Alembic's own step for exactly that revision, so a merge is undone
 into its parents and one branch is undone while the other stays applied.
 
-A downgrade that fails, or that does not give the schema back, does not end the round trip:
-the database it leaves is no longer the history's, so a new one is built at that revision
-(``Rebuild``) and the round trip goes on from there. One run names every broken downgrade.
+All of it runs as one run of env.py (``Executor.apply_moves``), each step in its own
+transaction, and the schema is read at the end of the transaction that leaves it (the
+downgrade's, and the upgrade's before the next revision), which sees what it commits: three
+runs of env.py per revision cost three times the plain proof's per-run overhead for nothing.
+
+A downgrade that fails, or that does not give the schema back, ends that run: the database it
+leaves is no longer the history's, so a new one is built at that revision (``Rebuild``) and the
+round trip goes on from there in a new run. One run of the command names every broken
+downgrade.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from migrail.engine.runner import Move
 from migrail.engine.steps import MigrationFailed, Step
 from migrail.history.revisions import irreversible_reason
 
@@ -39,7 +46,7 @@ class Hooks:
     on_step: Callable[[Step], None]
     observe: Callable[[Step], None]  # in the first upgrade's transaction: locks, rewrites, rows
     fill: Callable[[Step], None]  # in the upgrade run again: the next revision's rows
-    reset: Callable[[], None]  # the relations there are now count as existing before
+    reset: Callable[[], None]  # in it too: the relations there are now count as existing before
 
 
 def round_trip_each(
@@ -55,27 +62,135 @@ def round_trip_each(
     ``report.stepped`` undone and redone right after its upgrade; what a downgrade broke goes
     in ``report.step_diffs`` / ``report.step_failures``. The first upgrade's steps; a failing
     upgrade is MigrationFailed, as in the plain proof."""
-    from migrail.postgres.catalog import schema_facts
-
     steps: list[Step] = []
     applied = list(applied)
-    for revision in revisions:
-        stepped = revision.revision in report.stepped
-        before = _as_restorable(schema_facts(connection)) if stepped else None
-        steps += executor.apply_exactly(
-            connection, [revision], "upgrade", hooks.on_step, hooks.observe
-        )
-        applied.append(revision)
-        if before is None:
-            continue
-        reason = irreversible_reason(revision)
-        if reason is not None:
-            report.step_skipped[revision.revision] = reason
-            continue
-        if not _undo_and_redo(executor, connection, report, revision, before, hooks.fill):
+    todo = list(revisions)
+    while todo:
+        trip = _Trip(connection, report, hooks, todo)
+        try:
+            executor.apply_moves(connection, trip.moves())
+        except MigrationFailed as failed:
+            trip.failed(failed)  # a first upgrade's failure is the proof's: raised
+        steps += trip.steps
+        applied += [step.revision for step in trip.steps]
+        todo = todo[trip.reached :]
+        if trip.broken:
             connection = rebuild(applied)
-        hooks.reset()  # undone and redone: the next revision's tables are new relations
     return steps
+
+
+class _Trip:
+    """One run of env.py through ``revisions``: each one up, and each stepped one down and up
+    again, until one of those breaks the database's history."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        report: StagingReport,
+        hooks: Hooks,
+        revisions: Sequence[Script],
+    ) -> None:
+        from migrail.postgres.catalog import schema_facts
+
+        self.connection, self.report, self.hooks = connection, report, hooks
+        self.revisions = revisions
+        self.made: list[
+            tuple[Script, str]
+        ] = []  # each move asked for: revision, "up"/"down"/"again"
+        self.steps: list[Step] = []  # the first upgrades, committed
+        self.reached = 0  # how many of ``revisions`` were begun
+        self.broken = False  # a downgrade failed, or the schema after it differs
+        self.before: Schema | None = None  # the schema before the next judged revision's upgrade
+        if _judged(report, revisions[0]):
+            self.before = _as_restorable(schema_facts(connection))
+
+    def moves(self) -> Iterator[Move]:
+        """Each revision's moves, asked for once the move before has committed."""
+        for at, revision in enumerate(self.revisions):
+            self.reached = at + 1
+            following = self.revisions[at + 1] if at + 1 < len(self.revisions) else None
+            judged = _judged(self.report, revision)
+            self.made.append((revision, "up"))
+            yield Move(
+                revision,
+                "upgrade",
+                in_transaction=self._first(None if judged else following),
+                on_step=self._done,
+            )
+            if not judged:
+                continue
+            self.made.append((revision, "down"))
+            yield Move(revision, "downgrade", in_transaction=self._compare)
+            self.made.append((revision, "again"))
+            yield Move(revision, "upgrade", in_transaction=self._again(following))
+            if self.broken:
+                return
+
+    def failed(self, failed: MigrationFailed) -> None:
+        """Record what failed (``apply_moves`` says which move it was); a first upgrade's
+        failure is raised."""
+        revision, move = self.made[min(len(failed.completed), len(self.made) - 1)]
+        if move == "up":
+            raise failed
+        if move == "down":  # read at its end, but not committed: what failed is the downgrade
+            self.report.step_diffs.pop(revision.revision, None)
+        # ... or what the broken downgrade breaks: the upgrade again
+        self.report.step_failures[revision.revision] = failed
+        self.broken = True
+
+    def _first(self, following: Script | None) -> Callable[[Step], None]:
+        """In the first upgrade's transaction: measured, rows for the next revision, and the
+        schema before ``following`` when it is judged and this one is not."""
+
+        def first(step: Step) -> None:
+            self.hooks.observe(step)
+            self._read_before(following)
+
+        return first
+
+    def _done(self, step: Step) -> None:
+        """The first upgrade committed: shown, and what a declared irreversible revision
+        skips said."""
+        self.hooks.on_step(step)
+        self.steps.append(step)
+        revision = step.revision
+        reason = irreversible_reason(revision)
+        if reason is not None and revision.revision in self.report.stepped:
+            self.report.step_skipped[revision.revision] = reason
+
+    def _compare(self, step: Step) -> None:
+        """In the downgrade's transaction: the schema it leaves against the one before."""
+        from migrail.postgres.catalog import describe_difference, read_schema
+
+        assert self.before is not None
+        after = _as_restorable(read_schema(self.connection))
+        if after != self.before:
+            revision = step.revision.revision
+            self.report.step_diffs[revision] = describe_difference(self.before, after)
+            self.broken = True
+
+    def _again(self, following: Script | None) -> Callable[[Step], None]:
+        """In the upgrade run again's transaction: the next revision's rows, the relations
+        taken as they are, and the schema before ``following``."""
+
+        def again(step: Step) -> None:
+            self.hooks.fill(step)
+            self.hooks.reset()  # undone and redone: the next revision's tables are new relations
+            if not self.broken:
+                self._read_before(following)
+
+        return again
+
+    def _read_before(self, following: Script | None) -> None:
+        from migrail.postgres.catalog import read_schema
+
+        if following is not None and _judged(self.report, following):
+            self.before = _as_restorable(read_schema(self.connection))
+
+
+def _judged(report: StagingReport, revision: Script) -> bool:
+    """Whether ``revision`` is undone and redone: stepped, and not declared irreversible."""
+    return revision.revision in report.stepped and irreversible_reason(revision) is None
 
 
 def _as_restorable(schema: Schema) -> Schema:
@@ -91,31 +206,3 @@ def _as_restorable(schema: Schema) -> Schema:
         for fact in schema.facts
     }
     return catalog.Schema(frozenset(facts), schema.definitions)
-
-
-def _undo_and_redo(
-    executor: Executor,
-    connection: Connection,
-    report: StagingReport,
-    revision: Script,
-    before: Schema,
-    fill: Callable[[Step], None],
-) -> bool:
-    """Undo ``revision``, compare, apply it again; whether the database is still the history's
-    (when not, what went wrong is recorded)."""
-    from migrail.postgres.catalog import describe_difference, schema_facts
-
-    try:
-        executor.apply_exactly(connection, [revision], "downgrade")
-    except MigrationFailed as failed:
-        report.step_failures[revision.revision] = failed
-        return False
-    after = _as_restorable(schema_facts(connection))
-    if after != before:
-        report.step_diffs[revision.revision] = describe_difference(before, after)
-    try:
-        executor.apply_exactly(connection, [revision], "upgrade", in_transaction=fill)
-    except MigrationFailed as failed:  # what the broken downgrade breaks: the upgrade again
-        report.step_failures[revision.revision] = failed
-        return False
-    return after == before
