@@ -137,7 +137,7 @@ def _round_trip(report: StagingReport, label: Callable[[Sequence[str]], str]) ->
 def _step_round_trip(report: StagingReport) -> list[str]:
     if not report.step_round_trip:
         return [f"Step round trip: {report.step_scope}.", ""] if report.step_scope else []
-    names = {revision.revision: display_name(revision) for revision in report.revisions}
+    names = {revision.revision: display_name(revision) for revision in report.history}
     lines = [
         f"Step round trip: skipped `{names[rev]}` ({why})."
         for rev, why in report.step_skipped.items()

@@ -116,7 +116,7 @@ def _step_verdict(report: StagingReport) -> list[Verdict]:
         return (
             [Verdict("info", f"step round trip: {report.step_scope}")] if report.step_scope else []
         )
-    by_id = {revision.revision: revision for revision in report.revisions}
+    by_id = {revision.revision: revision for revision in report.history}
     found = [
         Verdict("info", f"step round trip: skipped {display_name(by_id[rev])} ({reason})")
         for rev, reason in report.step_skipped.items()
