@@ -63,6 +63,13 @@ _LOCKED = (
     " AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast', 'migrail')"
     " GROUP BY c.oid, c.relname, c.relkind, c.relfilenode, i.indrelid"
 )
+# The same, in the statement that has this session's statistics flushed as the transaction
+# ends (``Observer._flush``): one round trip. The flush's one row is joined to the locked
+# relations' (a row of nulls when there are none), so that it runs whatever is locked.
+_LOCKED_AND_FLUSH = (
+    "SELECT locked.* FROM (SELECT pg_stat_force_next_flush()) AS flush"
+    f" LEFT JOIN ({_LOCKED}) AS locked ON true"
+)
 _ALL = (
     "SELECT c.oid::bigint, c.relname, c.relkind::text, c.relfilenode::bigint FROM pg_class c"
     " JOIN pg_namespace n ON n.oid = c.relnamespace"
@@ -118,6 +125,10 @@ class Observer:
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
+        # Whether the revision ``during`` measured last may have made a table: it locked a
+        # table that did not exist before it, or a partitioned one (a partition detached is a
+        # table of its own). Locks show what the revision's last transaction did, no more.
+        self.made_tables = False
         self.reset()
 
     def reset(self) -> None:
@@ -133,8 +144,8 @@ class Observer:
         self.before = {
             int(oid): (str(name), str(kind), int(node)) for oid, name, kind, node in rows
         }
-        version = self.connection.execute(text("SHOW server_version_num")).scalar_one()
-        self.flushes = int(version) >= 150000
+        major = (self.connection.dialect.server_version_info or (0,))[0]
+        self.flushes = int(major) >= 15
         self._flush()
 
     def _flush(self) -> None:
@@ -150,12 +161,18 @@ class Observer:
         """The current revision's effects so far; what it created counts from the next one on."""
         from sqlalchemy import text
 
-        rows = self.connection.execute(text(_LOCKED)).all()
-        self._flush()
+        # The counts read are this transaction's: the flush asked in the same statement
+        # happens as it ends.
+        rows = self.connection.execute(text(_LOCKED_AND_FLUSH if self.flushes else _LOCKED))
         effects = Effects()
         previous = dict(self.before)  # as before this revision, whatever order the rows come in
+        self.made_tables = False
         for oid, name, kind, node, table_oid, scans, modes in rows:
+            if oid is None:  # the flush's row, when nothing is locked
+                continue
             known = previous.get(oid)
+            if kind == "p" or (kind in _TABLES and known is None):
+                self.made_tables = True
             self.before[oid] = (name, kind, node)  # from the next revision on, it existed
             if name.startswith(_BOOKKEEPING):
                 continue

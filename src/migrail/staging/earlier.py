@@ -64,6 +64,7 @@ def record(
                 "rewrites": effects.rewrites,
                 "indexed": effects.indexed,
                 "scanned": effects.scanned,
+                "seconds": effects.seconds,
             }
             for rev, effects in report.effects.items()
             if rev in ids
@@ -98,6 +99,7 @@ def read(about: object) -> Earlier | None:
                     rewrites=[str(t) for t in found["rewrites"]],
                     indexed=[str(t) for t in found["indexed"]],
                     scanned=[str(t) for t in found["scanned"]],
+                    seconds=float(found["seconds"]),
                 )
                 for rev, found in about["effects"].items()
             },

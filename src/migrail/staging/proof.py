@@ -217,7 +217,11 @@ def prove(
         effects = observer.during()
         effects.seconds = step.seconds  # from its BEGIN: as long as its locks were held, at most
         report.effects[step.revision.revision] = effects
-        fill()  # after measuring: the rows are the next revision's, not this one's doing
+        # After measuring: the rows are the next revision's, not this one's doing. Only where
+        # a table may be new (its locks say so, unless they cannot see all it did): the
+        # others have their rows, and looking for tables again is a query per revision.
+        if observer.made_tables or not step.one_transaction:
+            fill()
 
     try:
         if start != "base":

@@ -46,6 +46,7 @@ def summary_table(report: StagingReport) -> Table:
     table.add_column("locks and rewrites (measured)")
     table.add_column("notes")
     failure = report.failure
+    failing = {finding.revision.revision for finding in report.lock_errors}
     for revision in report.revisions:
         note = ""
         if failure is not None and failure.revision is revision:
@@ -55,7 +56,7 @@ def summary_table(report: StagingReport) -> Table:
         times = report.times(revision.revision)
         effects = report.effects.get(revision.revision)
         measured = escape(effects.summary()) if effects else ""
-        if any(f.failing for f in report.locks if f.revision is revision):
+        if revision.revision in failing:
             measured = f"[red]{measured}[/red]"
         table.add_row(display_name(revision), *times, measured, note)
     return table

@@ -46,8 +46,9 @@ if TYPE_CHECKING:
 TEMPLATE_PREFIX = "migrail_tpl_"
 MAX_TEMPLATES = 8
 # What a template holds, and how sample rows are made: a change to either is a new format.
-# Version 2: a template records what was proven of its prefix (``earlier``).
-CACHE_FORMAT = b"migrail template 2"
+# Version 2: a template records what was proven of its prefix (``earlier``); 3: with how long
+# each revision's transaction held its locks.
+CACHE_FORMAT = b"migrail template 3"
 
 
 @dataclass(frozen=True)
