@@ -171,3 +171,35 @@ def test_a_round_trip_no_earlier_run_went_down_is_said_as_it_went(
         "[✓] round trip: down to 0003_status_varchar (the run that made its template went no "
         "lower, and none since) and up to head again"
     )
+
+
+def test_a_variable_a_revision_reads_is_part_of_what_a_fast_answer_stands_on(
+    project: Path, warm: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """0002 adds a column the models lack only when EXTRA_COLUMN is set: unset, the history
+    passes and its answer is recorded (receipt and templates); set, neither the receipt nor a
+    template made without it may answer: the full run's failure is the answer."""
+    monkeypatch.delenv("EXTRA_COLUMN", raising=False)
+    write_revision(
+        project,
+        "0002",
+        "maybe_extra",
+        "0001",
+        'if __import__("os").environ.get("EXTRA_COLUMN"):\n'
+        '        op.add_column("tasks", sa.Column("extra", sa.Integer()))',
+        'if __import__("os").getenv("EXTRA_COLUMN"):\n        op.drop_column("tasks", "extra")',
+    )
+    for _ in range(3):  # cold; from the template at head, recording its answer; the receipt
+        code, err = _run(capsys)
+        assert code == 0, err
+    assert ANSWERED in err
+    monkeypatch.setenv("EXTRA_COLUMN", "1")
+    code, err = _run(capsys)
+    assert ANSWERED not in err
+    assert "template cache: starting from" not in err, err
+    assert "error: the models and the schema at head differ:\n  - column tasks.extra" in err, err
+    assert code == 1
+    assert _run(capsys, "--no-cache")[0] == 1  # the full run's answer
+    monkeypatch.delenv("EXTRA_COLUMN")
+    code, err = _run(capsys)
+    assert code == 0, err

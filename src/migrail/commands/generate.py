@@ -49,7 +49,10 @@ def generate(config: Config, *, name: str, empty: bool, console: Console) -> int
         if empty:
             written = executor.new_revision(slug, revision_id)
         else:
-            written = _autogenerate(executor, slug, revision_id, console)
+            from migrail.core.environ_reads import recording
+
+            with recording():  # a template kept records what the revisions read (templates)
+                written = _autogenerate(executor, slug, revision_id, console)
         if written is None:
             output.info(console, "No schema changes, nothing to migrate")
             return 0

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from migrail.core.config import Config
+    from migrail.core.environ_reads import Reads
     from migrail.engine.steps import Step
     from migrail.staging.proof import PhaseEvents
     from migrail.staging.run import Version
@@ -55,9 +56,21 @@ def migrate_staging(
             answered = _recorded_answer(config, receipt)
             if answered is not None:
                 return answered
-        return _migrate_staging(
-            config, console, start, options, report, from_plan, allow_version_mismatch, receipt
-        )
+        from migrail.core.environ_reads import recording
+
+        # What the answer depends on besides the files: a receipt or a template records it.
+        with recording() as reads:
+            return _migrate_staging(
+                config,
+                console,
+                start,
+                options,
+                report,
+                from_plan,
+                allow_version_mismatch,
+                receipt,
+                reads,
+            )
     except FatalError as error:
         if report is not None:
             write_error_report(report, error)
@@ -73,6 +86,7 @@ def _migrate_staging(
     from_plan: Path | None,
     allow_version_mismatch: bool,
     receipt: str | None = None,
+    reads: Reads | None = None,
 ) -> int:
     from migrail.engine.executor import Executor
     from migrail.engine.models import load_metadata
@@ -111,15 +125,18 @@ def _migrate_staging(
         write_report(report, run.proof, executor, version)
         output.info(console, f"report written to {report}")
     code = 0 if run.proof.ok and not (version and version.fails) else 1
-    if receipt is not None and run.head_template is not None and code == 0:
+    if receipt is not None and reads is not None and run.head_template is not None and code == 0:
         from migrail.staging import receipts
+
+        if reads.whole:  # it walked the environment: every variable counts, and none is stable
+            return code
 
         lines = receipts.plain_lines(said)
         if version is not None:
             lines.append(f"warning: {version.difference}")
         admin_url, template = run.head_template
         head = executor.label((executor.head,)) if executor.head else ""
-        receipts.record(config, admin_url, template, receipt, head, lines)
+        receipts.record(config, admin_url, template, receipt, head, lines, reads.seen)
     return code
 
 

@@ -91,13 +91,7 @@ def head_templates(executor: Executor, server: Server) -> HeadTemplates | None:
 
 
 def _template_names(cache: TemplateCache) -> set[str]:
-    """The names of the templates of ``cache``'s project now on its server."""
-    from migrail.postgres.ephemeral import admin_connection
-    from migrail.staging.templates import TEMPLATE_PREFIX
+    """The names of the templates of ``cache``'s project now on its server that may be served."""
+    from migrail.staging.templates import usable_names
 
-    with admin_connection(cache.admin_url) as admin:
-        rows = admin.execute(
-            "SELECT datname FROM pg_database WHERE starts_with(datname, %s)",
-            (f"{TEMPLATE_PREFIX}{cache.project}_",),
-        ).fetchall()
-    return {str(name) for (name,) in rows}
+    return usable_names(cache.admin_url, cache.project)

@@ -10,7 +10,10 @@ the comment of the head template it started from, under a key that hashes all of
 - the model files (as ``schema-sync`` reads them) and the configuration as loaded;
 - what the step round trip covers (the revisions the base branch does not have);
 - the options, ``MIGRAIL_*`` variables, whether this is CI, and the software: migrail's own
-  files, Alembic's, SQLAlchemy's and psycopg's versions, Python's.
+  files, Alembic's, SQLAlchemy's and psycopg's versions, Python's;
+- every other environment variable the run read (``core.environ_reads``), by a digest of its
+  value, recorded beside the answer and compared before it is served. A run that walked the
+  whole environment records no answer.
 
 The next run with the same inputs reads the files as bytes, asks the warm cluster for a template
 holding that key, and prints the answer it records, without importing SQLAlchemy or starting
@@ -32,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
 
     from sqlalchemy.engine import URL
 
@@ -40,7 +43,7 @@ if TYPE_CHECKING:
     from migrail.staging.run import Options
     from migrail.staging.summary import Verdict
 
-RECEIPT_FORMAT = b"migrail receipt 1"
+RECEIPT_FORMAT = b"migrail receipt 2"
 # The libraries whose behaviour shapes a proof, besides migrail itself.
 _LIBRARIES = ("alembic", "sqlalchemy", "psycopg")
 
@@ -85,6 +88,7 @@ def recorded_answer(config: Config, key: str) -> Answer | None:
     of every revision file; the receipt records them (the key covers the files, so they are
     the same now), and a receipt found on a running warm cluster counts only if that cluster is
     the one the full run would choose with them."""
+    from migrail.core.environ_reads import unchanged
     from migrail.core.errors import FatalError
     from migrail.postgres.ephemeral import keep_warm, requested_source
     from migrail.postgres.sources import choose_source
@@ -103,6 +107,8 @@ def recorded_answer(config: Config, key: str) -> Answer | None:
             choice = choose_source(requested_source(), extensions)
             if choice.bindir is None or warm_directory(choice.bindir) != directory:
                 continue
+            if not unchanged(dict(found["environ"]), key):  # a variable it read changed
+                continue
             lines = [str(line) for line in found["lines"]]
             return Answer(lines, str(found["head"]), float(found["proved"]))
         except (KeyError, TypeError, ValueError, FatalError):  # the full run says what is wrong
@@ -111,10 +117,18 @@ def recorded_answer(config: Config, key: str) -> Answer | None:
 
 
 def record(
-    config: Config, admin_url: URL, template: str, key: str, head: str, lines: list[str]
+    config: Config,
+    admin_url: URL,
+    template: str,
+    key: str,
+    head: str,
+    lines: list[str],
+    variables: Mapping[str, str | None],
 ) -> None:
     """Record the answer ``lines`` under ``key`` in ``template``'s comment, with the extensions
-    the history creates (what chose the server it ran on)."""
+    the history creates (what chose the server it ran on) and the environment ``variables`` the
+    run read (with the values they held when first read), as digests."""
+    from migrail.core.environ_reads import fingerprint
     from migrail.history.extensions import created_extensions
     from migrail.staging.templates import describe_receipt
 
@@ -124,6 +138,7 @@ def record(
         "proved": time.time(),
         "lines": lines,
         "extensions": created_extensions(config),
+        "environ": fingerprint(variables, key),
     }
     describe_receipt(admin_url, template, receipt)
 

@@ -58,6 +58,10 @@ class Template:
     revision: str
     used: float  # when a run last cloned or made it (unix time)
     proven: object = None  # what was proven of its prefix (``earlier.read`` reads it)
+    # The environment variables the run that made it read, as digests (``core.environ_reads``),
+    # and whether they hold the same values now: a template made under others is not served.
+    environ: object = None
+    environ_holds: bool = True
 
 
 @dataclass
@@ -86,7 +90,8 @@ class TemplateCache:
         with admin_connection(self.admin_url) as admin:
             for template in _templates(admin):
                 if template.name in wanted:
-                    present[template.name] = template
+                    if template.environ_holds:
+                        present[template.name] = template
                 elif template.project == self.project:
                     _drop_quietly(admin, template.name)
             self.present = {k for k in range(1, len(self.keys) + 1) if self.name(k) in present}
@@ -98,7 +103,8 @@ class TemplateCache:
                 if earlier is not None and earlier.revisions == self.revisions[:found]:
                     self.earlier = earlier
                 # Recently used (and its receipt gone: this run records the answer anew).
-                _describe(admin, self.name(found), self.revisions[found - 1], proven)
+                environ = present[self.name(found)].environ
+                _describe(admin, self.name(found), self.revisions[found - 1], proven, environ)
         return found
 
     def copy_points(self, since: int, stepped: Collection[str] = ()) -> list[str]:
@@ -141,8 +147,13 @@ class TemplateCache:
         import psycopg
         from psycopg import sql
 
+        from migrail.core.environ_reads import current, fingerprint
         from migrail.core.signals import shielded
 
+        reads = current()
+        if reads is not None and reads.whole:  # it walked the environment: all of it counts
+            self.discard()
+            return []
         kept = []
         with shielded(), admin_connection(self.admin_url) as admin:
             for name, position in sorted(self.pending.items(), key=lambda item: item[1]):
@@ -150,7 +161,10 @@ class TemplateCache:
                     # Described first: a template without its "used" time would be the first
                     # that a concurrent run's bound drops.
                     facts = proven(position) if proven is not None else None
-                    _describe(admin, name, self.revisions[position - 1], facts)
+                    environ = (
+                        None if reads is None else fingerprint(reads.seen, self.name(position))
+                    )
+                    _describe(admin, name, self.revisions[position - 1], facts, environ)
                     admin.execute(
                         sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
                             sql.Identifier(name), sql.Identifier(self.name(position))
@@ -309,7 +323,16 @@ def clear_templates(admin_url: URL, project: str | None) -> list[str]:
     return dropped
 
 
+def usable_names(admin_url: URL, project: str) -> set[str]:
+    """The names of ``project``'s templates on the server that may be served now (made under
+    the same values of the environment variables their run read)."""
+    with admin_connection(admin_url) as admin:
+        return {t.name for t in _templates(admin) if t.project == project and t.environ_holds}
+
+
 def _templates(admin: Admin) -> list[Template]:
+    from migrail.core.environ_reads import unchanged
+
     rows = admin.execute(
         "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database"
         " WHERE starts_with(datname, %s)",
@@ -323,7 +346,11 @@ def _templates(admin: Admin) -> list[Template]:
             revision, used = str(about.get("revision", "")), float(about.get("used", 0.0))
         except (TypeError, ValueError):
             revision, used = "", 0.0
-        found.append(Template(str(name), project, revision, used, about.get("proven")))
+        environ = about.get("environ")
+        holds = not isinstance(environ, dict) or unchanged(environ, str(name))
+        found.append(
+            Template(str(name), project, revision, used, about.get("proven"), environ, holds)
+        )
     return found
 
 
@@ -336,15 +363,19 @@ def _parsed(comment: object) -> dict[str, Any]:
     return about if isinstance(about, dict) else {}
 
 
-def _describe(admin: Admin, name: str, revision: str, proven: object = None) -> None:
-    """Record, in the template's comment, what it holds, what was proven of it (``earlier``)
-    and that it was just used."""
+def _describe(
+    admin: Admin, name: str, revision: str, proven: object = None, environ: object = None
+) -> None:
+    """Record, in the template's comment, what it holds, what was proven of it (``earlier``),
+    the environment variables its run read (``environ``) and that it was just used."""
     import psycopg
     from psycopg import sql
 
     about: dict[str, object] = {"revision": revision, "used": time.time()}
     if proven is not None:
         about["proven"] = proven
+    if environ is not None:
+        about["environ"] = environ
     with contextlib.suppress(psycopg.Error):  # one another run dropped meanwhile needs none
         admin.execute(
             sql.SQL("COMMENT ON DATABASE {} IS {}").format(
