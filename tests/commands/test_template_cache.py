@@ -50,6 +50,11 @@ def test_a_warm_run_proves_only_what_is_newer_than_its_template(
         in err
     )
     assert len(_ours(pg_server, project)) == 2
+    from testing.postgres import query
+
+    names = ", ".join(f"'{name}'" for name in _ours(pg_server, project))
+    allowed = f"SELECT datallowconn FROM pg_database WHERE datname IN ({names})"
+    assert query(pg_server.admin_url, allowed) == [(False,), (False,)]  # no one changes them
 
     _add_revision_3(project)
     code, err, proven = _run(capsys)

@@ -165,6 +165,12 @@ class TemplateCache:
                         None if reads is None else fingerprint(reads.seen, self.name(position))
                     )
                     _describe(admin, name, self.revisions[position - 1], facts, environ)
+                    # Copied, never connected to: no one changes what its name vouches for.
+                    admin.execute(
+                        sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(
+                            sql.Identifier(name)
+                        )
+                    )
                     admin.execute(
                         sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
                             sql.Identifier(name), sql.Identifier(self.name(position))
