@@ -7,6 +7,7 @@ import os
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -137,11 +138,13 @@ def run_once(command: Command) -> tuple[float, int]:
     command.before()
     with tempfile.TemporaryFile() as err:
         started = time.perf_counter()
-        env = None
+        env, argv = None, list(command.argv)
         if command.source is not None:
             env = {**os.environ, "PYTHONPATH": str(command.source)}
+            if Path(argv[0]).name == "migrail":  # the checkout's own entry, whatever it is
+                argv = [sys.executable, "-m", "migrail", *argv[1:]]
         child = subprocess.Popen(
-            command.argv, cwd=command.cwd, stdout=subprocess.DEVNULL, stderr=err, env=env
+            argv, cwd=command.cwd, stdout=subprocess.DEVNULL, stderr=err, env=env
         )
         _, status, usage = os.wait4(child.pid, 0)
         seconds = time.perf_counter() - started

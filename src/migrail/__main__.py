@@ -1,5 +1,5 @@
 from __future__ import annotations
 
-from migrail.main import main
+from migrail.main import run
 
-raise SystemExit(main())
+run()
