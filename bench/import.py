@@ -6,11 +6,16 @@ timestamptz in the stated zone, JSON validated for jsonb), then verifies row cou
 checksums before it commits. pgloader (Debian package ``pgloader``) creates its own tables from
 the SQLite file, then its indexes; it verifies nothing. Each run gets a fresh database (for
 migrail: a copy of one migrated once), made and dropped untimed. Times are whole commands,
-process start included; peak memory is each process's maximum resident set, read by
-``/usr/bin/time``. The ratio is of the medians.
+process start included; peak memory is each process's maximum resident set, and CPU the
+user and system seconds of the command and its worker processes (not the server's), both read
+by ``/usr/bin/time``: on a machine shared with other jobs, CPU seconds move less than wall
+times do. The ratio is of the medians.
+
+``--before ../main/src`` times the import of another checkout alongside, in the same turns
+(migrail, its before, pgloader), so before and after are measured under the same load.
 
 Run: MIGRAIL_ADMIN_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
-     python bench/import.py [--rows 1000000] [--small 250000] [--rounds 3]
+     python bench/import.py [--rows 1000000] [--small 250000] [--rounds 3] [--before PATH]
 (a server reached over TCP, which both tools can use)
 """
 
@@ -26,12 +31,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import psycopg
 from psycopg import sql
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
+
+from histories import machine_load  # noqa: E402
 
 from agent_armor.legacy.generate import write  # noqa: E402
 from migrail.core.urls import libpq_conninfo, parse_url  # noqa: E402
@@ -40,11 +48,27 @@ BIN = Path(sys.executable).parent
 MAP = REPO / "src" / "agent_armor" / "legacy" / "import.toml"
 
 
+class Run(NamedTuple):
+    """One timed run: wall seconds, peak RSS in kB, CPU seconds (user + system)."""
+
+    seconds: float
+    peak_kb: int
+    cpu: float
+
+
+OURS, BEFORE, PGLOADER = (
+    "migrail import (verified)",
+    "migrail import, before (verified)",
+    "pgloader",
+)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--small", type=int, default=250_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--before", type=Path, help="another checkout's src/, timed alongside")
     options = parser.parse_args()
     admin = os.environ.get("MIGRAIL_ADMIN_URL")
     if not admin or shutil.which("pgloader") is None:
@@ -57,21 +81,27 @@ def main() -> None:
         try:
             for rows, rounds in ((options.small, 1), (options.rows, options.rounds)):
                 path = write(Path(directory) / f"tasks_{rows}.db", rows)
-                ours, theirs = _pairs(server, template, path, rounds)
-                _print(rows, rounds, ours, theirs)
+                load = machine_load()
+                runs = _turns(server, template, path, rounds, options.before)
+                _print(rows, rounds, runs, f"{load}, then {machine_load()}")
         finally:
             _drop(server, template)
 
 
-def _pairs(
-    server: object, template: str, path: Path, rounds: int
-) -> tuple[list[tuple[float, int]], list[tuple[float, int]]]:
-    """(seconds, peak kB) of each run, migrail then pgloader, ``rounds`` times."""
-    ours, theirs = [], []
+def _turns(
+    server: object, template: str, path: Path, rounds: int, before: Path | None
+) -> dict[str, list[Run]]:
+    """Each run, ``rounds`` times in turns: migrail, the ``before``
+    checkout's migrail (if given), then pgloader."""
+    runs: dict[str, list[Run]] = {OURS: [], PGLOADER: []}
+    if before is not None:
+        runs = {OURS: [], BEFORE: [], PGLOADER: []}
     for _ in range(rounds):
-        ours.append(_once(server, template, _migrail_command(path)))
-        theirs.append(_once(server, None, _pgloader_command(path)))
-    return ours, theirs
+        runs[OURS].append(_once(server, template, _migrail_command(path)))
+        if before is not None:
+            runs[BEFORE].append(_once(server, template, _migrail_command(path), before))
+        runs[PGLOADER].append(_once(server, None, _pgloader_command(path)))
+    return runs
 
 
 def _migrail_command(path: Path) -> list[str]:
@@ -82,22 +112,29 @@ def _pgloader_command(path: Path) -> list[str]:
     return ["pgloader", f"sqlite:///{path}", "{url}"]
 
 
-def _once(server: object, template: str | None, command: list[str]) -> tuple[float, int]:
-    """One run into a fresh database (a copy of ``template``, or empty), which must succeed."""
+def _once(
+    server: object, template: str | None, command: list[str], source: Path | None = None
+) -> Run:
+    """One run into a fresh database (a copy of ``template``, or empty), which must succeed;
+    ``source``: another checkout's src/, whose migrail runs instead (its workers too)."""
     name = f"bench_import_{secrets.token_hex(4)}"
     _create(server, name, template)
     try:
         url = server.set(database=name).render_as_string(hide_password=False)  # type: ignore[attr-defined]
         url = url.replace("postgresql+psycopg://", "postgresql://")
         environment = {**os.environ, "DATABASE_URL": url}
-        timed = ["/usr/bin/time", "-f", "%M", *(part.format(url=url) for part in command)]
+        if source is not None:
+            environment["PYTHONPATH"] = str(source)
+            command = [sys.executable, "-m", "migrail", *command[1:]]
+        timed = ["/usr/bin/time", "-f", "%M %U %S", *(part.format(url=url) for part in command)]
         started = time.perf_counter()
         done = subprocess.run(timed, cwd=REPO, env=environment, capture_output=True, text=True)
         seconds = time.perf_counter() - started
         if done.returncode != 0:
             raise SystemExit(f"{command[0]} failed: {done.stderr[-1500:]}")
         _check_loaded(server, name)
-        return seconds, int(done.stderr.strip().splitlines()[-1])
+        peak, user, system = done.stderr.strip().splitlines()[-1].split()
+        return Run(seconds, int(peak), float(user) + float(system))
     finally:
         _drop(server, name)
 
@@ -140,20 +177,23 @@ def _drop(server: object, name: str) -> None:
         )
 
 
-def _print(
-    rows: int, rounds: int, ours: list[tuple[float, int]], theirs: list[tuple[float, int]]
-) -> None:
-    print(f"{rows:,} tasks rows, {rounds} alternating pair(s) (median, min-max; peak memory)")
-    for label, runs in (("migrail import (verified)", ours), ("pgloader", theirs)):
-        times = [seconds for seconds, _ in runs]
-        peak = max(kb for _, kb in runs) / 1024
+def _print(rows: int, rounds: int, runs: dict[str, list[Run]], load: str) -> None:
+    print(f"{rows:,} tasks rows, {rounds} round(s) in turns (median, min-max; peak memory; CPU)")
+    print(f"  {load}")
+    for label, timed in runs.items():
+        times = [run.seconds for run in timed]
+        peak = max(run.peak_kb for run in timed) / 1024
+        cpu = statistics.median(run.cpu for run in timed)
         print(
-            f"  {label:<26} {statistics.median(times):7.2f} s ({min(times):.2f}-{max(times):.2f})"
-            f"  {peak:6.0f} MB"
+            f"  {label:<34} {statistics.median(times):7.2f} s ({min(times):.2f}-{max(times):.2f})"
+            f"  {peak:6.0f} MB  {cpu:6.2f} s CPU"
         )
-    mine = statistics.median(s for s, _ in ours)
-    ratio = statistics.median(s for s, _ in theirs) / mine
+    mine = statistics.median(run.seconds for run in runs[OURS])
+    ratio = statistics.median(run.seconds for run in runs[PGLOADER]) / mine
     print(f"  migrail is {ratio:.2f}x pgloader's speed ({rows / mine:,.0f} rows/s)")
+    if BEFORE in runs:
+        before = statistics.median(run.seconds for run in runs[BEFORE])
+        print(f"  and {before / mine:.2f}x its before's")
     sys.stdout.flush()
 
 

@@ -472,16 +472,47 @@ def test_a_database_the_migrations_never_built_is_refused(
     )
 
 
+def test_a_duplicate_in_a_table_loaded_without_its_indexes_is_found_when_they_are_built(
+    project: Path, target: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from migrail.sqlite_import.load import BATCH
+
+    rows: list[tuple[object, ...]] = [
+        (i, f"p{i}", 1, None, None, None, None, None, None) for i in range(1, BATCH + 10)
+    ]
+    rows.append((BATCH + 10, "p7", 0, None, None, None, None, None, None))  # name taken
+    path = sqlite_file(project / "legacy.db", LEGACY_PROJECTS, {"projects": rows})
+    (project / "import.toml").write_text(PROJECTS_MAP)
+    url = f"sqlite:///{path}"
+    assert main(["import", url, "--map", "import.toml", "--accept-rejects"]) == 0
+    err = capsys.readouterr().err
+    assert f"│ projects │ {BATCH + 10:<11} │ {BATCH + 9:<6} │ 1        │ ok   │ ok       │" in err
+    reject = json.loads((project / "legacy.rejects.jsonl").read_text())
+    assert (reject["row"]["id"], reject["reason"]) == (
+        BATCH + 10,
+        'duplicate key value violates unique constraint "projects_name_key": '
+        "Key (name)=(p7) already exists.",
+    )
+    assert query(
+        target,
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
+        " WHERE conrelid = 'projects'::regclass ORDER BY 1",
+    ) == [("projects_name_key", "UNIQUE (name)"), ("projects_pkey", "PRIMARY KEY (id)")]
+
+
 def test_a_large_table_is_converted_by_worker_processes_and_verified(
     project: Path, target: URL, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from migrail.sqlite_import.parallel import PARALLEL_FROM
 
     rows = PARALLEL_FROM + 123
+    key = "SELECT 'tasks_pkey'::regclass::oid"
+    before = query(target, key)
     assert main(["import", _legacy_tasks(project, rows), "--timezone", "UTC"]) == 0
     err = capsys.readouterr().err
     assert f"│ tasks │ {rows:<11} │ {rows:<6} │ 0        │ ok   │ ok       │" in err
     assert query(target, "SELECT count(*), max(id::int) FROM tasks") == [(rows, rows)]
+    assert query(target, key) != before  # built again after the rows, not kept up to date
 
 
 def test_an_import_killed_mid_load_leaves_the_target_as_it_was(

@@ -123,8 +123,9 @@ def load_table(
     """Load one table's rows; the rows PostgreSQL or a conversion refuses go to ``rejects``.
 
     First as one COPY, streamed: the server stores a batch while the next is converted (by
-    worker processes, for a large table of the file at ``path`` with ``rows`` rows), into a
-    table loaded empty without the indexes that are built again after it. If
+    worker processes, for a large table of the file at ``path`` with ``rows`` rows); a table
+    loaded empty with a batch of rows or more, without the indexes that are built again after
+    it (for fewer, dropping and building them costs more than the rows). If
     PostgreSQL refuses a row, that COPY is rolled back to its savepoint and the table loaded
     again batch by batch, each refused batch split until the rows at fault are alone.
     """
@@ -140,7 +141,9 @@ def load_table(
     try:
         with (
             connection.transaction(),
-            nullcontext() if append else built_after(connection, plan.target.qualified),
+            nullcontext()
+            if append or rows < batch
+            else built_after(connection, plan.target.qualified),
         ):
             if encode is not None:
                 with closing(_blocks(source, plan, encode, batch, path, rows)) as blocks:

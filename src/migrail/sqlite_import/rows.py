@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from migrail.sqlite_import.conversions import Conversion, Rejected
+from migrail.sqlite_import.conversions import Conversion, Convert, Rejected
 
 Refused = tuple[tuple[object, ...], str, str]  # the row as read, its column, why
 
@@ -44,8 +44,8 @@ def _by_columns(
 ) -> list[Sequence[object]] | None:
     """The common case, a column at a time: a column whose values are all of the types it
     takes as they are stays as read, one of a single type with a builtin for it is mapped by
-    the builtin, the others are mapped by their fast conversion. None
-    when any value is not the common case: the rows are then converted one by one."""
+    the builtin, the others are mapped by their fast conversion. None when any value is not
+    the common case: the rows are then converted one by one."""
     if not rows:
         return None
     columns: list[Sequence[object]] = []
@@ -58,10 +58,25 @@ def _by_columns(
             columns.append(list(map(conversion_.bulk[1], values)))
             continue
         try:
-            columns.append(list(map(conversion_.fast or conversion_.convert, values)))
+            columns.append(_mapped(conversion_.fast or conversion_.convert, values, kinds))
         except (Rejected, TypeError, ValueError):
             return None
     return columns
+
+
+_TEXT_OR_NULL = frozenset((str, type(None)))
+
+
+def _mapped(convert: Convert, values: Sequence[object], kinds: set[type]) -> list[object]:
+    """``values`` converted; a text column that repeats its values (statuses, JSON defaults,
+    dates) converts each distinct one once. Text only: equal strings are the same value,
+    where 1 == 1.0 and 0.0 == -0.0 are not."""
+    if kinds <= _TEXT_OR_NULL:
+        distinct = set(values)
+        if len(distinct) * 2 <= len(values):
+            done = {value: convert(value) for value in distinct}
+            return list(map(done.__getitem__, values))
+    return list(map(convert, values))
 
 
 def _first_rejected(

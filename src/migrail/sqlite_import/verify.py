@@ -147,7 +147,7 @@ def stored_checksum(
     columns = [column.target for column in plan.columns]
     source: sql.Composable = sql.Identifier(*plan.target.qualified)
     if binary:
-        source, row = stored_row_bytes([(c.name, c.base) for c in columns], source)
+        source, row = stored_row_bytes([(c.name, c.base, c.not_null) for c in columns], source)
     else:
         fields: list[sql.Composable] = [
             sql.SQL("coalesce(length({e}) || ':' || {e}, '-')").format(
