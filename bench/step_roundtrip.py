@@ -9,7 +9,8 @@ machine falls on both; the ratio is of the medians, with each side's min and max
 median divided by the number of revisions is the cost per revision: run at two lengths (200,
 1,000), it says whether the cost grows with the history's length alone (linear) or faster.
 ``--before PATH`` times the step round trip of another checkout's src/ alongside.
-Run: python bench/step_roundtrip.py [--revisions 200] [--merges 2] [--rounds 5] [--before PATH]
+Run: python bench/step_roundtrip.py [--revisions 200] [--merges 2] [--width 200] [--rounds 5]
+[--before PATH]
 """
 
 from __future__ import annotations
@@ -27,13 +28,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--revisions", type=int, default=200)
     parser.add_argument("--merges", type=int, default=2)
+    # Each revision's column is added, dropped and added again: two of a table's 1,600 column
+    # numbers (dropped ones count), so one table cannot take 1,000 such revisions.
+    parser.add_argument("--width", type=int, default=200, help="columns a table at most")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--before", type=Path, help="another checkout's src/, timed alongside")
     options = parser.parse_args()
     with warm_cluster() as (directory, _):
         root = directory / "project"
         root.mkdir()
-        make_history(root, options.revisions, options.merges)
+        make_history(root, options.revisions, options.merges, options.width)
         command = [str(BIN / "migrail"), "migrate-staging", "--no-cache"]
         step_name = "... --step-roundtrip"
         commands = {
@@ -43,8 +47,8 @@ def main() -> None:
         timings = alternate(with_before(commands, options.before, step_name), options.rounds)
     plain, step = timings["migrate-staging --no-cache"], timings[step_name]
     print(
-        f"{options.revisions} revisions with {options.merges} merges, {options.rounds} "
-        f"alternating pairs, one warm cluster ({machine_load()})"
+        f"{options.revisions} revisions with {options.merges} merges, {options.width} columns a "
+        f"table at most, {options.rounds} rounds in turns, one warm cluster ({machine_load()})"
     )
     print(f"  {'':<44} {'median (min-max)':>20}  ratio  peak RSS")
     for name, timing in timings.items():
