@@ -12,7 +12,9 @@ the others (``histories.alternate``), median with its min and max, and the peak 
 - a warm run with nothing new to prove, answered from the receipt the run before recorded
   (goal: at most 0.25 s), and the same run in full (``--report``, which never uses a receipt:
   Python and its imports, loading the revision files, one copy of a template, the models).
-Run: python bench/staging.py [--revisions 200] [--rounds 3]
+``--before PATH`` (another checkout's ``src/``) times that checkout's cold runs alongside, in
+the same turns; ``--cold`` times only the baseline and the cold runs.
+Run: python bench/staging.py [--revisions 200] [--rounds 3] [--before PATH] [--cold]
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from histories import (
     machine_load,
     make_history,
     warm_cluster,
+    with_before,
     write_revision,
 )
 from psycopg import sql
@@ -78,10 +81,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--revisions", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--before", type=Path, help="another checkout's src/, timed alongside")
+    parser.add_argument("--cold", action="store_true", help="only the baseline and cold runs")
     options = parser.parse_args()
     count = options.revisions
     with warm_cluster() as (directory, server):
-        rows = measure(directory / "project", count, options.rounds, server)
+        rows = measure(
+            directory / "project", count, options.rounds, server, options.before, options.cold
+        )
     baseline = rows["alembic upgrade head"]
     print(
         f"{count} revisions, median (min-max) of {options.rounds} runs in turns, one warm cluster"
@@ -95,6 +102,9 @@ def main() -> None:
     for name, timing in rows.items():
         print(timing.row(name, baseline, goals.get(name, "")))
     cold = rows["cold (--no-cache)"].median
+    if options.cold:
+        print(f"  sample rows cost {cold / rows['cold, --no-data'].median:.2f}x without them")
+        return
     warm = rows["warm, one revision added"].median
     fast = rows["warm, nothing new (receipt)"].median
     full = rows["warm, nothing new, in full"].median
@@ -104,8 +114,15 @@ def main() -> None:
     print(f"  sample rows cost {cold / no_data:.2f}x the same run without them")
 
 
-def measure(root: Path, count: int, rounds: int, server: Server) -> dict[str, Timing]:
-    """Each row's timing, by name."""
+def measure(
+    root: Path,
+    count: int,
+    rounds: int,
+    server: Server,
+    before: Path | None = None,
+    cold_only: bool = False,
+) -> dict[str, Timing]:
+    """Each row's timing, by name (the cold runs of ``before`` too, when given)."""
     admin_url = server.admin_url
     root.mkdir()
     make_history(root, count)
@@ -143,21 +160,20 @@ def measure(root: Path, count: int, rounds: int, server: Server) -> dict[str, Ti
             subprocess.run(migrail, cwd=root, check=True, capture_output=True)
 
     report = root.parent / "report.md"
-    return alternate(
-        {
-            "alembic upgrade head": Command(
-                [str(BIN / "alembic"), "upgrade", "head"], root, fresh_database
-            ),
-            "cold (--no-cache)": Command([*migrail, "--no-cache"], root),
-            "cold, --no-data": Command([*migrail, "--no-cache", "--no-data"], root),
-            "warm, one revision added": Command(migrail, root, cache_without_newest),
-            "warm, nothing new (receipt)": Command(migrail, root, unchanged),
-            "warm, nothing new, in full": Command(
-                [*migrail, "--report", str(report)], root, unchanged
-            ),
-        },
-        rounds,
-    )
+    commands = {
+        "alembic upgrade head": Command(
+            [str(BIN / "alembic"), "upgrade", "head"], root, fresh_database
+        ),
+        "cold (--no-cache)": Command([*migrail, "--no-cache"], root),
+        "cold, --no-data": Command([*migrail, "--no-cache", "--no-data"], root),
+        "warm, one revision added": Command(migrail, root, cache_without_newest),
+        "warm, nothing new (receipt)": Command(migrail, root, unchanged),
+        "warm, nothing new, in full": Command([*migrail, "--report", str(report)], root, unchanged),
+    }
+    cold = ("cold (--no-cache)", "cold, --no-data")
+    if cold_only:
+        commands = {name: commands[name] for name in ("alembic upgrade head", *cold)}
+    return alternate(with_before(commands, before, *cold), rounds)
 
 
 if __name__ == "__main__":

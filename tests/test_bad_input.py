@@ -801,14 +801,6 @@ CASES: list[tuple[str, list[str], Setup, str]] = [
         "hint: stamp it through a release plan: migrail plan --env production --stamp, then "
         "approve and apply\n",
     ),
-    # migrate --to
-    (
-        "migrate --to with --sql",
-        ["migrate", "--sql", "--to", "0001"],
-        _env("DATABASE_URL", f"postgresql://app:{SECRET}@127.0.0.1:1/agent_armor"),
-        "error: migrate --sql prints what migrate would apply up to head; it does not take --to\n"
-        "hint: without --to: migrail migrate --sql\n",
-    ),
     # the project's own env.py, run under migrail
     (
         "an env.py that never runs the migrations",
@@ -867,13 +859,34 @@ def test_debug_shows_the_traceback_with_the_password_masked(
     project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", f"postgresql://app:{SECRET}@127.0.0.1:1/agent_armor")
-    assert main(["status", "--debug"]) == 2
-    err = capsys.readouterr().err
-    assert "Traceback (most recent call last):" in err
-    assert (
-        "migrail.core.errors.FatalError: cannot connect to postgresql://app:***@127.0.0.1:1" in err
-    )
-    assert SECRET not in err
+    for argv in (["status", "--debug"], ["--debug", "status"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "Traceback (most recent call last):" in err, argv
+        assert (
+            "migrail.core.errors.FatalError: cannot connect to postgresql://app:***@127.0.0.1:1"
+            in err
+        )
+        assert SECRET not in err
+
+
+def test_project_and_debug_may_come_before_the_command(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``migrail --project DIR status`` as ``migrail status --project DIR``; a value given
+    before the command is kept when the command does not repeat it."""
+    from migrail.main import build_parser
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    parser = build_parser()
+    before = parser.parse_args(["--project", str(project), "--debug", "status"])
+    assert (before.project, before.debug) == (project, True)
+    after = parser.parse_args(["status", "--project", str(project)])
+    assert (after.project, after.debug) == (project, False)
+    assert parser.parse_args(["status"]).project is None
+    assert main(["--project", str(project), "sum"]) == 0
 
 
 def test_no_project_is_found(

@@ -29,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="migrail", description="Safe, boring PostgreSQL schema migrations with Alembic."
     )
     parser.add_argument("--version", action="version", version=f"migrail {__version__}")
+    # Also before the command (``migrail --debug status``): each command's own copy of these
+    # defaults to SUPPRESS, so that leaving it out there keeps what was given here.
+    _shared_options(parser, top=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     generate = _command(commands, "generate", "write the next revision from the model changes")
@@ -205,7 +208,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--since", metavar="GIT_REF", help="only revisions added or changed since GIT_REF"
     )
     lint.add_argument(
-        "--fix-sql", action="store_true", help="rewrite migrations/sql/*.sql from the revisions"
+        "--fix-sql",
+        action="store_true",
+        help="rewrite stale migrations/sql/*.sql and write missing ones (released revisions' "
+        "only with --all-sql)",
+    )
+    lint.add_argument(
+        "--all-sql",
+        action="store_true",
+        help="with --fix-sql: also write the SQL of released revisions that have none",
     )
     lint.add_argument(
         "--format",
@@ -380,8 +391,23 @@ def _command(
         parser.add_argument(
             "--env", dest="env_name", default=None, help="the environment (default: development)"
         )
-    parser.add_argument(
-        "--project", type=Path, default=None, help="the project folder (default: found from here)"
-    )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    _shared_options(parser, top=False)
     return parser
+
+
+def _shared_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """``--project`` and ``--debug``, given before the command or after it. The command's own
+    copies default to SUPPRESS: argparse would otherwise overwrite a value given before the
+    command with the command's default."""
+    parser.add_argument(
+        "--project",
+        type=Path,
+        default=None if top else argparse.SUPPRESS,
+        help="the project folder (default: found from here)",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="show tracebacks",
+    )

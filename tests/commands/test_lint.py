@@ -464,3 +464,20 @@ def test_two_findings_of_one_rule_in_one_statement_say_what_each_points_at(
     assert pointed == ["colour VARCHAR(7)", "label VARCHAR(40)"]
     _, _, err = _lint(capsys)
     assert "    at: label VARCHAR(40)\n" in err
+
+
+def test_a_varchar_column_is_a_warning_not_a_failure(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A model's String(64) is the team's choice: squawk's prefer-text-field warns by default."""
+    write_revision(
+        project,
+        "0002",
+        "add_code",
+        "0001",
+        'op.add_column("tasks", sa.Column("code", sa.String(64)))',
+        'op.drop_column("tasks", "code")',
+    )
+    assert main(["lint", "--fix-sql"]) == 0
+    err = capsys.readouterr().err
+    assert "warning prefer-text-field  migrations/versions/0002_add_code.py" in err, err

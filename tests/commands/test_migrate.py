@@ -217,6 +217,49 @@ def test_a_waiting_migrate_lets_the_running_one_build_an_index_concurrently(
     ) == [(True,)]
 
 
+def test_a_failure_after_an_autocommit_block_says_what_it_left_committed(
+    project: Path, target: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An autocommit block commits what ran before it: the column and the index stay though
+    the revision failed and its version is missing, and the report says so."""
+    write_revision(
+        project,
+        "0002",
+        "index_then_fail",
+        "0001",
+        'op.add_column("tasks", sa.Column("prio", sa.Integer()))\n'
+        "    with op.get_context().autocommit_block():\n"
+        '        op.execute("CREATE INDEX CONCURRENTLY tasks_name ON tasks (name)")\n'
+        '    op.execute("SELECT 1/0")',
+    )
+    assert main(["migrate"]) == 1
+    err = capsys.readouterr().err
+    assert (
+        "  0002_index_then_fail had committed part of its work before it failed: what ran "
+        "before and inside its autocommit_block() stays in the database, without its version."
+    ) in err, err
+    assert "the database is at 0001_create_tasks" in err
+    assert version(target) == ["0001"]
+    assert "prio" in columns(target, "tasks")
+
+
+def test_a_failure_without_an_autocommit_block_says_nothing_was_committed(
+    project: Path, target: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_revision(
+        project,
+        "0002",
+        "fail",
+        "0001",
+        'op.add_column("tasks", sa.Column("prio", sa.Integer()))\n    op.execute("SELECT 1/0")',
+    )
+    assert main(["migrate"]) == 1
+    err = capsys.readouterr().err
+    assert "division by zero" in err
+    assert "committed part of its work" not in err
+    assert "prio" not in columns(target, "tasks")
+
+
 def test_status_shows_revision_head_and_pending(
     project: Path, target: URL, capsys: pytest.CaptureFixture[str]
 ) -> None:

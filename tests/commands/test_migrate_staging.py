@@ -129,6 +129,10 @@ def test_a_failing_downgrade_reports_where_the_database_stopped(
     code, err = _run(capsys)
     assert code == 1
     assert "error: downgrade of 0002_seed failed: NotImplementedError: cannot unseed\n" in err
+    assert (
+        '  if 0002_seed cannot be undone, say so in its file: irreversible = "why" (the round '
+        "trip then stops above it, and migrate --to refuses to go below it)\n" in err
+    )
     assert "the database was at revision 0002_seed when it stopped\n" in err
 
 
@@ -512,6 +516,38 @@ def test_a_not_null_column_without_default_fails_only_with_data(
     assert "the tables held sample rows" not in err
     assert "error: 0002_add_priority: scan-under-exclusive of tasks: it scans the whole" in err
     assert err.endswith("[✓] round trip: down to base and up to head again\n")
+
+
+def test_a_table_made_in_an_autocommit_block_gets_rows_before_the_next_revision(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Rows are looked for only after a revision that may have made a table: one made in an
+    autocommit block holds no lock by the revision's end, and still counts."""
+    write_revision(
+        project,
+        "0002",
+        "notes",
+        "0001",
+        "with op.get_context().autocommit_block():\n"
+        '        op.execute("CREATE TABLE notes (id int PRIMARY KEY)")\n'
+        '    op.execute("SELECT 1")',
+        'op.execute("DROP TABLE notes")',
+    )
+    write_revision(
+        project,
+        "0003",
+        "note_body",
+        "0002",
+        'op.add_column("notes", sa.Column("body", sa.Text(), nullable=False))',
+        'op.drop_column("notes", "body")',
+    )
+    code, err = _run(capsys)
+    assert code == 1
+    assert "data: sample rows: 3 in tasks, 3 in notes\n" in err
+    assert (
+        'error: upgrade of 0003_note_body failed: column "body" of relation "notes" contains '
+        "null values (SQLSTATE 23502)\n"
+    ) in err
 
 
 def test_a_unique_index_over_repeated_values_fails_with_data(

@@ -153,6 +153,50 @@ def test_an_unknown_revision_is_named_with_the_known_ones(
     assert version(target) == []
 
 
+def test_sql_to_a_middle_revision_prints_only_up_to_it_and_refuses_undoing(
+    three: Path, target: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["migrate", "--sql", "--to", "0002"]) == 0
+    out, err = capsys.readouterr()
+    assert "CREATE TABLE tasks (" in out
+    assert "ALTER TABLE tasks ADD COLUMN priority INTEGER" in out
+    assert "due" not in out
+    assert out.rstrip().endswith("COMMIT;"), out
+    assert err == ""
+    assert version(target) == []
+    assert main(["migrate", "--to", "0002"]) == 0
+    capsys.readouterr()
+    assert main(["migrate", "--sql", "--to", "+1"]) == 0
+    out = capsys.readouterr().out
+    assert "ADD COLUMN due" in out and "priority" not in out and "CREATE TABLE" not in out
+    assert main(["migrate", "--sql", "--to", "0002"]) == 0
+    assert capsys.readouterr() == (
+        "",
+        "[✓] Nothing pending: development is at 0002_add_priority, where --to 0002 leads\n",
+    )
+    assert main(["migrate", "--sql", "--to", "0001"]) == 2
+    assert capsys.readouterr().err == (
+        "error: migrate --sql --to 0001 would undo revisions: --sql prints upgrades only\n"
+        "hint: to read a downgrade's SQL: alembic downgrade --sql FROM:TO\n"
+    )
+    assert version(target) == ["0002"]
+
+
+def test_a_prefix_of_several_ids_is_named_ambiguous_with_them(
+    three: Path, target: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ "000" begins all three ids: saying "no such revision" would send one looking for a typo."""
+    assert main(["migrate", "--to", "000"]) == 2
+    assert capsys.readouterr().err == (
+        "error: migrate --to 000: 3 revisions' ids begin with it: 0001_create_tasks, "
+        "0002_add_priority, 0003_add_due\n"
+        "hint: give more of the id, or the revision's file name\n"
+    )
+    assert version(target) == []
+    assert main(["migrate", "--to", "0002"]) == 0
+    assert version(target) == ["0002"]
+
+
 def test_a_failing_downgrade_leaves_the_database_at_the_last_completed_revision(
     project: Path, target: URL, capsys: pytest.CaptureFixture[str]
 ) -> None:

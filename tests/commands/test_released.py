@@ -181,6 +181,23 @@ def test_sql_files_are_asked_only_of_revisions_not_released(
     assert "warning missing-sql-file  migrations/versions/0003_add_tag.py" in err
     assert err.count("warning missing-sql-file") == 1
 
+    sql = project / "migrations" / "sql"
+    assert main(["lint", "--fix-sql"]) == 0  # the new revision's file; no released one's
+    err = capsys.readouterr().err
+    assert sorted(path.name for path in sql.glob("*.sql")) == ["0003_add_tag.sql"]
+    assert (
+        "2 released revisions without a SQL file left so (released revisions need none): "
+        "--fix-sql --all-sql writes them too\n"
+    ) in err
+    assert main(["lint", "--all-sql"]) == 2
+    assert "error: --all-sql goes with --fix-sql\n" in capsys.readouterr().err
+    assert main(["lint", "--fix-sql", "--all-sql"]) == 0
+    assert sorted(path.name for path in sql.glob("*.sql")) == [
+        "0001_create_tasks.sql",
+        "0002_add_note.sql",
+        "0003_add_tag.sql",
+    ]
+
 
 def test_drop_refuses_a_draft_that_a_protected_environment_already_ran(
     branch: Path,

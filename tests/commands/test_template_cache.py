@@ -59,8 +59,11 @@ def test_a_warm_run_proves_only_what_is_newer_than_its_template(
         "earlier run and unchanged since\n"
     ) in err
     assert proven == ["0003_third"]
-    assert "data: sample rows: 1 table(s) as the cached template's run left them\n" in err
-    assert err.endswith("[✓] round trip: down to 0002_add_priority and up to head again\n")
+    # The answer is the whole history's, as a run from base gives it: the template recorded
+    # what was proven of the revisions it holds (``staging.earlier``).
+    assert "data: sample rows: 3 in tasks\n" in err
+    assert "1 revision takes a brief ACCESS EXCLUSIVE for metadata-only changes" in err
+    assert err.endswith("[✓] round trip: down to base and up to head again\n")
     assert (
         left_behind(pg_server.admin_url, throwaway_names) == set()
     )  # the run's own database is gone
@@ -288,3 +291,52 @@ def test_a_template_dropped_by_another_run_meanwhile_means_a_full_run(
     assert "template cache: its template was just dropped by another run\n" in err
     assert proven == ["0001_create_tasks", "0002_add_priority"]
     assert "template cache: kept the database at 0001_create_tasks, 0002_add_priority" in err
+
+
+def _role_revision(project: Path, role: str) -> None:
+    """0002 makes a role and grants it a table; its downgrade undoes both."""
+    write_revision(
+        project,
+        "0002",
+        "reader_role",
+        "0001",
+        f'op.execute("CREATE ROLE {role} NOLOGIN")\n'
+        f'    op.execute("GRANT SELECT ON tasks TO {role}")',
+        f'op.execute("REVOKE SELECT ON tasks FROM {role}")\n    op.execute("DROP ROLE {role}")',
+    )
+
+
+def _roles(pg_server: Server, role: str) -> list[tuple[object, ...]]:
+    from testing.postgres import query
+
+    return query(pg_server.admin_url, f"SELECT rolname FROM pg_roles WHERE rolname = '{role}'")
+
+
+def test_a_role_a_revision_makes_does_not_outlive_the_run(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Roles are the server's: left behind, the next run's CREATE ROLE would fail. Every run
+    passes, cached or not, and none leaves the role; no template keeps the revision that makes
+    it (a template would keep the role), the one before it is kept."""
+    role = f"reader_{secrets.token_hex(4)}"
+    _role_revision(project, role)
+    for arguments in ((), (), ("--no-cache",), ()):
+        code, err, _ = _run(capsys, *arguments)
+        assert code == 0, err
+        assert _roles(pg_server, role) == [], arguments
+    assert len(_ours(pg_server, project)) == 1
+
+
+def test_a_role_that_already_exists_on_the_server_is_explained(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    role = f"reader_{secrets.token_hex(4)}"
+    _role_revision(project, role)
+    run_sql(pg_server.admin_url, f"CREATE ROLE {role} NOLOGIN")
+    try:
+        code, err, _ = _run(capsys, "--no-cache")
+    finally:
+        run_sql(pg_server.admin_url, f"DROP ROLE {role}")
+    assert code == 1
+    assert f'error: upgrade of 0002_reader_role failed: role "{role}" already exists' in err
+    assert "  roles belong to the server, not the database: a cached template" in err

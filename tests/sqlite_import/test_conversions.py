@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+from contextlib import closing
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -13,6 +15,7 @@ from migrail.sqlite_import.catalog import TargetColumn
 from migrail.sqlite_import.conversions import Rejected, conversion
 from migrail.sqlite_import.jsonb import jsonb_text
 from migrail.sqlite_import.source import open_read_only, read_tables
+from migrail.sqlite_import.verify import rendering
 from testing.sqlite import sqlite_file, stored
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -249,3 +252,60 @@ def test_a_double_beyond_float4_is_rejected_for_a_real_column(tmp_path: Path) ->
         float("inf"),
         3.4e38,
     ]
+
+
+def _numeric(precision: int, scale: int) -> TargetColumn:
+    shape = f"numeric({precision},{scale})"
+    return TargetColumn("price", shape, "numeric", False, False, False, None, scale, precision)
+
+
+def test_a_number_that_numeric_p_s_would_round_or_overflow_is_rejected(tmp_path: Path) -> None:
+    path = sqlite_file(
+        tmp_path / "a.db",
+        "CREATE TABLE t (price REAL);",
+        {"t": [(1.5,), (7,), (1.005,), (12.3456,), (-0.125,), (12345.5,), (9999.99,), (None,)]},
+    )
+    assert _converted(path, "t", "price", _numeric(6, 2)) == [
+        Decimal("1.50"),
+        Decimal("7.00"),
+        "rejected: 1.005 has more decimal places than price's numeric(6,2) keeps (PostgreSQL"
+        ' would store 1.01); convert = "round" in the mapping accepts the rounding',
+        "rejected: 12.3456 has more decimal places than price's numeric(6,2) keeps (PostgreSQL"
+        ' would store 12.35); convert = "round" in the mapping accepts the rounding',
+        "rejected: -0.125 has more decimal places than price's numeric(6,2) keeps (PostgreSQL"
+        ' would store -0.13); convert = "round" in the mapping accepts the rounding',
+        "rejected: 12345.5 is too large for numeric(6,2) (at most 4 digit(s) before the"
+        " decimal point)",
+        Decimal("9999.99"),
+        None,
+    ]
+
+
+def test_rounding_into_numeric_p_s_is_taken_only_when_asked_and_as_postgresql_rounds(
+    tmp_path: Path,
+) -> None:
+    path = sqlite_file(
+        tmp_path / "a.db",
+        "CREATE TABLE t (price REAL);",
+        {"t": [(1.005,), (12.3456,), (-0.125,), (2.675,), (9999.994,), (9999.995,)]},
+    )
+    assert _converted(path, "t", "price", _numeric(6, 2), "round") == [
+        Decimal("1.01"),  # half away from zero, on the decimal SQLite shows, not on the double
+        Decimal("12.35"),
+        Decimal("-0.13"),
+        Decimal("2.68"),
+        Decimal("9999.99"),
+        "rejected: 9999.995 is too large for numeric(6,2) (at most 4 digit(s) before the"
+        " decimal point)",  # rounded up to 10000.00
+    ]
+    with closing(open_read_only(path)) as connection:
+        source = read_tables(connection)[0].column("price")
+    described = conversion(source, _numeric(6, 2), "round", None).description
+    assert described == "REAL -> numeric(6,2) (rounded to the scale)"
+
+
+def test_the_checksum_renders_a_numeric_unrounded_so_a_rounding_server_side_shows() -> None:
+    render = rendering(_numeric(6, 2)).render  # type: ignore[union-attr]
+    assert render is not None
+    assert render(Decimal("1.5")) == "1.50"  # PostgreSQL's text for what it stored
+    assert render(Decimal("1.005")) == "1.005"  # it stored 1.01: the sums differ

@@ -248,6 +248,67 @@ def test_rejects_are_listed_with_reasons_and_fail_the_import_unless_accepted(
     ) == [("alpha", "fine")]
 
 
+def test_numbers_numeric_would_round_are_rejected_unless_the_map_says_round(
+    project: Path, target: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    budgets = [(1, 1.005), (2, 12.3456), (3, 123456789.5), (4, 1234.5)]  # into numeric(10,2)
+    path = sqlite_file(
+        project / "legacy.db",
+        LEGACY_PROJECTS,
+        {"projects": [(i, f"p{i}", 1, None, None, b, None, None, None) for i, b in budgets]},
+    )
+    (project / "import.toml").write_text(PROJECTS_MAP)
+    url = f"sqlite:///{path}"
+    assert main(["import", url, "--map", "import.toml", "--rejects", "out.jsonl"]) == 1
+    assert "│ projects │ 4           │ 1      │ 3        │ ok   │ ok       │" in (
+        capsys.readouterr().err
+    )
+    rejects = [json.loads(line) for line in (project / "out.jsonl").read_text().splitlines()]
+    assert [(r["row"]["id"], r["row"]["budget"], r["column"], r["reason"]) for r in rejects] == [
+        (
+            1,
+            1.005,
+            "budget",
+            "1.005 has more decimal places than budget's numeric(10,2) keeps (PostgreSQL would"
+            ' store 1.01); convert = "round" in the mapping accepts the rounding',
+        ),
+        (
+            2,
+            12.3456,
+            "budget",
+            "12.3456 has more decimal places than budget's numeric(10,2) keeps (PostgreSQL would"
+            ' store 12.35); convert = "round" in the mapping accepts the rounding',
+        ),
+        (
+            3,
+            123456789.5,
+            "budget",
+            "123456789.5 is too large for numeric(10,2) (at most 8 digit(s) before the decimal"
+            " point)",
+        ),
+    ]
+    assert query(target, "SELECT count(*) FROM projects") == [(0,)]
+    (project / "import.toml").write_text(
+        PROJECTS_MAP.replace(
+            '{ started = "unix-seconds" }', '{ started = "unix-seconds", budget = "round" }'
+        )
+    )
+    assert (
+        main(["import", url, "--map", "import.toml", "--rejects", "out.jsonl", "--accept-rejects"])
+        == 0
+    )
+    err = capsys.readouterr().err
+    assert "    budget -> budget: REAL -> numeric(10,2) (rounded to the scale)\n" in err
+    assert "│ projects │ 4           │ 3      │ 1        │ ok   │ ok       │" in err
+    rejected = (project / "out.jsonl").read_text().splitlines()
+    assert [json.loads(line)["row"]["id"] for line in rejected] == [3]  # too large, rounded or not
+    assert query(target, "SELECT id, budget::text FROM projects ORDER BY id") == [
+        (1, "1.01"),
+        (2, "12.35"),
+        (4, "1234.50"),
+    ]
+
+
 def test_a_rejects_file_that_cannot_be_written_is_refused_before_loading(
     project: Path, target: URL, capsys: pytest.CaptureFixture[str]
 ) -> None:

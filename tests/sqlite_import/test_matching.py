@@ -65,3 +65,26 @@ def test_hints_name_tables_and_columns_as_toml_keys_that_can_be_pasted() -> None
     ]
     pasted = '[tables."Order Items"]\nrename = {"say \\"hi\\"" = "greeting"}\n'
     assert tomllib.loads(pasted)["tables"]["Order Items"]["rename"] == {'say "hi"': "greeting"}
+
+
+def test_round_is_for_numeric_columns_with_a_scale_only() -> None:
+    prices = SourceTable(
+        "prices",
+        (SourceColumn("amount", "REAL", False, False), SourceColumn("label", "TEXT", False, False)),
+        (),
+    )
+    target = TargetTable(
+        "public",
+        "prices",
+        (
+            TargetColumn("amount", "numeric(6,2)", "numeric", False, False, False, None, 2, 6),
+            TargetColumn("label", "text", "text", False, False, False),
+        ),
+        (),
+    )
+    rounded = TableMap("prices", convert={"amount": "round"})
+    assert match([prices], {"prices": target}, ImportMap(tables={"prices": rounded})).problems == []
+    misplaced = TableMap("prices", convert={"label": "round"})
+    assert match(
+        [prices], {"prices": target}, ImportMap(tables={"prices": misplaced})
+    ).problems == ["prices.label: convert = 'round' is for numeric(p, s) columns, not text"]

@@ -247,6 +247,48 @@ def test_a_varchar_widening_measured_without_rewrite_is_only_a_note_in_the_repor
     )
 
 
+def test_widening_an_indexed_varchar_builds_no_index(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """PostgreSQL makes the index anew in the catalog on the same files: nothing is built, so
+    it is metadata-only, not a write-blocking index build. A type change that does rebuild the
+    index (varchar to integer) is still one, with its rewrite."""
+    _without_models(project)
+    _widen_code(project)
+    write_revision(
+        project,
+        "0004",
+        "index_code",
+        "0003",
+        "with op.get_context().autocommit_block():\n"
+        '        op.create_index("tasks_code", "tasks", ["code"], postgresql_concurrently=True)',
+        'op.drop_index("tasks_code")',
+    )
+    write_revision(
+        project,
+        "0005",
+        "widen_indexed_code",
+        "0004",
+        'op.alter_column("tasks", "code", type_=sa.String(80))',
+        'op.alter_column("tasks", "code", type_=sa.String(50))',
+    )
+    write_revision(
+        project,
+        "0006",
+        "code_as_number",
+        "0005",
+        'op.alter_column("tasks", "code", type_=sa.Integer(), postgresql_using="length(code)")',
+        'op.alter_column("tasks", "code", type_=sa.String(80))',
+    )
+    code, err = _staging(capsys)
+    [widened] = [line for line in err.splitlines() if line.startswith("│ 0005_widen_indexed")]
+    assert "│ metadata-only: ACCESS EXCLUSIVE on tasks " in widened, err
+    assert "0005_widen_indexed_code: write-blocking-index-build" not in err
+    [retyped] = [line for line in err.splitlines() if line.startswith("│ 0006_code_as_number")]
+    assert "rewrite: ACCESS EXCLUSIVE on tasks" in retyped, err
+    assert code == 1
+
+
 def test_a_varchar_widening_measured_without_rewrite_is_only_a_note_in_the_plan(
     project: Path, database_url: URL, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -268,3 +310,36 @@ def test_a_varchar_widening_measured_without_rewrite_is_only_a_note_in_the_plan(
     assert finding["severity"] == "note"
     assert plan["revisions"][0]["measured"] == "metadata-only: ACCESS EXCLUSIVE on tasks"
     assert "**metadata-only: ACCESS EXCLUSIVE on tasks**" in (project / "plan.md").read_text()
+
+
+def test_an_exclusive_lock_held_for_seconds_is_not_called_brief(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A nullable ADD COLUMN, then a second of other work in the same transaction: the ACCESS
+    EXCLUSIVE lock is held until COMMIT, so it is a warning with how long, not a brief note."""
+    _without_models(project)
+    write_revision(
+        project,
+        "0002",
+        "add_number_then_wait",
+        "0001",
+        'op.add_column("tasks", sa.Column("number", sa.Integer()))\n'
+        '    op.execute("SELECT pg_sleep(1.1)")',
+        'op.drop_column("tasks", "number")',
+    )
+    code, err = _staging(capsys)
+    assert code == 0, err
+    assert (
+        "warning: 0002_add_number_then_wait: exclusive-held-long of tasks: it holds ACCESS "
+        "EXCLUSIVE until its transaction ends, 1."
+    ) in err, err
+    assert "│ exclusive-held-long: ACCESS EXCLUSIVE on tasks " in err
+    assert "a brief ACCESS EXCLUSIVE" not in err
+
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text() + '\n[tool.migrail.locks]\nexclusive-held-long = "error"\n'
+    )
+    code, err = _staging(capsys)
+    assert code == 1, err
+    assert "  instead: keep the lock's transaction short: the ALTER in a revision of its own" in err

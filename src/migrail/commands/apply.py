@@ -46,7 +46,7 @@ def apply(config: Config, *, plan_path: Path, console: Console) -> int:
 
 
 def _report_failure(console: Console, config: Config, failure: ApplyFailure) -> None:
-    from migrail.engine.steps import lost_connection_note
+    from migrail.engine.steps import lost_connection_note, partly_committed_note
 
     failed = failure.failed
     if failure.lost:
@@ -56,6 +56,9 @@ def _report_failure(console: Console, config: Config, failure: ApplyFailure) -> 
         return
     name = display_name(failed.revision) if failed.revision else "?"
     output.failure(console, f"{failed.direction} of {name} failed: {failed.error}")
+    partly = partly_committed_note(failed)
+    if partly is not None:
+        output.info(console, partly)
     if failure.unrecorded is not None:
         output.info(console, f"  not recorded: {failure.unrecorded}")
     if failure.gave_up_after is not None:

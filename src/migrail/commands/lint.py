@@ -14,17 +14,36 @@ if TYPE_CHECKING:
     from migrail.core.config import Config
 
 
-def lint(config: Config, *, since: str | None, fix_sql: bool, format: str, console: Console) -> int:
+def lint(
+    config: Config,
+    *,
+    since: str | None,
+    fix_sql: bool,
+    all_sql: bool,
+    format: str,
+    console: Console,
+) -> int:
     """0 when no error-level finding remains, 1 when one does."""
+    if all_sql and not fix_sql:
+        from migrail.core.errors import FatalError
+
+        raise FatalError("--all-sql goes with --fix-sql", hint="migrail lint --fix-sql --all-sql")
     from migrail.history.git import changed_files
     from migrail.lint.linter import lint_history
 
     scope = changed_files(config.root, since) if since else None
     executor = Executor(config, needed=scope)  # what is older than the changes: not imported
-    result = lint_history(executor, scope, fix_sql=fix_sql)
+    result = lint_history(executor, scope, fix_sql=fix_sql, all_sql=all_sql)
     for path in result.rewritten:
         done = "rewrote" if path.exists() else "removed"
         output.success(console, f"{done} {path.relative_to(config.root)}")
+    if fix_sql and result.released_without_sql:
+        count = result.released_without_sql
+        output.info(
+            console,
+            f"{count} released revision{'s' if count > 1 else ''} without a SQL file left so "
+            "(released revisions need none): --fix-sql --all-sql writes them too",
+        )
     if since and not result.revisions:
         output.info(console, f"No revision changed since {since}: nothing to lint")
     if format == "terminal":

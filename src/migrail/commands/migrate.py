@@ -13,7 +13,12 @@ from migrail.core.signals import sigterm_raises
 from migrail.core.urls import mask_url
 from migrail.engine.executor import Executor
 from migrail.engine.render import render_range
-from migrail.engine.steps import MigrationFailed, Step, lost_connection_note
+from migrail.engine.steps import (
+    MigrationFailed,
+    Step,
+    lost_connection_note,
+    partly_committed_note,
+)
 from migrail.history import sums
 from migrail.history.revisions import display_name
 from migrail.postgres.identity import refuse_mislabeled
@@ -55,11 +60,6 @@ def migrate(
             hint=f"migrail plan --env {environment.name}; a reviewer runs migrail approve "
             "plan.json; then migrail apply --plan plan.json",
         )
-    if sql and to is not None:
-        raise FatalError(
-            "migrate --sql prints what migrate would apply up to head; it does not take --to",
-            hint="without --to: migrail migrate --sql",
-        )
     executor = Executor(config)
     with (
         sigterm_raises(),
@@ -69,15 +69,7 @@ def migrate(
             refuse_read_only(connection, "migrate")
         current = executor.current(connection)
         if sql:
-            if executor.pending(current):
-                output.write_data(render_range(executor, current[0] if current else None))
-            else:  # said on stderr: stdout stays the SQL, empty
-                output.success(
-                    console,
-                    f"Nothing pending: {environment.name} is at {executor.label(current)}, "
-                    "the head",
-                )
-            return 0
+            return _print_sql(console, executor, environment, current, to)
         if to is None:
             move = Move(UPGRADE, "heads", executor.pending(current))
         else:
@@ -89,6 +81,35 @@ def migrate(
             output.info(console, "Nothing was undone")
             return 1
         return _run(console, executor, connection, environment, move, current, to)
+
+
+def _print_sql(
+    console: Console,
+    executor: Executor,
+    environment: Environment,
+    current: tuple[str, ...],
+    to: str | None,
+) -> int:
+    """What ``migrate`` (``--to``) would apply, as SQL on stdout; nothing to apply said on
+    stderr, so that stdout stays the SQL, empty. Undoing is not rendered: refused."""
+    only = None
+    if to is not None:
+        move = plan_move(executor, current, to)
+        if move.direction != UPGRADE:
+            raise FatalError(
+                f"migrate --sql --to {to} would undo revisions: --sql prints upgrades only",
+                hint="to read a downgrade's SQL: alembic downgrade --sql FROM:TO",
+            )
+        only = {revision.revision for revision in move.revisions}
+    if (only is None and executor.pending(current)) or only:
+        output.write_data(render_range(executor, current[0] if current else None, only))
+    else:
+        where = ", the head" if to is None else f", where --to {to} leads"
+        output.success(
+            console,
+            f"Nothing pending: {environment.name} is at {executor.label(current)}{where}",
+        )
+    return 0
 
 
 def _announced(console: Console, move: Move, yes: bool) -> bool:
@@ -211,6 +232,9 @@ def _report_failure(
     output.failure(console, str(failed))
     if failed.statement:
         output.info(console, f"  statement: {failed.statement.strip()}")
+    partly = partly_committed_note(failed)
+    if partly is not None:
+        output.info(console, partly)
     if connection.invalidated:  # lost: nothing more can be read or recorded on it
         output.info(console, lost_connection_note(failed, "run migrate again"))
         return

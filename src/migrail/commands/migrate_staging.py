@@ -196,22 +196,20 @@ class _PhaseBars:
     def __init__(self, progress: Any) -> None:
         self.progress = progress
         self.bars: dict[str, Any] = {}
-        self.order: dict[str, list[str]] = {}
+        self.order: dict[str, dict[str, int]] = {}  # each phase's revisions: their place in it
         self.names: dict[str, list[str]] = {}
         self.count: dict[str, int] = {}
 
     def begin(self, phase: str, revisions: Sequence[Script]) -> None:
         from migrail.history.revisions import display_name
 
-        self.order[phase] = [revision.revision for revision in revisions]
+        self.order[phase] = {revision.revision: at for at, revision in enumerate(revisions)}
         self.names[phase] = [display_name(revision) for revision in revisions]
         self.bars[phase] = self.progress.add_task(self._running(phase, 0), total=len(revisions))
 
     def done(self, phase: str, step: Step) -> None:
         self.count[phase] = self.count.get(phase, 0) + 1
-        order = self.order[phase]
-        rev = step.revision.revision
-        at = max(order.index(rev) + 1 if rev in order else 0, self.count[phase])
+        at = max(self.order[phase].get(step.revision.revision, -1) + 1, self.count[phase])
         self.progress.update(self.bars[phase], completed=at, description=self._running(phase, at))
 
     def _running(self, phase: str, at: int) -> str:

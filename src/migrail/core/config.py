@@ -53,7 +53,14 @@ _KNOWN_ENV_KEYS = {"url_env", "protected"}
 _KNOWN_LINT_KEYS = {"pg_version", "exclude", "warn", "squawk_config"}
 # Squawk rules about style rather than about what blocks or breaks production: reported, but
 # they do not fail the lint unless [tool.migrail.lint] warn is set without them.
-DEFAULT_WARN = ("prefer-bigint-over-int", "prefer-bigint-over-smallint", "prefer-identity")
+# prefer-text-field too: a model's String(64) is the team's choice, and widening a varchar later
+# is a change of the catalog alone; failing the revision generate wrote from it helps no one.
+DEFAULT_WARN = (
+    "prefer-bigint-over-int",
+    "prefer-bigint-over-smallint",
+    "prefer-identity",
+    "prefer-text-field",
+)
 
 # What staging measures a revision doing to a table that existed before it, each class with the
 # severity it has unless [tool.migrail.locks] says otherwise (docs/rules.md has one section each).
@@ -61,6 +68,7 @@ LOCK_CLASSES = {
     "rewrite": "error",
     "scan-under-exclusive": "error",
     "write-blocking-index-build": "error",
+    "exclusive-held-long": "warning",
     "metadata-only": "note",
 }
 # error: fails migrate-staging; warning: named, does not fail; note: counted in one line; off.

@@ -51,9 +51,13 @@ _ENDS = re.compile(
 
 
 GUARD_SQLSTATE = "MG001"  # raised by the session's guard when a COMMIT was not migrail's
+# Lets the transaction's COMMIT through the session's guard (a SET LOCAL, as an expression).
+RELEASE = "set_config('migrail.revision_done', 'on', true)"
 _GUARD_TABLE = "pg_temp.migrail_one_transaction"
 _GUARD_SETUP = (
-    "CREATE TEMP TABLE migrail_one_transaction (revision text) ON COMMIT DELETE ROWS",
+    # Its rows are never read (the trigger sees each as it is inserted): kept, rather than
+    # deleted at every COMMIT, which would truncate the table in every revision's transaction.
+    "CREATE TEMP TABLE migrail_one_transaction (revision text)",
     f"""CREATE FUNCTION {_GUARD_TABLE}() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF coalesce(current_setting('migrail.revision_done', true), '') <> 'on'
@@ -94,6 +98,7 @@ class TransactionGuard:
         self.in_block = False  # inside Alembic's autocommit_block(), where commits are its own
         self.allowed = False  # the running revision may end its transaction (its file says so)
         self.ended_part_way = False  # and it did, outside an autocommit block
+        self.blocks = 0  # autocommit blocks the running revision entered: each commits before it
         self._ended: str | None = None  # how this revision's transaction ended, and where
         self._ran = False  # a statement ran in the revision's current transaction
         self._armed = False  # the session's guard holds the current transaction
@@ -118,13 +123,16 @@ class TransactionGuard:
 
     def enter(self, revision: str, *, allowed: bool = False) -> None:
         self.running, self._ended, self._ran, self._armed = revision, None, False, False
-        self.allowed, self.ended_part_way = allowed, False
+        self.allowed, self.ended_part_way, self.blocks = allowed, False, 0
 
-    def leave(self, connection: Connection) -> None:
-        """The revision finished inside its transaction: the COMMIT that follows is migrail's."""
-        if self._armed:
-            _driver(connection).execute("SET LOCAL migrail.revision_done = 'on'")
-        self.running, self._armed, self.allowed = None, False, False
+    def leave(self) -> str | None:
+        """The revision finished inside its transaction: the COMMIT that follows is migrail's.
+        What releases the session's guard, as an SQL expression for the caller to evaluate in
+        that transaction (in a query it sends anyway, which saves a round trip); ``None``
+        when the guard does not hold the transaction."""
+        release = RELEASE if self._armed else None
+        self.running, self._armed, self.allowed, self.blocks = None, False, False, 0
+        return release
 
     def began(self, connection: Connection) -> None:
         """Another transaction begins inside the running revision: in an autocommit block,
@@ -140,6 +148,8 @@ class TransactionGuard:
         if self._armed and connection.in_transaction():
             _driver(connection).execute("SET LOCAL migrail.revision_done = 'on'")
         self._armed, self.in_block = False, True
+        if self.running is not None:
+            self.blocks += 1
         try:
             yield
         finally:

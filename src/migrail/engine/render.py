@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -196,9 +196,14 @@ def render_one(executor: Executor, previous: str | None) -> str:
     return piece.require_sql()
 
 
-def render_range(executor: Executor, start: str | None) -> str:
-    """The SQL an upgrade from ``start`` to head runs, as one script; a FatalError if it cannot."""
-    pieces = render_each(executor, (start,) if start else ())
+def render_range(executor: Executor, start: str | None, only: Collection[str] | None = None) -> str:
+    """The SQL an upgrade from ``start`` to head runs, as one script; a FatalError if it cannot.
+    ``only``: the ids of the revisions to keep (an upgrade that stops below head)."""
+    pieces = [
+        piece
+        for piece in render_each(executor, (start,) if start else ())
+        if only is None or piece.revision.revision in only
+    ]
     hint = "a data migration that reads from the database: apply it with migrate"
     return executor.session_settings + "".join(
         piece.require_sql(hint=hint).removeprefix(executor.session_settings) for piece in pieces

@@ -83,9 +83,11 @@ def apply_exactly(
     turn; ``in_transaction`` as for ``upgrade``."""
     from alembic.runtime.migration import MigrationStep
 
+    from migrail.engine.downgrade_step import DowngradeStep
+
     script = executor.script
     up = direction == "upgrade"
-    make = MigrationStep.upgrade_from_script if up else MigrationStep.downgrade_from_script
+    make = MigrationStep.upgrade_from_script if up else DowngradeStep
     plan = list(revisions)
 
     def steps(current: Any) -> Any:

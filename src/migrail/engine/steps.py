@@ -26,6 +26,10 @@ class Step:
 
     revision: Script
     seconds: float
+    # It ran in the one transaction Alembic gave it, held to it from start to end, so that
+    # what it did shows in that transaction (its locks); not so when a second one began (an
+    # autocommit block) or the revision may end its own (``allow ends-transaction``).
+    one_transaction: bool = True
 
 
 @dataclass
@@ -37,6 +41,9 @@ class MigrationFailed(Exception):
     error: str
     statement: str | None = None
     completed: list[Step] = field(default_factory=list)
+    # The failed revision had committed part of its work first (an autocommit block commits
+    # what ran before it, and runs its own statements outside any transaction).
+    partly_committed: bool = False
 
     def __str__(self) -> str:
         if self.revision is not None:
@@ -61,11 +68,12 @@ class InvalidIndexesLeft(Exception):
         )
 
 
-def _refuse_invalid_indexes(connection: Connection) -> None:
-    """Fail the revision, in its transaction, when an INVALID index is in the database after it."""
+def _refuse_invalid_indexes(connection: Connection, alongside: str | None = None) -> None:
+    """Fail the revision, in its transaction, when an INVALID index is in the database after it
+    (``alongside``: an SQL expression evaluated in the same statement, as ``invalid_indexes``)."""
     from migrail.postgres.invalid_indexes import invalid_indexes
 
-    found = invalid_indexes(connection)
+    found = invalid_indexes(connection, alongside)
     if found:
         raise InvalidIndexesLeft(found)
 
@@ -98,6 +106,7 @@ class StepWatch:
         self._applied = 0  # revisions Alembic reported applied: plan[_applied] runs next
         self._started: float | None = None
         self._ended: float | None = None  # when the last revision was reported applied
+        self._one_transaction = True  # the running revision's, so far (``Step``)
         self._connection: Connection | None = None
 
     @contextmanager
@@ -123,14 +132,13 @@ class StepWatch:
         now = time.perf_counter()
         started = self._started if self._started is not None else self._ended or now
         revision = _ran(kwargs.get("step"), self.plan[min(self._applied, len(self.plan) - 1)])
-        step = Step(revision, now - started)
+        step = Step(revision, now - started, self._one_transaction)
         self._uncommitted.append(step)
         self._applied += 1
         self._started, self._ended = None, now
         connection = self._connection
         if connection is not None:
-            self.guard.leave(connection)
-            _refuse_invalid_indexes(connection)
+            _refuse_invalid_indexes(connection, alongside=self.guard.leave())
         if self.in_transaction is not None:  # still inside the revision's transaction
             self.in_transaction(step)
         if connection is not None and self.guard.ended_part_way and connection.in_transaction():
@@ -165,7 +173,8 @@ class StepWatch:
         error = describe_error(exc)
         if _sqlstate(exc) == GUARD_SQLSTATE:  # the session's guard refused a COMMIT
             error = self.guard.refused_commit(exc)
-        return MigrationFailed(failed, direction, error, statement, self.steps)
+        partly = failed is not None and self.guard.blocks > 0 and not self._uncommitted
+        return MigrationFailed(failed, direction, error, statement, self.steps, partly)
 
     def _committed_meanwhile(self, exc: Exception) -> bool:
         """Whether the last revision, reported applied, has committed after all: the project's
@@ -187,7 +196,9 @@ class StepWatch:
                 running = self.plan[self._applied]
                 allowed = allows(running, "ends-transaction")
                 self.guard.enter(running.revision, allowed=allowed)
+                self._one_transaction = not allowed
         else:
+            self._one_transaction = False
             self.guard.began(connection)
 
 
@@ -223,6 +234,19 @@ def describe_error(exc: BaseException) -> str:
     if getattr(error, "diag", None) is None:  # not psycopg's, through SQLAlchemy or not
         return mask_text(f"{type(exc).__name__}: {exc}")
     return server_message(error)
+
+
+def partly_committed_note(failed: MigrationFailed) -> str | None:
+    """What stays of a revision that failed after an autocommit block had committed part of it:
+    said, since its version row is missing and "the database is at" the revision before."""
+    if not failed.partly_committed or failed.revision is None:
+        return None
+    return (
+        f"  {display_name(failed.revision)} had committed part of its work before it failed: "
+        "what ran before and inside its autocommit_block() stays in the database, without its "
+        "version. Run again, it starts from the beginning: make those statements safe to "
+        "repeat (IF NOT EXISTS), or undo them by hand first"
+    )
 
 
 def lost_connection_note(failed: MigrationFailed, rerun: str) -> str:

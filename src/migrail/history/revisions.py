@@ -174,13 +174,23 @@ def is_linear(revisions: Sequence[Script]) -> bool:
     return True
 
 
-def find_revision(revisions: Sequence[Script], name: str) -> Script | None:
-    """The revision ``name`` means: its id, a unique prefix of it, or its file stem."""
+def find_revision(revisions: Sequence[Script], name: str, option: str) -> Script | None:
+    """The revision ``name`` means: its id, a unique prefix of it, or its file stem; ``None``
+    when none is. A prefix that begins several ids is refused with them listed: told "no such
+    revision", one would look for a typo that is not there. ``option`` names where ``name``
+    was given (``--to``)."""
     exact = [r for r in revisions if name in (r.revision, short_name(r))]
     if exact:
         return exact[0]
     prefixed = [r for r in revisions if r.revision.startswith(name)]
-    return prefixed[0] if len(prefixed) == 1 else None
+    if len(prefixed) > 1:
+        shown = ", ".join(display_name(r) for r in prefixed[:5])
+        more = f" and {len(prefixed) - 5} more" if len(prefixed) > 5 else ""
+        raise FatalError(
+            f"{option} {name}: {len(prefixed)} revisions' ids begin with it: {shown}{more}",
+            hint="give more of the id, or the revision's file name",
+        )
+    return prefixed[0] if prefixed else None
 
 
 def short_name(revision: Script) -> str:

@@ -62,6 +62,7 @@ class LintReport:
     sql: dict[str, str] = field(default_factory=dict)
     origins: dict[str, str] = field(default_factory=dict)
     rewritten: list[Path] = field(default_factory=list)
+    released_without_sql: int = 0  # released revisions with no SQL file, which need none
     sources: dict[str, _Source] = field(default_factory=dict)
 
     @property
@@ -70,9 +71,14 @@ class LintReport:
 
 
 def lint_history(
-    executor: Executor, scope: set[Path] | None = None, fix_sql: bool = False
+    executor: Executor,
+    scope: set[Path] | None = None,
+    fix_sql: bool = False,
+    all_sql: bool = False,
 ) -> LintReport:
-    """Lint every revision, or those whose files are in ``scope`` (changed against a git base)."""
+    """Lint every revision, or those whose files are in ``scope`` (changed against a git base).
+    ``fix_sql`` rewrites stale SQL files and writes missing ones, for released revisions too
+    only with ``all_sql``."""
     history = executor.revisions()
     # Alembic's paths are resolved already, as ``scope``'s are.
     report = LintReport([r for r in history if scope is None or Path(r.path) in scope])
@@ -98,7 +104,7 @@ def lint_history(
     # git, once: the SQL files and the baseline both ask, and only about the revisions linted.
     linted = None if scope is None else {Path(r.path) for r in report.revisions}
     state = released(executor.config, linted)
-    report.findings += _sql_files(executor, report, fix_sql, state, history)
+    report.findings += _sql_files(executor, report, fix_sql, state, history, all_sql)
     report.findings = _baseline(executor, _settle(executor, report), state)
     return report
 
@@ -198,7 +204,12 @@ def _from_squawk(violation: Violation, revision: Script, report: LintReport) -> 
 
 
 def _sql_files(
-    executor: Executor, report: LintReport, fix: bool, state: Released, history: list[Script]
+    executor: Executor,
+    report: LintReport,
+    fix: bool,
+    state: Released,
+    history: list[Script],
+    every: bool = False,
 ) -> list[Finding]:
     """``migrations/sql/<stem>.sql`` must say what its revision runs; ``fix`` rewrites them.
 
@@ -221,18 +232,21 @@ def _sql_files(
         current = path.read_text() if path.is_file() else None
         if current == expected or (captured and current and current.startswith(CAPTURED_HEADER)):
             continue
-        if fix:
+        needed = current is not None or not state.known_released(
+            revision_key(Path(revision.path), executor.config.versions_dir)
+        )
+        if fix and (needed or every):
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(expected)
             report.rewritten.append(path)
+        elif not needed:
+            report.released_without_sql += 1  # an adopted history's: asked for with all_sql
         elif current is not None:
             message = (
                 f"{_relative(path, executor.config.root)} no longer says what the revision runs"
             )
             findings.append(own_finding(revision, "stale-sql-file", message, help=_FIX_SQL))
-        elif not state.known_released(
-            revision_key(Path(revision.path), executor.config.versions_dir)
-        ):
+        else:
             message = f"{_relative(path, executor.config.root)} does not exist"
             findings.append(
                 own_finding(

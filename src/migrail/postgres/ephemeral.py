@@ -66,28 +66,34 @@ class Server:
         """A fresh database (empty, or a copy of ``template``), dropped (``WITH (FORCE)``)
         however the block ends."""
 
+        from migrail.postgres.left_roles import forget, remember
+
         name = throwaway_name()
         succeeded = False
         with owning(self.admin_url, name):
             try:
                 # Inside the try: a Ctrl-C that lands just as CREATE DATABASE commits still
                 # finds the drop (IF EXISTS) in the finally clause.
-                self._create(name, template)
+                remember(name, self._create(name, template))
                 with sigterm_raises():
                     yield self.admin_url.set(database=name)
                 succeeded = True
             finally:
                 with shielded():
-                    self._drop(name, report=succeeded)
+                    self._drop(name, report=succeeded, roles=forget(name))
 
-    def _create(self, name: str, template: str | None = None) -> None:
+    def _create(self, name: str, template: str | None = None) -> frozenset[int]:
+        """Create ``name``; the roles of the server before it (``left_roles``)."""
         import psycopg
         from psycopg import sql
+
+        from migrail.postgres.left_roles import role_ids
 
         statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
         if template is not None:
             statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
         with admin_connection(self.admin_url) as admin:
+            roles = role_ids(admin)
             try:
                 # Shielded: a SIGTERM mid-statement would not cancel it, so the drop that
                 # follows could run before this commits, and miss it.
@@ -100,14 +106,20 @@ class Server:
                     f"cannot create a throwaway database on {self.description}: {_reason(exc)}",
                     hint="the admin role needs the CREATEDB privilege (ALTER ROLE ... CREATEDB)",
                 ) from None
+        return roles
 
-    def _drop(self, name: str, *, report: bool) -> None:
-        """Drop ``name``; a failure is reported only when it is not hiding the run's own error."""
+    def _drop(self, name: str, *, report: bool, roles: frozenset[int] = frozenset()) -> None:
+        """Drop ``name``, and the roles its revisions made (made since ``roles``: see
+        ``left_roles``); a failure is reported only when it is not hiding the run's own error."""
         import psycopg
+
+        from migrail.postgres.left_roles import drop_roles, made_for
 
         try:
             with admin_connection(self.admin_url) as admin:
+                made = made_for(admin, name, roles) if roles else []
                 drop_database(admin, name)
+                drop_roles(admin, made)
         except (psycopg.Error, FatalError) as exc:
             if report:
                 raise FatalError(

@@ -21,17 +21,26 @@ _INVALID = """
     WHERE NOT i.indisvalid {in_progress}
     ORDER BY 1"""
 # A build running right now in another session is not valid yet either (PostgreSQL 12 and later
-# say which): it is not a leftover.
+# say which): it is not a leftover. Asked only when an INVALID index is there at all.
 _NOT_BUILDING = (
     "AND NOT EXISTS (SELECT FROM pg_stat_progress_create_index p"
     " WHERE p.index_relid = i.indexrelid)"
 )
 
 
-def invalid_indexes(connection: Connection) -> list[str]:
-    """``schema.name`` of every INVALID index in the database, but those being built now."""
+def invalid_indexes(connection: Connection, alongside: str | None = None) -> list[str]:
+    """``schema.name`` of every INVALID index in the database, but those being built now.
+
+    ``alongside``: an SQL expression the caller needs evaluated in this transaction, sent in the
+    same statement (one round trip fewer); its value is not returned.
+    """
     from sqlalchemy import text
 
+    found = f"ARRAY({_INVALID.format(in_progress='')})"
+    query = f"SELECT {found}, {alongside}" if alongside else f"SELECT {found}"
+    names = [str(name) for name in connection.execute(text(query)).scalar_one()]
     major = (connection.dialect.server_version_info or (0,))[0]
-    sql = _INVALID.format(in_progress=_NOT_BUILDING if int(major) >= 12 else "")
-    return [str(name) for name in connection.execute(text(sql)).scalars()]
+    if not names or int(major) < 12:
+        return names
+    building = _INVALID.format(in_progress=_NOT_BUILDING)
+    return [str(name) for name in connection.execute(text(building)).scalars()]

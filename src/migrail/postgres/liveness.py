@@ -91,6 +91,9 @@ class Watchdog:
         self.limit: float | None = None  # the session's statement_timeout, in seconds
         self.fired = False
         self._deadline: float | None = None
+        # When the watching thread wakes next by itself (inf: only when woken). A call ending
+        # no earlier than that needs no wake-up, which spares every call a thread switch.
+        self._sleeps_until = math.inf
         self._stopped = False
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -128,7 +131,8 @@ class Watchdog:
                 self._thread = threading.Thread(target=self._watch, name="migrail-watchdog")
                 self._thread.daemon = True
                 self._thread.start()
-            self._wake.notify()
+            elif self._deadline < self._sleeps_until:
+                self._wake.notify()
         try:
             yield
         finally:
@@ -144,8 +148,11 @@ class Watchdog:
         with self._wake:
             while not self._stopped:
                 if self._deadline is None:
+                    self._sleeps_until = math.inf
                     self._wake.wait()
                 elif (left := self._deadline - time.monotonic()) > 0:
+                    # The calls after this one end later: it wakes then and looks again.
+                    self._sleeps_until = self._deadline
                     self._wake.wait(left)
                 else:  # under the lock: the call cannot end, and the socket close, meanwhile
                     self._deadline = None

@@ -16,6 +16,9 @@ Each pre-existing table the revision locked gets one class (``classify``), the f
   blocks writes;
 - ``scan-under-exclusive``: a lock that blocks writes held while the table was scanned whole
   (``SET NOT NULL``, a validating constraint, a type change that checks every row);
+- ``exclusive-held-long``: ACCESS EXCLUSIVE held by a transaction that ran for a second or
+  more: whatever the change, the lock is held until COMMIT (a backfill or a sleep after an
+  ``ALTER TABLE``), and it would be held longer on production's data than on sample rows;
 - ``metadata-only``: ACCESS EXCLUSIVE, briefly, for a change of the catalog alone.
 """
 
@@ -42,6 +45,9 @@ _MODES = (
 _BLOCKS_WRITES = frozenset(_MODES[:4])
 _BOOKKEEPING = ("alembic_version",)  # its table and its index: migrail's own record
 _TABLES = ("r", "m", "p")
+# A revision's transaction this long (in staging, on sample rows) holds its ACCESS EXCLUSIVE
+# locks too long to be called brief; a change of the catalog alone takes milliseconds.
+LONG_HOLD_SECONDS = 1.0
 
 # One row per relation the transaction holds a lock on: enough to tell what happened to it.
 _LOCKED = (
@@ -56,6 +62,13 @@ _LOCKED = (
     " AND c.relkind IN ('r', 'i', 'm', 'p') AND c.relpersistence <> 't'"
     " AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast', 'migrail')"
     " GROUP BY c.oid, c.relname, c.relkind, c.relfilenode, i.indrelid"
+)
+# The same, in the statement that has this session's statistics flushed as the transaction
+# ends (``Observer._flush``): one round trip. The flush's one row is joined to the locked
+# relations' (a row of nulls when there are none), so that it runs whatever is locked.
+_LOCKED_AND_FLUSH = (
+    "SELECT locked.* FROM (SELECT pg_stat_force_next_flush()) AS flush"
+    f" LEFT JOIN ({_LOCKED}) AS locked ON true"
 )
 _ALL = (
     "SELECT c.oid::bigint, c.relname, c.relkind::text, c.relfilenode::bigint FROM pg_class c"
@@ -74,6 +87,7 @@ class Effects:
     rewrites: list[str] = field(default_factory=list)  # tables and indexes given new files
     indexed: list[str] = field(default_factory=list)  # tables an index was built on
     scanned: list[str] = field(default_factory=list)  # tables scanned whole
+    seconds: float = 0.0  # how long the revision's transaction ran: its locks were held as long
 
     def classify(self) -> dict[str, str]:
         """Each locked table's class (see the module's docstring); unclassed tables left out."""
@@ -86,6 +100,8 @@ class Effects:
                 found[table] = "write-blocking-index-build"
             elif table in self.scanned and blocks_writes:
                 found[table] = "scan-under-exclusive"
+            elif mode == "ACCESS EXCLUSIVE" and self.seconds >= LONG_HOLD_SECONDS:
+                found[table] = "exclusive-held-long"
             elif mode == "ACCESS EXCLUSIVE":
                 found[table] = "metadata-only"
         return found
@@ -109,6 +125,10 @@ class Observer:
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
+        # Whether the revision ``during`` measured last may have made a table: it locked a
+        # table that did not exist before it, or a partitioned one (a partition detached is a
+        # table of its own). Locks show what the revision's last transaction did, no more.
+        self.made_tables = False
         self.reset()
 
     def reset(self) -> None:
@@ -124,8 +144,8 @@ class Observer:
         self.before = {
             int(oid): (str(name), str(kind), int(node)) for oid, name, kind, node in rows
         }
-        version = self.connection.execute(text("SHOW server_version_num")).scalar_one()
-        self.flushes = int(version) >= 150000
+        major = (self.connection.dialect.server_version_info or (0,))[0]
+        self.flushes = int(major) >= 15
         self._flush()
 
     def _flush(self) -> None:
@@ -141,12 +161,18 @@ class Observer:
         """The current revision's effects so far; what it created counts from the next one on."""
         from sqlalchemy import text
 
-        rows = self.connection.execute(text(_LOCKED)).all()
-        self._flush()
+        # The counts read are this transaction's: the flush asked in the same statement
+        # happens as it ends.
+        rows = self.connection.execute(text(_LOCKED_AND_FLUSH if self.flushes else _LOCKED))
         effects = Effects()
         previous = dict(self.before)  # as before this revision, whatever order the rows come in
+        self.made_tables = False
         for oid, name, kind, node, table_oid, scans, modes in rows:
+            if oid is None:  # the flush's row, when nothing is locked
+                continue
             known = previous.get(oid)
+            if kind == "p" or (kind in _TABLES and known is None):
+                self.made_tables = True
             self.before[oid] = (name, kind, node)  # from the next revision on, it existed
             if name.startswith(_BOOKKEEPING):
                 continue
@@ -159,8 +185,13 @@ class Observer:
             if known is not None and known[2] != node:
                 effects.rewrites.append(name)
             table = previous.get(table_oid)
-            built = known is None or known[2] != node
-            if kind == "i" and built and table is not None and table[1] in _TABLES:
+            if kind != "i" or table is None or table[1] not in _TABLES:
+                continue
+            # A new index on an old table was built, unless it took over an old index's files:
+            # a type change that keeps the index valid (varchar(20) to varchar(50)) makes the
+            # index anew in the catalog on the old files, and builds nothing. A new relation
+            # gets files numbered as its oid; reused ones keep their number.
+            if (known is None and node == oid) or (known is not None and known[2] != node):
                 effects.indexed.append(table[0])
         effects.rewrites.sort()
         return effects

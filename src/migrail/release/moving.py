@@ -112,7 +112,7 @@ def _resolve(
         return executor.head
     if _RELATIVE.fullmatch(name):
         return _relative(order, at, int(name), command)
-    found = find_revision(order, name)
+    found = find_revision(order, name, f"{command} --to")
     if found is None:
         known = ", ".join(["base", *(display_name(rev) for rev in order), "head"])
         raise FatalError(

@@ -16,7 +16,8 @@ _SKIP = ("alembic_version",)
 @dataclass(frozen=True)
 class TargetColumn:
     """A column of a target table. ``base`` is the type's name with domains resolved (``int4``,
-    ``timestamptz``); ``length`` the n of varchar(n)/char(n); ``scale`` that of numeric(p, s)."""
+    ``timestamptz``); ``length`` the n of varchar(n)/char(n); ``precision`` and ``scale`` the
+    p and s of numeric(p, s) (None for a numeric without them, which holds any value)."""
 
     name: str
     type: str
@@ -26,6 +27,7 @@ class TargetColumn:
     generated: bool
     length: int | None = None
     scale: int | None = None
+    precision: int | None = None
 
 
 @dataclass(frozen=True)
@@ -85,11 +87,13 @@ def _column(
     typmod: object,
 ) -> TargetColumn:
     modifier = int(str(typmod))
-    length = scale = None
+    length = scale = precision = None
     if base in ("varchar", "bpchar") and modifier > 4:
         length = modifier - 4
     if base == "numeric" and modifier > 4:
-        scale = (modifier - 4) & 0xFFFF
+        # As PostgreSQL packs them: p in the high 16 bits, s (-1000 to 1000 since 15) in 11.
+        precision = ((modifier - 4) >> 16) & 0xFFFF
+        scale = (((modifier - 4) & 0x7FF) ^ 1024) - 1024
     return TargetColumn(
         str(name),
         str(shown),
@@ -99,4 +103,5 @@ def _column(
         bool(generated),
         length,
         scale,
+        precision,
     )

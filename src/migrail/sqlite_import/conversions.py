@@ -5,6 +5,10 @@ a value whose storage class contradicts its column's declared type is reported a
 never coerced. Then the target's type decides: 0/1 to boolean, ISO text (or Unix seconds or
 Julian days, when the mapping says so) to timestamptz, JSON text validated for jsonb, integer
 keys to text, BLOB to bytea. Anything else goes as text, for PostgreSQL to accept or reject.
+
+A number goes into numeric(p, s) only as it is: PostgreSQL would round 1.005 to 1.01 without a
+word, so a value with more decimal places than the scale is rejected, unless the mapping says
+``convert = "round"`` for its column; one too large for the precision is rejected either way.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import TYPE_CHECKING
 
 from migrail.sqlite_import.jsonb import jsonb_text
@@ -64,6 +68,9 @@ class Conversion:
     # The common case, cheaply: it may raise anything (TypeError...) for a value it does not
     # take, and ``convert`` then decides, and says why; it never takes one ``convert`` refuses.
     fast: Convert | None = None
+    # A column whose values are all of this one type, mapped by this builtin: in C, with no
+    # Python call per value (integer keys into text: str).
+    bulk: tuple[type, Convert] | None = None
 
 
 def shown(value: object) -> str:
@@ -103,7 +110,9 @@ def conversion(
     if fast is not None and not not_null:
         fast = _or_null(fast)
     described = f"{declared} -> {target.type}{f' ({what})' if what else ''}"
-    return Conversion(convert, described, passthrough, fast or convert)
+    keys = target.base in TEXT_TYPES and target.length is None and fitting is not None
+    bulk = (int, str) if keys and source.affinity in ("INTEGER", "NUMERIC") else None
+    return Conversion(convert, described, passthrough, fast or convert, bulk)
 
 
 def _or_null(convert: Convert) -> Convert:
@@ -152,7 +161,8 @@ def _by_target(
     if base == "float8":
         return _number(float, "a number"), ""
     if base == "numeric":
-        return _decimal, ""
+        rounding = reading == "round"
+        return _decimal(target, rounding), "rounded to the scale" if rounding else ""
     if base in TEXT_TYPES:
         keys = source.affinity in ("INTEGER", "NUMERIC")
         return _text(target.length, keys), "integer as text" if keys and base == "text" else ""
@@ -202,12 +212,46 @@ def _real(value: object) -> object:
     return number
 
 
-def _decimal(value: object) -> object:
-    if type(value) is int:
-        return Decimal(value)
-    if type(value) is float:
-        return Decimal(repr(value))
-    raise Rejected(f"{shown(value)} where a number was expected")
+# Wide enough for any SQLite number at any scale numeric allows: quantize never overflows it.
+WIDE = Context(prec=2_400)
+
+
+def _decimal(target: TargetColumn, rounding: bool) -> Convert:
+    """A number as numeric(p, s) holds it exactly, or rejected; rounded as PostgreSQL rounds
+    (half away from zero) where ``rounding`` is asked for. A float is taken as its shortest
+    repr, the decimal SQLite shows for it (1.005, not 1.00499999999999989...)."""
+    precision, scale = target.precision, target.scale
+    step = Decimal(1).scaleb(-scale) if scale is not None else None
+    digits = precision - scale if precision and scale is not None else None  # before the point
+    limit = Decimal(10) ** digits if digits is not None else None
+    shape = f"numeric({precision},{scale})"
+
+    def convert(value: object) -> object:
+        if type(value) is int:
+            number = Decimal(value)
+        elif type(value) is float:
+            number = Decimal(repr(value))
+        else:
+            raise Rejected(f"{shown(value)} where a number was expected")
+        if step is None or not number.is_finite():
+            if limit is not None and number.is_infinite():
+                raise Rejected(f"{value} does not fit {shape}, which holds no infinity")
+            return number
+        fitted = number.quantize(step, rounding=ROUND_HALF_UP, context=WIDE)
+        if fitted != number and not rounding:
+            raise Rejected(
+                f"{value} has more decimal places than {target.name}'s {shape} keeps"
+                f' (PostgreSQL would store {fitted}); convert = "round" in the mapping'
+                " accepts the rounding"
+            )
+        if limit is not None and abs(fitted) >= limit:
+            raise Rejected(
+                f"{value} is too large for {shape} (at most {digits} digit(s)"
+                " before the decimal point)"
+            )
+        return fitted
+
+    return convert
 
 
 def _text(length: int | None, integers: bool) -> Convert:

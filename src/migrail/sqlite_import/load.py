@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Generator, Iterator, Sequence
-from contextlib import closing
+from contextlib import closing, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -22,7 +22,8 @@ from psycopg import sql
 
 from migrail.core.errors import FatalError
 from migrail.sqlite_import import parallel
-from migrail.sqlite_import.binary import SIGNATURE, TRAILER, binary_types, encoder, row_hash
+from migrail.sqlite_import.binary import SIGNATURE, TRAILER, binary_types, encoder, rows_hash
+from migrail.sqlite_import.indexes import built_after
 from migrail.sqlite_import.rows import Refused, convert_rows
 from migrail.sqlite_import.source import count_rows, read_rows
 from migrail.sqlite_import.verify import Checksum, stored_checksum
@@ -122,7 +123,8 @@ def load_table(
     """Load one table's rows; the rows PostgreSQL or a conversion refuses go to ``rejects``.
 
     First as one COPY, streamed: the server stores a batch while the next is converted (by
-    worker processes, for a large table of the file at ``path`` with ``rows`` rows). If
+    worker processes, for a large table of the file at ``path`` with ``rows`` rows), into a
+    table loaded empty without the indexes that are built again after it. If
     PostgreSQL refuses a row, that COPY is rolled back to its savepoint and the table loaded
     again batch by batch, each refused batch split until the rows at fault are alone.
     """
@@ -136,7 +138,10 @@ def load_table(
     )
     result = TableLoad(plan, before=before)
     try:
-        with connection.transaction():
+        with (
+            connection.transaction(),
+            nullcontext() if append else built_after(connection, plan.target.qualified),
+        ):
             if encode is not None:
                 with closing(_blocks(source, plan, encode, batch, path, rows)) as blocks:
                     _stream_blocks(connection, copy, blocks, result, rejects, advance)
@@ -227,21 +232,21 @@ class _Batch:
 def _batches(
     source: sqlite3.Connection,
     plan: TablePlan,
-    encode: Callable[[Sequence[object]], bytes] | None,
+    encode: Callable[[Sequence[Sequence[object]]], list[bytes]] | None,
     batch: int,
 ) -> Iterator[_Batch]:
     names = [column.source for column in plan.columns]
     conversions = [column.conversion for column in plan.columns]
     for rows in read_rows(source, plan.source.name, names, batch):
         good, originals, refused = convert_rows(rows, names, conversions)
-        payloads = [encode(row) for row in good] if encode else None
+        payloads = encode(good) if encode else None
         yield _Batch(len(rows), good, originals, payloads, refused)
 
 
 def _blocks(
     source: sqlite3.Connection,
     plan: TablePlan,
-    encode: Callable[[Sequence[object]], bytes],
+    encode: Callable[[Sequence[Sequence[object]]], list[bytes]],
     batch: int,
     path: Path | None,
     rows: int,
@@ -256,7 +261,7 @@ def _blocks(
             converted.read,
             b"".join(payloads),
             len(payloads),
-            sum(map(row_hash, payloads)),
+            rows_hash(payloads),
             converted.refused,
         )
 

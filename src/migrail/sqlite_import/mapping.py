@@ -7,10 +7,12 @@
     target = "tasks"                 # the PostgreSQL table (default: the same name)
     drop = ["legacy_flag"]           # SQLite columns left out on purpose
     rename = { done = "finished" }   # SQLite column = PostgreSQL column
-    convert = { created = "unix-seconds" }   # how a column's values are to be read
+    convert = { created = "unix-seconds", price = "round" }   # how a column's values are read
 
 Every key is a SQLite name. A number in a DATETIME column is refused unless ``convert`` says
-what it counts: guessing between Unix seconds and Julian days would be coercing silently.
+what it counts: guessing between Unix seconds and Julian days would be coercing silently. So is
+a number with more decimal places than its numeric(p, s) column keeps, unless ``convert`` says
+``"round"`` for it (rounded half away from zero, as PostgreSQL rounds).
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from migrail.core.errors import FatalError
 
-# How the values of a column are read, where its target type alone cannot tell.
-READINGS = ("iso", "unix-seconds", "unix-milliseconds", "julian-day")
+# How the values of a column are read, where its target type alone cannot tell: the first
+# four for timestamp columns, "round" for numeric(p, s) ones.
+READINGS = ("iso", "unix-seconds", "unix-milliseconds", "julian-day", "round")
 
 
 @dataclass(frozen=True)

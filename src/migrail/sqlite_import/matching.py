@@ -157,6 +157,10 @@ def _table(
 def _reading_problem(
     into: TargetColumn, reading: str | None, mapping: ImportMap, where: str
 ) -> str | None:
+    if reading == "round":
+        if into.base != "numeric" or into.scale is None:
+            return f"{where}: convert = 'round' is for numeric(p, s) columns, not {into.type}"
+        return None
     if reading is not None and into.base not in ("timestamptz", "timestamp"):
         return f"{where}: convert = {reading!r} is for timestamp columns, not {into.type}"
     if reading in (None, "iso") and into.base == "timestamptz" and mapping.timezone is None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from migrail.sqlite_import.binary import encoder, row_hash
+from migrail.sqlite_import.binary import encoder, rows_hash
 from migrail.sqlite_import.conversions import conversion
 from migrail.sqlite_import.rows import Refused, convert_rows
 from migrail.sqlite_import.source import open_read_only, quote_name
@@ -172,8 +172,5 @@ def _convert(start: int, end: int | None) -> Block:
     else:
         rows = _state["sqlite"].execute(query, (start, end)).fetchall()
     good, _, refused = convert_rows(rows, _state["names"], _state["conversions"])
-    encode = _state["encode"]
-    payloads = [encode(row) for row in good]
-    return Block(
-        len(rows), b"".join(payloads), len(payloads), sum(map(row_hash, payloads)), refused
-    )
+    payloads = _state["encode"](good)
+    return Block(len(rows), b"".join(payloads), len(payloads), rows_hash(payloads), refused)

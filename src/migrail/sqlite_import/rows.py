@@ -43,14 +43,19 @@ def _by_columns(
     rows: list[tuple[object, ...]], conversions: Sequence[Conversion]
 ) -> list[Sequence[object]] | None:
     """The common case, a column at a time: a column whose values are all of the types it
-    takes as they are stays as read, the others are mapped by their fast conversion. None
+    takes as they are stays as read, one of a single type with a builtin for it is mapped by
+    the builtin, the others are mapped by their fast conversion. None
     when any value is not the common case: the rows are then converted one by one."""
     if not rows:
         return None
     columns: list[Sequence[object]] = []
     for values, conversion_ in zip(zip(*rows, strict=True), conversions, strict=True):
-        if conversion_.passthrough and set(map(type, values)) <= set(conversion_.passthrough):
+        kinds = set(map(type, values))
+        if conversion_.passthrough and kinds <= set(conversion_.passthrough):
             columns.append(values)
+            continue
+        if conversion_.bulk is not None and kinds == {conversion_.bulk[0]}:
+            columns.append(list(map(conversion_.bulk[1], values)))
             continue
         try:
             columns.append(list(map(conversion_.fast or conversion_.convert, values)))

@@ -19,13 +19,13 @@ import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from psycopg import sql
 
-from migrail.sqlite_import.binary import row_hash, stored_row_bytes
-from migrail.sqlite_import.conversions import EPOCH, TEXT_TYPES
+from migrail.sqlite_import.binary import rows_hash, stored_row_bytes
+from migrail.sqlite_import.conversions import EPOCH, TEXT_TYPES, WIDE
 from migrail.sqlite_import.jsonb import numeric_text
 
 if TYPE_CHECKING:
@@ -80,12 +80,16 @@ def _microseconds(value: object) -> str:
 
 
 def _numeric(scale: int | None) -> Render:
+    """The value sent, padded to the column's scale as PostgreSQL prints it; never rounded:
+    a value PostgreSQL rounded on the way in keeps its digits here, and the sums differ."""
     step = Decimal(1).scaleb(-scale) if scale is not None else None
 
     def render(value: object) -> str:
         number = Decimal(str(value))
         if step is not None and number.is_finite():
-            number = number.quantize(step, rounding=ROUND_HALF_UP)
+            padded = number.quantize(step, context=WIDE)
+            if padded == number:
+                number = padded
         return numeric_text(number)
 
     return render
@@ -125,7 +129,7 @@ class Checksum:
     def add_encoded(self, payloads: Sequence[bytes]) -> None:
         """Rows sent in the binary form, hashed as sent."""
         self.rows += len(payloads)
-        self.total += sum(map(row_hash, payloads))
+        self.total += rows_hash(payloads)
 
 
 def scan_in_parallel(connection: psycopg.Connection[tuple[object, ...]]) -> None:

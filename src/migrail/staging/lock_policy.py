@@ -29,6 +29,8 @@ WHAT = {
     "scan-under-exclusive": "scans the whole table under {mode}: {blocks} for as long as "
     "that takes",
     "write-blocking-index-build": "builds an index under {mode}: {blocks} until it is built",
+    "exclusive-held-long": "holds {mode} until its transaction ends, {seconds:.1f} s after it "
+    "began in staging, on sample rows: {blocks} that long, and longer on production's data",
     "metadata-only": "takes a brief ACCESS EXCLUSIVE for a change of the catalog alone",
 }
 INSTEAD = {
@@ -39,6 +41,9 @@ INSTEAD = {
     "write-blocking-index-build": "CREATE INDEX CONCURRENTLY in an autocommit block "
     "(op.create_index(..., postgresql_concurrently=True)); for a key, build its unique index "
     "so and then ADD CONSTRAINT ... USING INDEX",
+    "exclusive-held-long": "keep the lock's transaction short: the ALTER in a revision of its "
+    "own, and the slow work (a backfill, a data fix) in another, in batches in an autocommit "
+    "block",
     "metadata-only": "nothing: lock_timeout bounds the wait for it",
 }
 MEASURED_TYPE_CHANGE = "changing-column-type"
@@ -57,6 +62,7 @@ class LockFinding:
     # Released and untouched by this branch: it already ran wherever it ran, so it is said,
     # never failed (as lint's baseline); a new revision changes what needs changing.
     baseline: bool = False
+    seconds: float = 0.0  # how long the revision's transaction held the lock, in staging
 
     @property
     def failing(self) -> bool:
@@ -65,7 +71,7 @@ class LockFinding:
     @property
     def message(self) -> str:
         blocks = "reads and writes wait" if self.mode == "ACCESS EXCLUSIVE" else "writes wait"
-        what = WHAT[self.kind].format(mode=self.mode, blocks=blocks)
+        what = WHAT[self.kind].format(mode=self.mode, blocks=blocks, seconds=self.seconds)
         return f"{display_name(self.revision)}: {self.kind} of {self.table}: it {what}"
 
     @property
@@ -93,7 +99,11 @@ def judge(
             allowed = severity != "note" and allows(revision, kind)
             mode = measured.locks[table]
             baseline = severity == "error" and in_baseline(revision)
-            found.append(LockFinding(revision, table, kind, mode, severity, allowed, baseline))
+            found.append(
+                LockFinding(
+                    revision, table, kind, mode, severity, allowed, baseline, measured.seconds
+                )
+            )
     return found
 
 

@@ -60,6 +60,9 @@ class StagingReport:
     # The sample rows the tables were given before each revision; None: staging ran without.
     data: DataReport | None = None
     cloned: bool = False  # start is a template cache's copy: revisions up to it proven before
+    # Those revisions, when the template recorded what was proven of them (``earlier``): their
+    # effects, floor and steps are merged in, and the verdicts speak of the whole history.
+    earlier: list[Script] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -76,6 +79,11 @@ class StagingReport:
         return self.failure is None and not self.step_broken
 
     @property
+    def history(self) -> list[Script]:
+        """The revisions the verdicts speak of: those proven before (``earlier``) and this run's."""
+        return [*self.earlier, *self.revisions]
+
+    @property
     def step_round_trip(self) -> bool:
         """Whether the step round trip undid and redid any revision of this run."""
         return bool(self.stepped)
@@ -84,15 +92,16 @@ class StagingReport:
     def step_broken(self) -> list[str]:
         """The revisions whose downgrade the step round trip found broken, oldest first."""
         broken = self.step_diffs.keys() | self.step_failures.keys()
-        return [r.revision for r in self.revisions if r.revision in broken]
+        return [r.revision for r in self.history if r.revision in broken]
 
     @property
     def step_tried(self) -> int:
         """How many downgrades the step round trip ran (skipped ones and those after a failed
         upgrade not counted)."""
-        reached = [r for r in self.revisions if r.revision in self.stepped]
+        reached = [r for r in self.history if r.revision in self.stepped]
         if self.failure is not None and self.failed_phase == "upgrade":
-            reached = [r for r in reached if r.revision in self.timings["upgrade"]]
+            ran = {r.revision for r in self.earlier} | self.timings["upgrade"].keys()
+            reached = [r for r in reached if r.revision in ran]
         return len([r for r in reached if r.revision not in self.step_skipped])
 
     def step_outcome(self) -> tuple[Literal["info", "success", "failure"], str]:
@@ -205,8 +214,14 @@ def prove(
 
     def observe(step: Step) -> None:
         assert observer is not None
-        report.effects[step.revision.revision] = observer.during()
-        fill()  # after measuring: the rows are the next revision's, not this one's doing
+        effects = observer.during()
+        effects.seconds = step.seconds  # from its BEGIN: as long as its locks were held, at most
+        report.effects[step.revision.revision] = effects
+        # After measuring: the rows are the next revision's, not this one's doing. Only where
+        # a table may be new (its locks say so, unless they cannot see all it did): the
+        # others have their rows, and looking for tables again is a query per revision.
+        if observer.made_tables or not step.one_transaction:
+            fill()
 
     try:
         if start != "base":

@@ -7,7 +7,7 @@ step function ``progress`` gives, and the outcome is returned as data.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, ExitStack, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from migrail.engine.executor import Executor
     from migrail.postgres.ephemeral import Server
     from migrail.staging.proof import PhaseEvents, StagingReport
+    from migrail.staging.sample_data import DataReport
     from migrail.staging.scope import StepMode, StepScope
     from migrail.staging.templates import TemplateCache
 
@@ -87,7 +88,7 @@ def start_revision(executor: Executor, name: str) -> str:
     if name == "base":
         return name
     revisions = executor.revisions()  # loaded: a history with two heads is refused there
-    found = find_revision(revisions, name)
+    found = find_revision(revisions, name, "--from")
     if found is None:
         known = ", ".join(display_name(r) for r in revisions[-5:])
         raise FatalError(
@@ -119,7 +120,7 @@ def run_staging(
             if templates is not None:
                 templates.present.clear()  # so that this run makes them again
             run = _prove_on(note, progress, server, executor, templates, 0, start, options, scope)
-    run.proof.step_scope = scope.words(run.proof.revisions)
+    run.proof.step_scope = scope.words(run.proof.history)
     return StagingRun(run.proof, run.kept, server.version, run.head_template)
 
 
@@ -136,6 +137,9 @@ def _prove_on(
 ) -> StagingRun:
     """One proof on a new database of ``server`` (a copy of the template at ``cached``, when
     not 0), and the revisions whose templates it kept."""
+    from copy import deepcopy
+
+    from migrail.staging.earlier import inherit, merge
     from migrail.staging.lock_policy import judge
     from migrail.staging.proof import prove
     from migrail.staging.sample_data import SampleData
@@ -150,14 +154,22 @@ def _prove_on(
     elif start != "base":
         note(f"built at {executor.label((start,))} (as deployed); proving only what is newer")
     config = executor.config
+    earlier = templates.earlier if templates is not None and cached else None
     rows = SampleData(config.seeds_dir, shown=config.shown) if options.data else None
+    if rows is not None and earlier is not None:
+        inherit(rows.report, earlier)
     copy_after = templates.copy_points(cached, scope.revisions) if templates else []
+    copied: dict[str, DataReport | None] = {}  # the rows as each copy was made
     proof: StagingReport | None = None
     with ExitStack() as databases:
         url = databases.enter_context(
             server.database(templates.name(cached) if templates and cached else None)
         )
         run = RunDatabase(url, templates)
+
+        def copy(revision: str) -> Connection:
+            copied[revision] = deepcopy(rows.report) if rows is not None else None
+            return run.copy(revision)
 
         def fresh() -> Connection:
             """A new empty database in place of the run's, which is dropped."""
@@ -176,18 +188,18 @@ def _prove_on(
                     rows,
                     cloned=bool(cached),
                     copy_after=copy_after,
-                    copy=run.copy if templates is not None else None,
+                    copy=copy if templates is not None else None,
                     fresh=fresh,
                 )
         finally:
             run.close()
             if proof is not None:
-                proof.locks = judge(
-                    proof.revisions, proof.effects, config.locks, _baseline(executor)
-                )
+                if earlier is not None:
+                    merge(proof, earlier, executor.revisions()[:cached])
+                proof.locks = judge(proof.history, proof.effects, config.locks, _baseline(executor))
                 proof.lock_timeout = config.lock_timeout
             # Still inside the run: its lock keeps sweeps of other runs off the copies.
-            kept = _settle(templates, proof)
+            kept = _settle(templates, proof, copied)
     assert proof is not None
     at_head = templates is not None and cached == len(templates.keys)
     head = (server.admin_url, templates.name(cached)) if templates and at_head else None
@@ -234,16 +246,29 @@ def run_template_cache(
     return template_cache(server.admin_url, executor, settings, scope.revisions)
 
 
-def _settle(templates: TemplateCache | None, proof: StagingReport | None) -> list[str]:
-    """Keep the run's copies as templates when it proved the history; otherwise drop them.
-    A lock error drops them too: a revision served from a template is not measured again, and
-    its error would pass unsaid on the next run. The revisions whose templates were kept."""
+def _settle(
+    templates: TemplateCache | None,
+    proof: StagingReport | None,
+    copied: Mapping[str, DataReport | None],
+) -> list[str]:
+    """Keep the run's copies as templates when it proved the history, each with what was
+    proven of its prefix (``earlier``; ``copied``: the sample rows as each copy was made);
+    otherwise drop them. A lock error drops them too: a revision served from a template is not
+    measured again, and the next run's answer would rest on a failed one. The revisions whose
+    templates were kept."""
+    from migrail.staging.earlier import record
+
     if templates is None:
         return []
     if proof is None or not proof.history_proven or proof.lock_errors:
         templates.discard()
         return []
-    return [templates.revisions[position - 1] for position in templates.keep()]
+    revisions = templates.revisions
+
+    def proven(position: int) -> object:
+        return record(proof, position, revisions, copied.get(revisions[position - 1]))
+
+    return [revisions[position - 1] for position in templates.keep(proven)]
 
 
 def write_report(

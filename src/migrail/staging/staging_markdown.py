@@ -54,12 +54,13 @@ def render(
     by_revision: dict[str | None, list[Finding]] = {}
     for finding in findings or []:
         by_revision.setdefault(finding.revision, []).append(finding)
+    lock_failing = {finding.revision.revision for finding in report.lock_errors}
     for revision in report.revisions:
         rev = revision.revision
         times = report.times(rev)
         effects = report.effects.get(rev)
         measured = effects.summary() if effects else ""
-        if any(f.failing for f in report.locks if f.revision is revision):
+        if rev in lock_failing:
             measured = f"⚠️ {measured}"
         lint = "not run" if findings is None else _lint_cell(by_revision.get(rev, []))
         cells = [f"`{display_name(revision)}`", *times, _cell(measured), lint]
@@ -137,7 +138,7 @@ def _round_trip(report: StagingReport, label: Callable[[Sequence[str]], str]) ->
 def _step_round_trip(report: StagingReport) -> list[str]:
     if not report.step_round_trip:
         return [f"Step round trip: {report.step_scope}.", ""] if report.step_scope else []
-    names = {revision.revision: display_name(revision) for revision in report.revisions}
+    names = {revision.revision: display_name(revision) for revision in report.history}
     lines = [
         f"Step round trip: skipped `{names[rev]}` ({why})."
         for rev, why in report.step_skipped.items()

@@ -6,6 +6,7 @@ it (the data, the locks, the step round trip, the models, the history), as data 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -45,6 +46,7 @@ def summary_table(report: StagingReport) -> Table:
     table.add_column("locks and rewrites (measured)")
     table.add_column("notes")
     failure = report.failure
+    failing = {finding.revision.revision for finding in report.lock_errors}
     for revision in report.revisions:
         note = ""
         if failure is not None and failure.revision is revision:
@@ -54,7 +56,7 @@ def summary_table(report: StagingReport) -> Table:
         times = report.times(revision.revision)
         effects = report.effects.get(revision.revision)
         measured = escape(effects.summary()) if effects else ""
-        if any(f.failing for f in report.locks if f.revision is revision):
+        if revision.revision in failing:
             measured = f"[red]{measured}[/red]"
         table.add_row(display_name(revision), *times, measured, note)
     return table
@@ -115,7 +117,7 @@ def _step_verdict(report: StagingReport) -> list[Verdict]:
         return (
             [Verdict("info", f"step round trip: {report.step_scope}")] if report.step_scope else []
         )
-    by_id = {revision.revision: revision for revision in report.revisions}
+    by_id = {revision.revision: revision for revision in report.history}
     found = [
         Verdict("info", f"step round trip: skipped {display_name(by_id[rev])} ({reason})")
         for rev, reason in report.step_skipped.items()
@@ -157,6 +159,16 @@ def _models_verdict(report: StagingReport, generate: str) -> list[Verdict]:
     return [Verdict("success", "models match the schema at head")]
 
 
+# A role is the server's, not the database's: one made by a revision can outlive the run.
+_ROLE_EXISTS = re.compile(r'\brole "[^"]+" already exists\b')
+_ROLE_HINT = (
+    "  roles belong to the server, not the database: a cached template of an earlier run keeps "
+    "the role its revision made (migrail cleanup drops both), or another project on the server "
+    "has it; a revision that makes a role only if it is missing (DO $$ ... IF NOT EXISTS (SELECT "
+    "FROM pg_roles ...) ... $$) runs anywhere"
+)
+
+
 def _history_verdict(report: StagingReport, label: Label) -> list[Verdict]:
     failure = report.failure
     if failure is None:
@@ -170,6 +182,23 @@ def _history_verdict(report: StagingReport, label: Label) -> list[Verdict]:
     found.append(Verdict("failure", str(failure)))
     if failure.statement:
         found.append(Verdict("info", f"  statement: {failure.statement.strip()}"))
+    from migrail.engine.steps import partly_committed_note
+
+    partly = partly_committed_note(failure)
+    if partly is not None:
+        found.append(Verdict("info", partly))
+    if _ROLE_EXISTS.search(failure.error):
+        found.append(Verdict("info", _ROLE_HINT))
+    if report.failed_phase == "downgrade" and failure.revision is not None:
+        # An adopted history often has downgrades that raise or were never written.
+        found.append(
+            Verdict(
+                "info",
+                f"  if {display_name(failure.revision)} cannot be undone, say so in its file: "
+                'irreversible = "why" (the round trip then stops above it, and migrate --to '
+                "refuses to go below it)",
+            )
+        )
     if report.data is not None and report.data.rows and report.failed_phase != "build":
         found.append(
             Verdict(

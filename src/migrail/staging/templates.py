@@ -33,19 +33,22 @@ from typing import TYPE_CHECKING, Any
 from migrail.postgres.ephemeral import admin_connection, drop_database
 
 if TYPE_CHECKING:
-    from collections.abc import Collection
+    from collections.abc import Callable, Collection
 
     import psycopg
     from sqlalchemy.engine import URL, Connection
 
     from migrail.engine.executor import Executor
+    from migrail.staging.earlier import Earlier
 
     Admin = psycopg.Connection[tuple[object, ...]]
 
 TEMPLATE_PREFIX = "migrail_tpl_"
 MAX_TEMPLATES = 8
 # What a template holds, and how sample rows are made: a change to either is a new format.
-CACHE_FORMAT = b"migrail template 1"
+# Version 2: a template records what was proven of its prefix (``earlier``); 3: with how long
+# each revision's transaction held its locks.
+CACHE_FORMAT = b"migrail template 3"
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ class Template:
     project: str
     revision: str
     used: float  # when a run last cloned or made it (unix time)
+    proven: object = None  # what was proven of its prefix (``earlier.read`` reads it)
 
 
 @dataclass
@@ -66,6 +70,8 @@ class TemplateCache:
     keys: list[str]  # keys[k - 1]: the key of the prefix 1..k
     pending: dict[str, int] = field(default_factory=dict)  # throwaway copy: position
     present: set[int] = field(default_factory=set)  # positions with a template, as last read
+    # What was proven of the prefix of the longest template found (``earlier``), if recorded.
+    earlier: Earlier | None = None
 
     def name(self, position: int) -> str:
         return f"{TEMPLATE_PREFIX}{self.project}_{self.keys[position - 1]}"
@@ -73,18 +79,26 @@ class TemplateCache:
     def longest(self) -> int:
         """The longest prefix with a template (0: none), after dropping this project's templates
         that no prefix of the history has any more: their revisions changed."""
+        from migrail.staging.earlier import read
+
         wanted = {self.name(position) for position in range(1, len(self.keys) + 1)}
-        present = set()
+        present = {}
         with admin_connection(self.admin_url) as admin:
             for template in _templates(admin):
                 if template.name in wanted:
-                    present.add(template.name)
+                    present[template.name] = template
                 elif template.project == self.project:
                     _drop_quietly(admin, template.name)
             self.present = {k for k in range(1, len(self.keys) + 1) if self.name(k) in present}
             found = max(self.present, default=0)
+            self.earlier = None
             if found:
-                _describe(admin, self.name(found), self.revisions[found - 1])  # recently used
+                proven = present[self.name(found)].proven
+                earlier = read(proven)
+                if earlier is not None and earlier.revisions == self.revisions[:found]:
+                    self.earlier = earlier
+                # Recently used (and its receipt gone: this run records the answer anew).
+                _describe(admin, self.name(found), self.revisions[found - 1], proven)
         return found
 
     def copy_points(self, since: int, stepped: Collection[str] = ()) -> list[str]:
@@ -107,19 +121,23 @@ class TemplateCache:
         from psycopg import sql
 
         from migrail.core.signals import shielded
+        from migrail.postgres.left_roles import makes_roles
 
         name = f"{database}_{position}"  # the run's token: its lock covers the copy too
-        self.pending[name] = position  # first: interrupted mid-copy, it is still dropped
         with admin_connection(self.admin_url) as admin, shielded():  # as Server._create
+            if makes_roles(admin, database):  # a template would keep them on the server
+                return
+            self.pending[name] = position  # first: interrupted mid-copy, it is still dropped
             admin.execute(
                 sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
                     sql.Identifier(name), sql.Identifier(database)
                 )
             )
 
-    def keep(self) -> list[int]:
-        """Give the copies their template names (the history they hold is proven), then drop
-        the least recently used templates beyond the bound; the positions kept."""
+    def keep(self, proven: Callable[[int], object] | None = None) -> list[int]:
+        """Give the copies their template names (the history they hold is proven), each with
+        what ``proven`` says was proven of its prefix (``earlier.record``), then drop the least
+        recently used templates beyond the bound; the positions kept."""
         import psycopg
         from psycopg import sql
 
@@ -131,7 +149,8 @@ class TemplateCache:
                 try:
                     # Described first: a template without its "used" time would be the first
                     # that a concurrent run's bound drops.
-                    _describe(admin, name, self.revisions[position - 1])
+                    facts = proven(position) if proven is not None else None
+                    _describe(admin, name, self.revisions[position - 1], facts)
                     admin.execute(
                         sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
                             sql.Identifier(name), sql.Identifier(self.name(position))
@@ -277,6 +296,8 @@ def _is_leftover(name: str) -> bool:
 def clear_templates(admin_url: URL, project: str | None) -> list[str]:
     """Drop the templates of ``project`` (a ``project_key``; ``None``: of every project on the
     server); the names dropped."""
+    from migrail.postgres.left_roles import drop_marked_roles
+
     dropped = []
     with admin_connection(admin_url) as admin:
         for template in _templates(admin):
@@ -284,6 +305,7 @@ def clear_templates(admin_url: URL, project: str | None) -> list[str]:
                 continue
             if _drop_quietly(admin, template.name):
                 dropped.append(template.name)
+        drop_marked_roles(admin)  # the roles kept for them, unless another template needs one
     return dropped
 
 
@@ -301,7 +323,7 @@ def _templates(admin: Admin) -> list[Template]:
             revision, used = str(about.get("revision", "")), float(about.get("used", 0.0))
         except (TypeError, ValueError):
             revision, used = "", 0.0
-        found.append(Template(str(name), project, revision, used))
+        found.append(Template(str(name), project, revision, used, about.get("proven")))
     return found
 
 
@@ -314,12 +336,15 @@ def _parsed(comment: object) -> dict[str, Any]:
     return about if isinstance(about, dict) else {}
 
 
-def _describe(admin: Admin, name: str, revision: str) -> None:
-    """Record, in the template's comment, what it holds and that it was just used."""
+def _describe(admin: Admin, name: str, revision: str, proven: object = None) -> None:
+    """Record, in the template's comment, what it holds, what was proven of it (``earlier``)
+    and that it was just used."""
     import psycopg
     from psycopg import sql
 
-    about = {"revision": revision, "used": time.time()}
+    about: dict[str, object] = {"revision": revision, "used": time.time()}
+    if proven is not None:
+        about["proven"] = proven
     with contextlib.suppress(psycopg.Error):  # one another run dropped meanwhile needs none
         admin.execute(
             sql.SQL("COMMENT ON DATABASE {} IS {}").format(

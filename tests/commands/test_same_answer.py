@@ -1,0 +1,173 @@
+"""The fast paths of migrate-staging (a warm run served from a template, or from a receipt)
+give the answer the full run gives (``--no-cache``: every revision proven from base): the same
+exit code and the same verdict lines, before and after a change to a model, a revision or a seed.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from migrail.main import main
+from testing.git import commit_all, git
+from testing.projects import add_priority_with_revision, write_revision
+
+ANSWERED = "template cache: nothing changed since a run proved this history at "
+
+
+@pytest.fixture
+def warm(private_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A warm cluster of this test's own (in its private directory), for every run."""
+    monkeypatch.setenv("MIGRAIL_KEEP_WARM", "1")
+    monkeypatch.setenv("TMPDIR", str(private_tmp))
+    return private_tmp
+
+
+def _run(capsys: pytest.CaptureFixture[str], *arguments: str) -> tuple[int, str]:
+    code = main(["migrate-staging", *arguments])
+    return code, capsys.readouterr().err
+
+
+def _answer(err: str) -> list[str]:
+    """The verdict: its lines from the data line on, without the report's path (only a run with
+    ``--report`` prints it)."""
+    lines = err.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("data: "))
+    return [line for line in lines[start:] if not line.startswith("report written")]
+
+
+def _history(project: Path) -> None:
+    """main: 0001 and 0002 (a brief lock of a live table) and 0003 (a rewrite of it, released:
+    the baseline); the branch ``feature`` adds 0004."""
+    add_priority_with_revision(project)
+    write_revision(
+        project,
+        "0003",
+        "status_varchar",
+        "0002",
+        'op.alter_column("tasks", "status", type_=sa.String(20))',
+        downgrade='op.alter_column("tasks", "status", type_=sa.Text())',
+    )
+    models = project / "tasks_models.py"
+    text = models.read_text().replace('Column("status", Text,', 'Column("status", String(20),')
+    models.write_text(
+        text.replace("from sqlalchemy import Column,", "from sqlalchemy import String, Column,")
+    )
+    commit_all(project)
+    git(project, "checkout", "-q", "-b", "feature")
+    write_revision(project, "0004", "fourth", "0003", 'op.execute("SELECT 4")')
+    commit_all(project, "fourth")
+
+
+def _change(project: Path, change: str) -> None:
+    if change == "model":  # a column no revision adds
+        models = project / "tasks_models.py"
+        text = models.read_text()
+        models.write_text(
+            text.replace(
+                '    Column("owner", Text),\n',
+                '    Column("owner", Text),\n    Column("note", Text),\n',
+            )
+        )
+        sys.modules.pop("tasks_models", None)  # these runs share a process: load them again
+    elif change == "revision":  # the branch's revision does something else
+        write_revision(project, "0004", "fourth", "0003", 'op.execute("SELECT 44")')
+    else:
+        seeds = project / "migrations" / "seeds"
+        seeds.mkdir()
+        (seeds / "tasks.sql").write_text(
+            "INSERT INTO tasks (id, name, status, owner) VALUES ('t1', 'docs', 'pending', '42');\n"
+        )
+
+
+def test_nothing_new_answers_as_the_full_run(
+    project: Path, warm: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Served from the template at head, then from the receipt: the full run's answer, its
+    lines about the released revisions' locks and the round trip down to base included."""
+    _history(project)
+    cold = _run(capsys)
+    assert cold[0] == 0, cold[1]
+    template = _run(capsys)
+    assert "starting from a copy of the database at 0004_fourth" in template[1]
+    receipt = _run(capsys)
+    assert receipt[1].startswith(ANSWERED)
+    full = _run(capsys, "--no-cache")
+    answer = (full[0], _answer(full[1]))
+    assert (cold[0], _answer(cold[1])) == answer
+    assert (template[0], _answer(template[1])) == answer
+    assert (receipt[0], _answer(receipt[1])) == answer
+    assert answer == (
+        0,
+        [
+            "data: sample rows: 3 in tasks",
+            "baseline: 0003_status_varchar: rewrite of tasks: it rewrites the whole table under "
+            "ACCESS EXCLUSIVE: reads and writes wait for as long as that takes (released: not "
+            "failing)",
+            "1 revision takes a brief ACCESS EXCLUSIVE for metadata-only changes, bounded by "
+            "lock_timeout 5s",
+            "[✓] step round trip: the revision this branch adds (not on main): every downgrade "
+            "restored the schema",
+            "[✓] models match the schema at head",
+            "[✓] round trip: down to base and up to head again",
+        ],
+    )
+
+
+@pytest.mark.parametrize("change", ["model", "revision", "seed"])
+def test_after_a_change_the_fast_path_answers_as_the_full_path(
+    change: str, project: Path, warm: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After the change, each run served from what the cache holds (a template below the
+    change, the template at head, the receipt) answers as ``--no-cache`` and ``--report``."""
+    _history(project)
+    assert _run(capsys)[0] == 0
+    assert _run(capsys)[0] == 0
+    assert _run(capsys)[1].startswith(ANSWERED)
+    _change(project, change)
+    fast = [_run(capsys) for _ in range(3)]
+    full = _run(capsys, "--no-cache")
+    report = _run(capsys, "--report", "report.md")
+    answer = (full[0], _answer(full[1]))
+    assert (report[0], _answer(report[1])) == answer
+    for code, err in fast:
+        assert (code, _answer(err)) == answer, err
+    if change == "revision":  # the first from the template before the changed revision
+        assert "starting from a copy of the database at 0003_status_varchar" in fast[0][1]
+    if change == "model":  # every run from the template at head; a failure has no receipt
+        assert all("copy of the database at 0004_fourth" in err for _, err in fast)
+        assert answer[0] == 1 and "error: the models and the schema at head differ:" in answer[1]
+        assert any("tasks.note" in line for line in answer[1]), answer
+    else:
+        assert fast[1][1].find("copy of the database at 0004_fourth") > 0, fast[1][1]
+        assert fast[2][1].startswith(ANSWERED), fast[2][1]
+        assert answer[0] == 0
+    if change == "seed":
+        assert answer[1][0] == "data: sample rows: 1 in tasks (from migrations/seeds/tasks.sql)"
+
+
+def test_a_round_trip_no_earlier_run_went_down_is_said_as_it_went(
+    project: Path, warm: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The one line that may differ, and why: when the run that made the template stopped at
+    an irreversible revision after it (since made reversible), no run undid the revisions the
+    template holds, and the run served from it says how far down its round trip went; the full
+    run goes down to base. The verdict and every other line agree."""
+    _history(project)
+    write_revision(
+        project, "0004", "fourth", "0003", 'op.execute("SELECT 4")', extra='irreversible = "why"'
+    )
+    assert _run(capsys)[0] == 0
+    write_revision(project, "0004", "fourth", "0003", 'op.execute("SELECT 4")')
+    fast = _run(capsys)
+    assert "starting from a copy of the database at 0003_status_varchar" in fast[1]
+    full = _run(capsys, "--no-cache")
+    assert fast[0] == full[0] == 0
+    assert _answer(fast[1])[:-1] == _answer(full[1])[:-1]
+    assert _answer(full[1])[-1] == "[✓] round trip: down to base and up to head again"
+    assert _answer(fast[1])[-1] == (
+        "[✓] round trip: down to 0003_status_varchar (the run that made its template went no "
+        "lower, and none since) and up to head again"
+    )
