@@ -120,6 +120,8 @@ def apply_moves(executor: Executor, connection: Connection, moves: Iterable[Move
     after them."""
     from alembic.runtime.migration import MigrationStep
 
+    from migrail.engine.downgrade_step import DowngradeStep
+
     pending = iter(moves)
     first = next(pending, None)
     if first is None:
@@ -127,7 +129,7 @@ def apply_moves(executor: Executor, connection: Connection, moves: Iterable[Move
     ran = [first]  # the moves asked for so far; their revisions are the plan, as it grows
     plan = [first.revision]
     script = executor.script
-    up, down = MigrationStep.upgrade_from_script, MigrationStep.downgrade_from_script
+    up, down = MigrationStep.upgrade_from_script, DowngradeStep
 
     def steps(current: Any) -> Iterator[Any]:
         for at in itertools.count():
