@@ -22,10 +22,13 @@ if TYPE_CHECKING:
 REPO = Path(__file__).resolve().parents[1]
 
 
-def make_history(root: Path, count: int, merges: int = 0) -> None:
+def make_history(root: Path, count: int, merges: int = 0, width: int | None = None) -> None:
     """A project whose history adds ``count`` columns to ``tasks``, one a revision, and whose
     models (``models.py``) have them all. Linear, unless ``merges``: then that many times, spread
-    evenly, two revisions branch from the same parent and the next one merges them."""
+    evenly, two revisions branch from the same parent and the next one merges them. With
+    ``width``, no table gets more than ``width`` of those columns: the next revision creates
+    ``tasks_2`` with its column, and so on (PostgreSQL allows 1,600 columns a table, dropped
+    ones included)."""
     (root / "migrations" / "versions").mkdir(parents=True)
     for name in ("env.py", "script.py.mako"):
         shutil.copy(REPO / "migrations" / name, root / "migrations" / name)
@@ -35,7 +38,16 @@ def make_history(root: Path, count: int, merges: int = 0) -> None:
     (root / "pyproject.toml").write_text(
         '[tool.migrail]\nmigrations = "migrations"\nmetadata = "models:metadata"\n'
     )
-    fields = "".join(f'    sa.Column("field_{n}", sa.Text()),\n' for n in range(2, count + 1))
+    tables: dict[str, list[int]] = {}
+    for number in range(2, count + 1):
+        tables.setdefault(_table(number, width), []).append(number)
+    fields = "".join(f'    sa.Column("field_{n}", sa.Text()),\n' for n in tables.pop("tasks", []))
+    others = "".join(
+        f'{name} = sa.Table(\n    "{name}",\n    metadata,\n'
+        + "".join(f'    sa.Column("field_{n}", sa.Text()),\n' for n in numbers)
+        + ")\n"
+        for name, numbers in tables.items()
+    )
     (root / "models.py").write_text(
         "import sqlalchemy as sa\nfrom sqlalchemy.dialects.postgresql import JSONB\n\n"
         "metadata = sa.MetaData()\n"
@@ -49,7 +61,7 @@ def make_history(root: Path, count: int, merges: int = 0) -> None:
         "server_default=sa.func.now()),\n"
         '    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, '
         "server_default=sa.func.now()),\n"
-        f"{fields})\n"
+        f"{fields})\n{others}"
     )
     (root / "alembic.ini").write_text("[alembic]\nscript_location = migrations\n")
     branch_points = {count * (k + 1) // (merges + 1) for k in range(merges)}
@@ -59,24 +71,42 @@ def make_history(root: Path, count: int, merges: int = 0) -> None:
             down = f"{number - 2:04d}"
         elif number - 2 in branch_points:  # the merge of the two
             down = (f"{number - 2:04d}", f"{number - 1:04d}")
-        write_revision(root, number, down)
+        table = _table(number, width)
+        first = table != "tasks" and _table(number - 1, width) != table
+        write_revision(root, number, down, table, create=first)
 
 
-def write_revision(root: Path, number: int, down: str | tuple[str, ...] | None = None) -> Path:
-    """Revision ``number``, which adds ``field_<number>`` to ``tasks`` (after the one before
-    it, or after ``down``)."""
+def _table(number: int, width: int | None) -> str:
+    """The table revision ``number`` adds its column to: ``tasks``, ``tasks_2``..."""
+    at = 0 if width is None else (number - 2) // width
+    return "tasks" if at == 0 else f"tasks_{at + 1}"
+
+
+def write_revision(
+    root: Path,
+    number: int,
+    down: str | tuple[str, ...] | None = None,
+    table: str = "tasks",
+    *,
+    create: bool = False,
+) -> Path:
+    """Revision ``number``, which adds ``field_<number>`` to ``table`` (after the one before
+    it, or after ``down``); with ``create``, it creates the table with that column."""
     revision = f"{number:04d}"
     down = down or f"{number - 1:04d}"
+    column = f'sa.Column("field_{number}", sa.Text())'
+    upgrade = f'op.add_column("{table}", {column})'
+    downgrade = f'op.drop_column("{table}", "field_{number}")'
+    if create:
+        upgrade, downgrade = f'op.create_table("{table}", {column})', f'op.drop_table("{table}")'
     path = root / "migrations" / "versions" / f"{revision}_add_field_{number}.py"
     path.write_text(
-        f'"""Add field {number} to tasks"""\n\n'
+        f'"""Add field {number} to {table}"""\n\n'
         "import sqlalchemy as sa\nfrom alembic import op\n\n"
         f'revision = "{revision}"\ndown_revision = {down!r}\n'
         "branch_labels = None\ndepends_on = None\n\n\n"
-        "def upgrade() -> None:\n"
-        f'    op.add_column("tasks", sa.Column("field_{number}", sa.Text()))\n\n\n'
-        "def downgrade() -> None:\n"
-        f'    op.drop_column("tasks", "field_{number}")\n'
+        f"def upgrade() -> None:\n    {upgrade}\n\n\n"
+        f"def downgrade() -> None:\n    {downgrade}\n"
     )
     return path
 

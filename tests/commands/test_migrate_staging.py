@@ -852,6 +852,24 @@ def test_a_step_roundtrip_stopped_by_a_failing_upgrade_says_what_it_did_not_reac
     assert "[✓] step round trip" not in err
 
 
+def test_a_step_roundtrip_downgrade_runs_under_migrails_settings_not_those_its_upgrade_left(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An upgrade that sets a short statement_timeout for the session (as linters ask) does not
+    cut its own downgrade short: each step runs under migrail's settings, as on its own."""
+    write_revision(
+        project,
+        "0002",
+        "short_timeout",
+        "0001",
+        "op.execute(\"SET statement_timeout = '400ms'\")",
+        downgrade='op.execute("SELECT pg_sleep(0.8)")',
+    )
+    assert main(["migrate-staging", "--step-roundtrip", "--no-data"]) == 0, capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "[✓] step round trip: every downgrade restored the schema (2 revisions)\n" in err, err
+
+
 def test_the_progress_display_names_the_revision_running_with_its_count(
     project: Path, pg_server: Server
 ) -> None:

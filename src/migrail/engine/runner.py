@@ -120,6 +120,8 @@ def apply_moves(executor: Executor, connection: Connection, moves: Iterable[Move
     after them."""
     from alembic.runtime.migration import MigrationStep
 
+    from migrail.engine.downgrade_step import DowngradeStep
+
     pending = iter(moves)
     first = next(pending, None)
     if first is None:
@@ -127,7 +129,7 @@ def apply_moves(executor: Executor, connection: Connection, moves: Iterable[Move
     ran = [first]  # the moves asked for so far; their revisions are the plan, as it grows
     plan = [first.revision]
     script = executor.script
-    up, down = MigrationStep.upgrade_from_script, MigrationStep.downgrade_from_script
+    up, down = MigrationStep.upgrade_from_script, DowngradeStep
 
     def steps(current: Any) -> Iterator[Any]:
         for at in itertools.count():
@@ -140,16 +142,20 @@ def apply_moves(executor: Executor, connection: Connection, moves: Iterable[Move
             move = ran[at]
             yield (up if move.direction == "upgrade" else down)(script.revision_map, move.revision)
 
-    def each(name: str) -> Callable[[Step], None]:
-        """Each move's callback ``name`` in turn: StepWatch calls it once per move, in order."""
-        calls = itertools.count()
+    # StepWatch tells each move's end and commit once per move, in order.
+    ended, committed = itertools.count(), itertools.count()
+    settings = session_settings(executor.config).split(";")[:-1]
 
-        def call(step: Step) -> None:
-            callback = getattr(ran[next(calls)], name)
-            if callback is not None:
-                callback(step)
+    def in_transaction(step: Step) -> None:
+        """The move's own callback; then the session settings, set again and committed with
+        it: the next move runs under them, as a run of its own would, and not under a
+        ``SET statement_timeout`` the revision before it left on the session."""
+        _call(ran[next(ended)].in_transaction, step)
+        for setting in settings:
+            connection.exec_driver_sql(setting.strip())
 
-        return call
+    def on_step(step: Step) -> None:
+        _call(ran[next(committed)].on_step, step)
 
     target = first.revision.revision
     try:
@@ -160,12 +166,17 @@ def apply_moves(executor: Executor, connection: Connection, moves: Iterable[Move
             plan,
             target,
             steps,
-            each("on_step"),
-            each("in_transaction"),
+            on_step,
+            in_transaction,
         )
     except MigrationFailed as failed:
         failed.direction = ran[min(len(failed.completed), len(ran) - 1)].direction
         raise
+
+
+def _call(callback: Callable[[Step], None] | None, step: Step) -> None:
+    if callback is not None:
+        callback(step)
 
 
 def _run(
