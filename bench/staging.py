@@ -12,7 +12,10 @@ the others (``histories.alternate``), median with its min and max, and the peak 
 - a warm run with nothing new to prove, answered from the receipt the run before recorded
   (goal: at most 0.25 s), and the same run in full (``--report``, which never uses a receipt:
   Python and its imports, loading the revision files, one copy of a template, the models).
-Run: python bench/staging.py [--revisions 200] [--rounds 3]
+``--before ../main/src`` times the warm rows of another checkout alongside (before and after in
+the same run, in turns), each on a project of its own, so that neither drops the other's
+templates.
+Run: python bench/staging.py [--revisions 200] [--rounds 3] [--before PATH]
 """
 
 from __future__ import annotations
@@ -22,11 +25,11 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from histories import (
     Command,
-    Timing,
     alternate,
     machine_load,
     make_history,
@@ -40,7 +43,6 @@ from migrail.postgres.ephemeral import (
     admin_connection,
     throwaway_name,
 )
-from migrail.staging.templates import clear_templates, project_key
 
 BIN = Path(sys.executable).parent
 
@@ -78,10 +80,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--revisions", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--before", type=Path, help="another checkout's src/, timed alongside")
     options = parser.parse_args()
     count = options.revisions
     with warm_cluster() as (directory, server):
-        rows = measure(directory / "project", count, options.rounds, server)
+        commands = measure(directory / "project", count, server)
+        if options.before is not None:
+            earlier = measure(directory / "before", count, server, options.before)
+            for name in WARM_ROWS:
+                commands[f"{name} (before)"] = earlier[name]
+        rows = alternate(commands, options.rounds)
     baseline = rows["alembic upgrade head"]
     print(
         f"{count} revisions, median (min-max) of {options.rounds} runs in turns, one warm cluster"
@@ -104,14 +112,26 @@ def main() -> None:
     print(f"  sample rows cost {cold / no_data:.2f}x the same run without them")
 
 
-def measure(root: Path, count: int, rounds: int, server: Server) -> dict[str, Timing]:
-    """Each row's timing, by name."""
+# The rows ``--before`` times for the other checkout too.
+WARM_ROWS = (
+    "warm, one revision added",
+    "warm, nothing new (receipt)",
+    "warm, nothing new, in full",
+)
+
+
+def measure(
+    root: Path, count: int, server: Server, source: Path | None = None
+) -> dict[str, Command]:
+    """Each row's command, by name, on a new project at ``root``; run by the migrail in
+    ``source`` (a checkout's ``src``), this one's when ``None``."""
     admin_url = server.admin_url
     root.mkdir()
     make_history(root, count)
     (root / "migrations" / "env.py").write_text(ENV_PY)
     (root / "alembic.ini").write_text("[alembic]\nscript_location = migrations\n")
     migrail = [str(BIN / "migrail"), "migrate-staging"]
+    env = None if source is None else {**os.environ, "PYTHONPATH": str(source)}
 
     def fresh_database() -> None:
         name = throwaway_name()
@@ -129,35 +149,34 @@ def measure(root: Path, count: int, rounds: int, server: Server) -> dict[str, Ti
         shutil.rmtree(root / "migrations" / "versions" / "__pycache__", ignore_errors=True)
 
     def cache_without_newest() -> None:
-        """The cache as a run of the history without the newest revision left it."""
+        """The cache as a run of the history without the newest revision left it, and a newest
+        revision no template holds (its content is new each time)."""
         without_newest()
-        clear_templates(admin_url, project_key(root / "migrations"))
-        subprocess.run(migrail, cwd=root, check=True, capture_output=True)
+        subprocess.run(migrail, cwd=root, check=True, capture_output=True, env=env)
         add_revision(root, count + 1)
+        newest.write_text(newest.read_text() + f"# {time.time_ns()}\n")
 
     def unchanged() -> None:
         """The history without the newest revision, proven, with a receipt recorded."""
         if newest.exists():
             without_newest()
-            subprocess.run(migrail, cwd=root, check=True, capture_output=True)
-            subprocess.run(migrail, cwd=root, check=True, capture_output=True)
+            subprocess.run(migrail, cwd=root, check=True, capture_output=True, env=env)
+            subprocess.run(migrail, cwd=root, check=True, capture_output=True, env=env)
 
-    report = root.parent / "report.md"
-    return alternate(
-        {
-            "alembic upgrade head": Command(
-                [str(BIN / "alembic"), "upgrade", "head"], root, fresh_database
-            ),
-            "cold (--no-cache)": Command([*migrail, "--no-cache"], root),
-            "cold, --no-data": Command([*migrail, "--no-cache", "--no-data"], root),
-            "warm, one revision added": Command(migrail, root, cache_without_newest),
-            "warm, nothing new (receipt)": Command(migrail, root, unchanged),
-            "warm, nothing new, in full": Command(
-                [*migrail, "--report", str(report)], root, unchanged
-            ),
-        },
-        rounds,
-    )
+    report = root.parent / f"{root.name}-report.md"
+    commands = {
+        "alembic upgrade head": Command(
+            [str(BIN / "alembic"), "upgrade", "head"], root, fresh_database
+        ),
+        "cold (--no-cache)": Command([*migrail, "--no-cache"], root),
+        "cold, --no-data": Command([*migrail, "--no-cache", "--no-data"], root),
+        "warm, one revision added": Command(migrail, root, cache_without_newest),
+        "warm, nothing new (receipt)": Command(migrail, root, unchanged),
+        "warm, nothing new, in full": Command([*migrail, "--report", str(report)], root, unchanged),
+    }
+    if source is not None:
+        commands = {name: command.of(source) for name, command in commands.items()}
+    return commands
 
 
 if __name__ == "__main__":

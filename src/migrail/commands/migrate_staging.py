@@ -80,7 +80,10 @@ def _migrate_staging(
     from migrail.staging.run import run_staging, start_revision, write_report
     from migrail.staging.summary import summary_table, verdicts
 
-    executor = Executor(config, load_metadata(config))
+    # The revision files are imported as the run needs them (``run_staging`` imports those it
+    # proves, before any runs): from a template, the older ones never are. The report lints
+    # every revision, which takes them all.
+    executor = Executor(config, load_metadata(config), needed=() if report is None else None)
     if not executor.revisions():
         output.info(console, f"No revisions in {config.versions_dir}: nothing to prove")
         return 0

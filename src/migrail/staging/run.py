@@ -153,6 +153,9 @@ def _prove_on(
         )
     elif start != "base":
         note(f"built at {executor.label((start,))} (as deployed); proving only what is newer")
+    # Before anything runs, so that a broken one fails as loading them all would: those the
+    # run applies (what is built at a given revision too), never those its template holds.
+    executor.import_after(start if cached else None)
     config = executor.config
     earlier = templates.earlier if templates is not None and cached else None
     rows = SampleData(config.seeds_dir, shown=config.shown) if options.data else None
