@@ -40,7 +40,7 @@ IMPORTED = {
     "a walrus": HEADER + "(depends_on := '0000')\n",
     "a module __getattr__": HEADER + "def __getattr__(name):\n    return ('x',)\n",
     "setattr": HEADER + "import sys\nsetattr(sys.modules[__name__], 'depends_on', '0000')\n",
-    "exec": HEADER + "exec(\"branch_\" \"labels = ('x',)\")\n",
+    "exec": HEADER + 'exec("branch_" "labels = (\'x\',)")\n',
     "a computed parent": "revision = '0002'\ndown_revision = '00' + '01'\n",
     "written twice": HEADER + "revision = '0003'\n",
 }

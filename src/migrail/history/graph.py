@@ -140,11 +140,12 @@ def literal(text: str) -> object:
 
 
 _NAMES = r"(?:revision|down_revision|branch_labels|depends_on)"
-# What else, in the rest of a file (its declarations taken out), can bind a header name, or give
-# the module values no line of it spells out: an indented, augmented or unpacked assignment (under
-# an ``if``, in a ``try``), a name bound by ``as``, ``for``, ``import``, ``def``, ``global``, ``:=``;
-# a star import, a write to the module's namespace, a module ``__getattr__``. Any of it, even in a
-# comment or a string, means only importing the file tells (slower, never wrong).
+# What else, in the rest of a file (its declarations taken out), can bind a header name, or
+# give the module values no line of it spells out: an indented, augmented or unpacked assignment
+# (under an ``if``, in a ``try``), a name bound by ``as``, ``for``, ``import``, ``def``,
+# ``global``, ``:=``; a star import, a write to the module's namespace, a module
+# ``__getattr__``. Any of it, even in a comment or a string, means only importing the file tells
+# (slower, never wrong).
 _OTHER_BINDING = re.compile(
     rf"^[ \t]*{_NAMES}\b|\b{_NAMES}\b[^=\n]*=(?!=)|\bas\s+{_NAMES}\b"
     rf"|\b(?:def|class)\s+{_NAMES}\b"
