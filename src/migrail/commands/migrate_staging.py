@@ -122,7 +122,7 @@ def _migrate_staging(
             lines.append(f"warning: {version.difference}")
         admin_url, template = run.head_template
         head = executor.label((executor.head,)) if executor.head else ""
-        receipts.record(config, admin_url, template, receipt, head, lines)
+        receipts.record(admin_url, template, receipt, head, lines, run.extensions)
     return code
 
 

@@ -111,11 +111,15 @@ def recorded_answer(config: Config, key: str) -> Answer | None:
 
 
 def record(
-    config: Config, admin_url: URL, template: str, key: str, head: str, lines: list[str]
+    admin_url: URL,
+    template: str,
+    key: str,
+    head: str,
+    lines: list[str],
+    extensions: dict[str, str],
 ) -> None:
     """Record the answer ``lines`` under ``key`` in ``template``'s comment, with the extensions
     the history creates (what chose the server it ran on)."""
-    from migrail.history.extensions import created_extensions
     from migrail.staging.templates import describe_receipt
 
     receipt = {
@@ -123,7 +127,7 @@ def record(
         "head": head,
         "proved": time.time(),
         "lines": lines,
-        "extensions": created_extensions(config),
+        "extensions": extensions,
     }
     describe_receipt(admin_url, template, receipt)
 

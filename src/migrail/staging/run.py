@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, ExitStack, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from migrail.core.errors import FatalError
@@ -51,6 +51,8 @@ class StagingRun:
     # Where the run started from the template at head (the server's admin URL and the template's
     # name): a run that proved nothing new, whose answer a receipt there can record.
     head_template: tuple[URL, str] | None = None
+    # The extensions the history creates, which chose the server (a receipt records them).
+    extensions: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,8 @@ def run_staging(
     from migrail.staging.scope import step_scope
 
     scope = step_scope(executor, options.step)
-    with ephemeral_server(extensions=created_extensions(executor.config)) as server:
+    extensions = created_extensions(executor.config, executor.sources)
+    with ephemeral_server(extensions=extensions) as server:
         note(f"Staging on a throwaway database: {server.description}, PostgreSQL {server.version}")
         templates = run_template_cache(note, executor, server, start, options, scope)
         cached = templates.longest() if templates is not None else 0
@@ -121,7 +124,7 @@ def run_staging(
                 templates.present.clear()  # so that this run makes them again
             run = _prove_on(note, progress, server, executor, templates, 0, start, options, scope)
     run.proof.step_scope = scope.words(run.proof.history)
-    return StagingRun(run.proof, run.kept, server.version, run.head_template)
+    return StagingRun(run.proof, run.kept, server.version, run.head_template, extensions)
 
 
 def _prove_on(

@@ -235,8 +235,12 @@ def template_cache(
     digest.update(hashlib.sha256(settings).digest())
     digest.update(_support_files(config.migrations_dir, {Path(s.path) for s in scripts}))
     revisions, keys = [], []
+    folders: dict[Path, Path] = {}
+    read = {resolved(Path(path), folders): content for path, content in executor.sources.items()}
     for revision in scripts:
-        digest.update(hashlib.sha256(_read(Path(revision.path))).digest())
+        path = Path(revision.path)
+        content = read.get(path)
+        digest.update(hashlib.sha256(_read(path) if content is None else content).digest())
         if revision.revision in stepped:
             digest.update(b"stepped")
         revisions.append(revision.revision)
