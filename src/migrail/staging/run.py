@@ -286,10 +286,17 @@ def write_report(
     from migrail.staging.lock_policy import quiet_measured
     from migrail.staging.staging_markdown import render
 
+    from pathlib import Path as FilePath
+
     findings, lint_error = None, None
     try:
         proven = {revision.revision for revision in proof.revisions}
-        findings = [f for f in lint_history(executor).findings if f.revision in proven]
+        # Only what this run proved is linted (lint --since's way): from a template, that is
+        # the newer revisions, not the whole history again.
+        everything = len(proven) == len(executor.revisions())
+        scope = None if everything else {FilePath(r.path) for r in proof.revisions}
+        linted = lint_history(executor, scope).findings
+        findings = [f for f in linted if f.revision in proven]
         findings = quiet_measured(findings, proof.effects)
     except FatalError as exc:
         lint_error = exc.message
