@@ -282,11 +282,11 @@ def write_report(
 ) -> None:
     """The Markdown report, with each proven revision's lint findings (squawk and migrail's),
     and how staging's PostgreSQL differs from production's (``version``)."""
+    from pathlib import Path as FilePath
+
     from migrail.lint.linter import lint_history
     from migrail.staging.lock_policy import quiet_measured
     from migrail.staging.staging_markdown import render
-
-    from pathlib import Path as FilePath
 
     findings, lint_error = None, None
     try:
