@@ -12,8 +12,9 @@ the others (``histories.alternate``), median with its min and max, and the peak 
 - a warm run with nothing new to prove, answered from the receipt the run before recorded
   (goal: at most 0.25 s), and the same run in full (``--report``, which never uses a receipt:
   Python and its imports, loading the revision files, one copy of a template, the models).
-``--before PATH`` (another checkout's ``src/``) times that checkout's cold runs alongside, in
-the same turns; ``--cold`` times only the baseline and the cold runs.
+``--before PATH`` (another checkout's ``src/``) times that checkout's runs alongside, in the
+same turns, each on a project of its own, so that neither drops the other's templates;
+``--cold`` times only the baseline and the cold runs.
 Run: python bench/staging.py [--revisions 200] [--rounds 3] [--before PATH] [--cold]
 """
 
@@ -24,16 +25,15 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from histories import (
     Command,
-    Timing,
     alternate,
     machine_load,
     make_history,
     warm_cluster,
-    with_before,
     write_revision,
 )
 from psycopg import sql
@@ -43,7 +43,6 @@ from migrail.postgres.ephemeral import (
     admin_connection,
     throwaway_name,
 )
-from migrail.staging.templates import clear_templates, project_key
 
 BIN = Path(sys.executable).parent
 
@@ -86,9 +85,15 @@ def main() -> None:
     options = parser.parse_args()
     count = options.revisions
     with warm_cluster() as (directory, server):
-        rows = measure(
-            directory / "project", count, options.rounds, server, options.before, options.cold
-        )
+        commands = measure(directory / "project", count, server)
+        timed = COLD_ROWS if options.cold else (*COLD_ROWS, *WARM_ROWS)
+        if options.cold:
+            commands = {name: commands[name] for name in ("alembic upgrade head", *COLD_ROWS)}
+        if options.before is not None:
+            earlier = measure(directory / "before", count, server, options.before)
+            for name in timed:
+                commands[f"{name} (before)"] = earlier[name]
+        rows = alternate(commands, options.rounds)
     baseline = rows["alembic upgrade head"]
     print(
         f"{count} revisions, median (min-max) of {options.rounds} runs in turns, one warm cluster"
@@ -114,21 +119,29 @@ def main() -> None:
     print(f"  sample rows cost {cold / no_data:.2f}x the same run without them")
 
 
+# The rows ``--cold`` keeps, and those ``--before`` times for the other checkout too.
+COLD_ROWS = ("cold (--no-cache)", "cold, --no-data")
+WARM_ROWS = (
+    "warm, one revision added",
+    "warm, nothing new (receipt)",
+    "warm, nothing new, in full",
+)
+
+
 def measure(
-    root: Path,
-    count: int,
-    rounds: int,
-    server: Server,
-    before: Path | None = None,
-    cold_only: bool = False,
-) -> dict[str, Timing]:
-    """Each row's timing, by name (the cold runs of ``before`` too, when given)."""
+    root: Path, count: int, server: Server, source: Path | None = None
+) -> dict[str, Command]:
+    """Each row's command, by name, on a new project at ``root``; run by the migrail in
+    ``source`` (a checkout's ``src``), this one's when ``None``."""
     admin_url = server.admin_url
     root.mkdir()
     make_history(root, count)
     (root / "migrations" / "env.py").write_text(ENV_PY)
     (root / "alembic.ini").write_text("[alembic]\nscript_location = migrations\n")
     migrail = [str(BIN / "migrail"), "migrate-staging"]
+    env = None if source is None else {**os.environ, "PYTHONPATH": str(source)}
+    if source is not None:  # the checkout's own entry, whatever its console script is
+        migrail = [sys.executable, "-m", "migrail", "migrate-staging"]
 
     def fresh_database() -> None:
         name = throwaway_name()
@@ -146,20 +159,21 @@ def measure(
         shutil.rmtree(root / "migrations" / "versions" / "__pycache__", ignore_errors=True)
 
     def cache_without_newest() -> None:
-        """The cache as a run of the history without the newest revision left it."""
+        """The cache as a run of the history without the newest revision left it, and a newest
+        revision no template holds (its content is new each time)."""
         without_newest()
-        clear_templates(admin_url, project_key(root / "migrations"))
-        subprocess.run(migrail, cwd=root, check=True, capture_output=True)
+        subprocess.run(migrail, cwd=root, check=True, capture_output=True, env=env)
         add_revision(root, count + 1)
+        newest.write_text(newest.read_text() + f"# {time.time_ns()}\n")
 
     def unchanged() -> None:
         """The history without the newest revision, proven, with a receipt recorded."""
         if newest.exists():
             without_newest()
-            subprocess.run(migrail, cwd=root, check=True, capture_output=True)
-            subprocess.run(migrail, cwd=root, check=True, capture_output=True)
+            subprocess.run(migrail, cwd=root, check=True, capture_output=True, env=env)
+            subprocess.run(migrail, cwd=root, check=True, capture_output=True, env=env)
 
-    report = root.parent / "report.md"
+    report = root.parent / f"{root.name}-report.md"
     commands = {
         "alembic upgrade head": Command(
             [str(BIN / "alembic"), "upgrade", "head"], root, fresh_database
@@ -170,10 +184,9 @@ def measure(
         "warm, nothing new (receipt)": Command(migrail, root, unchanged),
         "warm, nothing new, in full": Command([*migrail, "--report", str(report)], root, unchanged),
     }
-    cold = ("cold (--no-cache)", "cold, --no-data")
-    if cold_only:
-        commands = {name: commands[name] for name in ("alembic upgrade head", *cold)}
-    return alternate(with_before(commands, before, *cold), rounds)
+    if source is not None:
+        commands = {name: command.of(source) for name, command in commands.items()}
+    return commands
 
 
 if __name__ == "__main__":

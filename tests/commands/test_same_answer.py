@@ -203,3 +203,28 @@ def test_a_variable_a_revision_reads_is_part_of_what_a_fast_answer_stands_on(
     monkeypatch.delenv("EXTRA_COLUMN")
     code, err = _run(capsys)
     assert code == 0, err
+
+
+def test_a_stricter_lock_policy_judges_what_the_template_holds_too(
+    project: Path, warm: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The locks measured of the revisions a template holds are judged by today's policy: made
+    an error, the brief lock 0002 takes (released, so the baseline's) is said as the full run
+    says it, no longer counted as a note."""
+    _history(project)
+    assert _run(capsys)[0] == 0
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text() + '\n[tool.migrail.locks]\nmetadata-only = "error"\n'
+    )
+    fast = _run(capsys)
+    assert "starting from a copy of the database at 0004_fourth" in fast[1]
+    full = _run(capsys, "--no-cache")
+    assert (fast[0], _answer(fast[1])) == (full[0], _answer(full[1]))
+    assert fast[0] == 0
+    answer = _answer(full[1])
+    assert (
+        "baseline: 0002_add_priority: metadata-only of tasks: it takes a brief ACCESS EXCLUSIVE "
+        "for a change of the catalog alone (released: not failing)"
+    ) in answer
+    assert not any("metadata-only changes, bounded by" in line for line in answer)

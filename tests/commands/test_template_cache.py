@@ -345,3 +345,37 @@ def test_a_role_that_already_exists_on_the_server_is_explained(
     assert code == 1
     assert f'error: upgrade of 0002_reader_role failed: role "{role}" already exists' in err
     assert "  roles belong to the server, not the database: a cached template" in err
+
+
+def test_a_warm_run_imports_no_revision_older_than_its_template(
+    project: Path,
+    pg_server: Server,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What the template holds is neither run nor imported: a revision that now fails to import
+    (it reads the environment) goes unnoticed from a template, and fails the full run, before
+    anything runs."""
+    add_priority_with_revision(project)
+    write_revision(
+        project,
+        "0002",
+        "add_priority",
+        "0001",
+        'op.add_column("tasks", sa.Column("priority", sa.Integer(), nullable=False, '
+        'server_default="0"))',
+        downgrade='op.drop_column("tasks", "priority")',
+        extra='import os\n\nif os.environ.get("BREAK_0002"):\n    raise RuntimeError("imported")',
+    )
+    assert _run(capsys)[0] == 0
+    _add_revision_3(project)
+    monkeypatch.setenv("BREAK_0002", "1")
+    code, err, proven = _run(capsys)
+    assert code == 0, err
+    assert "starting from a copy of the database at 0002_add_priority" in err
+    assert proven == ["0003_third"]
+
+    code, err, proven = _run(capsys, "--no-cache")
+    assert code == 2 and proven == [], err  # a FatalError: stopped before anything ran
+    assert "0002_add_priority.py:" in err, err
+    assert "a revision file failed to load: RuntimeError: imported" in err, err

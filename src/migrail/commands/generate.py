@@ -116,7 +116,9 @@ def _autogenerate(
     from migrail.postgres.ephemeral import TemplateGone, ephemeral_server
     from migrail.staging.at_head import Start, head_templates
 
-    with ephemeral_server(extensions=created_extensions(executor.config)) as server:
+    # The history is loaded (``generate`` asked for its head): the files as loading read them.
+    extensions = created_extensions(executor.config, executor.sources)
+    with ephemeral_server(extensions=extensions) as server:
         output.info(
             console,
             f"Comparing models with head on a throwaway database "

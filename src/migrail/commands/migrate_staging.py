@@ -94,7 +94,10 @@ def _migrate_staging(
     from migrail.staging.run import run_staging, start_revision, write_report
     from migrail.staging.summary import summary_table, verdicts
 
-    executor = Executor(config, load_metadata(config))
+    # The revision files are imported as the run needs them (``run_staging`` imports those it
+    # proves, before any runs): from a template, the older ones never are. The report lints
+    # every revision, which takes them all.
+    executor = Executor(config, load_metadata(config), needed=() if report is None else None)
     if not executor.revisions():
         output.info(console, f"No revisions in {config.versions_dir}: nothing to prove")
         return 0
@@ -136,7 +139,7 @@ def _migrate_staging(
             lines.append(f"warning: {version.difference}")
         admin_url, template = run.head_template
         head = executor.label((executor.head,)) if executor.head else ""
-        receipts.record(config, admin_url, template, receipt, head, lines, reads.seen)
+        receipts.record(admin_url, template, receipt, head, lines, run.extensions, reads.seen)
     return code
 
 

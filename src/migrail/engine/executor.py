@@ -49,6 +49,9 @@ class Executor:
         self.needed = needed
         self._ordered: tuple[ScriptDirectory, list[Script]] | None = None
         self._env_options: dict[str, Any] | None = None
+        # The revision files' contents as loading read them, by path (``revision_paths``'s):
+        # what else reads every file (the template cache's keys, the extensions) reads these.
+        self.sources: dict[str, bytes] = {}
 
     def alembic_config(self, **attributes: Any) -> AlembicConfig:
         """An Alembic ``Config``, the project's settings kept; ``attributes`` reach env.py."""

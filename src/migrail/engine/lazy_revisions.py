@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migrail.history.graph import declared
+from migrail.history.revision_files import resolved
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterator, Mapping
@@ -68,6 +69,8 @@ def realise_from(script: ScriptDirectory, needed: Collection[Path]) -> None:
     """Import now the files of the revisions in ``needed`` and of every revision after the
     oldest of them (what a run from there executes), so that a broken one fails here, as
     when Alembic loads them all; those before stay stand-ins."""
+    if not needed:
+        return  # nothing needed now: each file is imported when used
     revisions = list(script.walk_revisions("base", "heads"))  # newest first
     left = set(needed) & {Path(revision.path) for revision in revisions}  # other files: none
     for revision in revisions:
@@ -92,11 +95,12 @@ def _revisions(script: ScriptDirectory, sources: Mapping[str, bytes]) -> Iterato
     from alembic.script import Script
 
     seen = set()
+    folders: dict[Path, Path] = {}
     for folder in (Path(location) for location in script._version_locations):
         if not folder.exists():
             continue
         for file_path in Script._list_py_dir(script, folder):
-            real = Path(file_path).resolve()
+            real = resolved(Path(file_path), folders)
             if real in seen:  # as Alembic says it (load_script turns it into an error)
                 util.warn(
                     f"File {real} loaded twice! ignoring. Please ensure "

@@ -44,7 +44,7 @@ def load_script(executor: Executor) -> ScriptDirectory:
         )
     read_bytes(env_py)  # run later, for each revision: one it cannot read is not theirs
     check_versions_folder(config)
-    sources = _check_revision_files(config)
+    sources = executor.sources = _check_revision_files(config)
     importable(config.root)
     script = ScriptDirectory.from_config(executor.alembic_config())
     if executor.needed is not None:

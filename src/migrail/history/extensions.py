@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import re
 import tokenize
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -32,17 +32,20 @@ _BUILT_IN = {"plpgsql"}  # in every database already
 _STRING_TOKENS = {tokenize.STRING, getattr(tokenize, "FSTRING_MIDDLE", tokenize.STRING)}
 
 
-def created_extensions(config: Config) -> dict[str, str]:
+def created_extensions(
+    config: Config, sources: Mapping[str, bytes] | None = None
+) -> dict[str, str]:
     """Each extension the history creates, and the first file that creates it, as messages
-    name it: the revision files and the ``.sql`` files among them, and those in the SQL folder."""
+    name it: the revision files and the ``.sql`` files among them, and those in the SQL folder.
+    ``sources``: contents already read, by path (``Executor.sources``)."""
     found: dict[str, str] = {}
-    for path, text in _texts(config):
+    for path, text in _texts(config, sources or {}):
         for name in sorted(_extensions(text)):
             found.setdefault(name, config.shown(path))
     return found
 
 
-def _texts(config: Config) -> Iterator[tuple[Path, str]]:
+def _texts(config: Config, sources: Mapping[str, bytes]) -> Iterator[tuple[Path, str]]:
     """The text of each file that may create an extension: strings alone, for Python."""
     versions, rendered = config.versions_dir, config.sql_dir
     paths = sorted([*versions.rglob("*.py"), *versions.rglob("*.sql")]) + sorted(
@@ -50,7 +53,8 @@ def _texts(config: Config) -> Iterator[tuple[Path, str]]:
     )
     for path in paths:
         try:
-            text = path.read_text(encoding="utf-8", errors="replace")
+            known = sources.get(str(path))
+            text = (path.read_bytes() if known is None else known).decode("utf-8", "replace")
         except OSError:
             continue  # an editor's lock file, say: loading the history names what matters
         if "extension" not in text.lower():

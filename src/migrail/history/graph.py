@@ -98,8 +98,8 @@ def _parsed_assignments(source: str) -> dict[str, object]:
 
 # Every value Alembic reads from a revision's header, written as a literal at the module's top.
 _DECLARATION = re.compile(
-    r"^(?P<name>revision|down_revision|branch_labels|depends_on)\s*(?::[^=\n]+)?=\s*"
-    r"(?P<value>.+?)\s*(?:#.*)?$",
+    r"^(?P<name>revision|down_revision|branch_labels|depends_on)[ \t]*(?::[^=\n]+)?=[ \t]*"
+    r"(?P<value>.+?)[ \t]*(?:#.*)?$",
     re.MULTILINE,
 )
 
@@ -139,12 +139,56 @@ def literal(text: str) -> object:
     return ast.literal_eval(text)
 
 
+_NAMES = r"(?:revision|down_revision|branch_labels|depends_on)"
+# What else, in the rest of a file (its declarations taken out), can bind a header name, or
+# give the module values no line of it spells out: on a line naming one, an indented, augmented
+# or unpacked assignment (under an ``if``, in a ``try``), a name bound by ``as``, ``for``,
+# ``import``, ``def``, ``global``, ``:=``; anywhere, a star import, a write to the module's
+# namespace, a module ``__getattr__``. Any of it, even in a comment or a string, means only
+# importing the file tells (slower, never wrong). Each is looked for only where a plain search
+# (``_NAMED``, ``_DYNAMIC_HINT``) finds a line worth it: a thousand files are read at a time.
+_BINDING = re.compile(
+    rf"^[ \t]*{_NAMES}\b|\b{_NAMES}\b[^=\n]*=(?!=)|\bas\s+{_NAMES}\b"
+    rf"|\b(?:def|class)\s+{_NAMES}\b"
+    rf"|^[ \t]*(?:(?:async[ \t]+)?for|import|from|global|nonlocal)\b[^\n]*\b{_NAMES}\b",
+    re.MULTILINE,
+)
+_NAMED = re.compile(r"revision|branch_labels|depends_on")
+_DYNAMIC = re.compile(
+    r"import\s*\*|\b(?:globals|locals|vars|setattr|exec|eval|__import__)\s*\("
+    r"|__dict__|sys\.modules|__getattr__|f_globals"
+)
+_DYNAMIC_HINT = re.compile(
+    r"\*|globals|locals|vars|setattr|exec|eval|__dict__|__import__|sys\.modules|__getattr__"
+    r"|f_globals"
+)
+
+
+def _binds_elsewhere(rest: str) -> bool:
+    """Whether ``rest`` (a file without its header's lines) may bind a header value."""
+    if _DYNAMIC_HINT.search(rest) and _DYNAMIC.search(rest):
+        return True
+    for match in _NAMED.finditer(rest):
+        start = rest.rfind("\n", 0, match.start()) + 1
+        end = rest.find("\n", match.end())
+        line = rest[start : len(rest) if end < 0 else end]
+        if _BINDING.search(line):
+            return True
+    return False
+
+
+_OPTIONAL = ("branch_labels", "depends_on")
+
+
 def declared(source: str) -> dict[str, object] | None:
     """Every value Alembic reads from a revision's header (``revision``, ``down_revision``,
-    ``branch_labels``, ``depends_on``), when each is written once, as a one-line literal (the
-    last two may be left out); ``None`` when any is not, or is written twice (in a docstring,
-    say): only importing the file tells then."""
+    ``branch_labels``, ``depends_on``), when each is written once, at the top level, as a
+    one-line literal, and nothing else in the file can bind one (``_binds_elsewhere``); the last
+    two are ``None`` where the file never names them. ``None`` when any of that does not hold,
+    or a value is written twice (in a docstring, say): only importing the file tells then."""
     values: dict[str, object] = {}
+    rest = []
+    end = 0
     for match in _DECLARATION.finditer(source):
         if match["name"] in values:
             return None
@@ -152,7 +196,18 @@ def declared(source: str) -> dict[str, object] | None:
             values[match["name"]] = literal(match["value"])
         except (ValueError, SyntaxError, MemoryError, RecursionError):
             return None
-    return values if {"revision", "down_revision"} <= values.keys() else None
+        rest.append(source[end : match.start()])
+        end = match.end()
+    rest.append(source[end:])
+    if not {"revision", "down_revision"} <= values.keys():
+        return None
+    others = "\n".join(rest)
+    if _binds_elsewhere(others):
+        return None
+    for name in _OPTIONAL:
+        if name not in values and re.search(rf"\b{name}\b", others) is None:
+            values[name] = None  # as Alembic's ``getattr(module, name, None)`` finds it
+    return values
 
 
 def read_headers(versions: Path) -> list[Header]:

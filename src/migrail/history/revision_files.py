@@ -74,3 +74,16 @@ def by_key(files: Mapping[Path, bytes], versions: Path) -> dict[str, bytes]:
     """Revision files' contents by their keys (``revision_key``)."""
     resolved = versions.resolve()  # once, not once a file
     return {revision_key(path, versions, resolved): content for path, content in files.items()}
+
+
+def resolved(path: Path, folders: dict[Path, Path]) -> Path:
+    """``path.resolve()``, resolving its folder once for all the files in it (``folders``
+    keeps the folders resolved so far): a thousand revision files are a thousand resolutions
+    of the same folder otherwise, each a system call per part of the path. A link is resolved
+    on its own, as it may point anywhere."""
+    if path.is_symlink():
+        return path.resolve()
+    folder = folders.get(path.parent)
+    if folder is None:
+        folder = folders[path.parent] = path.parent.resolve()
+    return folder / path.name

@@ -117,19 +117,18 @@ def recorded_answer(config: Config, key: str) -> Answer | None:
 
 
 def record(
-    config: Config,
     admin_url: URL,
     template: str,
     key: str,
     head: str,
     lines: list[str],
+    extensions: dict[str, str],
     variables: Mapping[str, str | None],
 ) -> None:
     """Record the answer ``lines`` under ``key`` in ``template``'s comment, with the extensions
     the history creates (what chose the server it ran on) and the environment ``variables`` the
     run read (with the values they held when first read), as digests."""
     from migrail.core.environ_reads import fingerprint
-    from migrail.history.extensions import created_extensions
     from migrail.staging.templates import describe_receipt
 
     receipt = {
@@ -137,7 +136,7 @@ def record(
         "head": head,
         "proved": time.time(),
         "lines": lines,
-        "extensions": created_extensions(config),
+        "extensions": extensions,
         "environ": fingerprint(variables, key),
     }
     describe_receipt(admin_url, template, receipt)

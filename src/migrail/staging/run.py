@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, ExitStack, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from migrail.core.errors import FatalError
@@ -51,6 +51,8 @@ class StagingRun:
     # Where the run started from the template at head (the server's admin URL and the template's
     # name): a run that proved nothing new, whose answer a receipt there can record.
     head_template: tuple[URL, str] | None = None
+    # The extensions the history creates, which chose the server (a receipt records them).
+    extensions: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,8 @@ def run_staging(
     from migrail.staging.scope import step_scope
 
     scope = step_scope(executor, options.step)
-    with ephemeral_server(extensions=created_extensions(executor.config)) as server:
+    extensions = created_extensions(executor.config, executor.sources)
+    with ephemeral_server(extensions=extensions) as server:
         note(f"Staging on a throwaway database: {server.description}, PostgreSQL {server.version}")
         templates = run_template_cache(note, executor, server, start, options, scope)
         cached = templates.longest() if templates is not None else 0
@@ -121,7 +124,7 @@ def run_staging(
                 templates.present.clear()  # so that this run makes them again
             run = _prove_on(note, progress, server, executor, templates, 0, start, options, scope)
     run.proof.step_scope = scope.words(run.proof.history)
-    return StagingRun(run.proof, run.kept, server.version, run.head_template)
+    return StagingRun(run.proof, run.kept, server.version, run.head_template, extensions)
 
 
 def _prove_on(
@@ -153,6 +156,9 @@ def _prove_on(
         )
     elif start != "base":
         note(f"built at {executor.label((start,))} (as deployed); proving only what is newer")
+    # Before anything runs, so that a broken one fails as loading them all would: those the
+    # run applies (what is built at a given revision too), never those its template holds.
+    executor.import_after(start if cached else None)
     config = executor.config
     earlier = templates.earlier if templates is not None and cached else None
     rows = SampleData(config.seeds_dir, shown=config.shown) if options.data else None
@@ -276,6 +282,8 @@ def write_report(
 ) -> None:
     """The Markdown report, with each proven revision's lint findings (squawk and migrail's),
     and how staging's PostgreSQL differs from production's (``version``)."""
+    from pathlib import Path as FilePath
+
     from migrail.lint.linter import lint_history
     from migrail.staging.lock_policy import quiet_measured
     from migrail.staging.staging_markdown import render
@@ -283,7 +291,12 @@ def write_report(
     findings, lint_error = None, None
     try:
         proven = {revision.revision for revision in proof.revisions}
-        findings = [f for f in lint_history(executor).findings if f.revision in proven]
+        # Only what this run proved is linted (lint --since's way): from a template, that is
+        # the newer revisions, not the whole history again.
+        everything = len(proven) == len(executor.revisions())
+        scope = None if everything else {FilePath(r.path) for r in proof.revisions}
+        linted = lint_history(executor, scope).findings
+        findings = [f for f in linted if f.revision in proven]
         findings = quiet_measured(findings, proof.effects)
     except FatalError as exc:
         lint_error = exc.message

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from migrail.history.revision_files import resolved
 from migrail.postgres.ephemeral import admin_connection, drop_database
 
 if TYPE_CHECKING:
@@ -258,8 +259,12 @@ def template_cache(
     digest.update(hashlib.sha256(settings).digest())
     digest.update(_support_files(config.migrations_dir, {Path(s.path) for s in scripts}))
     revisions, keys = [], []
+    folders: dict[Path, Path] = {}
+    read = {resolved(Path(path), folders): content for path, content in executor.sources.items()}
     for revision in scripts:
-        digest.update(hashlib.sha256(_read(Path(revision.path))).digest())
+        path = Path(revision.path)
+        content = read.get(path)
+        digest.update(hashlib.sha256(_read(path) if content is None else content).digest())
         if revision.revision in stepped:
             digest.update(b"stepped")
         revisions.append(revision.revision)
@@ -281,7 +286,8 @@ def _support_files(migrations: Path, revisions: set[Path]) -> bytes:
     """``env.py`` and whatever else lives beside the revisions, in versions/ too (SQL files
     they read, helpers they import): a change to any of them is a change to every template.
     The revision files are left out: each is hashed into the keys of its own prefixes."""
-    leave_out = frozenset(path.resolve() for path in revisions)
+    folders: dict[Path, Path] = {}
+    leave_out = frozenset(resolved(path, folders) for path in revisions)
     return files_content(migrations, skip=_NOT_SUPPORT, leave_out=leave_out)
 
 
@@ -292,6 +298,7 @@ def files_content(
     template's key. Left out: what ``skip`` names at the top of ``root``, the files in
     ``leave_out`` (resolved paths), and leftovers (``_is_leftover``) wherever they are."""
     found = []
+    resolved_folders: dict[Path, Path] = {}
     for directory, folders, names in os.walk(root):
         here = Path(directory)
         top = here == root
@@ -300,7 +307,7 @@ def files_content(
             path = here / name
             if _is_leftover(name) or (top and name in skip) or not path.is_file():
                 continue
-            if leave_out and path.resolve() in leave_out:
+            if leave_out and resolved(path, resolved_folders) in leave_out:
                 continue
             found.append((path.relative_to(root), _read(path)))
     found.sort(key=lambda file: file[0].parts)  # as the paths sort: folder by folder
@@ -405,13 +412,16 @@ def find_receipt(socket_dir: Path, project: str, key: str) -> dict[str, Any] | N
     read before psycopg or SQLAlchemy is imported, by a run that may need neither."""
     from migrail.postgres.wire import WireError, query_rows
 
-    if not project.isalnum():
+    if not (project.isalnum() and key.isalnum()):
         return None
     try:
+        # Only the template whose description names the key is sent: each description also
+        # holds what was proven of its prefix (``earlier``), which grows with the history.
         rows = query_rows(
             socket_dir,
             "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database"
-            f" WHERE starts_with(datname, '{TEMPLATE_PREFIX}{project}_')",
+            f" WHERE starts_with(datname, '{TEMPLATE_PREFIX}{project}_')"
+            f" AND strpos(shobj_description(oid, 'pg_database'), '{key}') > 0",
         )
         for name, comment in rows:
             about = _parsed(comment)
