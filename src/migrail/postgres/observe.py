@@ -160,13 +160,16 @@ class Observer:
         """What ``during`` returns, from the values of ``sql`` read in the revision's
         transaction (by a caller that sends a statement there anyway)."""
         effects = Effects()
-        previous = dict(self.before)  # as before this revision, whatever order the rows come in
+        # Read as before this revision, whatever order the rows come in: its own relations are
+        # known from the next revision on (not copied whole per revision: it grows with the schema).
+        previous = self.before
+        now: dict[int, tuple[str, str, int]] = {}
         self.made_tables = False
         for oid, name, kind, node, table_oid, scans, modes in values[0]:
             known = previous.get(oid)
             if kind == "p" or (kind in _TABLES and known is None):
                 self.made_tables = True
-            self.before[oid] = (name, kind, node)  # from the next revision on, it existed
+            now[oid] = (name, kind, node)
             if name.startswith(_BOOKKEEPING):
                 continue
             if kind in _TABLES and known is not None:
@@ -181,6 +184,7 @@ class Observer:
             built = known is None or known[2] != node
             if kind == "i" and built and table is not None and table[1] in _TABLES:
                 effects.indexed.append(table[0])
+        self.before.update(now)
         effects.rewrites.sort()
         return effects
 
