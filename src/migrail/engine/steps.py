@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from migrail.core.urls import mask_text
 from migrail.engine.one_transaction import GUARD_SQLSTATE, TransactionGuard
+from migrail.engine.revision_end import ReadAtEnd, read_at_end
 from migrail.engine.usercode import UserCodeError, take_refusal
 from migrail.history.revisions import allows, display_name
 
@@ -66,16 +67,6 @@ class InvalidIndexesLeft(Exception):
             "CONCURRENTLY failed, and the index enforces and speeds up nothing. Find why the "
             f"build failed (duplicates, for a unique index), then {drops}, and run it again"
         )
-
-
-def _refuse_invalid_indexes(connection: Connection, alongside: str | None = None) -> None:
-    """Fail the revision, in its transaction, when an INVALID index is in the database after it
-    (``alongside``: an SQL expression evaluated in the same statement, as ``invalid_indexes``)."""
-    from migrail.postgres.invalid_indexes import invalid_indexes
-
-    found = invalid_indexes(connection, alongside)
-    if found:
-        raise InvalidIndexesLeft(found)
 
 
 class StepWatch:
@@ -137,10 +128,18 @@ class StepWatch:
         self._applied += 1
         self._started, self._ended = None, now
         connection = self._connection
+        callback = self.in_transaction
+        reads = callback if isinstance(callback, ReadAtEnd) else None
         if connection is not None:
-            _refuse_invalid_indexes(connection, alongside=self.guard.leave())
-        if self.in_transaction is not None:  # still inside the revision's transaction
-            self.in_transaction(step)
+            # Found in its transaction, before its version commits: it fails, rolled back.
+            invalid, values = read_at_end(connection, self.guard.leave(), reads)
+            if invalid:
+                raise InvalidIndexesLeft(invalid)
+            if reads is not None:
+                reads.then(step, values)
+                callback = None
+        if callback is not None:  # still inside the revision's transaction
+            callback(step)
         if connection is not None and self.guard.ended_part_way and connection.in_transaction():
             # It ended Alembic's transaction and went on in one Alembic does not know of, which
             # would carry on into the next revision: it ends here, with the revision's version.

@@ -9,6 +9,7 @@ Nothing else says so; this reads it from the catalog.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -20,6 +21,9 @@ _INVALID = """
     JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE NOT i.indisvalid {in_progress}
     ORDER BY 1"""
+# ``schema.name`` of every INVALID index, as one value of a select list: a caller that sends a
+# statement anyway reads it there (``still_invalid`` then leaves out those being built).
+INVALID = f"ARRAY({_INVALID.format(in_progress='')})"
 # A build running right now in another session is not valid yet either (PostgreSQL 12 and later
 # say which): it is not a leftover. Asked only when an INVALID index is there at all.
 _NOT_BUILDING = (
@@ -28,17 +32,18 @@ _NOT_BUILDING = (
 )
 
 
-def invalid_indexes(connection: Connection, alongside: str | None = None) -> list[str]:
-    """``schema.name`` of every INVALID index in the database, but those being built now.
-
-    ``alongside``: an SQL expression the caller needs evaluated in this transaction, sent in the
-    same statement (one round trip fewer); its value is not returned.
-    """
+def invalid_indexes(connection: Connection) -> list[str]:
+    """``schema.name`` of every INVALID index in the database, but those being built now."""
     from sqlalchemy import text
 
-    found = f"ARRAY({_INVALID.format(in_progress='')})"
-    query = f"SELECT {found}, {alongside}" if alongside else f"SELECT {found}"
-    names = [str(name) for name in connection.execute(text(query)).scalar_one()]
+    return still_invalid(connection, connection.execute(text(f"SELECT {INVALID}")).scalar_one())
+
+
+def still_invalid(connection: Connection, found: Sequence[str]) -> list[str]:
+    """Of the INVALID indexes ``found`` (read through ``INVALID``), those not being built now."""
+    from sqlalchemy import text
+
+    names = [str(name) for name in found]
     major = (connection.dialect.server_version_info or (0,))[0]
     if not names or int(major) < 12:
         return names

@@ -24,8 +24,9 @@ Each pre-existing table the revision locked gets one class (``classify``), the f
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -63,12 +64,11 @@ _LOCKED = (
     " AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast', 'migrail')"
     " GROUP BY c.oid, c.relname, c.relkind, c.relfilenode, i.indrelid"
 )
-# The same, in the statement that has this session's statistics flushed as the transaction
-# ends (``Observer._flush``): one round trip. The flush's one row is joined to the locked
-# relations' (a row of nulls when there are none), so that it runs whatever is locked.
-_LOCKED_AND_FLUSH = (
-    "SELECT locked.* FROM (SELECT pg_stat_force_next_flush()) AS flush"
-    f" LEFT JOIN ({_LOCKED}) AS locked ON true"
+# The same as one value of a select list (a JSON array of those rows), so that a caller sending a
+# statement at the revision's end anyway can read it there (``Observer.sql``).
+_LOCKED_ROWS = (
+    "(SELECT coalesce(json_agg(json_build_array(oid, name, kind, node, indexed, scans, modes)),"
+    f" '[]') FROM ({_LOCKED}) AS locked(oid, name, kind, node, indexed, scans, modes))"
 )
 _ALL = (
     "SELECT c.oid::bigint, c.relname, c.relkind::text, c.relfilenode::bigint FROM pg_class c"
@@ -157,23 +157,32 @@ class Observer:
         if self.flushes:  # pg_stat_force_next_flush() is new in PostgreSQL 15
             self.connection.execute(text("SELECT pg_stat_force_next_flush()"))
 
+    @property
+    def sql(self) -> str:
+        """What ``during`` reads, as select-list expressions: the locked relations, and the
+        flush (``_flush``) asked in the same statement, which happens as the transaction ends."""
+        return f"{_LOCKED_ROWS}, pg_stat_force_next_flush()" if self.flushes else _LOCKED_ROWS
+
     def during(self) -> Effects:
         """The current revision's effects so far; what it created counts from the next one on."""
         from sqlalchemy import text
 
-        # The counts read are this transaction's: the flush asked in the same statement
-        # happens as it ends.
-        rows = self.connection.execute(text(_LOCKED_AND_FLUSH if self.flushes else _LOCKED))
+        return self.effects(self.connection.execute(text(f"SELECT {self.sql}")).one())
+
+    def effects(self, values: Sequence[Any]) -> Effects:
+        """What ``during`` returns, from the values of ``sql`` read in the revision's
+        transaction (by a caller that sends a statement there anyway)."""
         effects = Effects()
-        previous = dict(self.before)  # as before this revision, whatever order the rows come in
+        # Read as before this revision, whatever order the rows come in: its own relations are
+        # known from the next revision on (not copied whole per revision: it grows with the schema).
+        previous = self.before
+        now: dict[int, tuple[str, str, int]] = {}
         self.made_tables = False
-        for oid, name, kind, node, table_oid, scans, modes in rows:
-            if oid is None:  # the flush's row, when nothing is locked
-                continue
+        for oid, name, kind, node, table_oid, scans, modes in values[0]:
             known = previous.get(oid)
             if kind == "p" or (kind in _TABLES and known is None):
                 self.made_tables = True
-            self.before[oid] = (name, kind, node)  # from the next revision on, it existed
+            now[oid] = (name, kind, node)
             if name.startswith(_BOOKKEEPING):
                 continue
             if kind in _TABLES and known is not None:
@@ -193,6 +202,7 @@ class Observer:
             # gets files numbered as its oid; reused ones keep their number.
             if (known is None and node == oid) or (known is not None and known[2] != node):
                 effects.indexed.append(table[0])
+        self.before.update(now)
         effects.rewrites.sort()
         return effects
 
