@@ -324,6 +324,56 @@ def test_a_rejects_file_that_cannot_be_written_is_refused_before_loading(
     assert not (project / "legacy.rejects.jsonl").exists()  # none rejected: no file made
 
 
+def test_every_rejected_row_is_listed_when_a_value_cannot_even_be_sent(
+    project: Path, target: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A NUL in a text value stops the first COPY in the driver, before the refusals of the
+    conversions after it were written: the rows loaded again list them all the same."""
+    path = sqlite_file(
+        project / "legacy.db",
+        LEGACY_PROJECTS,
+        {
+            "projects": [
+                (1, "alpha", 1, None, None, 10.5, None, None, None),
+                (2, "nul\x00name", 1, None, None, None, None, None, None),
+                (3, "gamma", "yes", None, None, None, None, None, None),  # loose typing
+                (4, "delta", 1, None, None, 1.005, None, None, None),  # would round
+            ]
+        },
+    )
+    (project / "import.toml").write_text(PROJECTS_MAP)
+    url = f"sqlite:///{path}"
+    assert (
+        main(["import", url, "--map", "import.toml", "--rejects", "out.jsonl", "--accept-rejects"])
+        == 0
+    )
+    err = capsys.readouterr().err
+    assert "│ projects │ 4           │ 1      │ 3        │ ok   │ ok       │" in err, err
+    assert "Imported 1 row(s) into 2 table(s), 3 rejected (accepted); verified" in err
+    rejects = [json.loads(line) for line in (project / "out.jsonl").read_text().splitlines()]
+    assert sorted(r["row"]["id"] for r in rejects) == [2, 3, 4]
+    assert query(target, "SELECT id FROM projects") == [(1,)]
+
+
+@pytest.mark.parametrize("victim", ["legacy.db", "import.toml", "pyproject.toml"])
+def test_a_rejects_path_that_holds_something_else_is_refused_and_left_alone(
+    project: Path, target: URL, capsys: pytest.CaptureFixture[str], victim: str
+) -> None:
+    url = _bad_projects(project)
+    before = (project / victim).read_bytes()
+    assert main(["import", url, "--map", "import.toml", "--rejects", victim]) == 2
+    assert capsys.readouterr().err.endswith(
+        f"error: {victim} exists and is not a rejects file of an earlier import: it would be "
+        "emptied at the first rejected row\nhint: name another file: --rejects FILE\n"
+    )
+    assert (project / victim).read_bytes() == before
+    assert query(target, "SELECT count(*) FROM projects") == [(0,)]
+    # An earlier run's rejects file is one to replace.
+    assert main(["import", url, "--map", "import.toml", "--rejects", "out.jsonl"]) == 1
+    assert main(["import", url, "--map", "import.toml", "--rejects", "out.jsonl"]) == 1
+    assert len((project / "out.jsonl").read_text().splitlines()) == 4
+
+
 def test_a_writer_committing_to_the_file_mid_import_fails_it(
     project: Path, target: URL, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

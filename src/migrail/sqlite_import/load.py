@@ -71,6 +71,12 @@ class Rejects:
     def open(self) -> IO[str]:
         try:
             self._existed = self.path.exists()
+            if self._existed and not _holds_rejects(self.path):
+                raise FatalError(
+                    f"{self.path} exists and is not a rejects file of an earlier import: it "
+                    "would be emptied at the first rejected row",
+                    hint="name another file: --rejects FILE",
+                )
             self._file = self.path.open("a", encoding="utf-8")
         except OSError as exc:
             raise FatalError(
@@ -81,11 +87,17 @@ class Rejects:
 
     def add(self, table: str, values: dict[str, object], column: str | None, reason: str) -> None:
         file = self._file or self.open()
-        if not self.count:
-            file.truncate(0)
         shown = {k: _as_json(v) for k, v in values.items()}
         record = {"table": table, "column": column, "reason": reason, "row": shown}
-        file.write(json.dumps(record, ensure_ascii=False, default=str, allow_nan=False) + "\n")
+        try:
+            if not self.count:
+                file.truncate(0)
+            file.write(json.dumps(record, ensure_ascii=False, default=str, allow_nan=False) + "\n")
+        except OSError as exc:  # a full disk: the import stops, and its transaction with it
+            raise FatalError(
+                f"cannot write the rejects file {self.path}: {exc.strerror or exc}",
+                hint="free some space, or name a file elsewhere: --rejects FILE",
+            ) from None
         self.count += 1
 
     def close(self) -> None:
@@ -93,6 +105,26 @@ class Rejects:
             self._file.close()
             if not self.count and not self._existed:
                 self.path.unlink(missing_ok=True)
+
+
+_REJECT_KEYS = {"table", "column", "reason", "row"}
+
+
+def _holds_rejects(path: Path) -> bool:
+    """Whether ``path`` is empty or a rejects file (its first line one of ``Rejects``' records):
+    anything else there (the SQLite file itself, the map, a project file) is not to be emptied."""
+    try:
+        with path.open("rb") as file:
+            first = file.readline(1 << 20)
+    except OSError:
+        return False  # a directory, say: said as such by the open that follows
+    if not first.strip():
+        return path.stat().st_size == 0 or not first
+    try:
+        record = json.loads(first)
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(record, dict) and set(record) == _REJECT_KEYS
 
 
 def _as_json(value: object) -> object:
@@ -153,7 +185,9 @@ def load_table(
                 _stream_rows(connection, copy, batches, result, rejects, advance)
         return result
     except _ROW_ERRORS:
-        pass
+        # The rows whose conversion refusals the first COPY wrote: it may have stopped part-way
+        # (a value the driver cannot send), before the rest of the table was read.
+        written = result.read
     result = TableLoad(plan, before=before)
     orphans: list[_Orphan] = []
     for converted in _batches(source, plan, encode, batch):
@@ -161,7 +195,10 @@ def load_table(
         parentless: set[int] = set()
         loaded = _copy(connection, copy, converted.good, converted.payloads, refused, parentless)
         _sent(result, converted.good, converted.payloads, loaded)
-        result.rejected += len(converted.refused)  # in the file already, from the first COPY
+        if result.read + converted.read > written:  # not in the file yet
+            for original, column, reason in converted.refused:
+                rejects.add(plan.source.name, _named(plan, original), column, reason)
+        result.rejected += len(converted.refused)
         result.read += converted.read
         for i, reason in sorted(refused.items()):
             if i not in parentless:  # a duplicate, a CHECK: no later row changes that
