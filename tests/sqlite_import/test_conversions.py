@@ -263,7 +263,19 @@ def test_a_number_that_numeric_p_s_would_round_or_overflow_is_rejected(tmp_path:
     path = sqlite_file(
         tmp_path / "a.db",
         "CREATE TABLE t (price REAL);",
-        {"t": [(1.5,), (7,), (1.005,), (12.3456,), (-0.125,), (12345.5,), (9999.99,), (None,)]},
+        {
+            "t": [
+                (1.5,),
+                (7,),
+                (1.005,),
+                (12.3456,),
+                (-0.125,),
+                (12345.5,),
+                (9999.99,),
+                (None,),
+                (9999.995,),
+            ]
+        },
     )
     assert _converted(path, "t", "price", _numeric(6, 2)) == [
         Decimal("1.50"),
@@ -278,6 +290,9 @@ def test_a_number_that_numeric_p_s_would_round_or_overflow_is_rejected(tmp_path:
         " decimal point)",
         Decimal("9999.99"),
         None,
+        # Too large once rounded: PostgreSQL would refuse it, so it is said so, not "rounded".
+        "rejected: 9999.995 is too large for numeric(6,2) (at most 4 digit(s) before the"
+        " decimal point, 10000.00 rounded)",
     ]
 
 
@@ -296,7 +311,7 @@ def test_rounding_into_numeric_p_s_is_taken_only_when_asked_and_as_postgresql_ro
         Decimal("2.68"),
         Decimal("9999.99"),
         "rejected: 9999.995 is too large for numeric(6,2) (at most 4 digit(s) before the"
-        " decimal point)",  # rounded up to 10000.00
+        " decimal point, 10000.00 rounded)",
     ]
     with closing(open_read_only(path)) as connection:
         source = read_tables(connection)[0].column("price")
@@ -309,3 +324,61 @@ def test_the_checksum_renders_a_numeric_unrounded_so_a_rounding_server_side_show
     assert render is not None
     assert render(Decimal("1.5")) == "1.50"  # PostgreSQL's text for what it stored
     assert render(Decimal("1.005")) == "1.005"  # it stored 1.01: the sums differ
+
+
+@pytest.mark.parametrize("zone", [PARIS, ZoneInfo("UTC")])
+def test_fractions_finer_than_a_microsecond_are_rounded_as_postgresql_rounds(
+    tmp_path: Path, zone: ZoneInfo
+) -> None:
+    """Python keeps six digits and drops the rest; PostgreSQL rounds (half to even): the fast
+    conversion and the full one agree with PostgreSQL."""
+    path = sqlite_file(
+        tmp_path / "a.db",
+        "CREATE TABLE t (at DATETIME);",
+        {"t": [("2020-01-02 03:04:05.1234567",), ("2020-01-02 03:04:05.9999999",)]},
+    )
+    with closing(open_read_only(path)) as connection:
+        source = read_tables(connection)[0].column("at")
+        values = [value for (value,) in connection.execute("SELECT at FROM t ORDER BY rowid")]
+    made = conversion(source, _column("at", "timestamptz"), None, zone)
+    expected = [
+        datetime(2020, 1, 2, 3, 4, 5, 123457, tzinfo=zone),
+        datetime(2020, 1, 2, 3, 4, 6, tzinfo=zone),
+    ]
+    for convert in (made.fast, made.convert):
+        converted = []
+        for value in values:
+            try:
+                converted.append(convert(value))
+            except ValueError:  # the fast one hands such a value to the full one
+                converted.append(made.convert(value))
+        assert converted == expected
+
+
+def test_a_local_time_a_change_of_clocks_skips_or_repeats_is_rejected(tmp_path: Path) -> None:
+    """Europe/Paris: 2021-03-28 02:30 never happened, 2021-10-31 02:30 happened twice."""
+    path = sqlite_file(
+        tmp_path / "a.db",
+        "CREATE TABLE t (at DATETIME);",
+        {
+            "t": [
+                ("2021-03-28 02:30:00",),
+                ("2021-10-31 02:30:00",),
+                ("2021-10-31 02:30:00+01:00",),  # with its offset: which one is meant is said
+                ("2021-10-31 03:30:00",),
+            ]
+        },
+    )
+    assert _converted(path, "t", "at", _column("at", "timestamptz")) == [
+        "rejected: '2021-03-28 02:30:00' never happened in Europe/Paris (its clocks skip over it)",
+        "rejected: '2021-10-31 02:30:00' happens twice in Europe/Paris (its clocks go back over "
+        "it): write it with its offset",
+        datetime(2021, 10, 31, 1, 30, tzinfo=UTC),
+        datetime(2021, 10, 31, 3, 30, tzinfo=PARIS),
+    ]
+    with closing(open_read_only(path)) as connection:
+        source = read_tables(connection)[0].column("at")
+    fast = conversion(source, _column("at", "timestamptz"), None, PARIS).fast
+    assert fast is not None
+    with pytest.raises(ValueError):  # not stored as the fold-0 reading: handed to the full one
+        fast("2021-10-31 02:30:00")

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Context, Decimal
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal
 from typing import TYPE_CHECKING
 
 from migrail.sqlite_import.jsonb import jsonb_text
@@ -119,6 +120,10 @@ def _or_null(convert: Convert) -> Convert:
     return lambda value: None if value is None else convert(value)
 
 
+# 2024-01-02 03:04:05.123456: a longer value may hold more digits than a microsecond's.
+_LONGEST_PLAIN = 26
+
+
 def _fast(base: str, reading: str | None, zone: ZoneInfo | None) -> Convert | None:
     """The common case of a text column: JSON for jsonb, naive ISO text for timestamptz."""
     if base == "jsonb":
@@ -126,13 +131,24 @@ def _fast(base: str, reading: str | None, zone: ZoneInfo | None) -> Convert | No
     if base != "timestamptz" or reading not in (None, "iso") or zone is None:
         return None
     if zone.key == "UTC":
-        return lambda value: datetime.fromisoformat(value + "+00:00")  # type: ignore[operator]
+
+        def utc(value: object) -> object:
+            if len(value) > _LONGEST_PLAIN:  # type: ignore[arg-type]
+                raise ValueError("finer than microseconds, maybe: the full conversion rounds")
+            return datetime.fromisoformat(value + "+00:00")  # type: ignore[operator]
+
+        return utc
 
     def naive(value: object) -> object:
+        if len(value) > _LONGEST_PLAIN:  # type: ignore[arg-type]
+            raise ValueError("finer than microseconds, maybe: the full conversion rounds")
         moment = datetime.fromisoformat(value)  # type: ignore[arg-type]
         if moment.tzinfo is not None:
             raise ValueError("has an offset: the full conversion keeps it")
-        return moment.replace(tzinfo=zone)
+        aware = moment.replace(tzinfo=zone)
+        if aware.utcoffset() != moment.replace(tzinfo=zone, fold=1).utcoffset():
+            raise ValueError("at a change of the zone's clocks: the full conversion says so")
+        return aware
 
     return naive
 
@@ -238,16 +254,16 @@ def _decimal(target: TargetColumn, rounding: bool) -> Convert:
                 raise Rejected(f"{value} does not fit {shape}, which holds no infinity")
             return number
         fitted = number.quantize(step, rounding=ROUND_HALF_UP, context=WIDE)
+        if limit is not None and abs(fitted) >= limit:  # rounded or not, PostgreSQL refuses it
+            raise Rejected(
+                f"{value} is too large for {shape} (at most {digits} digit(s)"
+                " before the decimal point" + (f", {fitted} rounded)" if fitted != number else ")")
+            )
         if fitted != number and not rounding:
             raise Rejected(
                 f"{value} has more decimal places than {target.name}'s {shape} keeps"
                 f' (PostgreSQL would store {fitted}); convert = "round" in the mapping'
                 " accepts the rounding"
-            )
-        if limit is not None and abs(fitted) >= limit:
-            raise Rejected(
-                f"{value} is too large for {shape} (at most {digits} digit(s)"
-                " before the decimal point)"
             )
         return fitted
 
@@ -343,10 +359,12 @@ def _time(base: str, reading: str | None, zone: ZoneInfo | None) -> tuple[Conver
                 f"{shown(value)} in a DATETIME column: say what it counts with convert = "
                 '"unix-seconds", "unix-milliseconds" or "julian-day" in the mapping'
             )
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            moment = _iso_padded(value)
+        moment = _rounded_to_microseconds(value) if _FINER.search(value) else None
+        if moment is None:
+            try:
+                moment = datetime.fromisoformat(value)
+            except ValueError:
+                moment = _iso_padded(value)
         if not aware:
             if moment.tzinfo is not None:
                 raise Rejected(f"{value!r} has an offset, and the column is without time zone")
@@ -354,10 +372,44 @@ def _time(base: str, reading: str | None, zone: ZoneInfo | None) -> tuple[Conver
         if moment.tzinfo is None:
             if zone is None:
                 raise Rejected(f"{value!r} has no offset, and no time zone was stated")
-            return moment.replace(tzinfo=zone)
+            return _local(value, moment, zone)
         return moment
 
     return from_text, f"ISO text, {naive_in}"
+
+
+# More than six digits after the seconds: Python keeps six and drops the rest, PostgreSQL
+# rounds to the nearest microsecond (2020-01-02 03:04:05.9999999 is 03:04:06).
+_FINER = re.compile(r"(\d\d:\d\d:\d\d)\.(\d{7,})")
+
+
+def _rounded_to_microseconds(value: str) -> datetime | None:
+    found = _FINER.search(value)
+    if found is None:
+        return None
+    fraction = Decimal("0." + found.group(2)).scaleb(6)
+    microseconds = int(fraction.to_integral_value(rounding=ROUND_HALF_EVEN))
+    whole = value[: found.start(2) - 1] + value[found.end(2) :]
+    try:
+        moment = datetime.fromisoformat(whole)
+    except ValueError:
+        moment = _iso_padded(whole)
+    return moment + timedelta(microseconds=microseconds)
+
+
+def _local(value: str, moment: datetime, zone: ZoneInfo) -> datetime:
+    """``moment``, naive, as a time of ``zone``; refused where the zone's clocks skip it (it
+    never happened there) or show it twice (which of the two is meant cannot be told)."""
+    first = moment.replace(tzinfo=zone)
+    second = moment.replace(tzinfo=zone, fold=1)
+    if first.utcoffset() == second.utcoffset():
+        return first
+    if first.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == moment:
+        raise Rejected(
+            f"{value!r} happens twice in {zone.key} (its clocks go back over it): write it with "
+            "its offset"
+        )
+    raise Rejected(f"{value!r} never happened in {zone.key} (its clocks skip over it)")
 
 
 def _iso_padded(value: str) -> datetime:
