@@ -354,8 +354,9 @@ def test_a_warm_run_imports_no_revision_older_than_its_template(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """What the template holds is neither run nor imported: a revision that now fails to import
-    (it reads the environment) goes unnoticed from a template, and fails the full run, before
-    anything runs."""
+    (it looks for a file outside the project) goes unnoticed from a template, and fails the
+    full run, before anything runs. (Were it an environment variable, the template would not be
+    served: the variables a run reads are part of what a template stands on.)"""
     add_priority_with_revision(project)
     write_revision(
         project,
@@ -365,11 +366,13 @@ def test_a_warm_run_imports_no_revision_older_than_its_template(
         'op.add_column("tasks", sa.Column("priority", sa.Integer(), nullable=False, '
         'server_default="0"))',
         downgrade='op.drop_column("tasks", "priority")',
-        extra='import os\n\nif os.environ.get("BREAK_0002"):\n    raise RuntimeError("imported")',
+        extra="import pathlib\n\n"
+        'if pathlib.Path(__file__).resolve().parents[3].joinpath("break-0002").exists():\n'
+        '    raise RuntimeError("imported")',
     )
     assert _run(capsys)[0] == 0
     _add_revision_3(project)
-    monkeypatch.setenv("BREAK_0002", "1")
+    (project.parent / "break-0002").touch()
     code, err, proven = _run(capsys)
     assert code == 0, err
     assert "starting from a copy of the database at 0002_add_priority" in err

@@ -611,6 +611,9 @@ def test_ctrl_c_in_a_terminal_reaches_the_workers_starting_and_says_one_line(
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        # As a terminal's shell starts it: a test worker may ignore SIGINT, and a Python
+        # started with SIGINT ignored rightly keeps ignoring it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         assert within(60, lambda: len(children(run.pid)) >= 2) is not None
