@@ -277,8 +277,9 @@ def run() -> None:
 
     Tearing down the modules of SQLAlchemy, Alembic and psycopg takes about a tenth of a second,
     which every command would pay after its work is done. The exit handlers still run (the
-    project's code may have registered some), and the output is flushed; while a thread that
-    is not a daemon lives (the project's), the exit is the ordinary one, which waits for it.
+    project's code may have registered some; one that calls ``os._exit`` may fail a run, not
+    pass a failed one), and the output is flushed; while a thread that is not a daemon lives
+    (the project's), the exit is the ordinary one, which waits for it.
     """
     import atexit
     import os
@@ -288,7 +289,14 @@ def run() -> None:
     others = [t for t in threading.enumerate() if t is not threading.main_thread()]
     if any(thread.is_alive() and not thread.daemon for thread in others):
         raise SystemExit(code)
+    exit_now = os._exit
+
+    def keep_failure(status: int) -> None:  # an exit handler of the project's code
+        exit_now(code or status)  # may fail a run, never turn a failed one into a success
+
+    os._exit = keep_failure  # type: ignore[assignment]
     atexit._run_exitfuncs()
+    os._exit = exit_now
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

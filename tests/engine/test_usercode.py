@@ -232,18 +232,41 @@ def test_a_base_exception_from_a_revision_is_its_failure_not_a_traceback(
     assert version(database_url) == ["0001"]
 
 
+@pytest.mark.parametrize(
+    "registered", ["atexit.register(os._exit, 0)", "atexit.register(lambda: os._exit(0))"]
+)
 def test_an_exit_registered_for_later_cannot_turn_a_failure_into_success(
-    project: Path, database_url: URL
+    project: Path, database_url: URL, registered: str
 ) -> None:
-    """``atexit.register(os._exit, 0)``, then a failure: the run still ends with 1."""
-    _exiting_revision(
-        project, 'import atexit, os\n    atexit.register(os._exit, 0)\n    op.execute("SELECT 1/0")'
-    )
+    """An exit handler that ends the process with 0, then a failure: the run still ends with 1
+    (the lambda looks ``os._exit`` up when the handlers run, after the revisions)."""
+    _exiting_revision(project, f'import atexit, os\n    {registered}\n    op.execute("SELECT 1/0")')
     url = database_url.render_as_string(hide_password=False)
     returncode, err = _migrail(project, "migrate", env={"DATABASE_URL": url})
     assert returncode == 1, err
     assert "Traceback" not in err
     assert "error: upgrade of 0002_exits failed: division by zero" in err
+
+
+def test_an_exit_from_a_thread_of_the_revision_fails_it(project: Path, database_url: URL) -> None:
+    """Refused in the thread, it would end only the thread: the revision fails all the same."""
+    line = _exiting_revision(
+        project,
+        "import os, threading\n"
+        "    worker = threading.Thread(target=lambda: os._exit(0))\n"
+        "    worker.start()\n"
+        "    worker.join()",
+    )
+    url = database_url.render_as_string(hide_password=False)
+    returncode, err = _migrail(project, "migrate", env={"DATABASE_URL": url})
+    assert returncode == 1, err
+    assert (
+        "error: upgrade of 0002_exits failed: os._exit(0) in a thread of the project's code at "
+        "migrations/versions/0002_exits.py:"
+    ) in err, err
+    assert line > 0
+    assert version(database_url) == ["0001"]
+    assert "note" not in columns(database_url, "tasks")
 
 
 def test_a_child_the_revision_forks_ends_there_and_runs_none_of_migrail(

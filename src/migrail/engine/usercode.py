@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import posix
+import threading
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -79,7 +80,7 @@ class _Running:
     sockets: set[int] = set()  # noqa: RUF012
     fork_hook = False
     blocks: list[tuple[Path, bool]] = []  # noqa: RUF012  (root, may connect), innermost last
-    refused: list[SecondConnection] = []  # noqa: RUF012  (not yet reported)
+    refused: list[UserCodeError] = []  # noqa: RUF012  (not yet reported)
 
 
 def _close_inherited_sockets() -> None:
@@ -173,9 +174,19 @@ def _refuse_connection(call: str) -> None:
     raise _ConnectionRefused(call, where)
 
 
-def take_refusal() -> SecondConnection | None:
-    """The first connection refused and not yet reported (one the code caught, and went on):
-    the revision that ran fails with it, however it carried on."""
+class ThreadExit(UserCodeError):
+    """The project's code asked to end the process from a thread of its own: refused there, it
+    would only have ended that thread, and the revision would have gone on to commit."""
+
+    def __init__(self, call: str, where: str) -> None:
+        place = f" {where}" if where else ""
+        super().__init__(f"{call} in a thread of the project's code{place}: the run stops here")
+
+
+def take_refusal() -> UserCodeError | None:
+    """The first connection, or exit from a thread, refused and not yet reported (one the code
+    caught, or that ended only a thread, and it went on): the revision that ran fails with it,
+    however it carried on."""
     refused = _Running.refused[:1]
     _Running.refused.clear()
     return refused[0] if refused else None
@@ -205,9 +216,11 @@ def _refused(name: str) -> Callable[..., None]:
             return
         if _Running.depth == 0:  # after the block: an atexit handler; the run's code stands
             return
-        if name == "_exit":
-            raise _Refused(f"os._exit({args[0]!r})", int(args[0]))
-        raise _Refused(f"os.{name}({args[0]!r}, ...)", 1)
+        call = f"os._exit({args[0]!r})" if name == "_exit" else f"os.{name}({args[0]!r}, ...)"
+        if threading.current_thread() is not threading.main_thread():
+            root = _Running.blocks[-1][0] if _Running.blocks else Path.cwd()
+            _Running.refused.append(ThreadExit(call, located(traceback.extract_stack(), root)))
+        raise _Refused(call, int(args[0]) if name == "_exit" else 1)
 
     return refused
 
