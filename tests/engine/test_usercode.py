@@ -115,6 +115,31 @@ def test_an_exit_in_env_py_fails_staging_and_names_env_py(project: Path, pg_serv
     assert f"failed: SystemExit(0) at migrations/env.py:{line}: {VERDICT}" in err
 
 
+@pytest.mark.parametrize(
+    ("broken", "said"),
+    [
+        ("VERSION_TABLE = os.environ['SHOP_VT']\n", "KeyError: 'SHOP_VT' at migrations/env.py:"),
+        ("def broken(:\n", "syntax error in env.py: "),
+    ],
+    ids=["raises", "syntax"],
+)
+@pytest.mark.parametrize("command", ["migrate", "migrate-staging"])
+def test_env_py_failing_before_any_migration_is_named_not_a_revision_nor_a_bug(
+    project: Path, database_url: URL, pg_server: Server, command: str, broken: str, said: str
+) -> None:
+    """Exit 2 naming env.py (and its line): no revision ran, and migrail is not at fault."""
+    env = project / "migrations" / "env.py"
+    env.write_text("import os\n" + broken + env.read_text())
+    url = database_url.render_as_string(hide_password=False)
+    arguments = ["--no-cache"] if command == "migrate-staging" else []
+    returncode, err = _migrail(project, command, *arguments, env={"DATABASE_URL": url})
+    assert returncode == 2, err
+    assert "migrations/env.py" in err and said in err, err
+    assert "this is a bug in migrail" not in err
+    assert "0001_create_tasks" not in err.split("error: ", 1)[-1]
+    assert version(database_url) == []
+
+
 @pytest.mark.parametrize("command", ["migrate-staging", "generate"])
 def test_an_exit_in_the_models_module_fails_and_names_it(
     project: Path, pg_server: Server, command: str

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from migrail.core.errors import FatalError
 from migrail.engine.adopt import honours_connection, imports_migrail
 from migrail.engine.flask_app import make_app
+from migrail.engine.usercode import UserCodeError
 from migrail.history.file_names import DEFAULT_TEMPLATE, project_template
 
 if TYPE_CHECKING:
@@ -258,10 +259,39 @@ def run_env(
     set_url(cfg, given)
     env = EnvironmentContext(cfg, script, **kw)
     install(env, config, given, run, settings)
-    with in_app(config), env, kept_logging(), _kept_open(given):
-        script.run_env()
+    try:
+        with in_app(config), env, kept_logging(), _kept_open(given):
+            script.run_env()
+    except SyntaxError as exc:
+        if exc.filename is None or Path(exc.filename).resolve() != env_py(config).resolve():
+            raise
+        raise EnvRefused(
+            f"{config.shown(env_py(config))}:{exc.lineno}: syntax error in env.py: {exc.msg}",
+            hint="fix env.py: python -m py_compile shows the same",
+        ) from None
+    except Exception as exc:
+        if run.ran or isinstance(exc, (FatalError, UserCodeError)):
+            raise  # a revision's failure, or one already said as it should be
+        raise _env_failure(config, exc) from None
     check_ran(run, config)
     return run
+
+
+def _env_failure(config: Config, exc: Exception) -> EnvRefused:
+    """env.py failed before it ran any migration: its own failure, named where it happened,
+    never a revision's (no revision ran) nor a bug of migrail's."""
+    import traceback
+
+    from migrail.core.urls import mask_text
+    from migrail.engine.usercode import located
+
+    where = located(traceback.extract_tb(exc.__traceback__), config.root)
+    place = f" {where}" if where else ""
+    return EnvRefused(
+        f"{config.shown(env_py(config))} failed before running the migrations: "
+        f"{type(exc).__name__}: {mask_text(str(exc))}{place}",
+        hint="run it as Alembic would (alembic upgrade head --sql) to see the whole traceback",
+    )
 
 
 @contextlib.contextmanager
