@@ -97,6 +97,23 @@ def test_the_base_branch_can_be_configured(
     assert "error: immutable/changed: 0002_add_note.py was changed" in capsys.readouterr().err
 
 
+def test_the_remotes_default_branch_is_the_base_before_main(
+    branch: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A clone of a project whose default branch is ``develop`` (which has 0002) records it as
+    origin/HEAD: 0002 is released there, though ``main`` lacks it."""
+    git(branch, "update-ref", "refs/remotes/origin/develop", "HEAD")
+    git(branch, "symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/develop")
+    revision = branch / "migrations" / "versions" / "0002_add_note.py"
+    revision.write_text(revision.read_text() + "\n# edited\n")
+    capsys.readouterr()
+    assert main(["check", "--only", "immutable"]) == 1
+    assert "error: immutable/changed: 0002_add_note.py was changed" in capsys.readouterr().err
+    git(branch, "symbolic-ref", "--delete", "refs/remotes/origin/HEAD")
+    main(["check", "--only", "immutable"])  # main is the base again: 0002 a draft there
+    assert "was changed" not in capsys.readouterr().err
+
+
 def test_drop_removes_an_unreleased_revision_with_its_sql_snapshot_and_sum_line(
     branch: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

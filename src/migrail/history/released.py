@@ -1,7 +1,8 @@
 """Released or not: which revision files are already on the base branch.
 
-A revision on the base branch (``[tool.migrail] base_branch``; else ``origin/main``, ``main``,
-``origin/master`` or ``master``, the first that exists) may have run in production, so it stays
+A revision on the base branch (``[tool.migrail] base_branch``; else ``origin``'s default branch
+as a clone records it, ``origin/HEAD``; else ``origin/main``, ``main``, ``origin/master`` or
+``master``, the first that exists) may have run in production, so it stays
 as it was recorded. One that only this branch has is a draft: it can be edited or deleted, and
 ``migrail.sum`` follows it. Outside a git repository, or with no base branch to be found, every
 revision counts as released, so nothing is ever more lenient than the sum alone.
@@ -122,7 +123,20 @@ def base_ref(config: Config, top: Path) -> str | None:
                 hint="fetch it first (git fetch origin), or name another branch",
             )
         return config.base_branch
+    remote = _remote_default(top)
+    if remote is not None:
+        return remote
     return next((ref for ref in DEFAULT_BASES if _has(top, ref)), None)
+
+
+def _remote_default(top: Path) -> str | None:
+    """``origin``'s default branch as a clone records it (``origin/HEAD``): ``origin/develop``
+    in a project whose default branch is not main or master."""
+    try:
+        found = _git(top, "symbolic-ref", "--quiet", "refs/remotes/origin/HEAD").strip()
+    except FatalError:
+        return None
+    return found.removeprefix("refs/remotes/") or None
 
 
 def toplevel(root: Path) -> Path | None:
