@@ -332,6 +332,25 @@ def test_a_role_a_revision_makes_does_not_outlive_the_run(
     assert len(_ours(pg_server, project)) == 1
 
 
+def test_a_role_a_revision_makes_and_grants_nothing_does_not_outlive_the_run(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nothing depends on it, but the revision's own CREATE ROLE named it: it is the run's."""
+    role = f"lonely_{secrets.token_hex(4)}"
+    write_revision(
+        project,
+        "0002",
+        "lonely_role",
+        "0001",
+        f'op.execute("CREATE ROLE {role} NOLOGIN")',
+        f'op.execute("DROP ROLE {role}")',
+    )
+    for arguments in ((), ("--no-cache",), ()):
+        code, err, _ = _run(capsys, *arguments)
+        assert code == 0, err
+        assert _roles(pg_server, role) == [], arguments
+
+
 def test_a_role_that_already_exists_on_the_server_is_explained(
     project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
 ) -> None:

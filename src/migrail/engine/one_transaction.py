@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migrail.engine.usercode import STOPPED, UserCodeError, located
+from migrail.postgres.left_roles import note_statement
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -224,6 +225,8 @@ class TransactionGuard:
             self._ended = f"rollback() {self._where()}".rstrip()
 
     def _before(self, connection: Connection, cursor: Any, sql: str, *_: Any) -> None:
+        if self.running is not None:
+            note_statement(sql)  # a role it makes outlives a throwaway database: see left_roles
         if not self._watched(connection):
             return
         if self._ended is not None:

@@ -10,13 +10,14 @@ revisions make roles is not cached (``makes_roles``): a template would keep them
 something else still depends on stays, with a comment that marks it; ``migrail cleanup`` drops
 marked roles that nothing depends on any more.
 
-Roles made since that nothing in the database depends on are left alone: they may be another
-run's, on a server others share. All of this is best effort: an admin role that may not drop
-roles (no CREATEROLE) leaves them, as before.
+Roles made since that nothing in the database depends on are left alone, they may be another
+run's on a server others share, unless a revision's own ``CREATE ROLE`` named them. All of this
+is best effort: an admin role that may not drop roles (no CREATEROLE) leaves them, as before.
 """
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -29,6 +30,19 @@ MARK = "migrail: made by a revision in a staging run, kept for a cached template
 
 # Each throwaway database of this process: the server's roles as it was made.
 _BEFORE: dict[str, frozenset[int]] = {}
+# The roles the revisions of this process named in a CREATE ROLE (USER, GROUP) they ran: a role
+# nothing depends on is theirs only if they made it so (a DO block's dynamic SQL goes unseen).
+_CREATED: set[str] = set()
+_CREATE_ROLE = re.compile(
+    r"\bCREATE\s+(?:ROLE|USER|GROUP)\s+(?:\"((?:[^\"]|\"\")+)\"|([A-Za-z_][\w$]*))",
+    re.IGNORECASE,
+)
+
+
+def note_statement(statement: str) -> None:
+    """Note the roles a statement run by a revision creates (``CREATE ROLE name``)."""
+    for quoted, plain in _CREATE_ROLE.findall(statement):
+        _CREATED.add(quoted.replace('""', '"') if quoted else plain.lower())
 
 
 def remember(database: str, roles: frozenset[int]) -> None:
@@ -53,12 +67,14 @@ def role_ids(admin: Admin) -> frozenset[int]:
 
 
 def made_for(admin: Admin, database: str, before: frozenset[int]) -> list[str]:
-    """The roles made since ``before`` that objects of ``database`` depend on: its revisions'."""
+    """The roles made since ``before`` that objects of ``database`` depend on, or that the
+    revisions run here created by name: its revisions'."""
     rows = admin.execute(
-        "SELECT DISTINCT r.oid, r.rolname FROM pg_shdepend d"
-        " JOIN pg_roles r ON r.oid = d.refobjid AND d.refclassid = 'pg_authid'::regclass"
-        " WHERE d.dbid = (SELECT oid FROM pg_database WHERE datname = %s)",
-        (database,),
+        "SELECT DISTINCT r.oid, r.rolname FROM pg_roles r WHERE r.rolname = ANY(%s)"
+        " OR r.oid IN (SELECT d.refobjid FROM pg_shdepend d"
+        " WHERE d.refclassid = 'pg_authid'::regclass"
+        " AND d.dbid = (SELECT oid FROM pg_database WHERE datname = %s))",
+        (sorted(_CREATED), database),
     ).fetchall()
     return sorted(str(name) for oid, name in rows if int(str(oid)) not in before)
 
