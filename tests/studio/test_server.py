@@ -527,5 +527,6 @@ def test_the_migrations_page_shows_the_history_when_env_py_cannot_render_offline
     [pending] = found.pending
     assert pending.name == "0002_add_priority" and pending.sql is None
     assert pending.error == (
-        "the history cannot be rendered offline: KeyError: 'STUDIO_REVIEW_UNSET_URL'"
+        "migrations/env.py failed before running the migrations: KeyError: "
+        "'STUDIO_REVIEW_UNSET_URL' at migrations/env.py:3"
     )
