@@ -889,6 +889,20 @@ def test_project_and_debug_may_come_before_the_command(
     assert main(["--project", str(project), "sum"]) == 0
 
 
+def test_a_project_folder_that_is_not_there_is_said_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing, afile = tmp_path / "nowhere", tmp_path / "a-file"
+    afile.write_text("")
+    assert main(["status", "--project", str(missing)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --project {missing}: no such folder\n"
+        "hint: name the folder that holds the project's pyproject.toml\n"
+    )
+    assert main(["--project", str(afile), "status"]) == 2
+    assert f"error: --project {afile}: it is a file, not a folder\n" in capsys.readouterr().err
+
+
 def test_no_project_is_found(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -207,6 +207,12 @@ def find_pyproject(start: Path) -> Path:
 
 def load_config(project: Path | None = None) -> Config:
     """Read the project's configuration and load its ``.env`` file into the environment."""
+    if project is not None and not project.is_dir():
+        raise FatalError(
+            f"--project {project}: "
+            + ("it is a file, not a folder" if project.exists() else "no such folder"),
+            hint="name the folder that holds the project's pyproject.toml",
+        )
     pyproject = find_pyproject((project or Path.cwd()).resolve())
     root = pyproject.parent
     table = _tool_table(pyproject)["migrail"]
