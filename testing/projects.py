@@ -22,8 +22,9 @@ def add_priority_column(project: Path) -> None:
     models.write_text(text)
 
 
-def add_priority_with_revision(project: Path) -> None:
-    """``tasks.priority`` in the models and in revision 0002, which adds it to a live table."""
+def add_priority_with_revision(project: Path, extra: str = "") -> None:
+    """``tasks.priority`` in the models and in revision 0002, which adds it to a live table
+    (``extra``: module-level code of the revision's, as ``write_revision`` takes it)."""
     add_priority_column(project)
     write_revision(
         project,
@@ -33,6 +34,7 @@ def add_priority_with_revision(project: Path) -> None:
         'op.add_column("tasks", sa.Column("priority", sa.Integer(), nullable=False, '
         'server_default="0"))',
         downgrade='op.drop_column("tasks", "priority")',
+        extra=extra,
     )
 
 

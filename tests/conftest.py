@@ -121,6 +121,14 @@ def private_tmp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 @pytest.fixture
+def warm(private_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A warm cluster of this test's own (in its private directory), for every run."""
+    monkeypatch.setenv("MIGRAIL_KEEP_WARM", "1")
+    monkeypatch.setenv("TMPDIR", str(private_tmp))
+    return private_tmp
+
+
+@pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A copy of the tasks_app scenario, with the repo's own env.py and revision template."""
     root = tmp_path / "tasks_app"

@@ -25,14 +25,6 @@ FAST_RUN = (
 )
 
 
-@pytest.fixture
-def warm(private_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A warm cluster of this test's own (in its private directory), for every run."""
-    monkeypatch.setenv("MIGRAIL_KEEP_WARM", "1")
-    monkeypatch.setenv("TMPDIR", str(private_tmp))
-    return private_tmp
-
-
 def _in_process(capsys: pytest.CaptureFixture[str], *arguments: str) -> tuple[int, str]:
     code = main(["migrate-staging", *arguments])
     return code, capsys.readouterr().err

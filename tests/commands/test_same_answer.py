@@ -17,14 +17,6 @@ from testing.projects import add_priority_with_revision, write_revision
 ANSWERED = "template cache: nothing changed since a run proved this history at "
 
 
-@pytest.fixture
-def warm(private_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A warm cluster of this test's own (in its private directory), for every run."""
-    monkeypatch.setenv("MIGRAIL_KEEP_WARM", "1")
-    monkeypatch.setenv("TMPDIR", str(private_tmp))
-    return private_tmp
-
-
 def _run(capsys: pytest.CaptureFixture[str], *arguments: str) -> tuple[int, str]:
     code = main(["migrate-staging", *arguments])
     return code, capsys.readouterr().err

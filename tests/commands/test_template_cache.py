@@ -376,15 +376,8 @@ def test_a_warm_run_imports_no_revision_older_than_its_template(
     (it looks for a file outside the project) goes unnoticed from a template, and fails the
     full run, before anything runs. (Were it an environment variable, the template would not be
     served: the variables a run reads are part of what a template stands on.)"""
-    add_priority_with_revision(project)
-    write_revision(
+    add_priority_with_revision(
         project,
-        "0002",
-        "add_priority",
-        "0001",
-        'op.add_column("tasks", sa.Column("priority", sa.Integer(), nullable=False, '
-        'server_default="0"))',
-        downgrade='op.drop_column("tasks", "priority")',
         extra="import pathlib\n\n"
         'if pathlib.Path(__file__).resolve().parents[3].joinpath("break-0002").exists():\n'
         '    raise RuntimeError("imported")',
