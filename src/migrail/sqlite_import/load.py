@@ -118,8 +118,8 @@ def _holds_rejects(path: Path) -> bool:
             first = file.readline(1 << 20)
     except OSError:
         return False  # a directory, say: said as such by the open that follows
-    if not first.strip():
-        return path.stat().st_size == 0 or not first
+    if not first:  # empty
+        return True
     try:
         record = json.loads(first)
     except (ValueError, UnicodeDecodeError):
