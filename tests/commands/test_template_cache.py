@@ -363,7 +363,7 @@ def test_a_role_that_already_exists_on_the_server_is_explained(
         run_sql(pg_server.admin_url, f"DROP ROLE {role}")
     assert code == 1
     assert f'error: upgrade of 0002_reader_role failed: role "{role}" already exists' in err
-    assert "  roles belong to the server, not the database: a cached template" in err
+    assert "  roles belong to the server, not the database: another database on it made" in err
 
 
 def test_a_warm_run_imports_no_revision_older_than_its_template(

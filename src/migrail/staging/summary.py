@@ -162,10 +162,10 @@ def _models_verdict(report: StagingReport, generate: str) -> list[Verdict]:
 # A role is the server's, not the database's: one made by a revision can outlive the run.
 _ROLE_EXISTS = re.compile(r'\brole "[^"]+" already exists\b')
 _ROLE_HINT = (
-    "  roles belong to the server, not the database: a cached template of an earlier run keeps "
-    "the role its revision made (migrail cleanup drops both), or another project on the server "
-    "has it; a revision that makes a role only if it is missing (DO $$ ... IF NOT EXISTS (SELECT "
-    "FROM pg_roles ...) ... $$) runs anywhere"
+    "  roles belong to the server, not the database: another database on it made the role (a "
+    "development database migrated there, another project's, or a cached template of an "
+    "earlier run, which migrail cleanup drops with the role); a revision that makes a role only "
+    "if it is missing (DO $$ ... IF NOT EXISTS (SELECT FROM pg_roles ...) ... $$) runs anywhere"
 )
 
 
