@@ -19,15 +19,15 @@ Run: python bench/generate.py [--revisions 200] [--rounds 5] [--before PATH]
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 from pathlib import Path
 
 from histories import Command, alternate, machine_load, make_history, warm_cluster
+from histories import fresh_database as new_database
 from psycopg import sql
 
-from migrail.postgres.ephemeral import admin_connection, throwaway_name
+from migrail.postgres.ephemeral import admin_connection
 from migrail.staging.templates import clear_templates, project_key
 from staging import ENV_PY
 
@@ -49,13 +49,7 @@ def main() -> None:
         admin_url = server.admin_url
         databases: list[str] = []
 
-        def fresh_database() -> None:
-            name = throwaway_name()
-            with admin_connection(admin_url) as admin:
-                admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            databases.append(name)
-            url = admin_url.set(database=name).render_as_string(hide_password=False)
-            os.environ["BENCH_DATABASE_URL"] = url
+        fresh_database = new_database(admin_url, databases)
 
         def no_template() -> None:
             clear_templates(admin_url, project_key(root / "migrations"))

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+
     from migrail.postgres.ephemeral import Server
 
 REPO = Path(__file__).resolve().parents[1]
@@ -226,6 +228,25 @@ def machine_load() -> str:
     """What ``uptime`` says of the load: other jobs share the machine, and times scale with it."""
     one, five, fifteen = os.getloadavg()
     return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} on {os.cpu_count()} cores"
+
+
+def fresh_database(admin_url: URL, made: list[str] | None = None) -> Callable[[], None]:
+    """A command's ``before``: a new empty database on the benchmark's server, which the
+    benchmark's env.py reads from BENCH_DATABASE_URL (its name also added to ``made``)."""
+    from psycopg import sql
+
+    from migrail.postgres.ephemeral import admin_connection, throwaway_name
+
+    def make() -> None:
+        name = throwaway_name()
+        with admin_connection(admin_url) as admin:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        if made is not None:
+            made.append(name)
+        url = admin_url.set(database=name).render_as_string(hide_password=False)
+        os.environ["BENCH_DATABASE_URL"] = url
+
+    return make
 
 
 @contextmanager

@@ -36,12 +36,12 @@ from histories import (
     warm_cluster,
     write_revision,
 )
-from psycopg import sql
+from histories import (
+    fresh_database as new_database,
+)
 
 from migrail.postgres.ephemeral import (
     Server,
-    admin_connection,
-    throwaway_name,
 )
 
 BIN = Path(sys.executable).parent
@@ -143,12 +143,7 @@ def measure(
     if source is not None:  # the checkout's own entry, whatever its console script is
         migrail = [sys.executable, "-m", "migrail", "migrate-staging"]
 
-    def fresh_database() -> None:
-        name = throwaway_name()
-        with admin_connection(admin_url) as admin:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        url = admin_url.set(database=name).render_as_string(hide_password=False)
-        os.environ["BENCH_DATABASE_URL"] = url
+    fresh_database = new_database(admin_url)
 
     newest = root / "migrations" / "versions" / f"{count + 1:04d}_add_field_{count + 1}.py"
     models = (root / "models.py").read_text()

@@ -18,7 +18,6 @@ Run: python bench/upgrade_pass.py [--revisions 200] [--rounds 5] [--before PATH]
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -53,9 +52,8 @@ def stop_after_upgrade(argv: list[str]) -> int:
 
 def main() -> None:
     from histories import Command, alternate, machine_load, make_history, warm_cluster, with_before
-    from psycopg import sql
+    from histories import fresh_database as new_database
 
-    from migrail.postgres.ephemeral import admin_connection, throwaway_name
     from staging import ENV_PY
 
     parser = argparse.ArgumentParser(description=__doc__)
@@ -71,12 +69,7 @@ def main() -> None:
         (root / "migrations" / "env.py").write_text(ENV_PY)
         admin_url = server.admin_url
 
-        def fresh_database() -> None:
-            name = throwaway_name()
-            with admin_connection(admin_url) as admin:
-                admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            url = admin_url.set(database=name).render_as_string(hide_password=False)
-            os.environ["BENCH_DATABASE_URL"] = url
+        fresh_database = new_database(admin_url)
 
         upgrade_pass = [sys.executable, str(Path(__file__).resolve()), STOP, "--no-cache"]
         commands = {
