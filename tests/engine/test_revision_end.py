@@ -39,3 +39,38 @@ def test_without_the_temp_privilege_an_invalid_index_still_fails_the_revision(
             "(pg_index.indisvalid is false)"
         ) in err
         assert version(database_url) == ["0001"], "its version is not recorded"
+
+
+def test_an_invalid_index_found_as_a_revision_commits_rolls_that_revision_back(
+    project: Path,
+    database_url: URL,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """0002 runs in its one transaction, whose end is read in the same message as its COMMIT:
+    an INVALID index there (a unique build that failed, by hand, before the run) fails the
+    read, and the COMMIT after it never runs."""
+    import psycopg
+
+    from migrail.core.urls import libpq_conninfo
+
+    monkeypatch.setenv("DATABASE_URL", database_url.render_as_string(hide_password=False))
+    assert main(["migrate"]) == 0
+    with psycopg.connect(libpq_conninfo(database_url), autocommit=True) as admin:
+        admin.execute("CREATE TABLE twice (x int)")
+        admin.execute("INSERT INTO twice VALUES (1), (1)")
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            admin.execute("CREATE UNIQUE INDEX CONCURRENTLY twice_x ON twice (x)")
+    write_revision(
+        project, "0002", "add_flag", "0001", 'op.execute("ALTER TABLE tasks ADD flag int")'
+    )
+    assert main(["migrate"]) == 1
+    err = capsys.readouterr().err
+    assert (
+        "upgrade of 0002_add_flag failed: it leaves INVALID index public.twice_x "
+        "(pg_index.indisvalid is false)"
+    ) in err
+    assert version(database_url) == ["0001"], "its version is not recorded"
+    assert query(database_url, "SELECT count(*) FROM pg_attribute WHERE attname = 'flag'") == [
+        (0,)
+    ], "nothing of it committed"

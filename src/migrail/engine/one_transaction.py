@@ -278,8 +278,9 @@ def _hold(driver: Any, revision: str | None) -> None:
     """The session's guard armed for ``revision``'s transaction: its row inserted. Where the
     transaction has not begun yet (the revision's first statement), it begins in the same
     message, as the driver would have begun it: a round trip fewer at every revision."""
-    import psycopg
-    from psycopg import generators, pq, sql
+    from psycopg import pq, sql
+
+    from migrail.postgres.together import send_together
 
     insert = sql.SQL("INSERT INTO {} VALUES ({})").format(
         sql.SQL(_GUARD_TABLE), sql.Literal(revision)
@@ -289,13 +290,7 @@ def _hold(driver: Any, revision: str | None) -> None:
     if driver.autocommit or not idle or begin is None:
         driver.execute(insert)
         return
-    query = begin() + b"; " + insert.as_bytes(driver)
-    with driver.lock:
-        driver.pgconn.send_query(query)
-        results = driver.wait(generators.execute(driver.pgconn))
-    for result in results:
-        if result.status != pq.ExecStatus.COMMAND_OK:
-            raise psycopg.errors.error_from_result(result, encoding=driver.info.encoding)
+    send_together(driver, begin() + b"; " + insert.as_bytes(driver))
 
 
 def in_transaction(connection: Connection) -> bool:
