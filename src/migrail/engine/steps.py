@@ -143,12 +143,13 @@ class StepWatch:
                 and began_own
                 and step.one_transaction
                 and not self.guard.ended_part_way
-                and at_commit(connection, release, function)
             ):
                 if callback is not None and reads is None:
                     callback(step)  # still inside the revision's transaction
-                self._to_settle = (step, reads)
-                return
+                    callback = None
+                if at_commit(connection, release, function):
+                    self._to_settle = (step, reads)
+                    return
             values = read_at_end(connection, release, reads, function)
             if reads is not None:
                 reads.then(step, values)

@@ -190,6 +190,10 @@ class WatchedConnection(psycopg.Connection[Any]):
         self._ahead_of_commit = statement
         self.answered_with_commit = None
 
+    def rollback(self) -> None:
+        self._ahead_of_commit = None  # it went with the transaction it was to end
+        super().rollback()
+
     def commit(self) -> None:
         from psycopg import pq
 
