@@ -70,9 +70,12 @@ def current() -> Reads | None:
 
 def unrecorded() -> MutableMapping[str, str]:
     """The environment itself, for migrail's own walks of it (a child's allow-list): those
-    name what they pass with ``noted``, rather than counting as reading all of it."""
-    reads = current()
-    return reads.inner if reads is not None else os.environ
+    name what they pass with ``noted``, rather than counting as reading all of it. Recorders
+    may be nested (a whole run's, and a part's within it): none of them sees the walk."""
+    environ: MutableMapping[str, str] = os.environ
+    while isinstance(environ, Reads):
+        environ = environ.inner
+    return environ
 
 
 def noted(names: Iterable[str]) -> None:
@@ -85,7 +88,8 @@ def noted(names: Iterable[str]) -> None:
 
 @contextmanager
 def recording() -> Iterator[Reads]:
-    """``os.environ`` records its reads until the block ends (``os.getenv`` reads through it)."""
+    """``os.environ`` records its reads until the block ends (``os.getenv`` reads through it).
+    Within another recording, a read is recorded by both (each reads through the one before)."""
     original = os.environ
     reads = Reads(original)
     os.environ = reads  # type: ignore[assignment]  # noqa: B003 (a view of it, not a new one)

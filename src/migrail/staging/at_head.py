@@ -56,19 +56,22 @@ class HeadTemplates:
                     return Start(cache.name(position), position, revision)
         return Start(None, 0, None)
 
-    def keep(self, database: str, start: Start) -> bool:
+    def keep(self, database: str, start: Start) -> str | None:
         """Copy ``database`` (at head, no one connected) as generate's template at head, unless
-        the run started from one at head already; whether one was kept."""
+        the run started from one at head already; the name of the template at head now (the
+        one it started from, or the one kept), where there is one: a receipt goes there."""
         head = len(self.ours.keys)
-        if head == 0 or start.position == head:
-            return False
+        if head == 0:
+            return None
+        if start.position == head:
+            return start.template
         try:
             self.ours.copy(database, head)
             kept = self.ours.keep()
         except BaseException:
             self.ours.discard()
             raise
-        return head in kept
+        return self.ours.name(head) if head in kept else None
 
 
 def head_templates(executor: Executor, server: Server) -> HeadTemplates | None:
