@@ -48,3 +48,22 @@ def test_walking_the_environment_counts_as_reading_all_of_it() -> None:
     with recording() as reads:
         os.environ.copy()
     assert reads.whole
+
+
+def test_a_recording_within_another_is_seen_by_both_and_a_walk_of_migrails_by_neither(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from migrail.core.environ_reads import unrecorded
+
+    monkeypatch.setenv("SEED_DEMO", "1")
+    real = os.environ
+    with recording() as run, recording() as part:
+        assert current() is part
+        assert os.getenv("SEED_DEMO") == "1"
+        assert unrecorded() is real  # a child's allow-list, walked: a read of neither
+        dict(unrecorded())
+    assert part.seen == run.seen == {"SEED_DEMO": "1"}
+    assert not run.whole and not part.whole
+    with recording() as run, recording() as part:
+        dict(os.environ)  # the project's code walks it: every variable counts, for both
+    assert part.whole and run.whole

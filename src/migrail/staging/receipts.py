@@ -7,7 +7,8 @@ whatever the history's length. Its answer depends only on its inputs, so the run
 the comment of the head template it started from, under a key that hashes all of them:
 
 - every file under ``migrations/`` (revisions, ``env.py``, seeds, SQL files, snapshots, the sum);
-- the model files (as ``schema-sync`` reads them) and the configuration as loaded;
+- the model files (as ``schema-sync`` reads them), the configuration as loaded, and the files
+  Alembic's settings come from (``alembic.ini``, ``pyproject.toml``);
 - what the step round trip covers (the revisions the base branch does not have);
 - the options, ``MIGRAIL_*`` variables, whether this is CI, and the software: migrail's own
   files, Alembic's, SQLAlchemy's and psycopg's versions, Python's;
@@ -20,7 +21,8 @@ holding that key, and prints the answer it records, without importing SQLAlchemy
 anything. A change to any input is a new key, and a full run. The receipt lives and dies with
 its template: ``migrail cleanup``, the cache's bound, or a run that copies the template again
 (and describes it anew) removes it. Only answers that passed are recorded: a failing run is
-always run in full, so that its details are always shown.
+always run in full, so that its details are always shown. ``generate`` records its own beside it,
+on the same inputs (``inputs_key``; see ``generate_receipt``).
 """
 
 from __future__ import annotations
