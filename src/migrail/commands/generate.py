@@ -147,6 +147,9 @@ def _autogenerate(
 
     # The history is loaded (``generate`` asked for its head): the files as loading read them.
     extensions = created_extensions(executor.config, executor.sources)
+    # Named now: writing the revision (or finding none) makes the executor forget the history,
+    # which naming the head afterwards would load again.
+    head = executor.label((executor.head,)) if executor.head is not None else None
     with ephemeral_server(extensions=extensions) as server:
         output.info(
             console,
@@ -163,22 +166,21 @@ def _autogenerate(
             written, at_head = _at_head(
                 executor, server, templates, Start(None, 0, None), console, slug, revision_id
             )
-        if written is None and at_head is not None and receipt is not None:
-            _record_no_change(executor, receipt, (server.admin_url, at_head), extensions)
+        if written is None and at_head is not None and receipt is not None and head is not None:
+            _record_no_change(receipt, (server.admin_url, at_head), head, extensions)
         return written
 
 
 def _record_no_change(
-    executor: Executor, receipt: Receipt, template: tuple[URL, str], extensions: dict[str, str]
+    receipt: Receipt, template: tuple[URL, str], head: str, extensions: dict[str, str]
 ) -> None:
     """The models match the head: the next run with these inputs may say so from a receipt,
     unless this one read the whole environment (then every variable counts, none is stable)."""
     from migrail.staging.generate_receipt import record
 
     key, reads = receipt
-    if reads.whole or executor.head is None:
-        return
-    record(template, key, executor.label((executor.head,)), extensions, reads.seen)
+    if not reads.whole:
+        record(template, key, head, extensions, reads.seen)
 
 
 def _at_head(
