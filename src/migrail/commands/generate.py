@@ -40,6 +40,7 @@ def generate(config: Config, *, name: str, empty: bool, console: Console) -> int
     if empty:
         return _generate(config, slug, empty, console, None)
     from migrail.core.environ_reads import recording
+    from migrail.engine.usercode import running_here
     from migrail.staging import generate_receipt
     from migrail.staging.receipts import say
 
@@ -50,7 +51,9 @@ def generate(config: Config, *, name: str, empty: bool, console: Console) -> int
         return 0
     if key is None:
         return _generate(config, slug, empty, console, None)
-    with recording() as reads:  # what the answer depends on besides the files: the receipt's
+    # What the answer depends on besides the files (the receipt's): what the project's code
+    # reads of the environment, not what migrail reads meanwhile.
+    with recording(running_here) as reads:
         return _generate(config, slug, empty, console, (key, reads))
 
 
@@ -79,8 +82,10 @@ def _generate(
             written = executor.new_revision(slug, revision_id)
         else:
             from migrail.core.environ_reads import recording
+            from migrail.engine.usercode import running_here
 
-            with recording():  # a template kept records what the revisions read (templates)
+            # A template kept records what the revisions read (templates).
+            with recording(running_here):
                 written = _autogenerate(executor, slug, revision_id, console, receipt)
         if written is None:
             output.info(console, NO_CHANGES)

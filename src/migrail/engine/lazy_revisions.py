@@ -26,24 +26,30 @@ if TYPE_CHECKING:
 class LazyModule(types.ModuleType):
     """A revision module whose header values are known and whose code runs when first used."""
 
-    def __init__(self, path: Path, header: dict[str, object]) -> None:
+    def __init__(self, path: Path, header: dict[str, object], root: Path) -> None:
         super().__init__(path.stem)
         del self.__dict__["__doc__"]  # the file's, when asked for: see ``__getattr__``
         self.__dict__.update(header)
         self.__dict__["_migrail_path"] = path
+        self.__dict__["_migrail_root"] = root  # the project's folder (``user_code``)
         self.__dict__["_migrail_module"] = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.loaded(), name)
 
     def loaded(self) -> types.ModuleType:
-        """The real module, imported now if it was not yet (as Alembic imports it)."""
+        """The real module, imported now if it was not yet (as Alembic imports it), as the
+        project's code: whenever that happens, an exit from it is a failure, and what it reads
+        of the environment counts (``environ_reads``)."""
         from alembic import util
+
+        from migrail.engine.usercode import user_code
 
         module = self.__dict__["_migrail_module"]
         if module is None:
             path: Path = self.__dict__["_migrail_path"]
-            module = util.load_python_file(str(path.parent), path.name)
+            with user_code(self.__dict__["_migrail_root"]):
+                module = util.load_python_file(str(path.parent), path.name)
             self.__dict__["_migrail_module"] = module
         return module  # type: ignore[no-any-return]
 
@@ -57,12 +63,13 @@ def _docstring(module: LazyModule) -> str | None:
 LazyModule.__doc__ = property(_docstring)  # type: ignore[assignment]
 
 
-def read_lazily(script: ScriptDirectory, sources: Mapping[str, bytes]) -> None:
+def read_lazily(script: ScriptDirectory, sources: Mapping[str, bytes], root: Path) -> None:
     """Let ``script`` (not yet asked for its revisions) import its revision files on use;
-    ``sources``: contents already read, by path (the others are read here)."""
+    ``sources``: contents already read, by path (the others are read here); ``root``: the
+    project's folder."""
     from alembic.script.revision import RevisionMap
 
-    script.revision_map = RevisionMap(lambda: _revisions(script, sources))
+    script.revision_map = RevisionMap(lambda: _revisions(script, sources, root))
 
 
 def realise_from(script: ScriptDirectory, needed: Collection[Path]) -> None:
@@ -89,7 +96,9 @@ def realise_after(script: ScriptDirectory, start: str | None) -> None:
             revision.module.loaded()
 
 
-def _revisions(script: ScriptDirectory, sources: Mapping[str, bytes]) -> Iterator[Script]:
+def _revisions(
+    script: ScriptDirectory, sources: Mapping[str, bytes], root: Path
+) -> Iterator[Script]:
     """What ``ScriptDirectory._load_revisions`` yields, stand-ins where headers suffice."""
     from alembic import util
     from alembic.script import Script
@@ -115,7 +124,7 @@ def _revisions(script: ScriptDirectory, sources: Mapping[str, bytes]) -> Iterato
                 if found is not None:
                     yield found
                 continue
-            yield Script(LazyModule(real, header), str(header["revision"]), real)
+            yield Script(LazyModule(real, header, root), str(header["revision"]), real)
 
 
 def _header(path: Path, content: bytes | None) -> dict[str, object] | None:

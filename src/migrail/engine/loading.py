@@ -48,7 +48,7 @@ def load_script(executor: Executor) -> ScriptDirectory:
     importable(config.root)
     script = ScriptDirectory.from_config(executor.alembic_config())
     if executor.needed is not None:
-        read_lazily(script, sources)
+        read_lazily(script, sources, config.root)
     with _reported(config):
         heads = script.get_heads()
         if executor.needed is not None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from migrail.core.urls import mask_text
 from migrail.engine.one_transaction import GUARD_SQLSTATE, TransactionGuard
-from migrail.engine.revision_end import ReadAtEnd, read_at_end
+from migrail.engine.revision_end import ReadAtEnd, install, read_at_end
 from migrail.engine.usercode import UserCodeError, take_refusal
 from migrail.history.revisions import allows, display_name
 
@@ -99,12 +99,15 @@ class StepWatch:
         self._ended: float | None = None  # when the last revision was reported applied
         self._one_transaction = True  # the running revision's, so far (``Step``)
         self._connection: Connection | None = None
+        self._end_function: str | None = None  # what ``read_at_end`` calls (``install``)
 
     @contextmanager
     def watching(self, connection: Connection) -> Iterator[None]:
         from sqlalchemy import event
 
         self.guard.install(connection)
+        reads = self.in_transaction
+        self._end_function = install(connection, reads if isinstance(reads, ReadAtEnd) else None)
         self._connection = connection
         event.listen(connection, "begin", self._began)
         try:
@@ -132,7 +135,8 @@ class StepWatch:
         reads = callback if isinstance(callback, ReadAtEnd) else None
         if connection is not None:
             # Found in its transaction, before its version commits: it fails, rolled back.
-            invalid, values = read_at_end(connection, self.guard.leave(), reads)
+            release = self.guard.leave()
+            invalid, values = read_at_end(connection, release, reads, self._end_function)
             if invalid:
                 raise InvalidIndexesLeft(invalid)
             if reads is not None:

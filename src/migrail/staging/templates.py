@@ -84,6 +84,7 @@ class TemplateCache:
     def longest(self) -> int:
         """The longest prefix with a template (0: none), after dropping this project's templates
         that no prefix of the history has any more: their revisions changed."""
+        from migrail.core.environ_reads import inherited
         from migrail.staging.earlier import read
 
         wanted = {self.name(position) for position in range(1, len(self.keys) + 1)}
@@ -105,6 +106,8 @@ class TemplateCache:
                     self.earlier = earlier
                 # Recently used (and its receipt gone: this run records the answer anew).
                 environ = present[self.name(found)].environ
+                if isinstance(environ, dict):  # what its answer stands on, this run's does too
+                    inherited(environ)
                 _describe(admin, self.name(found), self.revisions[found - 1], proven, environ)
         return found
 
@@ -336,11 +339,13 @@ def clear_templates(admin_url: URL, project: str | None) -> list[str]:
     return dropped
 
 
-def usable_names(admin_url: URL, project: str) -> set[str]:
-    """The names of ``project``'s templates on the server that may be served now (made under
-    the same values of the environment variables their run read)."""
+def usable(admin_url: URL, project: str) -> dict[str, object]:
+    """``project``'s templates on the server that may be served now (made under the same values
+    of the environment variables their run read): each name, with those variables (digests)."""
     with admin_connection(admin_url) as admin:
-        return {t.name for t in _templates(admin) if t.project == project and t.environ_holds}
+        return {
+            t.name: t.environ for t in _templates(admin) if t.project == project and t.environ_holds
+        }
 
 
 def _templates(admin: Admin) -> list[Template]:
