@@ -5,7 +5,10 @@ with it; now it copies the template cache's database at head (migrate-staging's,
 replay of its own kept). All on one warm cluster of the benchmark's own, as whole commands
 (process start included), in turns, median with its min and max:
 - ``alembic upgrade head`` on an empty database: the baseline, measured in the same run;
-- ``generate``, warm: a template at head exists (the untimed first run kept it);
+- ``generate``, warm: a template at head exists (the untimed first run kept it), with the
+  receipt an earlier run recorded on it (``staging.generate_receipt``): the answer is said again;
+- ``generate``, warm, no receipt: the receipt removed before each run, so it copies the template
+  and compares the models with it (as the first run after a change to an input does);
 - ``generate``, replaying: the project's templates dropped before each run, so it replays the
   history (and keeps a template again), as every run did before.
 The goal, from issue 16: at most drizzle-kit's ``generate`` (0.64-0.70 s measured on this kind of
@@ -19,17 +22,23 @@ Run: python bench/generate.py [--revisions 200] [--rounds 5] [--before PATH]
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from histories import Command, alternate, machine_load, make_history, warm_cluster
 from histories import fresh_database as new_database
 from psycopg import sql
 
 from migrail.postgres.ephemeral import admin_connection
-from migrail.staging.templates import clear_templates, project_key
+from migrail.staging.generate_receipt import FIELD
+from migrail.staging.templates import TEMPLATE_PREFIX, clear_templates, project_key
 from staging import ENV_PY
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 BIN = Path(sys.executable).parent
 DRIZZLE_GOAL = 0.70  # seconds: drizzle-kit generate, as issue 16 measured it (0.64-0.70 s)
@@ -54,12 +63,16 @@ def main() -> None:
         def no_template() -> None:
             clear_templates(admin_url, project_key(root / "migrations"))
 
+        def no_receipt() -> None:
+            forget_receipts(admin_url, project_key(root / "migrations"))
+
         generate = [str(BIN / "migrail"), "generate", "nothing"]
         commands = {
             "alembic upgrade head (empty database)": Command(
                 [str(BIN / "alembic"), "upgrade", "head"], root, fresh_database
             ),
             "generate, warm (template at head)": Command(generate, root),
+            "generate, warm, no receipt (compares)": Command(generate, root, no_receipt),
             "generate, replaying the history": Command(generate, root, no_template),
         }
         warm_row = "generate, warm (template at head)"
@@ -88,6 +101,24 @@ def main() -> None:
     for name, timing in timings.items():
         print(timing.row(name, baseline, goals.get(name, "")))
     print(f"  the template makes generate {replay.median / warm.median:.1f} times faster")
+
+
+def forget_receipts(admin_url: URL, project: str) -> None:
+    """Remove generate's receipt from ``project``'s templates: its next run compares again."""
+    with admin_connection(admin_url) as admin:
+        rows = admin.execute(
+            "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database"
+            " WHERE starts_with(datname, %s)",
+            (f"{TEMPLATE_PREFIX}{project}_",),
+        ).fetchall()
+        for name, comment in rows:
+            about = json.loads(str(comment or "{}"))
+            if about.pop(FIELD, None) is not None:
+                admin.execute(
+                    sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                        sql.Identifier(str(name)), sql.Literal(json.dumps(about))
+                    )
+                )
 
 
 if __name__ == "__main__":

@@ -65,3 +65,27 @@ def test_only_reads_made_while_counts_holds_are_recorded(monkeypatch: pytest.Mon
         assert not unchanged({"UNSET_NOW": "digest"}, "salt")  # a look, not a read
     assert set(reads.seen) == {"SEED_DEMO", "FROM_A_TEMPLATE"}
     assert not reads.whole
+
+
+def test_a_recording_within_another_is_seen_by_both_and_a_walk_of_migrails_by_neither(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from migrail.core.environ_reads import unrecorded
+
+    monkeypatch.setenv("SEED_DEMO", "1")
+    monkeypatch.delenv("FROM_A_TEMPLATE", raising=False)
+    real = os.environ
+    with recording() as run, recording() as part:
+        assert current() is part
+        assert os.getenv("SEED_DEMO") == "1"
+        assert unrecorded() is real  # a child's allow-list, walked: a read of neither
+        dict(unrecorded())
+        inherited(["FROM_A_TEMPLATE"])  # what a template the part starts from stood on
+    assert part.seen == run.seen == {"SEED_DEMO": "1", "FROM_A_TEMPLATE": None}
+    with recording(lambda: False) as run, recording(lambda: False) as part:
+        inherited(["FROM_A_TEMPLATE"])  # whatever reads count now, for both
+    assert set(part.seen) == set(run.seen) == {"FROM_A_TEMPLATE"}
+    assert not run.whole and not part.whole
+    with recording() as run, recording() as part:
+        dict(os.environ)  # the project's code walks it: every variable counts, for both
+    assert part.whole and run.whole

@@ -14,22 +14,54 @@ from migrail.engine.render import render_one
 from migrail.engine.steps import MigrationFailed
 from migrail.history import naming
 from migrail.history.file_names import name_fits, project_template
+from migrail.staging.generate_receipt import NO_CHANGES
 
 if TYPE_CHECKING:
     from alembic.script import Script
     from rich.console import Console
     from sqlalchemy import MetaData
+    from sqlalchemy.engine import URL
 
     from migrail.core.config import Config
+    from migrail.core.environ_reads import Reads
     from migrail.postgres.ephemeral import Server
     from migrail.staging.at_head import HeadTemplates, Start
 
+    # A receipt to record where the models match the head: its key, and what the run read.
+    Receipt = tuple[str, Reads]
+
 
 def generate(config: Config, *, name: str, empty: bool, console: Console) -> int:
-    """Compare the models with the history's head on a throwaway database; write what differs."""
+    """Compare the models with the history's head on a throwaway database; write what differs.
+
+    A warm run whose inputs are those of an earlier one that found no difference says so from
+    that run's receipt (``staging.generate_receipt``), without comparing again."""
+    slug = naming.slugify(name)
+    if empty:
+        return _generate(config, slug, empty, console, None)
+    from migrail.core.environ_reads import recording
+    from migrail.engine.usercode import running_here
+    from migrail.staging import generate_receipt
+    from migrail.staging.receipts import say
+
+    key = generate_receipt.receipt_key(config, slug)
+    answer = generate_receipt.recorded_answer(config, key) if key is not None else None
+    if answer is not None:
+        say(answer, "compared the models with this history")
+        return 0
+    if key is None:
+        return _generate(config, slug, empty, console, None)
+    # What the answer depends on besides the files (the receipt's): what the project's code
+    # reads of the environment, not what migrail reads meanwhile.
+    with recording(running_here) as reads:
+        return _generate(config, slug, empty, console, (key, reads))
+
+
+def _generate(
+    config: Config, slug: str, empty: bool, console: Console, receipt: Receipt | None
+) -> int:
     from migrail.engine.models import load_metadata
 
-    slug = naming.slugify(name)
     metadata = load_metadata(config)
     if metadata is None and not empty:
         raise FatalError(
@@ -54,9 +86,9 @@ def generate(config: Config, *, name: str, empty: bool, console: Console) -> int
 
             # A template kept records what the revisions read (templates).
             with recording(running_here):
-                written = _autogenerate(executor, slug, revision_id, console)
+                written = _autogenerate(executor, slug, revision_id, console, receipt)
         if written is None:
-            output.info(console, "No schema changes, nothing to migrate")
+            output.info(console, NO_CHANGES)
             return 0
         scripts, diffs = written
         paths = [Path(script.path) for script in scripts]
@@ -112,7 +144,7 @@ def _refuse_orphan_sql(config: Config, revision_id: str) -> None:
 
 
 def _autogenerate(
-    executor: Executor, slug: str, revision_id: str, console: Console
+    executor: Executor, slug: str, revision_id: str, console: Console, receipt: Receipt | None
 ) -> tuple[list[Script], list[Any]] | None:
     from migrail.history.extensions import created_extensions
     from migrail.postgres.ephemeral import TemplateGone, ephemeral_server
@@ -120,6 +152,9 @@ def _autogenerate(
 
     # The history is loaded (``generate`` asked for its head): the files as loading read them.
     extensions = created_extensions(executor.config, executor.sources)
+    # Named now: writing the revision (or finding none) makes the executor forget the history,
+    # which naming the head afterwards would load again.
+    head = executor.label((executor.head,)) if executor.head is not None else None
     with ephemeral_server(extensions=extensions) as server:
         output.info(
             console,
@@ -129,11 +164,28 @@ def _autogenerate(
         templates = head_templates(executor, server)
         start = templates.start() if templates is not None else Start(None, 0, None)
         try:
-            return _at_head(executor, server, templates, start, console, slug, revision_id)
+            written, at_head = _at_head(
+                executor, server, templates, start, console, slug, revision_id
+            )
         except TemplateGone:  # another run dropped it after it was found: replay the history
-            return _at_head(
+            written, at_head = _at_head(
                 executor, server, templates, Start(None, 0, None), console, slug, revision_id
             )
+        if written is None and at_head is not None and receipt is not None and head is not None:
+            _record_no_change(receipt, (server.admin_url, at_head), head, extensions)
+        return written
+
+
+def _record_no_change(
+    receipt: Receipt, template: tuple[URL, str], head: str, extensions: dict[str, str]
+) -> None:
+    """The models match the head: the next run with these inputs may say so from a receipt,
+    unless this one read the whole environment (then every variable counts, none is stable)."""
+    from migrail.staging.generate_receipt import record
+
+    key, reads = receipt
+    if not reads.whole:
+        record(template, key, head, extensions, reads.seen)
 
 
 def _at_head(
@@ -144,9 +196,10 @@ def _at_head(
     console: Console,
     slug: str,
     revision_id: str,
-) -> tuple[list[Script], list[Any]] | None:
+) -> tuple[tuple[list[Script], list[Any]] | None, str | None]:
     """Bring a new database (a copy of ``start``'s template, or empty) to head, keep it as a
-    template when it was replayed, and write the revision from the difference."""
+    template when it was replayed, and write the revision from the difference; with the name
+    of the template at head, if there is one."""
     from migrail.postgres.database import connect
 
     executor.import_after(start.revision)
@@ -162,10 +215,11 @@ def _at_head(
                     f"the existing history does not apply: {failed}",
                     hint="fix it first; `migrail migrate-staging` shows the details",
                 ) from None
+        at_head = None
         if templates is not None and url.database is not None:
-            templates.keep(url.database, start)
+            at_head = templates.keep(url.database, start)
         with connect(url) as connection:
-            return executor.new_revision(slug, revision_id, connection)
+            return executor.new_revision(slug, revision_id, connection), at_head
 
 
 def _write_snapshots(config: Config, writes: Writes, metadata: MetaData, stems: list[str]) -> None:

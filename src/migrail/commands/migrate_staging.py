@@ -161,21 +161,13 @@ def _receipt_key(config: Config, options: Options, allow_version_mismatch: bool)
 
 def _recorded_answer(config: Config, key: str | None) -> int | None:
     """Print the answer an earlier run with exactly these inputs recorded, and return its exit
-    code; ``None`` when there is none (the full run then answers). Written as the commit hooks
-    write, without rich: its import alone would be a tenth of such a run."""
-    import sys
-    import time
-
+    code; ``None`` when there is none (the full run then answers)."""
     from migrail.staging import receipts
 
     answer = receipts.recorded_answer(config, key) if key is not None else None
     if answer is None:
         return None
-    sys.stderr.write(
-        f"template cache: nothing changed since a run proved this history at {answer.head} "
-        f"on {time.strftime('%Y-%m-%d %H:%M', time.localtime(answer.proved))}: its answer "
-        "stands\n" + "".join(f"{line}\n" for line in answer.lines)
-    )
+    receipts.say(answer, "proved this history")
     return 0
 
 

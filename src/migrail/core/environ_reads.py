@@ -82,26 +82,32 @@ def current() -> Reads | None:
 
 def unrecorded() -> MutableMapping[str, str]:
     """The environment itself, for migrail's own looks at it (a child's allow-list, a
-    template's variables compared), which are no part of what the project's code read."""
-    reads = current()
-    return reads.inner if reads is not None else os.environ
+    template's variables compared), which are no part of what the project's code read.
+    Recorders may be nested (a whole run's, and a part's within it): none of them sees these."""
+    environ: MutableMapping[str, str] = os.environ
+    while isinstance(environ, Reads):
+        environ = environ.inner
+    return environ
 
 
 def inherited(recorded: Iterable[str]) -> None:
     """Count the variables an earlier run's answer stands on (``recorded``: those of a template
     this run starts from) as read by this run, whatever reads count now: its answer stands on
     them too, and so does any answer it records (a receipt, a template made on top)."""
-    reads = current()
-    if reads is not None:
-        for name in recorded:
-            reads.seen.setdefault(name, reads.inner.get(name))
+    names = list(recorded)
+    environ, reads = unrecorded(), current()
+    while reads is not None:  # every recorder: the run's as well as the part's within it
+        for name in names:
+            reads.seen.setdefault(name, environ.get(name))
+        reads = reads.inner if isinstance(reads.inner, Reads) else None
 
 
 @contextmanager
 def recording(counts: Callable[[], bool] | None = None) -> Iterator[Reads]:
     """``os.environ`` records its reads until the block ends (``os.getenv`` reads through it):
     those made while ``counts()`` holds (the project's code runs in the reading thread), or
-    every one without it."""
+    every one without it. Within another recording, a read counts for both where each one's
+    ``counts`` holds (each reads through the one before)."""
     original = os.environ
     reads = Reads(original, counts)
     os.environ = reads  # type: ignore[assignment]  # noqa: B003 (a view of it, not a new one)

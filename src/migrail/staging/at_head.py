@@ -47,28 +47,38 @@ class HeadTemplates:
     ours: TemplateCache
 
     def start(self) -> Start:
-        """The longest prefix of the history either kind holds (none: an empty database)."""
-        present = _template_names(self.staging)
+        """The longest prefix of the history either kind holds (none: an empty database). The
+        variables its run read count as read by this one, which runs none of what read them:
+        an answer this run records (a template, a receipt) stands on them too."""
+        from migrail.core.environ_reads import inherited
+
+        present = _usable(self.staging)
         for position in range(len(self.staging.keys), 0, -1):
             for cache in (self.staging, self.ours):
-                if cache.name(position) in present:
-                    revision = cache.revisions[position - 1]
-                    return Start(cache.name(position), position, revision)
+                name = cache.name(position)
+                if name in present:
+                    environ = present[name]
+                    if isinstance(environ, dict):
+                        inherited(environ)
+                    return Start(name, position, cache.revisions[position - 1])
         return Start(None, 0, None)
 
-    def keep(self, database: str, start: Start) -> bool:
+    def keep(self, database: str, start: Start) -> str | None:
         """Copy ``database`` (at head, no one connected) as generate's template at head, unless
-        the run started from one at head already; whether one was kept."""
+        the run started from one at head already; the name of the template at head now (the
+        one it started from, or the one kept), where there is one: a receipt goes there."""
         head = len(self.ours.keys)
-        if head == 0 or start.position == head:
-            return False
+        if head == 0:
+            return None
+        if start.position == head:
+            return start.template
         try:
             self.ours.copy(database, head)
             kept = self.ours.keep()
         except BaseException:
             self.ours.discard()
             raise
-        return head in kept
+        return self.ours.name(head) if head in kept else None
 
 
 def head_templates(executor: Executor, server: Server) -> HeadTemplates | None:
@@ -90,8 +100,9 @@ def head_templates(executor: Executor, server: Server) -> HeadTemplates | None:
     return HeadTemplates(staging, ours)
 
 
-def _template_names(cache: TemplateCache) -> set[str]:
-    """The names of the templates of ``cache``'s project now on its server that may be served."""
-    from migrail.staging.templates import usable_names
+def _usable(cache: TemplateCache) -> dict[str, object]:
+    """The templates of ``cache``'s project now on its server that may be served, each with
+    the variables its run read."""
+    from migrail.staging.templates import usable
 
-    return usable_names(cache.admin_url, cache.project)
+    return usable(cache.admin_url, cache.project)

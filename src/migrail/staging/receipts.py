@@ -7,7 +7,8 @@ whatever the history's length. Its answer depends only on its inputs, so the run
 the comment of the head template it started from, under a key that hashes all of them:
 
 - every file under ``migrations/`` (revisions, ``env.py``, seeds, SQL files, snapshots, the sum);
-- the model files (as ``schema-sync`` reads them) and the configuration as loaded;
+- the model files (as ``schema-sync`` reads them), the configuration as loaded, and the files
+  Alembic's settings come from (``alembic.ini``, ``pyproject.toml``);
 - what the step round trip covers (the revisions the base branch does not have);
 - the options, ``MIGRAIL_*`` variables, whether this is CI, and the software: migrail's own
   files, Alembic's, SQLAlchemy's and psycopg's versions, Python's;
@@ -20,7 +21,8 @@ holding that key, and prints the answer it records, without importing SQLAlchemy
 anything. A change to any input is a new key, and a full run. The receipt lives and dies with
 its template: ``migrail cleanup``, the cache's bound, or a run that copies the template again
 (and describes it anew) removes it. Only answers that passed are recorded: a failing run is
-always run in full, so that its details are always shown.
+always run in full, so that its details are always shown. ``generate`` records its own beside it,
+on the same inputs (``inputs_key``; see ``generate_receipt``).
 """
 
 from __future__ import annotations
@@ -59,30 +61,64 @@ class Answer:
 
 def receipt_key(config: Config, options: Options, allow_version_mismatch: bool) -> str:
     """The key of every input a run's answer depends on (see the module's docstring)."""
+    from migrail.staging.run import in_ci
+
+    return inputs_key(
+        config,
+        RECEIPT_FORMAT,
+        repr(options),
+        f"allow_version_mismatch={allow_version_mismatch} ci={in_ci()}",
+        _step_scope(config, options),
+    )
+
+
+def inputs_key(config: Config, kind: bytes, *parts: str) -> str:
+    """The key of what any command's answer over the history depends on, with ``parts``, what
+    else the command's does (its options): the configuration, ``MIGRAIL_*`` variables, the
+    software, the model files, the Alembic settings beside the migrations and every file
+    under them. ``kind`` keeps one command's keys from another's."""
     from migrail.history.snapshot import model_files, models_digest
     from migrail.history.tree import DiskTree
-    from migrail.staging.run import in_ci
     from migrail.staging.templates import files_content
 
-    digest = hashlib.sha256(RECEIPT_FORMAT)
+    digest = hashlib.sha256(kind)
     variables = sorted((k, v) for k, v in os.environ.items() if k.startswith("MIGRAIL_"))
     for part in (
         repr(config),
-        repr(options),
-        f"allow_version_mismatch={allow_version_mismatch} ci={in_ci()}",
+        *parts,
         repr(variables),
         _software(),
-        _step_scope(config, options),
         models_digest(model_files(config, DiskTree())),
     ):
         digest.update(part.encode() + b"\0")
+    digest.update(_settings_files(config))
     digest.update(files_content(config.migrations_dir))
     return digest.hexdigest()[:32]
 
 
-def recorded_answer(config: Config, key: str) -> Answer | None:
-    """The answer recorded under ``key`` on the warm cluster a full run would use, or ``None``:
-    no warm cluster running, no template with that receipt, or the server cannot be asked.
+def _settings_files(config: Config) -> bytes:
+    """The files outside ``migrations/`` that Alembic's configuration comes from: the
+    ``alembic.ini`` files migrail looks for (``file_template``, ``revision_environment``...)
+    and ``pyproject.toml`` (``[tool.alembic]``), by path and content. One that cannot be read
+    raises ``OSError``: no key, and the full run says what is wrong."""
+    paths = dict.fromkeys(
+        (
+            config.root / "pyproject.toml",
+            config.root / "alembic.ini",
+            config.migrations_dir.parent / "alembic.ini",
+        )
+    )
+    found = []
+    for path in paths:
+        content = path.read_bytes() if path.is_file() else b"(none)"
+        found.append(str(path).encode() + b"\0" + content)
+    return b"\0".join(found)
+
+
+def recorded_answer(config: Config, key: str, field: str = "receipt") -> Answer | None:
+    """The answer recorded under ``key`` (in the description's ``field``: each command has its
+    own) on the warm cluster a full run would use, or ``None``: no warm cluster running, no
+    template with that receipt, or the server cannot be asked.
 
     The full run chooses its server by the extensions the history creates, which takes a scan
     of every revision file; the receipt records them (the key covers the files, so they are
@@ -99,7 +135,7 @@ def recorded_answer(config: Config, key: str) -> Answer | None:
         return None
     project = project_key(config.migrations_dir)
     for directory in running_warm_clusters():
-        found = find_receipt(directory, project, key)
+        found = find_receipt(directory, project, key, field)
         if found is None:
             continue
         try:
@@ -124,10 +160,11 @@ def record(
     lines: list[str],
     extensions: dict[str, str],
     variables: Mapping[str, str | None],
+    field: str = "receipt",
 ) -> None:
-    """Record the answer ``lines`` under ``key`` in ``template``'s comment, with the extensions
-    the history creates (what chose the server it ran on) and the environment ``variables`` the
-    run read (with the values they held when first read), as digests."""
+    """Record the answer ``lines`` under ``key`` in ``template``'s comment (its ``field``), with
+    the extensions the history creates (what chose the server it ran on) and the environment
+    ``variables`` the run read (with the values they held when first read), as digests."""
     from migrail.core.environ_reads import fingerprint
     from migrail.staging.templates import describe_receipt
 
@@ -139,7 +176,20 @@ def record(
         "extensions": extensions,
         "environ": fingerprint(variables, key),
     }
-    describe_receipt(admin_url, template, receipt)
+    describe_receipt(admin_url, template, receipt, field)
+
+
+def say(answer: Answer, done: str) -> None:
+    """Print a recorded answer, after a line saying what it stands on (``done``: what the run
+    that recorded it did). Written as the commit hooks write, without rich: its import alone
+    would be a tenth of a run that answers from a receipt."""
+    import sys
+
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(answer.proved))
+    sys.stderr.write(
+        f"template cache: nothing changed since a run {done} at {answer.head} on {when}: "
+        "its answer stands\n" + "".join(f"{line}\n" for line in answer.lines)
+    )
 
 
 def plain_lines(verdicts: Iterable[Verdict]) -> list[str]:

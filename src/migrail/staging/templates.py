@@ -339,11 +339,13 @@ def clear_templates(admin_url: URL, project: str | None) -> list[str]:
     return dropped
 
 
-def usable_names(admin_url: URL, project: str) -> set[str]:
-    """The names of ``project``'s templates on the server that may be served now (made under
-    the same values of the environment variables their run read)."""
+def usable(admin_url: URL, project: str) -> dict[str, object]:
+    """``project``'s templates on the server that may be served now (made under the same values
+    of the environment variables their run read): each name, with those variables (digests)."""
     with admin_connection(admin_url) as admin:
-        return {t.name for t in _templates(admin) if t.project == project and t.environ_holds}
+        return {
+            t.name: t.environ for t in _templates(admin) if t.project == project and t.environ_holds
+        }
 
 
 def _templates(admin: Admin) -> list[Template]:
@@ -400,19 +402,25 @@ def _describe(
         )
 
 
-def describe_receipt(admin_url: URL, name: str, receipt: dict[str, object]) -> None:
-    """Add ``receipt`` (see ``receipts``) to the description of template ``name``."""
+def describe_receipt(
+    admin_url: URL, name: str, receipt: dict[str, object], field: str = "receipt"
+) -> None:
+    """Add ``receipt`` (see ``receipts``) to the description of template ``name``, as its
+    ``field`` (one a command: a template at head may answer for more than one)."""
     import psycopg
 
     with contextlib.suppress(psycopg.Error), admin_connection(admin_url) as admin:
-        _rewrite_comment(admin, name, receipt=receipt)
+        _rewrite_comment(admin, name, **{field: receipt})
 
 
-def find_receipt(socket_dir: Path, project: str, key: str) -> dict[str, Any] | None:
-    """The receipt recorded under ``key`` on a template of ``project`` on the warm cluster whose
-    socket is in ``socket_dir``, now marked as used; or ``None`` (none, or the server cannot be
-    asked: the full run then decides). Asked without a driver (``postgres.wire``): this is
-    read before psycopg or SQLAlchemy is imported, by a run that may need neither."""
+def find_receipt(
+    socket_dir: Path, project: str, key: str, field: str = "receipt"
+) -> dict[str, Any] | None:
+    """The receipt recorded under ``key`` (as the description's ``field``) on a template of
+    ``project`` on the warm cluster whose socket is in ``socket_dir``, now marked as used; or
+    ``None`` (none, or the server cannot be asked: the full run then decides). Asked without
+    a driver (``postgres.wire``): this is read before psycopg or SQLAlchemy is imported, by a
+    run that may need neither."""
     from migrail.postgres.wire import WireError, query_rows
 
     if not (project.isalnum() and key.isalnum()):
@@ -428,7 +436,7 @@ def find_receipt(socket_dir: Path, project: str, key: str) -> dict[str, Any] | N
         )
         for name, comment in rows:
             about = _parsed(comment)
-            receipt = about.get("receipt")
+            receipt = about.get(field)
             ours = isinstance(receipt, dict) and receipt.get("key") == key
             if ours and name and name.isidentifier():
                 about["used"] = time.time()

@@ -1,0 +1,147 @@
+"""``generate`` with no model change answers from the receipt an earlier warm run recorded: the
+answer the full run gives (nothing written, the same last line), without importing SQLAlchemy or
+Alembic; and never after a change to what that answer stands on (a model, a revision file, a
+variable the history reads): then the full run answers, as a run with no template would."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from migrail.main import main
+from testing.projects import add_priority_column, write_revision
+
+ANSWERED = "template cache: nothing changed since a run compared the models with this history at "
+NO_CHANGES = "No schema changes, nothing to migrate\n"
+FAST_RUN = (
+    "import sys\n"
+    "from migrail.main import main\n"
+    "code = main(['generate', 'nothing'])\n"
+    "heavy = sorted(m for m in ('sqlalchemy', 'alembic') if m in sys.modules)\n"
+    "sys.stderr.write(f'imported: {heavy}\\n')\n"
+    "sys.exit(code)\n"
+)
+
+
+def _run(capsys: pytest.CaptureFixture[str], name: str = "nothing") -> tuple[int, str]:
+    code = main(["generate", name])
+    return code, capsys.readouterr().err
+
+
+def _in_own_process(project: Path) -> tuple[int, str]:
+    done = subprocess.run(
+        [sys.executable, "-c", FAST_RUN],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(project)},
+    )
+    return done.returncode, done.stderr
+
+
+def _written(project: Path, capsys: pytest.CaptureFixture[str]) -> tuple[str, dict[str, str]]:
+    """Run ``generate nothing`` (named as the receipt's run was): its messages from the changes
+    on, and the files it wrote (without the line that dates a revision), after which the
+    project is put back as it was."""
+    before = {path: path.read_bytes() for path in project.rglob("*") if path.is_file()}
+    code, err = _run(capsys)
+    assert code == 0, err
+    written = {}
+    for path in sorted(project.rglob("*")):
+        if path.is_file() and path not in before and "__pycache__" not in path.parts:
+            text = re.sub(r"Create Date: .*\n", "", path.read_text())
+            written[path.relative_to(project).as_posix()] = text
+            path.unlink()
+    for path, content in before.items():
+        path.write_bytes(content)
+    sys.modules.pop("tasks_models", None)  # these runs share a process: load them again
+    return err[err.index("  ") :], written
+
+
+def _without_warm_cluster(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> tuple[str, dict[str, str]]:
+    """What ``_written`` gives on a private cluster: no template, no receipt, every revision
+    run (the answer of a run that can use neither)."""
+    with monkeypatch.context() as unwarmed:
+        unwarmed.delenv("MIGRAIL_KEEP_WARM")
+        return _written(project, capsys)
+
+
+def test_no_change_is_answered_from_the_receipt_as_the_full_run_answers(
+    project: Path, warm: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = sorted(project.rglob("*"))
+    code, replayed = _run(capsys)  # replays the history, keeps it at head, records its answer
+    assert code == 0 and replayed.endswith(NO_CHANGES) and ANSWERED not in replayed
+
+    code, fast = _in_own_process(project)
+    assert code == 0, fast
+    assert re.fullmatch(
+        re.escape(ANSWERED)
+        + r"0001_create_tasks on \S+ \S+: its answer stands\n"
+        + re.escape(NO_CHANGES + "imported: []\n"),
+        fast,
+    ), fast
+    assert sorted(project.rglob("*")) == files  # nothing written, as by the full run
+
+    code, other = _run(capsys, "another name")  # env.py's hooks see the name: a full run
+    assert code == 0 and ANSWERED not in other
+    assert "template cache: starting from a copy of the database at 0001_create_tasks\n" in other
+    assert other.endswith(NO_CHANGES)
+    monkeypatch.delenv("MIGRAIL_KEEP_WARM")  # no template, no receipt: the same answer
+    code, cold = _run(capsys)
+    assert code == 0 and ANSWERED not in cold and cold.endswith(NO_CHANGES)
+    assert sorted(project.rglob("*")) == files
+
+
+def _change(project: Path, change: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if change == "model":  # a column no revision adds
+        add_priority_column(project)
+    elif change == "revision":  # the first revision creates a column the models lack
+        path = project / "migrations" / "versions" / "0001_create_tasks.py"
+        owner = '        sa.Column("owner", sa.Text(), nullable=True),\n'
+        extra = '        sa.Column("extra", sa.Integer(), nullable=True),\n'
+        path.write_text(path.read_text().replace(owner, owner + extra))
+    else:  # a variable revision 0002 reads: set, it adds a column the models lack
+        monkeypatch.setenv("EXTRA_COLUMN", "1")
+
+
+@pytest.mark.parametrize("change", ["model", "revision", "variable"])
+def test_after_a_change_the_full_run_answers_as_a_run_without_templates(
+    change: str,
+    project: Path,
+    warm: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The receipt checked here was recorded by a run from the template at head, which runs
+    no revision: the variables revision 0002 read are those the template records, which the
+    run read again to see that they still hold."""
+    monkeypatch.delenv("EXTRA_COLUMN", raising=False)
+    write_revision(
+        project,
+        "0002",
+        "maybe_extra",
+        "0001",
+        'if __import__("os").environ.get("EXTRA_COLUMN"):\n'
+        '        op.add_column("tasks", sa.Column("extra", sa.Integer()))',
+    )
+    assert _run(capsys, "first")[0] == 0  # replays, keeps the template at head
+    code, err = _run(capsys)  # from the template at head: runs no revision, records its answer
+    assert code == 0 and "starting from a copy of the database at 0002_maybe_extra" in err, err
+    assert _run(capsys)[1].startswith(ANSWERED)
+
+    _change(project, change, monkeypatch)
+    sys.modules.pop("tasks_models", None)
+    said, written = _written(project, capsys)
+    assert ANSWERED not in said
+    assert (said, written) == _without_warm_cluster(project, monkeypatch, capsys)
+    expected = "priority" if change == "model" else "extra"
+    assert any(expected in text for text in written.values()), written
