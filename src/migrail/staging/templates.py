@@ -77,6 +77,8 @@ class TemplateCache:
     present: set[int] = field(default_factory=set)  # positions with a template, as last read
     # What was proven of the prefix of the longest template found (``earlier``), if recorded.
     earlier: Earlier | None = None
+    # The run read the whole environment (``keep``): every variable would count, none vouches.
+    walked: bool = False
 
     def name(self, position: int) -> str:
         return f"{TEMPLATE_PREFIX}{self.project}_{self.keys[position - 1]}"
@@ -156,6 +158,7 @@ class TemplateCache:
 
         reads = current()
         if reads is not None and reads.whole:  # it walked the environment: all of it counts
+            self.walked = True
             self.discard()
             return []
         kept = []
