@@ -3,11 +3,11 @@ and neither of them taken away from migrail by the project's code."""
 
 from __future__ import annotations
 
-import _signal
 import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from importlib import import_module
 from types import FrameType
 from typing import Any
 
@@ -66,6 +66,10 @@ def shielded() -> Iterator[None]:
 
 
 _KEPT = frozenset({signal.SIGINT, signal.SIGTERM})
+# The C module ``signal.signal`` and ``signal.pthread_sigmask`` call, looked up at each call:
+# replaced there, the replacement also answers those imported by name (``from signal import
+# signal``) before the block began. It has no type stubs.
+_signal: Any = import_module("_signal")
 
 
 @contextmanager
