@@ -70,14 +70,17 @@ _KEPT = frozenset({signal.SIGINT, signal.SIGTERM})
 # replaced there, the replacement also answers those imported by name (``from signal import
 # signal``) before the block began. It has no type stubs.
 _signal: Any = import_module("_signal")
+_RAW_KEPT = frozenset(int(signum) for signum in _KEPT)
 
 
 @contextmanager
 def handlers_kept() -> Iterator[None]:
     """Within the block, Ctrl-C and SIGTERM keep the handlers they have and stay unblocked: the
     project's code asking otherwise (``signal.signal``, ``signal.pthread_sigmask``) is answered
-    as if it were done, and nothing changes. At the end, both are set again as they were
-    (undoing, too, a C extension that set them behind Python's back).
+    as if it were done, and nothing changes. At the end, both handlers are set again as they
+    were, undoing one a C extension set behind Python's back (a mask set there is not undone:
+    reading the mask costs more than the rest of the block together, for a change no library
+    is known to make).
 
     Kept rather than refused: the code that asks is often not the revision's but a library's,
     or an application factory installing its graceful shutdown, and refusing would fail a
@@ -89,9 +92,10 @@ def handlers_kept() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    handlers = {signum: signal.getsignal(signum) for signum in _KEPT}
     set_handler, set_mask = _signal.signal, _signal.pthread_sigmask
-    blocked = set(set_mask(signal.SIG_BLOCK, ())) & _KEPT
+    # As the C module has them (0 and 1 for SIG_DFL and SIG_IGN, which it tells by identity):
+    # through ``signal``'s wrappers, each call costs ten times as much.
+    handlers = {signum: _signal.getsignal(signum) for signum in _RAW_KEPT}
     active = [True]
     _signal.signal = _kept_handler(set_handler, active)
     _signal.pthread_sigmask = _kept_mask(set_mask, active)
@@ -102,8 +106,7 @@ def handlers_kept() -> Iterator[None]:
         _signal.signal, _signal.pthread_sigmask = set_handler, set_mask
         for signum, handler in handlers.items():
             if handler is not None:  # None: set outside Python, and not by the block's code
-                signal.signal(signum, handler)
-        set_mask(signal.SIG_UNBLOCK, _KEPT - blocked)
+                set_handler(signum, handler)
 
 
 def _kept_handler(set_handler: Callable[..., Any], active: list[bool]) -> Callable[..., Any]:
@@ -131,9 +134,9 @@ def _kept_mask(set_mask: Callable[..., Any], active: list[bool]) -> Callable[...
     def kept(how: int, mask: Iterable[int]) -> Any:
         if not active:
             return set_mask(how, mask)
-        wanted = {int(signum) for signum in mask} - _KEPT
+        wanted = {int(signum) for signum in mask} - _RAW_KEPT
         if how == signal.SIG_SETMASK:
-            wanted |= set(set_mask(signal.SIG_BLOCK, ())) & _KEPT
+            wanted |= set_mask(signal.SIG_BLOCK, ()) & _RAW_KEPT
         return set_mask(how, wanted)
 
     return kept
