@@ -65,12 +65,11 @@ def shielded() -> Iterator[None]:
             signal.raise_signal(caught)
 
 
-_KEPT = frozenset({signal.SIGINT, signal.SIGTERM})
+_KEPT = frozenset({int(signal.SIGINT), int(signal.SIGTERM)})  # as the C module has them
 # The C module ``signal.signal`` and ``signal.pthread_sigmask`` call, looked up at each call:
 # replaced there, the replacement also answers those imported by name (``from signal import
 # signal``) before the block began. It has no type stubs.
 _signal: Any = import_module("_signal")
-_RAW_KEPT = frozenset(int(signum) for signum in _KEPT)
 
 
 @contextmanager
@@ -95,7 +94,7 @@ def handlers_kept() -> Iterator[None]:
     set_handler, set_mask = _signal.signal, _signal.pthread_sigmask
     # As the C module has them (0 and 1 for SIG_DFL and SIG_IGN, which it tells by identity):
     # through ``signal``'s wrappers, each call costs ten times as much.
-    handlers = {signum: _signal.getsignal(signum) for signum in _RAW_KEPT}
+    handlers = {signum: _signal.getsignal(signum) for signum in _KEPT}
     active = [True]
     _signal.signal = _kept_handler(set_handler, active)
     _signal.pthread_sigmask = _kept_mask(set_mask, active)
@@ -134,9 +133,9 @@ def _kept_mask(set_mask: Callable[..., Any], active: list[bool]) -> Callable[...
     def kept(how: int, mask: Iterable[int]) -> Any:
         if not active:
             return set_mask(how, mask)
-        wanted = {int(signum) for signum in mask} - _RAW_KEPT
+        wanted = {int(signum) for signum in mask} - _KEPT
         if how == signal.SIG_SETMASK:
-            wanted |= set_mask(signal.SIG_BLOCK, ()) & _RAW_KEPT
+            wanted |= set_mask(signal.SIG_BLOCK, ()) & _KEPT
         return set_mask(how, wanted)
 
     return kept
