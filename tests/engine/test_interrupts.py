@@ -173,3 +173,37 @@ def test_the_signal_handlers_are_migrails_again_once_the_revisions_ran(
         assert signal.pthread_sigmask(signal.SIG_BLOCK, ()) == mask
     finally:
         signal.signal(signal.SIGINT, given)
+
+
+def test_sigterm_after_an_autocommit_block_says_what_it_left_committed(
+    project: Path, database_url: URL, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The column and the index, committed by the autocommit block, stay without the
+    revision's version, and the message says so rather than "none of it applied"."""
+    monkeypatch.setenv("DATABASE_URL", database_url.render_as_string(hide_password=False))
+    assert main(["migrate"]) == 0
+    write_revision(
+        project,
+        "0002",
+        "index_then_sleep",
+        "0001",
+        'op.add_column("tasks", sa.Column("prio", sa.Integer()))\n'
+        "    with op.get_context().autocommit_block():\n"
+        '        op.execute("CREATE INDEX CONCURRENTLY tasks_name ON tasks (name)")\n'
+        '    op.execute("SELECT pg_sleep(30)")',
+    )
+    run = _run(project, "migrate")
+    seen = within(60, lambda: bool(running(database_url, "pg_sleep(30)")))
+    assert seen is not None and run.poll() is None, run.communicate()
+    run.send_signal(signal.SIGTERM)
+    _, err = run.communicate(timeout=20)
+    assert run.returncode == 143, err
+    assert err.endswith(
+        "error: terminated during the upgrade of 0002_index_then_sleep: stopped there and rolled "
+        "back\n  0002_index_then_sleep had committed part of its work before it failed: what ran "
+        "before and inside its autocommit_block() stays in the database, without its version. "
+        "Run again, it starts from the beginning: make those statements safe to repeat (IF NOT "
+        "EXISTS), or undo them by hand first\n  the database is at 0001_create_tasks\n"
+    ), err
+    assert version(database_url) == ["0001"]
+    assert "prio" in columns(database_url, "tasks")
