@@ -98,6 +98,9 @@ class StepWatch:
         # done (``settle``); while they are handed on, a transaction begun is not a revision's.
         self._to_settle: tuple[Step, ReadAtEnd | None] | None = None
         self._settling = False
+        # The revision reported applied is through migrail's work in its transaction: Alembic's
+        # COMMIT of it is what comes next.
+        self._committing = False
 
     @contextmanager
     def watching(self, connection: Connection) -> Iterator[None]:
@@ -149,6 +152,7 @@ class StepWatch:
                     callback = None
                 if at_commit(connection, release, function):
                     self._to_settle = (step, reads)
+                    self._committing = True
                     return
             values = read_at_end(connection, release, reads, function)
             if reads is not None:
@@ -160,6 +164,7 @@ class StepWatch:
             # It ended Alembic's transaction and went on in one Alembic does not know of, which
             # would carry on into the next revision: it ends here, with the revision's version.
             connection.commit()
+        self._committing = True
 
     def settled(self, steps: Iterable[Any]) -> Iterator[Any]:
         """Alembic's steps, each revision's reads handed on (``settle``) before the next one
@@ -189,6 +194,7 @@ class StepWatch:
             self._settling = False
 
     def committed(self) -> None:
+        self._committing = False
         while self._uncommitted:
             self.steps.append(self._uncommitted.pop(0))
             if self.on_step is not None:
@@ -219,6 +225,28 @@ class StepWatch:
             error = self.guard.refused_commit(exc)
         partly = failed is not None and self.guard.blocks > 0 and not self._uncommitted
         return MigrationFailed(failed, direction, error, statement, self.steps, partly)
+
+    def stopped(self, direction: str) -> MigrationFailed:
+        """The revision a signal stopped (``interrupts``): the one running, rolled back. One
+        reported applied is done if its COMMIT went through (the session is out of its
+        transaction: psycopg, interrupted, waits for the answer to what it sent); rolled back
+        if the signal came before its COMMIT was sent; and either when the connection was
+        closed as it committed (SQLAlchemy closes one interrupted in a statement)."""
+        from migrail.engine.one_transaction import in_transaction
+
+        self._to_settle = None
+        connection = self._connection
+        statement = None
+        if connection is None or connection.invalidated:
+            statement = "COMMIT" if self._committing else None
+        elif self._committing and not in_transaction(connection):
+            self.committed()
+        if self._uncommitted:
+            failed: Script | None = self._uncommitted[0].revision
+        else:
+            failed = self.plan[self._applied] if self._applied < len(self.plan) else None
+        partly = failed is not None and self.guard.blocks > 0 and not self._uncommitted
+        return MigrationFailed(failed, direction, "interrupted", statement, self.steps, partly)
 
     def _committed_meanwhile(self, exc: Exception) -> bool:
         """Whether the last revision, reported applied, has committed after all: the project's

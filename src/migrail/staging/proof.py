@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from migrail.engine.executor import Executor
+from migrail.engine.interrupts import RevisionInterrupted
 from migrail.engine.revision_end import ReadAtEnd
 from migrail.engine.steps import MigrationFailed, Step
 from migrail.history.revisions import irreversible_reason, round_trip_floor, undo_order
@@ -301,6 +302,9 @@ def prove(
         )
     except MigrationFailed as failed:
         report.failure = failed
+    except RevisionInterrupted as stopped:
+        stopped.phase = stopped.phase or report.failed_phase
+        raise
     report.final_revision = _read_back(executor, connection)
     return report
 
