@@ -79,10 +79,17 @@ _HERE = threading.local()  # ``depth``: how deep this thread is in ``user_code``
 
 
 def running_here() -> bool:
-    """Whether the calling thread is running the project's code now (inside ``user_code``):
-    what it reads of the environment is what the project's answer depends on, unlike what
-    migrail and its libraries read meanwhile (a display thread asking the terminal's width)."""
-    return getattr(_HERE, "depth", 0) > 0
+    """Whether the calling thread runs the project's code now: inside ``user_code``, or a
+    thread of the project's own (a worker its revision started) while that code runs. What it
+    reads of the environment is what the project's answer depends on, unlike what migrail and
+    its libraries read meanwhile: their threads were there before the project's code began (a
+    display refreshing, asking the terminal's width), or are migrail's by name."""
+    if getattr(_HERE, "depth", 0) > 0:
+        return True
+    if _Running.depth == 0:
+        return False
+    thread = threading.current_thread()
+    return thread.ident not in _Running.threads_before and not thread.name.startswith("migrail-")
 
 
 class _Running:
@@ -95,6 +102,7 @@ class _Running:
     sockets: set[int] = set()  # noqa: RUF012
     fork_hook = False
     blocks: list[tuple[Path, bool]] = []  # noqa: RUF012  (root, may connect), innermost last
+    threads_before: set[int | None] = set()  # noqa: RUF012  (those alive as the code began)
     refused: list[UserCodeError] = []  # noqa: RUF012  (not yet reported)
     signals = ExitStack()  # Ctrl-C's and SIGTERM's handlers, kept while the outermost block runs
 
@@ -136,6 +144,7 @@ def user_code(
     _Running.sockets |= added
     if _Running.depth == 0:
         _Running.owner = os.getpid()
+        _Running.threads_before = {thread.ident for thread in threading.enumerate()}
         for module, name in _EXITS:
             _Running.originals[(module, name)] = getattr(module, name)
             setattr(module, name, _refused(name))
