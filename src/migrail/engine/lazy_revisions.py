@@ -18,7 +18,7 @@ from migrail.history.graph import declared
 from migrail.history.revision_files import resolved
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Iterator, Mapping
+    from collections.abc import Collection, Iterator, Mapping, Sequence
 
     from alembic.script import Script, ScriptDirectory
 
@@ -65,20 +65,19 @@ def read_lazily(script: ScriptDirectory, sources: Mapping[str, bytes]) -> None:
     script.revision_map = RevisionMap(lambda: _revisions(script, sources))
 
 
-def realise_from(script: ScriptDirectory, needed: Collection[Path]) -> None:
+def realise_from(history: Sequence[Script], needed: Collection[Path]) -> None:
     """Import now the files of the revisions in ``needed`` and of every revision after the
-    oldest of them (what a run from there executes), so that a broken one fails here, as
-    when Alembic loads them all; those before stay stand-ins."""
-    if not needed:
-        return  # nothing needed now: each file is imported when used
-    revisions = list(script.walk_revisions("base", "heads"))  # newest first
-    left = set(needed) & {Path(revision.path) for revision in revisions}  # other files: none
-    for revision in revisions:
+    oldest of them in ``history`` (oldest first: what a run from there executes), so that a
+    broken one fails here, as when Alembic loads them all; those before stay stand-ins."""
+    # Alembic's paths are strings of resolved paths, as ``needed``'s are: compared as strings,
+    # not made into a thousand Path objects.
+    left = {str(path) for path in needed} & {revision.path for revision in history}
+    for revision in reversed(history):
         if not left:
             return
         if isinstance(revision.module, LazyModule):
             revision.module.loaded()
-        left.discard(Path(revision.path))
+        left.discard(revision.path)
 
 
 def realise_after(script: ScriptDirectory, start: str | None) -> None:
@@ -95,12 +94,14 @@ def _revisions(script: ScriptDirectory, sources: Mapping[str, bytes]) -> Iterato
     from alembic.script import Script
 
     seen = set()
-    folders: dict[Path, Path] = {}
+    folders: dict[str, Path] = {}
     for folder in (Path(location) for location in script._version_locations):
         if not folder.exists():
             continue
         for file_path in Script._list_py_dir(script, folder):
-            real = resolved(Path(file_path), folders)
+            # Paths from Alembic 1.15 on, strings before: made into one only when needed.
+            path = file_path if isinstance(file_path, Path) else Path(file_path)
+            real = resolved(path, folders)
             if real in seen:  # as Alembic says it (load_script turns it into an error)
                 util.warn(
                     f"File {real} loaded twice! ignoring. Please ensure "

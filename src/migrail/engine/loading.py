@@ -51,8 +51,8 @@ def load_script(executor: Executor) -> ScriptDirectory:
         read_lazily(script, sources)
     with _reported(config):
         heads = script.get_heads()
-        if executor.needed is not None:
-            realise_from(script, executor.needed)
+        if executor.needed:  # none needed now: each file is imported when used
+            realise_from(executor.ordered(script), executor.needed)
     if len(heads) > 1:
         raise _several_heads(script, heads)
     return script

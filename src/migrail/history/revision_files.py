@@ -76,14 +76,16 @@ def by_key(files: Mapping[Path, bytes], versions: Path) -> dict[str, bytes]:
     return {revision_key(path, versions, resolved): content for path, content in files.items()}
 
 
-def resolved(path: Path, folders: dict[Path, Path]) -> Path:
+def resolved(path: Path, folders: dict[str, Path]) -> Path:
     """``path.resolve()``, resolving its folder once for all the files in it (``folders``
-    keeps the folders resolved so far): a thousand revision files are a thousand resolutions
-    of the same folder otherwise, each a system call per part of the path. A link is resolved
-    on its own, as it may point anywhere."""
+    keeps the folders resolved so far, by their names): a thousand revision files are a
+    thousand resolutions of the same folder otherwise, each a system call per part of the
+    path. A path whose folder is resolved already is the answer itself (no new Path for each
+    file). A link is resolved on its own, as it may point anywhere."""
     if path.is_symlink():
         return path.resolve()
-    folder = folders.get(path.parent)
+    where = os.path.split(path)[0]  # the folder's name: no Path made for each file
+    folder = folders.get(where)
     if folder is None:
-        folder = folders[path.parent] = path.parent.resolve()
-    return folder / path.name
+        folder = folders[where] = Path(where).resolve()
+    return path if str(folder) == where else folder / path.name
