@@ -104,15 +104,14 @@ def relative_stem(path: Path | str, versions_dir: Path) -> str:
 
     ``path.with_suffix("").relative_to(versions_dir)``, worked out on the strings (``path``
     may be Alembic's, a string): lint asks it of every revision of a long history."""
+    from migrail.history.revision_files import relative_posix
     from migrail.history.revisions import file_stem
 
-    text, folder = str(path), str(versions_dir)
-    folder = folder if folder.endswith(os.sep) else folder + os.sep
-    inside, _, name = text.removeprefix(folder).rpartition(os.sep)
-    stem = file_stem(name)
-    if not text.startswith(folder):
-        return stem
-    return f"{inside.replace(os.sep, '/')}/{stem}" if inside else stem
+    inside = relative_posix(path, versions_dir)
+    if inside is None:
+        return file_stem(os.path.split(path)[1])
+    folders, _, name = inside.rpartition("/")
+    return f"{folders}/{file_stem(name)}" if folders else file_stem(name)
 
 
 def name_fits(stem: str, rev: str, template: str | None) -> bool:

@@ -61,13 +61,27 @@ def revision_key(path: Path, versions: Path, resolved: Path | None = None) -> st
     and the base branch's listing know the file by. Alembic and git hand over resolved paths,
     so the path is compared with ``versions`` resolved (``resolved``, when the caller has it)
     when the plain ones do not nest, and resolved itself only when that does not either."""
-    if path.is_relative_to(versions):
+    inside = relative_posix(path, versions)
+    if inside is not None:
+        return inside
+    if path.is_relative_to(versions):  # ``versions`` itself
         return path.relative_to(versions).as_posix()
     resolved = resolved or versions.resolve()
     for inner in (path, path.resolve()):
         if inner.is_relative_to(resolved):
             return inner.relative_to(resolved).as_posix()
     return path.name
+
+
+def relative_posix(path: Path | str, folder: Path) -> str | None:
+    """``path.relative_to(folder).as_posix()`` for a path strictly inside ``folder``, else
+    ``None``; worked out on the strings (both as Path writes them), since it is asked of every
+    revision file of a history, and pathlib's way costs a dozen objects a file."""
+    text, prefix = str(path), str(folder)
+    prefix = prefix if prefix.endswith(os.sep) else prefix + os.sep
+    if not text.startswith(prefix) or len(text) == len(prefix):
+        return None
+    return text[len(prefix) :].replace(os.sep, "/")
 
 
 def by_key(files: Mapping[Path, bytes], versions: Path) -> dict[str, bytes]:
