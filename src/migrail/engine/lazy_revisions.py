@@ -57,12 +57,26 @@ def _docstring(module: LazyModule) -> str | None:
 LazyModule.__doc__ = property(_docstring)  # type: ignore[assignment]
 
 
-def read_lazily(script: ScriptDirectory, sources: Mapping[str, bytes]) -> None:
+Header = dict[str, object]
+
+
+def read_lazily(
+    script: ScriptDirectory, sources: Mapping[str, bytes], headers: Mapping[str, Header | None]
+) -> None:
     """Let ``script`` (not yet asked for its revisions) import its revision files on use;
-    ``sources``: contents already read, by path (the others are read here)."""
+    ``sources``: contents already read, by path (the others are read here), and ``headers``
+    what ``header_of`` made of them."""
     from alembic.script.revision import RevisionMap
 
-    script.revision_map = RevisionMap(lambda: _revisions(script, sources))
+    script.revision_map = RevisionMap(lambda: _revisions(script, sources, headers))
+
+
+def header_of(content: bytes) -> Header | None:
+    """The values of a revision file's header, if it reads as literals (``declared``)."""
+    try:
+        return declared(content.decode("utf-8"))
+    except UnicodeDecodeError:
+        return None
 
 
 def realise_from(history: Sequence[Script], needed: Collection[Path]) -> None:
@@ -88,7 +102,9 @@ def realise_after(script: ScriptDirectory, start: str | None) -> None:
             revision.module.loaded()
 
 
-def _revisions(script: ScriptDirectory, sources: Mapping[str, bytes]) -> Iterator[Script]:
+def _revisions(
+    script: ScriptDirectory, sources: Mapping[str, bytes], headers: Mapping[str, Header | None]
+) -> Iterator[Script]:
     """What ``ScriptDirectory._load_revisions`` yields, stand-ins where headers suffice."""
     from alembic import util
     from alembic.script import Script
@@ -109,8 +125,10 @@ def _revisions(script: ScriptDirectory, sources: Mapping[str, bytes]) -> Iterato
                 )
                 continue
             seen.add(real)
-            content = sources.get(str(file_path))
-            header = _header(real, content) if not script.sourceless else None
+            name = str(file_path)
+            header = None
+            if not script.sourceless:
+                header = _header(real, sources.get(name), headers.get(name, _UNREAD))
             if header is None:
                 found = Script._from_path(script, real)
                 if found is not None:
@@ -119,13 +137,19 @@ def _revisions(script: ScriptDirectory, sources: Mapping[str, bytes]) -> Iterato
             yield Script(LazyModule(real, header), str(header["revision"]), real)
 
 
-def _header(path: Path, content: bytes | None) -> dict[str, object] | None:
-    """The header of a revision file Alembic would load (``*.py``), if it reads as literals."""
+_UNREAD: Header = {}  # no header read yet (``header_of``'s answers include None)
+
+
+def _header(path: Path, content: bytes | None, read: Header | None) -> Header | None:
+    """The header of a revision file Alembic would load (``*.py``), if it reads as literals;
+    ``read``: what loading made of it already (``_UNREAD``: nothing)."""
     from alembic.script.base import _only_source_rev_file
 
     if not _only_source_rev_file.match(path.name):
         return None
+    if read is not _UNREAD:
+        return read
     try:
-        return declared((path.read_bytes() if content is None else content).decode("utf-8"))
-    except (OSError, UnicodeDecodeError):
+        return header_of(path.read_bytes() if content is None else content)
+    except OSError:
         return None
