@@ -197,6 +197,52 @@ def test_a_variable_a_revision_reads_is_part_of_what_a_fast_answer_stands_on(
     assert code == 0, err
 
 
+def test_a_variable_a_revision_reads_as_it_is_imported_counts_too(
+    project: Path, warm: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Read at the top of the file, when the revision is imported, not when it runs: the same
+    dependence, and the same answer as the full run once the variable is set."""
+    monkeypatch.delenv("EXTRA_COLUMN", raising=False)
+    write_revision(
+        project,
+        "0002",
+        "maybe_extra",
+        "0001",
+        'if EXTRA:\n        op.add_column("tasks", sa.Column("extra", sa.Integer()))',
+        'if EXTRA:\n        op.drop_column("tasks", "extra")',
+        extra='EXTRA = __import__("os").environ.get("EXTRA_COLUMN")',
+    )
+    for _ in range(3):  # cold; from the template at head, recording its answer; the receipt
+        code, err = _run(capsys)
+        assert code == 0, err
+    assert ANSWERED in err
+    monkeypatch.setenv("EXTRA_COLUMN", "1")
+    code, err = _run(capsys)
+    assert ANSWERED not in err
+    assert "error: the models and the schema at head differ:\n  - column tasks.extra" in err, err
+    assert code == 1
+
+
+def test_what_migrail_itself_reads_of_the_environment_is_no_part_of_the_answer(
+    project: Path, warm: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The terminal's size and kind, the driver's settings, migrail's own variables: read by
+    migrail and its libraries while the history runs, not by the project's code. Changed,
+    the receipt still answers, as it answers a run in a wider terminal or in CI."""
+    add_priority_with_revision(project)
+    for _ in range(3):  # cold; from the template at head, recording its answer; the receipt
+        code, err = _run(capsys)
+        assert code == 0, err
+    assert ANSWERED in err
+    monkeypatch.setenv("COLUMNS", "97")
+    monkeypatch.setenv("LINES", "31")
+    monkeypatch.setenv("TERM", "dumb")
+    monkeypatch.setenv("PSYCOPG_WAIT_FUNC", "wait_select")
+    code, err = _run(capsys)
+    assert code == 0, err
+    assert ANSWERED in err
+
+
 def test_a_stricter_lock_policy_judges_what_the_template_holds_too(
     project: Path, warm: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from migrail.core.environ_reads import current, fingerprint, noted, recording, unchanged
+from migrail.core.environ_reads import current, fingerprint, inherited, recording, unchanged
 
 
 def test_reads_are_recorded_with_the_value_first_seen(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -20,7 +20,7 @@ def test_reads_are_recorded_with_the_value_first_seen(monkeypatch: pytest.Monkey
         assert os.getenv("NOT_SET_HERE") is None
         assert "SEED_DEMO" in os.environ
         os.environ.setdefault("SET_BY_THE_RUN", "x")  # as a .flaskenv loader does
-        noted(["PGHOST_FOR_A_CHILD"])
+        inherited(["PGHOST_FOR_A_CHILD"])  # what a template this run starts from stood on
         assert not reads.whole
     assert current() is None
     assert os.environ["SET_BY_THE_RUN"] == "x"  # written through to the real environment
@@ -48,3 +48,20 @@ def test_walking_the_environment_counts_as_reading_all_of_it() -> None:
     with recording() as reads:
         os.environ.copy()
     assert reads.whole
+
+
+def test_only_reads_made_while_counts_holds_are_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The project's code reads SEED_DEMO; migrail reads COLUMNS and walks the environment
+    outside it: neither counts. A template's variables count whenever they are inherited."""
+    monkeypatch.setenv("SEED_DEMO", "1")
+    project_code = False
+    with recording(lambda: project_code) as reads:
+        os.environ.get("COLUMNS")
+        dict(os.environ)
+        project_code = True
+        os.environ.get("SEED_DEMO")
+        project_code = False
+        inherited(["FROM_A_TEMPLATE"])
+        assert not unchanged({"UNSET_NOW": "digest"}, "salt")  # a look, not a read
+    assert set(reads.seen) == {"SEED_DEMO", "FROM_A_TEMPLATE"}
+    assert not reads.whole

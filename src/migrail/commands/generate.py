@@ -50,8 +50,10 @@ def generate(config: Config, *, name: str, empty: bool, console: Console) -> int
             written = executor.new_revision(slug, revision_id)
         else:
             from migrail.core.environ_reads import recording
+            from migrail.engine.usercode import running_here
 
-            with recording():  # a template kept records what the revisions read (templates)
+            # A template kept records what the revisions read (templates).
+            with recording(running_here):
                 written = _autogenerate(executor, slug, revision_id, console)
         if written is None:
             output.info(console, "No schema changes, nothing to migrate")

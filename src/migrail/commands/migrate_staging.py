@@ -57,9 +57,11 @@ def migrate_staging(
             if answered is not None:
                 return answered
         from migrail.core.environ_reads import recording
+        from migrail.engine.usercode import running_here
 
-        # What the answer depends on besides the files: a receipt or a template records it.
-        with recording() as reads:
+        # What the answer depends on besides the files: what the project's code reads of the
+        # environment (a receipt or a template records it), not what migrail reads meanwhile.
+        with recording(running_here) as reads:
             return _migrate_staging(
                 config,
                 console,

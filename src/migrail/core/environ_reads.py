@@ -7,13 +7,18 @@ variable changed would be an answer to another question. While ``recording`` is 
 ``os.environ`` is a mapping that notes each name asked for (present or not); a run that walks
 the whole environment (``os.environ.copy()``, ``dict(os.environ)``) depends on all of it, which
 ``Reads.whole`` says. Values are never written down: only a salted digest of each, to compare.
+
+Only what the project's code reads counts (``recording``'s ``counts``): migrail and its
+libraries read the terminal's size and kind, the driver's settings and their own variables
+meanwhile, and counting those made every warm run in a resized terminal, or in CI after a
+laptop, a cold one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 
 
@@ -21,13 +26,16 @@ class Reads(MutableMapping[str, str]):
     """``os.environ`` as seen through a recorder: every name read, with the value it held when
     first read (``seen``: a value the run itself set afterwards is not what it depended on)."""
 
-    def __init__(self, inner: MutableMapping[str, str]) -> None:
+    def __init__(
+        self, inner: MutableMapping[str, str], counts: Callable[[], bool] | None = None
+    ) -> None:
         self.inner = inner
+        self.counts = counts  # whether a read now counts (``recording``); None: every one
         self.seen: dict[str, str | None] = {}
         self.whole = False  # the environment was walked: every variable counts
 
     def saw(self, key: str) -> None:
-        if key not in self.seen:
+        if key not in self.seen and (self.counts is None or self.counts()):
             self.seen[key] = self.inner.get(key)
 
     def __getitem__(self, key: str) -> str:
@@ -52,15 +60,19 @@ class Reads(MutableMapping[str, str]):
         del self.inner[key]
 
     def __iter__(self) -> Iterator[str]:
-        self.whole = True
+        self._walked()
         return iter(self.inner)
 
     def __len__(self) -> int:
         return len(self.inner)
 
     def copy(self) -> dict[str, str]:
-        self.whole = True
+        self._walked()
         return dict(self.inner)
+
+    def _walked(self) -> None:
+        if self.counts is None or self.counts():
+            self.whole = True
 
 
 def current() -> Reads | None:
@@ -69,25 +81,29 @@ def current() -> Reads | None:
 
 
 def unrecorded() -> MutableMapping[str, str]:
-    """The environment itself, for migrail's own walks of it (a child's allow-list): those
-    name what they pass with ``noted``, rather than counting as reading all of it."""
+    """The environment itself, for migrail's own looks at it (a child's allow-list, a
+    template's variables compared), which are no part of what the project's code read."""
     reads = current()
     return reads.inner if reads is not None else os.environ
 
 
-def noted(names: Iterable[str]) -> None:
-    """Count ``names`` as read, where a recorder is active."""
+def inherited(recorded: Iterable[str]) -> None:
+    """Count the variables an earlier run's answer stands on (``recorded``: those of a template
+    this run starts from) as read by this run, whatever reads count now: its answer stands on
+    them too, and so does any answer it records (a receipt, a template made on top)."""
     reads = current()
     if reads is not None:
-        for name in names:
-            reads.saw(name)
+        for name in recorded:
+            reads.seen.setdefault(name, reads.inner.get(name))
 
 
 @contextmanager
-def recording() -> Iterator[Reads]:
-    """``os.environ`` records its reads until the block ends (``os.getenv`` reads through it)."""
+def recording(counts: Callable[[], bool] | None = None) -> Iterator[Reads]:
+    """``os.environ`` records its reads until the block ends (``os.getenv`` reads through it):
+    those made while ``counts()`` holds (the project's code runs in the reading thread), or
+    every one without it."""
     original = os.environ
-    reads = Reads(original)
+    reads = Reads(original, counts)
     os.environ = reads  # type: ignore[assignment]  # noqa: B003 (a view of it, not a new one)
     try:
         yield reads
@@ -109,5 +125,6 @@ def fingerprint(values: Mapping[str, str | None], salt: str) -> dict[str, str | 
 
 def unchanged(recorded: Mapping[str, object], salt: str) -> bool:
     """Whether every variable ``recorded`` (a ``fingerprint``) holds now what it held then."""
-    now = {name: os.environ.get(name) for name in recorded}
+    environ = unrecorded()  # migrail's own look: what the run stands on is said by ``inherited``
+    now = {name: environ.get(name) for name in recorded}
     return fingerprint(now, salt) == dict(recorded)

@@ -36,7 +36,7 @@ _LOCALE = {"LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
 def child_environment(program: str | Path) -> dict[str, str]:
     """The environment ``program`` runs with: the allow-listed variables of its kind, in the C
     locale (its messages are parsed and shown as they are)."""
-    from migrail.core.environ_reads import noted, unrecorded
+    from migrail.core.environ_reads import unrecorded
 
     name = Path(program).name
     allowed = _COMMON + _NEEDS.get(_KINDS.get(name, name), ())
@@ -45,7 +45,6 @@ def child_environment(program: str | Path) -> dict[str, str]:
         for variable, value in unrecorded().items()
         if any(fnmatch.fnmatchcase(variable, pattern) for pattern in allowed)
     }
-    noted(passed)  # what the child does may depend on them
     return {**passed, **_LOCALE}
 
 

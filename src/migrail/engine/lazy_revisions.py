@@ -26,24 +26,30 @@ if TYPE_CHECKING:
 class LazyModule(types.ModuleType):
     """A revision module whose header values are known and whose code runs when first used."""
 
-    def __init__(self, path: Path, header: dict[str, object]) -> None:
+    def __init__(self, path: Path, header: dict[str, object], root: Path) -> None:
         super().__init__(path.stem)
         del self.__dict__["__doc__"]  # the file's, when asked for: see ``__getattr__``
         self.__dict__.update(header)
         self.__dict__["_migrail_path"] = path
+        self.__dict__["_migrail_root"] = root  # the project's folder (``user_code``)
         self.__dict__["_migrail_module"] = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.loaded(), name)
 
     def loaded(self) -> types.ModuleType:
-        """The real module, imported now if it was not yet (as Alembic imports it)."""
+        """The real module, imported now if it was not yet (as Alembic imports it), as the
+        project's code: whenever that happens, an exit from it is a failure, and what it reads
+        of the environment counts (``environ_reads``)."""
         from alembic import util
+
+        from migrail.engine.usercode import user_code
 
         module = self.__dict__["_migrail_module"]
         if module is None:
             path: Path = self.__dict__["_migrail_path"]
-            module = util.load_python_file(str(path.parent), path.name)
+            with user_code(self.__dict__["_migrail_root"]):
+                module = util.load_python_file(str(path.parent), path.name)
             self.__dict__["_migrail_module"] = module
         return module  # type: ignore[no-any-return]
 
@@ -61,14 +67,17 @@ Header = dict[str, object]
 
 
 def read_lazily(
-    script: ScriptDirectory, sources: Mapping[str, bytes], headers: Mapping[str, Header | None]
+    script: ScriptDirectory,
+    sources: Mapping[str, bytes],
+    headers: Mapping[str, Header | None],
+    root: Path,
 ) -> None:
     """Let ``script`` (not yet asked for its revisions) import its revision files on use;
     ``sources``: contents already read, by path (the others are read here), and ``headers``
-    what ``header_of`` made of them."""
+    what ``header_of`` made of them; ``root``: the project's folder."""
     from alembic.script.revision import RevisionMap
 
-    script.revision_map = RevisionMap(lambda: _revisions(script, sources, headers))
+    script.revision_map = RevisionMap(lambda: _revisions(script, sources, headers, root))
 
 
 def header_of(content: bytes) -> Header | None:
@@ -103,7 +112,10 @@ def realise_after(script: ScriptDirectory, start: str | None) -> None:
 
 
 def _revisions(
-    script: ScriptDirectory, sources: Mapping[str, bytes], headers: Mapping[str, Header | None]
+    script: ScriptDirectory,
+    sources: Mapping[str, bytes],
+    headers: Mapping[str, Header | None],
+    root: Path,
 ) -> Iterator[Script]:
     """What ``ScriptDirectory._load_revisions`` yields, stand-ins where headers suffice."""
     from alembic import util
@@ -134,7 +146,7 @@ def _revisions(
                 if found is not None:
                     yield found
                 continue
-            yield Script(LazyModule(real, header), str(header["revision"]), real)
+            yield Script(LazyModule(real, header, root), str(header["revision"]), real)
 
 
 _UNREAD: Header = {}  # no header read yet (``header_of``'s answers include None)

@@ -56,7 +56,7 @@ def load_script(executor: Executor) -> ScriptDirectory:
     importable(config.root)
     script = ScriptDirectory.from_config(executor.alembic_config())
     if headers is not None:
-        read_lazily(script, sources, headers)
+        read_lazily(script, sources, headers, config.root)
     with _reported(config):
         heads = script.get_heads()
         if executor.needed:  # none needed now: each file is imported when used

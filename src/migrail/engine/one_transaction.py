@@ -237,7 +237,7 @@ class TransactionGuard:
         end = transaction_end(sql)
         if end is None and not self._armed and self._server_side:
             # The revision's transaction, held from its first statement (which begins it).
-            _driver(connection).execute(f"INSERT INTO {_GUARD_TABLE} VALUES (%s)", (self.running,))
+            _hold(_driver(connection), self.running)
             self._armed = True
         if end is not None:
             raise SecondTransaction(
@@ -272,6 +272,25 @@ class TransactionGuard:
 
     def _where(self) -> str:
         return located(traceback.extract_stack(), self.root)
+
+
+def _hold(driver: Any, revision: str | None) -> None:
+    """The session's guard armed for ``revision``'s transaction: its row inserted. Where the
+    transaction has not begun yet (the revision's first statement), it begins in the same
+    message, as the driver would have begun it: a round trip fewer at every revision."""
+    from psycopg import pq, sql
+
+    from migrail.postgres.together import send_together
+
+    insert = sql.SQL("INSERT INTO {} VALUES ({})").format(
+        sql.SQL(_GUARD_TABLE), sql.Literal(revision)
+    )
+    begin = getattr(driver, "_get_tx_start_command", None)
+    idle = driver.pgconn.transaction_status == pq.TransactionStatus.IDLE
+    if driver.autocommit or not idle or begin is None:
+        driver.execute(insert)
+        return
+    send_together(driver, begin() + b"; " + insert.as_bytes(driver))
 
 
 def in_transaction(connection: Connection) -> bool:

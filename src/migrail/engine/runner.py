@@ -210,9 +210,10 @@ def _run(
                     script,
                     connection,
                     settings=session_settings(executor.config),
-                    fn=lambda current, context: steps(current),
+                    fn=lambda current, context: watch.settled(steps(current)),
                     destination_rev=target,
                 )
+            watch.settle()  # the last revision's reads, handed on
         except environment.EnvRefused:
             raise
         except Exception as exc:

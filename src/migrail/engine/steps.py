@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from migrail.core.urls import mask_text
 from migrail.engine.one_transaction import GUARD_SQLSTATE, TransactionGuard
-from migrail.engine.revision_end import ReadAtEnd, read_at_end
+from migrail.engine.revision_end import (
+    ReadAtEnd,
+    answered,
+    at_commit,
+    install,
+    left_behind,
+    read_at_end,
+)
 from migrail.engine.usercode import UserCodeError, take_refusal
 from migrail.history.revisions import allows, display_name
 
@@ -55,20 +62,6 @@ class MigrationFailed(Exception):
         return f"{self.direction} failed: {self.error}"
 
 
-class InvalidIndexesLeft(Exception):
-    """After a revision, the database holds INVALID indexes: a concurrent build failed."""
-
-    def __init__(self, names: list[str]) -> None:
-        self.names = names
-        shown = ", ".join(names)
-        drops = "; ".join(f"DROP INDEX CONCURRENTLY {name}" for name in names)
-        super().__init__(
-            f"it leaves INVALID index {shown} (pg_index.indisvalid is false): a CREATE INDEX "
-            "CONCURRENTLY failed, and the index enforces and speeds up nothing. Find why the "
-            f"build failed (duplicates, for a unique index), then {drops}, and run it again"
-        )
-
-
 class StepWatch:
     """Which revisions really committed, and how long each took.
 
@@ -99,12 +92,20 @@ class StepWatch:
         self._ended: float | None = None  # when the last revision was reported applied
         self._one_transaction = True  # the running revision's, so far (``Step``)
         self._connection: Connection | None = None
+        self._end_function: str | None = None  # what ``read_at_end`` calls (``install``)
+        self._began_own = False  # the running revision began the transaction Alembic gave it
+        # A revision whose end read went with its COMMIT, and the reads to hand on once it is
+        # done (``settle``); while they are handed on, a transaction begun is not a revision's.
+        self._to_settle: tuple[Step, ReadAtEnd | None] | None = None
+        self._settling = False
 
     @contextmanager
     def watching(self, connection: Connection) -> Iterator[None]:
         from sqlalchemy import event
 
         self.guard.install(connection)
+        reads = self.in_transaction
+        self._end_function = install(connection, reads if isinstance(reads, ReadAtEnd) else None)
         self._connection = connection
         event.listen(connection, "begin", self._began)
         try:
@@ -127,14 +128,28 @@ class StepWatch:
         self._uncommitted.append(step)
         self._applied += 1
         self._started, self._ended = None, now
+        began_own, self._began_own = self._began_own, False
         connection = self._connection
         callback = self.in_transaction
         reads = callback if isinstance(callback, ReadAtEnd) else None
         if connection is not None:
             # Found in its transaction, before its version commits: it fails, rolled back.
-            invalid, values = read_at_end(connection, self.guard.leave(), reads)
-            if invalid:
-                raise InvalidIndexesLeft(invalid)
+            release = self.guard.leave()
+            function = self._end_function
+            # In the one transaction it began, which Alembic commits next: the end read goes
+            # with that COMMIT, and what it read is handed on once it is done (``settle``).
+            if (
+                function is not None
+                and began_own
+                and step.one_transaction
+                and not self.guard.ended_part_way
+                and at_commit(connection, release, function)
+            ):
+                if callback is not None and reads is None:
+                    callback(step)  # still inside the revision's transaction
+                self._to_settle = (step, reads)
+                return
+            values = read_at_end(connection, release, reads, function)
             if reads is not None:
                 reads.then(step, values)
                 callback = None
@@ -145,6 +160,33 @@ class StepWatch:
             # would carry on into the next revision: it ends here, with the revision's version.
             connection.commit()
 
+    def settled(self, steps: Iterable[Any]) -> Iterator[Any]:
+        """Alembic's steps, each revision's reads handed on (``settle``) before the next one
+        begins: Alembic asks for the next step once the one before has committed."""
+        for step in steps:
+            self.settle()
+            yield step
+
+    def settle(self) -> None:
+        """The revision whose end read went with its COMMIT, now committed: what it read is
+        handed on (the sample rows a table it made gets go in a transaction of their own,
+        before the next revision begins). Then it counts as done."""
+        to_settle, self._to_settle = self._to_settle, None
+        connection = self._connection
+        if to_settle is None or connection is None:
+            return
+        step, reads = to_settle
+        self.committed()
+        if reads is None:
+            return
+        self._settling = True
+        try:
+            reads.then(step, answered(connection))
+            if connection.in_transaction():
+                connection.commit()
+        finally:
+            self._settling = False
+
     def committed(self) -> None:
         while self._uncommitted:
             self.steps.append(self._uncommitted.pop(0))
@@ -154,11 +196,13 @@ class StepWatch:
     def failure(self, direction: str, exc: Exception) -> MigrationFailed:
         """The revision that failed: the one reported applied whose COMMIT failed, or else the
         one running."""
-        if isinstance(exc, InvalidIndexesLeft) and self._uncommitted:
+        self._to_settle = None
+        left_indexes = left_behind(exc)
+        if left_indexes is not None and self._uncommitted:
             # Found in its transaction, before its version committed: it rolls back.
             left = self._uncommitted.pop()
             self.committed()
-            return MigrationFailed(left.revision, direction, str(exc), None, self.steps)
+            return MigrationFailed(left.revision, direction, str(left_indexes), None, self.steps)
         # The driver's errors name their statement, and so does a lost connection's.
         statement: str | None = getattr(exc, "statement", None)
         statement = mask_text(statement) if statement else None
@@ -188,9 +232,12 @@ class StepWatch:
         return isinstance(exc, UserCodeError) and not in_transaction(connection)
 
     def _began(self, connection: Connection) -> None:
+        if self._settling:  # migrail's own, between two revisions (``settle``)
+            return
         self.committed()
         if self._started is None:
             self._started = time.perf_counter()
+            self._began_own = True
             if self._applied < len(self.plan):
                 running = self.plan[self._applied]
                 allowed = allows(running, "ends-transaction")

@@ -70,6 +70,16 @@ _EXITS = (
 )
 
 
+_HERE = threading.local()  # ``depth``: how deep this thread is in ``user_code`` blocks
+
+
+def running_here() -> bool:
+    """Whether the calling thread is running the project's code now (inside ``user_code``):
+    what it reads of the environment is what the project's answer depends on, unlike what
+    migrail and its libraries read meanwhile (a display thread asking the terminal's width)."""
+    return getattr(_HERE, "depth", 0) > 0
+
+
 class _Running:
     """Which process runs the project's code, how deep (user_code may nest), the sockets of the
     connections it runs on, whether each block may connect, and the connections refused."""
@@ -124,6 +134,7 @@ def user_code(
             _Running.originals[(module, name)] = getattr(module, name)
             setattr(module, name, _refused(name))
     _Running.depth += 1
+    _HERE.depth = getattr(_HERE, "depth", 0) + 1
     _Running.blocks.append((root, may_connect))
     refused_before = len(_Running.refused)
     status = 1
@@ -157,6 +168,7 @@ def user_code(
         if os.getpid() != _Running.owner:  # a forked child, at the end of what it was to run
             _Running.originals[(os, "_exit")](status)
         _Running.depth -= 1
+        _HERE.depth -= 1
         _Running.blocks.pop()
         _Running.sockets -= added
         if _Running.depth == 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -121,16 +122,28 @@ def allows(revision: Script, rule: str) -> bool:
     """Whether the revision's file accepts ``rule`` with a ``# migrail: allow`` comment that
     gives a reason: what runs the revision lets it do what the rule is about (lint holds the
     comment to the lines it covers)."""
+    path = Path(revision.path)
     try:
-        source = Path(revision.path).read_text(encoding="utf-8", errors="replace")
+        stat = path.stat()
     except OSError:
         return False
+    return rule in _allowed_rules(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=4096)
+def _allowed_rules(path: Path, mtime_ns: int, size: int) -> frozenset[str]:
+    """The rules the file at ``path`` accepts, each with a reason; read once per version of the
+    file (its time and size say which): every revision asks as its transaction begins."""
+    try:
+        source = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return frozenset()
     found = (ALLOW_COMMENT.search(line) for line in source.splitlines() if "migrail:" in line)
-    return any(
-        rule in (name.strip() for name in comment["rules"].split(","))
-        and bool((comment["reason"] or "").strip())
+    return frozenset(
+        name.strip()
         for comment in found
-        if comment
+        if comment and (comment["reason"] or "").strip()
+        for name in comment["rules"].split(",")
     )
 
 

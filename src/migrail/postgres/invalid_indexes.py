@@ -32,6 +32,13 @@ _NOT_BUILDING = (
 )
 
 
+def left_behind(major: int) -> str:
+    """The query of ``schema.name`` of every INVALID index but those being built now, on a
+    server of version ``major``: for a caller that asks the server itself to act on it (a
+    function that fails the transaction when the list is not empty)."""
+    return _INVALID.format(in_progress=_NOT_BUILDING if major >= 12 else "")
+
+
 def invalid_indexes(connection: Connection) -> list[str]:
     """``schema.name`` of every INVALID index in the database, but those being built now."""
     from sqlalchemy import text
@@ -47,5 +54,4 @@ def still_invalid(connection: Connection, found: Sequence[str]) -> list[str]:
     major = (connection.dialect.server_version_info or (0,))[0]
     if not names or int(major) < 12:
         return names
-    building = _INVALID.format(in_progress=_NOT_BUILDING)
-    return [str(name) for name in connection.execute(text(building)).scalars()]
+    return [str(name) for name in connection.execute(text(left_behind(int(major)))).scalars()]

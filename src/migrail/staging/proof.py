@@ -223,6 +223,9 @@ def prove(
         # others have their rows, and looking for tables again is a query per revision.
         if observer.made_tables or not step.one_transaction:
             fill()
+            # Its looks at the tables are not the next revision's scans: flushed as the
+            # transaction they ran in ends (the revision's, or one of their own after it).
+            observer.flush()
 
     try:
         if start != "base":

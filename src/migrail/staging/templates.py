@@ -84,6 +84,7 @@ class TemplateCache:
     def longest(self) -> int:
         """The longest prefix with a template (0: none), after dropping this project's templates
         that no prefix of the history has any more: their revisions changed."""
+        from migrail.core.environ_reads import inherited
         from migrail.staging.earlier import read
 
         wanted = {self.name(position) for position in range(1, len(self.keys) + 1)}
@@ -105,6 +106,8 @@ class TemplateCache:
                     self.earlier = earlier
                 # Recently used (and its receipt gone: this run records the answer anew).
                 environ = present[self.name(found)].environ
+                if isinstance(environ, dict):  # what its answer stands on, this run's does too
+                    inherited(environ)
                 _describe(admin, self.name(found), self.revisions[found - 1], proven, environ)
         return found
 
