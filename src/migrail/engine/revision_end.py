@@ -77,14 +77,14 @@ def install(connection: Connection, callback: ReadAtEnd | None) -> str | None:
     import psycopg
 
     from migrail.engine.one_transaction import RELEASE
-    from migrail.postgres.invalid_indexes import left_behind
+    from migrail.postgres.invalid_indexes import still_invalid_query
 
     driver = connection.connection.dbapi_connection
     assert driver is not None
     body = (
         "DECLARE\n    found json;\nBEGIN\n"
         f"    found := (SELECT json_agg(name ORDER BY name) FROM ("
-        f"{left_behind(driver.info.server_version // 10000)}) AS left_behind(name));\n"
+        f"{still_invalid_query(driver.info.server_version // 10000)}) AS left_behind(name));\n"
         "    IF found IS NOT NULL THEN\n"
         "        RAISE EXCEPTION 'INVALID indexes left behind'\n"
         f"            USING ERRCODE = '{INVALID_SQLSTATE}', DETAIL = found::text;\n"

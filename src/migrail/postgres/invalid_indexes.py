@@ -32,7 +32,7 @@ _NOT_BUILDING = (
 )
 
 
-def left_behind(major: int) -> str:
+def still_invalid_query(major: int) -> str:
     """The query of ``schema.name`` of every INVALID index but those being built now, on a
     server of version ``major``: for a caller that asks the server itself to act on it (a
     function that fails the transaction when the list is not empty)."""
@@ -54,4 +54,5 @@ def still_invalid(connection: Connection, found: Sequence[str]) -> list[str]:
     major = (connection.dialect.server_version_info or (0,))[0]
     if not names or int(major) < 12:
         return names
-    return [str(name) for name in connection.execute(text(left_behind(int(major)))).scalars()]
+    left = connection.execute(text(still_invalid_query(int(major))))
+    return [str(name) for name in left.scalars()]
