@@ -45,16 +45,8 @@ def _items_models(project: Path, *tables: str) -> None:
     models.write_text(text + "".join(tables))
 
 
-@pytest.mark.parametrize("arguments", [(), ("--no-cache",)])
-def test_seed_rows_that_fail_at_commit_name_the_revision_that_made_their_table(
-    project: Path,
-    pg_server: Server,
-    capsys: pytest.CaptureFixture[str],
-    arguments: tuple[str, ...],
-) -> None:
-    """The seed's row breaks a check deferred to COMMIT. The rows a revision's new table gets
-    went in that revision's transaction: its COMMIT failed, and it is named (as with
-    --step-roundtrip), never 0003, which did not begin."""
+def _items_with_a_failing_seed(project: Path) -> None:
+    """0002 makes ``items``, whose seed row a check deferred to COMMIT refuses; 0003 follows."""
     write_revision(project, "0002", "items", "0001", ITEMS_UPGRADE, ITEMS_DOWNGRADE)
     write_revision(
         project,
@@ -73,14 +65,39 @@ def test_seed_rows_that_fail_at_commit_name_the_revision_that_made_their_table(
     seeds = project / "migrations" / "seeds"
     seeds.mkdir()
     (seeds / "items.sql").write_text("INSERT INTO items (id, qty) VALUES (1, 5);\n")
+
+
+@pytest.mark.parametrize("arguments", [(), ("--no-cache",)])
+def test_seed_rows_that_fail_at_commit_name_the_revision_that_made_their_table(
+    project: Path,
+    pg_server: Server,
+    capsys: pytest.CaptureFixture[str],
+    arguments: tuple[str, ...],
+) -> None:
+    """The rows a revision's new table gets are that revision's to answer for (as with
+    --step-roundtrip), whether its run starts from a template or not: never 0003, which did
+    not begin, nor "after" 0002 as if every revision had gone through."""
+    _items_with_a_failing_seed(project)
     code, err = _run(capsys, *arguments)
     assert code == 1
     assert (
         "error: upgrade of 0002_items failed: items.qty too small: 5 (SQLSTATE P0001)\n"
         "  statement: COMMIT\n"
     ) in err, err
-    assert "the database was at revision 0001_create_tasks when it stopped" in err
     assert "0003_after failed" not in err
+    assert "failed after" not in err
+
+
+def test_seed_rows_that_fail_at_commit_roll_back_the_revision_that_made_their_table(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As the release before had it: the rows went in the transaction of the revision that made
+    the table, so their failure left the database before that revision, as production would be
+    left by the revision failing at its COMMIT."""
+    _items_with_a_failing_seed(project)
+    code, err = _run(capsys, "--no-cache")
+    assert code == 1
+    assert "  the database was at revision 0001_create_tasks when it stopped\n" in err, err
 
 
 def test_a_revision_whose_commit_fails_still_shows_the_locks_it_took(
