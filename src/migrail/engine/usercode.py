@@ -74,27 +74,10 @@ _HERE = threading.local()  # ``depth``: how deep this thread is in ``user_code``
 
 
 def running_here() -> bool:
-    """Whether the calling thread is running the project's code now (inside ``user_code``, or
-    a thread that code started, a worker pool's say): what it reads of the environment is what
-    the project's answer depends on, unlike what migrail and its libraries read meanwhile (a
-    display thread asking the terminal's width)."""
-    if getattr(_HERE, "depth", 0) > 0:
-        return True
-    return _Running.depth > 0 and bool(getattr(threading.current_thread(), _PROJECTS, False))
-
-
-_PROJECTS = "_migrail_project_code"  # set on a thread the project's code started
-
-
-def _marking(start: Any) -> Any:
-    """``threading.Thread.start``, marking a thread the project's code starts as running it."""
-
-    def start_marked(thread: threading.Thread) -> None:
-        if running_here():
-            setattr(thread, _PROJECTS, True)
-        start(thread)
-
-    return start_marked
+    """Whether the calling thread is running the project's code now (inside ``user_code``):
+    what it reads of the environment is what the project's answer depends on, unlike what
+    migrail and its libraries read meanwhile (a display thread asking the terminal's width)."""
+    return getattr(_HERE, "depth", 0) > 0
 
 
 class _Running:
@@ -150,8 +133,6 @@ def user_code(
         for module, name in _EXITS:
             _Running.originals[(module, name)] = getattr(module, name)
             setattr(module, name, _refused(name))
-        _Running.originals[(threading.Thread, "start")] = threading.Thread.start
-        threading.Thread.start = _marking(threading.Thread.start)  # type: ignore[method-assign]
     _Running.depth += 1
     _HERE.depth = getattr(_HERE, "depth", 0) + 1
     _Running.blocks.append((root, may_connect))
@@ -193,8 +174,6 @@ def user_code(
         if _Running.depth == 0:
             for module, name in _EXITS:
                 setattr(module, name, _Running.originals[(module, name)])
-            start = _Running.originals[(threading.Thread, "start")]
-            threading.Thread.start = start  # type: ignore[method-assign]
 
 
 def _refuse_connection(call: str) -> None:
