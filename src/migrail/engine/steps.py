@@ -171,23 +171,22 @@ class StepWatch:
     def settle(self) -> None:
         """The revision whose end read went with its COMMIT, now committed: what it read is
         handed on (the sample rows a table it made gets go in a transaction of their own,
-        before the next revision begins). Then it counts as done: those rows went in its own
-        transaction before, and a check deferred to their COMMIT that fails is its failure,
-        as it was then, not the next revision's (which has not begun)."""
+        before the next revision begins). Then it counts as done."""
         to_settle, self._to_settle = self._to_settle, None
         connection = self._connection
         if to_settle is None or connection is None:
             return
         step, reads = to_settle
-        if reads is not None:
-            self._settling = True
-            try:
-                reads.then(step, answered(connection))
-                if connection.in_transaction():
-                    connection.commit()
-            finally:
-                self._settling = False
         self.committed()
+        if reads is None:
+            return
+        self._settling = True
+        try:
+            reads.then(step, answered(connection))
+            if connection.in_transaction():
+                connection.commit()
+        finally:
+            self._settling = False
 
     def committed(self) -> None:
         while self._uncommitted:
@@ -198,9 +197,7 @@ class StepWatch:
     def failure(self, direction: str, exc: Exception) -> MigrationFailed:
         """The revision that failed: the one reported applied whose COMMIT failed, or else the
         one running."""
-        to_settle, self._to_settle = self._to_settle, None
-        if to_settle is not None:
-            self._read_before_its_commit(*to_settle)
+        self._to_settle = None
         left_indexes = left_behind(exc)
         if left_indexes is not None and self._uncommitted:
             # Found in its transaction, before its version committed: it rolls back.
@@ -222,30 +219,6 @@ class StepWatch:
             error = self.guard.refused_commit(exc)
         partly = failed is not None and self.guard.blocks > 0 and not self._uncommitted
         return MigrationFailed(failed, direction, error, statement, self.steps, partly)
-
-    def _read_before_its_commit(self, step: Step, reads: ReadAtEnd | None) -> None:
-        """A revision whose end read went with a COMMIT that then failed (a deferred check):
-        what it read in its transaction is handed on as it was when read there, before its
-        COMMIT (its locks are part of the failure's report), and what handing it on did in
-        the database goes as that transaction went. The failure is the answer: an error
-        meanwhile changes nothing of it."""
-        from sqlalchemy.exc import SQLAlchemyError
-
-        connection = self._connection
-        if reads is None or connection is None or connection.invalidated:
-            return
-        values = answered(connection)
-        if not values:  # no answer: the connection went before the COMMIT's
-            return
-        self._settling = True
-        try:
-            reads.then(step, values)
-        except SQLAlchemyError:
-            pass
-        finally:
-            self._settling = False
-            if connection.in_transaction():
-                connection.rollback()
 
     def _committed_meanwhile(self, exc: Exception) -> bool:
         """Whether the last revision, reported applied, has committed after all: the project's

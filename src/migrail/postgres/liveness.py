@@ -186,8 +186,7 @@ class WatchedConnection(psycopg.Connection[Any]):
     def commit_after(self, statement: bytes) -> None:
         """Send ``statement`` (one, a query) ahead of the next COMMIT, in the same message: a
         round trip fewer. What it returns (its first value) is ``answered_with_commit`` once
-        that COMMIT is done, or has failed after it; if it fails, nothing commits, as when the
-        COMMIT itself fails."""
+        that COMMIT is done; if it fails, nothing commits, as when the COMMIT itself fails."""
         self._ahead_of_commit = statement
         self.answered_with_commit = None
 
@@ -198,20 +197,14 @@ class WatchedConnection(psycopg.Connection[Any]):
     def commit(self) -> None:
         from psycopg import pq
 
-        from migrail.postgres.together import raise_first_error, sent_together
+        from migrail.postgres.together import send_together
 
         statement, self._ahead_of_commit = self._ahead_of_commit, None
         if statement is None or self.pgconn.transaction_status != pq.TransactionStatus.INTRANS:
             super().commit()  # nothing ahead of it, or no transaction to end: psycopg's own
             return
         try:
-            results = sent_together(self, statement + b"; COMMIT")
-            answered = results[0]
-            if answered.status == pq.ExecStatus.TUPLES_OK and answered.ntuples:
-                # Kept even when the COMMIT fails: read in the transaction, it says what the
-                # transaction did (the locks of a revision whose deferred check fails).
-                self.answered_with_commit = answered.get_value(0, 0)
-            raise_first_error(self, results)
+            answered = send_together(self, statement + b"; COMMIT")[0]
         except psycopg.Error:
             # The statement failed and the COMMIT after it never ran: the transaction ends
             # here, as a failed COMMIT ends it, not left aborted for the next statement.
@@ -219,6 +212,7 @@ class WatchedConnection(psycopg.Connection[Any]):
                 with contextlib.suppress(psycopg.Error):
                     super().rollback()
             raise
+        self.answered_with_commit = answered.get_value(0, 0) if answered.ntuples else None
 
     def close(self) -> None:
         self.watchdog.stop()

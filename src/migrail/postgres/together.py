@@ -20,27 +20,13 @@ def send_together(driver: Any, statements: bytes) -> list[PGresult]:
     """Send ``statements`` (``;``-separated, no parameters) on psycopg's connection ``driver``
     in one message and wait, as the driver waits, for every result; the first error is raised
     as psycopg raises it."""
-    results = sent_together(driver, statements)
-    raise_first_error(driver, results)
-    return results
-
-
-def sent_together(driver: Any, statements: bytes) -> list[PGresult]:
-    """``send_together``'s results, an error among them left for the caller to raise
-    (``raise_first_error``): what the statements before it answered still counts for it."""
-    from psycopg import generators
+    import psycopg
+    from psycopg import generators, pq
 
     with driver.lock:
         driver.pgconn.send_query(statements)
         results: list[PGresult] = driver.wait(generators.execute(driver.pgconn))
-    return results
-
-
-def raise_first_error(driver: Any, results: list[PGresult]) -> None:
-    """Raise the first error among ``results`` (``sent_together``'s), as psycopg raises it."""
-    import psycopg
-    from psycopg import pq
-
     for result in results:
         if result.status not in (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK):
             raise psycopg.errors.error_from_result(result, encoding=driver.info.encoding)
+    return results
