@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migrail import __version__
-from migrail.core.errors import FatalError, Terminated
+from migrail.core.errors import FatalError, NamedInterrupt, Terminated
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -372,8 +372,9 @@ def _dispatch(command: str, project: Path | None, console: Console, options: dic
 
 
 def _guarded(run: Callable[[], int], console: Console, debug: bool) -> int:
-    """FatalError: exit 2 without a traceback; Ctrl-C: 130; SIGTERM: 143; anything else: 3."""
-    from migrail.core.output import failure
+    """FatalError: exit 2 without a traceback; Ctrl-C: 130; SIGTERM: 143 (each naming the
+    revision it stopped, if one was running); anything else: 3."""
+    from migrail.core.output import failure, info
     from migrail.core.urls import mask_text
     from migrail.engine.usercode import UserExit
 
@@ -394,6 +395,12 @@ def _guarded(run: Callable[[], int], console: Console, debug: bool) -> int:
             "failure, not a success",
         )
         return EXIT_FINDINGS
+    except NamedInterrupt as exc:  # a KeyboardInterrupt, and Terminated for SIGTERM
+        headline, *notes = exc.told()
+        failure(console, mask_text(headline))
+        for note in notes:
+            info(console, mask_text(note))
+        return 143 if isinstance(exc, Terminated) else 130
     except Terminated:  # a KeyboardInterrupt too: first
         failure(console, "terminated")
         return 143

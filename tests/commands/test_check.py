@@ -206,6 +206,39 @@ def test_lint_judges_only_the_revisions_this_commit_changes(
     assert "lint/ban-drop-column" in capsys.readouterr().err
 
 
+def test_staged_lint_imports_no_older_revision_and_finds_what_the_full_check_finds(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_revision(project, "0002", "drop_owner", "0001", 'op.drop_column("tasks", "owner")')
+    imported = project.parent / "0002-imported"  # what importing the older revision leaves
+    older = project / "migrations" / "versions" / "0002_drop_owner.py"
+    older.write_text(older.read_text() + f"\nopen({str(imported)!r}, 'a').close()\n")
+    assert main(["sum", "--update"]) == 0
+    commit_all(project)
+    write_revision(
+        project, "0003", "index_status", "0002", 'op.create_index("ix", "tasks", ["status"])'
+    )
+    git(project, "add", "-A")
+    imported.unlink(missing_ok=True)
+    capsys.readouterr()
+
+    assert main(["check", "--staged", "--only", "lint"]) == 1
+    staged = capsys.readouterr().err
+    assert not imported.exists()
+    assert main(["check", "--only", "lint"]) == 1
+    full = capsys.readouterr().err
+    assert imported.exists()
+
+    def about_0003(err: str) -> list[str]:
+        return [line for line in err.splitlines() if "0003_index_status" in line]
+
+    assert about_0003(staged) == about_0003(full)
+    assert [line.split(":")[1] for line in about_0003(staged)] == [
+        " lint/require-concurrent-index-creation",
+        " lint/empty-downgrade",
+    ]
+
+
 def test_staged_lint_ignores_revision_files_that_are_not_added(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

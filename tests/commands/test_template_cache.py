@@ -141,6 +141,27 @@ def test_the_cache_is_skipped_on_request_and_where_it_cannot_serve(
     assert proven == ["0002_add_priority"]
 
 
+def test_a_run_that_read_the_whole_environment_says_why_it_keeps_no_template(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_revision(
+        project,
+        "0002",
+        "from_everything",
+        "0001",
+        'settings = dict(__import__("os").environ)\n    op.execute("SELECT 2")',
+    )
+    code, err, proven = _run(capsys)
+    assert code == 0, err
+    assert (
+        "template cache: nothing kept: the project's code read the whole environment "
+        "(os.environ.copy(), dict(os.environ)...)"
+    ) in err
+    assert "kept the database at" not in err
+    code, err, proven = _run(capsys)
+    assert proven == ["0001_create_tasks", "0002_from_everything"], "no template to start from"
+
+
 @pytest.fixture
 def another_projects_template(pg_server: Server) -> Iterator[str]:
     """A template of another project on the same server, used just before the test's own: the

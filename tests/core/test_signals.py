@@ -49,3 +49,50 @@ def test_a_signal_during_a_shielded_block_is_delivered_when_it_ends(
         0,
         f"the block ran to its end\ndelivered: {delivered}\n",
     ), done.stderr
+
+
+# The project's code, inside ``handlers_kept``, ignores SIGTERM, sets a mask that blocks it, sets
+# Ctrl-C ignored behind Python's back (as a C extension can), and changes other signals.
+_KEPT_SCRIPT = """
+import ctypes, os, signal
+from migrail.core.signals import handlers_kept, sigterm_raises
+
+signal.signal(signal.SIGINT, signal.default_int_handler)
+with sigterm_raises():
+    with handlers_kept():
+        print(signal.signal(signal.SIGTERM, signal.SIG_IGN) is signal.getsignal(signal.SIGTERM))
+        signal.pthread_sigmask(signal.SIG_SETMASK, {signal.SIGTERM, signal.SIGUSR1})
+        print(sorted(signal.pthread_sigmask(signal.SIG_BLOCK, ())))
+        signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+        ctypes.CDLL(None).signal(signal.SIGINT, ctypes.c_void_p(1))  # SIG_IGN
+    print(signal.getsignal(signal.SIGUSR2), sorted(signal.pthread_sigmask(signal.SIG_BLOCK, ())))
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            os.kill(os.getpid(), signum)
+            for _ in range(1_000_000):
+                pass
+            print("not delivered")
+        except KeyboardInterrupt as exc:
+            print(f"delivered: {type(exc).__name__}")
+"""
+
+
+def test_the_projects_code_cannot_take_ctrl_c_or_sigterm_away() -> None:
+    """Within ``handlers_kept``, changes to Ctrl-C's and SIGTERM's handlers and mask do not take
+    effect, and one made behind Python's back is undone at its end; other signals change as
+    asked."""
+    done = subprocess.run(
+        [sys.executable, "-c", _KEPT_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (
+        0,
+        "True\n"
+        "[<Signals.SIGUSR1: 10>]\n"
+        "1 [<Signals.SIGUSR1: 10>]\n"
+        "delivered: KeyboardInterrupt\n"
+        "delivered: Terminated\n",
+    ), done.stderr

@@ -12,6 +12,7 @@ from migrail.core.errors import FatalError
 from migrail.core.signals import sigterm_raises
 from migrail.core.urls import mask_url
 from migrail.engine.executor import Executor
+from migrail.engine.interrupts import database_told
 from migrail.engine.render import render_range
 from migrail.engine.steps import (
     MigrationFailed,
@@ -48,7 +49,8 @@ def migrate(
     ``to``: go up or down to that revision instead, asking before undoing any (unless ``yes``).
 
     SIGTERM (a CI job cancelled) stops it as Ctrl-C does: the running revision is cancelled on
-    the server and rolled back, its locks released at once.
+    the server and rolled back, its locks released at once, and named with where the database
+    is then.
     """
     from migrail.postgres.target import connect_target, refuse_read_only
 
@@ -63,6 +65,7 @@ def migrate(
     executor = Executor(config)
     with (
         sigterm_raises(),
+        database_told(executor, url, "migrate"),
         connect_target(url, "migrate", lock_timeout=config.lock_timeout) as connection,
     ):
         if not sql:

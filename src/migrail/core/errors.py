@@ -24,3 +24,13 @@ class Terminated(KeyboardInterrupt):
     running statement (and only for ``KeyboardInterrupt``), which would otherwise run on,
     holding its locks, after migrail has gone.
     """
+
+
+class NamedInterrupt(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM, also a ``Terminated``) that stopped work migrail can name: the
+    revision running, say. Still an interrupt, so that the run stops and its cleanup runs; the
+    error handler tells ``told()`` instead of a bare "interrupted"."""
+
+    def told(self) -> list[str]:
+        """The error's line, then the lines under it."""
+        raise NotImplementedError

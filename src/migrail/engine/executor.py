@@ -87,10 +87,13 @@ class Executor:
 
     def revisions(self) -> list[Script]:
         """Every revision, oldest first (walked once per loaded history: a run asks often)."""
-        script = self.script
+        return list(self.ordered(self.script))
+
+    def ordered(self, script: ScriptDirectory) -> list[Script]:
+        """Every revision of ``script``, oldest first, walked once: loading walks it too."""
         if self._ordered is None or self._ordered[0] is not script:
             self._ordered = (script, ordered_revisions(script))
-        return list(self._ordered[1])
+        return self._ordered[1]
 
     def current(self, connection: Connection) -> tuple[str, ...]:
         """The revision(s) the database is at, read from its ``alembic_version`` table."""

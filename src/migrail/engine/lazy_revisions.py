@@ -18,7 +18,7 @@ from migrail.history.graph import declared
 from migrail.history.revision_files import resolved
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Iterator, Mapping
+    from collections.abc import Collection, Iterator, Mapping, Sequence
 
     from alembic.script import Script, ScriptDirectory
 
@@ -63,29 +63,44 @@ def _docstring(module: LazyModule) -> str | None:
 LazyModule.__doc__ = property(_docstring)  # type: ignore[assignment]
 
 
-def read_lazily(script: ScriptDirectory, sources: Mapping[str, bytes], root: Path) -> None:
+Header = dict[str, object]
+
+
+def read_lazily(
+    script: ScriptDirectory,
+    sources: Mapping[str, bytes],
+    headers: Mapping[str, Header | None],
+    root: Path,
+) -> None:
     """Let ``script`` (not yet asked for its revisions) import its revision files on use;
-    ``sources``: contents already read, by path (the others are read here); ``root``: the
-    project's folder."""
+    ``sources``: contents already read, by path (the others are read here), and ``headers``
+    what ``header_of`` made of them; ``root``: the project's folder."""
     from alembic.script.revision import RevisionMap
 
-    script.revision_map = RevisionMap(lambda: _revisions(script, sources, root))
+    script.revision_map = RevisionMap(lambda: _revisions(script, sources, headers, root))
 
 
-def realise_from(script: ScriptDirectory, needed: Collection[Path]) -> None:
+def header_of(content: bytes) -> Header | None:
+    """The values of a revision file's header, if it reads as literals (``declared``)."""
+    try:
+        return declared(content.decode("utf-8"))
+    except UnicodeDecodeError:
+        return None
+
+
+def realise_from(history: Sequence[Script], needed: Collection[Path]) -> None:
     """Import now the files of the revisions in ``needed`` and of every revision after the
-    oldest of them (what a run from there executes), so that a broken one fails here, as
-    when Alembic loads them all; those before stay stand-ins."""
-    if not needed:
-        return  # nothing needed now: each file is imported when used
-    revisions = list(script.walk_revisions("base", "heads"))  # newest first
-    left = set(needed) & {Path(revision.path) for revision in revisions}  # other files: none
-    for revision in revisions:
+    oldest of them in ``history`` (oldest first: what a run from there executes), so that a
+    broken one fails here, as when Alembic loads them all; those before stay stand-ins."""
+    # Alembic's paths are strings of resolved paths, as ``needed``'s are: compared as strings,
+    # not made into a thousand Path objects.
+    left = {str(path) for path in needed} & {revision.path for revision in history}
+    for revision in reversed(history):
         if not left:
             return
         if isinstance(revision.module, LazyModule):
             revision.module.loaded()
-        left.discard(Path(revision.path))
+        left.discard(revision.path)
 
 
 def realise_after(script: ScriptDirectory, start: str | None) -> None:
@@ -97,19 +112,24 @@ def realise_after(script: ScriptDirectory, start: str | None) -> None:
 
 
 def _revisions(
-    script: ScriptDirectory, sources: Mapping[str, bytes], root: Path
+    script: ScriptDirectory,
+    sources: Mapping[str, bytes],
+    headers: Mapping[str, Header | None],
+    root: Path,
 ) -> Iterator[Script]:
     """What ``ScriptDirectory._load_revisions`` yields, stand-ins where headers suffice."""
     from alembic import util
     from alembic.script import Script
 
     seen = set()
-    folders: dict[Path, Path] = {}
+    folders: dict[str, Path] = {}
     for folder in (Path(location) for location in script._version_locations):
         if not folder.exists():
             continue
         for file_path in Script._list_py_dir(script, folder):
-            real = resolved(Path(file_path), folders)
+            # Paths from Alembic 1.15 on, strings before: made into one only when needed.
+            path = file_path if isinstance(file_path, Path) else Path(file_path)
+            real = resolved(path, folders)
             if real in seen:  # as Alembic says it (load_script turns it into an error)
                 util.warn(
                     f"File {real} loaded twice! ignoring. Please ensure "
@@ -117,8 +137,10 @@ def _revisions(
                 )
                 continue
             seen.add(real)
-            content = sources.get(str(file_path))
-            header = _header(real, content) if not script.sourceless else None
+            name = str(file_path)
+            header = None
+            if not script.sourceless:
+                header = _header(real, sources.get(name), headers.get(name, _UNREAD))
             if header is None:
                 found = Script._from_path(script, real)
                 if found is not None:
@@ -127,13 +149,19 @@ def _revisions(
             yield Script(LazyModule(real, header, root), str(header["revision"]), real)
 
 
-def _header(path: Path, content: bytes | None) -> dict[str, object] | None:
-    """The header of a revision file Alembic would load (``*.py``), if it reads as literals."""
+_UNREAD: Header = {}  # no header read yet (``header_of``'s answers include None)
+
+
+def _header(path: Path, content: bytes | None, read: Header | None) -> Header | None:
+    """The header of a revision file Alembic would load (``*.py``), if it reads as literals;
+    ``read``: what loading made of it already (``_UNREAD``: nothing)."""
     from alembic.script.base import _only_source_rev_file
 
     if not _only_source_rev_file.match(path.name):
         return None
+    if read is not _UNREAD:
+        return read
     try:
-        return declared((path.read_bytes() if content is None else content).decode("utf-8"))
-    except (OSError, UnicodeDecodeError):
+        return header_of(path.read_bytes() if content is None else content)
+    except OSError:
         return None

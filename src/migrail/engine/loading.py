@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING
 
 from migrail.core.errors import FatalError
 from migrail.core.files import read_bytes
-from migrail.engine.lazy_revisions import read_lazily, realise_after, realise_from
+from migrail.engine.lazy_revisions import (
+    Header,
+    header_of,
+    read_lazily,
+    realise_after,
+    realise_from,
+)
 from migrail.engine.models import importable
 from migrail.engine.usercode import UserExit, user_code
 from migrail.history.revision_files import revision_paths
@@ -44,15 +50,17 @@ def load_script(executor: Executor) -> ScriptDirectory:
         )
     read_bytes(env_py)  # run later, for each revision: one it cannot read is not theirs
     check_versions_folder(config)
-    sources = executor.sources = _check_revision_files(config)
+    # Read lazily, the headers are parsed as the files are checked: once, not twice.
+    headers: dict[str, Header | None] | None = None if executor.needed is None else {}
+    sources = executor.sources = _check_revision_files(config, headers)
     importable(config.root)
     script = ScriptDirectory.from_config(executor.alembic_config())
-    if executor.needed is not None:
-        read_lazily(script, sources, config.root)
+    if headers is not None:
+        read_lazily(script, sources, headers, config.root)
     with _reported(config):
         heads = script.get_heads()
-        if executor.needed is not None:
-            realise_from(script, executor.needed)
+        if executor.needed:  # none needed now: each file is imported when used
+            realise_from(executor.ordered(script), executor.needed)
     if len(heads) > 1:
         raise _several_heads(script, heads)
     return script
@@ -123,11 +131,14 @@ def _several_heads(script: ScriptDirectory, heads: Sequence[str]) -> FatalError:
     )
 
 
-def _check_revision_files(config: Config) -> dict[str, bytes]:
+def _check_revision_files(
+    config: Config, headers: dict[str, Header | None] | None = None
+) -> dict[str, bytes]:
     """What Alembic would fail on without naming the file: NUL bytes (a binary file, or
     UTF-16) and a header value of the wrong type (``revision = 6``). And a revision file of
     many megabytes is data, not a migration: loading it would take long and much memory,
-    on every command (the hooks too). The files' contents, by path, as read."""
+    on every command (the hooks too). The files' contents, by path, as read; with
+    ``headers``, their headers too (``header_of``), by path."""
     sources = {}
     for path in revision_paths(config.versions_dir):  # in subfolders too, as Alembic loads them
         try:
@@ -142,13 +153,18 @@ def _check_revision_files(config: Config) -> dict[str, bytes]:
                 hint="load bulk data from a file or a script run by the revision, "
                 "not from the revision's own source",
             )
-        _check_revision_source(path, content)
+        header = None
+        if headers is not None:
+            header = headers[str(path)] = header_of(content)
+        _check_revision_source(path, content, header)
         sources[str(path)] = content
     return sources
 
 
-def _check_revision_source(path: Path, content: bytes) -> None:
-    from migrail.history.graph import misdeclared
+def _check_revision_source(path: Path, content: bytes, header: Header | None) -> None:
+    """``header``: the file's, if it reads as literals; each value of the right type means
+    ``misdeclared`` has nothing to say (it judges those very values), and is not asked."""
+    from migrail.history.graph import misdeclared, wrong_type
 
     if b"\0" in content:
         line = content.count(b"\n", 0, content.index(b"\0")) + 1
@@ -157,6 +173,8 @@ def _check_revision_source(path: Path, content: bytes) -> None:
             hint="restore it (git checkout it); an editor that saves UTF-16 writes NUL bytes "
             "too: save it as UTF-8",
         )
+    if header is not None and not any(wrong_type(*item) for item in header.items()):
+        return
     wrong = misdeclared(content.decode("utf-8", errors="replace"))
     if wrong is not None:
         raise FatalError(

@@ -11,10 +11,10 @@ on the catalog sent as text is planned anew at every revision, and after a revis
 planning costs a millisecond or two (more than the DDL on a wide table); PostgreSQL keeps the
 plans of a PL/pgSQL function's statements for the session. (psycopg's own prepared statements
 do not last: it forgets them after every ALTER or DROP.) The function fails the transaction
-itself when INVALID indexes are left (``INVALID_SQLSTATE``), so that it can be sent in the same
-message as the COMMIT (``at_commit``): nothing commits if it fails, and a revision costs the
-round trips Alembic's own take. Without the TEMP privilege, the text is sent as it is, in the
-revision's transaction.
+itself when INVALID indexes are left (``INVALID_SQLSTATE``), so that, where nothing is read for
+a caller, it can be sent in the same message as the COMMIT (``at_commit``): nothing commits if
+it fails, and a revision costs the round trips Alembic's own take. Without the TEMP privilege,
+the text is sent as it is, in the revision's transaction.
 """
 
 from __future__ import annotations
@@ -53,12 +53,11 @@ class InvalidIndexesLeft(Exception):
 @dataclass(frozen=True)
 class ReadAtEnd:
     """An ``in_transaction`` callback that reads ``sql`` (select-list expressions) in the
-    revision's transaction, then hands the values to ``then``. ``StepWatch`` reads them in the
-    statement it sends at the end of each revision anyway, where they arrive as JSON gives them
-    (a ``json`` value as it was, a number as a number, ``void`` as ``""``), and calls ``then``
-    once the revision has committed, before the next one begins; called as any
-    ``in_transaction`` callback, it reads them itself, on ``connection()``, and calls ``then``
-    in the revision's transaction."""
+    revision's transaction, then hands the values to ``then``, still in that transaction.
+    ``StepWatch`` reads them in the statement it sends at the end of each revision anyway,
+    where they arrive as JSON gives them (a ``json`` value as it was, a number as a number,
+    ``void`` as ``""``); called as any ``in_transaction`` callback, it reads them itself, on
+    ``connection()``."""
 
     sql: str
     then: Callable[[Step, Sequence[Any]], None]
@@ -150,8 +149,8 @@ def read_at_end(
 
 def at_commit(connection: Connection, release: str | None, function: str) -> bool:
     """Have the call of ``function`` that ends the revision sent with its COMMIT, in the same
-    message; its values are ``answered`` once that COMMIT is done. ``False`` where the driver's
-    connection cannot (not migrail's own), and nothing is arranged."""
+    message (nothing is read for a caller then). ``False`` where the driver's connection cannot
+    (not migrail's own), and nothing is arranged."""
     from migrail.postgres.liveness import WatchedConnection
 
     driver = connection.connection.dbapi_connection
@@ -159,13 +158,6 @@ def at_commit(connection: Connection, release: str | None, function: str) -> boo
         return False
     driver.commit_after(f"SELECT {function}({'true' if release else 'false'})".encode())
     return True
-
-
-def answered(connection: Connection) -> Sequence[Any]:
-    """What the function sent with the last COMMIT (``at_commit``) returned: its values."""
-    driver = connection.connection.dbapi_connection
-    value = getattr(driver, "answered_with_commit", None)
-    return list(json.loads(value)) if value is not None else []
 
 
 def left_behind(exc: BaseException) -> InvalidIndexesLeft | None:

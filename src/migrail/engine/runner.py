@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from migrail.engine import environment
+from migrail.engine.interrupts import RevisionInterrupted, interrupted
 from migrail.engine.steps import MigrationFailed, Step, StepWatch
 from migrail.engine.usercode import user_code
 from migrail.history.revisions import downgrade_plan, upgrade_plan
@@ -172,6 +173,9 @@ def apply_moves(executor: Executor, connection: Connection, moves: Iterable[Move
     except MigrationFailed as failed:
         failed.direction = ran[min(len(failed.completed), len(ran) - 1)].direction
         raise
+    except RevisionInterrupted as stopped:
+        stopped.failed.direction = ran[min(len(stopped.failed.completed), len(ran) - 1)].direction
+        raise
 
 
 def _call(callback: Callable[[Step], None] | None, step: Step) -> None:
@@ -210,13 +214,14 @@ def _run(
                     script,
                     connection,
                     settings=session_settings(executor.config),
-                    fn=lambda current, context: watch.settled(steps(current)),
+                    fn=lambda current, context: steps(current),
                     destination_rev=target,
                 )
-            watch.settle()  # the last revision's reads, handed on
         except environment.EnvRefused:
             raise
         except Exception as exc:
             raise watch.failure(direction, exc) from exc
+        except KeyboardInterrupt as exc:  # SIGTERM's Terminated too
+            raise interrupted(exc, watch.stopped(direction)) from exc
         watch.committed()
     return watch.steps

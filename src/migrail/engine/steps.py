@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -12,7 +12,6 @@ from migrail.core.urls import mask_text
 from migrail.engine.one_transaction import GUARD_SQLSTATE, TransactionGuard
 from migrail.engine.revision_end import (
     ReadAtEnd,
-    answered,
     at_commit,
     install,
     left_behind,
@@ -94,10 +93,9 @@ class StepWatch:
         self._connection: Connection | None = None
         self._end_function: str | None = None  # what ``read_at_end`` calls (``install``)
         self._began_own = False  # the running revision began the transaction Alembic gave it
-        # A revision whose end read went with its COMMIT, and the reads to hand on once it is
-        # done (``settle``); while they are handed on, a transaction begun is not a revision's.
-        self._to_settle: tuple[Step, ReadAtEnd | None] | None = None
-        self._settling = False
+        # The revision reported applied is through migrail's work in its transaction: Alembic's
+        # COMMIT of it is what comes next.
+        self._committing = False
 
     @contextmanager
     def watching(self, connection: Connection) -> Iterator[None]:
@@ -136,19 +134,22 @@ class StepWatch:
             # Found in its transaction, before its version commits: it fails, rolled back.
             release = self.guard.leave()
             function = self._end_function
-            # In the one transaction it began, which Alembic commits next: the end read goes
-            # with that COMMIT, and what it read is handed on once it is done (``settle``).
+            # In the one transaction it began, which Alembic commits next, where nothing is to
+            # be read for the caller: the end read goes with that COMMIT. (What is read for
+            # a caller is read here: it may run statements of its own in the transaction
+            # after it, the sample rows of a new table; and a COMMIT that fails would lose it.)
             if (
                 function is not None
+                and reads is None
                 and began_own
                 and step.one_transaction
                 and not self.guard.ended_part_way
             ):
-                if callback is not None and reads is None:
+                if callback is not None:
                     callback(step)  # still inside the revision's transaction
                     callback = None
                 if at_commit(connection, release, function):
-                    self._to_settle = (step, reads)
+                    self._committing = True
                     return
             values = read_at_end(connection, release, reads, function)
             if reads is not None:
@@ -160,35 +161,10 @@ class StepWatch:
             # It ended Alembic's transaction and went on in one Alembic does not know of, which
             # would carry on into the next revision: it ends here, with the revision's version.
             connection.commit()
-
-    def settled(self, steps: Iterable[Any]) -> Iterator[Any]:
-        """Alembic's steps, each revision's reads handed on (``settle``) before the next one
-        begins: Alembic asks for the next step once the one before has committed."""
-        for step in steps:
-            self.settle()
-            yield step
-
-    def settle(self) -> None:
-        """The revision whose end read went with its COMMIT, now committed: what it read is
-        handed on (the sample rows a table it made gets go in a transaction of their own,
-        before the next revision begins). Then it counts as done."""
-        to_settle, self._to_settle = self._to_settle, None
-        connection = self._connection
-        if to_settle is None or connection is None:
-            return
-        step, reads = to_settle
-        self.committed()
-        if reads is None:
-            return
-        self._settling = True
-        try:
-            reads.then(step, answered(connection))
-            if connection.in_transaction():
-                connection.commit()
-        finally:
-            self._settling = False
+        self._committing = True
 
     def committed(self) -> None:
+        self._committing = False
         while self._uncommitted:
             self.steps.append(self._uncommitted.pop(0))
             if self.on_step is not None:
@@ -197,7 +173,6 @@ class StepWatch:
     def failure(self, direction: str, exc: Exception) -> MigrationFailed:
         """The revision that failed: the one reported applied whose COMMIT failed, or else the
         one running."""
-        self._to_settle = None
         left_indexes = left_behind(exc)
         if left_indexes is not None and self._uncommitted:
             # Found in its transaction, before its version committed: it rolls back.
@@ -220,6 +195,27 @@ class StepWatch:
         partly = failed is not None and self.guard.blocks > 0 and not self._uncommitted
         return MigrationFailed(failed, direction, error, statement, self.steps, partly)
 
+    def stopped(self, direction: str) -> MigrationFailed:
+        """The revision a signal stopped (``interrupts``): the one running, rolled back. One
+        reported applied is done if its COMMIT went through (the session is out of its
+        transaction: psycopg, interrupted, waits for the answer to what it sent); rolled back
+        if the signal came before its COMMIT was sent; and either when the connection was
+        closed as it committed (SQLAlchemy closes one interrupted in a statement)."""
+        from migrail.engine.one_transaction import in_transaction
+
+        connection = self._connection
+        statement = None
+        if connection is None or connection.invalidated:
+            statement = "COMMIT" if self._committing else None
+        elif self._committing and not in_transaction(connection):
+            self.committed()
+        if self._uncommitted:
+            failed: Script | None = self._uncommitted[0].revision
+        else:
+            failed = self.plan[self._applied] if self._applied < len(self.plan) else None
+        partly = failed is not None and self.guard.blocks > 0 and not self._uncommitted
+        return MigrationFailed(failed, direction, "interrupted", statement, self.steps, partly)
+
     def _committed_meanwhile(self, exc: Exception) -> bool:
         """Whether the last revision, reported applied, has committed after all: the project's
         code failed after it (env.py's own, once Alembic was done), and the session is out of
@@ -233,8 +229,6 @@ class StepWatch:
         return isinstance(exc, UserCodeError) and not in_transaction(connection)
 
     def _began(self, connection: Connection) -> None:
-        if self._settling:  # migrail's own, between two revisions (``settle``)
-            return
         self.committed()
         if self._started is None:
             self._started = time.perf_counter()

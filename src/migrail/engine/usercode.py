@@ -11,6 +11,10 @@ A new database connection opened inside ``user_code()`` is refused the same way,
 opens it: its work would be committed on its own whatever becomes of the revision, on whatever
 database it names (a real one hard-coded in a revision), and it may wait for a lock the
 revision holds while the revision waits for it. The code runs on the connection migrail gives it.
+
+Ctrl-C and SIGTERM stay migrail's while the code runs (``core.signals.handlers_kept``): a
+revision, or a library it imports, that ignores them or installs a handler of its own would
+otherwise leave the run deaf to them, the revision running on to commit.
 """
 
 from __future__ import annotations
@@ -20,11 +24,12 @@ import posix
 import threading
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 from migrail.core.errors import Terminated
+from migrail.core.signals import handlers_kept
 from migrail.engine.drivers import watch_connects
 
 STOPPED = "stopped there and rolled back, none of it applied"
@@ -74,10 +79,17 @@ _HERE = threading.local()  # ``depth``: how deep this thread is in ``user_code``
 
 
 def running_here() -> bool:
-    """Whether the calling thread is running the project's code now (inside ``user_code``):
-    what it reads of the environment is what the project's answer depends on, unlike what
-    migrail and its libraries read meanwhile (a display thread asking the terminal's width)."""
-    return getattr(_HERE, "depth", 0) > 0
+    """Whether the calling thread runs the project's code now: inside ``user_code``, or a
+    thread of the project's own (a worker its revision started) while that code runs. What it
+    reads of the environment is what the project's answer depends on, unlike what migrail and
+    its libraries read meanwhile: their threads were there before the project's code began (a
+    display refreshing, asking the terminal's width), or are migrail's by name."""
+    if getattr(_HERE, "depth", 0) > 0:
+        return True
+    if _Running.depth == 0:
+        return False
+    thread = threading.current_thread()
+    return thread.ident not in _Running.threads_before and not thread.name.startswith("migrail-")
 
 
 class _Running:
@@ -90,7 +102,9 @@ class _Running:
     sockets: set[int] = set()  # noqa: RUF012
     fork_hook = False
     blocks: list[tuple[Path, bool]] = []  # noqa: RUF012  (root, may connect), innermost last
+    threads_before: set[int | None] = set()  # noqa: RUF012  (those alive as the code began)
     refused: list[UserCodeError] = []  # noqa: RUF012  (not yet reported)
+    signals = ExitStack()  # Ctrl-C's and SIGTERM's handlers, kept while the outermost block runs
 
 
 def _close_inherited_sockets() -> None:
@@ -110,7 +124,7 @@ def user_code(
 ) -> Iterator[None]:
     """Run the block as the project's code: an exit from it raises ``UserExit``, a new database
     connection ``SecondConnection``, any other ``BaseException`` but Ctrl-C and SIGTERM a
-    ``UserCodeError``.
+    ``UserCodeError``. Ctrl-C and SIGTERM keep migrail's handlers meanwhile.
 
     The innermost block decides whether the code may connect: the application's own code (its
     models module, its Flask app factory) may, as it does when the application runs; revisions
@@ -130,9 +144,11 @@ def user_code(
     _Running.sockets |= added
     if _Running.depth == 0:
         _Running.owner = os.getpid()
+        _Running.threads_before = {thread.ident for thread in threading.enumerate()}
         for module, name in _EXITS:
             _Running.originals[(module, name)] = getattr(module, name)
             setattr(module, name, _refused(name))
+        _Running.signals.enter_context(handlers_kept())
     _Running.depth += 1
     _HERE.depth = getattr(_HERE, "depth", 0) + 1
     _Running.blocks.append((root, may_connect))
@@ -174,6 +190,7 @@ def user_code(
         if _Running.depth == 0:
             for module, name in _EXITS:
                 setattr(module, name, _Running.originals[(module, name)])
+            _Running.signals.close()
 
 
 def _refuse_connection(call: str) -> None:

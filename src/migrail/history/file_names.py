@@ -8,6 +8,7 @@ a bare ``<rev>.py``, are accepted whatever the template says.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,12 +99,19 @@ def stem_pattern(template: str, rev: str) -> re.Pattern[str] | None:
     return re.compile("".join(out)) if has_rev else None
 
 
-def relative_stem(path: Path, versions_dir: Path) -> str:
-    """``2024/01/02_0304_abc_x`` for ``versions/2024/01/02_0304_abc_x.py``: what templates make."""
-    try:
-        return path.with_suffix("").relative_to(versions_dir).as_posix()
-    except ValueError:
-        return path.stem
+def relative_stem(path: Path | str, versions_dir: Path) -> str:
+    """``2024/01/02_0304_abc_x`` for ``versions/2024/01/02_0304_abc_x.py``: what templates make.
+
+    ``path.with_suffix("").relative_to(versions_dir)``, worked out on the strings (``path``
+    may be Alembic's, a string): lint asks it of every revision of a long history."""
+    from migrail.history.revision_files import relative_posix
+    from migrail.history.revisions import file_stem
+
+    inside = relative_posix(path, versions_dir)
+    if inside is None:
+        return file_stem(os.path.split(path)[1])
+    folders, _, name = inside.rpartition("/")
+    return f"{folders}/{file_stem(name)}" if folders else file_stem(name)
 
 
 def name_fits(stem: str, rev: str, template: str | None) -> bool:

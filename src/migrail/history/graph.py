@@ -113,16 +113,21 @@ def misdeclared(source: str) -> tuple[int, str] | None:
             value = literal(match["value"])
         except (ValueError, SyntaxError, MemoryError, RecursionError):
             continue
-        name = match["name"]
-        line = source.count("\n", 0, match.start()) + 1
-        if name == "revision" and not isinstance(value, str):
-            return line, f"revision = {value!r}: a revision id is a string"
-        listed = value if isinstance(value, (tuple, list)) else (value,)
-        if value is not None and not all(isinstance(item, str) for item in listed):
-            what = (
-                "branch labels: a label" if name == "branch_labels" else "revisions: a revision id"
-            )
-            return line, f"{name} = {value!r}: it names {what} (a string), a tuple of them, or None"
+        wrong = wrong_type(match["name"], value)
+        if wrong is not None:
+            return source.count("\n", 0, match.start()) + 1, wrong
+    return None
+
+
+def wrong_type(name: str, value: object) -> str | None:
+    """What is wrong with header value ``name = value`` for Alembic (``misdeclared``), if
+    anything."""
+    if name == "revision" and not isinstance(value, str):
+        return f"revision = {value!r}: a revision id is a string"
+    listed = value if isinstance(value, (tuple, list)) else (value,)
+    if value is not None and not all(isinstance(item, str) for item in listed):
+        what = "branch labels: a label" if name == "branch_labels" else "revisions: a revision id"
+        return f"{name} = {value!r}: it names {what} (a string), a tuple of them, or None"
     return None
 
 

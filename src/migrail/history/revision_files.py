@@ -61,7 +61,10 @@ def revision_key(path: Path, versions: Path, resolved: Path | None = None) -> st
     and the base branch's listing know the file by. Alembic and git hand over resolved paths,
     so the path is compared with ``versions`` resolved (``resolved``, when the caller has it)
     when the plain ones do not nest, and resolved itself only when that does not either."""
-    if path.is_relative_to(versions):
+    inside = relative_posix(path, versions)
+    if inside is not None:
+        return inside
+    if path.is_relative_to(versions):  # ``versions`` itself
         return path.relative_to(versions).as_posix()
     resolved = resolved or versions.resolve()
     for inner in (path, path.resolve()):
@@ -70,20 +73,33 @@ def revision_key(path: Path, versions: Path, resolved: Path | None = None) -> st
     return path.name
 
 
+def relative_posix(path: Path | str, folder: Path) -> str | None:
+    """``path.relative_to(folder).as_posix()`` for a path strictly inside ``folder``, else
+    ``None``; worked out on the strings (both as Path writes them), since it is asked of every
+    revision file of a history, and pathlib's way costs a dozen objects a file."""
+    text, prefix = str(path), str(folder)
+    prefix = prefix if prefix.endswith(os.sep) else prefix + os.sep
+    if not text.startswith(prefix) or len(text) == len(prefix):
+        return None
+    return text[len(prefix) :].replace(os.sep, "/")
+
+
 def by_key(files: Mapping[Path, bytes], versions: Path) -> dict[str, bytes]:
     """Revision files' contents by their keys (``revision_key``)."""
     resolved = versions.resolve()  # once, not once a file
     return {revision_key(path, versions, resolved): content for path, content in files.items()}
 
 
-def resolved(path: Path, folders: dict[Path, Path]) -> Path:
+def resolved(path: Path, folders: dict[str, Path]) -> Path:
     """``path.resolve()``, resolving its folder once for all the files in it (``folders``
-    keeps the folders resolved so far): a thousand revision files are a thousand resolutions
-    of the same folder otherwise, each a system call per part of the path. A link is resolved
-    on its own, as it may point anywhere."""
+    keeps the folders resolved so far, by their names): a thousand revision files are a
+    thousand resolutions of the same folder otherwise, each a system call per part of the
+    path. A path whose folder is resolved already is the answer itself (no new Path for each
+    file). A link is resolved on its own, as it may point anywhere."""
     if path.is_symlink():
         return path.resolve()
-    folder = folders.get(path.parent)
+    where = os.path.split(path)[0]  # the folder's name: no Path made for each file
+    folder = folders.get(where)
     if folder is None:
-        folder = folders[path.parent] = path.parent.resolve()
-    return folder / path.name
+        folder = folders[where] = Path(where).resolve()
+    return path if str(folder) == where else folder / path.name

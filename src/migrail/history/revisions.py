@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -209,9 +210,14 @@ def find_revision(revisions: Sequence[Script], name: str, option: str) -> Script
 def short_name(revision: Script) -> str:
     """The file stem people know a revision by, e.g. ``0002_add_priority``: what its SQL and
     snapshot files are named after. Output names a revision with ``display_name``."""
-    from pathlib import Path
+    return file_stem(os.path.split(revision.path)[1])
 
-    return Path(revision.path).stem
+
+def file_stem(name: str) -> str:
+    """``Path(name).stem`` of a file name, without making a Path: lint asks it of every
+    revision and every SQL file, a thousand of each in a long history."""
+    dot = name.rfind(".")
+    return name[:dot] if 0 < dot < len(name) - 1 else name
 
 
 def display_name(revision: Script) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
+from weakref import WeakKeyDictionary
 
 from migrail.core.config import generate_command
 from migrail.core.files import unwritable
@@ -70,7 +71,7 @@ def immutable(config: Config, tree: Tree) -> list[Finding]:
                 "record the history as it stands: migrail sum --update",
             )
         ]
-    state = released(config)
+    state = released(config, known=files.values())
     judged = judge_sum(text.decode(errors="replace"), files, state)
     found = [
         _finding(config, f"immutable/{problem.kind}", problem.message, _SUM_HINT)
@@ -107,10 +108,18 @@ def _revision_files(config: Config, tree: Tree) -> dict[str, bytes]:
 
 
 def _headers(config: Config, tree: Tree) -> list[graph.Header]:
-    files = tree.revisions(config.versions_dir)
-    return [
-        graph.read_header(path, content.decode(errors="replace")) for path, content in files.items()
-    ]
+    """Read once per tree: single-head and schema-sync both ask, of a thousand files."""
+    read = _HEADERS.setdefault(tree, {})
+    if config.versions_dir not in read:
+        files = tree.revisions(config.versions_dir)
+        read[config.versions_dir] = [
+            graph.read_header(path, content.decode(errors="replace"))
+            for path, content in files.items()
+        ]
+    return read[config.versions_dir]
+
+
+_HEADERS: WeakKeyDictionary[Tree, dict[Path, list[graph.Header]]] = WeakKeyDictionary()
 
 
 def _finding(config: Config, rule: str, message: str, hint: str | None) -> Finding:
@@ -240,7 +249,9 @@ def lint(config: Config, tree: Tree) -> list[Finding]:
             moved = root / config.migrations_dir.relative_to(config.root)
             linted = dataclasses.replace(config, root=root, migrations_dir=moved)
             scope = {root / path.relative_to(config.root.resolve()) for path in scope}
-        report = lint_history(Executor(linted), scope)
+        # As ``lint --since``: the revisions older than all the changed ones are read from
+        # their headers, not imported (a commit hook must not grow with the history).
+        report = lint_history(Executor(linted, needed=scope), scope)
         state = released(config)
         return [
             _note(config, f"lint/{f.rule}", f"{_where(linted, f)}: {f.message} (released)")

@@ -6,6 +6,7 @@ Findings are data (``Finding``); ``report.py`` renders them. Nothing here prints
 from __future__ import annotations
 
 import ast
+import os
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,7 +18,7 @@ from migrail.core.scratch import scratch_directory
 from migrail.core.urls import mask_text
 from migrail.engine.render import render_each
 from migrail.history.released import Released, released
-from migrail.history.revisions import short_name
+from migrail.history.revisions import file_stem, short_name
 from migrail.lint import sourcemap
 from migrail.lint.findings import Finding, own_finding, sort_key
 from migrail.lint.revision_rules import check_revision, file_names_match_revisions
@@ -80,8 +81,9 @@ def lint_history(
     ``fix_sql`` rewrites stale SQL files and writes missing ones, for released revisions too
     only with ``all_sql``."""
     history = executor.revisions()
-    # Alembic's paths are resolved already, as ``scope``'s are.
-    report = LintReport([r for r in history if scope is None or Path(r.path) in scope])
+    # Alembic's paths are resolved already, as ``scope``'s are (strings: compared as such).
+    wanted_paths = None if scope is None else {str(path) for path in scope}
+    report = LintReport([r for r in history if wanted_paths is None or r.path in wanted_paths])
     report.sources = {revision.revision: _Source.read(revision) for revision in report.revisions}
     wanted = report.sources.keys()
     errors: dict[str, str] = {}
@@ -262,9 +264,11 @@ def _orphans(
     """SQL files whose revision was renamed or deleted."""
     known = {short_name(revision) for revision in history}
     findings = []
-    for path in sorted(executor.config.sql_dir.glob("*.sql")):
-        if path.stem in known:
+    folder = executor.config.sql_dir
+    for name in _sql_names(folder):
+        if file_stem(name) in known:
             continue
+        path = folder / name
         if fix:
             path.unlink()
             report.rewritten.append(path)
@@ -280,6 +284,16 @@ def _orphans(
             )
         )
     return findings
+
+
+def _sql_names(folder: Path) -> list[str]:
+    """The names ``sorted(folder.glob("*.sql"))`` finds (hidden ones included, as there),
+    without a Path for each of a thousand files: only the orphans, a few at most, need one."""
+    try:
+        with os.scandir(folder) as entries:
+            return sorted(entry.name for entry in entries if entry.name.endswith(".sql"))
+    except OSError:  # no folder (nothing written yet), or not one: no files
+        return []
 
 
 _FIX_SQL = "run: migrail lint --fix-sql"

@@ -57,12 +57,11 @@ def file_names_match_revisions(
                 "revision file names are not checked against their ids",
             )
         ]
+    versions = config.versions_dir  # once: a new Path each time it is asked
     misnamed = [
         revision
         for revision in history
-        if not name_fits(
-            relative_stem(Path(revision.path), config.versions_dir), revision.revision, template
-        )
+        if not name_fits(relative_stem(revision.path, versions), revision.revision, template)
     ]
     if len(misnamed) > 1 and 2 * len(misnamed) > len(history):
         followed = f"file_template {template!r}" if template else "<rev>_<slug>"

@@ -176,19 +176,16 @@ class WatchedConnection(psycopg.Connection[Any]):
         super().__init__(*args, **kwargs)
         self.watchdog = Watchdog(self.pgconn.socket)
         self._ahead_of_commit: bytes | None = None
-        # What the statement sent with the last COMMIT returned (``commit_after``), as text.
-        self.answered_with_commit: bytes | None = None
 
     def wait(self, *args: Any, **kwargs: Any) -> Any:
         with self.watchdog.waiting():
             return super().wait(*args, **kwargs)
 
     def commit_after(self, statement: bytes) -> None:
-        """Send ``statement`` (one, a query) ahead of the next COMMIT, in the same message: a
-        round trip fewer. What it returns (its first value) is ``answered_with_commit`` once
-        that COMMIT is done; if it fails, nothing commits, as when the COMMIT itself fails."""
+        """Send ``statement`` (one, whose answer is not needed) ahead of the next COMMIT, in the
+        same message: a round trip fewer. If it fails, nothing commits, as when the COMMIT
+        itself fails."""
         self._ahead_of_commit = statement
-        self.answered_with_commit = None
 
     def rollback(self) -> None:
         self._ahead_of_commit = None  # it went with the transaction it was to end
@@ -204,7 +201,7 @@ class WatchedConnection(psycopg.Connection[Any]):
             super().commit()  # nothing ahead of it, or no transaction to end: psycopg's own
             return
         try:
-            answered = send_together(self, statement + b"; COMMIT")[0]
+            send_together(self, statement + b"; COMMIT")
         except psycopg.Error:
             # The statement failed and the COMMIT after it never ran: the transaction ends
             # here, as a failed COMMIT ends it, not left aborted for the next statement.
@@ -212,7 +209,6 @@ class WatchedConnection(psycopg.Connection[Any]):
                 with contextlib.suppress(psycopg.Error):
                     super().rollback()
             raise
-        self.answered_with_commit = answered.get_value(0, 0) if answered.ntuples else None
 
     def close(self) -> None:
         self.watchdog.stop()

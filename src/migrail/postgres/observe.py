@@ -146,9 +146,9 @@ class Observer:
         }
         major = (self.connection.dialect.server_version_info or (0,))[0]
         self.flushes = int(major) >= 15
-        self.flush()
+        self._flush()
 
-    def flush(self) -> None:
+    def _flush(self) -> None:
         """Have this session's statistics flushed as its transaction ends: the counts of this
         transaction read are otherwise its own plus those not yet flushed from earlier ones
         (the sample rows' checks, the previous revision), which would look like scans."""
@@ -160,7 +160,7 @@ class Observer:
     @property
     def sql(self) -> str:
         """What ``during`` reads, as select-list expressions: the locked relations, and the
-        flush (``flush``) asked in the same statement, which happens as the transaction ends."""
+        flush (``_flush``) asked in the same statement, which happens as the transaction ends."""
         return f"{_LOCKED_ROWS}, pg_stat_force_next_flush()" if self.flushes else _LOCKED_ROWS
 
     def during(self) -> Effects:

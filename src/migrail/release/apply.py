@@ -13,6 +13,7 @@ from migrail.core.config import resolve_environment
 from migrail.core.errors import FatalError
 from migrail.core.signals import sigterm_raises
 from migrail.engine.executor import Executor
+from migrail.engine.interrupts import database_told
 from migrail.engine.steps import MigrationFailed, Step
 from migrail.history import sums
 from migrail.history.revisions import display_name
@@ -61,7 +62,7 @@ def apply_plan(
     """Apply the approved plan ``made`` under the migrate lock (``on_wait``: another holds it),
     or raise a FatalError saying why it is refused. ``on_retry`` is told the pause before a
     revision whose lock wait timed out is tried again. SIGTERM stops it as Ctrl-C does (the
-    running revision cancelled and rolled back)."""
+    running revision cancelled and rolled back, and named with where the database is then)."""
     from migrail.postgres.database import advisory_lock
     from migrail.postgres.identity import read_identity, record_identity
     from migrail.postgres.target import connect_target, refuse_read_only
@@ -72,6 +73,7 @@ def apply_plan(
     executor = Executor(config)
     with (
         sigterm_raises(),
+        database_told(executor, url, "apply"),
         connect_target(url, "apply", lock_timeout=config.lock_timeout) as connection,
     ):
         refuse_read_only(connection, "apply")

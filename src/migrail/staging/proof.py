@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from migrail.engine.executor import Executor
+from migrail.engine.interrupts import RevisionInterrupted
 from migrail.engine.revision_end import ReadAtEnd
 from migrail.engine.steps import MigrationFailed, Step
 from migrail.history.revisions import irreversible_reason, round_trip_floor, undo_order
@@ -223,9 +224,6 @@ def prove(
         # others have their rows, and looking for tables again is a query per revision.
         if observer.made_tables or not step.one_transaction:
             fill()
-            # Its looks at the tables are not the next revision's scans: flushed as the
-            # transaction they ran in ends (the revision's, or one of their own after it).
-            observer.flush()
 
     try:
         if start != "base":
@@ -301,6 +299,9 @@ def prove(
         )
     except MigrationFailed as failed:
         report.failure = failed
+    except RevisionInterrupted as stopped:
+        stopped.phase = stopped.phase or report.failed_phase
+        raise
     report.final_revision = _read_back(executor, connection)
     return report
 

@@ -206,6 +206,12 @@ def _prove_on(
                 proof.lock_timeout = config.lock_timeout
             # Still inside the run: its lock keeps sweeps of other runs off the copies.
             kept = _settle(templates, proof, copied)
+            if templates is not None and templates.walked:
+                note(
+                    "template cache: nothing kept: the project's code read the whole environment "
+                    "(os.environ.copy(), dict(os.environ)...), and a template would stand on "
+                    "every variable's value; reading the variables it needs by name lets it keep"
+                )
     assert proof is not None
     at_head = templates is not None and cached == len(templates.keys)
     head = (server.admin_url, templates.name(cached)) if templates and at_head else None

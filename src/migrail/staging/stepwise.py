@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from migrail.engine.interrupts import RevisionInterrupted
 from migrail.engine.runner import Move
 from migrail.engine.steps import MigrationFailed, Step
 from migrail.history.revisions import irreversible_reason
@@ -71,6 +72,10 @@ def round_trip_each(
             executor.apply_moves(connection, trip.moves())
         except MigrationFailed as failed:
             trip.failed(failed)  # a first upgrade's failure is the proof's: raised
+        except RevisionInterrupted as stopped:
+            if trip.move(stopped.failed) != "up":
+                stopped.phase = "upgrade, its step round trip"
+            raise
         steps += trip.steps
         applied += [step.revision for step in trip.steps]
         todo = todo[trip.reached :]
@@ -125,6 +130,10 @@ class _Trip:
             yield Move(revision, "upgrade", in_transaction=self._again(following))
             if self.broken:
                 return
+
+    def move(self, failed: MigrationFailed) -> str:
+        """Which move ``failed`` was, of the revision's: "up", "down" or "again"."""
+        return self.made[min(len(failed.completed), len(self.made) - 1)][1]
 
     def failed(self, failed: MigrationFailed) -> None:
         """Record what failed (``apply_moves`` says which move it was); a first upgrade's

@@ -77,6 +77,8 @@ class TemplateCache:
     present: set[int] = field(default_factory=set)  # positions with a template, as last read
     # What was proven of the prefix of the longest template found (``earlier``), if recorded.
     earlier: Earlier | None = None
+    # The run read the whole environment (``keep``): every variable would count, none vouches.
+    walked: bool = False
 
     def name(self, position: int) -> str:
         return f"{TEMPLATE_PREFIX}{self.project}_{self.keys[position - 1]}"
@@ -156,6 +158,7 @@ class TemplateCache:
 
         reads = current()
         if reads is not None and reads.whole:  # it walked the environment: all of it counts
+            self.walked = True
             self.discard()
             return []
         kept = []
@@ -262,7 +265,7 @@ def template_cache(
     digest.update(hashlib.sha256(settings).digest())
     digest.update(_support_files(config.migrations_dir, {Path(s.path) for s in scripts}))
     revisions, keys = [], []
-    folders: dict[Path, Path] = {}
+    folders: dict[str, Path] = {}
     read = {resolved(Path(path), folders): content for path, content in executor.sources.items()}
     for revision in scripts:
         path = Path(revision.path)
@@ -289,7 +292,7 @@ def _support_files(migrations: Path, revisions: set[Path]) -> bytes:
     """``env.py`` and whatever else lives beside the revisions, in versions/ too (SQL files
     they read, helpers they import): a change to any of them is a change to every template.
     The revision files are left out: each is hashed into the keys of its own prefixes."""
-    folders: dict[Path, Path] = {}
+    folders: dict[str, Path] = {}
     leave_out = frozenset(resolved(path, folders) for path in revisions)
     return files_content(migrations, skip=_NOT_SUPPORT, leave_out=leave_out)
 
@@ -301,7 +304,7 @@ def files_content(
     template's key. Left out: what ``skip`` names at the top of ``root``, the files in
     ``leave_out`` (resolved paths), and leftovers (``_is_leftover``) wherever they are."""
     found = []
-    resolved_folders: dict[Path, Path] = {}
+    resolved_folders: dict[str, Path] = {}
     for directory, folders, names in os.walk(root):
         here = Path(directory)
         top = here == root
