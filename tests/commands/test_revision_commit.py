@@ -153,3 +153,37 @@ def test_a_variable_read_in_a_thread_the_revision_starts_counts_too(
     assert ANSWERED not in err
     assert "error: the models and the schema at head differ:\n  - column tasks.extra" in err, err
     assert code == 1
+
+
+def test_a_variable_read_in_a_worker_the_models_started_counts_too(
+    project: Path, warm: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The models module starts a worker pool as it is imported; a revision reads the variable
+    in that worker. The worker is the project's, though it was running before the revision
+    began: set, the variable changes the answer, as the full run says."""
+    monkeypatch.delenv("EXTRA_COLUMN", raising=False)
+    models = project / "tasks_models.py"
+    models.write_text(
+        models.read_text() + "\nfrom concurrent.futures import ThreadPoolExecutor\n\n"
+        "POOL = ThreadPoolExecutor(1)\nPOOL.submit(int).result()\n"
+    )
+    write_revision(
+        project,
+        "0002",
+        "maybe_extra",
+        "0001",
+        "from tasks_models import POOL\n"
+        '    if POOL.submit(os.environ.get, "EXTRA_COLUMN").result():\n'
+        '        op.add_column("tasks", sa.Column("extra", sa.Integer()))',
+        extra="import os",
+    )
+    for _ in range(3):  # cold; from the template at head, recording its answer; the receipt
+        code, err = _run(capsys)
+        assert code == 0, err
+    assert ANSWERED in err
+    monkeypatch.setenv("EXTRA_COLUMN", "1")
+    assert _run(capsys, "--no-cache")[0] == 1  # the full run's answer
+    code, err = _run(capsys)
+    assert ANSWERED not in err
+    assert "error: the models and the schema at head differ:\n  - column tasks.extra" in err, err
+    assert code == 1
