@@ -45,16 +45,8 @@ def _items_models(project: Path, *tables: str) -> None:
     models.write_text(text + "".join(tables))
 
 
-@pytest.mark.parametrize("arguments", [(), ("--no-cache",)])
-def test_seed_rows_that_fail_at_commit_name_the_revision_that_made_their_table(
-    project: Path,
-    pg_server: Server,
-    capsys: pytest.CaptureFixture[str],
-    arguments: tuple[str, ...],
-) -> None:
-    """The seed's row breaks a check deferred to COMMIT. The rows a revision's new table gets
-    went in that revision's transaction: its COMMIT failed, and it is named (as with
-    --step-roundtrip), never 0003, which did not begin."""
+def _items_with_a_failing_seed(project: Path) -> None:
+    """0002 makes ``items``, whose seed row a check deferred to COMMIT refuses; 0003 follows."""
     write_revision(project, "0002", "items", "0001", ITEMS_UPGRADE, ITEMS_DOWNGRADE)
     write_revision(
         project,
@@ -73,14 +65,39 @@ def test_seed_rows_that_fail_at_commit_name_the_revision_that_made_their_table(
     seeds = project / "migrations" / "seeds"
     seeds.mkdir()
     (seeds / "items.sql").write_text("INSERT INTO items (id, qty) VALUES (1, 5);\n")
+
+
+@pytest.mark.parametrize("arguments", [(), ("--no-cache",)])
+def test_seed_rows_that_fail_at_commit_name_the_revision_that_made_their_table(
+    project: Path,
+    pg_server: Server,
+    capsys: pytest.CaptureFixture[str],
+    arguments: tuple[str, ...],
+) -> None:
+    """The rows a revision's new table gets are that revision's to answer for (as with
+    --step-roundtrip), whether its run starts from a template or not: never 0003, which did
+    not begin, nor "after" 0002 as if every revision had gone through."""
+    _items_with_a_failing_seed(project)
     code, err = _run(capsys, *arguments)
     assert code == 1
     assert (
         "error: upgrade of 0002_items failed: items.qty too small: 5 (SQLSTATE P0001)\n"
         "  statement: COMMIT\n"
     ) in err, err
-    assert "the database was at revision 0001_create_tasks when it stopped" in err
     assert "0003_after failed" not in err
+    assert "failed after" not in err
+
+
+def test_seed_rows_that_fail_at_commit_roll_back_the_revision_that_made_their_table(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As the release before had it: the rows went in the transaction of the revision that made
+    the table, so their failure left the database before that revision, as production would be
+    left by the revision failing at its COMMIT."""
+    _items_with_a_failing_seed(project)
+    code, err = _run(capsys, "--no-cache")
+    assert code == 1
+    assert "  the database was at revision 0001_create_tasks when it stopped\n" in err, err
 
 
 def test_a_revision_whose_commit_fails_still_shows_the_locks_it_took(
@@ -125,6 +142,40 @@ def test_a_variable_read_in_a_thread_the_revision_starts_counts_too(
         "    if extra:\n"
         '        op.add_column("tasks", sa.Column("extra", sa.Integer()))',
         extra="import os\nfrom concurrent.futures import ThreadPoolExecutor",
+    )
+    for _ in range(3):  # cold; from the template at head, recording its answer; the receipt
+        code, err = _run(capsys)
+        assert code == 0, err
+    assert ANSWERED in err
+    monkeypatch.setenv("EXTRA_COLUMN", "1")
+    assert _run(capsys, "--no-cache")[0] == 1  # the full run's answer
+    code, err = _run(capsys)
+    assert ANSWERED not in err
+    assert "error: the models and the schema at head differ:\n  - column tasks.extra" in err, err
+    assert code == 1
+
+
+def test_a_variable_read_in_a_worker_the_models_started_counts_too(
+    project: Path, warm: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The models module starts a worker pool as it is imported; a revision reads the variable
+    in that worker. The worker is the project's, though it was running before the revision
+    began: set, the variable changes the answer, as the full run says."""
+    monkeypatch.delenv("EXTRA_COLUMN", raising=False)
+    models = project / "tasks_models.py"
+    models.write_text(
+        models.read_text() + "\nfrom concurrent.futures import ThreadPoolExecutor\n\n"
+        "POOL = ThreadPoolExecutor(1)\nPOOL.submit(int).result()\n"
+    )
+    write_revision(
+        project,
+        "0002",
+        "maybe_extra",
+        "0001",
+        "from tasks_models import POOL\n"
+        '    if POOL.submit(os.environ.get, "EXTRA_COLUMN").result():\n'
+        '        op.add_column("tasks", sa.Column("extra", sa.Integer()))',
+        extra="import os",
     )
     for _ in range(3):  # cold; from the template at head, recording its answer; the receipt
         code, err = _run(capsys)

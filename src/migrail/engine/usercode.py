@@ -80,7 +80,8 @@ _HERE = threading.local()  # ``depth``: how deep this thread is in ``user_code``
 
 def running_here() -> bool:
     """Whether the calling thread runs the project's code now: inside ``user_code``, or a
-    thread of the project's own (a worker its revision started) while that code runs. What it
+    thread of the project's own (a worker its revision started, or its models module as it was
+    imported, in an earlier block) while that code runs. What it
     reads of the environment is what the project's answer depends on, unlike what migrail and
     its libraries read meanwhile: their threads were there before the project's code began (a
     display refreshing, asking the terminal's width), or are migrail's by name."""
@@ -89,7 +90,25 @@ def running_here() -> bool:
     if _Running.depth == 0:
         return False
     thread = threading.current_thread()
+    if getattr(thread, _PROJECTS, False):  # started by the project's code, in any block
+        return True
     return thread.ident not in _Running.threads_before and not thread.name.startswith("migrail-")
+
+
+# Set on a thread the project's code starts: a worker pool its models module started as it was
+# imported is still the project's in the revisions' block, though alive before that began.
+_PROJECTS = "_migrail_project_code"
+
+
+def _marking(start: Any) -> Any:
+    """``threading.Thread.start``, marking a thread the project's code starts as running it."""
+
+    def start_marked(thread: threading.Thread) -> None:
+        if running_here():
+            setattr(thread, _PROJECTS, True)
+        start(thread)
+
+    return start_marked
 
 
 class _Running:
@@ -148,6 +167,8 @@ def user_code(
         for module, name in _EXITS:
             _Running.originals[(module, name)] = getattr(module, name)
             setattr(module, name, _refused(name))
+        _Running.originals[(threading.Thread, "start")] = threading.Thread.start
+        threading.Thread.start = _marking(threading.Thread.start)  # type: ignore[method-assign]
         _Running.signals.enter_context(handlers_kept())
     _Running.depth += 1
     _HERE.depth = getattr(_HERE, "depth", 0) + 1
@@ -190,6 +211,8 @@ def user_code(
         if _Running.depth == 0:
             for module, name in _EXITS:
                 setattr(module, name, _Running.originals[(module, name)])
+            start = _Running.originals[(threading.Thread, "start")]
+            threading.Thread.start = start  # type: ignore[method-assign]
             _Running.signals.close()
 
 
