@@ -83,6 +83,28 @@ def test_init_adopts_a_generic_alembic_project_and_alembic_still_works(
     assert version(database_url) == [head]
 
 
+def test_init_reads_a_metadata_imported_as_target_metadata(
+    home: Path,
+    database_url: URL,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``from app_models import metadata as target_metadata``: no assignment, the same models."""
+    project = alembic_project(home / "app", "generic", database_url)
+    env_py = project / "migrations" / "env.py"
+    source = env_py.read_text()
+    assigned = "import app_models\n\ntarget_metadata = app_models.metadata\n"
+    assert assigned in source
+    env_py.write_text(
+        source.replace(assigned, "from app_models import metadata as target_metadata\n")
+    )
+    monkeypatch.chdir(project)
+    assert main(["init"]) == 0
+    err = capsys.readouterr().err
+    assert "no `target_metadata" not in err, err
+    assert 'metadata = "app_models:metadata"\n' in (project / "pyproject.toml").read_text()
+
+
 def test_init_adopts_an_async_alembic_project(
     home: Path,
     database_url: URL,

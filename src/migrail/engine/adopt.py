@@ -259,7 +259,8 @@ def _statements(tree: ast.AST) -> Iterator[ast.stmt]:
 
 def target_metadata(source: str) -> str | None:
     """``module:attribute`` of the MetaData env.py hands to Alembic, when it says so plainly:
-    ``target_metadata = X.metadata`` (or ``Base.metadata``) with ``X``/``Base`` imported."""
+    ``target_metadata = X.metadata`` (or ``Base.metadata``) with ``X``/``Base`` imported, or
+    ``from app.models import metadata as target_metadata``."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
@@ -272,12 +273,14 @@ def target_metadata(source: str) -> str | None:
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 imported[alias.asname or alias.name] = (alias.name, None)
+    assigned = False
     for node in tree.body:
         if not (
             isinstance(node, ast.Assign)
             and any(isinstance(t, ast.Name) and t.id == "target_metadata" for t in node.targets)
         ):
             continue
+        assigned = True
         value = node.value
         if isinstance(value, ast.Name) and value.id in imported:
             module, attribute = imported[value.id]
@@ -290,4 +293,5 @@ def target_metadata(source: str) -> str | None:
             module, attribute = imported[value.value.id]
             path = f"{attribute}.{value.attr}" if attribute else value.attr
             return f"{module}:{path}"
-    return None
+    module, attribute = imported.get("target_metadata", ("", None))  # imported under that name
+    return f"{module}:{attribute}" if module and attribute and not assigned else None
