@@ -1,6 +1,6 @@
-"""What migrate-staging says of a revision whose COMMIT fails, or of what its project's code does
-beside it, is what the full run (``--no-cache``) says and what it said before each revision's
-end read went with its COMMIT: the same revision named, its locks measured, the same verdict."""
+"""What migrate-staging says of a revision whose COMMIT fails is what the full run
+(``--no-cache``) says and what it said before each revision's end read went with its COMMIT:
+the same revision named, its locks measured, the same verdict."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ import pytest
 from migrail.main import main
 from migrail.postgres.ephemeral import Server
 from testing.projects import write_revision
-
-ANSWERED = "template cache: nothing changed since a run proved this history at "
 
 # A table whose rows are checked only as their transaction commits (a deferred constraint
 # trigger): a row with a small quantity fails that COMMIT.
@@ -124,66 +122,3 @@ def test_a_revision_whose_commit_fails_still_shows_the_locks_it_took(
     ) in err, err
     row = next(line for line in err.splitlines() if "│ 0002_deferred" in line)
     assert "ACCESS EXCLUSIVE on tasks" in row, err
-
-
-def test_a_variable_read_in_a_thread_the_revision_starts_counts_too(
-    project: Path, warm: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """The project's code reads the variable in a worker thread of its own: still what its
-    answer depends on. Set, neither receipt nor template answers: the full run's failure does."""
-    monkeypatch.delenv("EXTRA_COLUMN", raising=False)
-    write_revision(
-        project,
-        "0002",
-        "maybe_extra",
-        "0001",
-        "with ThreadPoolExecutor(1) as pool:\n"
-        '        extra = pool.submit(os.environ.get, "EXTRA_COLUMN").result()\n'
-        "    if extra:\n"
-        '        op.add_column("tasks", sa.Column("extra", sa.Integer()))',
-        extra="import os\nfrom concurrent.futures import ThreadPoolExecutor",
-    )
-    for _ in range(3):  # cold; from the template at head, recording its answer; the receipt
-        code, err = _run(capsys)
-        assert code == 0, err
-    assert ANSWERED in err
-    monkeypatch.setenv("EXTRA_COLUMN", "1")
-    assert _run(capsys, "--no-cache")[0] == 1  # the full run's answer
-    code, err = _run(capsys)
-    assert ANSWERED not in err
-    assert "error: the models and the schema at head differ:\n  - column tasks.extra" in err, err
-    assert code == 1
-
-
-def test_a_variable_read_in_a_worker_the_models_started_counts_too(
-    project: Path, warm: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """The models module starts a worker pool as it is imported; a revision reads the variable
-    in that worker. The worker is the project's, though it was running before the revision
-    began: set, the variable changes the answer, as the full run says."""
-    monkeypatch.delenv("EXTRA_COLUMN", raising=False)
-    models = project / "tasks_models.py"
-    models.write_text(
-        models.read_text() + "\nfrom concurrent.futures import ThreadPoolExecutor\n\n"
-        "POOL = ThreadPoolExecutor(1)\nPOOL.submit(int).result()\n"
-    )
-    write_revision(
-        project,
-        "0002",
-        "maybe_extra",
-        "0001",
-        "from tasks_models import POOL\n"
-        '    if POOL.submit(os.environ.get, "EXTRA_COLUMN").result():\n'
-        '        op.add_column("tasks", sa.Column("extra", sa.Integer()))',
-        extra="import os",
-    )
-    for _ in range(3):  # cold; from the template at head, recording its answer; the receipt
-        code, err = _run(capsys)
-        assert code == 0, err
-    assert ANSWERED in err
-    monkeypatch.setenv("EXTRA_COLUMN", "1")
-    assert _run(capsys, "--no-cache")[0] == 1  # the full run's answer
-    code, err = _run(capsys)
-    assert ANSWERED not in err
-    assert "error: the models and the schema at head differ:\n  - column tasks.extra" in err, err
-    assert code == 1

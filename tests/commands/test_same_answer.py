@@ -197,26 +197,58 @@ def test_a_variable_a_revision_reads_is_part_of_what_a_fast_answer_stands_on(
     assert code == 0, err
 
 
-def test_a_variable_a_revision_reads_as_it_is_imported_counts_too(
-    project: Path, warm: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """Read at the top of the file, when the revision is imported, not when it runs: the same
-    dependence, and the same answer as the full run once the variable is set."""
-    monkeypatch.delenv("EXTRA_COLUMN", raising=False)
-    write_revision(
-        project,
-        "0002",
-        "maybe_extra",
-        "0001",
+# Where the project's code reads EXTRA_COLUMN, other than in upgrade(): 0002's upgrade, downgrade,
+# header lines and what the models module gains (the revision adds column extra when it is set).
+READ_ELSEWHERE = {
+    "as the revision is imported": (
         'if EXTRA:\n        op.add_column("tasks", sa.Column("extra", sa.Integer()))',
         'if EXTRA:\n        op.drop_column("tasks", "extra")',
-        extra='EXTRA = __import__("os").environ.get("EXTRA_COLUMN")',
-    )
+        'EXTRA = __import__("os").environ.get("EXTRA_COLUMN")',
+        "",
+    ),
+    "in a worker thread the revision starts": (
+        "with ThreadPoolExecutor(1) as pool:\n"
+        '        extra = pool.submit(os.environ.get, "EXTRA_COLUMN").result()\n'
+        "    if extra:\n"
+        '        op.add_column("tasks", sa.Column("extra", sa.Integer()))',
+        "pass",
+        "import os\nfrom concurrent.futures import ThreadPoolExecutor",
+        "",
+    ),
+    # Started as the models were imported, running before the revision began: still theirs.
+    "in a worker the models module started": (
+        "from tasks_models import POOL\n"
+        '    if POOL.submit(os.environ.get, "EXTRA_COLUMN").result():\n'
+        '        op.add_column("tasks", sa.Column("extra", sa.Integer()))',
+        "pass",
+        "import os",
+        "\nfrom concurrent.futures import ThreadPoolExecutor\n\n"
+        "POOL = ThreadPoolExecutor(1)\nPOOL.submit(int).result()\n",
+    ),
+}
+
+
+@pytest.mark.parametrize("where", list(READ_ELSEWHERE))
+def test_a_variable_the_project_reads_elsewhere_counts_too(
+    project: Path,
+    warm: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    where: str,
+) -> None:
+    """Read at the top of the revision's file, or in a thread of the project's own: the same
+    dependence. Set, neither receipt nor template answers: the full run's failure does."""
+    upgrade, downgrade, extra, models_code = READ_ELSEWHERE[where]
+    monkeypatch.delenv("EXTRA_COLUMN", raising=False)
+    models = project / "tasks_models.py"
+    models.write_text(models.read_text() + models_code)
+    write_revision(project, "0002", "maybe_extra", "0001", upgrade, downgrade, extra=extra)
     for _ in range(3):  # cold; from the template at head, recording its answer; the receipt
         code, err = _run(capsys)
         assert code == 0, err
     assert ANSWERED in err
     monkeypatch.setenv("EXTRA_COLUMN", "1")
+    assert _run(capsys, "--no-cache")[0] == 1  # the full run's answer
     code, err = _run(capsys)
     assert ANSWERED not in err
     assert "error: the models and the schema at head differ:\n  - column tasks.extra" in err, err
