@@ -40,9 +40,16 @@ def _in_own_process(project: Path) -> tuple[int, str]:
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "PYTHONPATH": str(project)},
+        # The project first, then the checkout under test (as the tests run it).
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(project), *_checkout()])},
     )
     return done.returncode, done.stderr
+
+
+def _checkout() -> list[str]:
+    """The checkout under test, where PYTHONPATH names it rather than the installed one."""
+    given = os.environ.get("PYTHONPATH", "")
+    return [entry for entry in given.split(os.pathsep) if entry]
 
 
 def _written(project: Path, capsys: pytest.CaptureFixture[str]) -> tuple[str, dict[str, str]]:
@@ -91,10 +98,8 @@ def test_no_change_is_answered_from_the_receipt_as_the_full_run_answers(
     ), fast
     assert sorted(project.rglob("*")) == files  # nothing written, as by the full run
 
-    code, other = _run(capsys, "another name")  # env.py's hooks see the name: a full run
-    assert code == 0 and ANSWERED not in other
-    assert "template cache: starting from a copy of the database at 0001_create_tasks\n" in other
-    assert other.endswith(NO_CHANGES)
+    code, other = _run(capsys, "another name")  # no hook of env.py's sees the name
+    assert code == 0 and other.startswith(ANSWERED) and other.endswith(NO_CHANGES)
     monkeypatch.delenv("MIGRAIL_KEEP_WARM")  # no template, no receipt: the same answer
     code, cold = _run(capsys)
     assert code == 0 and ANSWERED not in cold and cold.endswith(NO_CHANGES)
@@ -133,7 +138,9 @@ def test_after_a_change_the_full_run_answers_as_a_run_without_templates(
         'if __import__("os").environ.get("EXTRA_COLUMN"):\n'
         '        op.add_column("tasks", sa.Column("extra", sa.Integer()))',
     )
-    assert _run(capsys, "first")[0] == 0  # replays, keeps the template at head
+    with monkeypatch.context() as other_inputs:  # its receipt is another key's
+        other_inputs.setenv("MIGRAIL_UNRELATED", "1")
+        assert _run(capsys)[0] == 0  # replays, keeps the template at head
     code, err = _run(capsys)  # from the template at head: runs no revision, records its answer
     assert code == 0 and "starting from a copy of the database at 0002_maybe_extra" in err, err
     assert _run(capsys)[1].startswith(ANSWERED)
@@ -145,3 +152,54 @@ def test_after_a_change_the_full_run_answers_as_a_run_without_templates(
     assert (said, written) == _without_warm_cluster(project, monkeypatch, capsys)
     expected = "priority" if change == "model" else "extra"
     assert any(expected in text for text in written.values()), written
+
+
+HOOKED_ENV = '''from alembic import context
+
+from tasks_models import metadata
+
+
+def name_it(context, revision, directives):
+    """A project's own hook: it sees the new revision's message and id."""
+
+
+context.configure(
+    connection=context.config.attributes["connection"],
+    target_metadata=metadata,
+    process_revision_directives=name_it,
+)
+with context.begin_transaction():
+    context.run_migrations()
+'''
+
+
+def test_a_hook_of_env_py_sees_the_name_so_only_that_name_is_answered(
+    project: Path, warm: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """env.py's ``process_revision_directives`` could write a revision from the name alone: a
+    run recorded under one name answers that name only, and another runs in full."""
+    (project / "migrations" / "env.py").write_text(HOOKED_ENV)
+    assert _run(capsys)[0] == 0  # replays the history, keeps it at head, records its answer
+    code, again = _run(capsys)
+    assert code == 0 and again.startswith(ANSWERED) and again.endswith(NO_CHANGES)
+    code, other = _run(capsys, "another name")
+    assert code == 0 and ANSWERED not in other
+    assert "template cache: starting from a copy of the database at 0001_create_tasks\n" in other
+    assert other.endswith(NO_CHANGES)
+
+
+def test_a_timestamp_id_is_answered_too_after_the_refusals_a_full_run_makes(
+    project: Path, warm: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With ids that are the time (new on every run), the receipt answers when no hook sees
+    the id; an SQL file the new id would name, left by no revision, is refused first, as the
+    full run refuses it."""
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace(
+            'migrations = "migrations"\n', 'migrations = "migrations"\nrevision_naming = "timestamp"\n'
+        )
+    )
+    assert _run(capsys)[0] == 0
+    code, again = _run(capsys, "another name")
+    assert code == 0 and again.startswith(ANSWERED) and again.endswith(NO_CHANGES)
