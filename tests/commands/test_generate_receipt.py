@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from migrail.core.config import load_config
 from migrail.main import main
+from migrail.staging import generate_receipt
 from testing.projects import add_priority_column, write_revision
 
 ANSWERED = "template cache: nothing changed since a run compared the models with this history at "
@@ -68,7 +70,14 @@ def _written(project: Path, capsys: pytest.CaptureFixture[str]) -> tuple[str, di
     for path, content in before.items():
         path.write_bytes(content)
     sys.modules.pop("tasks_models", None)  # these runs share a process: load them again
-    return err[err.index("  ") :], written
+    return _verdict(err), written
+
+
+def _verdict(err: str) -> str:
+    """What a run said, without the lines that say how it got there (which server, which
+    template, which receipt)."""
+    how = ("Comparing models with head", "template cache:")
+    return "".join(line for line in err.splitlines(True) if not line.startswith(how))
 
 
 def _without_warm_cluster(
@@ -188,18 +197,89 @@ def test_a_hook_of_env_py_sees_the_name_so_only_that_name_is_answered(
     assert other.endswith(NO_CHANGES)
 
 
-def test_a_timestamp_id_is_answered_too_after_the_refusals_a_full_run_makes(
+def test_a_timestamp_id_is_answered_too_where_no_hook_sees_it(
     project: Path, warm: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """With ids that are the time (new on every run), the receipt answers when no hook sees
-    the id; an SQL file the new id would name, left by no revision, is refused first, as the
-    full run refuses it."""
+    """With ids that are the time (new on every run), the receipt answers too when no hook of
+    env.py's sees the id: the comparison alone decides."""
     pyproject = project / "pyproject.toml"
     pyproject.write_text(
         pyproject.read_text().replace(
-            'migrations = "migrations"\n', 'migrations = "migrations"\nrevision_naming = "timestamp"\n'
+            'migrations = "migrations"\n',
+            'migrations = "migrations"\nrevision_naming = "timestamp"\n',
         )
     )
     assert _run(capsys)[0] == 0
     code, again = _run(capsys, "another name")
     assert code == 0 and again.startswith(ANSWERED) and again.endswith(NO_CHANGES)
+
+
+def _staging_change(project: Path, change: str) -> None:
+    if change == "model":  # a column no revision adds
+        add_priority_column(project)
+    elif change == "revision":  # the first revision creates a column the models lack
+        path = project / "migrations" / "versions" / "0001_create_tasks.py"
+        owner = '        sa.Column("owner", sa.Text(), nullable=True),\n'
+        extra = '        sa.Column("extra", sa.Integer(), nullable=True),\n'
+        path.write_text(path.read_text().replace(owner, owner + extra))
+    else:  # sample rows of its own for the table: the schema is the same
+        seeds = project / "migrations" / "seeds"
+        seeds.mkdir()
+        (seeds / "tasks.sql").write_text(
+            "INSERT INTO tasks (id, name, status, owner) VALUES ('t1', 'docs', 'pending', '42');\n"
+        )
+    sys.modules.pop("tasks_models", None)
+
+
+@pytest.mark.parametrize("change", ["model", "revision", "seed"])
+def test_migrate_staging_s_model_check_answers_generate_as_the_full_run(
+    change: str,
+    project: Path,
+    warm: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """migrate-staging compares the models with the head: where they match, generate says so
+    from its receipt, the answer a generate without templates or receipts gives; after a
+    change, what migrate-staging found decides again (a mismatch records nothing, and the
+    full generate writes the revision)."""
+    assert main(["migrate-staging"]) == 0
+    capsys.readouterr()
+    files = sorted(project.rglob("*"))
+    code, fast = _run(capsys, "any name")
+    assert code == 0 and fast.startswith(ANSWERED) and fast.endswith(NO_CHANGES), fast
+    assert sorted(project.rglob("*")) == files
+    assert (_verdict(fast), {}) == _without_warm_cluster(project, monkeypatch, capsys)
+
+    _staging_change(project, change)
+    staged = main(["migrate-staging"])
+    assert staged == (0 if change == "seed" else 1), capsys.readouterr().err
+    capsys.readouterr()
+    said, written = _written(project, capsys)
+    assert (said, written) == _without_warm_cluster(project, monkeypatch, capsys)
+    if change == "seed":
+        assert (said, written) == (NO_CHANGES, {})
+    else:
+        expected = "priority" if change == "model" else "extra"
+        assert any(expected in text for text in written.values()), written
+
+
+def test_an_sql_file_of_no_revision_is_refused_from_the_receipt_as_by_the_full_run(
+    project: Path, warm: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """migrate-staging does not look at the SQL files generate writes: where one is numbered
+    like the next revision and belongs to none, generate refuses it before any answer, from
+    migrate-staging's receipt as without one."""
+    (project / "migrations" / "sql" / "0002_gone.sql").write_text("SELECT 1;\n")
+    assert main(["migrate-staging"]) == 0
+    capsys.readouterr()
+    config = load_config(project)
+    keys = generate_receipt.receipt_keys(config, "nothing")
+    assert keys is not None and generate_receipt.recorded_answer(config, keys) is not None
+    fast = _run(capsys)
+    with monkeypatch.context() as unwarmed:
+        unwarmed.delenv("MIGRAIL_KEEP_WARM")
+        full = _run(capsys)
+    assert fast == full
+    assert full[0] == 2
+    assert "migrations/sql/0002_gone.sql belongs to no revision" in full[1], full[1]
