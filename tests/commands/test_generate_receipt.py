@@ -16,7 +16,7 @@ import pytest
 from migrail.core.config import load_config
 from migrail.main import main
 from migrail.staging import generate_receipt
-from testing.projects import add_priority_column, write_revision
+from testing.projects import REPO, add_priority_column, write_revision
 
 ANSWERED = "template cache: nothing changed since a run compared the models with this history at "
 NO_CHANGES = "No schema changes, nothing to migrate\n"
@@ -42,16 +42,9 @@ def _in_own_process(project: Path) -> tuple[int, str]:
         capture_output=True,
         text=True,
         timeout=120,
-        # The project first, then the checkout under test (as the tests run it).
-        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(project), *_checkout()])},
+        env={**os.environ, "PYTHONPATH": f"{project}{os.pathsep}{REPO / 'src'}"},
     )
     return done.returncode, done.stderr
-
-
-def _checkout() -> list[str]:
-    """The checkout under test, where PYTHONPATH names it rather than the installed one."""
-    given = os.environ.get("PYTHONPATH", "")
-    return [entry for entry in given.split(os.pathsep) if entry]
 
 
 def _written(project: Path, capsys: pytest.CaptureFixture[str]) -> tuple[str, dict[str, str]]:
