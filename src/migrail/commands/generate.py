@@ -78,7 +78,8 @@ def _generate(
     ids = [revision.revision for revision in executor.revisions()]
     revision_id = naming.next_revision_id(ids, config.revision_naming)
     found = project_template(config)
-    _refuse_orphan_sql(config, revision_id, found.template if found is not None else None)
+    template = found.template if found is not None else None
+    _refuse_orphan_sql(config, revision_id, template)
     with all_or_nothing() as writes:  # a file that cannot be written leaves none of the others
         writes.watch(config.versions_dir)
         if empty:
@@ -89,7 +90,7 @@ def _generate(
 
             # A template kept records what the revisions read (templates).
             with recording(running_here):
-                named = next_name(config, ids) if receipt is not None else None
+                named = next_name(config, ids, template) if receipt is not None else None
                 written = _autogenerate(executor, slug, revision_id, console, receipt, named)
         if written is None:
             output.info(console, NO_CHANGES)

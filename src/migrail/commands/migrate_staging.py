@@ -191,6 +191,7 @@ def _record_models_match(executor: Executor, run: StagingRun, key: str, reads: R
     """The model check found the models match the schema at head, which a template keeps:
     ``generate``, with these inputs, may say so without comparing again, where its comparison
     is this one whatever the new revision is named (``generate_receipt``)."""
+    from migrail.history.file_names import project_template
     from migrail.staging import generate_receipt
 
     proof = run.proof
@@ -199,14 +200,11 @@ def _record_models_match(executor: Executor, run: StagingRun, key: str, reads: R
     if not generate_receipt.any_name(executor.known_env_options(), executor.metadata):
         return
     ids = [revision.revision for revision in executor.revisions()]
-    generate_receipt.record(
-        run.at_head,
-        key,
-        executor.label((executor.head,)),
-        run.extensions,
-        reads.seen,
-        generate_receipt.next_name(executor.config, ids),
-    )
+    found = project_template(executor.config)
+    template = found.template if found is not None else None
+    named = generate_receipt.next_name(executor.config, ids, template)
+    head = executor.label((executor.head,))
+    generate_receipt.record(run.at_head, key, head, run.extensions, reads.seen, named)
 
 
 def _recorded_answer(config: Config, key: str | None) -> int | None:

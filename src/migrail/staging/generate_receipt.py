@@ -131,18 +131,17 @@ def any_name(options: Mapping[str, Any] | None, metadata: MetaData | None) -> bo
     )
 
 
-def next_name(config: Config, ids: Iterable[str]) -> NextName:
-    """What the next revision's id follows from, for a history of revisions ``ids``."""
-    from migrail.history.file_names import project_template
+def next_name(config: Config, ids: Iterable[str], template: str | None) -> NextName:
+    """What the next revision's id follows from, for a history of revisions ``ids`` and the
+    project's ``file_template`` (``file_names.project_template``'s)."""
     from migrail.history.naming import next_revision_id
 
     taken = list(ids)
-    found = project_template(config)
     following = None
     if config.revision_naming == "sequence":
         following = next_revision_id(taken, "sequence")
     newest = max((rev for rev in taken if _TIMESTAMP.fullmatch(rev)), default=None)
-    return NextName(found.template if found is not None else None, following, newest)
+    return NextName(template, following, newest)
 
 
 def next_id(config: Config, answer: Answer) -> tuple[str, str | None] | None:

@@ -22,7 +22,9 @@ anything. A change to any input is a new key, and a full run. The receipt lives 
 its template: ``migrail cleanup``, the cache's bound, or a run that copies the template again
 (and describes it anew) removes it. Only answers that passed are recorded: a failing run is
 always run in full, so that its details are always shown. ``generate`` records its own beside it,
-on the same inputs (``inputs_key``; see ``generate_receipt``).
+on the same inputs (``common_inputs``; see ``generate_receipt``), and so does a run whose model
+check found the models match the head: generate's answer, where no hook of env.py's sees the
+new revision's name.
 """
 
 from __future__ import annotations
