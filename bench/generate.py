@@ -17,8 +17,9 @@ replay of its own kept). All on one warm cluster of the benchmark's own, as whol
 The goal, from issue 16: at most drizzle-kit's ``generate`` (0.64-0.70 s measured on this kind of
 machine, no database), and flat in history length (run at 200 and 1,000 revisions).
 ``--before ../main/src`` times the generate of another checkout alongside (before and after in
-one run, under the same load), on a copy of the project of its own: the replaying row drops the
-project's templates, and a checkout whose templates are keyed otherwise would replay too.
+one run, under the same load: from its receipt, and comparing), on a copy of the project of its
+own: the replaying row drops the project's templates, and a checkout whose templates are keyed
+otherwise would replay too.
 Run: python bench/generate.py [--revisions 200] [--rounds 5] [--before PATH]
 """
 
@@ -86,15 +87,23 @@ def main() -> None:
             "generate, replaying the history": Command(generate, root, no_template),
         }
         warm_row = "generate, warm (template at head)"
+        compare_row = "generate, warm, no receipt (compares)"
         if options.before is not None:
             other = directory / "before"
             shutil.copytree(root, other)
-            before = Command(generate, other).of(options.before)
+
+            def no_receipt_before() -> None:
+                forget_receipts(admin_url, project_key(other / "migrations"))
+
+            before = {
+                warm_row: Command(generate, other).of(options.before),
+                compare_row: Command(generate, other, no_receipt_before).of(options.before),
+            }
             ordered = {}
             for name, command in commands.items():
                 ordered[name] = command
-                if name == warm_row:  # right after it, as with_before lists it
-                    ordered[f"{warm_row} (before)"] = before
+                if name in before:  # right after it, as with_before lists it
+                    ordered[f"{name} (before)"] = before[name]
             commands = ordered
         timings = alternate(commands, options.rounds)
         with admin_connection(admin_url) as admin:
