@@ -35,8 +35,9 @@ if TYPE_CHECKING:
 def generate(config: Config, *, name: str, empty: bool, console: Console) -> int:
     """Compare the models with the history's head on a throwaway database; write what differs.
 
-    A warm run whose inputs are those of an earlier one that found no difference says so from
-    that run's receipt (``staging.generate_receipt``), without comparing again."""
+    A warm run whose inputs are those of an earlier one that found no difference (a generate,
+    or migrate-staging's model check) says so from that run's receipt
+    (``staging.generate_receipt``), without comparing again."""
     slug = naming.slugify(name)
     if empty:
         return _generate(config, slug, empty, console, None)
