@@ -52,6 +52,7 @@ class MigrationFailed(Exception):
     # The failed revision had committed part of its work first (an autocommit block commits
     # what ran before it, and runs its own statements outside any transaction).
     partly_committed: bool = False
+    sqlstate: str | None = None  # the database's code for the error, where it gave one
 
     def __str__(self) -> str:
         if self.revision is not None:
@@ -194,7 +195,9 @@ class StepWatch:
         if _sqlstate(exc) == GUARD_SQLSTATE:  # the session's guard refused a COMMIT
             error = self.guard.refused_commit(exc)
         partly = failed is not None and self.guard.blocks > 0 and not self._uncommitted
-        return MigrationFailed(failed, direction, error, statement, self.steps, partly)
+        return MigrationFailed(
+            failed, direction, error, statement, self.steps, partly, _sqlstate(exc)
+        )
 
     def stopped(self, direction: str) -> MigrationFailed:
         """The revision a signal stopped (``interrupts``): the one running, rolled back. One

@@ -20,7 +20,7 @@ from migrail.history.revisions import irreversible_reason, round_trip_floor, und
 from migrail.postgres.observe import Effects, Observer
 from migrail.staging.lock_policy import LockFinding
 from migrail.staging.sample_data import DataReport, SampleData
-from migrail.staging.stepwise import Hooks, round_trip_each
+from migrail.staging.stepwise import OUT_OF_COLUMN_NUMBERS, Hooks, round_trip_each
 
 if TYPE_CHECKING:
     from alembic.script import Script
@@ -121,8 +121,11 @@ class StagingReport:
             return "info", "not run (the database could not be built)"
         tried, broken = self.step_tried, len(self.step_broken)
         notes = []
-        if self.step_skipped:
-            notes.append(f"{len(self.step_skipped)} skipped (declared irreversible)")
+        exhausted = sum(why == OUT_OF_COLUMN_NUMBERS for why in self.step_skipped.values())
+        if len(self.step_skipped) > exhausted:
+            notes.append(f"{len(self.step_skipped) - exhausted} skipped (declared irreversible)")
+        if exhausted:
+            notes.append(f"{exhausted} not judged ({OUT_OF_COLUMN_NUMBERS})")
         if self.failure is not None and self.failed_phase == "upgrade":
             unreached = len(self.stepped) - tried - len(self.step_skipped)
             notes.append(f"{unreached} not reached (the upgrade failed)")

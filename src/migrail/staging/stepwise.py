@@ -38,6 +38,13 @@ if TYPE_CHECKING:
 
 # A new database at exactly the revisions given (and what the proof started from); its connection.
 Rebuild = Callable[[Sequence["Script"]], "Connection"]
+# PostgreSQL's too_many_columns: a table has 1,600 column numbers, and a dropped column keeps its.
+TOO_MANY_COLUMNS = "54011"
+# Why a revision's round trip was not judged when it cannot be taken at all.
+OUT_OF_COLUMN_NUMBERS = (
+    "its table has too few column numbers left for a round trip: PostgreSQL gives a table "
+    "1,600, and a dropped column keeps its"
+)
 
 
 @dataclass(frozen=True)
@@ -66,8 +73,9 @@ def round_trip_each(
     steps: list[Step] = []
     applied = list(applied)
     todo = list(revisions)
+    replay: Script | None = None
     while todo:
-        trip = _Trip(connection, report, hooks, todo)
+        trip = _Trip(connection, report, hooks, todo, replay)
         try:
             executor.apply_moves(connection, trip.moves())
         except MigrationFailed as failed:
@@ -77,9 +85,21 @@ def round_trip_each(
                 stopped.phase = "upgrade, its step round trip"
             raise
         steps += trip.steps
-        applied += [step.revision for step in trip.steps]
+        applied += trip.upgraded
         todo = todo[trip.reached :]
-        if trip.broken:
+        replay = None
+        if trip.renumber is not None:
+            # It ran out of column numbers, which the columns dropped by the round trips before
+            # keep: it runs again on a new database, where its tables have only the numbers a
+            # plain upgrade gives them; its round trip too, if its first upgrade was done.
+            revision, upgraded = trip.renumber
+            if upgraded:
+                assert applied[-1] is revision
+                applied.pop()
+                replay = revision
+            todo.insert(0, revision)
+            connection = rebuild(applied)
+        elif trip.broken:
             connection = rebuild(applied)
     return steps
 
@@ -94,15 +114,25 @@ class _Trip:
         report: StagingReport,
         hooks: Hooks,
         revisions: Sequence[Script],
+        replay: Script | None = None,
     ) -> None:
         from migrail.postgres.catalog import schema_facts
 
         self.connection, self.report, self.hooks = connection, report, hooks
         self.revisions = revisions
+        # The first of ``revisions``, whose first upgrade was measured and shown already: run
+        # again only to take its round trip on a new database (``renumber``).
+        self.replay = replay
+        # The revision that failed only because a table ran out of column numbers (PostgreSQL
+        # gives a table 1,600, and a dropped column keeps its): numbers the round trips spent,
+        # not a broken revision; and whether its first upgrade was done.
+        self.renumber: tuple[Script, bool] | None = None
+        self.spent = False  # a downgrade ran in this trip: what it dropped keeps its numbers
         self.made: list[
             tuple[Script, str]
         ] = []  # each move asked for: revision, "up"/"down"/"again"
         self.steps: list[Step] = []  # the first upgrades, committed
+        self.upgraded: list[Script] = []  # the revisions they upgraded, a replayed one too
         self.reached = 0  # how many of ``revisions`` were begun
         self.broken = False  # a downgrade failed, or the schema after it differs
         self.before: Schema | None = None  # the schema before the next judged revision's upgrade
@@ -116,16 +146,20 @@ class _Trip:
             following = self.revisions[at + 1] if at + 1 < len(self.revisions) else None
             judged = _judged(self.report, revision)
             self.made.append((revision, "up"))
-            yield Move(
-                revision,
-                "upgrade",
-                in_transaction=self._first(None if judged else following),
-                on_step=self._done,
-            )
+            if revision is self.replay:
+                yield Move(revision, "upgrade", in_transaction=_nothing, on_step=self._replayed)
+            else:
+                yield Move(
+                    revision,
+                    "upgrade",
+                    in_transaction=self._first(None if judged else following),
+                    on_step=self._done,
+                )
             if not judged:
                 continue
             self.made.append((revision, "down"))
             yield Move(revision, "downgrade", in_transaction=self._compare)
+            self.spent = True
             self.made.append((revision, "again"))
             yield Move(revision, "upgrade", in_transaction=self._again(following))
             if self.broken:
@@ -139,6 +173,17 @@ class _Trip:
         """Record what failed (``apply_moves`` says which move it was); a first upgrade's
         failure is raised."""
         revision, move = self.made[min(len(failed.completed), len(self.made) - 1)]
+        if failed.sqlstate == TOO_MANY_COLUMNS and revision.revision not in self.report.step_diffs:
+            if move == "again" and revision is self.replay:
+                # Even on a new database, its down and up again need more numbers than its
+                # table has left: no round trip can be taken, none is judged broken.
+                self.report.step_skipped[revision.revision] = OUT_OF_COLUMN_NUMBERS
+                self.broken = True
+                return
+            if self.spent:
+                self.renumber = (revision, move == "again")
+                self.broken = True
+                return
         if move == "up":
             raise failed
         if move == "down":  # read at its end, but not committed: what failed is the downgrade
@@ -162,10 +207,15 @@ class _Trip:
         skips said."""
         self.hooks.on_step(step)
         self.steps.append(step)
+        self.upgraded.append(step.revision)
         revision = step.revision
         reason = irreversible_reason(revision)
         if reason is not None and revision.revision in self.report.stepped:
             self.report.step_skipped[revision.revision] = reason
+
+    def _replayed(self, step: Step) -> None:
+        """The replayed first upgrade committed: shown and measured the first time."""
+        self.upgraded.append(step.revision)
 
     def _compare(self, step: Step) -> None:
         """In the downgrade's transaction: the schema it leaves against the one before."""
@@ -195,6 +245,10 @@ class _Trip:
 
         if following is not None and _judged(self.report, following):
             self.before = _as_restorable(read_schema(self.connection))
+
+
+def _nothing(step: Step) -> None:
+    """A replayed first upgrade's hook in its transaction: measured the first time."""
 
 
 def _judged(report: StagingReport, revision: Script) -> bool:
