@@ -174,14 +174,14 @@ class _Trip:
         failure is raised."""
         revision, move = self.made[min(len(failed.completed), len(self.made) - 1)]
         if failed.sqlstate == TOO_MANY_COLUMNS and revision.revision not in self.report.step_diffs:
-            if move == "again" and revision is self.replay:
+            if move != "up" and revision is self.replay:
                 # Even on a new database, its down and up again need more numbers than its
                 # table has left: no round trip can be taken, none is judged broken.
                 self.report.step_skipped[revision.revision] = OUT_OF_COLUMN_NUMBERS
                 self.broken = True
                 return
-            if self.spent:
-                self.renumber = (revision, move == "again")
+            if move != "up" or self.spent:  # a first upgrade out of numbers on its own fails
+                self.renumber = (revision, move != "up")
                 self.broken = True
                 return
         if move == "up":
