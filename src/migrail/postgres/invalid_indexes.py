@@ -5,6 +5,10 @@ index in the catalog with ``pg_index.indisvalid = false``: queries do not use it
 enforces nothing. ``CREATE INDEX CONCURRENTLY IF NOT EXISTS`` of the same name then succeeds
 without building anything, so a retried revision looks applied while its index is not there.
 Nothing else says so; this reads it from the catalog.
+
+An index of a partitioned table (``relkind 'I'``) is no build: made ``ON ONLY`` the parent, it
+is INVALID until an index of every partition is attached to it, PostgreSQL's way to index a
+partitioned table without a long lock, often over several revisions. It is not counted.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ _INVALID = """
     SELECT format('%I.%I', n.nspname, c.relname) FROM pg_index i
     JOIN pg_class c ON c.oid = i.indexrelid
     JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE NOT i.indisvalid {in_progress}
+    WHERE NOT i.indisvalid AND c.relkind <> 'I' {in_progress}
     ORDER BY 1"""
 # ``schema.name`` of every INVALID index, as one value of a select list: a caller that sends a
 # statement anyway reads it there (``still_invalid`` then leaves out those being built).
