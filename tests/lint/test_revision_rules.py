@@ -10,7 +10,7 @@ import pytest
 from migrail.main import main
 from testing.projects import write_revision
 
-OWN = {"backfill-with-ddl", "empty-downgrade", "missing-message"}
+OWN = {"backfill-with-ddl", "empty-downgrade", "missing-message", "revision-id-too-long"}
 
 
 def _own_findings(project: Path, capsys: pytest.CaptureFixture[str]) -> set[tuple[str, int | None]]:
@@ -183,3 +183,16 @@ def test_a_statement_rule_is_suppressed_with_a_reason(
     assert main(["lint", "--format", "json"]) == 0
     rules = {f["rule"] for f in json.loads(capsys.readouterr().out)}
     assert rules == {"missing-sql-file"}
+
+
+def test_a_revision_id_longer_than_alembic_version_holds(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """32 characters fit (a finding there would be wrong); 33 do not."""
+    write_revision(project, "0002_add_user_roles_and_perms_ok", "fits", "0001", "pass")
+    long = "0003_add_user_roles_and_permissions"
+    write_revision(project, long, "long", "0002_add_user_roles_and_perms_ok", "pass")
+    main(["lint", "--format", "json"])
+    findings = json.loads(capsys.readouterr().out)
+    found = [(f["rule"], f["revision"], f["line"]) for f in findings if f["rule"] in OWN]
+    assert found == [("revision-id-too-long", long, 5)]

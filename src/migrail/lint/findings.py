@@ -28,6 +28,7 @@ OWN_RULES = frozenset(
         "enum-value-in-transaction",
         "file-name-mismatch",
         "missing-message",
+        "revision-id-too-long",
         "cannot-render",
         "stale-sql-file",
         "missing-sql-file",

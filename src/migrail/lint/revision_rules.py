@@ -178,8 +178,43 @@ def keeps_its_transaction(revision: Script, tree: ast.Module) -> Iterator[Findin
             )
 
 
+# Alembic's alembic_version.version_num is VARCHAR(32): a longer id cannot be recorded.
+VERSION_NUM_CHARS = 32
+
+
+def id_fits_version_table(revision: Script, tree: ast.Module) -> Iterator[Finding]:
+    """The revision id fits ``alembic_version.version_num``, which Alembic makes VARCHAR(32).
+
+    A longer one (descriptive ids given with ``--rev-id``) runs its upgrade, then fails to
+    record it: the revision is rolled back and every deployment stops there.
+    """
+    if len(revision.revision) <= VERSION_NUM_CHARS:
+        return
+    line = next(
+        (
+            node.lineno
+            for node in tree.body
+            if isinstance(node, (ast.Assign, ast.AnnAssign))
+            and any(
+                isinstance(target, ast.Name) and target.id == "revision"
+                for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+            )
+        ),
+        None,
+    )
+    yield own_finding(
+        revision,
+        "revision-id-too-long",
+        f"the revision id {revision.revision!r} has {len(revision.revision)} characters; "
+        f"alembic_version.version_num holds {VERSION_NUM_CHARS}, so recording the revision "
+        "fails after it ran, and it is rolled back",
+        line=line,
+    )
+
+
 RULES: tuple[Rule, ...] = (
     has_message,
+    id_fits_version_table,
     downgrade_undoes_upgrade,
     backfill_apart_from_ddl,
     keeps_its_transaction,
