@@ -208,3 +208,21 @@ def test_a_table_out_of_column_numbers_by_the_round_trips_is_no_broken_downgrade
         "1,600, and a dropped column keeps its)\n"
     ) in err, err
     assert "broken" not in err and "at most 1600 columns" not in err
+
+
+def test_a_comment_its_downgrade_forgets_is_named(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_revision(
+        project,
+        "0002",
+        "comments",
+        "0001",
+        "op.execute(\"COMMENT ON TABLE tasks IS 'what is to be done'\")\n"
+        "    op.execute(\"COMMENT ON COLUMN tasks.status IS 'open or done'\")",
+        'op.execute("COMMENT ON TABLE tasks IS NULL")',
+    )
+    assert main(["migrate-staging", "--step-roundtrip", "--no-data"]) == 1
+    err = capsys.readouterr().err
+    assert "+ comment public.tasks.status 'open or done'" in err, err
+    assert "comment public.tasks 'what is to be done'" not in err

@@ -100,6 +100,17 @@ _QUERIES = {
         SELECT pg_get_triggerdef(g.oid) FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid
         JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE NOT g.tgisinternal AND {USER_SCHEMAS} AND {_OWN_TABLE}""",
+    # A table's, view's or column's (``comment=`` in the models, ``COMMENT ON`` in a revision):
+    # one a downgrade forgets outlives it on a table that stays.
+    "comment": f"""
+        SELECT n.nspname || '.' || c.relname || COALESCE('.' || a.attname, '') || ' '
+            || quote_literal(d.description)
+        FROM pg_description d JOIN pg_class c ON c.oid = d.objoid
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = d.objsubid
+            AND d.objsubid > 0
+        WHERE d.classoid = 'pg_class'::regclass AND c.relkind IN ('r', 'p', 'v', 'm')
+          AND {USER_SCHEMAS} AND c.relname <> {_SKIP} AND {_OWN_TABLE}""",
 }
 
 # Kinds whose objects have a definition too long for a line: the fact is the name and a digest,
@@ -138,9 +149,9 @@ _ALL_KINDS = "\nUNION ALL\n".join(
 
 def schema_facts(connection: Connection) -> Schema:
     """Every schema, extension, table (and partition bound), column (type, nullability,
-    default, identity), constraint, index, view, function, domain, enum, sequence and trigger
-    outside PostgreSQL's own schemas and outside extensions, one line each, prefixed by its
-    kind; read in a transaction of its own (``read_schema``), ended."""
+    default, identity), constraint, index, view, function, domain, enum, sequence, trigger and
+    table or column comment outside PostgreSQL's own schemas and outside extensions, one line
+    each, prefixed by its kind; read in a transaction of its own (``read_schema``), ended."""
     schema = read_schema(connection)
     connection.rollback()
     return schema
