@@ -282,9 +282,14 @@ def run() -> None:
     (the project's), the exit is the ordinary one, which waits for it.
     """
     import atexit
+    import faulthandler
     import os
     import threading
 
+    # A crash no Python code can catch (the project's code calls os.abort(), or a C extension
+    # segfaults) still says where it was: the stack, with the revision's file and line, on
+    # stderr. The revision's transaction dies with the connection, rolled back.
+    faulthandler.enable(all_threads=False)
     code = main()
     others = [t for t in threading.enumerate() if t is not threading.main_thread()]
     if any(thread.is_alive() and not thread.daemon for thread in others):

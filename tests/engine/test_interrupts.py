@@ -209,3 +209,28 @@ def test_sigterm_after_an_autocommit_block_says_what_it_left_committed(
     ), err
     assert version(database_url) == ["0001"]
     assert "prio" in columns(database_url, "tasks")
+
+
+def test_a_revision_that_aborts_the_process_is_named_and_leaves_nothing(
+    project: Path, database_url: URL, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``os.abort()`` (or a C extension's crash) ends the process where no Python code runs:
+    the stack, with the revision's file and line, is still written, and the revision's
+    transaction dies with its connection."""
+    monkeypatch.setenv("DATABASE_URL", database_url.render_as_string(hide_password=False))
+    assert main(["migrate"]) == 0
+    write_revision(
+        project,
+        "0002",
+        "aborts",
+        "0001",
+        'op.add_column("tasks", sa.Column("aborted", sa.Text()))\n    os.abort()',
+        extra="import os",
+    )
+    run = _run(project, "migrate")
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == -signal.SIGABRT, err
+    assert "Fatal Python error: Aborted" in err
+    assert 'migrations/versions/0002_aborts.py", line 13 in upgrade' in err, err
+    assert version(database_url) == ["0001"]
+    assert "aborted" not in columns(database_url, "tasks")
