@@ -241,6 +241,14 @@ def test_a_failure_after_an_autocommit_block_says_what_it_left_committed(
     assert "the database is at 0001_create_tasks" in err
     assert version(target) == ["0001"]
     assert "prio" in columns(target, "tasks")
+    rows = query(target, "SELECT revision, error FROM migrail.history WHERE NOT success")
+    assert rows == [
+        (
+            "0002",
+            "division by zero (SQLSTATE 22012) (partly committed: what ran before and inside its "
+            "autocommit_block() stays, without its version)",
+        )
+    ]
 
 
 def test_a_failure_without_an_autocommit_block_says_nothing_was_committed(

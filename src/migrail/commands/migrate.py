@@ -19,6 +19,7 @@ from migrail.engine.steps import (
     Step,
     lost_connection_note,
     partly_committed_note,
+    recorded_error,
 )
 from migrail.history import sums
 from migrail.history.revisions import display_name
@@ -230,8 +231,9 @@ def _write_down_failure(connection: Connection, failed: MigrationFailed) -> Tabl
     """The failed attempt in migrail.history, in its own transaction; the problem, if the
     table refused it."""
     assert failed.revision is not None
+    error = recorded_error(failed)
     return ledger.record_failure(
-        connection, *_checksummed(failed.revision), failed.error, direction=failed.direction
+        connection, *_checksummed(failed.revision), error, direction=failed.direction
     )
 
 

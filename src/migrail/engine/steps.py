@@ -296,6 +296,17 @@ def partly_committed_note(failed: MigrationFailed) -> str | None:
     )
 
 
+def recorded_error(failed: MigrationFailed) -> str:
+    """The error as migrail.history keeps a failed attempt: with what stayed committed, where
+    an autocommit block had committed part of the revision (its version row is missing)."""
+    if not failed.partly_committed:
+        return failed.error
+    return (
+        f"{failed.error} (partly committed: what ran before and inside its autocommit_block() "
+        "stays, without its version)"
+    )
+
+
 def lost_connection_note(failed: MigrationFailed, rerun: str) -> str:
     """What became of a revision whose connection was lost: rolled back, unless the COMMIT was
     sent, whose answer is what was lost."""

@@ -14,7 +14,7 @@ from migrail.core.errors import FatalError
 from migrail.core.signals import sigterm_raises
 from migrail.engine.executor import Executor
 from migrail.engine.interrupts import database_told
-from migrail.engine.steps import MigrationFailed, Step
+from migrail.engine.steps import MigrationFailed, Step, recorded_error
 from migrail.history import sums
 from migrail.history.revisions import display_name
 from migrail.release import ledger
@@ -227,7 +227,7 @@ def _write_down_failure(
         assert failed.revision is not None
         revision = failed.revision.revision
         checksum = sums.digest(Path(failed.revision.path).read_bytes())
-        error, plan, direction = failed.error, made.plan_id, made.direction
+        error, plan, direction = recorded_error(failed), made.plan_id, made.direction
         return ledger.record_failure(connection, revision, checksum, error, plan, direction)
 
     return write
