@@ -27,8 +27,11 @@ from migrail.lint.statement_rules import check_statements
 from migrail.lint.suppressions import Suppression, read_suppressions
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from alembic.script import Script
 
+    from migrail.core.config import Config
     from migrail.engine.executor import Executor
 
 VERSION_TABLE = "alembic_version"
@@ -80,6 +83,10 @@ def lint_history(
     """Lint every revision, or those whose files are in ``scope`` (changed against a git base).
     ``fix_sql`` rewrites stale SQL files and writes missing ones, for released revisions too
     only with ``all_sql``."""
+    # git, once, while the history loads (its subprocesses wait on another core): the SQL
+    # files and the baseline both ask, only about the files in scope (those of them that are
+    # revisions are the ones linted; ``released`` leaves the others out).
+    state_later = _released_meanwhile(executor.config, scope)
     history = executor.revisions()
     # Alembic's paths are resolved already, as ``scope``'s are (strings: compared as such).
     wanted_paths = None if scope is None else {str(path) for path in scope}
@@ -103,12 +110,22 @@ def lint_history(
         if (sql := report.sql.get(revision.revision)) is not None:
             report.findings += check_statements(revision, sql, tree, pg_version)
     report.findings += file_names_match_revisions(report.revisions, history, executor.config)
-    # git, once: the SQL files and the baseline both ask, and only about the revisions linted.
-    linted = None if scope is None else {Path(r.path) for r in report.revisions}
-    state = released(executor.config, linted)
+    state = state_later.result()
     report.findings += _sql_files(executor, report, fix_sql, state, history, all_sql)
     report.findings = _baseline(executor, _settle(executor, report), state)
     return report
+
+
+def _released_meanwhile(config: Config, scope: set[Path] | None) -> Future[Released]:
+    """``released(config, scope)``, asked in a thread of its own from now on, which ends with
+    it: none is left for the process to wait for."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="migrail-git")
+    try:
+        return pool.submit(released, config, scope)
+    finally:
+        pool.shutdown(wait=False)
 
 
 def _baseline(executor: Executor, findings: list[Finding], state: Released) -> list[Finding]:
