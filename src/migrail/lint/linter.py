@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from migrail.core import proc
 from migrail.core.config import LOCK_CLASSES
 from migrail.core.errors import FatalError
 from migrail.core.scratch import scratch_directory
@@ -27,11 +28,8 @@ from migrail.lint.statement_rules import check_statements
 from migrail.lint.suppressions import Suppression, read_suppressions
 
 if TYPE_CHECKING:
-    from concurrent.futures import Future
-
     from alembic.script import Script
 
-    from migrail.core.config import Config
     from migrail.engine.executor import Executor
 
 VERSION_TABLE = "alembic_version"
@@ -86,7 +84,7 @@ def lint_history(
     # git, once, while the history loads (its subprocesses wait on another core): the SQL
     # files and the baseline both ask, only about the files in scope (those of them that are
     # revisions are the ones linted; ``released`` leaves the others out).
-    state_later = _released_meanwhile(executor.config, scope)
+    state_later = proc.meanwhile(released, executor.config, scope)
     history = executor.revisions()
     # Alembic's paths are resolved already, as ``scope``'s are (strings: compared as such).
     wanted_paths = None if scope is None else {str(path) for path in scope}
@@ -114,18 +112,6 @@ def lint_history(
     report.findings += _sql_files(executor, report, fix_sql, state, history, all_sql)
     report.findings = _baseline(executor, _settle(executor, report), state)
     return report
-
-
-def _released_meanwhile(config: Config, scope: set[Path] | None) -> Future[Released]:
-    """``released(config, scope)``, asked in a thread of its own from now on, which ends with
-    it: none is left for the process to wait for."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="migrail-git")
-    try:
-        return pool.submit(released, config, scope)
-    finally:
-        pool.shutdown(wait=False)
 
 
 def _baseline(executor: Executor, findings: list[Finding], state: Released) -> list[Finding]:
