@@ -125,15 +125,21 @@ def meanwhile(
 ) -> Future[Answer]:
     """``function(*args, **kwargs)`` started in a thread of its own, for work that waits on
     subprocesses (git) while the process goes on with its own (importing, reading files) on
-    another core; its answer, or its exception, comes with ``result()``. The thread ends with
-    the work: none is left for the process to wait for at its exit."""
-    from concurrent.futures import ThreadPoolExecutor
+    another core; its answer, or its exception, comes with ``result()``. A daemon thread: the
+    process never waits for it at its exit (an ended run no longer needs the answer)."""
+    import threading
+    from concurrent.futures import Future
 
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="migrail-meanwhile")
-    try:
-        return pool.submit(function, *args, **kwargs)
-    finally:
-        pool.shutdown(wait=False)
+    answer: Future[Answer] = Future()
+
+    def work() -> None:
+        try:
+            answer.set_result(function(*args, **kwargs))
+        except BaseException as exc:  # all of it is the caller's, raised by ``result()``
+            answer.set_exception(exc)
+
+    threading.Thread(target=work, name="migrail-meanwhile", daemon=True).start()
+    return answer
 
 
 def process_alive(pid: int) -> bool:
