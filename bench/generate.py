@@ -7,15 +7,19 @@ replay of its own kept). All on one warm cluster of the benchmark's own, as whol
 - ``alembic upgrade head`` on an empty database: the baseline, measured in the same run;
 - ``generate``, warm: a template at head exists (the untimed first run kept it), with the
   receipt an earlier run recorded on it (``staging.generate_receipt``): the answer is said again;
-- ``generate``, warm, no receipt: the receipt removed before each run, so it copies the template
-  and compares the models with it (as the first run after a change to an input does);
+- ``generate``, warm, no receipt: the receipts removed before each run, so it copies the
+  template and compares the models with it (as the first run after a change to an input does);
+- ``generate``, after migrate-staging: the receipts removed, then ``migrate-staging`` run
+  (untimed), whose model check at head records that the models match: what a generate after a
+  change to an input pays once migrate-staging has proven it;
 - ``generate``, replaying: the project's templates dropped before each run, so it replays the
   history (and keeps a template again), as every run did before.
 The goal, from issue 16: at most drizzle-kit's ``generate`` (0.64-0.70 s measured on this kind of
 machine, no database), and flat in history length (run at 200 and 1,000 revisions).
 ``--before ../main/src`` times the generate of another checkout alongside (before and after in
-one run, under the same load), on a copy of the project of its own: the replaying row drops the
-project's templates, and a checkout whose templates are keyed otherwise would replay too.
+one run, under the same load: from its receipt, and comparing), on a copy of the project of its
+own: the replaying row drops the project's templates, and a checkout whose templates are keyed
+otherwise would replay too.
 Run: python bench/generate.py [--revisions 200] [--rounds 5] [--before PATH]
 """
 
@@ -24,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,7 +38,7 @@ from histories import fresh_database as new_database
 from psycopg import sql
 
 from migrail.postgres.ephemeral import admin_connection
-from migrail.staging.generate_receipt import FIELD
+from migrail.staging.generate_receipt import FIELD, MATCH_FIELD
 from migrail.staging.templates import TEMPLATE_PREFIX, clear_templates, project_key
 from staging import ENV_PY
 
@@ -66,6 +71,11 @@ def main() -> None:
         def no_receipt() -> None:
             forget_receipts(admin_url, project_key(root / "migrations"))
 
+        def after_staging() -> None:
+            forget_receipts(admin_url, project_key(root / "migrations"), ("receipt",))
+            staging = [str(BIN / "migrail"), "migrate-staging"]
+            subprocess.run(staging, cwd=root, check=True, capture_output=True)
+
         generate = [str(BIN / "migrail"), "generate", "nothing"]
         commands = {
             "alembic upgrade head (empty database)": Command(
@@ -73,18 +83,27 @@ def main() -> None:
             ),
             "generate, warm (template at head)": Command(generate, root),
             "generate, warm, no receipt (compares)": Command(generate, root, no_receipt),
+            "generate, after migrate-staging": Command(generate, root, after_staging),
             "generate, replaying the history": Command(generate, root, no_template),
         }
         warm_row = "generate, warm (template at head)"
+        compare_row = "generate, warm, no receipt (compares)"
         if options.before is not None:
             other = directory / "before"
             shutil.copytree(root, other)
-            before = Command(generate, other).of(options.before)
+
+            def no_receipt_before() -> None:
+                forget_receipts(admin_url, project_key(other / "migrations"))
+
+            before = {
+                warm_row: Command(generate, other).of(options.before),
+                compare_row: Command(generate, other, no_receipt_before).of(options.before),
+            }
             ordered = {}
             for name, command in commands.items():
                 ordered[name] = command
-                if name == warm_row:  # right after it, as with_before lists it
-                    ordered[f"{warm_row} (before)"] = before
+                if name in before:  # right after it, as with_before lists it
+                    ordered[f"{name} (before)"] = before[name]
             commands = ordered
         timings = alternate(commands, options.rounds)
         with admin_connection(admin_url) as admin:
@@ -103,8 +122,9 @@ def main() -> None:
     print(f"  the template makes generate {replay.median / warm.median:.1f} times faster")
 
 
-def forget_receipts(admin_url: URL, project: str) -> None:
-    """Remove generate's receipt from ``project``'s templates: its next run compares again."""
+def forget_receipts(admin_url: URL, project: str, others: tuple[str, ...] = ()) -> None:
+    """Remove generate's receipts (and the ``others`` fields) from ``project``'s templates: its
+    next run compares again."""
     with admin_connection(admin_url) as admin:
         rows = admin.execute(
             "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database"
@@ -113,7 +133,8 @@ def forget_receipts(admin_url: URL, project: str) -> None:
         ).fetchall()
         for name, comment in rows:
             about = json.loads(str(comment or "{}"))
-            if about.pop(FIELD, None) is not None:
+            removed = [about.pop(field, None) for field in (FIELD, MATCH_FIELD, *others)]
+            if any(receipt is not None for receipt in removed):
                 admin.execute(
                     sql.SQL("COMMENT ON DATABASE {} IS {}").format(
                         sql.Identifier(str(name)), sql.Literal(json.dumps(about))

@@ -4,6 +4,7 @@ which alternates them and reports the median with its min and max, and each one'
 from __future__ import annotations
 
 import compileall
+import math
 import os
 import shutil
 import statistics
@@ -142,14 +143,21 @@ class Command:
 
 @dataclass
 class Timing:
-    """The wall times and peak memory (RSS of the command's process) of one command's runs."""
+    """The wall times, CPU times and peak memory (RSS) of one command's runs, its own process's:
+    the CPU time (user and system) moves less than the wall time when other jobs share the
+    machine, and the wall time less the CPU time is mostly the server's part."""
 
     seconds: list[float] = field(default_factory=list)
     peaks_kb: list[int] = field(default_factory=list)
+    cpu_seconds: list[float] = field(default_factory=list)
 
     @property
     def median(self) -> float:
         return statistics.median(self.seconds)
+
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(self.cpu_seconds) if self.cpu_seconds else math.nan
 
     @property
     def peak_mb(self) -> float:
@@ -160,14 +168,17 @@ class Timing:
         return f"{self.median:6.2f} s ({min(self.seconds):.2f}-{max(self.seconds):.2f})"
 
     def row(self, name: str, baseline: Timing | None = None, goal: str = "") -> str:
-        """One line of a report: name, median (min-max), ratio to ``baseline``, peak RSS, goal."""
+        """One line of a report: name, median (min-max), ratio to ``baseline``, median CPU time,
+        peak RSS, goal."""
         ratio = f"{self.median / baseline.median:5.2f}x" if baseline is not None else "  1.00x"
-        return f"  {name:<44} {self.spread()}  {ratio}  {self.peak_mb:5.0f} MB  {goal}".rstrip()
+        cpu, peak = f"cpu {self.cpu_median:5.2f} s", f"{self.peak_mb:5.0f} MB"
+        return f"  {name:<44} {self.spread()}  {ratio}  {cpu}  {peak}  {goal}".rstrip()
 
 
-def run_once(command: Command) -> tuple[float, int]:
-    """One run of ``command``: its wall time and its peak RSS in KB (``os.wait4`` gives the
-    child's own, where ``RUSAGE_CHILDREN`` would give the largest of every child so far)."""
+def run_once(command: Command) -> tuple[float, int, float]:
+    """One run of ``command``: its wall time, its peak RSS in KB and its CPU time (``os.wait4``
+    gives the child's own, where ``RUSAGE_CHILDREN`` would give the largest of every child so
+    far, and sum the CPU of all)."""
     command.before()
     with tempfile.TemporaryFile() as err:
         started = time.perf_counter()
@@ -185,7 +196,7 @@ def run_once(command: Command) -> tuple[float, int]:
         if child.returncode not in command.ok:
             err.seek(0)
             raise SystemExit(f"{command.argv} failed: {err.read().decode()[-800:]}")
-    return seconds, usage.ru_maxrss
+    return seconds, usage.ru_maxrss, usage.ru_utime + usage.ru_stime
 
 
 def alternate(commands: Mapping[str, Command], rounds: int) -> dict[str, Timing]:
@@ -202,9 +213,10 @@ def alternate(commands: Mapping[str, Command], rounds: int) -> dict[str, Timing]
         run_once(command)
     for _ in range(rounds):
         for name, command in commands.items():
-            seconds, peak = run_once(command)
+            seconds, peak, cpu = run_once(command)
             timings[name].seconds.append(seconds)
             timings[name].peaks_kb.append(peak)
+            timings[name].cpu_seconds.append(cpu)
     return timings
 
 

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from migrail.core.config import load_config
 from migrail.main import main
-from testing.projects import add_priority_column, write_revision
+from migrail.staging import generate_receipt
+from testing.projects import REPO, add_priority_column, write_revision
 
 ANSWERED = "template cache: nothing changed since a run compared the models with this history at "
 NO_CHANGES = "No schema changes, nothing to migrate\n"
@@ -40,7 +42,7 @@ def _in_own_process(project: Path) -> tuple[int, str]:
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "PYTHONPATH": str(project)},
+        env={**os.environ, "PYTHONPATH": f"{project}{os.pathsep}{REPO / 'src'}"},
     )
     return done.returncode, done.stderr
 
@@ -61,7 +63,14 @@ def _written(project: Path, capsys: pytest.CaptureFixture[str]) -> tuple[str, di
     for path, content in before.items():
         path.write_bytes(content)
     sys.modules.pop("tasks_models", None)  # these runs share a process: load them again
-    return err[err.index("  ") :], written
+    return _verdict(err), written
+
+
+def _verdict(err: str) -> str:
+    """What a run said, without the lines that say how it got there (which server, which
+    template, which receipt)."""
+    how = ("Comparing models with head", "template cache:")
+    return "".join(line for line in err.splitlines(True) if not line.startswith(how))
 
 
 def _without_warm_cluster(
@@ -91,10 +100,8 @@ def test_no_change_is_answered_from_the_receipt_as_the_full_run_answers(
     ), fast
     assert sorted(project.rglob("*")) == files  # nothing written, as by the full run
 
-    code, other = _run(capsys, "another name")  # env.py's hooks see the name: a full run
-    assert code == 0 and ANSWERED not in other
-    assert "template cache: starting from a copy of the database at 0001_create_tasks\n" in other
-    assert other.endswith(NO_CHANGES)
+    code, other = _run(capsys, "another name")  # no hook of env.py's sees the name
+    assert code == 0 and other.startswith(ANSWERED) and other.endswith(NO_CHANGES)
     monkeypatch.delenv("MIGRAIL_KEEP_WARM")  # no template, no receipt: the same answer
     code, cold = _run(capsys)
     assert code == 0 and ANSWERED not in cold and cold.endswith(NO_CHANGES)
@@ -133,7 +140,9 @@ def test_after_a_change_the_full_run_answers_as_a_run_without_templates(
         'if __import__("os").environ.get("EXTRA_COLUMN"):\n'
         '        op.add_column("tasks", sa.Column("extra", sa.Integer()))',
     )
-    assert _run(capsys, "first")[0] == 0  # replays, keeps the template at head
+    with monkeypatch.context() as other_inputs:  # its receipt is another key's
+        other_inputs.setenv("MIGRAIL_UNRELATED", "1")
+        assert _run(capsys)[0] == 0  # replays, keeps the template at head
     code, err = _run(capsys)  # from the template at head: runs no revision, records its answer
     assert code == 0 and "starting from a copy of the database at 0002_maybe_extra" in err, err
     assert _run(capsys)[1].startswith(ANSWERED)
@@ -145,3 +154,125 @@ def test_after_a_change_the_full_run_answers_as_a_run_without_templates(
     assert (said, written) == _without_warm_cluster(project, monkeypatch, capsys)
     expected = "priority" if change == "model" else "extra"
     assert any(expected in text for text in written.values()), written
+
+
+HOOKED_ENV = '''from alembic import context
+
+from tasks_models import metadata
+
+
+def name_it(context, revision, directives):
+    """A project's own hook: it sees the new revision's message and id."""
+
+
+context.configure(
+    connection=context.config.attributes["connection"],
+    target_metadata=metadata,
+    process_revision_directives=name_it,
+)
+with context.begin_transaction():
+    context.run_migrations()
+'''
+
+
+def test_a_hook_of_env_py_sees_the_name_so_only_that_name_is_answered(
+    project: Path, warm: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """env.py's ``process_revision_directives`` could write a revision from the name alone: a
+    run recorded under one name answers that name only, and another runs in full."""
+    (project / "migrations" / "env.py").write_text(HOOKED_ENV)
+    assert _run(capsys)[0] == 0  # replays the history, keeps it at head, records its answer
+    code, again = _run(capsys)
+    assert code == 0 and again.startswith(ANSWERED) and again.endswith(NO_CHANGES)
+    code, other = _run(capsys, "another name")
+    assert code == 0 and ANSWERED not in other
+    assert "template cache: starting from a copy of the database at 0001_create_tasks\n" in other
+    assert other.endswith(NO_CHANGES)
+
+
+def test_a_timestamp_id_is_answered_too_where_no_hook_sees_it(
+    project: Path, warm: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With ids that are the time (new on every run), the receipt answers too when no hook of
+    env.py's sees the id: the comparison alone decides."""
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace(
+            'migrations = "migrations"\n',
+            'migrations = "migrations"\nrevision_naming = "timestamp"\n',
+        )
+    )
+    assert _run(capsys)[0] == 0
+    code, again = _run(capsys, "another name")
+    assert code == 0 and again.startswith(ANSWERED) and again.endswith(NO_CHANGES)
+
+
+def _staging_change(project: Path, change: str) -> None:
+    if change == "model":  # a column no revision adds
+        add_priority_column(project)
+    elif change == "revision":  # the first revision creates a column the models lack
+        path = project / "migrations" / "versions" / "0001_create_tasks.py"
+        owner = '        sa.Column("owner", sa.Text(), nullable=True),\n'
+        extra = '        sa.Column("extra", sa.Integer(), nullable=True),\n'
+        path.write_text(path.read_text().replace(owner, owner + extra))
+    else:  # sample rows of its own for the table: the schema is the same
+        seeds = project / "migrations" / "seeds"
+        seeds.mkdir()
+        (seeds / "tasks.sql").write_text(
+            "INSERT INTO tasks (id, name, status, owner) VALUES ('t1', 'docs', 'pending', '42');\n"
+        )
+    sys.modules.pop("tasks_models", None)
+
+
+@pytest.mark.parametrize("change", ["model", "revision", "seed"])
+def test_migrate_staging_s_model_check_answers_generate_as_the_full_run(
+    change: str,
+    project: Path,
+    warm: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """migrate-staging compares the models with the head: where they match, generate says so
+    from its receipt, the answer a generate without templates or receipts gives; after a
+    change, what migrate-staging found decides again (a mismatch records nothing, and the
+    full generate writes the revision)."""
+    assert main(["migrate-staging"]) == 0
+    capsys.readouterr()
+    files = sorted(project.rglob("*"))
+    code, fast = _run(capsys, "any name")
+    assert code == 0 and fast.startswith(ANSWERED) and fast.endswith(NO_CHANGES), fast
+    assert sorted(project.rglob("*")) == files
+    assert (_verdict(fast), {}) == _without_warm_cluster(project, monkeypatch, capsys)
+
+    _staging_change(project, change)
+    staged = main(["migrate-staging"])
+    assert staged == (0 if change == "seed" else 1), capsys.readouterr().err
+    capsys.readouterr()
+    said, written = _written(project, capsys)
+    assert (said, written) == _without_warm_cluster(project, monkeypatch, capsys)
+    if change == "seed":
+        assert (said, written) == (NO_CHANGES, {})
+    else:
+        expected = "priority" if change == "model" else "extra"
+        assert any(expected in text for text in written.values()), written
+
+
+def test_an_sql_file_of_no_revision_is_refused_from_the_receipt_as_by_the_full_run(
+    project: Path, warm: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """migrate-staging does not look at the SQL files generate writes: where one is numbered
+    like the next revision and belongs to none, generate refuses it before any answer, from
+    migrate-staging's receipt as without one."""
+    (project / "migrations" / "sql" / "0002_gone.sql").write_text("SELECT 1;\n")
+    assert main(["migrate-staging"]) == 0
+    capsys.readouterr()
+    config = load_config(project)
+    keys = generate_receipt.receipt_keys(config, "nothing")
+    assert keys is not None and generate_receipt.recorded_answer(config, keys) is not None
+    fast = _run(capsys)
+    with monkeypatch.context() as unwarmed:
+        unwarmed.delenv("MIGRAIL_KEEP_WARM")
+        full = _run(capsys)
+    assert fast == full
+    assert full[0] == 2
+    assert "migrations/sql/0002_gone.sql belongs to no revision" in full[1], full[1]

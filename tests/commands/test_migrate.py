@@ -519,7 +519,8 @@ def test_sigterm_cancels_the_running_revision_and_releases_its_locks_at_once(
     ), err
     assert released < 2, "the server went on running the revision, holding its lock"
     assert version(target) == ["0001"]
-    assert query(target, "SELECT revision, success FROM migrail.history") == [("0001", True)]
+    rows = query(target, "SELECT revision, success, error FROM migrail.history ORDER BY id")
+    assert rows == [("0001", True, None), ("0002", False, "terminated")]
     write_revision(project, "0002", "slow", "0001", lock)
     capsys.readouterr()
     assert main(["migrate"]) == 0, capsys.readouterr().err

@@ -11,7 +11,12 @@ from pathlib import Path
 import pytest
 
 from migrail.main import main
-from testing.projects import add_priority_column, add_priority_with_revision, write_revision
+from testing.projects import (
+    REPO,
+    add_priority_column,
+    add_priority_with_revision,
+    write_revision,
+)
 
 ANSWERED = "template cache: nothing changed since a run proved this history at "
 # A run in its own process, which says whether it imported SQLAlchemy or Alembic.
@@ -37,7 +42,7 @@ def _in_own_process(project: Path) -> tuple[int, str]:
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "PYTHONPATH": str(project)},
+        env={**os.environ, "PYTHONPATH": f"{project}{os.pathsep}{REPO / 'src'}"},
     )
     return done.returncode, done.stderr
 

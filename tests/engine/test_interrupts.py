@@ -95,7 +95,9 @@ def test_a_signal_stops_migrate_in_a_revision_and_names_it_whatever_the_revision
     ), err
     assert version(database_url) == ["0001"]
     assert "deaf" not in columns(database_url, "tasks")
-    assert query(database_url, "SELECT revision FROM migrail.history") == [("0001",)]
+    # The attempt is kept, as a failed revision's is.
+    rows = query(database_url, "SELECT revision, success, error FROM migrail.history ORDER BY id")
+    assert rows == [("0001", True, None), ("0002", False, word)]
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,8 @@ from migrail.engine.executor import Executor
 from migrail.engine.render import render_one
 from migrail.engine.steps import MigrationFailed
 from migrail.history import naming
-from migrail.history.file_names import name_fits, project_template
-from migrail.staging.generate_receipt import NO_CHANGES
+from migrail.history.file_names import orphan_sql, project_template
+from migrail.staging.generate_receipt import NO_CHANGES, next_name
 
 if TYPE_CHECKING:
     from alembic.script import Script
@@ -26,16 +26,18 @@ if TYPE_CHECKING:
     from migrail.core.environ_reads import Reads
     from migrail.postgres.ephemeral import Server
     from migrail.staging.at_head import HeadTemplates, Start
+    from migrail.staging.generate_receipt import Keys, NextName
 
-    # A receipt to record where the models match the head: its key, and what the run read.
-    Receipt = tuple[str, Reads]
+    # A receipt to record where the models match the head: its keys, and what the run read.
+    Receipt = tuple[Keys, Reads]
 
 
 def generate(config: Config, *, name: str, empty: bool, console: Console) -> int:
     """Compare the models with the history's head on a throwaway database; write what differs.
 
-    A warm run whose inputs are those of an earlier one that found no difference says so from
-    that run's receipt (``staging.generate_receipt``), without comparing again."""
+    A warm run whose inputs are those of an earlier one that found no difference (a generate,
+    or migrate-staging's model check) says so from that run's receipt
+    (``staging.generate_receipt``), without comparing again."""
     slug = naming.slugify(name)
     if empty:
         return _generate(config, slug, empty, console, None)
@@ -44,17 +46,19 @@ def generate(config: Config, *, name: str, empty: bool, console: Console) -> int
     from migrail.staging import generate_receipt
     from migrail.staging.receipts import say
 
-    key = generate_receipt.receipt_key(config, slug)
-    answer = generate_receipt.recorded_answer(config, key) if key is not None else None
-    if answer is not None:
+    keys = generate_receipt.receipt_keys(config, slug)
+    answer = generate_receipt.recorded_answer(config, keys) if keys is not None else None
+    following = generate_receipt.next_id(config, answer) if answer is not None else None
+    if answer is not None and following is not None:
+        _refuse_orphan_sql(config, *following)  # as the full run refuses, before comparing
         say(answer, "compared the models with this history")
         return 0
-    if key is None:
+    if keys is None:
         return _generate(config, slug, empty, console, None)
     # What the answer depends on besides the files (the receipt's): what the project's code
     # reads of the environment, not what migrail reads meanwhile.
     with recording(running_here) as reads:
-        return _generate(config, slug, empty, console, (key, reads))
+        return _generate(config, slug, empty, console, (keys, reads))
 
 
 def _generate(
@@ -72,10 +76,11 @@ def _generate(
     # The revision files are imported only where they run: from the template's copy on.
     executor = Executor(config, metadata, needed=() if metadata is not None and not empty else None)
     previous = executor.head
-    revision_id = naming.next_revision_id(
-        (revision.revision for revision in executor.revisions()), config.revision_naming
-    )
-    _refuse_orphan_sql(config, revision_id)
+    ids = [revision.revision for revision in executor.revisions()]
+    revision_id = naming.next_revision_id(ids, config.revision_naming)
+    found = project_template(config)
+    template = found.template if found is not None else None
+    _refuse_orphan_sql(config, revision_id, template)
     with all_or_nothing() as writes:  # a file that cannot be written leaves none of the others
         writes.watch(config.versions_dir)
         if empty:
@@ -86,7 +91,8 @@ def _generate(
 
             # A template kept records what the revisions read (templates).
             with recording(running_here):
-                written = _autogenerate(executor, slug, revision_id, console, receipt)
+                named = next_name(config, ids, template) if receipt is not None else None
+                written = _autogenerate(executor, slug, revision_id, console, receipt, named)
         if written is None:
             output.info(console, NO_CHANGES)
             return 0
@@ -124,16 +130,10 @@ def _warn_unnamed(console: Console, metadata: MetaData | None, diffs: list[Any])
     )
 
 
-def _refuse_orphan_sql(config: Config, revision_id: str) -> None:
+def _refuse_orphan_sql(config: Config, revision_id: str, template: str | None) -> None:
     """An SQL file numbered like the new revision belongs to none (its revision was deleted):
     the new one's SQL would be written over it or beside it, so nothing is written."""
-    found = project_template(config)
-    template = found.template if found is not None else None
-    orphans = sorted(
-        path
-        for path in config.sql_dir.glob("*.sql")
-        if name_fits(path.stem, revision_id, template) and path.stem != revision_id
-    )
+    orphans = orphan_sql(config.sql_dir, revision_id, template)
     if orphans:
         raise FatalError(
             f"{_relative(orphans[0], config.root)} belongs to no revision, and the new revision "
@@ -144,10 +144,16 @@ def _refuse_orphan_sql(config: Config, revision_id: str) -> None:
 
 
 def _autogenerate(
-    executor: Executor, slug: str, revision_id: str, console: Console, receipt: Receipt | None
+    executor: Executor,
+    slug: str,
+    revision_id: str,
+    console: Console,
+    receipt: Receipt | None,
+    named: NextName | None,
 ) -> tuple[list[Script], list[Any]] | None:
     from migrail.history.extensions import created_extensions
     from migrail.postgres.ephemeral import TemplateGone, ephemeral_server
+    from migrail.staging import generate_receipt
     from migrail.staging.at_head import Start, head_templates
 
     # The history is loaded (``generate`` asked for its head): the files as loading read them.
@@ -163,29 +169,44 @@ def _autogenerate(
         )
         templates = head_templates(executor, server)
         start = templates.start() if templates is not None else Start(None, 0, None)
+        wanted = receipt is not None
         try:
-            written, at_head = _at_head(
-                executor, server, templates, start, console, slug, revision_id
+            written, at_head, options = _at_head(
+                executor, server, templates, start, console, (slug, revision_id), wanted
             )
         except TemplateGone:  # another run dropped it after it was found: replay the history
-            written, at_head = _at_head(
-                executor, server, templates, Start(None, 0, None), console, slug, revision_id
+            empty = Start(None, 0, None)
+            written, at_head, options = _at_head(
+                executor, server, templates, empty, console, (slug, revision_id), wanted
             )
         if written is None and at_head is not None and receipt is not None and head is not None:
-            _record_no_change(receipt, (server.admin_url, at_head), head, extensions)
+            assert named is not None
+            any_name = generate_receipt.any_name(options, executor.metadata)
+            template = (server.admin_url, at_head)
+            _record_no_change(receipt, template, head, extensions, named, any_name)
         return written
 
 
 def _record_no_change(
-    receipt: Receipt, template: tuple[URL, str], head: str, extensions: dict[str, str]
+    receipt: Receipt,
+    template: tuple[URL, str],
+    head: str,
+    extensions: dict[str, str],
+    named: NextName,
+    any_name: bool,
 ) -> None:
-    """The models match the head: the next run with these inputs may say so from a receipt,
-    unless this one read the whole environment (then every variable counts, none is stable)."""
-    from migrail.staging.generate_receipt import record
+    """The models match the head: the next run with these inputs may say so from a receipt
+    (whatever its revision's name, unless env.py's hooks see it), unless this one read the
+    whole environment (then every variable counts, none is stable)."""
+    from migrail.staging.generate_receipt import FIELD, MATCH_FIELD, record
 
-    key, reads = receipt
-    if not reads.whole:
-        record(template, key, head, extensions, reads.seen)
+    keys, reads = receipt
+    if reads.whole:
+        return
+    if any_name:
+        record(template, keys.match, head, extensions, reads.seen, named, MATCH_FIELD)
+    elif keys.named is not None:
+        record(template, keys.named, head, extensions, reads.seen, named, FIELD)
 
 
 def _at_head(
@@ -194,12 +215,14 @@ def _at_head(
     templates: HeadTemplates | None,
     start: Start,
     console: Console,
-    slug: str,
-    revision_id: str,
-) -> tuple[tuple[list[Script], list[Any]] | None, str | None]:
+    new: tuple[str, str],
+    wanted: bool,
+) -> tuple[tuple[list[Script], list[Any]] | None, str | None, dict[str, Any] | None]:
     """Bring a new database (a copy of ``start``'s template, or empty) to head, keep it as a
     template when it was replayed, and write the revision from the difference; with the name
-    of the template at head, if there is one."""
+    of the template at head, if there is one, and (``wanted``: a receipt may be recorded)
+    the options env.py gives autogenerate, which decide what a receipt may answer for.
+    ``new``: the new revision's slug and id."""
     from migrail.postgres.database import connect
 
     executor.import_after(start.revision)
@@ -219,7 +242,9 @@ def _at_head(
         if templates is not None and url.database is not None:
             at_head = templates.keep(url.database, start)
         with connect(url) as connection:
-            return executor.new_revision(slug, revision_id, connection), at_head
+            # Read before writing: a new revision makes the executor load the history again.
+            options = executor.env_options(connection) if wanted else None
+            return executor.new_revision(*new, connection), at_head, options
 
 
 def _write_snapshots(config: Config, writes: Writes, metadata: MetaData, stems: list[str]) -> None:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
     from migrail.core.config import Config, Environment
+    from migrail.postgres.bookkeeping import TableProblem
 
 
 def migrate(
@@ -65,7 +66,7 @@ def migrate(
     executor = Executor(config)
     with (
         sigterm_raises(),
-        database_told(executor, url, "migrate"),
+        database_told(executor, url, "migrate", _write_down_failure),
         connect_target(url, "migrate", lock_timeout=config.lock_timeout) as connection,
     ):
         if not sql:
@@ -225,6 +226,15 @@ def _write_down(connection: Connection, step: Step, direction: str) -> None:
     ledger.record(connection, *_checksummed(step.revision), step.seconds, direction=direction)
 
 
+def _write_down_failure(connection: Connection, failed: MigrationFailed) -> TableProblem | None:
+    """The failed attempt in migrail.history, in its own transaction; the problem, if the
+    table refused it."""
+    assert failed.revision is not None
+    return ledger.record_failure(
+        connection, *_checksummed(failed.revision), failed.error, direction=failed.direction
+    )
+
+
 def _applied(console: Console, step: Step) -> None:
     output.success(console, f"{display_name(step.revision)} ({step.seconds * 1000:.0f} ms)")
 
@@ -243,9 +253,7 @@ def _report_failure(
         return
     connection.rollback()
     if failed.revision is not None:
-        problem = ledger.record_failure(
-            connection, *_checksummed(failed.revision), failed.error, direction=failed.direction
-        )
+        problem = _write_down_failure(connection, failed)
         if problem is not None:
             output.info(console, f"  not recorded: {problem.message}")
     output.info(console, f"  the database is at {executor.label(executor.current(connection))}")

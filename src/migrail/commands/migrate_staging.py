@@ -20,9 +20,10 @@ if TYPE_CHECKING:
 
     from migrail.core.config import Config
     from migrail.core.environ_reads import Reads
+    from migrail.engine.executor import Executor
     from migrail.engine.steps import Step
     from migrail.staging.proof import PhaseEvents
-    from migrail.staging.run import Version
+    from migrail.staging.run import StagingRun, Version
     from migrail.staging.scope import StepMode
     from migrail.staging.summary import Verdict
 
@@ -50,12 +51,15 @@ def migrate_staging(
 
     try:
         options = Options(step, data, cache)
-        receipt = None
+        receipt = match = None
         if start == "base" and from_plan is None and report is None and cache:
-            receipt = _receipt_key(config, options, allow_version_mismatch)
-            answered = _recorded_answer(config, receipt)
-            if answered is not None:
-                return answered
+            common = _common_inputs(config)
+            if common is not None:
+                receipt = _receipt_key(config, options, allow_version_mismatch, common)
+                answered = _recorded_answer(config, receipt)
+                if answered is not None:
+                    return answered
+                match = _match_key(config, common)
         from migrail.core.environ_reads import recording
         from migrail.engine.usercode import running_here
 
@@ -72,6 +76,7 @@ def migrate_staging(
                 allow_version_mismatch,
                 receipt,
                 reads,
+                match,
             )
     except FatalError as error:
         if report is not None:
@@ -89,6 +94,7 @@ def _migrate_staging(
     allow_version_mismatch: bool,
     receipt: str | None = None,
     reads: Reads | None = None,
+    match: str | None = None,
 ) -> int:
     from migrail.engine.executor import Executor
     from migrail.engine.models import load_metadata
@@ -130,6 +136,8 @@ def _migrate_staging(
         write_report(report, run.proof, executor, version)
         output.info(console, f"report written to {report}")
     code = 0 if run.proof.ok and not (version and version.fails) else 1
+    if match is not None and reads is not None and not reads.whole:
+        _record_models_match(executor, run, match, reads)
     if receipt is not None and reads is not None and run.head_template is not None and code == 0:
         from migrail.staging import receipts
 
@@ -145,18 +153,58 @@ def _migrate_staging(
     return code
 
 
-def _receipt_key(config: Config, options: Options, allow_version_mismatch: bool) -> str | None:
-    """The key of this run's inputs (``receipts``); ``None`` where they cannot all be read, or
-    where no warm cluster keeps receipts."""
+def _common_inputs(config: Config) -> str | None:
+    """The digest of what every answer over the history stands on (``receipts``); ``None``
+    where it cannot all be read, or where no warm cluster keeps receipts."""
     from migrail.postgres.ephemeral import keep_warm
     from migrail.staging import receipts
 
     if not keep_warm():
         return None
     try:
-        return receipts.receipt_key(config, options, allow_version_mismatch)
+        return receipts.common_inputs(config)
     except (OSError, FatalError):
         return None
+
+
+def _receipt_key(
+    config: Config, options: Options, allow_version_mismatch: bool, common: str
+) -> str | None:
+    """The key of this run's inputs (``receipts``); ``None`` where they cannot all be read."""
+    from migrail.staging import receipts
+
+    try:
+        return receipts.receipt_key(config, options, allow_version_mismatch, common)
+    except (OSError, FatalError):
+        return None
+
+
+def _match_key(config: Config, common: str) -> str | None:
+    """The key under which "the models match the head" answers ``generate``, where the run
+    compares the models."""
+    from migrail.staging.generate_receipt import match_key
+
+    return match_key(common) if config.metadata is not None else None
+
+
+def _record_models_match(executor: Executor, run: StagingRun, key: str, reads: Reads) -> None:
+    """The model check found the models match the schema at head, which a template keeps:
+    ``generate``, with these inputs, may say so without comparing again, where its comparison
+    is this one whatever the new revision is named (``generate_receipt``)."""
+    from migrail.history.file_names import project_template
+    from migrail.staging import generate_receipt
+
+    proof = run.proof
+    if run.at_head is None or executor.head is None or proof.model_diffs != []:
+        return
+    if not generate_receipt.any_name(executor.known_env_options(), executor.metadata):
+        return
+    ids = [revision.revision for revision in executor.revisions()]
+    found = project_template(executor.config)
+    template = found.template if found is not None else None
+    named = generate_receipt.next_name(executor.config, ids, template)
+    head = executor.label((executor.head,))
+    generate_receipt.record(run.at_head, key, head, run.extensions, reads.seen, named)
 
 
 def _recorded_answer(config: Config, key: str | None) -> int | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import io
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -135,6 +136,19 @@ class EnvRefused(FatalError):
     """The project's env.py does what migrail cannot run under: not a revision's failure."""
 
 
+# The connections Alembic is running revisions on: a transaction env.py begins before (around
+# ``configure()``, say) is not a revision's (``steps.StepWatch``). Kept here, not in the
+# connection's ``info``, which reconnects a connection the run closed (an interrupt).
+_migrating: weakref.WeakSet[Connection] = weakref.WeakSet()
+# env.py's transaction, ended to run the revisions, and its ``with`` block: resumed after them.
+_theirs: weakref.WeakKeyDictionary[Connection, tuple[Any, Any]] = weakref.WeakKeyDictionary()
+
+
+def migrating(connection: Connection) -> bool:
+    """Whether Alembic is running revisions on ``connection`` (``run_migrations``)."""
+    return connection in _migrating
+
+
 class Run:
     """What env.py did under the wrapper: how often it configured and ran, with which options."""
 
@@ -193,7 +207,19 @@ def install(
 
     def run_migrations(**kw: Any) -> None:
         run.ran += 1
-        original_run(**kw)
+        if given is None or env.is_offline_mode():
+            original_run(**kw)
+            return
+        # env.py may begin a transaction after configure() (Alembic's old template:
+        # ``trans = connection.begin(); context.run_migrations(); trans.commit()``): ended
+        # here as in ``configure``, or Alembic would run every revision in it.
+        _end_theirs(given, given, settings)
+        _migrating.add(given)  # the transactions begun from here are the revisions'
+        try:
+            original_run(**kw)
+        finally:
+            _migrating.discard(given)
+            _resume_theirs(given)
 
     env.configure = configure  # type: ignore[method-assign]
     env.run_migrations = run_migrations  # type: ignore[method-assign]
@@ -205,12 +231,46 @@ def _migrails(
     """migrail's connection, if env.py passed it on; refused otherwise."""
     if given is None or theirs is None or _dbapi(theirs) is not _dbapi(given):
         raise own_connection(path, config)
-    if theirs.in_transaction():  # env.py ran SETs before configure(): Alembic would see an
-        theirs.commit()  # external transaction, and commit nothing per revision
-        for setting in settings.split(";")[:-1]:  # migrail's timeouts win over env.py's
-            given.exec_driver_sql(setting.strip())
-        given.commit()
+    _end_theirs(theirs, given, settings)
     return given
+
+
+def _end_theirs(theirs: Connection, given: Connection, settings: str) -> None:
+    """End the transaction env.py began on migrail's connection, if it did: it ran SETs before
+    ``configure()``, wraps everything in ``with connection.begin():``, or begins one around
+    ``run_migrations()`` (Alembic's old template), and Alembic, seeing a transaction it did
+    not begin, would run every revision in it, committing none on its own. What it did so
+    far commits; the transaction object it holds, and its ``with`` block, are given back a
+    new transaction once the revisions have run (``_resume_theirs``): their ``commit()``
+    then ends that one."""
+    if not theirs.in_transaction():
+        return
+    held = theirs._transaction, theirs._trans_context_manager
+    theirs._trans_context_manager = None  # its block no longer owns the connection meanwhile
+    theirs.commit()
+    if held[0] is not None:
+        _theirs[given] = held
+    for setting in settings.split(";")[:-1]:  # migrail's timeouts win over env.py's
+        given.exec_driver_sql(setting.strip())
+    given.commit()
+
+
+def _resume_theirs(given: Connection) -> None:
+    """Give env.py's transaction (ended by ``_end_theirs``) a new one on the connection, where
+    none is open: its ``commit()`` or ``rollback()``, or the end of its ``with`` block, then
+    ends that, as they would have ended the one they began."""
+    held = _theirs.pop(given, None)
+    if held is None or given.closed or given.invalidated or given.in_nested_transaction():
+        return
+    transaction, block = held
+    open_now = given._transaction  # one SQLAlchemy began after the revisions (a read): theirs
+    if open_now is not None:
+        open_now.is_active = False
+    transaction.is_active = True
+    given._transaction = transaction
+    given._trans_context_manager = block
+    if open_now is None:
+        given._begin_impl(transaction)
 
 
 def _dbapi(connection: Any) -> Any:

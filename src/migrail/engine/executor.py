@@ -66,6 +66,10 @@ class Executor:
                 )
         return self._env_options
 
+    def known_env_options(self) -> dict[str, Any] | None:
+        """The options env.py passed to ``configure()``, if a comparison read them already."""
+        return self._env_options
+
     @cached_property
     def script(self) -> ScriptDirectory:
         """The revision files, all loaded, so that a broken one is reported here and clearly."""

@@ -10,7 +10,7 @@ database is at once the connection is closed), and ``main`` tells it, in one pla
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING
 
@@ -20,9 +20,13 @@ from migrail.engine.usercode import STOPPED
 from migrail.history.revisions import display_name
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import URL
+    from sqlalchemy.engine import URL, Connection
 
     from migrail.engine.executor import Executor
+
+
+# Writes an interrupted revision's attempt down on a connection of its own (``database_told``).
+Record = Callable[["Connection", MigrationFailed], object]
 
 
 class RevisionInterrupted(NamedInterrupt):
@@ -71,11 +75,15 @@ def interrupted(signal: KeyboardInterrupt, failed: MigrationFailed) -> RevisionI
 
 
 @contextmanager
-def database_told(executor: Executor, url: URL, command: str) -> Iterator[None]:
+def database_told(
+    executor: Executor, url: URL, command: str, record: Record | None = None
+) -> Iterator[None]:
     """Around the connection ``command`` runs revisions on: a revision interrupted is told with
     the revision the database at ``url`` is at, read on a new connection once that one is
     closed (SQLAlchemy closes one interrupted in a statement), the revision's transaction rolled
-    back with it. A second signal, or a server gone, while it is read: told without it."""
+    back with it; and ``record`` writes the attempt down there (``migrail.history`` keeps every
+    attempt, an interrupted one too), unless it committed after all. A second signal, or a
+    server gone, while that is done: told without it."""
     from migrail.postgres.target import connect_target
 
     try:
@@ -86,5 +94,19 @@ def database_told(executor: Executor, url: URL, command: str) -> Iterator[None]:
             suppress(Exception, KeyboardInterrupt),
             connect_target(url, command, lock_timeout=lock_timeout) as connection,
         ):
-            stopped.database_at = executor.label(executor.current(connection))
+            current = executor.current(connection)
+            stopped.database_at = executor.label(current)
+            if record is not None and not _committed(stopped.failed, current):
+                record(connection, stopped.failed)
         raise
+
+
+def _committed(failed: MigrationFailed, current: Sequence[str]) -> bool:
+    """Whether the revision interrupted committed all the same (the signal came as its COMMIT
+    was sent), as the revision the database is at now says; a revision with none running did."""
+    if failed.revision is None:
+        return True
+    if failed.statement != "COMMIT":
+        return False
+    applied = failed.revision.revision in current
+    return applied if failed.direction == "upgrade" else not applied

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from migrail.core.urls import mask_text
+from migrail.engine.environment import migrating
 from migrail.engine.one_transaction import GUARD_SQLSTATE, TransactionGuard
 from migrail.engine.revision_end import (
     ReadAtEnd,
@@ -229,6 +230,8 @@ class StepWatch:
         return isinstance(exc, UserCodeError) and not in_transaction(connection)
 
     def _began(self, connection: Connection) -> None:
+        if not migrating(connection):
+            return  # env.py's own, before Alembic runs a revision: ended before one runs
         self.committed()
         if self._started is None:
             self._started = time.perf_counter()

@@ -125,6 +125,16 @@ def name_fits(stem: str, rev: str, template: str | None) -> bool:
     return pattern is not None and any(pattern.fullmatch(name) for name in (stem, base))
 
 
+def orphan_sql(sql_dir: Path, rev: str, template: str | None) -> list[Path]:
+    """The SQL files in ``sql_dir`` numbered like revision ``rev`` but not its own: left by a
+    revision that was deleted. A new revision ``rev``'s SQL would go over them or beside them."""
+    return sorted(
+        path
+        for path in sql_dir.glob("*.sql")
+        if name_fits(path.stem, rev, template) and path.stem != rev
+    )
+
+
 def with_id(stem: str, rev: str | None) -> str:
     """``stem`` as output names a revision: with ``(rev)`` after it unless the name already holds
     the id (``0002_add_x``, ``2024_01_02_0304-1975ea83b712_x``). A name made by a date-based

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Connection
 
     from migrail.core.config import Config
+    from migrail.postgres.bookkeeping import TableProblem
     from migrail.postgres.identity import Identity
     from migrail.release.plan import Plan
 
@@ -73,7 +74,7 @@ def apply_plan(
     executor = Executor(config)
     with (
         sigterm_raises(),
-        database_told(executor, url, "apply"),
+        database_told(executor, url, "apply", _write_down_failure(made)),
         connect_target(url, "apply", lock_timeout=config.lock_timeout) as connection,
     ):
         refuse_read_only(connection, "apply")
@@ -198,15 +199,7 @@ def _apply_with_retries(
                 raise refused from None
             unrecorded = None
             if failed.revision is not None:  # the attempt, as migrail.history keeps every one
-                checksum = sums.digest(Path(failed.revision.path).read_bytes())
-                unrecorded = ledger.record_failure(
-                    connection,
-                    failed.revision.revision,
-                    checksum,
-                    failed.error,
-                    made.plan_id,
-                    made.direction,
-                )
+                unrecorded = _write_down_failure(made)(connection, failed)
             locked = _LOCK_NOT_AVAILABLE in failed.error
             if not locked or attempt == config.lock_retries:
                 return Applied(
@@ -222,6 +215,22 @@ def _apply_with_retries(
             on_retry(pause)
             time.sleep(pause)
             attempt += 1
+
+
+def _write_down_failure(
+    made: Plan,
+) -> Callable[[Connection, MigrationFailed], TableProblem | None]:
+    """What writes a failed attempt of ``made``'s down in migrail.history, in its own
+    transaction, returning the problem if the table refused it."""
+
+    def write(connection: Connection, failed: MigrationFailed) -> TableProblem | None:
+        assert failed.revision is not None
+        revision = failed.revision.revision
+        checksum = sums.digest(Path(failed.revision.path).read_bytes())
+        error, plan, direction = failed.error, made.plan_id, made.direction
+        return ledger.record_failure(connection, revision, checksum, error, plan, direction)
+
+    return write
 
 
 def _write_down(connection: Connection, step: Step, made: Plan) -> None:

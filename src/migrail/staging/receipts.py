@@ -22,7 +22,9 @@ anything. A change to any input is a new key, and a full run. The receipt lives 
 its template: ``migrail cleanup``, the cache's bound, or a run that copies the template again
 (and describes it anew) removes it. Only answers that passed are recorded: a failing run is
 always run in full, so that its details are always shown. ``generate`` records its own beside it,
-on the same inputs (``inputs_key``; see ``generate_receipt``).
+on the same inputs (``common_inputs``; see ``generate_receipt``), and so does a run whose model
+check found the models match the head: generate's answer, where no hook of env.py's sees the
+new revision's name.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -57,14 +59,18 @@ class Answer:
     lines: list[str]
     head: str  # the head revision, as messages name it
     proved: float  # unix time
+    facts: Mapping[str, object] = field(default_factory=dict)  # what else it recorded
 
 
-def receipt_key(config: Config, options: Options, allow_version_mismatch: bool) -> str:
-    """The key of every input a run's answer depends on (see the module's docstring)."""
+def receipt_key(
+    config: Config, options: Options, allow_version_mismatch: bool, common: str | None = None
+) -> str:
+    """The key of every input a run's answer depends on (see the module's docstring);
+    ``common``: ``common_inputs(config)``, where the run has it already."""
     from migrail.staging.run import in_ci
 
-    return inputs_key(
-        config,
+    return derived_key(
+        common if common is not None else common_inputs(config),
         RECEIPT_FORMAT,
         repr(options),
         f"allow_version_mismatch={allow_version_mismatch} ci={in_ci()}",
@@ -73,19 +79,33 @@ def receipt_key(config: Config, options: Options, allow_version_mismatch: bool) 
 
 
 def inputs_key(config: Config, kind: bytes, *parts: str) -> str:
-    """The key of what any command's answer over the history depends on, with ``parts``, what
-    else the command's does (its options): the configuration, ``MIGRAIL_*`` variables, the
-    software, the model files, the Alembic settings beside the migrations and every file
-    under them. ``kind`` keeps one command's keys from another's."""
+    """The key of what any command's answer over the history depends on (``common_inputs``),
+    with ``parts``, what else the command's does (its options). ``kind`` keeps one command's
+    keys from another's."""
+    return derived_key(common_inputs(config), kind, *parts)
+
+
+def derived_key(common: str, kind: bytes, *parts: str) -> str:
+    """``inputs_key`` from ``common_inputs``' digest: a run that records or looks up more than
+    one kind of answer hashes the files once."""
+    digest = hashlib.sha256(kind + b"\0" + common.encode())
+    for part in parts:
+        digest.update(b"\0" + part.encode())
+    return digest.hexdigest()[:32]
+
+
+def common_inputs(config: Config) -> str:
+    """The digest of what every answer over the history depends on: the configuration,
+    ``MIGRAIL_*`` variables, the software, the model files, the Alembic settings beside the
+    migrations and every file under them."""
     from migrail.history.snapshot import model_files, models_digest
     from migrail.history.tree import DiskTree
     from migrail.staging.templates import files_content
 
-    digest = hashlib.sha256(kind)
+    digest = hashlib.sha256(b"migrail inputs 1")
     variables = sorted((k, v) for k, v in os.environ.items() if k.startswith("MIGRAIL_"))
     for part in (
         repr(config),
-        *parts,
         repr(variables),
         _software(),
         models_digest(model_files(config, DiskTree())),
@@ -93,7 +113,7 @@ def inputs_key(config: Config, kind: bytes, *parts: str) -> str:
         digest.update(part.encode() + b"\0")
     digest.update(_settings_files(config))
     digest.update(files_content(config.migrations_dir))
-    return digest.hexdigest()[:32]
+    return digest.hexdigest()
 
 
 def _settings_files(config: Config) -> bytes:
@@ -146,7 +166,8 @@ def recorded_answer(config: Config, key: str, field: str = "receipt") -> Answer 
             if not unchanged(dict(found["environ"]), key):  # a variable it read changed
                 continue
             lines = [str(line) for line in found["lines"]]
-            return Answer(lines, str(found["head"]), float(found["proved"]))
+            facts = dict(found.get("facts") or {})
+            return Answer(lines, str(found["head"]), float(found["proved"]), facts)
         except (KeyError, TypeError, ValueError, FatalError):  # the full run says what is wrong
             continue
     return None
@@ -161,10 +182,12 @@ def record(
     extensions: dict[str, str],
     variables: Mapping[str, str | None],
     field: str = "receipt",
+    facts: Mapping[str, object] | None = None,
 ) -> None:
     """Record the answer ``lines`` under ``key`` in ``template``'s comment (its ``field``), with
-    the extensions the history creates (what chose the server it ran on) and the environment
-    ``variables`` the run read (with the values they held when first read), as digests."""
+    the extensions the history creates (what chose the server it ran on), the environment
+    ``variables`` the run read (with the values they held when first read), as digests, and
+    ``facts``: what else the command needs to say the answer again."""
     from migrail.core.environ_reads import fingerprint
     from migrail.staging.templates import describe_receipt
 
@@ -176,6 +199,8 @@ def record(
         "extensions": extensions,
         "environ": fingerprint(variables, key),
     }
+    if facts:
+        receipt["facts"] = dict(facts)
     describe_receipt(admin_url, template, receipt, field)
 
 

@@ -51,6 +51,9 @@ class StagingRun:
     # Where the run started from the template at head (the server's admin URL and the template's
     # name): a run that proved nothing new, whose answer a receipt there can record.
     head_template: tuple[URL, str] | None = None
+    # The template at head when the run is over (the one it started from, or the one it kept),
+    # where there is one: the models' comparison at head holds for it (``generate_receipt``).
+    at_head: tuple[URL, str] | None = None
     # The extensions the history creates, which chose the server (a receipt records them).
     extensions: dict[str, str] = field(default_factory=dict)
 
@@ -124,7 +127,9 @@ def run_staging(
                 templates.present.clear()  # so that this run makes them again
             run = _prove_on(note, progress, server, executor, templates, 0, start, options, scope)
     run.proof.step_scope = scope.words(run.proof.history)
-    return StagingRun(run.proof, run.kept, server.version, run.head_template, extensions)
+    return StagingRun(
+        run.proof, run.kept, server.version, run.head_template, run.at_head, extensions
+    )
 
 
 def _prove_on(
@@ -215,7 +220,10 @@ def _prove_on(
     assert proof is not None
     at_head = templates is not None and cached == len(templates.keys)
     head = (server.admin_url, templates.name(cached)) if templates and at_head else None
-    return StagingRun(proof, kept, head_template=head)
+    now = head
+    if templates is not None and templates.keys and templates.revisions[-1] in kept:
+        now = (server.admin_url, templates.name(len(templates.keys)))
+    return StagingRun(proof, kept, head_template=head, at_head=now)
 
 
 def run_template_cache(
