@@ -11,8 +11,9 @@ from sqlalchemy.engine import URL
 
 from migrail.main import main
 from migrail.postgres.ephemeral import Server
+from testing.git import commit_all
 from testing.postgres import query
-from testing.projects import midcommit_history, write_revision
+from testing.projects import date_named_history, midcommit_history, write_revision
 
 DROP_OWNER = 'op.drop_column("tasks", "owner")'
 ADD_OWNER = 'op.add_column("tasks", sa.Column("owner", sa.Text()))'
@@ -171,6 +172,55 @@ def test_since_imports_no_revision_older_than_what_changed_and_finds_the_same(
     assert code == full_code == 1
     assert json.loads(out) == [f for f in json.loads(full) if f["revision"] == "0003"]
     assert {f["rule"] for f in json.loads(out)} == {"require-concurrent-index-creation"}
+
+
+def test_since_finds_what_the_full_lint_finds_in_dated_files_a_branch_and_its_merge(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An adopted history: files named by a dated file_template, two revisions branching from
+    one and a merge of them. Changed on a branch, a branch revision and the merge are linted
+    by --since exactly as the full lint finds them (their findings, their lines, a SQL file
+    gone stale), and nothing else is."""
+    date_named_history(project, naming="")
+    names = {
+        "b1b1b1b1b1b1": ("2024_05_06_0708-b1b1b1b1b1b1_drop_owner", "0f1e2d3c4b5a", DROP_OWNER),
+        "b2b2b2b2b2b2": (
+            "2024_05_06_0709-b2b2b2b2b2b2_index_status",
+            "0f1e2d3c4b5a",
+            'op.create_index("ix_status", "tasks", ["status"])',
+        ),
+        "c3c3c3c3c3c3": (
+            "2024_06_07_0809-c3c3c3c3c3c3_merge",
+            ("b1b1b1b1b1b1", "b2b2b2b2b2b2"),
+            'op.add_column("tasks", sa.Column("due", sa.Date(), nullable=False))',
+        ),
+    }
+    for revision, (name, parent, upgrade) in names.items():
+        write_revision(project, revision, name, parent, upgrade, file_name=f"{name}.py")
+    _sql_files_up_to_date(capsys)
+    commit_all(project, "released")
+    versions = project / "migrations" / "versions"
+    for revision in ("b2b2b2b2b2b2", "c3c3c3c3c3c3"):
+        path = versions / f"{names[revision][0]}.py"
+        path.write_text(
+            path.read_text()
+            .replace('"""', '"""Changed: ', 1)
+            .replace("def upgrade():\n", 'def upgrade():\n    op.execute("SELECT 2")\n')
+        )
+
+    code, out, _ = _lint(capsys, "--since", "main", "--format", "json")
+    full_code, full, _ = _lint(capsys, "--format", "json")
+    since = json.loads(out)
+    assert code == full_code == 1
+    assert since == [
+        f for f in json.loads(full) if f["revision"] in ("b2b2b2b2b2b2", "c3c3c3c3c3c3")
+    ]
+    assert {(f["revision"], f["rule"]) for f in since} >= {
+        ("b2b2b2b2b2b2", "require-concurrent-index-creation"),
+        ("b2b2b2b2b2b2", "stale-sql-file"),
+        ("c3c3c3c3c3c3", "adding-required-field"),
+        ("c3c3c3c3c3c3", "stale-sql-file"),
+    }
 
 
 def test_a_revision_whose_sql_cannot_be_known_is_a_finding(

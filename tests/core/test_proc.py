@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,26 @@ def test_squawk_holds_no_secret_of_the_run(project: Path, private_tmp: Path) -> 
     finally:
         run.send_signal(signal.SIGTERM)
         run.wait(timeout=60)
+
+
+def test_work_done_meanwhile_gives_its_answer_or_its_error_in_a_thread_no_exit_waits_for(
+    tmp_path: Path,
+) -> None:
+    """git's answer, or git's failure as the FatalError it is, comes with ``result()``; the
+    work ran in a daemon thread, which a process's exit does not wait for."""
+    from migrail.core.errors import FatalError
+
+    (tmp_path / "a.txt").write_text("a\n")
+    commit_all(tmp_path)
+    threads: list[threading.Thread] = []
+
+    def listed(*args: str) -> str:
+        threads.append(threading.current_thread())
+        return proc.run(["git", "-C", tmp_path, *args])
+
+    assert proc.meanwhile(listed, "ls-files").result(timeout=60) == "a.txt\n"
+    failing = proc.meanwhile(listed, "rev-parse", "--verify", "nowhere")
+    with pytest.raises(FatalError, match=r"failed \(exit 128\)"):
+        failing.result(timeout=60)
+    assert [thread.daemon for thread in threads] == [True, True]
+    assert threading.main_thread() not in threads

@@ -133,6 +133,68 @@ def test_lint_runs_such_a_revision_without_reaching_its_database(
     assert [f["rule"] for f in findings if where in f["message"]] == ["cannot-render"]
 
 
+@pytest.mark.parametrize("body", [body for body, _ in SECOND.values()], ids=SECOND.keys())
+def test_lint_as_a_process_refuses_a_driver_the_revision_imports_first(
+    project: Path, other: URL, body: str
+) -> None:
+    """In a process of its own, lint renders offline without importing a driver; the one the
+    revision imports (SQLAlchemy's, or psycopg directly) is watched as soon as it is imported."""
+    line = _second_revision(project, other, body)
+    completed = subprocess.run(
+        [sys.executable, "-m", "migrail", "lint", "--format", "json"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    _untouched(other)
+    findings = json.loads(completed.stdout)
+    where = f"it opens a second connection at migrations/versions/0002_second.py:{line}"
+    assert [f["rule"] for f in findings if where in f["message"]] == ["cannot-render"]
+
+
+def test_a_driver_imported_after_the_watch_began_is_watched(database_url: URL) -> None:
+    """Watching imports no driver (psycopg costs a tenth of a second of every command); one
+    imported afterwards is watched before anything uses it: refused, not connected. In a fresh
+    interpreter, where nothing imported psycopg before."""
+    script = (
+        "import sys\n"
+        "from migrail.engine.drivers import watch_connects\n"
+        "def refuse(call):\n"
+        "    raise ConnectionRefusedError(call)\n"
+        "watch_connects(refuse)\n"
+        "print('psycopg' in sys.modules)\n"
+        "import sqlalchemy as sa\n"
+        "for connect in (lambda: __import__('psycopg').connect(sys.argv[1]),\n"
+        "                lambda: sa.create_engine(sys.argv[2]).connect()):\n"
+        "    try:\n"
+        "        connect()\n"
+        "        print('connected')\n"
+        "    except ConnectionRefusedError as exc:\n"
+        "        print('refused', exc)\n"
+    )
+    url = database_url.set(drivername="postgresql+psycopg")
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            script,
+            libpq_conninfo(database_url),
+            url.render_as_string(hide_password=False),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert completed.stdout.splitlines() == [
+        "False",
+        "refused psycopg.connect",
+        "refused psycopg.connect",
+    ]
+
+
 def test_a_second_connection_waiting_for_the_revisions_lock_is_refused_not_left_hanging(
     project: Path, database_url: URL
 ) -> None:

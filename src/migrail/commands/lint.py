@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from migrail.core import output
+from migrail.core import output, proc
 from migrail.engine.executor import Executor
 from migrail.lint import report
 
@@ -31,7 +31,10 @@ def lint(
     from migrail.history.git import changed_files
     from migrail.lint.linter import lint_history
 
-    scope = changed_files(config.root, since) if since else None
+    asked = proc.meanwhile(changed_files, config.root, since) if since else None
+    import alembic.script  # noqa: F401  (what loading the history needs, imported while git answers)
+
+    scope = asked.result() if asked is not None else None
     executor = Executor(config, needed=scope)  # what is older than the changes: not imported
     result = lint_history(executor, scope, fix_sql=fix_sql, all_sql=all_sql)
     for path in result.rewritten:

@@ -254,13 +254,14 @@ def env_file_values(root: Path, environment: str | None = None) -> dict[str, str
     """Variables from ``.env.<environment>`` and ``.env`` in ``root``, the first file winning.
 
     Nothing is put into the process environment: a URL read for one environment must not leak
-    into another, and variables already set always win over the files.
+    into another, and variables already set always win over the files. python-dotenv is
+    imported only where there is a file to read: most runs have none.
     """
-    from dotenv import dotenv_values
-
     values: dict[str, str] = {}
     for name in ([f".env.{environment}"] if environment else []) + [".env"]:
         if (root / name).is_file():
+            from dotenv import dotenv_values
+
             text = files.read_text(root / name)
             for key, value in dotenv_values(stream=io.StringIO(text)).items():
                 if value is not None:

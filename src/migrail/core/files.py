@@ -7,6 +7,7 @@ that are not UTF-8: each is said plainly, naming the file, rather than surfacing
 from __future__ import annotations
 
 import errno
+import os
 from typing import TYPE_CHECKING
 
 from migrail.core.errors import FatalError
@@ -29,6 +30,23 @@ def read_bytes(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise unreadable(path, exc) from None
+
+
+def sized_content(path: Path, limit: int) -> tuple[int, bytes]:
+    """The size of ``path`` and its content, left unread (empty) over ``limit`` bytes; an
+    OSError as ``open`` raises it. One open, one ``fstat`` and no Path method: every run reads
+    a thousand revision files this way, where ``stat()`` then ``read_bytes()`` cost twice."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(descriptor).st_size
+        if size > limit:
+            return size, b""
+        parts = [os.read(descriptor, size + 1)]
+        while parts[-1]:  # to the end, however it comes: a short read, a file still growing
+            parts.append(os.read(descriptor, 1 << 16))
+        return size, b"".join(parts)
+    finally:
+        os.close(descriptor)
 
 
 def read_text(path: Path) -> str:

@@ -12,10 +12,17 @@ import contextlib
 import fnmatch
 import os
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from migrail.core.errors import FatalError
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+Params = ParamSpec("Params")
+Answer = TypeVar("Answer")
 
 # Every child: where programs and temporary files are, and the time zone (initdb records it).
 _COMMON = ("PATH", "TMPDIR", "TZ")
@@ -111,6 +118,28 @@ def run_bytes(args: Sequence[str | Path], *, stdin: bytes, timeout: float = 60) 
             f"{Path(argv[0]).name} {argv[1] if len(argv) > 1 else ''} failed: {' '.join(tail)}"
         )
     return completed.stdout
+
+
+def meanwhile(
+    function: Callable[Params, Answer], *args: Params.args, **kwargs: Params.kwargs
+) -> Future[Answer]:
+    """``function(*args, **kwargs)`` started in a thread of its own, for work that waits on
+    subprocesses (git) while the process goes on with its own (importing, reading files) on
+    another core; its answer, or its exception, comes with ``result()``. A daemon thread: the
+    process never waits for it at its exit (an ended run no longer needs the answer)."""
+    import threading
+    from concurrent.futures import Future
+
+    answer: Future[Answer] = Future()
+
+    def work() -> None:
+        try:
+            answer.set_result(function(*args, **kwargs))
+        except BaseException as exc:  # all of it is the caller's, raised by ``result()``
+            answer.set_exception(exc)
+
+    threading.Thread(target=work, name="migrail-meanwhile", daemon=True).start()
+    return answer
 
 
 def process_alive(pid: int) -> bool:

@@ -4,16 +4,23 @@ new connection while the project's code runs, however the code reached the drive
 A revision may call ``psycopg.connect``, import ``connect`` from it before it runs, build its own
 SQLAlchemy engine, or use a pool: all of them end in one function of the driver, which each
 driver looks up at the moment it connects. That function is the one replaced here, once for the
-process; a driver that is not installed is left out.
+process: in a driver already imported at once, and in one imported later as soon as its module
+has run, before anything can use it. A driver is not imported to be watched: importing psycopg
+costs about a tenth of a second, and a command that never connects (``lint``, the hooks) would
+pay it every run.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib
-import importlib.util
-from collections.abc import Callable
-from typing import Any
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from importlib.abc import Loader
+    from importlib.machinery import ModuleSpec
+    from types import ModuleType
 
 # (module, attribute, what the user called): the function every connection of the driver goes
 # through. psycopg 3: ``Connection.connect``, ``AsyncConnection.connect`` and subclasses (an
@@ -23,6 +30,8 @@ _SYNC = (
     ("psycopg2", "_connect", "psycopg2.connect"),
 )
 _ASYNC = (("asyncpg.connect_utils", "_connect", "asyncpg.connect"),)
+
+Watch = Callable[["ModuleType"], None]
 
 
 class _Installed:
@@ -35,24 +44,70 @@ def watch_connects(check: Callable[[str], None]) -> None:
     if _Installed.done:
         return
     _Installed.done = True
-    for module_name, attribute, call in _SYNC:
-        module = _installed(module_name)
-        if module is not None:
-            setattr(module, attribute, _checked(getattr(module, attribute), call, check))
-    for module_name, attribute, call in _ASYNC:
-        module = _installed(module_name)
-        if module is not None:
-            setattr(module, attribute, _checked_async(getattr(module, attribute), call, check))
+    later: dict[str, Watch] = {}
+    for drivers, wrap in ((_SYNC, _checked), (_ASYNC, _checked_async)):
+        for module_name, attribute, call in drivers:
+            watch = functools.partial(_replace, attribute, wrap, call, check)
+            module = sys.modules.get(module_name)
+            if module is not None:
+                watch(module)
+            else:
+                later[module_name] = watch
+    sys.meta_path.insert(0, _WatchOnImport(later))
 
 
-def _installed(module_name: str) -> Any:
-    """The module, imported now (a revision may import it only while it runs), or ``None``."""
-    try:
-        if importlib.util.find_spec(module_name.partition(".")[0]) is None:
+def _replace(
+    attribute: str,
+    wrap: Callable[[Callable[..., Any], str, Callable[[str], None]], Any],
+    call: str,
+    check: Callable[[str], None],
+    module: ModuleType,
+) -> None:
+    setattr(module, attribute, wrap(getattr(module, attribute), call, check))
+
+
+class _WatchOnImport:  # an importlib.abc.MetaPathFinder (importing importlib.abc costs 15 ms)
+    """Finds nothing itself: it hands each driver module still to watch the loader the other
+    finders give it, wrapped so that the module is watched as soon as it has run."""
+
+    def __init__(self, later: dict[str, Watch]) -> None:
+        self.later = later
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        if fullname not in self.later:
             return None
-        return importlib.import_module(module_name)
-    except ImportError:
-        return None
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            if finder is self or find is None:
+                continue
+            spec: ModuleSpec | None = find(fullname, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = cast("Loader", _Watching(spec.loader, self.later.pop(fullname)))
+        return spec
+
+
+class _Watching:  # an importlib.abc.Loader
+    """The driver module's own loader, which watches the module once it has run."""
+
+    def __init__(self, loader: Loader, watch: Watch) -> None:
+        self.loader = loader
+        self.watch = watch
+
+    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        self.loader.exec_module(module)
+        self.watch(module)
+
+    def __getattr__(self, name: str) -> Any:  # get_resource_reader, get_source...
+        return getattr(self.loader, name)
 
 
 def _checked(connect: Callable[..., Any], call: str, check: Callable[[str], None]) -> Any:

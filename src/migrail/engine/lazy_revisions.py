@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migrail.history.graph import declared
-from migrail.history.revision_files import resolved
+from migrail.history.revision_files import Folders, resolved
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -122,7 +122,7 @@ def _revisions(
     from alembic.script import Script
 
     seen = set()
-    folders: dict[str, Path] = {}
+    folders: Folders = {}
     for folder in (Path(location) for location in script._version_locations):
         if not folder.exists():
             continue

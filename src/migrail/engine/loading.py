@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from migrail.core.errors import FatalError
-from migrail.core.files import read_bytes
+from migrail.core.files import read_bytes, sized_content
 from migrail.engine.lazy_revisions import (
     Header,
     header_of,
@@ -142,8 +142,7 @@ def _check_revision_files(
     sources = {}
     for path in revision_paths(config.versions_dir):  # in subfolders too, as Alembic loads them
         try:
-            size = path.stat().st_size
-            content = b"" if size > MAX_REVISION_BYTES else path.read_bytes()
+            size, content = sized_content(path, MAX_REVISION_BYTES)
         except OSError:
             continue  # a dangling link, say: Alembic says what it makes of it
         if size > MAX_REVISION_BYTES:

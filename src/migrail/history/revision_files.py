@@ -90,16 +90,32 @@ def by_key(files: Mapping[Path, bytes], versions: Path) -> dict[str, bytes]:
     return {revision_key(path, versions, resolved): content for path, content in files.items()}
 
 
-def resolved(path: Path, folders: dict[str, Path]) -> Path:
+# Each folder's files are resolved through it: the folder resolved, and the names of the links
+# in it (each resolved on its own), by the folder's name as the paths give it.
+Folders = dict[str, tuple[Path, frozenset[str]]]
+
+
+def resolved(path: Path, folders: Folders) -> Path:
     """``path.resolve()``, resolving its folder once for all the files in it (``folders``
-    keeps the folders resolved so far, by their names): a thousand revision files are a
-    thousand resolutions of the same folder otherwise, each a system call per part of the
-    path. A path whose folder is resolved already is the answer itself (no new Path for each
-    file). A link is resolved on its own, as it may point anywhere."""
-    if path.is_symlink():
+    keeps the folders resolved so far): a thousand revision files are a thousand resolutions
+    of the same folder otherwise, each a system call per part of the path. A path whose folder
+    is resolved already is the answer itself (no new Path for each file). A link is resolved
+    on its own, as it may point anywhere: the folder's links are listed once, with it, rather
+    than each file asked whether it is one."""
+    where, name = os.path.split(path)  # the folder's name: no Path made for each file
+    known = folders.get(where)
+    if known is None:
+        known = folders[where] = (Path(where).resolve(), _links(where))
+    folder, links = known
+    if name in links:
         return path.resolve()
-    where = os.path.split(path)[0]  # the folder's name: no Path made for each file
-    folder = folders.get(where)
-    if folder is None:
-        folder = folders[where] = Path(where).resolve()
-    return path if str(folder) == where else folder / path.name
+    return path if str(folder) == where else folder / name
+
+
+def _links(folder: str) -> frozenset[str]:
+    """The names of the symbolic links in ``folder`` (none where it cannot be listed)."""
+    try:
+        with os.scandir(folder or ".") as entries:
+            return frozenset(entry.name for entry in entries if entry.is_symlink())
+    except OSError:
+        return frozenset()

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from migrail.core import proc
 from migrail.core.config import LOCK_CLASSES
 from migrail.core.errors import FatalError
 from migrail.core.scratch import scratch_directory
@@ -80,6 +81,10 @@ def lint_history(
     """Lint every revision, or those whose files are in ``scope`` (changed against a git base).
     ``fix_sql`` rewrites stale SQL files and writes missing ones, for released revisions too
     only with ``all_sql``."""
+    # git, once, while the history loads (its subprocesses wait on another core): the SQL
+    # files and the baseline both ask, only about the files in scope (those of them that are
+    # revisions are the ones linted; ``released`` leaves the others out).
+    state_later = proc.meanwhile(released, executor.config, scope)
     history = executor.revisions()
     # Alembic's paths are resolved already, as ``scope``'s are (strings: compared as such).
     wanted_paths = None if scope is None else {str(path) for path in scope}
@@ -103,9 +108,7 @@ def lint_history(
         if (sql := report.sql.get(revision.revision)) is not None:
             report.findings += check_statements(revision, sql, tree, pg_version)
     report.findings += file_names_match_revisions(report.revisions, history, executor.config)
-    # git, once: the SQL files and the baseline both ask, and only about the revisions linted.
-    linted = None if scope is None else {Path(r.path) for r in report.revisions}
-    state = released(executor.config, linted)
+    state = state_later.result()
     report.findings += _sql_files(executor, report, fix_sql, state, history, all_sql)
     report.findings = _baseline(executor, _settle(executor, report), state)
     return report

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from migrail.history.revision_files import resolved
+from migrail.history.revision_files import Folders, resolved
 from migrail.postgres.ephemeral import admin_connection, drop_database
 
 if TYPE_CHECKING:
@@ -265,7 +265,7 @@ def template_cache(
     digest.update(hashlib.sha256(settings).digest())
     digest.update(_support_files(config.migrations_dir, {Path(s.path) for s in scripts}))
     revisions, keys = [], []
-    folders: dict[str, Path] = {}
+    folders: Folders = {}
     read = {resolved(Path(path), folders): content for path, content in executor.sources.items()}
     for revision in scripts:
         path = Path(revision.path)
@@ -292,7 +292,7 @@ def _support_files(migrations: Path, revisions: set[Path]) -> bytes:
     """``env.py`` and whatever else lives beside the revisions, in versions/ too (SQL files
     they read, helpers they import): a change to any of them is a change to every template.
     The revision files are left out: each is hashed into the keys of its own prefixes."""
-    folders: dict[str, Path] = {}
+    folders: Folders = {}
     leave_out = frozenset(resolved(path, folders) for path in revisions)
     return files_content(migrations, skip=_NOT_SUPPORT, leave_out=leave_out)
 
@@ -304,7 +304,7 @@ def files_content(
     template's key. Left out: what ``skip`` names at the top of ``root``, the files in
     ``leave_out`` (resolved paths), and leftovers (``_is_leftover``) wherever they are."""
     found = []
-    resolved_folders: dict[str, Path] = {}
+    resolved_folders: Folders = {}
     for directory, folders, names in os.walk(root):
         here = Path(directory)
         top = here == root
