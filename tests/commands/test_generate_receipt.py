@@ -276,3 +276,30 @@ def test_an_sql_file_of_no_revision_is_refused_from_the_receipt_as_by_the_full_r
     assert fast == full
     assert full[0] == 2
     assert "migrations/sql/0002_gone.sql belongs to no revision" in full[1], full[1]
+
+
+def test_a_module_the_models_import_from_beside_them_is_an_input_of_the_receipt(
+    project: Path, warm: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The models may import a module of the project that is not their own package (a
+    ``columns.py`` beside ``tasks_models.py``): a change to it changes the models as much as
+    an edit of theirs does, and the full run writes a revision for it."""
+    (project / "task_columns.py").write_text("EXTRA = False\n")
+    models = project / "tasks_models.py"
+    text = models.read_text().replace(
+        '    Column("owner", Text),\n',
+        '    Column("owner", Text),\n'
+        '    *([Column("priority", Text)] if __import__("task_columns").EXTRA else []),\n',
+    )
+    models.write_text(text)
+    assert main(["migrate-staging"]) == 0
+    capsys.readouterr()
+    assert _run(capsys)[1].startswith(ANSWERED)
+
+    (project / "task_columns.py").write_text("EXTRA = True\n")
+    sys.modules.pop("task_columns", None)
+    sys.modules.pop("tasks_models", None)
+    code, err = _run(capsys)
+    assert code == 0 and ANSWERED not in err, err
+    new = [path.read_text() for path in (project / "migrations" / "versions").glob("*.py")]
+    assert any("priority" in text for text in new), err
