@@ -56,12 +56,14 @@ def alembic_config(config: Config, **attributes: Any) -> AlembicConfig:
 
     ini = project_ini(config)
     pyproject = config.root / "pyproject.toml"
-    # quiet: Alembic's own "Generating ..." lines would go to stdout, which is for data.
+    # quiet: Alembic's own "Generating ..." lines would go to stdout, which is for data. The
+    # options env.py may read as its command line's: Alembic's cookbook hook that drops an
+    # empty revision reads ``config.cmd_opts.autogenerate`` (``generate`` sets it).
     cfg = AlembicConfig(
         file_=str(ini) if ini is not None else None,
         toml_file=str(pyproject) if _has_tool_alembic(pyproject) else None,
         stdout=io.StringIO(),
-        cmd_opts=Namespace(quiet=True, x=None),
+        cmd_opts=Namespace(quiet=True, x=None, autogenerate=False, sql=False),
     )
     # Alembic reads a relative script_location against the working directory: made absolute.
     cfg.set_main_option("script_location", str(config.migrations_dir))
