@@ -146,3 +146,28 @@ def test_env_py_failing_after_the_revisions_is_its_own_failure_not_theirs(
     assert "error: migrations/env.py failed after running the migrations: DataError:" in err
     assert "bug in migrail" not in err
     assert version(database_url) == ["0002"]
+
+
+def test_env_py_opening_a_second_connection_is_its_own_failure_not_a_bug(
+    project: Path,
+    database_url: URL,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Refused where it connects, as a revision's would be; told as the project's code's
+    failure (exit 1), not as a bug in migrail (exit 3)."""
+    plain = database_url.set(drivername="postgresql").render_as_string(hide_password=False)
+    (project / "migrations" / "env.py").write_text(
+        "import psycopg\n"
+        "from alembic import context\n\n"
+        'connection = context.config.attributes["connection"]\n'
+        "context.configure(connection=connection, target_metadata=None)\n"
+        "with context.begin_transaction():\n"
+        "    context.run_migrations()\n"
+        f"psycopg.connect({plain!r}).close()\n"
+    )
+    monkeypatch.setenv("DATABASE_URL", database_url.render_as_string(hide_password=False))
+    assert main(["migrate"]) == 1
+    err = capsys.readouterr().err
+    assert "error: it opens a second connection at migrations/env.py:8 (psycopg.connect)" in err
+    assert "bug in migrail" not in err
