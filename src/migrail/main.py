@@ -381,7 +381,7 @@ def _guarded(run: Callable[[], int], console: Console, debug: bool) -> int:
     revision it stopped, if one was running); anything else: 3."""
     from migrail.core.output import failure, info
     from migrail.core.urls import mask_text
-    from migrail.engine.usercode import UserExit
+    from migrail.engine.usercode import UserCodeError
 
     try:
         return run()
@@ -390,7 +390,7 @@ def _guarded(run: Callable[[], int], console: Console, debug: bool) -> int:
         if debug:
             sys.stderr.write(mask_text(traceback.format_exc()))
         return EXIT_USAGE
-    except UserExit as exc:
+    except UserCodeError as exc:  # an exit, a second connection: the project's code, said
         failure(console, mask_text(str(exc)))
         return EXIT_FINDINGS
     except SystemExit as exc:  # commands return their code: this came from the project's code

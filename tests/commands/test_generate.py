@@ -463,3 +463,47 @@ def test_a_revision_after_the_template_that_fails_to_import_stops_generate_first
         "RuntimeError: broken on import\n"
     )
     assert "template cache: starting from a copy" not in err  # stopped before copying it
+
+
+# Alembic's cookbook recipe "Don't generate empty migrations with autogenerate", as projects
+# copy it into env.py: it reads the command line's options through config.cmd_opts.
+COOKBOOK_ENV = """from alembic import context
+
+from tasks_models import metadata
+
+config = context.config
+
+
+def process_revision_directives(context, revision, directives):
+    if config.cmd_opts.autogenerate:
+        script = directives[0]
+        if script.upgrade_ops.is_empty():
+            directives[:] = []
+
+
+context.configure(
+    connection=config.attributes.get("connection"),
+    target_metadata=metadata,
+    process_revision_directives=process_revision_directives,
+)
+with context.begin_transaction():
+    context.run_migrations()
+"""
+
+
+def test_env_py_reading_cmd_opts_autogenerate_runs_as_under_alembic(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "migrations" / "env.py").write_text(COOKBOOK_ENV)
+    before = sorted(project.rglob("*"))
+    assert main(["generate", "nothing"]) == 0
+    assert capsys.readouterr().err.endswith("No schema changes, nothing to migrate\n")
+    assert sorted(project.rglob("*")) == before
+
+    add_priority_column(project)
+    sys.modules.pop("tasks_models", None)
+    assert main(["generate", "add_priority"]) == 0
+    assert "  + column tasks.priority (INTEGER)\n" in capsys.readouterr().err
+    assert (project / "migrations" / "versions" / "0002_add_priority.py").is_file()
+    assert main(["generate", "--empty", "by_hand"]) == 0
+    assert (project / "migrations" / "versions" / "0003_by_hand.py").is_file()

@@ -47,13 +47,17 @@ def _in_own_process(project: Path) -> tuple[int, str]:
     return done.returncode, done.stderr
 
 
-def _written(project: Path, capsys: pytest.CaptureFixture[str]) -> tuple[str, dict[str, str]]:
+def _written(
+    project: Path, capsys: pytest.CaptureFixture[str], full: bool = False
+) -> tuple[str, dict[str, str]]:
     """Run ``generate nothing`` (named as the receipt's run was): its messages from the changes
     on, and the files it wrote (without the line that dates a revision), after which the
-    project is put back as it was."""
+    project is put back as it was. ``full``: the run must not answer from a receipt (which
+    the messages returned no longer show)."""
     before = {path: path.read_bytes() for path in project.rglob("*") if path.is_file()}
     code, err = _run(capsys)
     assert code == 0, err
+    assert not full or ANSWERED not in err, err
     written = {}
     for path in sorted(project.rglob("*")):
         if path.is_file() and path not in before and "__pycache__" not in path.parts:
@@ -149,8 +153,7 @@ def test_after_a_change_the_full_run_answers_as_a_run_without_templates(
 
     _change(project, change, monkeypatch)
     sys.modules.pop("tasks_models", None)
-    said, written = _written(project, capsys)
-    assert ANSWERED not in said
+    said, written = _written(project, capsys, full=True)
     assert (said, written) == _without_warm_cluster(project, monkeypatch, capsys)
     expected = "priority" if change == "model" else "extra"
     assert any(expected in text for text in written.values()), written
@@ -276,3 +279,32 @@ def test_an_sql_file_of_no_revision_is_refused_from_the_receipt_as_by_the_full_r
     assert fast == full
     assert full[0] == 2
     assert "migrations/sql/0002_gone.sql belongs to no revision" in full[1], full[1]
+
+
+def test_a_module_the_models_import_from_beside_them_is_an_input_of_the_receipt(
+    project: Path, warm: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The models may import a module of the project that is not their own package (a
+    ``task_columns.py`` beside ``tasks_models.py``): a change to it changes the models as much
+    as an edit of theirs does; generate writes a revision for it, and migrate-staging finds the
+    difference, as their full runs do."""
+    (project / "task_columns.py").write_text("EXTRA = False\n")
+    models = project / "tasks_models.py"
+    text = models.read_text().replace(
+        '    Column("owner", Text),\n',
+        '    Column("owner", Text),\n'
+        '    *([Column("priority", Text)] if __import__("task_columns").EXTRA else []),\n',
+    )
+    models.write_text(text)
+    assert main(["migrate-staging"]) == 0
+    capsys.readouterr()
+    assert _run(capsys)[1].startswith(ANSWERED)
+
+    (project / "task_columns.py").write_text("EXTRA = True\n")
+    sys.modules.pop("task_columns", None)
+    sys.modules.pop("tasks_models", None)
+    said, written = _written(project, capsys, full=True)
+    assert any("priority" in text for text in written.values()), said
+    sys.modules.pop("task_columns", None)
+    assert main(["migrate-staging"]) == 1
+    assert "column tasks.priority" in capsys.readouterr().err

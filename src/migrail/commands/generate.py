@@ -183,7 +183,8 @@ def _autogenerate(
             assert named is not None
             any_name = generate_receipt.any_name(options, executor.metadata)
             template = (server.admin_url, at_head)
-            _record_no_change(receipt, template, head, extensions, named, any_name)
+            root = executor.config.root
+            _record_no_change(receipt, template, head, extensions, named, any_name, root)
         return written
 
 
@@ -194,6 +195,7 @@ def _record_no_change(
     extensions: dict[str, str],
     named: NextName,
     any_name: bool,
+    root: Path,
 ) -> None:
     """The models match the head: the next run with these inputs may say so from a receipt
     (whatever its revision's name, unless env.py's hooks see it), unless this one read the
@@ -204,9 +206,9 @@ def _record_no_change(
     if reads.whole:
         return
     if any_name:
-        record(template, keys.match, head, extensions, reads.seen, named, MATCH_FIELD)
+        record(template, keys.match, head, extensions, reads.seen, named, MATCH_FIELD, root=root)
     elif keys.named is not None:
-        record(template, keys.named, head, extensions, reads.seen, named, FIELD)
+        record(template, keys.named, head, extensions, reads.seen, named, FIELD, root=root)
 
 
 def _at_head(

@@ -149,7 +149,10 @@ def _migrate_staging(
             lines.append(f"warning: {version.difference}")
         admin_url, template = run.head_template
         head = executor.label((executor.head,)) if executor.head else ""
-        receipts.record(admin_url, template, receipt, head, lines, run.extensions, reads.seen)
+        root = executor.config.root
+        receipts.record(
+            admin_url, template, receipt, head, lines, run.extensions, reads.seen, root=root
+        )
     return code
 
 
@@ -204,7 +207,8 @@ def _record_models_match(executor: Executor, run: StagingRun, key: str, reads: R
     template = found.template if found is not None else None
     named = generate_receipt.next_name(executor.config, ids, template)
     head = executor.label((executor.head,))
-    generate_receipt.record(run.at_head, key, head, run.extensions, reads.seen, named)
+    root = executor.config.root
+    generate_receipt.record(run.at_head, key, head, run.extensions, reads.seen, named, root=root)
 
 
 def _recorded_answer(config: Config, key: str | None) -> int | None:

@@ -56,12 +56,14 @@ def alembic_config(config: Config, **attributes: Any) -> AlembicConfig:
 
     ini = project_ini(config)
     pyproject = config.root / "pyproject.toml"
-    # quiet: Alembic's own "Generating ..." lines would go to stdout, which is for data.
+    # quiet: Alembic's own "Generating ..." lines would go to stdout, which is for data. The
+    # options env.py may read as its command line's: Alembic's cookbook hook that drops an
+    # empty revision reads ``config.cmd_opts.autogenerate`` (``generate`` sets it).
     cfg = AlembicConfig(
         file_=str(ini) if ini is not None else None,
         toml_file=str(pyproject) if _has_tool_alembic(pyproject) else None,
         stdout=io.StringIO(),
-        cmd_opts=Namespace(quiet=True, x=None),
+        cmd_opts=Namespace(quiet=True, x=None, autogenerate=False, sql=False),
     )
     # Alembic reads a relative script_location against the working directory: made absolute.
     cfg.set_main_option("script_location", str(config.migrations_dir))
@@ -142,11 +144,20 @@ class EnvRefused(FatalError):
 _migrating: weakref.WeakSet[Connection] = weakref.WeakSet()
 # env.py's transaction, ended to run the revisions, and its ``with`` block: resumed after them.
 _theirs: weakref.WeakKeyDictionary[Connection, tuple[Any, Any]] = weakref.WeakKeyDictionary()
+# The connections Alembic's ``run_migrations`` returned on: every revision's transaction had
+# committed, so what fails after it (env.py's own code) is no revision's.
+_migrated: weakref.WeakSet[Connection] = weakref.WeakSet()
 
 
 def migrating(connection: Connection) -> bool:
     """Whether Alembic is running revisions on ``connection`` (``run_migrations``)."""
     return connection in _migrating
+
+
+def migrated(connection: Connection) -> bool:
+    """Whether Alembic's last ``run_migrations`` on ``connection`` returned: each revision it
+    ran committed (its own transaction ends inside it), whatever env.py does afterwards."""
+    return connection in _migrated
 
 
 class Run:
@@ -155,6 +166,7 @@ class Run:
     def __init__(self) -> None:
         self.configured = 0
         self.ran = 0
+        self.finished = False  # run_migrations returned: a failure now is env.py's own
         self.options: dict[str, Any] = {}
 
 
@@ -170,6 +182,8 @@ def install(
     from alembic.runtime.environment import EnvironmentContext
 
     original_configure, original_run = env.configure, env.run_migrations
+    if given is not None:
+        _migrated.discard(given)  # an earlier run's: this one has run no revision yet
     signature = inspect.signature(EnvironmentContext.configure)
     attributes = env.config.attributes
     path = env_py(config)
@@ -209,14 +223,18 @@ def install(
         run.ran += 1
         if given is None or env.is_offline_mode():
             original_run(**kw)
+            run.finished = True
             return
         # env.py may begin a transaction after configure() (Alembic's old template:
         # ``trans = connection.begin(); context.run_migrations(); trans.commit()``): ended
         # here as in ``configure``, or Alembic would run every revision in it.
         _end_theirs(given, given, settings)
+        _migrated.discard(given)
         _migrating.add(given)  # the transactions begun from here are the revisions'
         try:
             original_run(**kw)
+            run.finished = True
+            _migrated.add(given)
         finally:
             _migrating.discard(given)
             _resume_theirs(given)
@@ -330,16 +348,29 @@ def run_env(
             hint="fix env.py: python -m py_compile shows the same",
         ) from None
     except Exception as exc:
-        if run.ran or isinstance(exc, (FatalError, UserCodeError)):
-            raise  # a revision's failure, or one already said as it should be
+        if isinstance(exc, (FatalError, UserCodeError)):
+            raise  # one already said as it should be
+        if run.finished:  # every revision it ran committed: env.py's code after them failed
+            raise EnvFailedAfter(_env_failure(config, exc, "after running")) from exc
+        if run.ran:
+            raise  # a revision's failure
         raise _env_failure(config, exc) from None
     check_ran(run, config)
     return run
 
 
-def _env_failure(config: Config, exc: Exception) -> EnvRefused:
-    """env.py failed before it ran any migration: its own failure, named where it happened,
-    never a revision's (no revision ran) nor a bug of migrail's."""
+class EnvFailedAfter(FatalError):
+    """env.py's own code failed once Alembic had run (and committed) the revisions: not a
+    revision's failure, nor a refusal before any ran (``EnvRefused``), which the runner tells
+    apart: the revisions it ran are done, and said so."""
+
+    def __init__(self, refused: EnvRefused) -> None:
+        super().__init__(refused.message, hint=refused.hint)
+
+
+def _env_failure(config: Config, exc: Exception, when: str = "before running") -> EnvRefused:
+    """env.py failed before it ran any migration (or, ``when``, after): its own failure, named
+    where it happened, never a revision's nor a bug of migrail's."""
     import traceback
 
     from migrail.core.urls import mask_text
@@ -348,7 +379,7 @@ def _env_failure(config: Config, exc: Exception) -> EnvRefused:
     where = located(traceback.extract_tb(exc.__traceback__), config.root)
     place = f" {where}" if where else ""
     return EnvRefused(
-        f"{config.shown(env_py(config))} failed before running the migrations: "
+        f"{config.shown(env_py(config))} failed {when} the migrations: "
         f"{type(exc).__name__}: {mask_text(str(exc))}{place}",
         hint="run it as Alembic would (alembic upgrade head --sql) to see the whole traceback",
     )

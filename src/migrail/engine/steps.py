@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from migrail.core.urls import mask_text
-from migrail.engine.environment import migrating
+from migrail.engine.environment import migrated, migrating
 from migrail.engine.one_transaction import GUARD_SQLSTATE, TransactionGuard
 from migrail.engine.revision_end import (
     ReadAtEnd,
@@ -209,7 +209,9 @@ class StepWatch:
 
         connection = self._connection
         statement = None
-        if connection is None or connection.invalidated:
+        if connection is not None and migrated(connection):  # Alembic's run had returned
+            self.committed()
+        elif connection is None or connection.invalidated:
             statement = "COMMIT" if self._committing else None
         elif self._committing and not in_transaction(connection):
             self.committed()
@@ -228,7 +230,11 @@ class StepWatch:
 
         connection = self._connection
         last = self._applied == len(self.plan)
-        if connection is None or connection.invalidated or not last:
+        if connection is None or not last:
+            return False
+        if migrated(connection):  # Alembic's run returned: its last COMMIT went through
+            return True
+        if connection.invalidated:
             return False
         return isinstance(exc, UserCodeError) and not in_transaction(connection)
 

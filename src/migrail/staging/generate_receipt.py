@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
+    from pathlib import Path
 
     from sqlalchemy import MetaData
     from sqlalchemy.engine import URL
@@ -176,10 +177,16 @@ def record(
     variables: Mapping[str, str | None],
     name: NextName,
     field: str = MATCH_FIELD,
+    *,
+    root: Path | None = None,
 ) -> None:
     """Record "no schema changes" under ``key`` (in ``field``) on ``template`` (its server's
-    URL, its name), the template at head the models were compared with."""
+    URL, its name), the template at head the models were compared with; ``root``: the
+    project's, whose modules the run imported count too (``receipts.imported_sources``)."""
     from migrail.staging.receipts import record
 
     admin_url, database = template
-    record(admin_url, database, key, head, [NO_CHANGES], extensions, variables, field, name.facts())
+    facts = name.facts()
+    record(
+        admin_url, database, key, head, [NO_CHANGES], extensions, variables, field, facts, root=root
+    )

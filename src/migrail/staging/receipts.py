@@ -165,6 +165,8 @@ def recorded_answer(config: Config, key: str, field: str = "receipt") -> Answer 
                 continue
             if not unchanged(dict(found["environ"]), key):  # a variable it read changed
                 continue
+            if not _sources_unchanged(found.get("sources") or {}):  # a module it imported
+                continue
             lines = [str(line) for line in found["lines"]]
             facts = dict(found.get("facts") or {})
             return Answer(lines, str(found["head"]), float(found["proved"]), facts)
@@ -183,11 +185,14 @@ def record(
     variables: Mapping[str, str | None],
     field: str = "receipt",
     facts: Mapping[str, object] | None = None,
+    *,
+    root: Path | None = None,
 ) -> None:
     """Record the answer ``lines`` under ``key`` in ``template``'s comment (its ``field``), with
     the extensions the history creates (what chose the server it ran on), the environment
     ``variables`` the run read (with the values they held when first read), as digests, and
-    ``facts``: what else the command needs to say the answer again."""
+    ``facts``: what else the command needs to say the answer again; and, given the project's
+    ``root``, the project's modules the run imported (``imported_sources``)."""
     from migrail.core.environ_reads import fingerprint
     from migrail.staging.templates import describe_receipt
 
@@ -201,7 +206,44 @@ def record(
     }
     if facts:
         receipt["facts"] = dict(facts)
+    if root is not None:
+        receipt["sources"] = imported_sources(root)
     describe_receipt(admin_url, template, receipt, field)
+
+
+def imported_sources(root: Path) -> dict[str, str]:
+    """The digest of each of the project's Python files this process has imported, by path:
+    the key covers the models' own package (``snapshot.model_files``), but the models may
+    import a module beside it (a ``columns.py`` at the root) whose change changes them too.
+    Files of an environment inside the project (``.venv``) are the libraries', not its own."""
+    root = root.resolve()
+    prefixes = {Path(prefix).resolve() for prefix in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    found = {}
+    for module in list(sys.modules.values()):
+        name = getattr(module, "__file__", None)
+        if not isinstance(name, str):
+            continue
+        path = Path(name).resolve()
+        if not path.is_relative_to(root) or "site-packages" in path.parts:
+            continue
+        if any(path.is_relative_to(prefix) for prefix in prefixes):
+            continue
+        try:
+            found[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            continue
+    return found
+
+
+def _sources_unchanged(sources: Mapping[str, object]) -> bool:
+    """Whether every module a receipt's run imported (``imported_sources``) is as it was."""
+    for name, digest in sources.items():
+        try:
+            if hashlib.sha256(Path(name).read_bytes()).hexdigest() != digest:
+                return False
+        except OSError:
+            return False
+    return True
 
 
 def say(answer: Answer, done: str) -> None:
