@@ -120,8 +120,15 @@ def _change(project: Path, change: str, monkeypatch: pytest.MonkeyPatch) -> None
         owner = '        sa.Column("owner", sa.Text(), nullable=True),\n'
         extra = '        sa.Column("extra", sa.Integer(), nullable=True),\n'
         path.write_text(path.read_text().replace(owner, owner + extra))
-    else:  # a variable revision 0002 reads: set, it adds a column the models lack
-        monkeypatch.setenv("EXTRA_COLUMN", "1")
+    elif change == "variable":  # a variable revision 0002 reads: set, it adds a column
+        monkeypatch.setenv("EXTRA_COLUMN", "1")  # the models lack
+    else:  # sample rows of its own for the table: the schema is the same
+        seeds = project / "migrations" / "seeds"
+        seeds.mkdir()
+        (seeds / "tasks.sql").write_text(
+            "INSERT INTO tasks (id, name, status, owner) VALUES ('t1', 'docs', 'pending', '42');\n"
+        )
+    sys.modules.pop("tasks_models", None)
 
 
 @pytest.mark.parametrize("change", ["model", "revision", "variable"])
@@ -152,7 +159,6 @@ def test_after_a_change_the_full_run_answers_as_a_run_without_templates(
     assert _run(capsys)[1].startswith(ANSWERED)
 
     _change(project, change, monkeypatch)
-    sys.modules.pop("tasks_models", None)
     said, written = _written(project, capsys, full=True)
     assert (said, written) == _without_warm_cluster(project, monkeypatch, capsys)
     expected = "priority" if change == "model" else "extra"
@@ -210,23 +216,6 @@ def test_a_timestamp_id_is_answered_too_where_no_hook_sees_it(
     assert code == 0 and again.startswith(ANSWERED) and again.endswith(NO_CHANGES)
 
 
-def _staging_change(project: Path, change: str) -> None:
-    if change == "model":  # a column no revision adds
-        add_priority_column(project)
-    elif change == "revision":  # the first revision creates a column the models lack
-        path = project / "migrations" / "versions" / "0001_create_tasks.py"
-        owner = '        sa.Column("owner", sa.Text(), nullable=True),\n'
-        extra = '        sa.Column("extra", sa.Integer(), nullable=True),\n'
-        path.write_text(path.read_text().replace(owner, owner + extra))
-    else:  # sample rows of its own for the table: the schema is the same
-        seeds = project / "migrations" / "seeds"
-        seeds.mkdir()
-        (seeds / "tasks.sql").write_text(
-            "INSERT INTO tasks (id, name, status, owner) VALUES ('t1', 'docs', 'pending', '42');\n"
-        )
-    sys.modules.pop("tasks_models", None)
-
-
 @pytest.mark.parametrize("change", ["model", "revision", "seed"])
 def test_migrate_staging_s_model_check_answers_generate_as_the_full_run(
     change: str,
@@ -247,7 +236,7 @@ def test_migrate_staging_s_model_check_answers_generate_as_the_full_run(
     assert sorted(project.rglob("*")) == files
     assert (_verdict(fast), {}) == _without_warm_cluster(project, monkeypatch, capsys)
 
-    _staging_change(project, change)
+    _change(project, change, monkeypatch)
     staged = main(["migrate-staging"])
     assert staged == (0 if change == "seed" else 1), capsys.readouterr().err
     capsys.readouterr()

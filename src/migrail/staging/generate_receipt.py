@@ -6,7 +6,7 @@ it and finds nothing to write. That takes a second or more (Python's imports, th
 headers, reflecting every table and column), and more as the history grows, for an answer its
 inputs decide. So, as migrate-staging does (``receipts``), a run that found nothing records that
 in the description of the template at head it compared with, under a key of every input
-(``receipts.inputs_key``), with the other environment variables it read. The next run with the
+(``receipts.common_inputs``), with the other environment variables it read. The next run with the
 same inputs says it again without importing SQLAlchemy or Alembic. Only "no change" is
 recorded: a run that writes a revision is always a full one.
 

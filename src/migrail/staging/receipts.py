@@ -78,16 +78,11 @@ def receipt_key(
     )
 
 
-def inputs_key(config: Config, kind: bytes, *parts: str) -> str:
-    """The key of what any command's answer over the history depends on (``common_inputs``),
-    with ``parts``, what else the command's does (its options). ``kind`` keeps one command's
-    keys from another's."""
-    return derived_key(common_inputs(config), kind, *parts)
-
-
 def derived_key(common: str, kind: bytes, *parts: str) -> str:
-    """``inputs_key`` from ``common_inputs``' digest: a run that records or looks up more than
-    one kind of answer hashes the files once."""
+    """The key of what a command's answer over the history depends on: ``common``, the digest
+    ``common_inputs`` gives (hashed once by a run that records or looks up more than one kind
+    of answer), and ``parts``, what else the command's does (its options). ``kind`` keeps one
+    command's keys from another's."""
     digest = hashlib.sha256(kind + b"\0" + common.encode())
     for part in parts:
         digest.update(b"\0" + part.encode())
