@@ -348,3 +348,19 @@ def test_a_run_killed_before_it_wrote_its_owner_file_or_during_initdb_is_swept(
     finally:
         orphan.kill()
         orphan.wait()
+
+
+def test_a_throwaway_database_on_a_given_server_does_not_wait_for_the_disk(
+    pg_server: Server,
+) -> None:
+    """Its commits, and its copies', skip the flush (migrail's own clusters run so throughout)."""
+    given = Server("server", "the suite's server", pg_server.admin_url, pg_server.version)
+    settings = (
+        "SELECT setconfig FROM pg_db_role_setting JOIN pg_database ON setdatabase = oid "
+        "WHERE datname = current_database() AND setrole = 0"
+    )
+    with given.database() as url:
+        assert query(url, settings) == [(["synchronous_commit=off"],)]
+        assert query(url, "SHOW synchronous_commit") == [("off",)]
+        with given.database(template=url.database) as copy:
+            assert query(copy, settings) == [(["synchronous_commit=off"],)]
