@@ -139,9 +139,26 @@ def with_id(stem: str, rev: str | None) -> str:
     """``stem`` as output names a revision: with ``(rev)`` after it unless the name already holds
     the id (``0002_add_x``, ``2024_01_02_0304-1975ea83b712_x``). A name made by a date-based
     template (``2024-11-07-1502_remove_x``) does not, and the id is what people search for."""
-    if not rev or re.search(rf"(?<![0-9A-Za-z]){re.escape(rev)}(?![0-9A-Za-z])", stem):
+    if not rev or _holds(stem, rev):
         return stem
     return f"{stem} ({rev})"
+
+
+def _holds(stem: str, rev: str) -> bool:
+    """Whether ``rev`` stands in ``stem`` as a word of its own (no ASCII letter or digit against
+    it on either side). By hand, not by a pattern made for each id: output names every revision
+    in each phase, and a thousand ids are more patterns than ``re`` keeps compiled."""
+    at = stem.find(rev)
+    while at != -1:
+        end = at + len(rev)
+        if not _alnum(stem[at - 1 : at]) and not _alnum(stem[end : end + 1]):
+            return True
+        at = stem.find(rev, at + 1)
+    return False
+
+
+def _alnum(char: str) -> bool:
+    return char.isascii() and char.isalnum()
 
 
 def renamed(path: Path, versions_dir: Path, old: str, new: str, template: str | None) -> Path:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import re
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -121,19 +121,19 @@ def irreversible_reason(revision: Script) -> str | None:
 def allows(revision: Script, rule: str) -> bool:
     """Whether the revision's file accepts ``rule`` with a ``# migrail: allow`` comment that
     gives a reason: what runs the revision lets it do what the rule is about (lint holds the
-    comment to the lines it covers)."""
-    path = Path(revision.path)
-    try:
-        stat = path.stat()
-    except OSError:
-        return False
-    return rule in _allowed_rules(path, stat.st_mtime_ns, stat.st_size)
+    comment to the lines it covers). The file is read once for each time it was loaded (each
+    ``Script``): every revision asks as its transaction begins, in each phase."""
+    rules = _RULES.get(revision)
+    if rules is None:
+        rules = _RULES[revision] = _allowed_rules(Path(revision.path))
+    return rule in rules
 
 
-@functools.lru_cache(maxsize=4096)
-def _allowed_rules(path: Path, mtime_ns: int, size: int) -> frozenset[str]:
-    """The rules the file at ``path`` accepts, each with a reason; read once per version of the
-    file (its time and size say which): every revision asks as its transaction begins."""
+_RULES: weakref.WeakKeyDictionary[Script, frozenset[str]] = weakref.WeakKeyDictionary()
+
+
+def _allowed_rules(path: Path) -> frozenset[str]:
+    """The rules the file at ``path`` accepts, each with a reason."""
     try:
         source = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
