@@ -4,6 +4,8 @@ Everything runs on one warm cluster of the benchmark's own, started first, so th
 for starting PostgreSQL; each is a whole command (process start included), timed in turns with
 the others (``histories.alternate``), median with its min and max, and the peak RSS:
 - ``alembic upgrade head`` on an empty database: the baseline;
+- Alembic's upgrade, downgrade to base and upgrade again, in one process (``BY_HAND``): the
+  cold run's three passes with nothing of migrail's, what the proof costs at the least;
 - a cold ``migrate-staging --no-cache``: every revision up, the models compared, down, up again;
 - the same with ``--no-data``: what giving the tables sample rows before each revision costs;
 - a warm ``migrate-staging`` after adding one revision: the template cache holds the history up
@@ -14,8 +16,11 @@ the others (``histories.alternate``), median with its min and max, and the peak 
   Python and its imports, loading the revision files, one copy of a template, the models).
 ``--before PATH`` (another checkout's ``src/``) times that checkout's runs alongside, in the
 same turns, each on a project of its own, so that neither drops the other's templates;
-``--cold`` times only the baseline and the cold runs.
-Run: python bench/staging.py [--revisions 200] [--rounds 3] [--before PATH] [--cold]
+``--cold`` times only the baseline and the cold runs; with it, ``--width N`` spreads the columns
+over tables of at most N (as a real history spreads its changes over its tables): by default
+they all go to one table, 1,000 columns wide at 1,000 revisions, where every ALTER TABLE costs
+the server more, Alembic's as well as migrail's.
+Run: python bench/staging.py [--revisions 200] [--rounds 3] [--before PATH] [--cold [--width N]]
 """
 
 from __future__ import annotations
@@ -82,21 +87,27 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--before", type=Path, help="another checkout's src/, timed alongside")
     parser.add_argument("--cold", action="store_true", help="only the baseline and cold runs")
+    parser.add_argument("--width", type=int, help="with --cold: columns a table at most")
     options = parser.parse_args()
+    if options.width is not None and not options.cold:
+        parser.error("--width goes with --cold (the warm rows add a column to tasks)")
     count = options.revisions
     with warm_cluster() as (directory, server):
-        commands = measure(directory / "project", count, server)
+        commands = measure(directory / "project", count, server, width=options.width)
         timed = COLD_ROWS if options.cold else (*COLD_ROWS, *WARM_ROWS)
         if options.cold:
-            commands = {name: commands[name] for name in ("alembic upgrade head", *COLD_ROWS)}
+            kept = ("alembic upgrade head", "alembic up, down, up", *COLD_ROWS)
+            commands = {name: commands[name] for name in kept}
         if options.before is not None:
-            earlier = measure(directory / "before", count, server, options.before)
+            earlier = measure(directory / "before", count, server, options.before, options.width)
             for name in timed:
                 commands[f"{name} (before)"] = earlier[name]
         rows = alternate(commands, options.rounds)
     baseline = rows["alembic upgrade head"]
+    shape = f", at most {options.width} columns a table" if options.width else ""
     print(
-        f"{count} revisions, median (min-max) of {options.rounds} runs in turns, one warm cluster"
+        f"{count} revisions{shape}, median (min-max) of {options.rounds} runs in turns, "
+        "one warm cluster"
     )
     print(f"  {machine_load()}")
     goals = {
@@ -107,6 +118,8 @@ def main() -> None:
     for name, timing in rows.items():
         print(timing.row(name, baseline, goals.get(name, "")))
     cold = rows["cold (--no-cache)"].median
+    by_hand = rows["alembic up, down, up"].median
+    print(f"  the cold run costs {cold / by_hand:.2f}x Alembic's own three passes")
     if options.cold:
         print(f"  sample rows cost {cold / rows['cold, --no-data'].median:.2f}x without them")
         return
@@ -119,6 +132,15 @@ def main() -> None:
     print(f"  sample rows cost {cold / no_data:.2f}x the same run without them")
 
 
+# The proof by hand: Alembic's upgrade, downgrade to base and upgrade again, in one process.
+BY_HAND = """from alembic import command
+from alembic.config import Config
+
+command.upgrade(Config("alembic.ini"), "head")
+command.downgrade(Config("alembic.ini"), "base")
+command.upgrade(Config("alembic.ini"), "head")
+"""
+
 # The rows ``--cold`` keeps, and those ``--before`` times for the other checkout too.
 COLD_ROWS = ("cold (--no-cache)", "cold, --no-data")
 WARM_ROWS = (
@@ -129,13 +151,14 @@ WARM_ROWS = (
 
 
 def measure(
-    root: Path, count: int, server: Server, source: Path | None = None
+    root: Path, count: int, server: Server, source: Path | None = None, width: int | None = None
 ) -> dict[str, Command]:
-    """Each row's command, by name, on a new project at ``root``; run by the migrail in
-    ``source`` (a checkout's ``src``), this one's when ``None``."""
+    """Each row's command, by name, on a new project at ``root`` (its columns in tables of at
+    most ``width``); run by the migrail in ``source`` (a checkout's ``src``), this one's when
+    ``None``."""
     admin_url = server.admin_url
     root.mkdir()
-    make_history(root, count)
+    make_history(root, count, width=width)
     (root / "migrations" / "env.py").write_text(ENV_PY)
     (root / "alembic.ini").write_text("[alembic]\nscript_location = migrations\n")
     migrail = [str(BIN / "migrail"), "migrate-staging"]
@@ -173,6 +196,7 @@ def measure(
         "alembic upgrade head": Command(
             [str(BIN / "alembic"), "upgrade", "head"], root, fresh_database
         ),
+        "alembic up, down, up": Command([sys.executable, "-c", BY_HAND], root, fresh_database),
         "cold (--no-cache)": Command([*migrail, "--no-cache"], root),
         "cold, --no-data": Command([*migrail, "--no-cache", "--no-data"], root),
         "warm, one revision added": Command(migrail, root, cache_without_newest),
