@@ -30,10 +30,14 @@ def _answer(err: str) -> list[str]:
     return [line for line in lines[start:] if not line.startswith("report written")]
 
 
-def _history(project: Path) -> None:
+def _history(project: Path, shape: str = "line") -> None:
     """main: 0001 and 0002 (a brief lock of a live table) and 0003 (a rewrite of it, released:
-    the baseline); the branch ``feature`` adds 0004."""
+    the baseline); the branch ``feature`` adds 0004. With the shape ``branches``, main also has
+    0003a beside 0003 (both after 0002), and 0003b merging them, which 0004 follows."""
     add_priority_with_revision(project)
+    if shape == "branches":
+        write_revision(project, "0003a", "beside", "0002", 'op.execute("SELECT 3")')
+        write_revision(project, "0003b", "merge", ("0003", "0003a"), "pass")
     write_revision(
         project,
         "0003",
@@ -49,11 +53,16 @@ def _history(project: Path) -> None:
     )
     commit_all(project)
     git(project, "checkout", "-q", "-b", "feature")
-    write_revision(project, "0004", "fourth", "0003", 'op.execute("SELECT 4")')
+    _fourth(project, shape)
     commit_all(project, "fourth")
 
 
-def _change(project: Path, change: str) -> None:
+def _fourth(project: Path, shape: str, body: str = 'op.execute("SELECT 4")') -> None:
+    parent = "0003b" if shape == "branches" else "0003"
+    write_revision(project, "0004", "fourth", parent, body)
+
+
+def _change(project: Path, change: str, shape: str = "line") -> None:
     if change == "model":  # a column no revision adds
         models = project / "tasks_models.py"
         text = models.read_text()
@@ -65,7 +74,7 @@ def _change(project: Path, change: str) -> None:
         )
         sys.modules.pop("tasks_models", None)  # these runs share a process: load them again
     elif change == "revision":  # the branch's revision does something else
-        write_revision(project, "0004", "fourth", "0003", 'op.execute("SELECT 44")')
+        _fourth(project, shape, 'op.execute("SELECT 44")')
     else:
         seeds = project / "migrations" / "seeds"
         seeds.mkdir()
@@ -108,17 +117,19 @@ def test_nothing_new_answers_as_the_full_run(
     )
 
 
+@pytest.mark.parametrize("shape", ["line", "branches"])
 @pytest.mark.parametrize("change", ["model", "revision", "seed"])
 def test_after_a_change_the_fast_path_answers_as_the_full_path(
-    change: str, project: Path, warm: Path, capsys: pytest.CaptureFixture[str]
+    change: str, shape: str, project: Path, warm: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """After the change, each run served from what the cache holds (a template below the
-    change, the template at head, the receipt) answers as ``--no-cache`` and ``--report``."""
-    _history(project)
+    change, the template at head, the receipt) answers as ``--no-cache`` and ``--report``; a
+    history with branches as a line does."""
+    _history(project, shape)
     assert _run(capsys)[0] == 0
     assert _run(capsys)[0] == 0
     assert _run(capsys)[1].startswith(ANSWERED)
-    _change(project, change)
+    _change(project, change, shape)
     fast = [_run(capsys) for _ in range(3)]
     full = _run(capsys, "--no-cache")
     report = _run(capsys, "--report", "report.md")
@@ -127,7 +138,8 @@ def test_after_a_change_the_fast_path_answers_as_the_full_path(
     for code, err in fast:
         assert (code, _answer(err)) == answer, err
     if change == "revision":  # the first from the template before the changed revision
-        assert "starting from a copy of the database at 0003_status_varchar" in fast[0][1]
+        before = "0003b_merge" if shape == "branches" else "0003_status_varchar"
+        assert f"starting from a copy of the database at {before}," in fast[0][1]
     if change == "model":  # every run from the template at head; a failure has no receipt
         assert all("copy of the database at 0004_fourth" in err for _, err in fast)
         assert answer[0] == 1 and "error: the models and the schema at head differ:" in answer[1]

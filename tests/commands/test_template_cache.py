@@ -415,3 +415,90 @@ def test_a_warm_run_imports_no_revision_older_than_its_template(
     assert code == 2 and proven == [], err  # a FatalError: stopped before anything ran
     assert "0002_add_priority.py:" in err, err
     assert "a revision file failed to load: RuntimeError: imported" in err, err
+
+
+def _branches(project: Path) -> None:
+    """0002 and 0003 branch from 0001, each adding a column the models have; 0004 merges them."""
+    write_revision(
+        project,
+        "0002",
+        "alpha",
+        "0001",
+        'op.add_column("tasks", sa.Column("alpha", sa.Text()))',
+        'op.drop_column("tasks", "alpha")',
+    )
+    write_revision(
+        project,
+        "0003",
+        "beta",
+        "0001",
+        'op.add_column("tasks", sa.Column("beta", sa.Text()))',
+        'op.drop_column("tasks", "beta")',
+    )
+    write_revision(project, "0004", "merge", ("0002", "0003"), "pass")
+    models = project / "tasks_models.py"
+    models.write_text(
+        models.read_text().replace(
+            '    Column("owner", Text),\n',
+            '    Column("owner", Text),\n    Column("alpha", Text),\n    Column("beta", Text),\n',
+        )
+    )
+
+
+def _held(pg_server: Server, project: Path, revision: str) -> list[object]:
+    """The revisions in alembic_version of the template kept at ``revision`` (read on a copy:
+    no one connects to a template)."""
+    from testing.postgres import query
+
+    names = ", ".join(f"'{name}'" for name in _ours(pg_server, project))
+    described = query(
+        pg_server.admin_url,
+        "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database"
+        f" WHERE datname IN ({names})",
+    )
+    (template,) = [
+        name for name, about in described if json.loads(str(about))["revision"] == revision
+    ]
+    copy = f"held_{secrets.token_hex(4)}"
+    run_sql(pg_server.admin_url, f'CREATE DATABASE {copy} TEMPLATE "{template}"')
+    try:
+        rows = query(
+            pg_server.admin_url.set(database=copy), "SELECT version_num FROM alembic_version"
+        )
+    finally:
+        run_sql(pg_server.admin_url, f"DROP DATABASE {copy}")
+    return sorted(row[0] for row in rows)
+
+
+def test_a_history_with_branches_is_served_from_its_templates(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its templates hold prefixes of its revisions in order: the one before the merge holds
+    both branches (two heads in alembic_version), so that editing the merge, as one does while
+    writing it, proves the merge alone; each answer is the full run's."""
+    _branches(project)
+    code, err, proven = _run(capsys)
+    assert code == 0, err
+    assert proven[0] == "0001_create_tasks" and sorted(proven[1:3]) == ["0002_alpha", "0003_beta"]
+    assert f"template cache: kept the database at {proven[2]}, 0004_merge for next runs" in err
+    before_merge = proven[2]  # the second branch's revision, holding the first's too
+    assert _held(pg_server, project, before_merge[:4]) == ["0002", "0003"]
+
+    write_revision(project, "0004", "merge", ("0002", "0003"), 'op.execute("SELECT 4")')
+    code, err, proven = _run(capsys)
+    assert code == 0, err
+    assert f"template cache: starting from a copy of the database at {before_merge}," in err
+    assert proven == ["0004_merge"]
+    assert "[✓] models match the schema at head\n" in err  # both branches' columns are there
+    assert err.endswith("[✓] round trip: down to base and up to head again\n")
+    full_code, full_err, _ = _run(capsys, "--no-cache")
+    assert full_code == 0
+    assert full_err.splitlines()[-3:] == err.splitlines()[-3:]
+
+    write_revision(project, "0005", "fifth", "0004", 'op.execute("SELECT 5")')
+    code, err, proven = _run(capsys)
+    assert code == 0, err
+    assert "starting from a copy of the database at 0004_merge," in err
+    assert proven == ["0005_fifth"]
+    code, err, proven = _run(capsys)
+    assert code == 0 and proven == [] and "copy of the database at 0005_fifth," in err

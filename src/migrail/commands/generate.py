@@ -227,7 +227,7 @@ def _at_head(
     ``new``: the new revision's slug and id."""
     from migrail.postgres.database import connect
 
-    executor.import_after(start.revision)
+    executor.import_after({r.revision for r in executor.revisions()[: start.position]})
     if start.revision is not None:
         at = executor.label((start.revision,))
         output.info(console, f"template cache: starting from a copy of the database at {at}")

@@ -75,11 +75,12 @@ class Executor:
         """The revision files, all loaded, so that a broken one is reported here and clearly."""
         return load_script(self)
 
-    def import_after(self, start: str | None) -> None:
-        """Import the revision files an upgrade from ``start`` runs, if they were left for
-        later (``needed``), so that a broken one is reported as loading reports it."""
+    def import_after(self, held: Collection[str] = ()) -> None:
+        """Import the revision files an upgrade of a database holding ``held`` (ids; none: an
+        empty one) runs, if they were left for later (``needed``), so that a broken one is
+        reported as loading reports it."""
         if self.needed is not None:
-            import_after(self, start)
+            import_after(self, held)
 
     def forget_script(self) -> None:
         """Load the revision files again when next asked: they changed on disk."""

@@ -103,11 +103,11 @@ def realise_from(history: Sequence[Script], needed: Collection[Path]) -> None:
         left.discard(revision.path)
 
 
-def realise_after(script: ScriptDirectory, start: str | None) -> None:
-    """Import now the files of the revisions after ``start`` (``None``: every one): those an
-    upgrade from ``start`` runs."""
-    for revision in script.walk_revisions(start or "base", "heads"):  # newest first
-        if revision.revision != start and isinstance(revision.module, LazyModule):
+def realise_after(revisions: Sequence[Script], held: Collection[str]) -> None:
+    """Import now the files of ``revisions`` (oldest first) not in ``held``: those an upgrade
+    of a database holding ``held`` runs."""
+    for revision in reversed(revisions):  # newest first, as Alembic's walk reported them
+        if revision.revision not in held and isinstance(revision.module, LazyModule):
             revision.module.loaded()
 
 

@@ -24,7 +24,7 @@ from migrail.history.revision_files import revision_paths
 from migrail.history.revisions import check_versions_folder
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Collection, Sequence
 
     from alembic.script import ScriptDirectory
 
@@ -66,11 +66,11 @@ def load_script(executor: Executor) -> ScriptDirectory:
     return script
 
 
-def import_after(executor: Executor, start: str | None) -> None:
-    """Import the files of the revisions after ``start`` (``None``: all) that were left for
-    later, failing as loading them all would have: before any of them runs."""
+def import_after(executor: Executor, held: Collection[str]) -> None:
+    """Import the files of the revisions not in ``held`` (ids) that were left for later,
+    failing as loading them all would have: before any of them runs."""
     with _reported(executor.config):
-        realise_after(executor.script, start)
+        realise_after(executor.revisions(), held)
 
 
 @contextmanager

@@ -83,7 +83,7 @@ class HeadTemplates:
 
 def head_templates(executor: Executor, server: Server) -> HeadTemplates | None:
     """The templates for ``executor``'s history on ``server``; ``None`` where there is no cache
-    (a server that lives for this run only, a history with branches)."""
+    (a server that lives for this run only)."""
     from migrail.staging.run import Options, run_template_cache
     from migrail.staging.scope import StepScope
     from migrail.staging.templates import TemplateCache

@@ -16,7 +16,12 @@ from migrail.engine.executor import Executor
 from migrail.engine.interrupts import RevisionInterrupted
 from migrail.engine.revision_end import ReadAtEnd
 from migrail.engine.steps import MigrationFailed, Step
-from migrail.history.revisions import irreversible_reason, round_trip_floor, undo_order
+from migrail.history.revisions import (
+    irreversible_reason,
+    is_linear,
+    round_trip_floor,
+    undo_order,
+)
 from migrail.postgres.observe import Effects, Observer
 from migrail.staging.lock_policy import LockFinding
 from migrail.staging.sample_data import DataReport, SampleData
@@ -174,6 +179,7 @@ def prove(
     copy_after: Collection[str] = (),
     copy: Callable[[str], Connection] | None = None,
     fresh: Callable[[], Connection] | None = None,
+    held: Sequence[Script] = (),
 ) -> StagingReport:
     """Run the whole proof on ``connection`` (an empty database) and report what happened.
 
@@ -191,11 +197,20 @@ def prove(
     returns the connection to go on with: the template cache copies the database there.
     ``fresh`` returns a connection to a new empty database, which replaces the run's: the step
     round trip goes on there after a broken downgrade (it needs ``fresh``).
+
+    ``held``: the revisions the cloned database holds (oldest first), where they are more than
+    ``start`` and its ancestors: a template of a history with branches holds a prefix of its
+    revisions in their order, which may end with a revision of one branch while holding
+    another. A history with branches is then upgraded exactly in that order, so that each
+    copy holds its prefix (an upgrade to a revision would apply its ancestors alone).
     """
     revisions = executor.revisions()
     if start != "base":
-        older = {r.revision for r in executor.script.iterate_revisions(start, "base")}
+        older = {r.revision for r in held} or {
+            r.revision for r in executor.script.iterate_revisions(start, "base")
+        }
         revisions = [r for r in revisions if r.revision not in older]
+    branched = not is_linear(executor.revisions())
     report = StagingReport(
         revisions=revisions,
         models_configured=executor.metadata is not None,
@@ -229,7 +244,7 @@ def prove(
             fill()
 
     try:
-        if start != "base":
+        if start != "base" and not cloned:  # a copy is at ``start`` already
             report.failed_phase = "build"
             executor.upgrade(connection, start)
             report.failed_phase = None
@@ -247,7 +262,9 @@ def prove(
             nonlocal connection
             assert fresh is not None
             connection = watched.connection = fresh()
-            if start != "base":
+            if held:
+                executor.apply_exactly(connection, held, "upgrade")
+            elif start != "base":
                 executor.upgrade(connection, start)
             fill()
             connection.commit()
@@ -269,6 +286,15 @@ def prove(
                             connection = watched.connection = copy(revision.revision)
                 hooks = Hooks(cb, observe, fill, watched.take_stock)
                 steps += round_trip_each(executor, connection, report, hooks, rebuild, plain, rest)
+            elif branched and (cloned or copy_after):
+                steps, done = [], 0
+                for at, revision in enumerate(revisions):  # in the templates' order
+                    if revision.revision in copy_after or at == len(revisions) - 1:
+                        ahead, done = revisions[done : at + 1], at + 1
+                        steps += executor.apply_exactly(connection, ahead, "upgrade", cb, observe)
+                        if copy is not None and revision.revision in copy_after:
+                            connection = watched.connection = copy(revision.revision)
+                return steps
             else:
                 steps = []
                 for stop in [r.revision for r in revisions if r.revision in copy_after]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from migrail.core.errors import FatalError
-from migrail.history.revisions import display_name, find_revision, is_linear
+from migrail.history.revisions import display_name, find_revision
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -163,7 +163,8 @@ def _prove_on(
         note(f"built at {executor.label((start,))} (as deployed); proving only what is newer")
     # Before anything runs, so that a broken one fails as loading them all would: those the
     # run applies (what is built at a given revision too), never those its template holds.
-    executor.import_after(start if cached else None)
+    held = executor.revisions()[:cached] if templates is not None else []
+    executor.import_after({r.revision for r in held})
     config = executor.config
     earlier = templates.earlier if templates is not None and cached else None
     rows = SampleData(config.seeds_dir, shown=config.shown) if options.data else None
@@ -198,6 +199,7 @@ def _prove_on(
                     scope.revisions,
                     rows,
                     cloned=bool(cached),
+                    held=held,
                     copy_after=copy_after,
                     copy=copy if templates is not None else None,
                     fresh=fresh,
@@ -246,8 +248,6 @@ def run_template_cache(
         off = "off (--no-cache)"
     elif start != "base":
         off = "not used when building at a given revision"
-    elif not is_linear(executor.revisions()):
-        off = "not used for a history with branches"
     elif not server.persistent:
         off = (
             "off: this private cluster lives for one run "

@@ -255,9 +255,10 @@ class RunDatabase:
 def template_cache(
     admin_url: URL, executor: Executor, settings: bytes, stepped: Collection[str] = ()
 ) -> TemplateCache:
-    """The cache for ``executor``'s (linear) history; ``settings`` are what else shapes a
-    template (sample rows or not, seed files); ``stepped``: the revisions the run undoes and
-    redoes on their own."""
+    """The cache for ``executor``'s history (a line, or with branches: its revisions in the
+    order Alembic applies them from base, ``Executor.revisions``); ``settings`` are what else
+    shapes a template (sample rows or not, seed files); ``stepped``: the revisions the run
+    undoes and redoes on their own."""
     config = executor.config
     project = project_key(config.migrations_dir)
     scripts = executor.revisions()
