@@ -20,7 +20,10 @@ same turns, each on a project of its own, so that neither drops the other's temp
 over tables of at most N (as a real history spreads its changes over its tables): by default
 they all go to one table, 1,000 columns wide at 1,000 revisions, where every ALTER TABLE costs
 the server more, Alembic's as well as migrail's.
-Run: python bench/staging.py [--revisions 200] [--rounds 3] [--before PATH] [--cold [--width N]]
+``--merges N``: the history branches and merges N times (``histories.make_history``), as a
+team's does; the template cache serves it as it serves a line.
+Run: python bench/staging.py [--revisions 200] [--rounds 3] [--before PATH] [--merges N]
+                             [--cold [--width N]]
 """
 
 from __future__ import annotations
@@ -88,25 +91,28 @@ def main() -> None:
     parser.add_argument("--before", type=Path, help="another checkout's src/, timed alongside")
     parser.add_argument("--cold", action="store_true", help="only the baseline and cold runs")
     parser.add_argument("--width", type=int, help="with --cold: columns a table at most")
+    parser.add_argument("--merges", type=int, default=0, help="branches merged in the history")
     options = parser.parse_args()
     if options.width is not None and not options.cold:
         parser.error("--width goes with --cold (the warm rows add a column to tasks)")
     count = options.revisions
     with warm_cluster() as (directory, server):
-        commands = measure(directory / "project", count, server, width=options.width)
+        shape = {"width": options.width, "merges": options.merges}
+        commands = measure(directory / "project", count, server, **shape)
         timed = COLD_ROWS if options.cold else (*COLD_ROWS, *WARM_ROWS)
         if options.cold:
             kept = ("alembic upgrade head", "alembic up, down, up", *COLD_ROWS)
             commands = {name: commands[name] for name in kept}
         if options.before is not None:
-            earlier = measure(directory / "before", count, server, options.before, options.width)
+            earlier = measure(directory / "before", count, server, options.before, **shape)
             for name in timed:
                 commands[f"{name} (before)"] = earlier[name]
         rows = alternate(commands, options.rounds)
     baseline = rows["alembic upgrade head"]
-    shape = f", at most {options.width} columns a table" if options.width else ""
+    shape_said = f", at most {options.width} columns a table" if options.width else ""
+    shape_said += f", {options.merges} merges" if options.merges else ""
     print(
-        f"{count} revisions{shape}, median (min-max) of {options.rounds} runs in turns, "
+        f"{count} revisions{shape_said}, median (min-max) of {options.rounds} runs in turns, "
         "one warm cluster"
     )
     print(f"  {machine_load()}")
@@ -151,14 +157,19 @@ WARM_ROWS = (
 
 
 def measure(
-    root: Path, count: int, server: Server, source: Path | None = None, width: int | None = None
+    root: Path,
+    count: int,
+    server: Server,
+    source: Path | None = None,
+    width: int | None = None,
+    merges: int = 0,
 ) -> dict[str, Command]:
     """Each row's command, by name, on a new project at ``root`` (its columns in tables of at
-    most ``width``); run by the migrail in ``source`` (a checkout's ``src``), this one's when
-    ``None``."""
+    most ``width``, its history merging ``merges`` branches); run by the migrail in ``source``
+    (a checkout's ``src``), this one's when ``None``."""
     admin_url = server.admin_url
     root.mkdir()
-    make_history(root, count, width=width)
+    make_history(root, count, merges, width)
     (root / "migrations" / "env.py").write_text(ENV_PY)
     (root / "alembic.ini").write_text("[alembic]\nscript_location = migrations\n")
     migrail = [str(BIN / "migrail"), "migrate-staging"]
