@@ -297,3 +297,41 @@ def test_a_module_the_models_import_from_beside_them_is_an_input_of_the_receipt(
     sys.modules.pop("task_columns", None)
     assert main(["migrate-staging"]) == 1
     assert "column tasks.priority" in capsys.readouterr().err
+
+
+def test_a_module_the_models_import_from_outside_the_project_is_an_input_of_the_receipt(
+    project: Path,
+    tmp_path: Path,
+    warm: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A package of the repository outside the project (installed with ``pip install -e``, or
+    on ``PYTHONPATH``, as a monorepo's shared models are) changes the models as much as a
+    module of the project does: after its change, generate and migrate-staging answer as their
+    full runs, never "nothing changed"."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "shared_columns.py").write_text("EXTRA = False\n")
+    monkeypatch.syspath_prepend(str(shared))
+    models = project / "tasks_models.py"
+    models.write_text(
+        models.read_text().replace(
+            '    Column("owner", Text),\n',
+            '    Column("owner", Text),\n'
+            '    *([Column("priority", Text)] if __import__("shared_columns").EXTRA else []),\n',
+        )
+    )
+    assert main(["migrate-staging"]) == 0
+    capsys.readouterr()
+    assert _run(capsys)[1].startswith(ANSWERED)
+
+    (shared / "shared_columns.py").write_text("EXTRA = True\n")
+    sys.modules.pop("shared_columns", None)
+    sys.modules.pop("tasks_models", None)
+    said, written = _written(project, capsys, full=True)
+    assert any("priority" in text for text in written.values()), said
+    sys.modules.pop("shared_columns", None)
+    sys.modules.pop("tasks_models", None)
+    assert main(["migrate-staging"]) == 1
+    assert "column tasks.priority" in capsys.readouterr().err

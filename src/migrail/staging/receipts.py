@@ -187,7 +187,7 @@ def record(
     the extensions the history creates (what chose the server it ran on), the environment
     ``variables`` the run read (with the values they held when first read), as digests, and
     ``facts``: what else the command needs to say the answer again; and, given the project's
-    ``root``, the project's modules the run imported (``imported_sources``)."""
+    ``root``, the modules the run imported that are no library's (``imported_sources``)."""
     from migrail.core.environ_reads import fingerprint
     from migrail.staging.templates import describe_receipt
 
@@ -202,16 +202,17 @@ def record(
     if facts:
         receipt["facts"] = dict(facts)
     if root is not None:
-        receipt["sources"] = imported_sources(root)
+        receipt["sources"] = imported_sources()
     describe_receipt(admin_url, template, receipt, field)
 
 
-def imported_sources(root: Path) -> dict[str, str]:
-    """The digest of each of the project's Python files this process has imported, by path:
-    the key covers the models' own package (``snapshot.model_files``), but the models may
-    import a module beside it (a ``columns.py`` at the root) whose change changes them too.
-    Files of an environment inside the project (``.venv``) are the libraries', not its own."""
-    root = root.resolve()
+def imported_sources() -> dict[str, str]:
+    """The digest of each Python file this process has imported that is not the interpreter's
+    or an installed library's, by path: the key covers the models' own package
+    (``snapshot.model_files``), but the models may import a module beside it (a ``columns.py``
+    at the root), or from outside the project (a package of the repository installed with
+    ``pip install -e``, a folder on ``PYTHONPATH``), whose change changes them too. Files of an
+    environment (``.venv``, site-packages) are the libraries', which their versions cover."""
     prefixes = {Path(prefix).resolve() for prefix in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
     found = {}
     for module in list(sys.modules.values()):
@@ -219,7 +220,7 @@ def imported_sources(root: Path) -> dict[str, str]:
         if not isinstance(name, str):
             continue
         path = Path(name).resolve()
-        if not path.is_relative_to(root) or "site-packages" in path.parts:
+        if "site-packages" in path.parts or "dist-packages" in path.parts:
             continue
         if any(path.is_relative_to(prefix) for prefix in prefixes):
             continue
