@@ -908,3 +908,45 @@ def test_the_progress_display_names_the_revision_running_with_its_count(
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", seen.decode(errors="replace"))
     assert "upgrade 2/3: 0002_slow" in text
     assert "upgrade 1/3: 0002_slow" not in text and "upgrade 3/3: 0002_slow" not in text
+
+
+def test_a_long_historys_table_folds_the_revisions_with_nothing_to_say(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Past fifty revisions, a revision gets its row when it has something to say (here a
+    rewrite of a table) or is among the newest five; a dim row stands for each run of the
+    others, with their count and time. The verdicts under the table are the same."""
+    parent = "0001"
+    for number in range(2, 61):
+        revision = f"{number:04d}"
+        body, undo, extra = f'op.execute("SELECT {number}")', "pass", ""
+        if number == 30:
+            body = 'op.alter_column("tasks", "owner", type_=sa.String(40))'
+            undo = 'op.alter_column("tasks", "owner", type_=sa.Text())'
+            extra = "# migrail: allow rewrite -- a table of sample rows"
+        if number == 40:  # a brief lock: folded too
+            body = 'op.add_column("tasks", sa.Column("note", sa.Text()))'
+            undo = 'op.drop_column("tasks", "note")'
+        write_revision(project, revision, f"step_{number}", parent, body, undo, extra)
+        parent = revision
+    models = project / "tasks_models.py"
+    models.write_text(
+        models.read_text()
+        .replace('Column("owner", Text)', 'Column("owner", String(40)), Column("note", Text)')
+        .replace("from sqlalchemy import Column,", "from sqlalchemy import String, Column,")
+    )
+    code, err = _run(capsys)
+    assert code == 0, err
+    rows = [line.split("│")[1].strip() for line in err.splitlines() if line.startswith("│ ")]
+    assert rows == [
+        "... 29 revisions",
+        "0030_step_30",
+        "... 25 revisions",
+        *[f"00{n}_step_{n}" for n in range(56, 61)],
+    ]
+    table = [line.split("│") for line in err.splitlines() if line.startswith("│ ")]
+    cells = {row[1].strip(): row[5].strip() for row in table}
+    assert cells["... 29 revisions"] == ""  # selects, and a table made: nothing locked before
+    assert cells["0030_step_30"] == "rewrite: ACCESS EXCLUSIVE on tasks"
+    assert cells["... 25 revisions"] == "metadata-only, brief"  # 0040's index
+    assert err.endswith("[✓] round trip: down to base and up to head again\n")

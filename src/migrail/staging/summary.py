@@ -17,6 +17,7 @@ from migrail.staging.lock_policy import notes
 from migrail.staging.proof import PHASES
 
 if TYPE_CHECKING:
+    from alembic.script import Script
     from rich.table import Table
 
     from migrail.staging.proof import StagingReport
@@ -33,9 +34,19 @@ class Verdict:
     items: Sequence[str] = ()
 
 
+# Past this many revisions, the table gives a row only to those with something to say (a note,
+# a lock beyond a brief metadata-only one, a phase of a second or more) and to the newest few;
+# a line stands for each run of the others. The report (``--report``) has every row.
+WHOLE_TABLE = 50
+NEWEST = 5
+_SLOW_SECONDS = 1.0
+
+
 def summary_table(report: StagingReport) -> Table:
     """Each revision's time in each phase, what it locked or rewrote (and the class of it, in
-    red where the lock policy fails it), and what became of it."""
+    red where the lock policy fails it), and what became of it. On a long history, the rows of
+    revisions with nothing to say but their times are folded (``WHOLE_TABLE``): a thousand of
+    them are a screenful no one reads, and a third of a second to draw."""
     from rich.markup import escape
     from rich.table import Table
 
@@ -47,19 +58,65 @@ def summary_table(report: StagingReport) -> Table:
     table.add_column("notes")
     failure = report.failure
     failing = {finding.revision.revision for finding in report.lock_errors}
-    for revision in report.revisions:
+    revisions = report.revisions
+    folding = len(revisions) > WHOLE_TABLE
+    folded: list[Script] = []
+    for at, revision in enumerate(revisions):
         note = ""
         if failure is not None and failure.revision is revision:
             note = f"[red]{failure.direction} failed[/red]"
         elif revision.revision == report.floor:
             note = f"irreversible: {report.floor_reason}"
-        times = report.times(revision.revision)
         effects = report.effects.get(revision.revision)
+        if (
+            folding
+            and at < len(revisions) - NEWEST
+            and not note
+            and revision.revision not in failing
+            and _brief(report, revision.revision)
+        ):
+            folded.append(revision)
+            continue
+        _fold(table, report, folded)
         measured = escape(effects.summary()) if effects else ""
         if revision.revision in failing:
             measured = f"[red]{measured}[/red]"
-        table.add_row(display_name(revision), *times, measured, note)
+        table.add_row(display_name(revision), *report.times(revision.revision), measured, note)
+    _fold(table, report, folded)
     return table
+
+
+def _brief(report: StagingReport, revision: str) -> bool:
+    """Whether ``revision`` has nothing to say but its times: no lock measured but brief
+    metadata-only ones, and no phase of a second or more."""
+    effects = report.effects.get(revision)
+    if effects is not None:
+        classes = effects.classify()
+        if any(classes.get(table) != "metadata-only" for table in effects.locks):
+            return False
+    seconds = (report.timings[phase].get(revision) for phase in PHASES)
+    return all(s is None or s < _SLOW_SECONDS for s in seconds)
+
+
+def _fold(table: Table, report: StagingReport, folded: list[Script]) -> None:
+    """One row for the revisions in ``folded`` (emptied): how many, their time in each phase
+    together, and the most any of them locked."""
+    if not folded:
+        return
+    together = []
+    for phase in PHASES:
+        ran = [s for r in folded if (s := report.timings[phase].get(r.revision)) is not None]
+        together.append(_seconds(sum(ran)) if ran else "")
+    locked = any((found := report.effects.get(r.revision)) and found.locks for r in folded)
+    count = f"{len(folded)} revision{'s' if len(folded) > 1 else ''}"
+    table.add_row(
+        f"... {count}", *together, "metadata-only, brief" if locked else "", "", style="dim"
+    )
+    folded.clear()
+
+
+def _seconds(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
 def verdicts(
