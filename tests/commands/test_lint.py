@@ -531,3 +531,38 @@ def test_a_varchar_column_is_a_warning_not_a_failure(
     assert main(["lint", "--fix-sql"]) == 0
     err = capsys.readouterr().err
     assert "warning prefer-text-field  migrations/versions/0002_add_code.py" in err, err
+
+
+def test_since_lints_every_revision_when_a_file_they_run_changed(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A helper module beside the revisions (or env.py, or SQL a revision reads) changes what
+    a revision runs though its own file did not: ``--since`` then lints them all, and finds
+    what the full lint finds."""
+    helpers = project / "migrations" / "helpers.py"
+    helpers.write_text("COLUMN = 'note'\n")
+    write_revision(
+        project,
+        "0002",
+        "add_column",
+        "0001",
+        "op.add_column('tasks', sa.Column(_helpers().COLUMN, sa.Text()))",
+        "op.drop_column('tasks', _helpers().COLUMN)",
+        extra=(
+            "def _helpers():\n"
+            "    import importlib.util, pathlib\n"
+            "    path = pathlib.Path(__file__).parents[1] / 'helpers.py'\n"
+            "    spec = importlib.util.spec_from_file_location('helpers', path)\n"
+            "    module = importlib.util.module_from_spec(spec)\n"
+            "    spec.loader.exec_module(module)\n"
+            "    return module\n"
+        ),
+    )
+    _sql_files_up_to_date(capsys)
+    commit_all(project)
+    helpers.write_text("COLUMN = 'remark'\n")
+    code, _, err = _lint(capsys, "--since", "HEAD")
+    full_code, _, full_err = _lint(capsys)
+    assert err.startswith("migrations/helpers.py changed since HEAD: every revision linted\n")
+    assert (code, err.split("\n", 1)[1]) == (full_code, full_err)
+    assert "migrations/sql/0002_add_column.sql no longer says what the revision runs" in err

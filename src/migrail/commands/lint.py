@@ -9,6 +9,8 @@ from migrail.engine.executor import Executor
 from migrail.lint import report
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from rich.console import Console
 
     from migrail.core.config import Config
@@ -35,6 +37,12 @@ def lint(
     import alembic.script  # noqa: F401  (what loading the history needs, imported while git answers)
 
     scope = asked.result() if asked is not None else None
+    support = sorted(_support_changed(config, scope)) if scope else []
+    if support:  # any revision may render otherwise now: none is left out
+        shown = ", ".join(str(path.relative_to(config.root)) for path in support[:3])
+        more = f" and {len(support) - 3} more" if len(support) > 3 else ""
+        output.info(console, f"{shown}{more} changed since {since}: every revision linted")
+        scope = None
     executor = Executor(config, needed=scope)  # what is older than the changes: not imported
     result = lint_history(executor, scope, fix_sql=fix_sql, all_sql=all_sql)
     for path in result.rewritten:
@@ -55,3 +63,13 @@ def lint(
         render = {"json": report.as_json, "github": report.as_github, "sarif": report.as_sarif}
         output.write_data(render[format](result, config.root))
     return 1 if result.failing else 0
+
+
+def _support_changed(config: Config, changed: set[Path]) -> list[Path]:
+    """The files in ``changed`` beside the revisions that shape what they run (``env.py``, a
+    helper they import, SQL they read): what a revision renders may change with them though
+    its own file did not."""
+    from migrail.history.revision_files import is_support_file
+
+    migrations, versions = config.migrations_dir, config.versions_dir
+    return [path for path in changed if is_support_file(path, migrations, versions)]

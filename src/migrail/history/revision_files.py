@@ -17,6 +17,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 SKIPPED_FOLDER = "__pycache__"
+# What migrail writes at the top of migrations/ itself, or hashes on its own: the other files
+# there (``env.py``, helpers the revisions import, SQL they read) are support files.
+NOT_SUPPORT = frozenset({"sql", "schema", "seeds", "migrail.sum"})
 
 
 def is_revision_file(relative: str) -> bool:
@@ -119,3 +122,23 @@ def _links(folder: str) -> frozenset[str]:
             return frozenset(entry.name for entry in entries if entry.is_symlink())
     except OSError:
         return frozenset()
+
+
+def is_leftover(name: str) -> bool:
+    """What an editor or Python leaves beside the files one edits, and nothing reads: hidden
+    files (swap and lock files, as Alembic passes over ``.#`` ones), backups, bytecode."""
+    return name.startswith(".") or name.endswith(("~", ".pyc", ".pyo")) or name == "__pycache__"
+
+
+def is_support_file(path: Path, migrations: Path, versions: Path) -> bool:
+    """Whether ``path`` (resolved) is a file under ``migrations/`` that shapes what the
+    revisions do without being one: ``env.py``, a helper they import, SQL they read (in
+    ``versions/`` too); not what migrail writes itself (``NOT_SUPPORT``), nor a leftover."""
+    try:
+        parts = path.relative_to(migrations.resolve()).parts
+    except ValueError:
+        return False
+    if not parts or parts[0] in NOT_SUPPORT or any(is_leftover(part) for part in parts):
+        return False
+    inside = relative_posix(path, versions.resolve())
+    return inside is None or not is_revision_file(inside)

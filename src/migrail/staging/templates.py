@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from migrail.history.revision_files import Folders, resolved
+from migrail.history.revision_files import NOT_SUPPORT, Folders, is_leftover, resolved
 from migrail.postgres.ephemeral import admin_connection, drop_database
 
 if TYPE_CHECKING:
@@ -285,17 +285,13 @@ def project_key(migrations: Path) -> str:
     return hashlib.sha256(str(migrations.resolve()).encode()).hexdigest()[:8]
 
 
-# What migrail writes at the top of migrations/ itself, or hashes on its own: not support files.
-_NOT_SUPPORT = frozenset({"sql", "schema", "seeds", "migrail.sum"})
-
-
 def _support_files(migrations: Path, revisions: set[Path]) -> bytes:
     """``env.py`` and whatever else lives beside the revisions, in versions/ too (SQL files
     they read, helpers they import): a change to any of them is a change to every template.
     The revision files are left out: each is hashed into the keys of its own prefixes."""
     folders: Folders = {}
     leave_out = frozenset(resolved(path, folders) for path in revisions)
-    return files_content(migrations, skip=_NOT_SUPPORT, leave_out=leave_out)
+    return files_content(migrations, skip=NOT_SUPPORT, leave_out=leave_out)
 
 
 def files_content(
@@ -303,28 +299,22 @@ def files_content(
 ) -> bytes:
     """The names (relative to ``root``) and content of the files under it, as one value for a
     template's key. Left out: what ``skip`` names at the top of ``root``, the files in
-    ``leave_out`` (resolved paths), and leftovers (``_is_leftover``) wherever they are."""
+    ``leave_out`` (resolved paths), and leftovers (``is_leftover``) wherever they are."""
     found = []
     resolved_folders: Folders = {}
     for directory, folders, names in os.walk(root):
         here = Path(directory)
         top = here == root
-        folders[:] = [f for f in folders if not _is_leftover(f) and not (top and f in skip)]
+        folders[:] = [f for f in folders if not is_leftover(f) and not (top and f in skip)]
         for name in names:
             path = here / name
-            if _is_leftover(name) or (top and name in skip) or not path.is_file():
+            if is_leftover(name) or (top and name in skip) or not path.is_file():
                 continue
             if leave_out and resolved(path, resolved_folders) in leave_out:
                 continue
             found.append((path.relative_to(root), _read(path)))
     found.sort(key=lambda file: file[0].parts)  # as the paths sort: folder by folder
     return b"\0".join(str(relative).encode() + b"\0" + content for relative, content in found)
-
-
-def _is_leftover(name: str) -> bool:
-    """What an editor or Python leaves beside the files one edits, and nothing reads: hidden
-    files (swap and lock files, as Alembic passes over ``.#`` ones), backups, bytecode."""
-    return name.startswith(".") or name.endswith(("~", ".pyc", ".pyo")) or name == "__pycache__"
 
 
 def clear_templates(admin_url: URL, project: str | None) -> list[str]:
