@@ -335,3 +335,36 @@ def test_a_module_the_models_import_from_outside_the_project_is_an_input_of_the_
     sys.modules.pop("tasks_models", None)
     assert main(["migrate-staging"]) == 1
     assert "column tasks.priority" in capsys.readouterr().err
+
+
+def test_a_module_a_revision_imports_is_an_input_of_generates_templates(
+    project: Path, warm: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """0002 names its column after a constant of the project outside migrations/: once that
+    changes, no template built with the old value serves generate, which writes the revision
+    the full run writes."""
+    consts = project / "app_consts.py"
+    consts.write_text('COLUMN = "note"\n')
+    write_revision(
+        project,
+        "0002",
+        "note",
+        "0001",
+        'op.add_column("tasks", sa.Column(__import__("app_consts").COLUMN, sa.Text()))',
+        'op.drop_column("tasks", __import__("app_consts").COLUMN)',
+    )
+    models = project / "tasks_models.py"
+    models.write_text(
+        models.read_text().replace(
+            '    Column("owner", Text),\n',
+            '    Column("owner", Text),\n    Column("note", Text),\n',
+        )
+    )
+    assert main(["migrate-staging"]) == 0
+    capsys.readouterr()
+    assert _run(capsys)[1].startswith(ANSWERED)
+    consts.write_text('COLUMN = "remark"\n')
+    sys.modules.pop("app_consts", None)
+    said, written = _written(project, capsys, full=True)
+    assert "template cache: starting from" not in said, said
+    assert any("remark" in text and "note" in text for text in written.values()), said

@@ -186,7 +186,7 @@ def test_a_receipt_counts_only_on_the_cluster_the_full_run_would_choose(
     rows = query_rows(
         directory,
         "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database"
-        " WHERE shobj_description(oid, 'pg_database') LIKE '%receipt%'",
+        " WHERE shobj_description(oid, 'pg_database') LIKE '%\"receipt\": {%'",
     )
     assert len(rows) == 1
     name, comment = rows[0]

@@ -310,3 +310,53 @@ def test_a_stricter_lock_policy_judges_what_the_template_holds_too(
         "for a change of the catalog alone (released: not failing)"
     ) in answer
     assert not any("metadata-only changes, bounded by" in line for line in answer)
+
+
+def test_a_module_a_revision_imports_is_part_of_what_a_fast_answer_stands_on(
+    project: Path, warm: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """0002 takes its column's name from a module of the project outside migrations/ (a
+    constant in ``app_consts.py``). After that module changes, neither the templates nor the
+    receipt answer: the full run's failure is the answer. A change to the models alone still
+    starts from the template, which stands on no model file."""
+    consts = project / "app_consts.py"
+    consts.write_text('COLUMN = "note"\n')
+    write_revision(
+        project,
+        "0002",
+        "note",
+        "0001",
+        'op.add_column("tasks", sa.Column(__import__("app_consts").COLUMN, sa.Text()))',
+        'op.drop_column("tasks", __import__("app_consts").COLUMN)',
+    )
+    models = project / "tasks_models.py"
+    models.write_text(
+        models.read_text().replace(
+            '    Column("owner", Text),\n',
+            '    Column("owner", Text),\n    Column("note", Text),\n',
+        )
+    )
+    for _ in range(3):  # cold; from the template at head, recording its answer; the receipt
+        code, err = _run(capsys)
+        assert code == 0, err
+    assert err.startswith(ANSWERED)
+
+    consts.write_text('COLUMN = "remark"\n')
+    sys.modules.pop("app_consts", None)
+    code, err = _run(capsys)
+    assert ANSWERED not in err and "template cache: starting from" not in err, err
+    full = _run(capsys, "--no-cache")
+    assert (code, _answer(err)) == (full[0], _answer(full[1]))
+    assert code == 1 and "  - column tasks.remark (TEXT)" in err, err
+
+    consts.write_text('COLUMN = "note"\n')
+    sys.modules.pop("app_consts", None)
+    assert _run(capsys)[0] == 0
+    models.write_text(models.read_text().replace('Column("note", Text)', 'Column("note", Integer)'))
+    models.write_text(
+        models.read_text().replace("from sqlalchemy import", "from sqlalchemy import Integer,")
+    )
+    sys.modules.pop("tasks_models", None)
+    code, err = _run(capsys)
+    assert "template cache: starting from a copy of the database at 0002_note" in err, err
+    assert code == 1 and "tasks.note" in err

@@ -33,6 +33,9 @@ class Reads(MutableMapping[str, str]):
         self.counts = counts  # whether a read now counts (``recording``); None: every one
         self.seen: dict[str, str | None] = {}
         self.whole = False  # the environment was walked: every variable counts
+        # The project's modules an earlier run's answer stands on (a template's, by path and
+        # digest: ``inherited_sources``), as the variables it read are counted in ``seen``.
+        self.sources: dict[str, str] = {}
 
     def saw(self, key: str) -> None:
         if key not in self.seen and (self.counts is None or self.counts()):
@@ -100,6 +103,24 @@ def inherited(recorded: Iterable[str]) -> None:
         for name in names:
             reads.seen.setdefault(name, environ.get(name))
         reads = reads.inner if isinstance(reads.inner, Reads) else None
+
+
+def inherited_sources(recorded: object) -> None:
+    """Count the modules an earlier run's answer stands on (a template's ``sources``: digests by
+    path) as imported by this run: any answer it records stands on them too."""
+    if not isinstance(recorded, dict):
+        return
+    reads = current()
+    while reads is not None:
+        for name, digest in recorded.items():
+            reads.sources.setdefault(str(name), str(digest))
+        reads = reads.inner if isinstance(reads.inner, Reads) else None
+
+
+def inherited_source_digests() -> dict[str, str]:
+    """What ``inherited_sources`` counted, in the run recording now."""
+    reads = current()
+    return dict(reads.sources) if reads is not None else {}
 
 
 @contextmanager

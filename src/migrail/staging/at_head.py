@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from migrail.engine.executor import Executor
     from migrail.postgres.ephemeral import Server
-    from migrail.staging.templates import TemplateCache
+    from migrail.staging.templates import Template, TemplateCache
 
 # Mixed into migrate-staging's keys to make generate's: a schema replayed, not proven.
 _GENERATE_TAG = b"migrail generate: schema only, not proven"
@@ -50,16 +50,17 @@ class HeadTemplates:
         """The longest prefix of the history either kind holds (none: an empty database). The
         variables its run read count as read by this one, which runs none of what read them:
         an answer this run records (a template, a receipt) stands on them too."""
-        from migrail.core.environ_reads import inherited
+        from migrail.core.environ_reads import inherited, inherited_sources
 
         present = _usable(self.staging)
         for position in range(len(self.staging.keys), 0, -1):
             for cache in (self.staging, self.ours):
                 name = cache.name(position)
                 if name in present:
-                    environ = present[name]
+                    environ = present[name].environ
                     if isinstance(environ, dict):
                         inherited(environ)
+                    inherited_sources(present[name].sources)
                     return Start(name, position, cache.revisions[position - 1])
         return Start(None, 0, None)
 
@@ -96,13 +97,14 @@ def head_templates(executor: Executor, server: Server) -> HeadTemplates | None:
     if staging is None:
         return None
     keys = [hashlib.sha256(_GENERATE_TAG + key.encode()).hexdigest()[:24] for key in staging.keys]
-    ours = TemplateCache(staging.admin_url, staging.project, staging.revisions, keys)
+    ours = TemplateCache(
+        staging.admin_url, staging.project, staging.revisions, keys, leave_out=staging.leave_out
+    )
     return HeadTemplates(staging, ours)
 
 
-def _usable(cache: TemplateCache) -> dict[str, object]:
-    """The templates of ``cache``'s project now on its server that may be served, each with
-    the variables its run read."""
+def _usable(cache: TemplateCache) -> dict[str, Template]:
+    """The templates of ``cache``'s project now on its server that may be served, by name."""
     from migrail.staging.templates import usable
 
     return usable(cache.admin_url, cache.project)

@@ -160,7 +160,7 @@ def recorded_answer(config: Config, key: str, field: str = "receipt") -> Answer 
                 continue
             if not unchanged(dict(found["environ"]), key):  # a variable it read changed
                 continue
-            if not _sources_unchanged(found.get("sources") or {}):  # a module it imported
+            if not sources_unchanged(found.get("sources") or {}):  # a module it imported
                 continue
             lines = [str(line) for line in found["lines"]]
             facts = dict(found.get("facts") or {})
@@ -212,7 +212,8 @@ def imported_sources() -> dict[str, str]:
     (``snapshot.model_files``), but the models may import a module beside it (a ``columns.py``
     at the root), or from outside the project (a package of the repository installed with
     ``pip install -e``, a folder on ``PYTHONPATH``), whose change changes them too. Files of an
-    environment (``.venv``, site-packages) are the libraries', which their versions cover."""
+    environment (``.venv``, site-packages) are the libraries', which their versions cover.
+    Those the template a run started from stood on count too (``inherited_sources``)."""
     prefixes = {Path(prefix).resolve() for prefix in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
     found = {}
     for module in list(sys.modules.values()):
@@ -228,10 +229,12 @@ def imported_sources() -> dict[str, str]:
             found[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
         except OSError:
             continue
-    return found
+    from migrail.core.environ_reads import inherited_source_digests
+
+    return {**inherited_source_digests(), **found}
 
 
-def _sources_unchanged(sources: Mapping[str, object]) -> bool:
+def sources_unchanged(sources: Mapping[str, object]) -> bool:
     """Whether every module a receipt's run imported (``imported_sources``) is as it was."""
     for name, digest in sources.items():
         try:

@@ -63,6 +63,18 @@ class Template:
     # and whether they hold the same values now: a template made under others is not served.
     environ: object = None
     environ_holds: bool = True
+    # The digests of the project's modules its run imported that may shape what a revision
+    # does (``sources_of``): a template made before one of them changed is not served.
+    sources: object = None
+
+    @property
+    def serves(self) -> bool:
+        """Whether it may be served now: the variables and modules its run read are as then."""
+        from migrail.staging.receipts import sources_unchanged
+
+        if not self.environ_holds:
+            return False
+        return not isinstance(self.sources, dict) or sources_unchanged(self.sources)
 
 
 @dataclass
@@ -79,6 +91,8 @@ class TemplateCache:
     earlier: Earlier | None = None
     # The run read the whole environment (``keep``): every variable would count, none vouches.
     walked: bool = False
+    # Where the modules that cannot change a template are (``sources_of``).
+    leave_out: tuple[Path, ...] = ()
 
     def name(self, position: int) -> str:
         return f"{TEMPLATE_PREFIX}{self.project}_{self.keys[position - 1]}"
@@ -86,7 +100,7 @@ class TemplateCache:
     def longest(self) -> int:
         """The longest prefix with a template (0: none), after dropping this project's templates
         that no prefix of the history has any more: their revisions changed."""
-        from migrail.core.environ_reads import inherited
+        from migrail.core.environ_reads import inherited, inherited_sources
         from migrail.staging.earlier import read
 
         wanted = {self.name(position) for position in range(1, len(self.keys) + 1)}
@@ -94,7 +108,7 @@ class TemplateCache:
         with admin_connection(self.admin_url) as admin:
             for template in _templates(admin):
                 if template.name in wanted:
-                    if template.environ_holds:
+                    if template.serves:
                         present[template.name] = template
                 elif template.project == self.project:
                     _drop_quietly(admin, template.name)
@@ -110,7 +124,11 @@ class TemplateCache:
                 environ = present[self.name(found)].environ
                 if isinstance(environ, dict):  # what its answer stands on, this run's does too
                     inherited(environ)
-                _describe(admin, self.name(found), self.revisions[found - 1], proven, environ)
+                inherited_sources(present[self.name(found)].sources)
+                sources = present[self.name(found)].sources
+                _describe(
+                    admin, self.name(found), self.revisions[found - 1], proven, environ, sources
+                )
         return found
 
     def copy_points(self, since: int, stepped: Collection[str] = ()) -> list[str]:
@@ -162,6 +180,7 @@ class TemplateCache:
             self.discard()
             return []
         kept = []
+        sources = sources_of(self.leave_out)
         with shielded(), admin_connection(self.admin_url) as admin:
             for name, position in sorted(self.pending.items(), key=lambda item: item[1]):
                 try:
@@ -171,7 +190,8 @@ class TemplateCache:
                     environ = (
                         None if reads is None else fingerprint(reads.seen, self.name(position))
                     )
-                    _describe(admin, name, self.revisions[position - 1], facts, environ)
+                    revision = self.revisions[position - 1]
+                    _describe(admin, name, revision, facts, environ, sources)
                     # Copied, never connected to: no one changes what its name vouches for.
                     admin.execute(
                         sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(
@@ -276,7 +296,48 @@ def template_cache(
             digest.update(b"stepped")
         revisions.append(revision.revision)
         keys.append(digest.copy().hexdigest()[:24])
-    return TemplateCache(admin_url, project, revisions, keys)
+    return TemplateCache(admin_url, project, revisions, keys, leave_out=_leave_out(executor))
+
+
+def _leave_out(executor: Executor) -> tuple[Path, ...]:
+    """Where the modules a template does not depend on are: the migrations folder (its files
+    are in the keys), migrail itself, and the models' own package (each run compares the models
+    anew; a template standing on them would be dropped at every model change, which is what
+    one does while writing a revision), unless a revision imports from it."""
+    import migrail
+    from migrail.history.snapshot import package_paths
+
+    config = executor.config
+    out = [config.migrations_dir.resolve(), Path(migrail.__file__).resolve().parent]
+    if not _revisions_import(executor, config.metadata, config.flask_app):
+        out += [path.resolve() for path in package_paths(config)]
+    return tuple(out)
+
+
+def _revisions_import(executor: Executor, *specs: str | None) -> bool:
+    """Whether a revision file imports from the top-level package of a ``module:attribute``
+    in ``specs`` (the models', the Flask app's)."""
+    import re
+
+    tops = {spec.partition(":")[0].partition(".")[0] for spec in specs if spec}
+    if not tops:
+        return False
+    names = "|".join(re.escape(top) for top in sorted(tops))
+    pattern = re.compile(rf"^\s*(?:from|import)\s+(?:{names})\b".encode(), re.MULTILINE)
+    return any(pattern.search(content) for content in executor.sources.values())
+
+
+def sources_of(leave_out: tuple[Path, ...]) -> dict[str, str]:
+    """The digests of the project's modules this run imported (``receipts.imported_sources``)
+    outside ``leave_out``: a revision that imports a constant from ``app/settings.py`` does
+    something else when that file changes, though no file of the history did."""
+    from migrail.staging.receipts import imported_sources
+
+    return {
+        name: digest
+        for name, digest in imported_sources().items()
+        if not any(Path(name).is_relative_to(folder) for folder in leave_out)
+    }
 
 
 def project_key(migrations: Path) -> str:
@@ -333,13 +394,11 @@ def clear_templates(admin_url: URL, project: str | None) -> list[str]:
     return dropped
 
 
-def usable(admin_url: URL, project: str) -> dict[str, object]:
+def usable(admin_url: URL, project: str) -> dict[str, Template]:
     """``project``'s templates on the server that may be served now (made under the same values
-    of the environment variables their run read): each name, with those variables (digests)."""
+    of the environment variables, and of the modules, their run read), by name."""
     with admin_connection(admin_url) as admin:
-        return {
-            t.name: t.environ for t in _templates(admin) if t.project == project and t.environ_holds
-        }
+        return {t.name: t for t in _templates(admin) if t.project == project and t.serves}
 
 
 def _templates(admin: Admin) -> list[Template]:
@@ -361,7 +420,16 @@ def _templates(admin: Admin) -> list[Template]:
         environ = about.get("environ")
         holds = not isinstance(environ, dict) or unchanged(environ, str(name))
         found.append(
-            Template(str(name), project, revision, used, about.get("proven"), environ, holds)
+            Template(
+                str(name),
+                project,
+                revision,
+                used,
+                about.get("proven"),
+                environ,
+                holds,
+                about.get("sources"),
+            )
         )
     return found
 
@@ -376,7 +444,12 @@ def _parsed(comment: object) -> dict[str, Any]:
 
 
 def _describe(
-    admin: Admin, name: str, revision: str, proven: object = None, environ: object = None
+    admin: Admin,
+    name: str,
+    revision: str,
+    proven: object = None,
+    environ: object = None,
+    sources: object = None,
 ) -> None:
     """Record, in the template's comment, what it holds, what was proven of it (``earlier``),
     the environment variables its run read (``environ``) and that it was just used."""
@@ -388,6 +461,8 @@ def _describe(
         about["proven"] = proven
     if environ is not None:
         about["environ"] = environ
+    if sources:
+        about["sources"] = sources
     with contextlib.suppress(psycopg.Error):  # one another run dropped meanwhile needs none
         admin.execute(
             sql.SQL("COMMENT ON DATABASE {} IS {}").format(
