@@ -272,29 +272,28 @@ def prove(
             watched.reset()  # its relations are new: those there are now existed before
             return connection
 
+        def exactly(line: Sequence[Script], cb: Callable[[Step], None]) -> list[Step]:
+            """Up through ``line`` in its order, copied where the template cache asks."""
+            nonlocal connection
+            steps, done = [], 0
+            for at, revision in enumerate(line):
+                if revision.revision in copy_after or at == len(line) - 1:
+                    ahead, done = line[done : at + 1], at + 1
+                    steps += executor.apply_exactly(connection, ahead, "upgrade", cb, observe)
+                    if copy is not None and revision.revision in copy_after:
+                        connection = watched.connection = copy(revision.revision)
+            return steps
+
         def upgrade(cb: Callable[[Step], None]) -> list[Step]:
             nonlocal connection
             if report.stepped:
                 first = next(i for i, r in enumerate(revisions) if r.revision in report.stepped)
                 plain, rest = revisions[:first], revisions[first:]
-                steps, done = [], 0
-                for at, revision in enumerate(plain):  # up as in the plain proof, copies too
-                    if revision.revision in copy_after or at == len(plain) - 1:
-                        ahead, done = plain[done : at + 1], at + 1
-                        steps += executor.apply_exactly(connection, ahead, "upgrade", cb, observe)
-                        if copy is not None and revision.revision in copy_after:
-                            connection = watched.connection = copy(revision.revision)
+                steps = exactly(plain, cb)  # up as in the plain proof, copies too
                 hooks = Hooks(cb, observe, fill, watched.take_stock)
                 steps += round_trip_each(executor, connection, report, hooks, rebuild, plain, rest)
             elif branched and (cloned or copy_after):
-                steps, done = [], 0
-                for at, revision in enumerate(revisions):  # in the templates' order
-                    if revision.revision in copy_after or at == len(revisions) - 1:
-                        ahead, done = revisions[done : at + 1], at + 1
-                        steps += executor.apply_exactly(connection, ahead, "upgrade", cb, observe)
-                        if copy is not None and revision.revision in copy_after:
-                            connection = watched.connection = copy(revision.revision)
-                return steps
+                return exactly(revisions, cb)  # in the templates' order
             else:
                 steps = []
                 for stop in [r.revision for r in revisions if r.revision in copy_after]:
