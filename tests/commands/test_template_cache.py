@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,11 @@ from migrail.main import main
 from migrail.postgres.ephemeral import Server
 from migrail.staging import templates
 from testing.postgres import left_behind, run_sql, template_names, templates_of
-from testing.projects import add_priority_with_revision, write_revision
+from testing.projects import (
+    add_priority_with_revision,
+    branches_alembic_reorders,
+    write_revision,
+)
 
 
 def _run(capsys: pytest.CaptureFixture[str], *arguments: str) -> tuple[int, str, list[str]]:
@@ -502,3 +507,25 @@ def test_a_history_with_branches_is_served_from_its_templates(
     assert proven == ["0005_fifth"]
     code, err, proven = _run(capsys)
     assert code == 0 and proven == [] and "copy of the database at 0005_fifth," in err
+
+
+def test_a_run_from_a_template_upgrades_again_in_the_order_a_run_from_base_does(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The round trip's upgrade again applies the revisions newer than the template in the
+    order the full run applies them (Alembic's from base), not in the order Alembic's upgrade
+    from the template's heads picks: where the two differ and the history depends on it, the
+    answers would differ."""
+    add_priority_with_revision(project)
+    _add_revision_3(project)
+    assert _run(capsys)[0] == 0  # templates at 0002 and 0003
+    branches_alembic_reorders(project)
+    sys.modules.pop("tasks_models", None)  # the models changed: imported again
+    code, err, proven = _run(capsys)
+    assert "starting from a copy of the database at 0003_third," in err
+    assert proven == ["0005_audit", "0006_audit_note", "0004_fourth", "0007_merge"]
+    assert code == 0, err
+    assert err.endswith("[✓] round trip: down to base and up to head again\n")
+    full_code, full_err, _ = _run(capsys, "--no-cache")
+    assert full_code == 0, full_err
+    assert full_err.splitlines()[-3:] == err.splitlines()[-3:]
