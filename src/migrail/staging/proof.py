@@ -263,8 +263,8 @@ def prove(
             nonlocal connection
             assert fresh is not None
             connection = watched.connection = fresh()
-            if held:
-                executor.apply_exactly(connection, held, "upgrade")
+            if held:  # its tables seeded as each is made, as in the run that made it
+                executor.apply_exactly(connection, held, "upgrade", in_transaction=fill)
             elif start != "base":
                 executor.upgrade(connection, start)
             fill()
