@@ -38,6 +38,39 @@ def add_priority_with_revision(project: Path, extra: str = "") -> None:
     )
 
 
+def branches_alembic_reorders(project: Path) -> None:
+    """After a line 0001-0003: 0004 follows 0003, 0005 branches from 0002 and creates
+    ``audit``, 0006 follows 0003 and adds a column to it (no depends_on: it counts on Alembic's
+    order from base, which applies 0005 first), and 0007 merges the three heads; the models
+    get ``audit``. From a database at 0003, Alembic's own upgrade to heads applies 0006 before
+    0005, and fails."""
+    write_revision(project, "0004", "fourth", "0003", 'op.execute("SELECT 4")')
+    write_revision(
+        project,
+        "0005",
+        "audit",
+        "0002",
+        'op.create_table("audit", sa.Column("id", sa.Integer(), primary_key=True))',
+        'op.drop_table("audit")',
+    )
+    write_revision(
+        project,
+        "0006",
+        "audit_note",
+        "0003",
+        'op.add_column("audit", sa.Column("note", sa.Text()))',
+        'op.drop_column("audit", "note")',
+    )
+    write_revision(project, "0007", "merge", ("0004", "0005", "0006"), "pass")
+    models = project / "tasks_models.py"
+    models.write_text(
+        models.read_text()
+        + "\nfrom sqlalchemy import Integer\n\n"
+        + 'audit = Table("audit", metadata, Column("id", Integer, primary_key=True), '
+        + 'Column("note", Text))\n'
+    )
+
+
 def write_revision(
     project: Path,
     revision: str,

@@ -507,3 +507,27 @@ def test_env_py_reading_cmd_opts_autogenerate_runs_as_under_alembic(
     assert (project / "migrations" / "versions" / "0002_add_priority.py").is_file()
     assert main(["generate", "--empty", "by_hand"]) == 0
     assert (project / "migrations" / "versions" / "0003_by_hand.py").is_file()
+
+
+def test_generate_from_a_template_applies_the_rest_in_the_order_from_base(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A template holds a prefix of the history in Alembic's order from base; the revisions
+    after it go on in that order too, as a replay from base applies them, not in the order
+    Alembic's upgrade from the template's heads picks (which fails on this history)."""
+    from testing.projects import branches_alembic_reorders, write_revision
+
+    write_revision(project, "0002", "second", "0001", 'op.execute("SELECT 2")')
+    write_revision(project, "0003", "third", "0002", 'op.execute("SELECT 3")')
+    assert main(["migrate-staging"]) == 0  # keeps templates at 0002 and 0003
+    capsys.readouterr()
+    del sys.modules["tasks_models"]  # loaded by that run: read the changed models anew
+    branches_alembic_reorders(project)
+    add_priority_column(project)
+    code = main(["generate", "add_priority"])
+    err = capsys.readouterr().err
+    assert "template cache: starting from a copy of the database at 0003_third\n" in err
+    assert code == 0, err
+    text = (project / "migrations" / "versions" / "0008_add_priority.py").read_text()
+    assert "op.add_column('tasks', sa.Column('priority'" in text
+    assert "audit" not in text

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,11 @@ from migrail.main import main
 from migrail.postgres.ephemeral import Server
 from migrail.staging import templates
 from testing.postgres import left_behind, run_sql, template_names, templates_of
-from testing.projects import add_priority_with_revision, write_revision
+from testing.projects import (
+    add_priority_with_revision,
+    branches_alembic_reorders,
+    write_revision,
+)
 
 
 def _run(capsys: pytest.CaptureFixture[str], *arguments: str) -> tuple[int, str, list[str]]:
@@ -502,3 +507,87 @@ def test_a_history_with_branches_is_served_from_its_templates(
     assert proven == ["0005_fifth"]
     code, err, proven = _run(capsys)
     assert code == 0 and proven == [] and "copy of the database at 0005_fifth," in err
+
+
+def test_a_run_from_a_template_upgrades_again_in_the_order_a_run_from_base_does(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The round trip's upgrade again applies the revisions newer than the template in the
+    order the full run applies them (Alembic's from base), not in the order Alembic's upgrade
+    from the template's heads picks: where the two differ and the history depends on it, the
+    answers would differ."""
+    add_priority_with_revision(project)
+    _add_revision_3(project)
+    assert _run(capsys)[0] == 0  # templates at 0002 and 0003
+    branches_alembic_reorders(project)
+    sys.modules.pop("tasks_models", None)  # the models changed: imported again
+    code, err, proven = _run(capsys)
+    assert "starting from a copy of the database at 0003_third," in err
+    assert proven == ["0005_audit", "0006_audit_note", "0004_fourth", "0007_merge"]
+    assert code == 0, err
+    assert err.endswith("[✓] round trip: down to base and up to head again\n")
+    full_code, full_err, _ = _run(capsys, "--no-cache")
+    assert full_code == 0, full_err
+    assert full_err.splitlines()[-3:] == err.splitlines()[-3:]
+
+
+def test_a_rebuild_after_a_broken_downgrade_seeds_the_template_s_tables_as_they_were_made(
+    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After a downgrade the step round trip finds broken, it goes on in a new database built
+    at what it had applied; from a template, that is the template's revisions and the rest. Each
+    table gets its seed right after the revision that creates it, as in a run from base, not
+    once the template's revisions are all applied (a later one dropped a column it names)."""
+    from testing.git import commit_all, git
+
+    write_revision(
+        project,
+        "0002",
+        "labels",
+        "0001",
+        'op.create_table("labels", sa.Column("id", sa.Integer(), primary_key=True), '
+        'sa.Column("legacy", sa.Text()))',
+        'op.drop_table("labels")',
+    )
+    write_revision(project, "0003", "third", "0001", 'op.execute("SELECT 3")')
+    write_revision(
+        project,
+        "0004",
+        "merge",
+        ("0002", "0003"),
+        'op.drop_column("labels", "legacy")',
+        'op.add_column("labels", sa.Column("legacy", sa.Text()))',
+    )
+    seeds = project / "migrations" / "seeds"
+    seeds.mkdir()
+    (seeds / "labels.sql").write_text("INSERT INTO labels (id, legacy) VALUES (1, 'old');\n")
+    models = project / "tasks_models.py"
+    models.write_text(
+        models.read_text()
+        + "\nfrom sqlalchemy import Integer\n\n"
+        + 'labels = Table("labels", metadata, Column("id", Integer, primary_key=True))\n'
+    )
+    commit_all(project)
+    code, err, _ = _run(capsys)
+    assert code == 0 and "kept the database at" in err, err
+    git(project, "checkout", "-q", "-b", "feature")
+    write_revision(
+        project,
+        "0005",
+        "left_behind",
+        "0004",
+        'op.add_column("labels", sa.Column("due", sa.Date()))',
+        "pass",  # forgets the column
+    )
+    write_revision(project, "0006", "sixth", "0005", 'op.execute("SELECT 6")')
+    commit_all(project, "feature")
+    code, err, proven = _run(capsys)
+    assert "starting from a copy of the database at 0004_merge," in err
+    assert proven == ["0005_left_behind", "0006_sixth"]
+    assert code == 1 and "0005_left_behind: its downgrade does not restore the schema" in err
+    assert "seed migrations/seeds/labels.sql failed" not in err, err
+    full_code, full_err, _ = _run(capsys, "--no-cache")
+    assert full_code == 1
+    assert [line for line in err.splitlines() if line.startswith("data: ")] == [
+        line for line in full_err.splitlines() if line.startswith("data: ")
+    ]

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from alembic.script import Script
     from rich.console import Console
     from sqlalchemy import MetaData
-    from sqlalchemy.engine import URL
+    from sqlalchemy.engine import URL, Connection
 
     from migrail.core.config import Config
     from migrail.core.environ_reads import Reads
@@ -234,7 +234,7 @@ def _at_head(
     with server.database(start.template) as url:
         with connect(url) as connection:
             try:
-                executor.upgrade(connection)
+                _to_head(executor, connection, start.position)
             except MigrationFailed as failed:
                 raise FatalError(
                     f"the existing history does not apply: {failed}",
@@ -247,6 +247,19 @@ def _at_head(
             # Read before writing: a new revision makes the executor load the history again.
             options = executor.env_options(connection) if wanted else None
             return executor.new_revision(*new, connection), at_head, options
+
+
+def _to_head(executor: Executor, connection: Connection, position: int) -> None:
+    """Apply the revisions after the first ``position`` (those a template holds) in the order
+    a replay from base applies them: from the heads of a history with branches, Alembic's
+    upgrade may pick another order, which a history can depend on."""
+    from migrail.history.revisions import is_linear
+
+    revisions = executor.revisions()
+    if position and not is_linear(revisions):
+        executor.apply_exactly(connection, revisions[position:], "upgrade")
+    else:
+        executor.upgrade(connection)
 
 
 def _write_snapshots(config: Config, writes: Writes, metadata: MetaData, stems: list[str]) -> None:

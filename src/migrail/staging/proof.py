@@ -21,6 +21,7 @@ from migrail.history.revisions import (
     is_linear,
     round_trip_floor,
     undo_order,
+    upgrade_plan,
 )
 from migrail.postgres.observe import Effects, Observer
 from migrail.staging.lock_policy import LockFinding
@@ -262,8 +263,8 @@ def prove(
             nonlocal connection
             assert fresh is not None
             connection = watched.connection = fresh()
-            if held:
-                executor.apply_exactly(connection, held, "upgrade")
+            if held:  # its tables seeded as each is made, as in the run that made it
+                executor.apply_exactly(connection, held, "upgrade", in_transaction=fill)
             elif start != "base":
                 executor.upgrade(connection, start)
             fill()
@@ -318,13 +319,14 @@ def prove(
             on_step,
             undone,
         )
-        _phase(
-            report,
-            "upgrade again",
-            lambda cb: executor.upgrade(connection, "heads", cb),
-            on_step,
-            undone[::-1],
-        )
+        again = _again_order(executor, undone) if held and branched else undone[::-1]
+
+        def upgrade_again(cb: Callable[[Step], None]) -> list[Step]:
+            if held and branched:  # Alembic's upgrade from the template's heads may reorder
+                return executor.apply_exactly(connection, again, "upgrade", cb)
+            return executor.upgrade(connection, "heads", cb)
+
+        _phase(report, "upgrade again", upgrade_again, on_step, again)
     except MigrationFailed as failed:
         report.failure = failed
     except RevisionInterrupted as stopped:
@@ -351,6 +353,27 @@ def _phase(
     report.failed_phase = phase
     run(record)
     report.failed_phase = None
+
+
+def _again_order(executor: Executor, undone: Sequence[Script]) -> list[Script]:
+    """``undone`` in the order a run from base upgrades them again: Alembic's upgrade to heads
+    from where that run's round trip stops (base, or what its irreversible revisions need).
+    A run from a template stops at the template's revisions instead, and Alembic's upgrade
+    from their heads may apply the rest in another order than from base (a branch's revision
+    before another branch's that it needs, say), so that run applies exactly this order."""
+    everything = executor.revisions()
+    floors = [r.revision for r in everything if irreversible_reason(r) is not None]
+    down = {r.revision for r in undo_order(executor.script, everything, floors)}
+    kept = {r.revision for r in everything if r.revision not in down}
+    below: set[str] = set()  # what a kept revision needs: not a head
+    for revision in kept:
+        below |= {r.revision for r in executor.script.iterate_revisions(revision, "base")} - {
+            revision
+        }
+    heads = [r.revision for r in everything if r.revision in kept and r.revision not in below]
+    plan = upgrade_plan(executor.script, heads) if kept else everything
+    wanted = {r.revision for r in undone}
+    return [r for r in plan if r.revision in wanted]
 
 
 def _missing_sql(executor: Executor, connection: Connection) -> str:
