@@ -509,14 +509,19 @@ def test_a_history_with_branches_is_served_from_its_templates(
     assert code == 0 and proven == [] and "copy of the database at 0005_fifth," in err
 
 
+@pytest.mark.parametrize("floor", ["base", "irreversible"])
 def test_a_run_from_a_template_upgrades_again_in_the_order_a_run_from_base_does(
-    project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
+    floor: str, project: Path, pg_server: Server, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The round trip's upgrade again applies the revisions newer than the template in the
-    order the full run applies them (Alembic's from base), not in the order Alembic's upgrade
-    from the template's heads picks: where the two differ and the history depends on it, the
-    answers would differ."""
+    order the full run applies them (Alembic's from base, or from where an irreversible
+    revision stops its round trip), not in the order Alembic's upgrade from the template's
+    heads picks: where the two differ and the history depends on it, the answers would
+    differ."""
     add_priority_with_revision(project)
+    if floor == "irreversible":
+        second = next((project / "migrations" / "versions").glob("0002_*.py"))
+        second.write_text(second.read_text() + '\nirreversible = "kept"\n')
     _add_revision_3(project)
     assert _run(capsys)[0] == 0  # templates at 0002 and 0003
     branches_alembic_reorders(project)
@@ -525,7 +530,8 @@ def test_a_run_from_a_template_upgrades_again_in_the_order_a_run_from_base_does(
     assert "starting from a copy of the database at 0003_third," in err
     assert proven == ["0005_audit", "0006_audit_note", "0004_fourth", "0007_merge"]
     assert code == 0, err
-    assert err.endswith("[✓] round trip: down to base and up to head again\n")
+    down_to = "base" if floor == "base" else "0002_add_priority (kept)"
+    assert err.endswith(f"[✓] round trip: down to {down_to} and up to head again\n")
     full_code, full_err, _ = _run(capsys, "--no-cache")
     assert full_code == 0, full_err
     assert full_err.splitlines()[-3:] == err.splitlines()[-3:]

@@ -364,13 +364,11 @@ def _again_order(executor: Executor, undone: Sequence[Script]) -> list[Script]:
     everything = executor.revisions()
     floors = [r.revision for r in everything if irreversible_reason(r) is not None]
     down = {r.revision for r in undo_order(executor.script, everything, floors)}
-    kept = {r.revision for r in everything if r.revision not in down}
-    below: set[str] = set()  # what a kept revision needs: not a head
-    for revision in kept:
-        below |= {r.revision for r in executor.script.iterate_revisions(revision, "base")} - {
-            revision
-        }
-    heads = [r.revision for r in everything if r.revision in kept and r.revision not in below]
+    kept = [r for r in everything if r.revision not in down]  # each with what it needs
+    # What a kept revision needs (its parents, what it depends on) is no head: the kept ones
+    # hold their ancestors, so the direct ones say it.
+    below = {needed for r in kept for needed in r._all_down_revisions}
+    heads = [r.revision for r in kept if r.revision not in below]
     plan = upgrade_plan(executor.script, heads) if kept else everything
     wanted = {r.revision for r in undone}
     return [r for r in plan if r.revision in wanted]
