@@ -73,3 +73,28 @@ def test_defaults_and_generated_columns_are_shown_whole(database_url: URL) -> No
         "USING btree (name)",
         "- column public.tasks.name text",
     ]
+
+
+def test_the_sessions_function_reads_what_the_query_reads(database_url: URL) -> None:
+    """``prepare`` makes the catalog query a function of the session (its plans kept): on a
+    schema with a bit of everything, it reads the same facts and definitions as the text."""
+    from migrail.postgres import catalog
+
+    run_sql(
+        database_url,
+        "CREATE SCHEMA app; CREATE TYPE app.mood AS ENUM ('ok', 'sad');"
+        "CREATE TABLE app.t (id int PRIMARY KEY, m app.mood DEFAULT 'ok', n text NOT NULL,"
+        " CHECK (n <> ''));"
+        "CREATE INDEX ON app.t (n); COMMENT ON COLUMN app.t.n IS 'a note';"
+        "CREATE VIEW app.v AS SELECT id FROM app.t;"
+        "CREATE FUNCTION app.f() RETURNS int LANGUAGE sql AS 'SELECT 1';"
+        "CREATE SEQUENCE app.s; CREATE DOMAIN app.d AS int CHECK (VALUE > 0);",
+    )
+    with connect(database_url) as connection:
+        as_text = catalog.schema_facts(connection)
+        catalog.prepare(connection)
+        driver = connection.connection.dbapi_connection
+        assert catalog._PREPARED.get(driver) is True
+        as_function = catalog.schema_facts(connection)
+    assert as_function == as_text
+    assert any(fact.startswith("function app.f") for fact in as_text.facts), as_text.facts

@@ -14,9 +14,10 @@ Also the tables' sizes, which a release plan shows beside the revisions that tou
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -157,6 +158,39 @@ def schema_facts(connection: Connection) -> Schema:
     return schema
 
 
+# ``_ALL_KINDS`` as a function of the session (``prepare``): PostgreSQL keeps the plans of a
+# PL/pgSQL function's statements for the session, where the text is planned anew each time (a
+# third of the read, twice a revision in the step round trip). Its columns are named so that no
+# name in the query stands for them.
+_FUNCTION = "pg_temp.migrail_schema_facts"
+_PREPARED: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+
+def prepare(connection: Connection) -> None:
+    """Make ``read_schema``'s query a function of this session, where the session is between
+    transactions (it commits its own) and may create temporary objects; otherwise, and if it
+    cannot, ``read_schema`` sends the text."""
+    import psycopg
+    from psycopg import pq
+
+    driver = connection.connection.dbapi_connection
+    if driver is None or driver in _PREPARED:
+        return
+    if driver.pgconn.transaction_status != pq.TransactionStatus.IDLE:
+        return
+    try:
+        driver.execute(
+            f"CREATE OR REPLACE FUNCTION {_FUNCTION}() RETURNS TABLE"
+            "(migrail_kind text, migrail_fact text, migrail_definition text) "
+            f"LANGUAGE plpgsql STABLE AS $f$ BEGIN RETURN QUERY {_ALL_KINDS}; END $f$"
+        )
+        driver.commit()
+        _PREPARED[driver] = True
+    except psycopg.Error:
+        driver.rollback()
+        _PREPARED[driver] = False
+
+
 def read_schema(connection: Connection) -> Schema:
     """``schema_facts``, read inside the caller's transaction and left open: a revision's own
     transaction (at its end) sees the schema it will commit."""
@@ -164,7 +198,9 @@ def read_schema(connection: Connection) -> Schema:
 
     facts = set()
     definitions = {}
-    for kind, fact, text in connection.exec_driver_sql(_ALL_KINDS):
+    driver = connection.connection.dbapi_connection
+    query = f"SELECT * FROM {_FUNCTION}()" if _PREPARED.get(driver) else _ALL_KINDS
+    for kind, fact, text in connection.exec_driver_sql(query):
         if kind not in _DEFINED:
             facts.add(f"{kind} {' '.join(fact.split())}")  # one line, whatever the text holds
         else:

@@ -116,8 +116,9 @@ class _Trip:
         revisions: Sequence[Script],
         replay: Script | None = None,
     ) -> None:
-        from migrail.postgres.catalog import schema_facts
+        from migrail.postgres.catalog import prepare, schema_facts
 
+        prepare(connection)  # between transactions: the schema is read twice a revision
         self.connection, self.report, self.hooks = connection, report, hooks
         self.revisions = revisions
         # The first of ``revisions``, whose first upgrade was measured and shown already: run
