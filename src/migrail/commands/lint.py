@@ -39,7 +39,11 @@ def lint(
     scope = asked.result() if asked is not None else None
     support = sorted(_support_changed(config, scope)) if scope else []
     if support:  # any revision may render otherwise now: none is left out
-        shown = ", ".join(str(path.relative_to(config.root)) for path in support[:3])
+        root = config.root.resolve()
+        shown = ", ".join(
+            str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+            for path in support[:3]
+        )
         more = f" and {len(support) - 3} more" if len(support) > 3 else ""
         output.info(console, f"{shown}{more} changed since {since}: every revision linted")
         scope = None
