@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+import time
 from pathlib import Path
+
+import pytest
 
 from migrail.sqlite_import import parallel
 from migrail.sqlite_import.catalog import TargetColumn, TargetTable
@@ -48,3 +53,28 @@ def test_a_table_without_rows_makes_no_range(tmp_path: Path) -> None:
     source = open_read_only(path)
     assert list(parallel.ranges(source, "events", 20)) == []
     source.close()
+
+
+def test_ctrl_c_reaching_another_thread_waits_until_the_workers_are_started() -> None:
+    """While workers start, SIGINT is blocked in the main thread; one that reaches another
+    thread (a terminal's Ctrl-C goes to the whole process group, and the kernel picks any
+    thread that takes it) has its handler run in the main thread all the same. It is held
+    until the block ends, not raised between a worker's start and the data sent to it."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    started, done = threading.Event(), threading.Event()
+    other = threading.Thread(target=lambda: (started.set(), done.wait(10)))
+    other.start()
+    started.wait(5)
+    finished = False
+    try:
+        with pytest.raises(KeyboardInterrupt), parallel._ctrl_c_held():
+            signal.pthread_kill(other.ident or 0, signal.SIGINT)
+            deadline = time.monotonic() + 0.3
+            while time.monotonic() < deadline:  # bytecodes run: the handler would run here
+                sum(range(100))
+            finished = True
+        assert finished
+    finally:
+        done.set()
+        other.join()
+        signal.signal(signal.SIGINT, previous)

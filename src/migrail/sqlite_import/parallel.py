@@ -109,12 +109,18 @@ def _ctrl_c_held() -> Iterator[None]:
     """SIGINT held back while processes start: they are born with it blocked, until their
     initializer ignores it. A terminal's Ctrl-C goes to the whole process group, and a worker
     still importing would print its KeyboardInterrupt traceback over the main process's one
-    line; the main process gets it as soon as it is released."""
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+    line; the main process gets it as soon as it is released. Blocked in this thread only, it
+    may still reach another one, whose handler Python runs here all the same: the handler is
+    swapped too (``shielded``), or a Ctrl-C landing between a worker's start and the data it is
+    sent leaves it to die on an empty pipe ("EOFError: Ran out of input")."""
+    from migrail.core.signals import shielded
+
+    with shielded():
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            yield
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def ranges(
