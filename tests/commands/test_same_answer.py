@@ -360,3 +360,101 @@ def test_a_module_a_revision_imports_is_part_of_what_a_fast_answer_stands_on(
     code, err = _run(capsys)
     assert "template cache: starting from a copy of the database at 0002_note" in err, err
     assert code == 1 and "tasks.note" in err
+
+
+@pytest.mark.parametrize("how", ["import_module", "helper"])
+def test_a_revision_running_code_of_the_models_package_is_not_answered_from_a_stale_template(
+    project: Path, warm: Path, capsys: pytest.CaptureFixture[str], how: str
+) -> None:
+    """0002 takes its column's name from the models' own module, which a template does not
+    stand on unless the history imports from it: here by ``importlib.import_module``, or
+    through a helper beside the revisions. Once that constant changes (the models' columns
+    do not), no template answers: the full run's failure is the answer."""
+    models = project / "tasks_models.py"
+    models.write_text(
+        models.read_text().replace(
+            '    Column("owner", Text),\n',
+            '    Column("owner", Text),\n    Column("note", Text),\n',
+        )
+        + 'REVISION_COLUMN = "note"\n'
+    )
+    if how == "helper":
+        (project / "migrations" / "columns.py").write_text(
+            "from tasks_models import REVISION_COLUMN\n"
+        )
+        name = (
+            '__import__("importlib.util").util.spec_from_file_location("columns", '
+            '__import__("pathlib").Path(__file__).parents[1] / "columns.py")'
+        )
+        load = f"(lambda s: (s.loader.exec_module(m := __import__('importlib.util').util.module_from_spec(s)), m)[1])({name})"
+    else:
+        load = '__import__("importlib").import_module("tasks_models")'
+    write_revision(
+        project,
+        "0002",
+        "note",
+        "0001",
+        f'op.add_column("tasks", sa.Column({load}.REVISION_COLUMN, sa.Text()))',
+        f'op.drop_column("tasks", {load}.REVISION_COLUMN)',
+    )
+    for _ in range(3):  # cold; from the template at head; the receipt
+        code, err = _run(capsys)
+        assert code == 0, err
+
+    models.write_text(
+        models.read_text().replace('REVISION_COLUMN = "note"', 'REVISION_COLUMN = "x"')
+    )
+    sys.modules.pop("tasks_models", None)
+    code, err = _run(capsys)
+    assert "template cache: starting from" not in err, err
+    full = _run(capsys, "--no-cache")
+    assert (code, _answer(err)) == (full[0], _answer(full[1]))
+    assert code == 1 and "  - column tasks.x (TEXT)" in err, err
+
+
+def test_in_a_src_layout_a_package_beside_the_models_is_what_a_template_stands_on(
+    project: Path, warm: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The models are ``app.models`` under ``src/``; 0002 takes its column's name from
+    ``src/shared/constants.py``, another package: once that changes, no template answers."""
+    src = project / "src"
+    (src / "app").mkdir(parents=True)
+    (src / "shared").mkdir()
+    (src / "app" / "__init__.py").write_text("")
+    (src / "shared" / "__init__.py").write_text("")
+    constants = src / "shared" / "constants.py"
+    constants.write_text('COLUMN = "note"\n')
+    (project / "tasks_models.py").rename(src / "app" / "models.py")
+    models = src / "app" / "models.py"
+    models.write_text(
+        models.read_text().replace(
+            '    Column("owner", Text),\n',
+            '    Column("owner", Text),\n    Column("note", Text),\n',
+        )
+    )
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace("tasks_models:metadata", "app.models:metadata")
+    )
+    sys.path.insert(0, str(src))
+    write_revision(
+        project,
+        "0002",
+        "note",
+        "0001",
+        'op.add_column("tasks", sa.Column(__import__("shared.constants").constants.COLUMN, sa.Text()))',
+        'op.drop_column("tasks", __import__("shared.constants").constants.COLUMN)',
+    )
+    try:
+        for _ in range(3):
+            code, err = _run(capsys)
+            assert code == 0, err
+        constants.write_text('COLUMN = "x"\n')
+        for name in ("shared.constants", "shared", "app.models", "app"):
+            sys.modules.pop(name, None)
+        code, err = _run(capsys)
+        assert "template cache: starting from" not in err, err
+        assert code == 1 and "  - column tasks.x (TEXT)" in err, err
+    finally:
+        for name in ("shared.constants", "shared", "app.models", "app"):
+            sys.modules.pop(name, None)

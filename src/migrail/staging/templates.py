@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     import psycopg
     from sqlalchemy.engine import URL, Connection
 
+    from migrail.core.config import Config
     from migrail.engine.executor import Executor
     from migrail.staging.earlier import Earlier
 
@@ -301,30 +302,68 @@ def template_cache(
 
 def _leave_out(executor: Executor) -> tuple[Path, ...]:
     """Where the modules a template does not depend on are: the migrations folder (its files
-    are in the keys), migrail itself, and the models' own package (each run compares the models
-    anew; a template standing on them would be dropped at every model change, which is what
-    one does while writing a revision), unless a revision imports from it."""
+    are in the keys), migrail itself, and the models' own top-level package (each run compares
+    the models anew; a template standing on them would be dropped at every model change, which
+    is what one does while writing a revision), unless a revision or a file beside the
+    revisions imports from it (``_history_imports``). Only that package: in a src layout, the
+    other packages under ``src/`` are the project's modules like any other."""
     import migrail
-    from migrail.history.snapshot import package_paths
 
     config = executor.config
     out = [config.migrations_dir.resolve(), Path(migrail.__file__).resolve().parent]
-    if not _revisions_import(executor, config.metadata, config.flask_app):
-        out += [path.resolve() for path in package_paths(config)]
+    if not _history_imports(executor, config.metadata, config.flask_app):
+        out += [path.resolve() for path in _model_packages(config)]
     return tuple(out)
 
 
-def _revisions_import(executor: Executor, *specs: str | None) -> bool:
-    """Whether a revision file imports from the top-level package of a ``module:attribute``
-    in ``specs`` (the models', the Flask app's)."""
+def _model_packages(config: Config) -> list[Path]:
+    """The top-level packages (or modules) of the models and of the Flask app, at the root of
+    the project or under ``src/``."""
+    specs = [spec for spec in (config.metadata, config.flask_app) if spec]
+    tops = dict.fromkeys(spec.partition(":")[0].partition(".")[0] for spec in specs)
+    names = [name for top in tops for name in (top, f"{top}.py")]
+    bases = (config.root, config.root / "src")
+    return [base / name for base in bases for name in names if (base / name).exists()]
+
+
+def _history_imports(executor: Executor, *specs: str | None) -> bool:
+    """Whether the history may run code of the top-level package of a ``module:attribute`` in
+    ``specs`` (the models', the Flask app's) other than the models: a revision importing from
+    it (by an import statement, ``importlib.import_module`` or ``__import__``), a helper beside
+    the revisions importing from it, or ``env.py`` importing from it anything but the models'
+    module and the packages above it (which it imports for the metadata)."""
     import re
 
-    tops = {spec.partition(":")[0].partition(".")[0] for spec in specs if spec}
+    from migrail.history.revision_files import is_support_file
+
+    wanted = [spec.partition(":")[0] for spec in specs if spec]
+    tops = {module.partition(".")[0] for module in wanted}
     if not tops:
         return False
     names = "|".join(re.escape(top) for top in sorted(tops))
-    pattern = re.compile(rf"^\s*(?:from|import)\s+(?:{names})\b".encode(), re.MULTILINE)
-    return any(pattern.search(content) for content in executor.sources.values())
+    module = rf"((?:{names})(?:\.[\w.]*)?)\b"
+    patterns = [
+        re.compile(rf"^\s*(?:from|import)\s+{module}".encode(), re.MULTILINE),
+        re.compile(rf"(?:import_module|__import__)\s*\(\s*[fFrR]?[\"']{module}".encode()),
+    ]
+    if any(p.search(content) for p in patterns for content in executor.sources.values()):
+        return True
+    # The models' module and the packages above it (``from app import models``) are env.py's.
+    allowed = {".".join(m.split(".")[:n]) for m in wanted for n in range(1, m.count(".") + 2)}
+    config = executor.config
+    migrations, versions = config.migrations_dir, config.versions_dir
+    for path in sorted(migrations.rglob("*.py")):
+        if not is_support_file(path.resolve(), migrations, versions):
+            continue
+        try:
+            content = path.read_bytes()
+        except OSError:
+            continue
+        for pattern in patterns:
+            for match in pattern.finditer(content):
+                if path.name != "env.py" or match[1].decode().rstrip(".") not in allowed:
+                    return True
+    return False
 
 
 def sources_of(leave_out: tuple[Path, ...]) -> dict[str, str]:
