@@ -566,3 +566,15 @@ def test_since_lints_every_revision_when_a_file_they_run_changed(
     assert err.startswith("migrations/helpers.py changed since HEAD: every revision linted\n")
     assert (code, err.split("\n", 1)[1]) == (full_code, full_err)
     assert "migrations/sql/0002_add_column.sql no longer says what the revision runs" in err
+
+
+def test_since_lints_only_what_changed_when_a_document_beside_the_revisions_changed(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A README beside the revisions shapes nothing they run: editing it lints nothing more."""
+    readme = project / "migrations" / "README.md"
+    readme.write_text("# migrations\n")
+    commit_all(project)
+    readme.write_text("# migrations\n\nHow to write one.\n")
+    code, _, err = _lint(capsys, "--since", "HEAD")
+    assert code == 0 and "every revision linted" not in err, err

@@ -458,3 +458,18 @@ def test_in_a_src_layout_a_package_beside_the_models_is_what_a_template_stands_o
     finally:
         for name in ("shared.constants", "shared", "app.models", "app"):
             sys.modules.pop(name, None)
+
+
+def test_a_document_beside_the_revisions_changes_no_template(
+    project: Path, warm: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Editing migrations/README.md changes nothing a revision runs: the next run still starts
+    from the template at head (the receipt's inputs cover every file there: it does not answer)."""
+    readme = project / "migrations" / "README.md"
+    readme.write_text("# migrations\n")
+    for _ in range(2):
+        code, err = _run(capsys)
+        assert code == 0, err
+    readme.write_text("# migrations\n\nHow to write one.\n")
+    code, err = _run(capsys)
+    assert code == 0 and "template cache: starting from a copy of the database at 0001" in err, err

@@ -130,15 +130,24 @@ def is_leftover(name: str) -> bool:
     return name.startswith(".") or name.endswith(("~", ".pyc", ".pyo")) or name == "__pycache__"
 
 
+def is_document(name: str) -> bool:
+    """Prose beside the revisions (a README, notes in Markdown or reStructuredText): for whoever
+    reads the folder, not for what runs there."""
+    return name.upper().startswith("README") or name.lower().endswith((".md", ".rst"))
+
+
 def is_support_file(path: Path, migrations: Path, versions: Path) -> bool:
     """Whether ``path`` (resolved) is a file under ``migrations/`` that shapes what the
     revisions do without being one: ``env.py``, a helper they import, SQL they read (in
-    ``versions/`` too); not what migrail writes itself (``NOT_SUPPORT``), nor a leftover."""
+    ``versions/`` too); not what migrail writes itself (``NOT_SUPPORT``), nor a leftover, nor a
+    document (``is_document``)."""
     try:
         parts = path.relative_to(migrations.resolve()).parts
     except ValueError:
         return False
     if not parts or parts[0] in NOT_SUPPORT or any(is_leftover(part) for part in parts):
+        return False
+    if is_document(parts[-1]):
         return False
     inside = relative_posix(path, versions.resolve())
     return inside is None or not is_revision_file(inside)

@@ -30,7 +30,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from migrail.history.revision_files import NOT_SUPPORT, Folders, is_leftover, resolved
+from migrail.history.revision_files import (
+    NOT_SUPPORT,
+    Folders,
+    is_document,
+    is_leftover,
+    resolved,
+)
 from migrail.postgres.ephemeral import admin_connection, drop_database
 
 if TYPE_CHECKING:
@@ -388,18 +394,24 @@ def project_key(migrations: Path) -> str:
 def _support_files(migrations: Path, revisions: set[Path]) -> bytes:
     """``env.py`` and whatever else lives beside the revisions, in versions/ too (SQL files
     they read, helpers they import): a change to any of them is a change to every template.
-    The revision files are left out: each is hashed into the keys of its own prefixes."""
+    The revision files are left out: each is hashed into the keys of its own prefixes; so are
+    documents (a README), which nothing runs."""
     folders: Folders = {}
     leave_out = frozenset(resolved(path, folders) for path in revisions)
-    return files_content(migrations, skip=NOT_SUPPORT, leave_out=leave_out)
+    return files_content(migrations, skip=NOT_SUPPORT, leave_out=leave_out, documents=False)
 
 
 def files_content(
-    root: Path, skip: frozenset[str] = frozenset(), leave_out: frozenset[Path] = frozenset()
+    root: Path,
+    skip: frozenset[str] = frozenset(),
+    leave_out: frozenset[Path] = frozenset(),
+    *,
+    documents: bool = True,
 ) -> bytes:
     """The names (relative to ``root``) and content of the files under it, as one value for a
     template's key. Left out: what ``skip`` names at the top of ``root``, the files in
-    ``leave_out`` (resolved paths), and leftovers (``is_leftover``) wherever they are."""
+    ``leave_out`` (resolved paths), leftovers (``is_leftover``) wherever they are, and with
+    ``documents`` false, documents (``is_document``)."""
     found = []
     resolved_folders: Folders = {}
     for directory, folders, names in os.walk(root):
@@ -409,6 +421,8 @@ def files_content(
         for name in names:
             path = here / name
             if is_leftover(name) or (top and name in skip) or not path.is_file():
+                continue
+            if not documents and is_document(name):
                 continue
             if leave_out and resolved(path, resolved_folders) in leave_out:
                 continue
