@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy.engine import URL
 
 from migrail.core.config import load_config
@@ -51,3 +52,67 @@ def test_a_project_is_its_migrations_folder(project: Path, tmp_path: Path) -> No
     assert cache.project == project_key(project / "migrations")
     assert project_key(tmp_path / "elsewhere" / "migrations") != cache.project
     assert cache.name(1).startswith(f"migrail_tpl_{cache.project}_")
+
+
+def _app_package(project: Path, base: str = ".") -> Path:
+    """The models as ``app.models`` (under ``base``), beside ``app/settings.py``."""
+    package = project / base / "app"
+    package.mkdir(parents=True)
+    for name in ("__init__.py", "models.py", "settings.py"):
+        (package / name).write_text("")
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace("tasks_models:metadata", "app.models:metadata")
+    )
+    return package.resolve()
+
+
+@pytest.mark.parametrize(
+    ("line", "left_out"),
+    [
+        ("", True),
+        ("from app.models import metadata", True),
+        ("from app import models", True),
+        ("import app.models", True),
+        ("from app import settings", False),
+        ("from app import models, settings as s", False),
+        ("from app.settings import SCHEMA", False),
+        ("import app.settings", False),
+    ],
+)
+def test_the_models_package_is_left_out_unless_env_py_imports_more_of_it(
+    project: Path, line: str, left_out: bool
+) -> None:
+    package = _app_package(project)
+    env = project / "migrations" / "env.py"
+    env.write_text(f"{line}\n{env.read_text()}")
+    assert (package in _cache(project).leave_out) is left_out
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        'op.execute(__import__("importlib").import_module("app.settings").SQL)',
+        'op.execute(__import__("app.settings").settings.SQL)',
+        "from app.settings import SQL",
+        "helper",
+    ],
+)
+def test_the_models_package_is_not_left_out_when_the_history_runs_its_code(
+    project: Path, how: str
+) -> None:
+    package = _app_package(project)
+    assert package in _cache(project).leave_out
+    if how == "helper":
+        (project / "migrations" / "helpers.py").write_text("from app.settings import SQL\n")
+        how = 'op.execute("SELECT 2")'
+    write_revision(project, "0002", "second", "0001", how)
+    assert package not in _cache(project).leave_out
+
+
+def test_in_a_src_layout_only_the_models_package_is_left_out(project: Path) -> None:
+    package = _app_package(project, "src")
+    (project / "src" / "shared").mkdir()
+    leave_out = _cache(project).leave_out
+    assert package in leave_out
+    assert (project / "src").resolve() not in leave_out

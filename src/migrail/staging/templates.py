@@ -369,6 +369,30 @@ def _history_imports(executor: Executor, *specs: str | None) -> bool:
             for match in pattern.finditer(content):
                 if path.name != "env.py" or match[1].decode().rstrip(".") not in allowed:
                     return True
+        if path.name == "env.py" and _imports_a_module_from(content, allowed, config.root):
+            return True
+    return False
+
+
+def _imports_a_module_from(content: bytes, allowed: set[str], root: Path) -> bool:
+    """Whether ``content`` imports, by ``from package import name``, a module of the project
+    from one of the ``allowed`` packages that is not itself allowed (``from app import
+    settings`` where only ``app.models`` is)."""
+    import re
+
+    pattern = re.compile(rb"^\s*from\s+([\w.]+)\s+import\s+\(?([\w\s,]+)", re.MULTILINE)
+    for match in pattern.finditer(content):
+        package = match[1].decode()
+        if package not in allowed:
+            continue
+        for name in match[2].decode().replace("\n", " ").split(","):
+            module = f"{package}.{name.split()[0]}" if name.split() else package
+            if module in allowed:
+                continue
+            relative = Path(*module.split("."))
+            for base in (root, root / "src"):
+                if (base / relative).is_dir() or (base / relative).with_suffix(".py").is_file():
+                    return True
     return False
 
 
