@@ -473,3 +473,59 @@ def test_a_document_beside_the_revisions_changes_no_template(
     readme.write_text("# migrations\n\nHow to write one.\n")
     code, err = _run(capsys)
     assert code == 0 and "template cache: starting from a copy of the database at 0001" in err, err
+
+
+@pytest.mark.parametrize("how", ["json", "spec"])
+def test_a_file_a_revision_reads_outside_migrations_is_part_of_what_a_fast_answer_stands_on(
+    project: Path, warm: Path, capsys: pytest.CaptureFixture[str], how: str
+) -> None:
+    """0002 takes its column's name from a file of the project outside migrations/ that it
+    reads without importing it: a JSON file, or a module run by ``spec_from_file_location``
+    (never in ``sys.modules``). Once that file changes, neither a template nor the receipt
+    answers: the full run's failure is the answer."""
+    data = project / "data"
+    data.mkdir()
+    if how == "json":
+        source = data / "columns.json"
+        source.write_text('{"column": "note"}')
+        load = (
+            '__import__("json").loads((__import__("pathlib").Path(__file__).parents[2]'
+            ' / "data" / "columns.json").read_text())["column"]'
+        )
+    else:
+        source = data / "columns.py"
+        source.write_text('COLUMN = "note"\n')
+        spec = (
+            '__import__("importlib.util").util.spec_from_file_location("columns", '
+            '__import__("pathlib").Path(__file__).parents[2] / "data" / "columns.py")'
+        )
+        load = (
+            "(lambda s: (s.loader.exec_module(m := __import__('importlib.util').util"
+            f".module_from_spec(s)), m)[1])({spec}).COLUMN"
+        )
+    models = project / "tasks_models.py"
+    models.write_text(
+        models.read_text().replace(
+            '    Column("owner", Text),\n',
+            '    Column("owner", Text),\n    Column("note", Text),\n',
+        )
+    )
+    write_revision(
+        project,
+        "0002",
+        "note",
+        "0001",
+        f'op.add_column("tasks", sa.Column({load}, sa.Text()))',
+        f'op.drop_column("tasks", {load})',
+    )
+    for _ in range(3):  # cold; from the template at head; the receipt
+        code, err = _run(capsys)
+        assert code == 0, err
+    assert err.startswith(ANSWERED)
+
+    source.write_text(source.read_text().replace("note", "remark"))
+    code, err = _run(capsys)
+    assert ANSWERED not in err and "template cache: starting from" not in err, err
+    full = _run(capsys, "--no-cache")
+    assert (code, _answer(err)) == (full[0], _answer(full[1]))
+    assert code == 1 and "  - column tasks.remark (TEXT)" in err, err

@@ -18,8 +18,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
+import sysconfig
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from types import FrameType
 
 
 class Reads(MutableMapping[str, str]):
@@ -36,6 +42,9 @@ class Reads(MutableMapping[str, str]):
         # The project's modules an earlier run's answer stands on (a template's, by path and
         # digest: ``inherited_sources``), as the variables it read are counted in ``seen``.
         self.sources: dict[str, str] = {}
+        # The files the project's code opened to read (a CSV a revision loads, a module it
+        # runs by ``spec_from_file_location`` without importing it): ``opened_files``.
+        self.opened: set[str] = set()
 
     def saw(self, key: str) -> None:
         if key not in self.seen and (self.counts is None or self.counts()):
@@ -123,12 +132,70 @@ def inherited_source_digests() -> dict[str, str]:
     return dict(reads.sources) if reads is not None else {}
 
 
+def opened_files() -> set[str]:
+    """The files the project's code opened to read in the run recording now (``recording``)."""
+    reads = current()
+    return set(reads.opened) if reads is not None else set()
+
+
+_WATCHING: list[bool] = []
+
+
+def _watch_opens() -> None:
+    """Note, in each recorder active, the files opened to read while its ``counts`` holds (an
+    audit hook: it stays for the process, and does nothing outside a recording)."""
+    if not _WATCHING:
+        _WATCHING.append(True)
+        sys.addaudithook(_opened)
+
+
+def _opened(event: str, args: tuple[object, ...]) -> None:
+    if event != "open" or not isinstance(os.environ, Reads):
+        return
+    try:  # a hook's exception would be the audited call's: none leaves it
+        path, mode, flags = args
+        if not isinstance(path, (str, bytes, os.PathLike)):
+            return  # a file descriptor
+        if isinstance(mode, str):
+            if any(letter in mode for letter in "wax+"):
+                return
+        elif not isinstance(flags, int) or flags & os.O_ACCMODE != os.O_RDONLY:
+            return
+        if _by_migrail(sys._getframe(1)):
+            return
+        name = os.fsdecode(os.fspath(path))
+        reads: Reads | None = os.environ
+        while reads is not None:
+            if reads.counts is None or reads.counts():
+                reads.opened.add(os.path.abspath(name))  # noqa: PTH100 (no look at the disk here)
+            reads = reads.inner if isinstance(reads.inner, Reads) else None
+    except Exception:
+        pass
+
+
+_MIGRAIL = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # noqa: PTH100, PTH120
+_STANDARD = sysconfig.get_paths()["stdlib"]
+
+
+def _by_migrail(frame: FrameType | None) -> bool:
+    """Whether the code that opens a file (the first frame outside the standard library, which
+    ``open`` passes through: ``pathlib``, ``tomllib``, the import system) is migrail's own (its
+    settings read while the project's ``env.py`` runs), not the project's nor a library's."""
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if not name.startswith(("<frozen", _STANDARD)):
+            return name.startswith(_MIGRAIL + os.sep)
+        frame = frame.f_back
+    return False
+
+
 @contextmanager
 def recording(counts: Callable[[], bool] | None = None) -> Iterator[Reads]:
     """``os.environ`` records its reads until the block ends (``os.getenv`` reads through it):
     those made while ``counts()`` holds (the project's code runs in the reading thread), or
     every one without it. Within another recording, a read counts for both where each one's
     ``counts`` holds (each reads through the one before)."""
+    _watch_opens()
     original = os.environ
     reads = Reads(original, counts)
     os.environ = reads  # type: ignore[assignment]  # noqa: B003 (a view of it, not a new one)

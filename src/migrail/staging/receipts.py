@@ -111,6 +111,9 @@ def common_inputs(config: Config) -> str:
     return digest.hexdigest()
 
 
+_SETTINGS = frozenset({"pyproject.toml", "alembic.ini"})
+
+
 def _settings_files(config: Config) -> bytes:
     """The files outside ``migrations/`` that Alembic's configuration comes from: the
     ``alembic.ini`` files migrail looks for (``file_template``, ``revision_environment``...)
@@ -214,10 +217,17 @@ def imported_sources() -> dict[str, str]:
     ``pip install -e``, a folder on ``PYTHONPATH``), whose change changes them too. Files of an
     environment (``.venv``, site-packages) are the libraries', which their versions cover.
     Those the template a run started from stood on count too (``inherited_sources``)."""
+    from migrail.core.environ_reads import inherited_source_digests, opened_files
+    from migrail.history.revision_files import is_leftover
+
     prefixes = {Path(prefix).resolve() for prefix in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    prefixes |= {Path(folder).resolve() for folder in ("/proc", "/sys", "/dev")}
+    names = [getattr(module, "__file__", None) for module in list(sys.modules.values())]
+    # And the files the project's code read (``opened_files``), bytecode aside, and the
+    # configuration Alembic reads meanwhile, which the keys cover (``_settings_files``).
+    names += sorted(name for name in opened_files() if Path(name).name not in _SETTINGS)
     found = {}
-    for module in list(sys.modules.values()):
-        name = getattr(module, "__file__", None)
+    for name in names:
         if not isinstance(name, str):
             continue
         path = Path(name).resolve()
@@ -225,11 +235,12 @@ def imported_sources() -> dict[str, str]:
             continue
         if any(path.is_relative_to(prefix) for prefix in prefixes):
             continue
+        if any(is_leftover(part) for part in path.parts) or not path.is_file():
+            continue
         try:
             found[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
         except OSError:
             continue
-    from migrail.core.environ_reads import inherited_source_digests
 
     return {**inherited_source_digests(), **found}
 
