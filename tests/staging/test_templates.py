@@ -116,3 +116,27 @@ def test_in_a_src_layout_only_the_models_package_is_left_out(project: Path) -> N
     leave_out = _cache(project).leave_out
     assert package in leave_out
     assert (project / "src").resolve() not in leave_out
+
+
+def test_a_file_the_run_read_in_the_models_package_is_what_a_template_stands_on(
+    project: Path,
+) -> None:
+    """Only the models' modules are left out: a data file beside them that the project's code
+    read (a revision's JSON) counts; migrations/ stays out (its files are in the keys)."""
+    from migrail.core.environ_reads import recording
+    from migrail.staging.templates import sources_of
+
+    package = _app_package(project)
+    data = package / "columns.json"
+    data.write_text('{"column": "note"}')
+    beside = (project / "migrations" / "columns.json").resolve()
+    beside.write_text("{}")
+    leave_out = _cache(project).leave_out
+    assert package in leave_out
+    with recording():
+        data.read_text()
+        beside.read_text()
+        sources = sources_of(leave_out)
+    assert str(data) in sources
+    assert str(beside) not in sources
+    assert not any(name.endswith("models.py") for name in sources)

@@ -316,6 +316,7 @@ def _leave_out(executor: Executor) -> tuple[Path, ...]:
     import migrail
 
     config = executor.config
+    # These two first: ``sources_of`` leaves out only them for the files the run read.
     out = [config.migrations_dir.resolve(), Path(migrail.__file__).resolve().parent]
     if not _history_imports(executor, config.metadata, config.flask_app):
         out += [path.resolve() for path in _model_packages(config)]
@@ -399,14 +400,20 @@ def _imports_a_module_from(content: bytes, allowed: set[str], root: Path) -> boo
 def sources_of(leave_out: tuple[Path, ...]) -> dict[str, str]:
     """The digests of the project's modules this run imported (``receipts.imported_sources``)
     outside ``leave_out``: a revision that imports a constant from ``app/settings.py`` does
-    something else when that file changes, though no file of the history did."""
+    something else when that file changes, though no file of the history did. A file the
+    project's code opened to read (``opened_files``: a JSON file beside the models) counts
+    wherever it is but in the migrations folder and migrail (the first two of ``leave_out``):
+    only a module of the models' package is left out (each run imports the models anew)."""
+    from migrail.core.environ_reads import opened_files
     from migrail.staging.receipts import imported_sources
 
-    return {
-        name: digest
-        for name, digest in imported_sources().items()
-        if not any(Path(name).is_relative_to(folder) for folder in leave_out)
-    }
+    opened = {str(Path(name).resolve()) for name in opened_files()}
+    found = {}
+    for name, digest in imported_sources().items():
+        folders = leave_out[:2] if name in opened and not name.endswith(".py") else leave_out
+        if not any(Path(name).is_relative_to(folder) for folder in folders):
+            found[name] = digest
+    return found
 
 
 def project_key(migrations: Path) -> str:
