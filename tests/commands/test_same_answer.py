@@ -529,3 +529,33 @@ def test_a_file_a_revision_reads_outside_migrations_is_part_of_what_a_fast_answe
     full = _run(capsys, "--no-cache")
     assert (code, _answer(err)) == (full[0], _answer(full[1]))
     assert code == 1 and "  - column tasks.remark (TEXT)" in err, err
+
+
+def test_a_template_that_records_no_modules_is_not_served(
+    project: Path, warm: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A template described before templates recorded the modules their run imported (no
+    ``sources`` in its description) may stand on one that changed since: it is not served."""
+    import json
+
+    from migrail.postgres.warm import running_warm_clusters
+    from migrail.postgres.wire import query_rows
+
+    add_priority_with_revision(project)
+    assert _run(capsys)[0] == 0
+    assert "template cache: starting from" in _run(capsys)[1]
+    (directory,) = running_warm_clusters()
+    rows = query_rows(
+        directory,
+        "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database"
+        " WHERE shobj_description(oid, 'pg_database') LIKE '%\"sources\": {%'",
+    )
+    assert rows
+    for name, comment in rows:
+        about = json.loads(str(comment))
+        del about["sources"]
+        about.pop("receipt", None)
+        text = json.dumps(about).replace("'", "''")
+        query_rows(directory, f"COMMENT ON DATABASE \"{name}\" IS '{text}'")
+    code, err = _run(capsys)
+    assert code == 0 and "template cache: starting from" not in err, err

@@ -81,7 +81,8 @@ class Template:
 
         if not self.environ_holds:
             return False
-        return not isinstance(self.sources, dict) or sources_unchanged(self.sources)
+        # One recorded before its modules were (no "sources"): what it stands on is unknown.
+        return isinstance(self.sources, dict) and sources_unchanged(self.sources)
 
 
 @dataclass
@@ -545,7 +546,7 @@ def _describe(
         about["proven"] = proven
     if environ is not None:
         about["environ"] = environ
-    if sources:
+    if sources is not None:
         about["sources"] = sources
     with contextlib.suppress(psycopg.Error):  # one another run dropped meanwhile needs none
         admin.execute(
