@@ -161,9 +161,13 @@ def _opened(event: str, args: tuple[object, ...]) -> None:
                 return
         elif not isinstance(flags, int) or flags & os.O_ACCMODE != os.O_RDONLY:
             return
+        name = os.fsdecode(os.fspath(path))
+        # Bytecode, and the interpreter's and the libraries' files (the import system opens
+        # hundreds), before any look at the stack: none of them is the project's.
+        if name.endswith((".pyc", ".pyo")) or name.startswith(LIBRARIES):
+            return
         if _by_migrail(sys._getframe(1)):
             return
-        name = os.fsdecode(os.fspath(path))
         reads: Reads | None = os.environ
         while reads is not None:
             if reads.counts is None or reads.counts():
@@ -175,6 +179,20 @@ def _opened(event: str, args: tuple[object, ...]) -> None:
 
 _MIGRAIL = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # noqa: PTH100, PTH120
 _STANDARD = sysconfig.get_paths()["stdlib"]
+# Where the interpreter's and the installed libraries' files are, as string prefixes: what the
+# project's code reads or imports from there is no input of its own (their versions are).
+LIBRARIES = tuple(
+    dict.fromkeys(
+        os.path.join(folder, "")  # noqa: PTH118 (a prefix to compare strings with)
+        for folder in (
+            sys.prefix,
+            sys.base_prefix,
+            sys.exec_prefix,
+            _STANDARD,
+            *(sysconfig.get_paths()[key] for key in ("purelib", "platlib")),
+        )
+    )
+)
 
 
 def _by_migrail(frame: FrameType | None) -> bool:

@@ -217,7 +217,7 @@ def imported_sources() -> dict[str, str]:
     ``pip install -e``, a folder on ``PYTHONPATH``), whose change changes them too. Files of an
     environment (``.venv``, site-packages) are the libraries', which their versions cover.
     Those the template a run started from stood on count too (``inherited_sources``)."""
-    from migrail.core.environ_reads import inherited_source_digests, opened_files
+    from migrail.core.environ_reads import LIBRARIES, inherited_source_digests, opened_files
     from migrail.history.revision_files import is_leftover
 
     prefixes = {Path(prefix).resolve() for prefix in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
@@ -228,7 +228,7 @@ def imported_sources() -> dict[str, str]:
     names += sorted(name for name in opened_files() if Path(name).name not in _SETTINGS)
     found = {}
     for name in names:
-        if not isinstance(name, str):
+        if not isinstance(name, str) or name.startswith(LIBRARIES):  # no look at the disk
             continue
         path = Path(name).resolve()
         if "site-packages" in path.parts or "dist-packages" in path.parts:
