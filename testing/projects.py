@@ -14,12 +14,34 @@ PRIORITY_COLUMN = '    Column("priority", Integer, nullable=False, server_defaul
 def add_priority_column(project: Path) -> None:
     """Add ``tasks.priority`` to the test project's models."""
     models = project / "tasks_models.py"
-    text = models.read_text()
-    text = text.replace("from sqlalchemy import Column,", "from sqlalchemy import Column, Integer,")
-    text = text.replace(
-        '    Column("owner", Text),\n', '    Column("owner", Text),\n' + PRIORITY_COLUMN
+    models.write_text(
+        models.read_text().replace(
+            "from sqlalchemy import Column,", "from sqlalchemy import Column, Integer,"
+        )
     )
-    models.write_text(text)
+    add_model_column(models, PRIORITY_COLUMN.strip().rstrip(","))
+
+
+def add_model_column(models: Path, column: str) -> None:
+    """Add ``column`` (Python, ``Column("note", Text)``) to the ``tasks`` table of the models
+    file ``models`` (the test project's), after its ``owner`` column."""
+    owner = '    Column("owner", Text),\n'
+    models.write_text(models.read_text().replace(owner, f"{owner}    {column},\n"))
+
+
+def add_named_column(project: Path, name: str) -> None:
+    """Revision 0002, adding to ``tasks`` a column whose name the Python expression ``name``
+    gives when the revision runs (a constant of the application's, say), and ``tasks.note`` in
+    the models: what the name is while the history is proven."""
+    write_revision(
+        project,
+        "0002",
+        "note",
+        "0001",
+        f'op.add_column("tasks", sa.Column({name}, sa.Text()))',
+        f'op.drop_column("tasks", {name})',
+    )
+    add_model_column(project / "tasks_models.py", 'Column("note", Text)')
 
 
 def add_priority_with_revision(project: Path, extra: str = "") -> None:

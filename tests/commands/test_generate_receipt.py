@@ -16,7 +16,13 @@ import pytest
 from migrail.core.config import load_config
 from migrail.main import main
 from migrail.staging import generate_receipt
-from testing.projects import REPO, add_priority_column, write_revision
+from testing.projects import (
+    REPO,
+    add_model_column,
+    add_named_column,
+    add_priority_column,
+    write_revision,
+)
 
 ANSWERED = "template cache: nothing changed since a run compared the models with this history at "
 NO_CHANGES = "No schema changes, nothing to migrate\n"
@@ -278,13 +284,10 @@ def test_a_module_the_models_import_from_beside_them_is_an_input_of_the_receipt(
     as an edit of theirs does; generate writes a revision for it, and migrate-staging finds the
     difference, as their full runs do."""
     (project / "task_columns.py").write_text("EXTRA = False\n")
-    models = project / "tasks_models.py"
-    text = models.read_text().replace(
-        '    Column("owner", Text),\n',
-        '    Column("owner", Text),\n'
-        '    *([Column("priority", Text)] if __import__("task_columns").EXTRA else []),\n',
+    add_model_column(
+        project / "tasks_models.py",
+        '*([Column("priority", Text)] if __import__("task_columns").EXTRA else [])',
     )
-    models.write_text(text)
     assert main(["migrate-staging"]) == 0
     capsys.readouterr()
     assert _run(capsys)[1].startswith(ANSWERED)
@@ -314,13 +317,9 @@ def test_a_module_the_models_import_from_outside_the_project_is_an_input_of_the_
     shared.mkdir()
     (shared / "shared_columns.py").write_text("EXTRA = False\n")
     monkeypatch.syspath_prepend(str(shared))
-    models = project / "tasks_models.py"
-    models.write_text(
-        models.read_text().replace(
-            '    Column("owner", Text),\n',
-            '    Column("owner", Text),\n'
-            '    *([Column("priority", Text)] if __import__("shared_columns").EXTRA else []),\n',
-        )
+    add_model_column(
+        project / "tasks_models.py",
+        '*([Column("priority", Text)] if __import__("shared_columns").EXTRA else [])',
     )
     assert main(["migrate-staging"]) == 0
     capsys.readouterr()
@@ -345,21 +344,7 @@ def test_a_module_a_revision_imports_is_an_input_of_generates_templates(
     the full run writes."""
     consts = project / "app_consts.py"
     consts.write_text('COLUMN = "note"\n')
-    write_revision(
-        project,
-        "0002",
-        "note",
-        "0001",
-        'op.add_column("tasks", sa.Column(__import__("app_consts").COLUMN, sa.Text()))',
-        'op.drop_column("tasks", __import__("app_consts").COLUMN)',
-    )
-    models = project / "tasks_models.py"
-    models.write_text(
-        models.read_text().replace(
-            '    Column("owner", Text),\n',
-            '    Column("owner", Text),\n    Column("note", Text),\n',
-        )
-    )
+    add_named_column(project, '__import__("app_consts").COLUMN')
     assert main(["migrate-staging"]) == 0
     capsys.readouterr()
     assert _run(capsys)[1].startswith(ANSWERED)

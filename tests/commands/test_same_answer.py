@@ -12,7 +12,12 @@ import pytest
 
 from migrail.main import main
 from testing.git import commit_all, git
-from testing.projects import add_priority_with_revision, write_revision
+from testing.projects import (
+    add_model_column,
+    add_named_column,
+    add_priority_with_revision,
+    write_revision,
+)
 
 ANSWERED = "template cache: nothing changed since a run proved this history at "
 
@@ -64,14 +69,7 @@ def _fourth(project: Path, shape: str, body: str = 'op.execute("SELECT 4")') -> 
 
 def _change(project: Path, change: str, shape: str = "line") -> None:
     if change == "model":  # a column no revision adds
-        models = project / "tasks_models.py"
-        text = models.read_text()
-        models.write_text(
-            text.replace(
-                '    Column("owner", Text),\n',
-                '    Column("owner", Text),\n    Column("note", Text),\n',
-            )
-        )
+        add_model_column(project / "tasks_models.py", 'Column("note", Text)')
         sys.modules.pop("tasks_models", None)  # these runs share a process: load them again
     elif change == "revision":  # the branch's revision does something else
         _fourth(project, shape, 'op.execute("SELECT 44")')
@@ -321,21 +319,8 @@ def test_a_module_a_revision_imports_is_part_of_what_a_fast_answer_stands_on(
     starts from the template, which stands on no model file."""
     consts = project / "app_consts.py"
     consts.write_text('COLUMN = "note"\n')
-    write_revision(
-        project,
-        "0002",
-        "note",
-        "0001",
-        'op.add_column("tasks", sa.Column(__import__("app_consts").COLUMN, sa.Text()))',
-        'op.drop_column("tasks", __import__("app_consts").COLUMN)',
-    )
+    add_named_column(project, '__import__("app_consts").COLUMN')
     models = project / "tasks_models.py"
-    models.write_text(
-        models.read_text().replace(
-            '    Column("owner", Text),\n',
-            '    Column("owner", Text),\n    Column("note", Text),\n',
-        )
-    )
     for _ in range(3):  # cold; from the template at head, recording its answer; the receipt
         code, err = _run(capsys)
         assert code == 0, err
@@ -371,13 +356,7 @@ def test_a_revision_running_code_of_the_models_package_is_not_answered_from_a_st
     through a helper beside the revisions. Once that constant changes (the models' columns
     do not), no template answers: the full run's failure is the answer."""
     models = project / "tasks_models.py"
-    models.write_text(
-        models.read_text().replace(
-            '    Column("owner", Text),\n',
-            '    Column("owner", Text),\n    Column("note", Text),\n',
-        )
-        + 'REVISION_COLUMN = "note"\n'
-    )
+    models.write_text(models.read_text() + 'REVISION_COLUMN = "note"\n')
     if how == "helper":
         (project / "migrations" / "columns.py").write_text(
             "from tasks_models import REVISION_COLUMN\n"
@@ -389,14 +368,7 @@ def test_a_revision_running_code_of_the_models_package_is_not_answered_from_a_st
         load = f"(lambda s: (s.loader.exec_module(m := __import__('importlib.util').util.module_from_spec(s)), m)[1])({name})"
     else:
         load = '__import__("importlib").import_module("tasks_models")'
-    write_revision(
-        project,
-        "0002",
-        "note",
-        "0001",
-        f'op.add_column("tasks", sa.Column({load}.REVISION_COLUMN, sa.Text()))',
-        f'op.drop_column("tasks", {load}.REVISION_COLUMN)',
-    )
+    add_named_column(project, f"{load}.REVISION_COLUMN")
     for _ in range(3):  # cold; from the template at head; the receipt
         code, err = _run(capsys)
         assert code == 0, err
@@ -426,12 +398,7 @@ def test_in_a_src_layout_a_package_beside_the_models_is_what_a_template_stands_o
     constants.write_text('COLUMN = "note"\n')
     (project / "tasks_models.py").rename(src / "app" / "models.py")
     models = src / "app" / "models.py"
-    models.write_text(
-        models.read_text().replace(
-            '    Column("owner", Text),\n',
-            '    Column("owner", Text),\n    Column("note", Text),\n',
-        )
-    )
+    add_model_column(models, 'Column("note", Text)')
     pyproject = project / "pyproject.toml"
     pyproject.write_text(
         pyproject.read_text().replace("tasks_models:metadata", "app.models:metadata")
@@ -503,21 +470,7 @@ def test_a_file_a_revision_reads_outside_migrations_is_part_of_what_a_fast_answe
             "(lambda s: (s.loader.exec_module(m := __import__('importlib.util').util"
             f".module_from_spec(s)), m)[1])({spec}).COLUMN"
         )
-    models = project / "tasks_models.py"
-    models.write_text(
-        models.read_text().replace(
-            '    Column("owner", Text),\n',
-            '    Column("owner", Text),\n    Column("note", Text),\n',
-        )
-    )
-    write_revision(
-        project,
-        "0002",
-        "note",
-        "0001",
-        f'op.add_column("tasks", sa.Column({load}, sa.Text()))',
-        f'op.drop_column("tasks", {load})',
-    )
+    add_named_column(project, load)
     for _ in range(3):  # cold; from the template at head; the receipt
         code, err = _run(capsys)
         assert code == 0, err
