@@ -74,10 +74,9 @@ def install(connection: Connection, callback: ReadAtEnd | None) -> str | None:
     expressions, created unless this session has it already; ``None`` where it cannot be (no
     TEMP privilege), and the text is sent instead. Outside any revision's transaction, which it
     commits: a function made inside one would go if that revision rolled back."""
-    import psycopg
-
     from migrail.engine.one_transaction import RELEASE
     from migrail.postgres.invalid_indexes import still_invalid_query
+    from migrail.postgres.session_functions import session_function
 
     driver = connection.connection.dbapi_connection
     assert driver is not None
@@ -94,18 +93,10 @@ def install(connection: Connection, callback: ReadAtEnd | None) -> str | None:
         "END"
     )
     name = _FUNCTION.format(digest=hashlib.sha256(body.encode()).hexdigest()[:12])
-    try:
-        found = driver.execute(f"SELECT to_regprocedure('{name}(boolean)')").fetchone()
-        if found is None or found[0] is None:
-            driver.execute(
-                f"CREATE FUNCTION {name}(release boolean) RETURNS json LANGUAGE plpgsql "
-                f"AS $f$\n{body}\n$f$"
-            )
-        driver.commit()
-    except psycopg.Error:
-        driver.rollback()
-        return None
-    return name
+    create = (
+        f"CREATE FUNCTION {name}(release boolean) RETURNS json LANGUAGE plpgsql AS $f$\n{body}\n$f$"
+    )
+    return name if session_function(driver, f"{name}(boolean)", create) else None
 
 
 def read_at_end(

@@ -158,10 +158,9 @@ def schema_facts(connection: Connection) -> Schema:
     return schema
 
 
-# ``_ALL_KINDS`` as a function of the session (``prepare``): PostgreSQL keeps the plans of a
-# PL/pgSQL function's statements for the session, where the text is planned anew each time (a
-# third of the read, twice a revision in the step round trip). Its columns are named so that no
-# name in the query stands for them.
+# ``_ALL_KINDS`` as a function of the session (``prepare``, ``postgres.session_functions``):
+# planning its text was a third of the read, twice a revision in the step round trip. Its
+# columns are named so that no name in the query stands for them.
 _FUNCTION = "pg_temp.migrail_schema_facts"
 _PREPARED: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
 
@@ -170,25 +169,21 @@ def prepare(connection: Connection) -> None:
     """Make ``read_schema``'s query a function of this session, where the session is between
     transactions (it commits its own) and may create temporary objects; otherwise, and if it
     cannot, ``read_schema`` sends the text."""
-    import psycopg
     from psycopg import pq
+
+    from migrail.postgres.session_functions import session_function
 
     driver = connection.connection.dbapi_connection
     if driver is None or driver in _PREPARED:
         return
     if driver.pgconn.transaction_status != pq.TransactionStatus.IDLE:
         return
-    try:
-        driver.execute(
-            f"CREATE OR REPLACE FUNCTION {_FUNCTION}() RETURNS TABLE"
-            "(migrail_kind text, migrail_fact text, migrail_definition text) "
-            f"LANGUAGE plpgsql STABLE AS $f$ BEGIN RETURN QUERY {_ALL_KINDS}; END $f$"
-        )
-        driver.commit()
-        _PREPARED[driver] = True
-    except psycopg.Error:
-        driver.rollback()
-        _PREPARED[driver] = False
+    create = (
+        f"CREATE FUNCTION {_FUNCTION}() RETURNS TABLE"
+        "(migrail_kind text, migrail_fact text, migrail_definition text) "
+        f"LANGUAGE plpgsql STABLE AS $f$ BEGIN RETURN QUERY {_ALL_KINDS}; END $f$"
+    )
+    _PREPARED[driver] = session_function(driver, f"{_FUNCTION}()", create)
 
 
 def read_schema(connection: Connection) -> Schema:
